@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what is missing, then run every check and test Retrovue has.
+# Usage: scripts/test.sh            (everything CI runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/deps.sh --test
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "format"
+cargo fmt --check
+
+step "clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --all-targets --locked
+
+step "shellcheck"
+shellcheck scripts/*.sh
+
+step "tests"
+cargo test --locked --all-targets -- --test-threads=2

@@ -1,0 +1,172 @@
+//! SQLite plumbing: open the database (WAL, foreign keys), apply the embedded migrations,
+//! and run closures on a blocking thread. No domain SQL lives here: each table belongs to a
+//! `<module>/store.rs`.
+
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use migrations::{MIGRATIONS, Migration, latest_version};
+
+/// Errors opening or using the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite refused an operation.
+    #[error("database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer Retrovue.
+    #[error(
+        "database {path} has schema version {found}, newer than this Retrovue knows ({known}); \
+         it was left untouched: run the newer Retrovue, or restore a backup"
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Highest version recorded in the database.
+        found: i64,
+        /// Highest version this binary knows.
+        known: i64,
+    },
+    /// Applying a migration failed; the transaction was rolled back.
+    #[error("database {path}: migration {version} ({name}) failed: {source}")]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// The migration's number.
+        version: i64,
+        /// The migration's file name.
+        name: &'static str,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The blocking task running a closure panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// A clonable handle to the database. Calls run on tokio's blocking pool.
+#[derive(Clone)]
+pub struct Db {
+    path: PathBuf,
+    // std Mutex: held only inside spawn_blocking while a closure runs; never across an await.
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("path", &self.path).finish()
+    }
+}
+
+impl Db {
+    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        let conn = open_connection(path)?;
+        Ok(Self { path: path.to_owned(), conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// An in-memory database with the real migrations (tests).
+    pub fn open_in_memory() -> Result<Self, DbError> {
+        let path = PathBuf::from(":memory:");
+        let mut conn = Connection::open_in_memory().map_err(|source| DbError::Sqlite { path: path.clone(), source })?;
+        configure(&conn, &path)?;
+        migrations::apply(&mut conn, &path)?;
+        Ok(Self { path, conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` with the connection on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> T + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        Ok(tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await?)
+    }
+
+    /// Run `f` with the connection on the current thread (CLI commands, blocking contexts).
+    pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut conn)
+    }
+}
+
+/// Open one connection with Retrovue's settings and migrations applied.
+pub fn open_connection(path: &Path) -> Result<Connection, DbError> {
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let mut conn = Connection::open(path).map_err(|source| DbError::Sqlite { path: path.to_owned(), source })?;
+    configure(&conn, path)?;
+    migrations::apply(&mut conn, path)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<(), DbError> {
+    let err = |source| DbError::Sqlite { path: path.to_owned(), source };
+    conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_gets_every_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("retrovue.db");
+        let db = Db::open(&path).unwrap();
+        let versions: Vec<i64> = db.call_blocking(|c| {
+            let mut st = c.prepare("SELECT version FROM schema_migrations ORDER BY version").unwrap();
+            st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        });
+        let known: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions, known);
+        let mode: String = db.call_blocking(|c| c.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap());
+        assert_eq!(mode, "wal");
+        // Opening again applies nothing and fails nothing.
+        drop(db);
+        Db::open(&path).unwrap();
+    }
+
+    #[test]
+    fn newer_database_is_refused_and_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("retrovue.db");
+        drop(Db::open(&path).unwrap());
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 0)", [])
+                .unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = Db::open(&path).unwrap_err();
+        assert!(matches!(err, DbError::TooNew { found: 9999, .. }), "{err}");
+        assert!(err.to_string().contains("newer than this Retrovue"));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+}

@@ -1,0 +1,6 @@
+//! The composition root: opens the database, builds every component, wires them together,
+//! supervises long-lived tasks and shuts down in order. Also the CLI commands' bodies
+//! ([`cli`]). Nothing imports `director`.
+
+pub mod cli;
+pub mod serve;

@@ -1,0 +1,47 @@
+//! Retrovue: a retro cable-TV headend. It turns a media library into live 24/7 channels
+//! (shows on the half hour, commercial breaks, bumpers, station IDs, a channel bug, emergency
+//! alerts) and presents them on the LAN as an HDHomeRun tuner, with M3U + XMLTV and a web page.
+//!
+//! # Layout
+//!
+//! | module      | job |
+//! |-------------|-----|
+//! | [`clock`]   | the only source of "now" (`SystemClock`, `ManualClock`) |
+//! | [`db`]      | SQLite plumbing: open, WAL, embedded migrations, blocking calls |
+//! | [`config`]  | TOML file → validated `Config`; run-time overrides in `system_config` |
+//! | [`library`] | media sources (folders + `.nfo`, Plex), probe, loudness; the catalogue |
+//! | [`lineup`]  | the channels that exist: numbers, names, profiles |
+//! | [`schedule`]| coarse grid → break-level airings over a frozen horizon; as-run log |
+//! | [`guide`]   | XMLTV and M3U: pure renderers of lineup + schedule |
+//! | [`playout`] | GStreamer: one actor per channel, continuous MPEG-TS out |
+//! | [`stream`]  | per-channel fan-out of TS bytes (broadcast + GOP cache), HLS files |
+//! | [`emergency`]| alerts: model, activation, expiry; a watch the channels follow |
+//! | [`hdhr`]    | pretend to be an HDHomeRun: UDP/TCP 65001, SSDP, mDNS, HTTP, tuners |
+//! | [`web`]     | the configuration page and JSON API |
+//! | [`director`]| composition root: wires, supervises, shuts down |
+//!
+//! # Import rules (enforced by `tests/architecture.rs`)
+//!
+//! - `clock`, `db` import nothing internal; `config` → `db`.
+//! - `library` → {db, config, clock}; `lineup` → {db, config, clock};
+//!   `schedule` → {library, lineup, clock, db, config}; `emergency` → {db, clock, config, lineup}.
+//! - `stream` → {lineup}; `playout` → {schedule, lineup, library, stream, emergency, clock, config}.
+//! - Edges `hdhr`, `guide`, `web` → {lineup, schedule, library, stream, emergency, config, clock, db};
+//!   they never import each other, nor `playout`.
+//! - `director` → everything; nothing imports `director`.
+//! - `gstreamer` only in `playout` and `library::probe`/`library::loudness`; `rusqlite` only in
+//!   `db` and `*/store.rs`; `axum` only in `*/http.rs`, `web` and `director`.
+
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod director;
+pub mod emergency;
+pub mod guide;
+pub mod hdhr;
+pub mod library;
+pub mod lineup;
+pub mod playout;
+pub mod schedule;
+pub mod stream;
+pub mod web;

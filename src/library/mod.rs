@@ -1,0 +1,178 @@
+//! The media catalogue: sources (folders with Kodi/TMM `.nfo`, Plex servers), the items they
+//! hold ([`MediaItem`]), their probe facts, scheduling metadata, breakpoints and loudness.
+//! Owns `sources`, `content_items`, `content_scheduling_metadata`, `content_breakpoints`
+//! ([`store`]). Knows nothing of channels or schedules.
+
+pub mod store;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Database id of a content item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MediaId(pub i64);
+
+impl fmt::Display for MediaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Database id of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SourceId(pub i64);
+
+impl fmt::Display for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a content item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentKind {
+    /// An episode of a series.
+    Episode,
+    /// A movie.
+    Movie,
+    /// A commercial.
+    Commercial,
+    /// A bumper ("we'll be right back", "now back to ...").
+    Bumper,
+    /// A promo for the channel's programming.
+    Promo,
+    /// A station identification.
+    StationId,
+    /// A series intro.
+    Intro,
+    /// A series outro.
+    Outro,
+    /// A slate or filler card.
+    Slate,
+}
+
+impl ContentKind {
+    /// Every kind, in display order.
+    pub const ALL: [ContentKind; 9] = [
+        Self::Episode,
+        Self::Movie,
+        Self::Commercial,
+        Self::Bumper,
+        Self::Promo,
+        Self::StationId,
+        Self::Intro,
+        Self::Outro,
+        Self::Slate,
+    ];
+
+    /// The name stored in the database and used on the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Episode => "episode",
+            Self::Movie => "movie",
+            Self::Commercial => "commercial",
+            Self::Bumper => "bumper",
+            Self::Promo => "promo",
+            Self::StationId => "station_id",
+            Self::Intro => "intro",
+            Self::Outro => "outro",
+            Self::Slate => "slate",
+        }
+    }
+
+    /// Programs are what the guide lists; everything else is interstitial.
+    pub fn is_program(self) -> bool {
+        matches!(self, Self::Episode | Self::Movie)
+    }
+}
+
+impl fmt::Display for ContentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not a content kind.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "unknown content kind {0:?}: expected one of episode, movie, commercial, bumper, promo, station_id, intro, outro, slate"
+)]
+pub struct UnknownKind(pub String);
+
+impl FromStr for ContentKind {
+    type Err = UnknownKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownKind(s.to_owned()))
+    }
+}
+
+/// Scheduling metadata (effective values: user edits win over imported ones).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulingMetadata {
+    /// Dayparts the item suits (morning, daytime, afternoon, primetime, late_night, overnight).
+    pub daypart: Vec<String>,
+    /// Seasons/holidays it suits (spring, summer, fall, winter, christmas, halloween, ...).
+    pub season: Vec<String>,
+    /// Content rating override for scheduling.
+    pub content_rating: Option<String>,
+    /// Audience (kids, family, teens, adults).
+    pub demographic: Option<String>,
+    /// Advertiser (commercials).
+    pub commercial_company: Option<String>,
+    /// Product category (commercials): toys, cereal, cars, ...
+    pub commercial_category: Option<String>,
+    /// Decade, e.g. "1980s".
+    pub era: Option<String>,
+    /// Content warnings.
+    pub warnings: Option<String>,
+    /// Free notes.
+    pub notes: Option<String>,
+}
+
+/// One playable thing, as the rest of the system sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaItem {
+    /// Database id.
+    pub id: MediaId,
+    /// Source it came from.
+    pub source_id: SourceId,
+    /// What it is.
+    pub kind: ContentKind,
+    /// Where to read it: `file:///...` or `http(s)://...`.
+    pub uri: String,
+    /// Title (episode title for episodes).
+    pub title: String,
+    /// Series name (episodes, intros, outros).
+    pub series: Option<String>,
+    /// Season number.
+    pub season: Option<u32>,
+    /// Episode number.
+    pub episode: Option<u32>,
+    /// Year aired or released.
+    pub year: Option<i32>,
+    /// Synopsis.
+    pub plot: Option<String>,
+    /// Normalised rating (TV-PG, PG-13, ...).
+    pub rating: Option<String>,
+    /// Genres.
+    pub genres: Vec<String>,
+    /// Tags / collections.
+    pub tags: Vec<String>,
+    /// Duration in ms (from the probe).
+    pub duration_ms: Option<i64>,
+    /// Probe succeeded and the item can be scheduled.
+    pub playable: bool,
+    /// Why it is not playable.
+    pub error: Option<String>,
+    /// Integrated loudness (EBU R128), when measured.
+    pub loudness_lufs: Option<f64>,
+    /// Scheduling metadata.
+    pub meta: SchedulingMetadata,
+    /// Where breaks may go, ms from the start, sorted.
+    pub breakpoints: Vec<i64>,
+}

@@ -1,0 +1,1 @@
+//! The `channels` table. Nothing else runs SQL on it.

@@ -1,0 +1,1 @@
+//! The schedule's tables. Nothing else runs SQL on them.

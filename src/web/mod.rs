@@ -1,0 +1,1 @@
+//! The configuration web page and its JSON API under `/api/`, with the admin login.

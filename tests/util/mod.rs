@@ -1,0 +1,228 @@
+//! Shared test support: a temporary data directory, the real `retrovue` binary run as a CLI
+//! or as a daemon on loopback, and generated media clips.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_retrovue"))
+}
+
+/// A temporary Retrovue home: data dir + optional config file.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Write `retrovue.toml` in the home; commands run with it.
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.dir.path().join("retrovue.toml"), text).unwrap();
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.current_dir(self.dir.path()).env("RETROVUE_DATA_DIR", self.data_dir()).env("RUST_LOG", "warn");
+        c
+    }
+
+    /// Run a CLI command to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run retrovue")
+    }
+
+    /// Run a CLI command that must succeed; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "retrovue {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Run a CLI command that must succeed and print JSON.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("retrovue {args:?} printed invalid JSON ({e}):\n{out}"))
+    }
+
+    /// Start `retrovue serve` on 127.0.0.1 (random port), announcements and 65001 off.
+    pub fn serve(&self, extra: &[&str]) -> Daemon {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--no-announce", "--no-discovery"];
+        args.extend_from_slice(extra);
+        Daemon::start(self.command(), &args)
+    }
+}
+
+/// A running daemon, killed on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: String,
+    pub stderr_log: PathBuf,
+}
+
+impl Daemon {
+    /// Start the binary with `args` and wait for its "listening" line.
+    pub fn start(mut cmd: Command, args: &[&str]) -> Self {
+        let log =
+            tempfile::Builder::new().prefix("retrovue-stderr").tempfile().unwrap().into_temp_path().keep().unwrap();
+        let mut child = cmd
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn retrovue serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("retrovue listening on http://") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("daemon did not start; stderr:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            }
+        };
+        Self { child, addr, stderr_log: log }
+    }
+
+    /// `http://127.0.0.1:PORT` + path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// What the daemon logged so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// Send SIGTERM and wait (up to `timeout`) for a clean exit; true if it exited 0.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.stderr_log);
+    }
+}
+
+/// A clip to generate with GStreamer test sources.
+#[derive(Debug, Clone)]
+pub struct Clip {
+    pub width: u32,
+    pub height: u32,
+    /// (num, den)
+    pub fps: (u32, u32),
+    pub seconds: f64,
+    pub audio: bool,
+    pub channels: u32,
+    pub pattern: &'static str,
+    pub freq: u32,
+    pub volume: f64,
+}
+
+impl Clip {
+    pub fn new(width: u32, height: u32, seconds: f64) -> Self {
+        Self {
+            width,
+            height,
+            fps: (30000, 1001),
+            seconds,
+            audio: true,
+            channels: 2,
+            pattern: "smpte",
+            freq: 440,
+            volume: 0.3,
+        }
+    }
+
+    /// Write the clip to `path` (container from the extension: .mp4, .mkv, .ts).
+    pub fn write(&self, path: &Path) {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        let frames = (self.seconds * self.fps.0 as f64 / self.fps.1 as f64).round() as u64;
+        let mux = match path.extension().and_then(|e| e.to_str()) {
+            Some("mkv") => "matroskamux",
+            Some("ts") => "mpegtsmux",
+            _ => "mp4mux",
+        };
+        let mut p = format!(
+            "videotestsrc num-buffers={frames} pattern={} ! video/x-raw,width={},height={},framerate={}/{} ! \
+             x264enc speed-preset=ultrafast key-int-max=30 ! h264parse ! queue ! {mux} name=m ! filesink location={}",
+            self.pattern,
+            self.width,
+            self.height,
+            self.fps.0,
+            self.fps.1,
+            shell_quote(path)
+        );
+        if self.audio {
+            let samples = (self.seconds * 48000.0).round() as u64;
+            let buffers = samples.div_ceil(1024);
+            p.push_str(&format!(
+                " audiotestsrc num-buffers={buffers} samplesperbuffer=1024 freq={} volume={} ! \
+                 audio/x-raw,rate=48000,channels={} ! audioconvert ! avenc_aac ! aacparse ! queue ! m.",
+                self.freq, self.volume, self.channels
+            ));
+        }
+        let out =
+            Command::new("sh").arg("-c").arg(format!("gst-launch-1.0 -q -e {p}")).output().expect("gst-launch-1.0");
+        assert!(out.status.success(), "clip generation failed: {p}\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+fn shell_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+/// Wait until `f` returns Some, polling every 50 ms, up to `timeout`.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
