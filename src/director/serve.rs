@@ -1,13 +1,22 @@
 //! `retrovue serve`: run the daemon (HTTP server, discovery, channels) until SIGTERM/SIGINT.
+//!
+//! Start-up order: config → data dir → database → shared handles ([`App`]) → background
+//! services ([`start_services`]) → HTTP routes ([`routes`]) → listen. Shutdown is one
+//! [`CancellationToken`]; every spawned task is tracked and awaited (bounded) before exit.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::db::Db;
+use crate::stream::StreamHub;
 
 /// Options of `retrovue serve` that override the config file.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -21,6 +30,25 @@ pub struct ServeArgs {
     /// Turn off HDHomeRun UDP/TCP 65001 discovery and control.
     #[arg(long)]
     pub no_discovery: bool,
+}
+
+/// The shared handles every component is built from.
+#[derive(Clone)]
+pub struct App {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: Db,
+    /// The clock.
+    pub clock: SharedClock,
+    /// TS fan-out per channel.
+    pub hub: StreamHub,
+    /// Cancelled once at shutdown.
+    pub shutdown: CancellationToken,
+    /// Every long-lived task, awaited at shutdown.
+    pub tracker: TaskTracker,
+    /// The address the HTTP server is bound to.
+    pub local_addr: SocketAddr,
 }
 
 /// Run the daemon until a shutdown signal.
@@ -37,28 +65,52 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let db = Db::open(&config.database_path())?;
-    let shutdown = CancellationToken::new();
-
-    let app = Router::new().route("/health", axum::routing::get(|| async { "ok" })).with_state(());
-    let _ = &db;
-
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let local = listener.local_addr()?;
-    tracing::info!(%local, "listening");
-    // The line tests and scripts wait for.
-    println!("retrovue listening on http://{local}");
+    let local_addr = listener.local_addr()?;
 
-    let token = shutdown.clone();
+    let app = App {
+        config: Arc::new(config),
+        db,
+        clock: Arc::new(SystemClock),
+        hub: StreamHub::new(),
+        shutdown: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        local_addr,
+    };
+    start_services(&app).await?;
+    let router = routes(&app);
+
+    tracing::info!(%local_addr, "listening");
+    // The line tests and scripts wait for.
+    println!("retrovue listening on http://{local_addr}");
+
+    let token = app.shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
+        tracing::info!("shutting down");
         token.cancel();
     });
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(app.shutdown.clone().cancelled_owned())
         .await?;
+    app.shutdown.cancel();
+    app.tracker.close();
+    if tokio::time::timeout(Duration::from_secs(10), app.tracker.wait()).await.is_err() {
+        tracing::warn!("some tasks did not stop within 10 s");
+    }
     Ok(())
+}
+
+/// Start the background services (each adds its own line).
+async fn start_services(_app: &App) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// Every HTTP route of the daemon, one `merge` per component.
+fn routes(_app: &App) -> Router {
+    Router::new().route("/health", axum::routing::get(|| async { "ok" }))
 }
 
 async fn wait_for_signal() {

@@ -1,2 +1,600 @@
 //! The library's tables: `sources`, `content_items`, `content_scheduling_metadata`,
 //! `content_breakpoints`. Nothing else runs SQL on them.
+//!
+//! Scans write through [`upsert_item`] (imported facts) and [`set_metadata`] /
+//! [`set_breakpoints`] with origin `import`; user edits use origin `user` and are never
+//! overwritten by scans. Readers get effective values through [`get_item`] / [`list_items`].
+
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use serde::{Deserialize, Serialize};
+
+use super::{ContentKind, MediaId, MediaItem, SchedulingMetadata, SourceId};
+
+/// Where a metadata value or breakpoint came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Read from the source (`.nfo`, Plex, chapters); rewritten by every scan.
+    Import,
+    /// Set by the user; wins over imported values and survives scans.
+    User,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Import => "import",
+            Self::User => "user",
+        }
+    }
+}
+
+/// What kind of source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceSpec {
+    /// A folder on this box.
+    Folder {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// What it holds, as given on the CLI (shows, movies, commercials, ...).
+        content_kind: String,
+    },
+    /// A Plex server.
+    Plex {
+        /// Base URL.
+        url: String,
+        /// X-Plex-Token (never shown in full).
+        token: String,
+        /// Libraries to import ([] = all).
+        libraries: Vec<String>,
+        /// Path prefix as Plex sees files, and as this box sees them.
+        path_map: Option<(String, String)>,
+    },
+}
+
+/// A media source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// Id.
+    pub id: SourceId,
+    /// Display name.
+    pub name: String,
+    /// Folder or Plex.
+    pub spec: SourceSpec,
+    /// Included in scans and schedules.
+    pub enabled: bool,
+    /// Last completed sync (UTC ms).
+    pub last_sync_at: Option<i64>,
+    /// Last sync error.
+    pub last_error: Option<String>,
+}
+
+/// Add a source.
+pub fn insert_source(conn: &Connection, name: &str, spec: &SourceSpec, now_ms: i64) -> rusqlite::Result<SourceId> {
+    match spec {
+        SourceSpec::Folder { path, content_kind } => conn.execute(
+            "INSERT INTO sources (kind, name, content_kind, path, created_at) VALUES ('folder', ?1, ?2, ?3, ?4)",
+            params![name, content_kind, path.display().to_string(), now_ms],
+        )?,
+        SourceSpec::Plex { url, token, libraries, path_map } => conn.execute(
+            "INSERT INTO sources (kind, name, url, token, libraries, path_map_from, path_map_to, created_at)
+             VALUES ('plex', ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                name,
+                url,
+                token,
+                serde_json::to_string(libraries).expect("json"),
+                path_map.as_ref().map(|p| &p.0),
+                path_map.as_ref().map(|p| &p.1),
+                now_ms
+            ],
+        )?,
+    };
+    Ok(SourceId(conn.last_insert_rowid()))
+}
+
+fn source_from_row(r: &Row<'_>) -> rusqlite::Result<Source> {
+    let kind: String = r.get(1)?;
+    let spec = if kind == "plex" {
+        let libs: String = r.get(6)?;
+        let from: Option<String> = r.get(7)?;
+        let to: Option<String> = r.get(8)?;
+        SourceSpec::Plex {
+            url: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            token: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+            libraries: serde_json::from_str(&libs).unwrap_or_default(),
+            path_map: from.zip(to),
+        }
+    } else {
+        SourceSpec::Folder {
+            path: r.get::<_, Option<String>>(3)?.unwrap_or_default().into(),
+            content_kind: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+        }
+    };
+    Ok(Source {
+        id: SourceId(r.get(0)?),
+        name: r.get(2)?,
+        spec,
+        enabled: r.get(10)?,
+        last_sync_at: r.get(11)?,
+        last_error: r.get(12)?,
+    })
+}
+
+const SOURCE_COLUMNS: &str = "id, kind, name, path, url, token, libraries, path_map_from, path_map_to, content_kind, enabled, last_sync_at, last_error";
+
+/// Every source, by id.
+pub fn list_sources(conn: &Connection) -> rusqlite::Result<Vec<Source>> {
+    let mut st = conn.prepare(&format!("SELECT {SOURCE_COLUMNS} FROM sources ORDER BY id"))?;
+    st.query_map([], source_from_row)?.collect()
+}
+
+/// One source.
+pub fn get_source(conn: &Connection, id: SourceId) -> rusqlite::Result<Option<Source>> {
+    conn.query_row(&format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = ?1"), [id.0], source_from_row).optional()
+}
+
+/// Remove a source and every item it brought (returns false if there was none).
+pub fn remove_source(conn: &Connection, id: SourceId) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM sources WHERE id = ?1", [id.0])? > 0)
+}
+
+/// Record the outcome of a sync.
+pub fn mark_source_synced(conn: &Connection, id: SourceId, now_ms: i64, error: Option<&str>) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE sources SET last_sync_at = CASE WHEN ?2 IS NULL THEN ?3 ELSE last_sync_at END, last_error = ?2
+         WHERE id = ?1",
+        params![id.0, error, now_ms],
+    )?;
+    Ok(())
+}
+
+/// Imported facts about an item (what a scan or sync knows).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemRecord {
+    /// Source-local id (relative path, Plex ratingKey).
+    pub external_id: String,
+    /// Kind.
+    pub kind: Option<ContentKind>,
+    /// URI to play.
+    pub uri: String,
+    /// Local path when a file.
+    pub path: Option<String>,
+    /// Title.
+    pub title: String,
+    /// Series.
+    pub series: Option<String>,
+    /// Season.
+    pub season: Option<u32>,
+    /// Episode.
+    pub episode: Option<u32>,
+    /// Year.
+    pub year: Option<i32>,
+    /// Plot.
+    pub plot: Option<String>,
+    /// Normalised rating.
+    pub rating: Option<String>,
+    /// Genres.
+    pub genres: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// File size (change detection).
+    pub file_size: Option<i64>,
+    /// File mtime, ms (change detection).
+    pub file_mtime: Option<i64>,
+    /// Plex updatedAt (change detection).
+    pub remote_updated_at: Option<i64>,
+    /// Duration known without probing (Plex), ms.
+    pub duration_ms: Option<i64>,
+}
+
+/// Probe facts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbeFacts {
+    /// Duration, ms.
+    pub duration_ms: Option<i64>,
+    /// Video codec.
+    pub video_codec: Option<String>,
+    /// Width.
+    pub width: Option<u32>,
+    /// Height.
+    pub height: Option<u32>,
+    /// Frame rate "num/den".
+    pub frame_rate: Option<String>,
+    /// Interlaced.
+    pub interlaced: Option<bool>,
+    /// Display aspect "4:3".
+    pub display_aspect: Option<String>,
+    /// Audio codec.
+    pub audio_codec: Option<String>,
+    /// Audio channels.
+    pub audio_channels: Option<u32>,
+}
+
+/// Insert or update an item by (source, external id); returns its id and whether it was new.
+/// Probe results, loudness and user edits are kept.
+pub fn upsert_item(
+    conn: &Connection,
+    source: SourceId,
+    rec: &ItemRecord,
+    now_ms: i64,
+) -> rusqlite::Result<(MediaId, bool)> {
+    let existing: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM content_items WHERE source_id = ?1 AND external_id = ?2",
+            params![source.0, rec.external_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let kind = rec.kind.unwrap_or(ContentKind::Episode).as_str();
+    let genres = serde_json::to_string(&rec.genres).expect("json");
+    let tags = serde_json::to_string(&rec.tags).expect("json");
+    match existing {
+        Some(id) => {
+            conn.execute(
+                "UPDATE content_items SET kind = ?2, uri = ?3, path = ?4, title = ?5, series = ?6, season = ?7,
+                    episode = ?8, year = ?9, plot = ?10, rating = ?11, genres = ?12, tags = ?13, file_size = ?14,
+                    file_mtime = ?15, remote_updated_at = ?16, duration_ms = COALESCE(?17, duration_ms), gone = 0,
+                    updated_at = ?18
+                 WHERE id = ?1",
+                params![
+                    id,
+                    kind,
+                    rec.uri,
+                    rec.path,
+                    rec.title,
+                    rec.series,
+                    rec.season,
+                    rec.episode,
+                    rec.year,
+                    rec.plot,
+                    rec.rating,
+                    genres,
+                    tags,
+                    rec.file_size,
+                    rec.file_mtime,
+                    rec.remote_updated_at,
+                    rec.duration_ms,
+                    now_ms
+                ],
+            )?;
+            Ok((MediaId(id), false))
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO content_items (source_id, external_id, kind, uri, path, title, series, season, episode,
+                    year, plot, rating, genres, tags, file_size, file_mtime, remote_updated_at, duration_ms,
+                    created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)",
+                params![
+                    source.0,
+                    rec.external_id,
+                    kind,
+                    rec.uri,
+                    rec.path,
+                    rec.title,
+                    rec.series,
+                    rec.season,
+                    rec.episode,
+                    rec.year,
+                    rec.plot,
+                    rec.rating,
+                    genres,
+                    tags,
+                    rec.file_size,
+                    rec.file_mtime,
+                    rec.remote_updated_at,
+                    rec.duration_ms,
+                    now_ms
+                ],
+            )?;
+            Ok((MediaId(conn.last_insert_rowid()), true))
+        }
+    }
+}
+
+/// Store a probe result: playable with facts, or unplayable with the reason.
+pub fn set_probe(
+    conn: &Connection,
+    id: MediaId,
+    result: Result<&ProbeFacts, &str>,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    match result {
+        Ok(f) => conn.execute(
+            "UPDATE content_items SET duration_ms = ?2, video_codec = ?3, width = ?4, height = ?5, frame_rate = ?6,
+                interlaced = ?7, display_aspect = ?8, audio_codec = ?9, audio_channels = ?10, playable = 1,
+                probe_error = NULL, probed_at = ?11
+             WHERE id = ?1",
+            params![
+                id.0,
+                f.duration_ms,
+                f.video_codec,
+                f.width,
+                f.height,
+                f.frame_rate,
+                f.interlaced,
+                f.display_aspect,
+                f.audio_codec,
+                f.audio_channels,
+                now_ms
+            ],
+        )?,
+        Err(reason) => conn.execute(
+            "UPDATE content_items SET playable = 0, probe_error = ?2, probed_at = ?3 WHERE id = ?1",
+            params![id.0, reason, now_ms],
+        )?,
+    };
+    Ok(())
+}
+
+/// Store a loudness measurement (or the reason it failed).
+pub fn set_loudness(conn: &Connection, id: MediaId, result: Result<f64, &str>, now_ms: i64) -> rusqlite::Result<()> {
+    match result {
+        Ok(lufs) => conn.execute(
+            "UPDATE content_items SET loudness_lufs = ?2, loudness_error = NULL, loudness_at = ?3 WHERE id = ?1",
+            params![id.0, lufs, now_ms],
+        )?,
+        Err(e) => conn.execute(
+            "UPDATE content_items SET loudness_error = ?2, loudness_at = ?3 WHERE id = ?1",
+            params![id.0, e, now_ms],
+        )?,
+    };
+    Ok(())
+}
+
+/// Write one origin's metadata row (replacing it).
+pub fn set_metadata(
+    conn: &Connection,
+    id: MediaId,
+    origin: Origin,
+    m: &SchedulingMetadata,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    let list = |v: &[String]| if v.is_empty() { None } else { Some(v.join(",")) };
+    conn.execute(
+        "INSERT INTO content_scheduling_metadata (item_id, origin, daypart, season, content_rating, demographic,
+            commercial_company, commercial_category, era, warnings, notes, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT(item_id, origin) DO UPDATE SET daypart = excluded.daypart, season = excluded.season,
+            content_rating = excluded.content_rating, demographic = excluded.demographic,
+            commercial_company = excluded.commercial_company, commercial_category = excluded.commercial_category,
+            era = excluded.era, warnings = excluded.warnings, notes = excluded.notes, updated_at = excluded.updated_at",
+        params![
+            id.0,
+            origin.as_str(),
+            list(&m.daypart),
+            list(&m.season),
+            m.content_rating,
+            m.demographic,
+            m.commercial_company,
+            m.commercial_category,
+            m.era,
+            m.warnings,
+            m.notes,
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// One origin's metadata row, if any.
+pub fn get_metadata(conn: &Connection, id: MediaId, origin: Origin) -> rusqlite::Result<Option<SchedulingMetadata>> {
+    conn.query_row(
+        "SELECT daypart, season, content_rating, demographic, commercial_company, commercial_category, era, warnings,
+                notes FROM content_scheduling_metadata WHERE item_id = ?1 AND origin = ?2",
+        params![id.0, origin.as_str()],
+        |r| {
+            let split = |s: Option<String>| -> Vec<String> {
+                s.map(|s| s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect())
+                    .unwrap_or_default()
+            };
+            Ok(SchedulingMetadata {
+                daypart: split(r.get(0)?),
+                season: split(r.get(1)?),
+                content_rating: r.get(2)?,
+                demographic: r.get(3)?,
+                commercial_company: r.get(4)?,
+                commercial_category: r.get(5)?,
+                era: r.get(6)?,
+                warnings: r.get(7)?,
+                notes: r.get(8)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Effective metadata: each user field wins over the imported one.
+pub fn effective_metadata(conn: &Connection, id: MediaId) -> rusqlite::Result<SchedulingMetadata> {
+    let import = get_metadata(conn, id, Origin::Import)?.unwrap_or_default();
+    let Some(user) = get_metadata(conn, id, Origin::User)? else { return Ok(import) };
+    let pick_vec = |u: Vec<String>, i: Vec<String>| if u.is_empty() { i } else { u };
+    Ok(SchedulingMetadata {
+        daypart: pick_vec(user.daypart, import.daypart),
+        season: pick_vec(user.season, import.season),
+        content_rating: user.content_rating.or(import.content_rating),
+        demographic: user.demographic.or(import.demographic),
+        commercial_company: user.commercial_company.or(import.commercial_company),
+        commercial_category: user.commercial_category.or(import.commercial_category),
+        era: user.era.or(import.era),
+        warnings: user.warnings.or(import.warnings),
+        notes: user.notes.or(import.notes),
+    })
+}
+
+/// Replace the breakpoints of one origin.
+pub fn set_breakpoints(conn: &Connection, id: MediaId, origin: &str, offsets_ms: &[i64]) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM content_breakpoints WHERE item_id = ?1 AND origin = ?2", params![id.0, origin])?;
+    let mut st =
+        conn.prepare("INSERT OR IGNORE INTO content_breakpoints (item_id, offset_ms, origin) VALUES (?1, ?2, ?3)")?;
+    for ms in offsets_ms {
+        st.execute(params![id.0, ms, origin])?;
+    }
+    Ok(())
+}
+
+/// Effective breakpoints: the user's if any, else everything imported, sorted and unique.
+pub fn effective_breakpoints(conn: &Connection, id: MediaId) -> rusqlite::Result<Vec<i64>> {
+    let mut st = conn.prepare("SELECT offset_ms, origin FROM content_breakpoints WHERE item_id = ?1")?;
+    let rows: Vec<(i64, String)> = st.query_map([id.0], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let user: Vec<i64> = rows.iter().filter(|(_, o)| o == "user").map(|(ms, _)| *ms).collect();
+    let mut out = if user.is_empty() { rows.into_iter().map(|(ms, _)| ms).collect() } else { user };
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Which items to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemFilter {
+    /// Only this kind.
+    pub kind: Option<ContentKind>,
+    /// Only items whose title or series contains this (case-insensitive).
+    pub search: Option<String>,
+    /// Only this source.
+    pub source: Option<SourceId>,
+    /// Only playable items (schedulers want this).
+    pub playable_only: bool,
+    /// Include items that vanished from their source.
+    pub include_gone: bool,
+}
+
+const ITEM_COLUMNS: &str = "i.id, i.source_id, i.kind, i.uri, i.title, i.series, i.season, i.episode, i.year, i.plot,
+    i.rating, i.genres, i.tags, i.duration_ms, i.playable, i.probe_error, i.loudness_lufs";
+
+fn item_from_row(r: &Row<'_>) -> rusqlite::Result<MediaItem> {
+    let kind: String = r.get(2)?;
+    let genres: String = r.get(11)?;
+    let tags: String = r.get(12)?;
+    Ok(MediaItem {
+        id: MediaId(r.get(0)?),
+        source_id: SourceId(r.get(1)?),
+        kind: kind.parse().unwrap_or(ContentKind::Episode),
+        uri: r.get(3)?,
+        title: r.get(4)?,
+        series: r.get(5)?,
+        season: r.get(6)?,
+        episode: r.get(7)?,
+        year: r.get(8)?,
+        plot: r.get(9)?,
+        rating: r.get(10)?,
+        genres: serde_json::from_str(&genres).unwrap_or_default(),
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        duration_ms: r.get(13)?,
+        playable: r.get(14)?,
+        error: r.get(15)?,
+        loudness_lufs: r.get(16)?,
+        meta: SchedulingMetadata::default(),
+        breakpoints: Vec::new(),
+    })
+}
+
+fn complete(conn: &Connection, mut item: MediaItem) -> rusqlite::Result<MediaItem> {
+    item.meta = effective_metadata(conn, item.id)?;
+    item.breakpoints = effective_breakpoints(conn, item.id)?;
+    Ok(item)
+}
+
+/// One item with effective metadata and breakpoints.
+pub fn get_item(conn: &Connection, id: MediaId) -> rusqlite::Result<Option<MediaItem>> {
+    let item = conn
+        .query_row(&format!("SELECT {ITEM_COLUMNS} FROM content_items i WHERE i.id = ?1"), [id.0], item_from_row)
+        .optional()?;
+    item.map(|i| complete(conn, i)).transpose()
+}
+
+/// Items matching `filter`, with effective metadata and breakpoints, ordered by series,
+/// season, episode, title.
+pub fn list_items(conn: &Connection, filter: &ItemFilter) -> rusqlite::Result<Vec<MediaItem>> {
+    let mut sql =
+        format!("SELECT {ITEM_COLUMNS} FROM content_items i JOIN sources s ON s.id = i.source_id WHERE s.enabled = 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(k) = filter.kind {
+        sql.push_str(" AND i.kind = ?");
+        args.push(k.as_str().to_owned().into());
+    }
+    if let Some(s) = &filter.search {
+        sql.push_str(" AND (i.title LIKE ? ESCAPE '\\' OR i.series LIKE ? ESCAPE '\\')");
+        let pat = format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        args.push(pat.clone().into());
+        args.push(pat.into());
+    }
+    if let Some(src) = filter.source {
+        sql.push_str(" AND i.source_id = ?");
+        args.push(src.0.into());
+    }
+    if filter.playable_only {
+        sql.push_str(" AND i.playable = 1");
+    }
+    if !filter.include_gone {
+        sql.push_str(" AND i.gone = 0");
+    }
+    sql.push_str(" ORDER BY i.series IS NULL, i.series, i.season, i.episode, i.title, i.id");
+    let mut st = conn.prepare(&sql)?;
+    let items: Vec<MediaItem> = st.query_map(params_from_iter(args), item_from_row)?.collect::<Result<_, _>>()?;
+    items.into_iter().map(|i| complete(conn, i)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    #[test]
+    fn user_edits_survive_a_rescan_and_win() {
+        let db = Db::open_in_memory().unwrap();
+        db.call_blocking(|c| {
+            let src = insert_source(
+                c,
+                "Shows",
+                &SourceSpec::Folder { path: "/media/shows".into(), content_kind: "shows".into() },
+                1,
+            )
+            .unwrap();
+            let rec = ItemRecord {
+                external_id: "Show/Season 01/Show - S01E01.mkv".into(),
+                kind: Some(ContentKind::Episode),
+                uri: "file:///media/shows/Show/Season%2001/Show%20-%20S01E01.mkv".into(),
+                title: "Pilot".into(),
+                series: Some("Show".into()),
+                season: Some(1),
+                episode: Some(1),
+                ..Default::default()
+            };
+            let (id, new) = upsert_item(c, src, &rec, 1).unwrap();
+            assert!(new);
+            set_probe(c, id, Ok(&ProbeFacts { duration_ms: Some(1_320_000), ..Default::default() }), 1).unwrap();
+            let imported = SchedulingMetadata {
+                daypart: vec!["primetime".into()],
+                era: Some("1980s".into()),
+                ..Default::default()
+            };
+            set_metadata(c, id, Origin::Import, &imported, 1).unwrap();
+            set_breakpoints(c, id, "chapter", &[420_000, 840_000]).unwrap();
+            let user = SchedulingMetadata { daypart: vec!["late_night".into()], ..Default::default() };
+            set_metadata(c, id, Origin::User, &user, 2).unwrap();
+            set_breakpoints(c, id, "user", &[600_000]).unwrap();
+            // A rescan rewrites imported values only.
+            let (again, new) =
+                upsert_item(c, src, &ItemRecord { title: "Pilot (HD)".into(), ..rec.clone() }, 3).unwrap();
+            assert_eq!((again, new), (id, false));
+            set_metadata(c, id, Origin::Import, &imported, 3).unwrap();
+            let item = get_item(c, id).unwrap().unwrap();
+            assert_eq!(item.title, "Pilot (HD)");
+            assert!(item.playable);
+            assert_eq!(item.duration_ms, Some(1_320_000));
+            assert_eq!(item.meta.daypart, ["late_night"]);
+            assert_eq!(item.meta.era.as_deref(), Some("1980s"));
+            assert_eq!(item.breakpoints, [600_000]);
+            let found =
+                list_items(c, &ItemFilter { search: Some("pilot".into()), playable_only: true, ..Default::default() })
+                    .unwrap();
+            assert_eq!(found.len(), 1);
+            let none =
+                list_items(c, &ItemFilter { kind: Some(ContentKind::Commercial), ..Default::default() }).unwrap();
+            assert!(none.is_empty());
+        });
+    }
+}
