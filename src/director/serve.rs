@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::db::Db;
+use crate::emergency::Emergency;
 use crate::stream::StreamHub;
 
 /// Options of `retrovue serve` that override the config file.
@@ -43,6 +44,8 @@ pub struct App {
     pub clock: SharedClock,
     /// TS fan-out per channel.
     pub hub: StreamHub,
+    /// Emergency alerts: the live set every channel follows.
+    pub emergency: Emergency,
     /// Cancelled once at shutdown.
     pub shutdown: CancellationToken,
     /// Every long-lived task, awaited at shutdown.
@@ -70,11 +73,14 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let local_addr = listener.local_addr()?;
 
+    let clock: SharedClock = Arc::new(SystemClock);
+    let emergency = Emergency::load(db.clone(), clock.clone()).context("cannot read emergency alerts")?;
     let app = App {
         config: Arc::new(config),
         db,
-        clock: Arc::new(SystemClock),
+        clock,
         hub: StreamHub::new(),
+        emergency,
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         local_addr,
@@ -104,13 +110,17 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Start the background services (each adds its own line).
-async fn start_services(_app: &App) -> anyhow::Result<()> {
+async fn start_services(app: &App) -> anyhow::Result<()> {
+    app.tracker.spawn(app.emergency.clone().run(app.shutdown.clone()));
     Ok(())
 }
 
 /// Every HTTP route of the daemon, one `merge` per component.
-fn routes(_app: &App) -> Router {
-    Router::new().route("/health", axum::routing::get(|| async { "ok" }))
+fn routes(app: &App) -> Router {
+    Router::new().route("/health", axum::routing::get(|| async { "ok" })).merge(crate::emergency::http::webhook_router(
+        app.emergency.clone(),
+        app.config.emergency.webhook_token.clone(),
+    ))
 }
 
 async fn wait_for_signal() {
