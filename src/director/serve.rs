@@ -52,6 +52,8 @@ pub struct App {
     pub tracker: TaskTracker,
     /// The address the HTTP server is bound to.
     pub local_addr: SocketAddr,
+    /// The HDHomeRun identity, tuners and surfaces.
+    pub hdhr: crate::hdhr::Hdhr,
 }
 
 /// Run the daemon until a shutdown signal.
@@ -75,15 +77,29 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
 
     let clock: SharedClock = Arc::new(SystemClock);
     let emergency = Emergency::load(db.clone(), clock.clone()).context("cannot read emergency alerts")?;
+    let hub = StreamHub::new();
+    let identity =
+        crate::hdhr::Identity::load_or_create(&db, &config.device.friendly_name, clock.now().timestamp_millis())
+            .await?;
+    let hdhr = crate::hdhr::Hdhr::new(
+        identity,
+        tuner_count(&config),
+        db.clone(),
+        hub.clone(),
+        config.server.base_url.clone(),
+        local_addr,
+        clock.clone(),
+    );
     let app = App {
         config: Arc::new(config),
         db,
         clock,
-        hub: StreamHub::new(),
+        hub,
         emergency,
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         local_addr,
+        hdhr,
     };
     start_services(&app).await?;
     let router = routes(&app);
@@ -112,15 +128,35 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
 /// Start the background services (each adds its own line).
 async fn start_services(app: &App) -> anyhow::Result<()> {
     app.tracker.spawn(app.emergency.clone().run(app.shutdown.clone()));
+    let hdhr_services = crate::hdhr::Services {
+        bind_ip: app.local_addr.ip(),
+        discovery: app.config.device.discovery,
+        announce: app.config.device.announce,
+        hostname: app.config.device.hostname.clone(),
+    };
+    crate::hdhr::start(&app.hdhr, &hdhr_services, &app.shutdown, &app.tracker).await;
     Ok(())
+}
+
+/// Tuners advertised when `device.tuner_count` is automatic. Until playout reports how many
+/// channels its encoder sustains (then the director passes that probe result here), the
+/// automatic count is 2: two concurrent software x264 encodes at SD is what a Raspberry
+/// Pi 4-class box keeps in real time.
+const AUTO_TUNER_COUNT: u8 = 2;
+
+fn tuner_count(config: &Config) -> u8 {
+    config.device.tuner_count.map_or(AUTO_TUNER_COUNT, |n| u8::try_from(n).unwrap_or(u8::MAX))
 }
 
 /// Every HTTP route of the daemon, one `merge` per component.
 fn routes(app: &App) -> Router {
-    Router::new().route("/health", axum::routing::get(|| async { "ok" })).merge(crate::emergency::http::webhook_router(
-        app.emergency.clone(),
-        app.config.emergency.webhook_token.clone(),
-    ))
+    Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .merge(crate::emergency::http::webhook_router(
+            app.emergency.clone(),
+            app.config.emergency.webhook_token.clone(),
+        ))
+        .merge(crate::hdhr::http::router(app.hdhr.clone()))
 }
 
 async fn wait_for_signal() {

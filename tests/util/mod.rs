@@ -73,6 +73,22 @@ impl Home {
     }
 }
 
+/// Start `retrovue serve` on 127.0.0.1 (random HTTP port) with HDHomeRun discovery and
+/// control on (fixed UDP/TCP 65001, SSDP answers): only inside a private network namespace.
+pub fn serve_discoverable(home: &Home, extra: &[&str]) -> Daemon {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--no-announce"];
+    args.extend_from_slice(extra);
+    Daemon::start(home.command(), &args)
+}
+
+/// Start `retrovue serve` on 127.0.0.1 with discovery and announcements (SSDP NOTIFY, mDNS)
+/// on: multicasts, so only inside a private network namespace.
+pub fn serve_announcing(home: &Home, extra: &[&str]) -> Daemon {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    Daemon::start(home.command(), &args)
+}
+
 /// A running daemon, killed on drop.
 pub struct Daemon {
     pub child: Child,

@@ -1,0 +1,171 @@
+//! The HDHomeRun emulation seen by real clients: `hdhomerun_config` (UDP discovery + TCP
+//! control), Jellyfin's 20-byte probe, Plex's HTTP setup sequence, SSDP and mDNS. Anything
+//! on the fixed port 65001 or multicast runs inside a private network namespace.
+
+mod hdhr_support;
+mod util;
+
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hdhr_support::{add_channels, get, in_private_netns, request};
+use serde_json::Value;
+use util::Home;
+
+fn is_absolute_http(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| s.starts_with("http://") && !s.contains("localhost") && !s.contains('?'))
+}
+
+/// Check discover.json field by field (spec §4.1); returns the DeviceID.
+fn check_discover(addr: &str) -> String {
+    let r = get(addr, "/discover.json");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let d = r.json();
+    for key in ["FriendlyName", "ModelNumber", "FirmwareName", "FirmwareVersion", "DeviceID", "DeviceAuth"] {
+        assert!(d[key].is_string(), "{key} must be a string: {d}");
+    }
+    assert!(d["TunerCount"].is_u64(), "TunerCount must be an integer: {d}");
+    assert!(is_absolute_http(&d["BaseURL"]) && is_absolute_http(&d["LineupURL"]), "{d}");
+    assert_eq!(d["BaseURL"], format!("http://{addr}"));
+    assert_eq!(d["LineupURL"], format!("http://{addr}/lineup.json"));
+    assert_eq!(d["DeviceAuth"].as_str().unwrap().len(), 24);
+    let id = d["DeviceID"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 8);
+    assert!(id.starts_with("105"), "{id}");
+    id
+}
+
+/// Check lineup.json field by field (spec §4.2); returns the URLs.
+fn check_lineup(addr: &str, numbers: &[&str]) -> Vec<String> {
+    let r = get(addr, "/lineup.json");
+    assert_eq!(r.status, 200);
+    let l = r.json();
+    let items = l.as_array().expect("lineup.json is an array");
+    let got: Vec<&str> = items.iter().map(|c| c["GuideNumber"].as_str().expect("GuideNumber string")).collect();
+    assert_eq!(got, numbers);
+    for c in items {
+        assert!(c["GuideName"].is_string() && c["VideoCodec"] == "H264" && c["AudioCodec"] == "AAC", "{c}");
+        assert!(is_absolute_http(&c["URL"]), "{c}");
+        assert!(c.get("HD").is_none_or(|h| h == 1), "{c}");
+    }
+    items.iter().map(|c| c["URL"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn hdhomerun_config_and_jellyfin_find_the_device_over_udp_65001() {
+    if !in_private_netns("hdhomerun_config_and_jellyfin_find_the_device_over_udp_65001") {
+        return;
+    }
+    let home = Home::new();
+    add_channels(&home.data_dir(), &[("5", "Sitcom Gold"), ("12", "Movies")]);
+    let d = util::serve_discoverable(&home, &[]);
+    let id = check_discover(&d.addr);
+
+    let out = Command::new("hdhomerun_config").args(["discover", "127.0.0.1"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("hdhomerun device {id} found at 127.0.0.1")), "{stdout}");
+
+    let cfg = |args: &[&str]| {
+        let out = Command::new("hdhomerun_config").arg("127.0.0.1").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(cfg(&["get", "/sys/model"]), "hdhomerun5_atsc");
+    assert_eq!(cfg(&["get", "/sys/hwmodel"]), "HDHR5-4US");
+    assert_eq!(cfg(&["get", "/sys/version"]), "20250506");
+    assert_eq!(cfg(&["get", "/tuner0/status"]), "ch=none lock=none ss=0 snq=0 seq=0 bps=0 pps=0");
+    assert_eq!(cfg(&["get", "/lineup/scan"]), "state=complete progress=100 found=2");
+    assert!(cfg(&["get", "/sys/bogus"]).contains("ERROR: unknown getset variable"));
+    assert!(cfg(&["set", "/tuner0/channel", "auto:5"]).contains("read-only"));
+
+    // Jellyfin/Emby: the fixed 20-byte packet, a reply whose byte 1 is 3 and longer than 13
+    // bytes, then http://<reply source>/discover.json and lineup.json.
+    let probe = [0, 2, 0, 12, 1, 4, 255, 255, 255, 255, 2, 4, 255, 255, 255, 255, 0x73, 0xCC, 0x7D, 0x8F];
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    sock.send_to(&probe, "127.0.0.1:65001").unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, from) = sock.recv_from(&mut buf).unwrap();
+    assert!(buf[1] == 3 && n > 13, "{:?}", &buf[..n]);
+    assert_eq!(from.ip().to_string(), "127.0.0.1");
+    let base = format!("http://{}", d.addr);
+    assert!(buf[..n].windows(base.len()).any(|w| w == base.as_bytes()), "reply carries BASE_URL {base}");
+    check_discover(&d.addr);
+    check_lineup(&d.addr, &["5", "12"]);
+}
+
+#[test]
+fn plex_setup_sequence_and_lineup_formats() {
+    let home = Home::new();
+    add_channels(&home.data_dir(), &[("12", "Movies"), ("5", "Sitcom Gold"), ("5.1", "Sitcom & More")]);
+    let d = home.serve(&[]);
+    let addr = d.addr.as_str();
+    let id = check_discover(addr);
+
+    let status = get(addr, "/lineup_status.json").json();
+    assert_eq!(status["ScanInProgress"], 0);
+    assert_eq!(status["ScanPossible"], 1);
+    assert!(status["Source"].is_string() && status["SourceList"].is_array(), "{status}");
+
+    let urls = check_lineup(addr, &["5", "5.1", "12"]);
+    assert_eq!(urls[1], format!("http://{addr}/auto/v5.1"));
+    for show in ["found", "demo", "unprotected"] {
+        assert_eq!(get(addr, &format!("/lineup.json?show={show}")).json().as_array().unwrap().len(), 3);
+    }
+
+    for (method, q) in [("POST", "scan=start&source=Cable"), ("GET", "scan=start"), ("POST", "scan=abort")] {
+        let r = request(addr, method, &format!("/lineup.post?{q}"), 1024);
+        assert!((200..300).contains(&r.status), "{method} {q}: {}", r.status);
+        assert!(!r.body.is_empty() && r.body.len() < 64);
+    }
+
+    let xml = get(addr, "/device.xml");
+    assert_eq!(xml.status, 200);
+    let xml = xml.text();
+    for needle in [
+        "urn:schemas-upnp-org:device-1-0",
+        "<deviceType>urn:schemas-upnp-org:device:MediaServer:1</deviceType>",
+        &format!("<URLBase>http://{addr}</URLBase>"),
+        &format!("<UDN>uuid:{}-", id.to_lowercase()),
+        "<modelNumber>HDHR5-4US</modelNumber>",
+    ] {
+        assert!(xml.contains(needle), "{needle} missing in {xml}");
+    }
+    assert_eq!(get(addr, "/capability").text(), xml);
+
+    // Open a lineup URL: headers at once, MPEG-TS, no Content-Length; `duration` ends it.
+    let path = urls[0].strip_prefix(&format!("http://{addr}")).unwrap();
+    let start = Instant::now();
+    let r = request(addr, "GET", &format!("{path}?duration=1&transcode=mobile"), 1 << 20);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("video/mp2t"));
+    assert!(r.header("content-length").is_none());
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "duration=1 took {took:?}");
+    let head = request(addr, "HEAD", path, 0);
+    assert_eq!((head.status, head.header("content-type")), (200, Some("video/mp2t")));
+    let missing = request(addr, "GET", "/auto/v99", 1024);
+    assert_eq!((missing.status, missing.header("x-hdhomerun-error")), (404, Some("801 Unknown Channel")));
+
+    let m3u = get(addr, "/lineup.m3u").text();
+    assert!(m3u.starts_with("#EXTM3U\n") && m3u.contains(&format!("\nhttp://{addr}/auto/v12\n")), "{m3u}");
+    let lx = get(addr, "/lineup.xml").text();
+    assert!(lx.contains("<GuideName>Sitcom &amp; More</GuideName>"), "{lx}");
+
+    // The identity survives a restart.
+    drop(d);
+    let again = home.serve(&[]);
+    assert_eq!(check_discover(&again.addr), id);
+}
+
+#[test]
+fn an_empty_lineup_still_lists_a_placeholder() {
+    let home = Home::new();
+    let d = home.serve(&[]);
+    let l = get(&d.addr, "/lineup.json").json();
+    assert_eq!(l.as_array().unwrap().len(), 1, "{l}");
+    let url = l[0]["URL"].as_str().unwrap();
+    let path = url.strip_prefix(&format!("http://{}", d.addr)).unwrap();
+    assert_eq!(request(&d.addr, "GET", path, 64).status, 404);
+}
