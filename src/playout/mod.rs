@@ -2,3 +2,4 @@
 //! airings, producing continuous MPEG-TS into the channel's [`crate::stream::Feed`].
 //! Knows nothing of SQLite: airings come through [`AiringSource`]-style interfaces that the
 //! director implements. (Design: `reference/gstreamer.md` §9.)
+pub mod graphics;

@@ -1,0 +1,384 @@
+//! The channel's overlay layer (pure): from the channel's graphics settings, the schedule
+//! cues, the live alert and "now", the list of [`Layer`]s to blend on a frame. Rasters are
+//! rendered once per change and cached by what they show; per frame only positions and
+//! opacities are computed (the crawl moves, the bug fades).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::cues::{self, Cue};
+use super::layout::{self, TITLE_SAFE};
+use super::raster::{Raster, Rect, Rgba};
+use super::text::{self, TextStyle};
+use crate::emergency::{Alert, AlertMode};
+use crate::lineup::{BugSettings, Corner};
+
+/// What a channel shows, fixed for the life of its pipeline.
+#[derive(Debug, Clone)]
+pub struct SceneConfig {
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// The bug.
+    pub bug: BugSettings,
+    /// Bug text when there is no (usable) image: call sign, else name.
+    pub bug_text: String,
+    /// Lower thirds on.
+    pub lower_thirds: bool,
+    /// Clock on.
+    pub clock: bool,
+    /// Time zone for the clock and "at 8:30".
+    pub tz: chrono_tz::Tz,
+}
+
+/// One graphic placed on a frame.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// Stable identity of the raster (same id = same pixels), for caching downstream.
+    pub id: u64,
+    /// The pixels.
+    pub raster: Arc<Raster>,
+    /// Left (may be negative: the crawl enters from the right and leaves to the left).
+    pub x: i32,
+    /// Top.
+    pub y: i32,
+    /// Opacity multiplier, 0 to 1.
+    pub alpha: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Bug(u32, u32),
+    LowerThird(Vec<(String, String)>),
+    Clock(String),
+    CrawlBand(u32, u32),
+    CrawlLabel(u32),
+    CrawlText(i64, u32),
+    Slate(i64),
+}
+
+/// Crawl speed in picture heights per second (about 120 px/s at 480 lines).
+pub const CRAWL_SPEED: f64 = 0.25;
+
+/// The renderer of one channel's overlay layer.
+pub struct Scene {
+    cfg: SceneConfig,
+    bug_image: Option<Raster>,
+    cache: HashMap<Key, (u64, Arc<Raster>)>,
+    next_id: u64,
+}
+
+impl std::fmt::Debug for Scene {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scene").field("cached", &self.cache.len()).finish()
+    }
+}
+
+impl Scene {
+    /// Build a scene; a bug image that cannot be used is logged and replaced by text, so a
+    /// bad file never breaks a channel.
+    pub fn new(cfg: SceneConfig) -> Self {
+        let bug_image = cfg.bug.image.as_deref().and_then(|p| match super::image::load_png(p) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!("{e}; showing the text bug instead");
+                None
+            }
+        });
+        Self { cfg, bug_image, cache: HashMap::new(), next_id: 1 }
+    }
+
+    /// Whether the bug is an image (false: text fallback).
+    pub fn has_bug_image(&self) -> bool {
+        self.bug_image.is_some()
+    }
+
+    fn get(&mut self, key: Key, render: impl FnOnce(&Self) -> Raster) -> (u64, Arc<Raster>) {
+        if let Some(v) = self.cache.get(&key) {
+            return v.clone();
+        }
+        let raster = Arc::new(render(self));
+        let id = self.next_id;
+        self.next_id += 1;
+        self.cache.insert(key, (id, raster.clone()));
+        (id, raster)
+    }
+
+    /// The layers of the frame shown at `now`.
+    pub fn frame(&mut self, now: DateTime<Utc>, cues: &[Cue], alert: Option<&Alert>) -> Vec<Layer> {
+        let (w, h) = (self.cfg.width, self.cfg.height);
+        let mut layers = Vec::new();
+        let mut used = Vec::new();
+        if let Some(a) = alert.filter(|a| a.mode == AlertMode::Slate) {
+            let key = Key::Slate(a.id.0);
+            let (id, raster) = self.get(key.clone(), |s| s.render_slate(a));
+            used.push(key);
+            layers.push(Layer { id, raster, x: 0, y: 0, alpha: 1.0 });
+            self.evict(&used);
+            return layers;
+        }
+        let cur = cues::current(cues, now).map(|(_, c)| c);
+        let picture = layout::picture_area(w, h, cur.and_then(|c| c.aspect));
+        let mut area = picture;
+        if let Some(a) = alert {
+            let crawl = self.crawl_layers(a, now, &mut used);
+            // Keep the bug and clock above the band.
+            let band_top = crawl.first().map_or(h as i32, |l| l.y);
+            area.h = (band_top - area.y).max(0) as u32;
+            layers.extend(crawl);
+        }
+        // Bug.
+        let bug_alpha = cues::bug_alpha(cues, now, self.cfg.bug.rule, self.cfg.bug.opacity);
+        if bug_alpha > 0.0 {
+            let bh = ((picture.h as f64 * self.cfg.bug.size).round() as u32).clamp(8, picture.h / 2);
+            let bw = match &self.bug_image {
+                Some(img) => {
+                    ((bh as f64 * img.width as f64 / img.height as f64).round() as u32).clamp(1, picture.w / 2)
+                }
+                None => 0,
+            };
+            let key = Key::Bug(bw, bh);
+            let (id, raster) = self.get(key.clone(), |s| s.render_bug(bw, bh));
+            used.push(key);
+            let margin = (picture.h as f64 * self.cfg.bug.margin).round() as u32;
+            let (x, y) = layout::in_corner(area, self.cfg.bug.corner, raster.width, raster.height, margin);
+            layers.push(Layer { id, raster, x, y, alpha: bug_alpha as f32 });
+        }
+        // Clock, in the top corner the bug does not use.
+        if self.cfg.clock {
+            let text = now.with_timezone(&self.cfg.tz).format("%-I:%M").to_string();
+            let key = Key::Clock(text.clone());
+            let px = h as f32 / 18.0;
+            let (id, raster) = self.get(key.clone(), |_| text::render_line(&text, TextStyle::plain(px)));
+            used.push(key);
+            let corner = if self.cfg.bug.corner == Corner::TopRight { Corner::TopLeft } else { Corner::TopRight };
+            let (x, y) =
+                layout::in_corner(layout::safe_area(picture, TITLE_SAFE), corner, raster.width, raster.height, 0);
+            layers.push(Layer { id, raster, x, y, alpha: 0.9 });
+        }
+        // Lower third (not over a crawl).
+        if self.cfg.lower_thirds
+            && alert.is_none()
+            && let Some(lt) = cues::lower_third(cues, now, self.cfg.tz)
+        {
+            let key = Key::LowerThird(lt.lines.clone());
+            let (id, raster) = self.get(key.clone(), |s| s.render_lower_third(&lt.lines, picture));
+            used.push(key);
+            let safe = layout::safe_area(picture, TITLE_SAFE);
+            let (x, y) = layout::in_corner(safe, Corner::BottomLeft, raster.width, raster.height, 0);
+            layers.push(Layer { id, raster, x, y, alpha: lt.alpha(now) as f32 });
+        }
+        self.evict(&used);
+        layers
+    }
+
+    /// Drop cached rasters not used by this frame (the bug stays: it comes back after
+    /// every break).
+    fn evict(&mut self, used: &[Key]) {
+        if self.cache.len() > used.len() {
+            self.cache.retain(|k, _| used.contains(k) || matches!(k, Key::Bug(..)));
+        }
+    }
+
+    fn crawl_layers(&mut self, a: &Alert, now: DateTime<Utc>, used: &mut Vec<Key>) -> Vec<Layer> {
+        let (w, h) = (self.cfg.width, self.cfg.height);
+        let band_h = ((h as f64 * 0.09).round() as u32).max(16);
+        let band_y = h as i32 - band_h as i32 - (h as f64 * 0.05).round() as i32;
+        let px = band_h as f32 * 0.6;
+        let band_key = Key::CrawlBand(w, band_h);
+        let (bid, band) = self.get(band_key.clone(), |_| Raster::filled(w, band_h, Rgba(150, 0, 0, 230)));
+        let label_key = Key::CrawlLabel(band_h);
+        let (lid, label) = self.get(label_key.clone(), |_| {
+            let t = text::render_line("ALERT", TextStyle { px, ..TextStyle::plain(px) });
+            let mut r = Raster::filled(t.width + band_h / 2, band_h, Rgba(230, 180, 0, 255));
+            r.draw(&t, (band_h / 4) as i32, (band_h as i32 - t.height as i32) / 2);
+            r
+        });
+        let text_key = Key::CrawlText(a.id.0, band_h);
+        let (tid, strip) = self.get(text_key.clone(), |_| text::render_line(&a.message, TextStyle::plain(px)));
+        used.extend([band_key, label_key, text_key]);
+        let travel = (w as i64 - label.width as i64 + strip.width as i64).max(1);
+        let speed = h as f64 * CRAWL_SPEED;
+        let elapsed = (now - a.starts_at).num_milliseconds().max(0) as f64 / 1000.0;
+        let moved = ((elapsed * speed) as i64).rem_euclid(travel);
+        let tx = w as i32 - moved as i32;
+        let ty = band_y + (band_h as i32 - strip.height as i32) / 2;
+        vec![
+            Layer { id: bid, raster: band, x: 0, y: band_y, alpha: 1.0 },
+            Layer { id: tid, raster: strip, x: tx, y: ty, alpha: 1.0 },
+            Layer { id: lid, raster: label, x: 0, y: band_y, alpha: 1.0 },
+        ]
+    }
+
+    fn render_bug(&self, w: u32, h: u32) -> Raster {
+        match &self.bug_image {
+            Some(img) => img.scaled(w, h),
+            None => text::render_line(&self.cfg.bug_text, TextStyle::plain(h as f32 * 0.8)),
+        }
+    }
+
+    fn render_lower_third(&self, lines: &[(String, String)], picture: Rect) -> Raster {
+        let px = picture.h as f32 / 17.0;
+        let pad = (px * 0.4) as u32;
+        let rendered: Vec<(Raster, Raster)> = lines
+            .iter()
+            .map(|(label, body)| {
+                let l =
+                    text::render_line(label, TextStyle { color: Rgba(255, 200, 0, 255), ..TextStyle::plain(px * 0.8) });
+                let max_body = (picture.w as f32 * TITLE_SAFE as f32 * 0.85) - l.width as f32 - 3.0 * pad as f32;
+                let body = text::wrap(body, px, max_body.max(px * 4.0), 1).into_iter().next().unwrap_or_default();
+                (l, text::render_line(&body, TextStyle::plain(px)))
+            })
+            .collect();
+        let label_w = rendered.iter().map(|(l, _)| l.width).max().unwrap_or(0);
+        let row_h = rendered.iter().map(|(l, b)| l.height.max(b.height)).max().unwrap_or(1);
+        let width = label_w + pad * 3 + rendered.iter().map(|(_, b)| b.width).max().unwrap_or(0) + pad;
+        let height = row_h * rendered.len() as u32 + pad * 2;
+        let mut r = Raster::filled(width, height, Rgba(10, 10, 30, 190));
+        r.fill(Rect { x: 0, y: 0, w: pad / 2 + 2, h: height }, Rgba(255, 200, 0, 255));
+        for (i, (l, b)) in rendered.iter().enumerate() {
+            let y = (pad + row_h * i as u32) as i32;
+            r.draw(l, (pad * 2) as i32, y + (row_h as i32 - l.height as i32) / 2);
+            r.draw(b, (pad * 3 + label_w) as i32, y + (row_h as i32 - b.height as i32) / 2);
+        }
+        r
+    }
+
+    fn render_slate(&self, a: &Alert) -> Raster {
+        let (w, h) = (self.cfg.width, self.cfg.height);
+        let mut r = Raster::filled(w, h, Rgba(120, 0, 0, 255));
+        let safe = layout::safe_area(Rect { x: 0, y: 0, w, h }, TITLE_SAFE);
+        let head_px = h as f32 / 10.0;
+        let head = text::render_line(
+            "EMERGENCY ALERT",
+            TextStyle { color: Rgba(255, 220, 0, 255), ..TextStyle::plain(head_px.min(safe.w as f32 / 9.5)) },
+        );
+        r.fill(Rect { x: 0, y: safe.y, w, h: head.height + 8 }, Rgba(20, 0, 0, 255));
+        r.draw(&head, (w as i32 - head.width as i32) / 2, safe.y + 4);
+        let px = h as f32 / 16.0;
+        let top = safe.y + head.height as i32 + (px * 1.2) as i32;
+        let line_h = (px * 1.35) as i32;
+        let max_lines = ((safe.y + safe.h as i32 - top) / line_h).max(1) as usize;
+        for (i, line) in text::wrap(&a.message, px, safe.w as f32, max_lines).iter().enumerate() {
+            let t = text::render_line(line, TextStyle::plain(px));
+            r.draw(&t, (w as i32 - t.width as i32) / 2, top + i as i32 * line_h);
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emergency::{AlertChannels, AlertId, AlertOrigin};
+    use crate::schedule::AiringKind;
+    use chrono::{Duration, TimeZone};
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 20, 0, 0).unwrap() + Duration::seconds(s)
+    }
+
+    fn scene(w: u32, h: u32) -> Scene {
+        Scene::new(SceneConfig {
+            width: w,
+            height: h,
+            bug: BugSettings::default(),
+            bug_text: "RTV".into(),
+            lower_thirds: true,
+            clock: false,
+            tz: chrono_tz::UTC,
+        })
+    }
+
+    fn program(aspect: Option<f64>) -> Vec<Cue> {
+        vec![Cue {
+            start: t(0),
+            end: t(600),
+            kind: AiringKind::Program,
+            program_id: Some(1),
+            title: "Cheers".into(),
+            rating: Some("TV-PG".into()),
+            aspect,
+        }]
+    }
+
+    fn alert(mode: AlertMode) -> Alert {
+        Alert {
+            id: AlertId(7),
+            message: "Tornado warning for Cook County until 9 PM".into(),
+            priority: 0,
+            channels: AlertChannels::All,
+            mode,
+            tone: false,
+            starts_at: t(100),
+            ends_at: None,
+            cleared_at: None,
+            origin: AlertOrigin::Cli,
+            created_at: t(100),
+        }
+    }
+
+    #[test]
+    fn the_bug_sits_on_the_picture_not_in_the_bars() {
+        let mut s = scene(1280, 720);
+        let layers = s.frame(t(100), &program(Some(4.0 / 3.0)), None);
+        assert_eq!(layers.len(), 1);
+        let bug = &layers[0];
+        assert!(bug.x + bug.raster.width as i32 <= 160 + 960, "bug at x={} in the right bar", bug.x);
+        assert!(bug.x > 900, "bug should be near the picture's right edge, at {}", bug.x);
+        // Same frame with 16:9 content: further right.
+        let wide = s.frame(t(100), &program(None), None);
+        assert!(wide[0].x > bug.x);
+        // The same raster (cached) is reused frame after frame.
+        let again = s.frame(t(101), &program(Some(4.0 / 3.0)), None);
+        assert_eq!(again[0].id, bug.id);
+        assert!(Arc::ptr_eq(&again[0].raster, &bug.raster));
+    }
+
+    #[test]
+    fn the_crawl_moves_without_re_rendering_and_the_slate_covers_all() {
+        let mut s = scene(640, 480);
+        let a = alert(AlertMode::Crawl);
+        let f1 = s.frame(t(101), &program(None), Some(&a));
+        let f2 = s.frame(t(102), &program(None), Some(&a));
+        let strip1 = &f1[1];
+        let strip2 = f2.iter().find(|l| l.id == strip1.id).expect("same strip");
+        assert_eq!(strip1.x - strip2.x, 120, "0.25 heights per second");
+        assert!(Arc::ptr_eq(&strip1.raster, &strip2.raster));
+        // No lower third during a crawl; the bug stays above the band.
+        let band = f1.iter().find(|l| l.raster.width == 640).unwrap();
+        let bug = f1.iter().find(|l| l.alpha < 1.0).unwrap();
+        assert!(bug.y + bug.raster.height as i32 <= band.y);
+        let slate = s.frame(t(102), &program(None), Some(&alert(AlertMode::Slate)));
+        assert_eq!(slate.len(), 1);
+        assert_eq!((slate[0].raster.width, slate[0].raster.height, slate[0].alpha), (640, 480, 1.0));
+        assert_eq!(slate[0].raster.opaque_pixels(), 640 * 480);
+    }
+
+    #[test]
+    fn a_bad_bug_file_falls_back_to_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bug.png");
+        std::fs::write(&bad, b"GIF89a").unwrap();
+        let mut cfg = scene(640, 480).cfg;
+        cfg.bug.image = Some(bad);
+        let mut s = Scene::new(cfg);
+        assert!(!s.has_bug_image());
+        let layers = s.frame(t(100), &program(None), None);
+        assert!(layers[0].raster.opaque_pixels() > 50);
+    }
+
+    #[test]
+    fn lower_thirds_render_once_per_text() {
+        let mut s = scene(640, 480);
+        let f = s.frame(t(3), &program(None), None);
+        assert_eq!(f.len(), 2, "bug + rating");
+        let lt = f.iter().find(|l| l.alpha == 1.0).unwrap();
+        assert!(lt.raster.width > 50 && lt.x >= 32 && lt.y + lt.raster.height as i32 <= 24 + 432);
+        let again = s.frame(t(4), &program(None), None);
+        assert!(again.iter().any(|l| l.id == lt.id));
+    }
+}
