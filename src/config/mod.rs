@@ -5,6 +5,7 @@
 //! database (`system_config`, see [`store`]) and override the file.
 //! The documented sample is `overlay/etc/retrovue/retrovue.toml`; a test keeps it in step.
 
+pub mod overrides;
 pub mod store;
 
 use std::net::SocketAddr;

@@ -3,4 +3,5 @@
 //! ([`cli`]). Nothing imports `director`.
 
 pub mod cli;
+pub mod encoders;
 pub mod serve;

@@ -70,6 +70,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let db = Db::open(&config.database_path())?;
+    apply_stored_settings(&mut config, &db, &args)?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -125,6 +126,22 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Lay the settings changed on the web page over the file's values; the command line still
+/// wins (tests and development turn announcements off).
+fn apply_stored_settings(config: &mut Config, db: &Db, args: &ServeArgs) -> anyhow::Result<()> {
+    let stored = db.call_blocking(|c| crate::config::store::all(c)).context("cannot read stored settings")?;
+    for e in crate::config::overrides::apply_all(config, &stored) {
+        tracing::warn!(error = %e, "ignoring a stored setting");
+    }
+    if args.no_announce {
+        config.device.announce = false;
+    }
+    if args.no_discovery {
+        config.device.discovery = false;
+    }
+    Ok(())
+}
+
 /// Start the background services (each adds its own line).
 async fn start_services(app: &App) -> anyhow::Result<()> {
     app.tracker.spawn(app.emergency.clone().run(app.shutdown.clone()));
@@ -157,6 +174,15 @@ fn routes(app: &App) -> Router {
             app.config.emergency.webhook_token.clone(),
         ))
         .merge(crate::hdhr::http::router(app.hdhr.clone()))
+        .merge(crate::web::router(crate::web::WebDeps {
+            config: app.config.clone(),
+            db: app.db.clone(),
+            clock: app.clock.clone(),
+            hub: app.hub.clone(),
+            local_addr: app.local_addr,
+            encoders: crate::director::encoders::detect(),
+            emergency: app.emergency.clone(),
+        }))
 }
 
 async fn wait_for_signal() {

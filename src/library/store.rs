@@ -537,6 +537,12 @@ pub fn list_items(conn: &Connection, filter: &ItemFilter) -> rusqlite::Result<Ve
     items.into_iter().map(|i| complete(conn, i)).collect()
 }
 
+/// When each item last aired (UTC ms); items that never aired are absent.
+pub fn last_aired(conn: &Connection) -> rusqlite::Result<std::collections::HashMap<MediaId, i64>> {
+    let mut st = conn.prepare("SELECT id, last_aired_at FROM content_items WHERE last_aired_at IS NOT NULL")?;
+    st.query_map([], |r| Ok((MediaId(r.get(0)?), r.get(1)?)))?.collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,292 @@
+//! `/api/sources`: list, add (folder or Plex), remove, and test a source before adding it.
+//! Folder paths are checked before they touch the filesystem (absolute, no `..`, an existing
+//! directory); Plex tokens are stored but only ever sent back masked.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::parse_id;
+use super::settings::{PLEX_TOKEN, mask};
+use crate::config::store as config_store;
+use crate::library::SourceId;
+use crate::library::store::{self as library_store, Source, SourceSpec};
+use crate::web::WebState;
+use crate::web::error::{Error, Flatten};
+
+/// What a folder may hold (as the CLI's `--kind`).
+pub const FOLDER_KINDS: [&str; 9] =
+    ["shows", "movies", "commercials", "bumpers", "promos", "station_ids", "intros", "outros", "slates"];
+
+/// A source as the page sees it (token masked).
+#[derive(Debug, Serialize)]
+pub struct SourceView {
+    /// Id.
+    pub id: SourceId,
+    /// Name.
+    pub name: String,
+    /// `folder` or `plex`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Folder path or Plex URL.
+    pub location: String,
+    /// Folder content kind.
+    pub content_kind: Option<String>,
+    /// Plex libraries.
+    pub libraries: Vec<String>,
+    /// Masked Plex token.
+    pub token: Option<String>,
+    /// Enabled.
+    pub enabled: bool,
+    /// Last sync (UTC ms).
+    pub last_sync_at: Option<i64>,
+    /// Last sync error.
+    pub last_error: Option<String>,
+}
+
+impl From<Source> for SourceView {
+    fn from(s: Source) -> Self {
+        let (kind, location, content_kind, libraries, token) = match s.spec {
+            SourceSpec::Folder { path, content_kind } => {
+                ("folder", path.display().to_string(), Some(content_kind), Vec::new(), None)
+            }
+            SourceSpec::Plex { url, token, libraries, .. } => ("plex", url, None, libraries, Some(mask(&token))),
+        };
+        Self {
+            id: s.id,
+            name: s.name,
+            kind,
+            location,
+            content_kind,
+            libraries,
+            token,
+            enabled: s.enabled,
+            last_sync_at: s.last_sync_at,
+            last_error: s.last_error,
+        }
+    }
+}
+
+/// Body of `POST /api/sources` and `POST /api/sources/test`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NewSource {
+    /// A folder on this box.
+    Folder {
+        /// Absolute path.
+        path: String,
+        /// What it holds.
+        content_kind: String,
+        /// Display name (default: the folder's name).
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// A Plex server.
+    Plex {
+        /// Base URL.
+        url: String,
+        /// Token (default: the one in settings).
+        #[serde(default)]
+        token: Option<String>,
+        /// Libraries to import ([] = all).
+        #[serde(default)]
+        libraries: Vec<String>,
+        /// Display name.
+        #[serde(default)]
+        name: Option<String>,
+    },
+}
+
+/// Every route of this file.
+pub fn router() -> Router<WebState> {
+    Router::new()
+        .route("/sources", get(list).post(add))
+        .route("/sources/test", post(test))
+        .route("/sources/{id}", delete(remove))
+}
+
+/// Check a folder path given by the user: absolute, no `..`, an existing directory.
+pub fn checked_folder(text: &str) -> Result<PathBuf, Error> {
+    let p = Path::new(text.trim());
+    if !p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) || text.contains('\0') {
+        return Err(Error::BadRequest(format!("{text:?}: give an absolute folder path without \"..\"")));
+    }
+    let canon = p.canonicalize().map_err(|e| Error::BadRequest(format!("{text}: {e}")))?;
+    if !canon.is_dir() {
+        return Err(Error::BadRequest(format!("{text} is not a folder")));
+    }
+    Ok(canon)
+}
+
+fn checked_url(url: &str) -> Result<String, Error> {
+    let u = url.trim().trim_end_matches('/');
+    let ok = (u.starts_with("http://") || u.starts_with("https://"))
+        && u.len() < 300
+        && !u.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok {
+        return Err(Error::BadRequest(format!("{url:?}: give the Plex server URL, such as http://192.168.1.20:32400")));
+    }
+    Ok(u.to_owned())
+}
+
+async fn default_token(state: &WebState) -> Result<Option<String>, Error> {
+    state.db.call(|c| config_store::get(c, PLEX_TOKEN)).await.flat("reading the Plex token")
+}
+
+/// `GET /api/sources`
+pub async fn list(State(state): State<WebState>) -> Result<Json<Vec<SourceView>>, Error> {
+    let sources = state.db.call(|c| library_store::list_sources(c)).await.flat("listing sources")?;
+    Ok(Json(sources.into_iter().map(SourceView::from).collect()))
+}
+
+/// `POST /api/sources`
+pub async fn add(State(state): State<WebState>, Json(body): Json<NewSource>) -> Result<Json<SourceView>, Error> {
+    let (name, spec) = match body {
+        NewSource::Folder { path, content_kind, name } => {
+            if !FOLDER_KINDS.contains(&content_kind.as_str()) {
+                return Err(Error::BadRequest(format!(
+                    "unknown content kind {content_kind:?}: expected one of {}",
+                    FOLDER_KINDS.join(", ")
+                )));
+            }
+            let path = checked_folder(&path)?;
+            let name = name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| {
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "Folder".into())
+            });
+            (name, SourceSpec::Folder { path, content_kind })
+        }
+        NewSource::Plex { url, token, libraries, name } => {
+            let url = checked_url(&url)?;
+            let token = match token.filter(|t| !t.trim().is_empty()) {
+                Some(t) => t.trim().to_owned(),
+                None => default_token(&state)
+                    .await?
+                    .ok_or_else(|| Error::BadRequest("give a Plex token (or store one in Settings)".into()))?,
+            };
+            (
+                name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Plex".into()),
+                SourceSpec::Plex { url, token, libraries, path_map: None },
+            )
+        }
+    };
+    if name.chars().count() > 100 {
+        return Err(Error::BadRequest("the name is too long".into()));
+    }
+    let now = state.now_ms();
+    let source = state
+        .db
+        .call(move |c| {
+            let id = library_store::insert_source(c, &name, &spec, now)?;
+            library_store::get_source(c, id)
+        })
+        .await
+        .flat("adding a source")?
+        .ok_or_else(|| Error::NotFound("new source".into()))?;
+    tracing::info!(source = %source.id, name = %source.name, "web: source added");
+    Ok(Json(source.into()))
+}
+
+/// `DELETE /api/sources/{id}`
+pub async fn remove(
+    State(state): State<WebState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<serde_json::Value>, Error> {
+    let id = SourceId(parse_id(&id, "source")?);
+    let removed = state.db.call(move |c| library_store::remove_source(c, id)).await.flat("removing a source")?;
+    if !removed {
+        return Err(Error::NotFound(format!("source {id}")));
+    }
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+/// Result of `POST /api/sources/test`.
+#[derive(Debug, Serialize)]
+pub struct TestResult {
+    /// Reachable and usable.
+    pub ok: bool,
+    /// What was found, or what went wrong.
+    pub message: String,
+    /// Plex: the server's libraries.
+    pub libraries: Vec<String>,
+}
+
+/// `POST /api/sources/test`: can this source be read?
+pub async fn test(State(state): State<WebState>, Json(body): Json<NewSource>) -> Result<Json<TestResult>, Error> {
+    match body {
+        NewSource::Folder { path, .. } => {
+            let path = match checked_folder(&path) {
+                Ok(p) => p,
+                Err(e) => return Ok(Json(TestResult { ok: false, message: e.to_string(), libraries: vec![] })),
+            };
+            let count = tokio::task::spawn_blocking(move || count_media(&path))
+                .await
+                .map_err(|e| Error::internal("counting files", e))?;
+            Ok(Json(TestResult {
+                ok: true,
+                message: format!("folder readable: {count} media file{} found", if count == 1 { "" } else { "s" }),
+                libraries: vec![],
+            }))
+        }
+        NewSource::Plex { url, token, .. } => {
+            let url = checked_url(&url)?;
+            let token = match token.filter(|t| !t.trim().is_empty()) {
+                Some(t) => Some(t),
+                None => default_token(&state).await?,
+            };
+            Ok(Json(test_plex(&url, token.as_deref()).await))
+        }
+    }
+}
+
+const MEDIA_EXTENSIONS: [&str; 12] =
+    ["mkv", "mp4", "m4v", "avi", "mov", "ts", "mpg", "mpeg", "wmv", "webm", "flv", "ogv"];
+
+fn count_media(dir: &Path) -> usize {
+    walkdir::WalkDir::new(dir)
+        .max_depth(6)
+        .into_iter()
+        .filter_map(Result::ok)
+        .take(100_000)
+        .filter(|e| {
+            e.file_type().is_file()
+                && e.path()
+                    .extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| MEDIA_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+        })
+        .count()
+}
+
+async fn test_plex(url: &str, token: Option<&str>) -> TestResult {
+    let fail = |message: String| TestResult { ok: false, message, libraries: vec![] };
+    let Some(token) = token else { return fail("no Plex token: give one or store it in Settings".into()) };
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(6)).build() {
+        Ok(c) => c,
+        Err(e) => return fail(format!("cannot make an HTTP client: {e}")),
+    };
+    let res = client
+        .get(format!("{url}/library/sections"))
+        .header("X-Plex-Token", token)
+        .header("Accept", "application/json")
+        .send()
+        .await;
+    match res {
+        Err(e) => fail(format!("cannot reach {url}: {e}")),
+        Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => fail("Plex refused the token (401)".into()),
+        Ok(r) if !r.status().is_success() => fail(format!("Plex answered {}", r.status())),
+        Ok(r) => match r.json::<serde_json::Value>().await {
+            Err(e) => fail(format!("unexpected answer from {url}: {e}")),
+            Ok(v) => {
+                let libraries: Vec<String> = v["MediaContainer"]["Directory"]
+                    .as_array()
+                    .map(|d| d.iter().filter_map(|x| x["title"].as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
+                TestResult { ok: true, message: format!("connected: {} libraries", libraries.len()), libraries }
+            }
+        },
+    }
+}

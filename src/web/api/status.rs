@@ -1,0 +1,167 @@
+//! `/api/status`: what the dashboard shows: every channel with its viewers, the box's CPU
+//! use (from `/proc/stat`) and temperature (from `/sys/class/thermal`, where present),
+//! tuner use, the encoder, and recent errors. The page polls it every few seconds.
+
+use std::sync::Mutex;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::config::EncoderChoice;
+use crate::library::store as library_store;
+use crate::lineup::store as lineup_store;
+use crate::lineup::{ChannelId, GuideNumber};
+use crate::web::WebState;
+use crate::web::error::{Error, Flatten, ResultExt};
+
+/// CPU use between two polls, from `/proc/stat`.
+#[derive(Debug, Default)]
+pub struct CpuMeter {
+    // std Mutex: one read-modify-write per poll, never across an await.
+    last: Mutex<Option<(u64, u64)>>,
+}
+
+/// `(total, idle)` jiffies of the `cpu` line of `/proc/stat`.
+pub fn parse_proc_stat(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    if v.len() < 4 {
+        return None;
+    }
+    let idle = v[3] + v.get(4).copied().unwrap_or(0);
+    Some((v.iter().take(8).sum(), idle))
+}
+
+impl CpuMeter {
+    /// Percent busy since the previous call (`None` on the first call or off Linux).
+    pub fn sample(&self) -> Option<f64> {
+        let now = parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)?;
+        let prev = self.last.lock().expect("cpu lock").replace(now)?;
+        let (dt, di) = (now.0.checked_sub(prev.0)?, now.1.checked_sub(prev.1)?);
+        (dt > 0).then(|| 100.0 * (dt - di.min(dt)) as f64 / dt as f64)
+    }
+}
+
+/// Highest temperature of the thermal zones, in °C.
+pub fn temperature_c() -> Option<f64> {
+    let dir = std::fs::read_dir("/sys/class/thermal").ok()?;
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("thermal_zone"))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("temp")).ok())
+        .filter_map(|t| t.trim().parse::<f64>().ok())
+        .map(|milli| milli / 1000.0)
+        .filter(|c| (-40.0..150.0).contains(c))
+        .reduce(f64::max)
+}
+
+/// One channel on the dashboard.
+#[derive(Debug, Serialize)]
+pub struct ChannelStatus {
+    /// Id.
+    pub id: ChannelId,
+    /// Number.
+    pub number: GuideNumber,
+    /// Name.
+    pub name: String,
+    /// Enabled.
+    pub enabled: bool,
+    /// Viewers watching now.
+    pub viewers: usize,
+    /// Output is flowing (a keyframe is cached).
+    pub running: bool,
+}
+
+/// A recent problem.
+#[derive(Debug, Serialize)]
+pub struct RecentError {
+    /// When (UTC ms), if known.
+    pub at: Option<i64>,
+    /// Where.
+    pub what: String,
+    /// The message.
+    pub message: String,
+}
+
+/// `GET /api/status`
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// Device name.
+    pub device_name: String,
+    /// Server time (UTC ms).
+    pub now: i64,
+    /// Channels.
+    pub channels: Vec<ChannelStatus>,
+    /// Tuners offered (`None` = sized for the encoder).
+    pub tuners: Option<u32>,
+    /// Streams being watched.
+    pub tuners_in_use: usize,
+    /// Configured encoder (`auto` or an element).
+    pub encoder: String,
+    /// Encoders found.
+    pub encoders: Vec<String>,
+    /// CPU busy, percent.
+    pub cpu_percent: Option<f64>,
+    /// Temperature, °C.
+    pub temperature_c: Option<f64>,
+    /// Recent problems.
+    pub errors: Vec<RecentError>,
+}
+
+/// Every route of this file.
+pub fn router() -> Router<WebState> {
+    Router::new().route("/status", get(show))
+}
+
+/// `GET /api/status`
+pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> {
+    let mut channels =
+        state.db.call(|c| lineup_store::list(c)).await.ctx("listing channels")?.ctx("listing channels")?;
+    channels.sort_by_key(|c| c.number.sort_key());
+    let sources = state.db.call(|c| library_store::list_sources(c)).await.flat("listing sources")?;
+    let channels: Vec<ChannelStatus> = channels
+        .into_iter()
+        .map(|c| ChannelStatus {
+            viewers: state.hub.viewers(c.id),
+            running: state.hub.feed(c.id).cached_bytes() > 0,
+            id: c.id,
+            number: c.number,
+            name: c.name,
+            enabled: c.enabled,
+        })
+        .collect();
+    let errors = sources
+        .into_iter()
+        .filter_map(|s| {
+            s.last_error.map(|e| RecentError { at: s.last_sync_at, what: format!("source {}", s.name), message: e })
+        })
+        .collect();
+    Ok(Json(Status {
+        device_name: state.config.device.friendly_name.clone(),
+        now: state.now_ms(),
+        tuners_in_use: channels.iter().map(|c| c.viewers).sum(),
+        channels,
+        tuners: state.config.device.tuner_count,
+        encoder: match &state.config.playout.encoder {
+            EncoderChoice::Auto => "auto".into(),
+            EncoderChoice::Named(n) => n.clone(),
+        },
+        encoders: state.encoders.clone(),
+        cpu_percent: state.cpu.sample(),
+        temperature_c: temperature_c(),
+        errors,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_stat_parses() {
+        let t = "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n";
+        assert_eq!(parse_proc_stat(t), Some((1000, 850)));
+        assert_eq!(parse_proc_stat("intr 1 2"), None);
+    }
+}
