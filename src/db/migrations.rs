@@ -24,7 +24,7 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. Append only.
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_initial.sql")];
+pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_initial.sql"), migration!(10, "0010_library_sidecars.sql")];
 
 /// The newest schema version this binary knows.
 pub fn latest_version() -> i64 {

@@ -152,6 +152,10 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
         hostname: app.config.device.hostname.clone(),
     };
     crate::hdhr::start(&app.hdhr, &hdhr_services, &app.shutdown, &app.tracker).await;
+    if app.config.library.loudness {
+        let (db, clock, stop) = (app.db.clone(), app.clock.clone(), app.shutdown.clone());
+        app.tracker.spawn(crate::library::loudness::run_background(db, clock, stop, Duration::from_secs(60)));
+    }
     Ok(())
 }
 

@@ -2,8 +2,33 @@
 //! hold ([`MediaItem`]), their probe facts, scheduling metadata, breakpoints and loudness.
 //! Owns `sources`, `content_items`, `content_scheduling_metadata`, `content_breakpoints`
 //! ([`store`]). Knows nothing of channels or schedules.
+//!
+//! | file | job |
+//! |------|-----|
+//! | [`catalog`] | the API the CLI and the daemon call: sources, scans, edits ([`Library`]) |
+//! | [`scan`] | walk a folder source, incremental, crash-safe |
+//! | [`nfo`] / [`naming`] | what `.nfo` files and file names say (pure) |
+//! | [`probe`] | GStreamer Discoverer: duration, streams, chapters |
+//! | [`loudness`] | EBU R128 integrated loudness, a low-priority background job |
+//! | [`plex`] | import from a Plex server |
+//! | [`demo`] | generate a demo library of test clips |
+//! | [`progress`] / [`report`] | one progress indication per scan; its summary |
 
+pub mod catalog;
+pub mod demo;
+pub mod loudness;
+pub mod naming;
+pub mod nfo;
+pub mod plex;
+pub mod probe;
+pub mod progress;
+pub mod report;
+pub mod scan;
 pub mod store;
+
+pub use catalog::{ItemEdit, Library, LibraryError};
+pub use progress::{Progress, ProgressUpdate};
+pub use report::{ItemError, ScanReport, SourceReport};
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,7 +47,7 @@ impl fmt::Display for MediaId {
 }
 
 /// Database id of a source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SourceId(pub i64);
 
@@ -109,6 +134,31 @@ impl FromStr for ContentKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownKind(s.to_owned()))
     }
+}
+
+/// The folder kinds `source add --kind` accepts, and the item kind each holds.
+pub const FOLDER_KINDS: [(&str, ContentKind); 9] = [
+    ("shows", ContentKind::Episode),
+    ("movies", ContentKind::Movie),
+    ("commercials", ContentKind::Commercial),
+    ("bumpers", ContentKind::Bumper),
+    ("promos", ContentKind::Promo),
+    ("station_ids", ContentKind::StationId),
+    ("intros", ContentKind::Intro),
+    ("outros", ContentKind::Outro),
+    ("slates", ContentKind::Slate),
+];
+
+/// A folder kind that does not exist.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "unknown folder kind {0:?}: expected one of shows, movies, commercials, bumpers, promos, station_ids, intros, outros, slates"
+)]
+pub struct UnknownFolderKind(pub String);
+
+/// The item kind a folder of `kind` holds.
+pub fn kind_for_folder(kind: &str) -> Result<ContentKind, UnknownFolderKind> {
+    FOLDER_KINDS.iter().find(|(k, _)| *k == kind).map(|(_, c)| *c).ok_or_else(|| UnknownFolderKind(kind.to_owned()))
 }
 
 /// Scheduling metadata (effective values: user edits win over imported ones).

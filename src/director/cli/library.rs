@@ -1,8 +1,16 @@
 //! `retrovue source|scan|library|demo`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
 
 use super::Context;
+use crate::clock::{SystemClock, format_duration_ms};
+use crate::library::catalog::parse_breakpoints;
+use crate::library::store::{ItemFilter, Source, SourceSpec};
+use crate::library::{ItemEdit, Library, MediaId, Progress, ProgressUpdate, ScanReport, SourceId, demo};
 
 /// `retrovue source ...`
 #[derive(Debug, clap::Subcommand)]
@@ -26,7 +34,7 @@ pub enum SourceCmd {
 #[derive(Debug, clap::Args)]
 pub struct SourceAddArgs {
     /// A folder of media.
-    #[arg(long, conflicts_with = "plex")]
+    #[arg(long, conflicts_with = "plex", required_unless_present = "plex")]
     pub folder: Option<PathBuf>,
     /// What the folder holds: shows, movies, commercials, bumpers, promos, station_ids, intros, outros, slates.
     #[arg(long, requires = "folder")]
@@ -40,6 +48,9 @@ pub struct SourceAddArgs {
     /// Plex libraries to import (repeatable; default all).
     #[arg(long = "library")]
     pub libraries: Vec<String>,
+    /// Plex path mapping `PLEX_PREFIX=LOCAL_PREFIX`: play files locally when they exist here.
+    #[arg(long, requires = "plex")]
+    pub path_map: Option<String>,
     /// Display name.
     #[arg(long)]
     pub name: Option<String>,
@@ -54,6 +65,12 @@ pub struct ScanArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Do not measure loudness after the scan (the daemon measures it in the background).
+    #[arg(long)]
+    pub no_loudness: bool,
+    /// Measure the loudness of at most this many items after the scan.
+    #[arg(long, default_value_t = 200)]
+    pub loudness_limit: usize,
 }
 
 /// `retrovue library ...`
@@ -80,20 +97,47 @@ pub enum LibraryCmd {
         json: bool,
     },
     /// Edit an item's scheduling metadata and breakpoints.
-    Edit(LibraryEditArgs),
+    Edit(Box<LibraryEditArgs>),
 }
 
-/// `retrovue library edit`
+/// `retrovue library edit` (an empty value clears the user's value)
 #[derive(Debug, clap::Args)]
 pub struct LibraryEditArgs {
     /// Item id.
     pub id: i64,
-    /// Dayparts, comma separated.
+    /// Dayparts, comma separated (morning, daytime, afternoon, primetime, late_night, overnight).
     #[arg(long)]
     pub daypart: Option<String>,
-    /// Breakpoints: `1:30,12:10.5` (m:ss[.f]) or ms.
+    /// Seasons / holidays, comma separated (summer, christmas, halloween, ...).
+    #[arg(long)]
+    pub season: Option<String>,
+    /// Audience (kids, family, teens, adults).
+    #[arg(long)]
+    pub demographic: Option<String>,
+    /// Advertiser (commercials).
+    #[arg(long)]
+    pub company: Option<String>,
+    /// Product category (commercials).
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Decade, e.g. 1980s (a year becomes its decade).
+    #[arg(long)]
+    pub era: Option<String>,
+    /// Rating for scheduling (G, PG, PG-13, R, NC-17, Adult, TV-Y ... TV-MA).
+    #[arg(long)]
+    pub rating: Option<String>,
+    /// Content warnings.
+    #[arg(long)]
+    pub warnings: Option<String>,
+    /// Notes.
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Breakpoints: `1:30,12:10.5` (m:ss[.f], h:mm:ss[.f]) or ms.
     #[arg(long)]
     pub breakpoints: Option<String>,
+    /// Print the item as JSON afterwards.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `retrovue demo`
@@ -102,24 +146,302 @@ pub struct DemoArgs {
     /// Where to write the demo library (default `<data_dir>/demo`).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Only write and register; do not scan.
+    #[arg(long)]
+    pub no_scan: bool,
+}
+
+fn open_library(ctx: &Context) -> anyhow::Result<Library> {
+    Ok(Library::new(ctx.open_db()?, Arc::new(SystemClock), ctx.config.library.clone()))
+}
+
+fn masked(token: &str) -> String {
+    let head: String = token.chars().take(4).collect();
+    if token.chars().count() <= 8 { "****".to_owned() } else { format!("{head}…") }
+}
+
+fn source_json(s: &Source) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "id": s.id, "name": s.name, "enabled": s.enabled, "last_sync_at": s.last_sync_at, "last_error": s.last_error,
+    });
+    match &s.spec {
+        SourceSpec::Folder { path, content_kind } => {
+            v["type"] = "folder".into();
+            v["path"] = path.to_string_lossy().into_owned().into();
+            v["kind"] = content_kind.clone().into();
+        }
+        SourceSpec::Plex { url, token, libraries, path_map } => {
+            v["type"] = "plex".into();
+            v["url"] = url.clone().into();
+            v["token"] = masked(token).into();
+            v["libraries"] = serde_json::json!(libraries);
+            v["path_map"] = serde_json::json!(path_map);
+        }
+    }
+    v
 }
 
 /// Run `retrovue source ...`.
-pub fn source(_ctx: &Context, _cmd: SourceCmd) -> anyhow::Result<()> {
-    anyhow::bail!("`retrovue source` is not built yet")
+pub fn source(ctx: &Context, cmd: SourceCmd) -> anyhow::Result<()> {
+    let lib = open_library(ctx)?;
+    match cmd {
+        SourceCmd::Add(a) => {
+            let s = if let Some(folder) = a.folder {
+                let kind = a.kind.context("--folder needs --kind (shows, movies, commercials, ...)")?;
+                lib.add_folder(&folder, &kind, a.name.as_deref())?
+            } else {
+                let url = a.plex.context("give --folder PATH --kind KIND or --plex URL --token T")?;
+                let token = a.token.context("--plex needs --token")?;
+                let path_map = a
+                    .path_map
+                    .map(|m| {
+                        m.split_once('=')
+                            .map(|(f, t)| (f.to_owned(), t.to_owned()))
+                            .context("--path-map is PLEX_PREFIX=LOCAL_PREFIX")
+                    })
+                    .transpose()?;
+                lib.add_plex(&url, &token, a.libraries, a.name.as_deref(), path_map)?
+            };
+            println!("source {} {}", s.id, s.name);
+        }
+        SourceCmd::List { json } => {
+            let sources = lib.sources()?;
+            if json {
+                let v: Vec<_> = sources.iter().map(source_json).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for s in &sources {
+                    let what = match &s.spec {
+                        SourceSpec::Folder { path, content_kind } => {
+                            format!("folder {content_kind} {}", path.display())
+                        }
+                        SourceSpec::Plex { url, token, .. } => format!("plex {url} token {}", masked(token)),
+                    };
+                    let err = s.last_error.as_deref().map(|e| format!("  (last error: {e})")).unwrap_or_default();
+                    println!("{:>4}  {}  {what}{err}", s.id, s.name);
+                }
+            }
+        }
+        SourceCmd::Remove { id } => {
+            lib.remove_source(SourceId(id))?;
+            println!("removed source {id}");
+        }
+    }
+    Ok(())
+}
+
+/// The single progress display: an indicatif bar on a terminal, plain lines otherwise.
+fn progress_display(json: bool) -> Arc<Progress> {
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} scanning [{bar:30}] {pos}/{len} {wide_msg}")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        Arc::new(Progress::new(move |u: &ProgressUpdate| {
+            bar.set_length(u.found);
+            bar.set_position(u.done);
+            bar.set_message(u.current.clone());
+            if u.finished {
+                bar.finish_and_clear();
+            }
+        }))
+    } else {
+        // Plain lines: at most one per 5 % (and the last), so logs stay short.
+        let mut last = u64::MAX;
+        Arc::new(Progress::new(move |u: &ProgressUpdate| {
+            let step = (u.found / 20).max(1);
+            let bucket = u.done / step;
+            if !json && u.found > 0 && (bucket != last || u.done == u.found) && !u.finished {
+                last = bucket;
+                eprintln!("scan: {}/{} {}", u.done, u.found, u.current);
+            }
+        }))
+    }
+}
+
+fn run_scan(ctx: &Context, lib: &Library, only: Option<SourceId>, args: &ScanArgs) -> anyhow::Result<ScanReport> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let mut report = rt.block_on(lib.scan(only, progress_display(args.json)))?;
+    if ctx.config.library.loudness && !args.no_loudness {
+        for s in report.sources.iter().filter(|s| s.error.is_none()).map(|s| s.source_id).collect::<Vec<_>>() {
+            report.loudness_measured += lib.measure_loudness(Some(s), args.loudness_limit)?;
+        }
+    }
+    Ok(report)
+}
+
+fn print_report(report: &ScanReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    for s in &report.sources {
+        match &s.error {
+            Some(e) => println!("source {} {}: FAILED: {e}", s.source_id, s.name),
+            None => println!(
+                "source {} {}: {} added, {} updated, {} unchanged, {} removed, {} unplayable",
+                s.source_id, s.name, s.added, s.updated, s.unchanged, s.removed, s.unplayable
+            ),
+        }
+        for e in &s.errors {
+            println!("  {}: {}", e.item, e.reason);
+        }
+    }
+    println!(
+        "scan: {} added, {} updated, {} removed, {} unplayable ({} unchanged, {} loudness measured)",
+        report.added, report.updated, report.removed, report.unplayable, report.unchanged, report.loudness_measured
+    );
+    Ok(())
 }
 
 /// Run `retrovue scan`.
-pub fn scan(_ctx: &Context, _args: ScanArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`retrovue scan` is not built yet")
+pub fn scan(ctx: &Context, args: ScanArgs) -> anyhow::Result<()> {
+    let lib = open_library(ctx)?;
+    let report = run_scan(ctx, &lib, args.source.map(SourceId), &args)?;
+    print_report(&report, args.json)?;
+    let failed: Vec<String> = report.failed_sources().map(|s| s.name.clone()).collect();
+    if !failed.is_empty() {
+        anyhow::bail!("{} source(s) could not be scanned: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
 }
 
 /// Run `retrovue library ...`.
-pub fn library(_ctx: &Context, _cmd: LibraryCmd) -> anyhow::Result<()> {
-    anyhow::bail!("`retrovue library` is not built yet")
+pub fn library(ctx: &Context, cmd: LibraryCmd) -> anyhow::Result<()> {
+    let lib = open_library(ctx)?;
+    match cmd {
+        LibraryCmd::List { kind, search, json } => {
+            let kind = kind.map(|k| k.parse()).transpose()?;
+            let items = lib.items(&ItemFilter { kind, search, ..Default::default() })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&items)?);
+                return Ok(());
+            }
+            for i in &items {
+                let dur = i.duration_ms.map(format_duration_ms).unwrap_or_else(|| "--:--:--.--".into());
+                let what = match (&i.series, i.season, i.episode) {
+                    (Some(s), Some(se), Some(ep)) => format!("{s} S{se:02}E{ep:02} {}", i.title),
+                    (Some(s), _, _) => format!("{s}: {}", i.title),
+                    _ => i.title.clone(),
+                };
+                let flag = if i.playable {
+                    String::new()
+                } else {
+                    format!("  UNPLAYABLE: {}", i.error.as_deref().unwrap_or("not probed"))
+                };
+                println!("{:>5}  {:<10}  {dur}  {what}{flag}", i.id, i.kind.as_str());
+            }
+        }
+        LibraryCmd::Show { id, json } => {
+            let d = lib.details(MediaId(id))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+                return Ok(());
+            }
+            let i = &d.item;
+            println!("{} ({}) #{}", i.title, i.kind, i.id);
+            let line = |k: &str, v: Option<String>| {
+                if let Some(v) = v {
+                    println!("  {k:<12} {v}");
+                }
+            };
+            line("series", i.series.clone());
+            line("season", i.season.map(|s| s.to_string()));
+            line("episode", i.episode.map(|s| s.to_string()));
+            line("year", i.year.map(|s| s.to_string()));
+            line("rating", i.rating.clone());
+            line("duration", i.duration_ms.map(format_duration_ms));
+            line(
+                "playable",
+                Some(if i.playable {
+                    "yes".into()
+                } else {
+                    format!("no: {}", i.error.as_deref().unwrap_or("not probed"))
+                }),
+            );
+            line(
+                "video",
+                d.probe.video_codec.as_ref().map(|c| {
+                    format!(
+                        "{c} {}x{} {} {}{}",
+                        d.probe.width.unwrap_or(0),
+                        d.probe.height.unwrap_or(0),
+                        d.probe.display_aspect.as_deref().unwrap_or("?"),
+                        d.probe.frame_rate.as_deref().unwrap_or("?"),
+                        if d.probe.interlaced == Some(true) { " interlaced" } else { "" }
+                    )
+                }),
+            );
+            line(
+                "audio",
+                d.probe.audio_codec.as_ref().map(|c| format!("{c} {} ch", d.probe.audio_channels.unwrap_or(0))),
+            );
+            line("loudness", i.loudness_lufs.map(|l| format!("{l:.1} LUFS")).or(d.loudness_error.clone()));
+            line("genres", (!i.genres.is_empty()).then(|| i.genres.join(", ")));
+            line("tags", (!i.tags.is_empty()).then(|| i.tags.join(", ")));
+            line("daypart", (!i.meta.daypart.is_empty()).then(|| i.meta.daypart.join(", ")));
+            line("season(s)", (!i.meta.season.is_empty()).then(|| i.meta.season.join(", ")));
+            line("demographic", i.meta.demographic.clone());
+            line("company", i.meta.commercial_company.clone());
+            line("category", i.meta.commercial_category.clone());
+            line("era", i.meta.era.clone());
+            line("sched rating", i.meta.content_rating.clone());
+            let bps: Vec<String> = d
+                .all_breakpoints
+                .iter()
+                .map(|b| format!("{} ({})", format_duration_ms(b.offset_ms), b.origin))
+                .collect();
+            line("breakpoints", (!bps.is_empty()).then(|| bps.join(", ")));
+            line("uri", Some(i.uri.clone()));
+            line("plot", i.plot.clone());
+            if d.gone {
+                println!("  (gone from its source)");
+            }
+        }
+        LibraryCmd::Edit(a) => {
+            let a = *a;
+            let list = |s: &Option<String>| s.as_ref().map(|s| s.split(',').map(|p| p.trim().to_owned()).collect());
+            let edit = ItemEdit {
+                daypart: list(&a.daypart),
+                season: list(&a.season),
+                demographic: a.demographic,
+                company: a.company,
+                category: a.category,
+                era: a.era,
+                rating: a.rating,
+                warnings: a.warnings,
+                notes: a.notes,
+                breakpoints: a.breakpoints.as_deref().map(parse_breakpoints).transpose()?,
+            };
+            let item = lib.edit(MediaId(a.id), &edit)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&item)?);
+            } else {
+                println!("edited item {} {}", item.id, item.title);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Run `retrovue demo`.
-pub fn demo(_ctx: &Context, _args: DemoArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`retrovue demo` is not built yet")
+pub fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
+    let dir = args.dir.unwrap_or_else(|| ctx.config.data_dir.join("demo"));
+    eprintln!("writing the demo library to {} ...", dir.display());
+    let started = std::time::Instant::now();
+    let folders = demo::write(&dir, 2)?;
+    eprintln!("clips ready in {:.1} s", started.elapsed().as_secs_f64());
+    let lib = open_library(ctx)?;
+    for f in &folders {
+        let s = lib.add_folder(&f.path, f.kind, Some(f.name))?;
+        println!("source {} {} ({})", s.id, s.name, f.kind);
+    }
+    if !args.no_scan {
+        let scan_args = ScanArgs { source: None, json: false, no_loudness: false, loudness_limit: 200 };
+        let report = run_scan(ctx, &lib, None, &scan_args)?;
+        print_report(&report, false)?;
+    }
+    Ok(())
 }

@@ -5,8 +5,15 @@
 //! [`set_breakpoints`] with origin `import`; user edits use origin `user` and are never
 //! overwritten by scans. Readers get effective values through [`get_item`] / [`list_items`].
 
+mod index;
+
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde::{Deserialize, Serialize};
+
+pub use index::*;
+
+/// Errors of the library's tables (what SQLite said); callers outside the store name it so.
+pub type StoreError = rusqlite::Error;
 
 use super::{ContentKind, MediaId, MediaItem, SchedulingMetadata, SourceId};
 

@@ -1,0 +1,191 @@
+//! Integrated loudness (EBU R128, `ebur128`) of each playable item, measured over audio that
+//! GStreamer decodes (`uridecodebin caps=audio/x-raw` → `audioconvert` → `audioresample` →
+//! `appsink`, F32 interleaved; video is never decoded), as a low-priority background job.
+//!
+//! Low priority means: one item at a time, on one blocking thread, with a pause between
+//! items ([`run_background`]); the process's OS niceness is left alone (that needs `unsafe`
+//! FFI, which the crate forbids). The to-do list is the database itself (`loudness_at IS
+//! NULL`), so a restart resumes where the job stopped.
+//!
+//! Defined values: an item without an audio stream gets `loudness_error = "no audio stream"`
+//! and no LUFS value (it is not retried); digital silence, which R128 gates away entirely,
+//! is stored as [`SILENCE_LUFS`] (-70 LUFS, the absolute gate). `retrovue scan` measures
+//! the items it scanned right after the scan (bounded by `--loudness-limit`); `retrovue
+//! serve` runs [`run_background`] for everything else.
+
+use std::time::{Duration, Instant};
+
+use ebur128::{EbuR128, Mode};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use tokio_util::sync::CancellationToken;
+
+use super::probe;
+use super::store;
+use super::{MediaId, SourceId};
+use crate::clock::{self, Clock, SharedClock};
+use crate::db::Db;
+
+/// The value stored for digital silence.
+pub const SILENCE_LUFS: f64 = -70.0;
+
+/// Why a measurement failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoudnessError {
+    /// GStreamer could not build or run the decoder.
+    #[error("cannot decode audio: {0}")]
+    Pipeline(String),
+    /// Decoding stopped with an error.
+    #[error("decoding failed: {0}")]
+    Decode(String),
+    /// No audio came out.
+    #[error("no audio stream")]
+    NoAudio,
+    /// Took longer than allowed.
+    #[error("measurement took longer than {0:?}")]
+    Timeout(Duration),
+    /// The meter refused the samples.
+    #[error("loudness meter: {0}")]
+    Meter(#[from] ebur128::Error),
+}
+
+/// Decode `uri`'s first audio stream and return its integrated loudness in LUFS.
+pub fn measure(uri: &str, timeout: Duration) -> Result<f64, LoudnessError> {
+    probe::init().map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
+    let pipeline = gst::Pipeline::new();
+    let make = |name: &str| gst::ElementFactory::make(name).build().map_err(|e| LoudnessError::Pipeline(e.to_string()));
+    let src = gst::ElementFactory::make("uridecodebin")
+        .property("uri", uri)
+        .property("caps", gst::Caps::builder("audio/x-raw").build())
+        .build()
+        .map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
+    let convert = make("audioconvert")?;
+    let resample = make("audioresample")?;
+    let sink = gst_app::AppSink::builder()
+        .caps(&gst::Caps::builder("audio/x-raw").field("format", "F32LE").field("layout", "interleaved").build())
+        .sync(false)
+        .max_buffers(8)
+        .build();
+    pipeline
+        .add_many([&src, &convert, &resample, sink.upcast_ref()])
+        .map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
+    gst::Element::link_many([&convert, &resample, sink.upcast_ref()])
+        .map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
+    let convert_weak = convert.downgrade();
+    src.connect_pad_added(move |_, pad| {
+        let Some(convert) = convert_weak.upgrade() else { return };
+        let Some(sinkpad) = convert.static_pad("sink") else { return };
+        let is_audio = pad
+            .current_caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("audio/x-raw")))
+            .unwrap_or(false);
+        if is_audio && !sinkpad.is_linked() {
+            let _ = pad.link(&sinkpad);
+        }
+    });
+    let result = run(&pipeline, &sink, timeout);
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+fn run(pipeline: &gst::Pipeline, sink: &gst_app::AppSink, timeout: Duration) -> Result<f64, LoudnessError> {
+    pipeline.set_state(gst::State::Playing).map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
+    let bus = pipeline.bus().expect("pipeline bus");
+    let deadline = Instant::now() + timeout;
+    let mut meter: Option<EbuR128> = None;
+    loop {
+        if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            let (channels, rate) = sample
+                .caps()
+                .and_then(|c| c.structure(0).map(|s| (s.get::<i32>("channels").ok(), s.get::<i32>("rate").ok())))
+                .and_then(|(c, r)| Some((c? as u32, r? as u32)))
+                .ok_or_else(|| LoudnessError::Decode("audio without channels/rate".into()))?;
+            if meter.is_none() {
+                meter = Some(EbuR128::new(channels, rate, Mode::I)?);
+            }
+            if let (Some(m), Some(buf)) = (meter.as_mut(), sample.buffer()) {
+                let map = buf.map_readable().map_err(|e| LoudnessError::Decode(e.to_string()))?;
+                let frames: Vec<f32> =
+                    map.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                m.add_frames_f32(&frames)?;
+            }
+        } else if sink.is_eos() {
+            break;
+        }
+        while let Some(msg) = bus.pop() {
+            if let gst::MessageView::Error(e) = msg.view() {
+                return Err(if meter.is_none() {
+                    LoudnessError::NoAudio
+                } else {
+                    LoudnessError::Decode(e.error().to_string())
+                });
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(LoudnessError::Timeout(timeout));
+        }
+    }
+    let meter = meter.ok_or(LoudnessError::NoAudio)?;
+    let lufs = meter.loudness_global()?;
+    Ok(if lufs.is_finite() && lufs > SILENCE_LUFS { lufs } else { SILENCE_LUFS })
+}
+
+/// Measure up to `limit` pending items (all sources, or one), one at a time; returns how many
+/// got a value or a definite error stored.
+pub fn measure_pending(
+    db: &Db,
+    clock: &dyn Clock,
+    source: Option<SourceId>,
+    limit: usize,
+) -> Result<u64, store::StoreError> {
+    let todo = db.call_blocking(|c| store::loudness_todo(c, source, limit))?;
+    let mut n = 0;
+    for (id, uri, has_audio) in todo {
+        measure_one(db, clock, id, &uri, has_audio)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn measure_one(db: &Db, clock: &dyn Clock, id: MediaId, uri: &str, has_audio: bool) -> Result<(), store::StoreError> {
+    let result = if has_audio { measure(uri, Duration::from_secs(600)) } else { Err(LoudnessError::NoAudio) };
+    if let Err(e) = &result {
+        tracing::info!(item = %id, error = %e, "loudness not measured");
+    }
+    let now = clock::to_ms(clock.now());
+    db.call_blocking(|c| match &result {
+        Ok(v) => store::set_loudness(c, id, Ok(*v), now),
+        Err(e) => store::set_loudness(c, id, Err(&e.to_string()), now),
+    })
+}
+
+/// The background job `retrovue serve` spawns: measure pending items one at a time, with a
+/// pause between them, until `cancel`; look for new work every `idle` when there is none.
+pub async fn run_background(db: Db, clock: SharedClock, cancel: CancellationToken, idle: Duration) {
+    loop {
+        let (db2, clock2) = (db.clone(), clock.clone());
+        let job = tokio::task::spawn_blocking(move || measure_pending(&db2, &*clock2, None, 1));
+        // At shutdown, do not wait for a long measurement: it is simply redone after restart.
+        let measured = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = job => r,
+        };
+        let wait = match measured {
+            Ok(Ok(1..)) => Duration::from_millis(250),
+            Ok(Ok(_)) => idle,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "loudness job: database error");
+                idle
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "loudness job: task failed");
+                idle
+            }
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

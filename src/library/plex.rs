@@ -1,0 +1,447 @@
+//! Import from a Plex Media Server over its HTTP API (JSON: `Accept: application/json`,
+//! `X-Plex-Token`).
+//!
+//! Lists the libraries (`/library/sections`), then every movie (`type=1`) and every episode
+//! (`type=4`) of the selected ones, page by page (`X-Plex-Container-Start/Size`). Items are
+//! keyed by `ratingKey`, so an item that moves between libraries keeps its id. Smart sync: an
+//! item whose `updatedAt` did not change is not touched; a new or changed one is fetched in
+//! full (`/library/metadata/{key}?includeChapters=1&includeMarkers=1`) for chapters and
+//! commercial markers (breakpoints, origin `plex`); what disappeared is marked gone. Plex's
+//! own media facts (duration, codecs, size) stand in for a probe: nothing is downloaded.
+//!
+//! The whole listing is read before anything is written: a server that is down, slow, says
+//! 401, sends garbage or a short page fails the source with a clear error and changes
+//! nothing.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::progress::Progress;
+use super::report::{ItemError, SourceReport};
+use super::store::{self, ItemRecord, ProbeFacts, Source, SourceSpec};
+use super::{ContentKind, MediaId, nfo, scan};
+use crate::clock::{self, Clock};
+use crate::db::Db;
+
+/// Items per page when listing a library.
+const PAGE: usize = 500;
+
+/// Why a Plex source could not be synced (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+pub enum PlexError {
+    /// Not a Plex source.
+    #[error("source {0} is not a Plex source")]
+    NotPlex(String),
+    /// Cannot connect.
+    #[error("cannot reach Plex at {url}: {source}")]
+    Unreachable {
+        /// The request.
+        url: String,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// No answer in time.
+    #[error("Plex at {url} did not answer within {timeout:?}")]
+    Timeout {
+        /// The request.
+        url: String,
+        /// The limit.
+        timeout: Duration,
+    },
+    /// The token was refused.
+    #[error("Plex refused the token ({status}) for {url}: check the X-Plex-Token")]
+    Unauthorized {
+        /// The request.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+    },
+    /// Another HTTP error.
+    #[error("Plex answered {status} for {url}")]
+    Status {
+        /// The request.
+        url: String,
+        /// The status.
+        status: u16,
+    },
+    /// Not the JSON Plex sends.
+    #[error("Plex sent an unexpected answer for {url}: {reason}")]
+    Garbage {
+        /// The request.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A page was short: the listing is incomplete.
+    #[error("Plex library {library:?} listed {got} of {total} items (incomplete page); nothing was changed")]
+    Partial {
+        /// The library.
+        library: String,
+        /// Items received.
+        got: usize,
+        /// Items announced.
+        total: usize,
+    },
+    /// A library named in the source does not exist.
+    #[error("Plex has no library named {0:?}")]
+    NoLibrary(String),
+    /// The database refused a write.
+    #[error("database: {0}")]
+    Db(#[from] store::StoreError),
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope<T> {
+    #[serde(rename = "MediaContainer")]
+    container: T,
+}
+
+#[derive(Debug, Deserialize)]
+struct Sections {
+    #[serde(rename = "Directory", default)]
+    directories: Vec<Section>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Section {
+    #[serde(deserialize_with = "string_or_number")]
+    key: String,
+    #[serde(rename = "type")]
+    kind: String,
+    title: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Listing {
+    #[serde(rename = "totalSize")]
+    total_size: Option<usize>,
+    #[serde(rename = "Metadata", default)]
+    metadata: Vec<Metadata>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Tag {
+    tag: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Metadata {
+    #[serde(rename = "ratingKey", deserialize_with = "string_or_number")]
+    rating_key: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    title: String,
+    #[serde(rename = "grandparentTitle")]
+    grandparent_title: Option<String>,
+    #[serde(rename = "parentIndex")]
+    parent_index: Option<u32>,
+    index: Option<u32>,
+    year: Option<i32>,
+    #[serde(rename = "originallyAvailableAt")]
+    originally_available_at: Option<String>,
+    #[serde(rename = "contentRating")]
+    content_rating: Option<String>,
+    summary: Option<String>,
+    duration: Option<i64>,
+    #[serde(rename = "updatedAt")]
+    updated_at: Option<i64>,
+    #[serde(rename = "Genre", default)]
+    genres: Vec<Tag>,
+    #[serde(rename = "Media", default)]
+    media: Vec<Media>,
+    #[serde(rename = "Chapter", default)]
+    chapters: Vec<Span>,
+    #[serde(rename = "Marker", default)]
+    markers: Vec<Marker>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Media {
+    duration: Option<i64>,
+    width: Option<u32>,
+    height: Option<u32>,
+    #[serde(rename = "videoCodec")]
+    video_codec: Option<String>,
+    #[serde(rename = "audioCodec")]
+    audio_codec: Option<String>,
+    #[serde(rename = "audioChannels")]
+    audio_channels: Option<u32>,
+    #[serde(rename = "Part", default)]
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Part {
+    key: String,
+    file: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Span {
+    #[serde(rename = "startTimeOffset")]
+    start: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Marker {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(rename = "startTimeOffset")]
+    start: Option<i64>,
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("expected a string or number, got {other}"))),
+    }
+}
+
+/// A Plex server client.
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    timeout: Duration,
+}
+
+impl Client {
+    fn new(base: &str, token: &str, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .expect("reqwest client with rustls");
+        Self { http, base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), timeout }
+    }
+
+    /// GET `path` (with query) and decode Plex's JSON envelope.
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, PlexError> {
+        let url = format!("{}{path}", self.base);
+        let fail = |source: reqwest::Error| {
+            if source.is_timeout() {
+                PlexError::Timeout { url: url.clone(), timeout: self.timeout }
+            } else {
+                PlexError::Unreachable { url: url.clone(), source }
+            }
+        };
+        let resp = self
+            .http
+            .get(&url)
+            .header("Accept", "application/json")
+            .header("X-Plex-Token", &self.token)
+            .header("X-Plex-Product", "Retrovue")
+            .header("X-Plex-Client-Identifier", "retrovue")
+            .send()
+            .await
+            .map_err(fail)?;
+        let status = resp.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(PlexError::Unauthorized { url, status });
+        }
+        if !resp.status().is_success() {
+            return Err(PlexError::Status { url, status });
+        }
+        let body = resp.bytes().await.map_err(fail)?;
+        serde_json::from_slice::<Envelope<T>>(&body)
+            .map(|e| e.container)
+            .map_err(|e| PlexError::Garbage { url, reason: e.to_string() })
+    }
+
+    /// Every item of one library, all pages; a short page is an error.
+    async fn list(&self, section: &Section) -> Result<Vec<Metadata>, PlexError> {
+        let kind = if section.kind == "show" { 4 } else { 1 };
+        let mut out = Vec::new();
+        loop {
+            let path = format!(
+                "/library/sections/{}/all?type={kind}&X-Plex-Container-Start={}&X-Plex-Container-Size={PAGE}",
+                section.key,
+                out.len()
+            );
+            let page: Listing = self.get(&path).await?;
+            let n = page.metadata.len();
+            out.extend(page.metadata);
+            match page.total_size {
+                Some(total) if out.len() >= total => break,
+                Some(total) if n == 0 => {
+                    return Err(PlexError::Partial { library: section.title.clone(), got: out.len(), total });
+                }
+                Some(_) => {}
+                None if n < PAGE => break,
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Sync a Plex source into the library.
+pub async fn sync(
+    db: &Db,
+    source: &Source,
+    clock: &dyn Clock,
+    progress: &Progress,
+    timeout: Duration,
+) -> Result<SourceReport, PlexError> {
+    let SourceSpec::Plex { url, token, libraries, path_map } = &source.spec else {
+        return Err(PlexError::NotPlex(source.name.clone()));
+    };
+    let client = Client::new(url, token, timeout);
+    let sections: Sections = client.get("/library/sections").await?;
+    let wanted: Vec<&Section> = sections
+        .directories
+        .iter()
+        .filter(|s| s.kind == "movie" || s.kind == "show")
+        .filter(|s| libraries.is_empty() || libraries.iter().any(|l| l.eq_ignore_ascii_case(&s.title)))
+        .collect();
+    for l in libraries {
+        if !wanted.iter().any(|s| s.title.eq_ignore_ascii_case(l)) {
+            return Err(PlexError::NoLibrary(l.clone()));
+        }
+    }
+    // Read everything first: a failure here changes nothing.
+    let mut listed = Vec::new();
+    for s in &wanted {
+        listed.extend(client.list(s).await?);
+    }
+    progress.found(listed.len() as u64, &source.name);
+
+    let mut report = SourceReport { source_id: source.id, name: source.name.clone(), ..Default::default() };
+    let index = db.call_blocking(|c| store::source_index(c, source.id))?;
+    let mut seen = HashSet::new();
+    for item in listed {
+        if !seen.insert(item.rating_key.clone()) {
+            progress.done_one(&item.title);
+            continue;
+        }
+        let old = index.get(&item.rating_key);
+        if let Some(o) = old
+            && !o.gone
+            && o.remote_updated_at.is_some()
+            && o.remote_updated_at == item.updated_at
+        {
+            report.unchanged += 1;
+            progress.done_one(&item.title);
+            continue;
+        }
+        let detail = match client
+            .get::<Listing>(&format!("/library/metadata/{}?includeChapters=1&includeMarkers=1", item.rating_key))
+            .await
+        {
+            Ok(mut l) if !l.metadata.is_empty() => Some(l.metadata.swap_remove(0)),
+            Ok(_) => None,
+            Err(e) => {
+                report.errors.push(ItemError { item: item.title.clone(), reason: e.to_string() });
+                None
+            }
+        };
+        let complete = detail.is_some();
+        let full = detail.unwrap_or_else(|| item.clone());
+        let (rec, facts, breakpoints) = describe(&full, &item, url, token, path_map.as_ref(), complete);
+        let now = clock::to_ms(clock.now());
+        db.call_blocking(|c| -> Result<MediaId, store::StoreError> {
+            let tx = c.transaction()?;
+            let (id, _) = store::upsert_item(&tx, source.id, &rec, now)?;
+            match &facts {
+                Ok(f) => store::set_probe(&tx, id, Ok(f), now)?,
+                Err(reason) => store::set_probe(&tx, id, Err(reason), now)?,
+            }
+            store::set_breakpoints(&tx, id, "plex", &breakpoints)?;
+            tx.commit()?;
+            Ok(id)
+        })?;
+        if old.is_some() {
+            report.updated += 1
+        } else {
+            report.added += 1
+        }
+        progress.done_one(&item.title);
+    }
+    let vanished: Vec<MediaId> =
+        index.iter().filter(|(k, e)| !e.gone && !seen.contains(*k)).map(|(_, e)| e.id).collect();
+    let now = clock::to_ms(clock.now());
+    report.removed = db.call_blocking(|c| store::mark_gone(c, &vanished, now))? as u64;
+    report.unplayable = db.call_blocking(|c| store::source_counts(c, source.id))?.1;
+    Ok(report)
+}
+
+/// The record, probe facts (or why unplayable) and breakpoints of one Plex item. `listed`
+/// is the listing entry (its `updatedAt` is recorded only when the detail was read, so a
+/// failed detail fetch is retried next time).
+fn describe(
+    m: &Metadata,
+    listed: &Metadata,
+    base: &str,
+    token: &str,
+    path_map: Option<&(String, String)>,
+    complete: bool,
+) -> (ItemRecord, Result<ProbeFacts, String>, Vec<i64>) {
+    let media = m.media.first();
+    let part = media.and_then(|md| md.parts.first());
+    let local = part.and_then(|p| p.file.as_deref()).and_then(|file| {
+        let (from, to) = path_map?;
+        let rest = file.strip_prefix(from.as_str())?;
+        let p = PathBuf::from(format!("{}{}", to.trim_end_matches('/'), rest));
+        p.is_file().then_some(p)
+    });
+    let uri = match (&local, part) {
+        (Some(p), _) => scan::file_uri(p),
+        (None, Some(p)) => format!("{}{}?X-Plex-Token={}", base.trim_end_matches('/'), p.key, urlencode(token)),
+        (None, None) => String::new(),
+    };
+    let duration = m.duration.or(media.and_then(|md| md.duration)).filter(|d| *d > 0);
+    let kind = if m.kind == "episode" { ContentKind::Episode } else { ContentKind::Movie };
+    let year = m.year.or_else(|| m.originally_available_at.as_deref().and_then(|d| d.get(..4)?.parse().ok()));
+    let rec = ItemRecord {
+        external_id: m.rating_key.clone(),
+        kind: Some(kind),
+        uri,
+        path: local.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        title: if m.title.is_empty() { listed.title.clone() } else { m.title.clone() },
+        series: m.grandparent_title.clone(),
+        season: m.parent_index.filter(|_| kind == ContentKind::Episode),
+        episode: m.index.filter(|_| kind == ContentKind::Episode),
+        year,
+        plot: m.summary.clone().filter(|s| !s.is_empty()),
+        rating: m.content_rating.as_deref().and_then(nfo::normalise_rating),
+        genres: m.genres.iter().map(|g| g.tag.clone()).collect(),
+        tags: Vec::new(),
+        file_size: None,
+        file_mtime: None,
+        remote_updated_at: if complete { listed.updated_at } else { None },
+        duration_ms: duration,
+    };
+    let facts = match (part, duration) {
+        (None, _) => Err("Plex lists no playable part for this item".to_owned()),
+        (_, None) => Err("Plex reports no duration for this item".to_owned()),
+        (Some(_), Some(d)) => Ok(ProbeFacts {
+            duration_ms: Some(d),
+            video_codec: media.and_then(|md| md.video_codec.clone()),
+            width: media.and_then(|md| md.width),
+            height: media.and_then(|md| md.height),
+            audio_codec: media.and_then(|md| md.audio_codec.clone()),
+            audio_channels: media.and_then(|md| md.audio_channels),
+            ..Default::default()
+        }),
+    };
+    let mut breakpoints: Vec<i64> = m
+        .chapters
+        .iter()
+        .filter_map(|c| c.start)
+        .chain(m.markers.iter().filter(|k| k.kind == "commercial").filter_map(|k| k.start))
+        .filter(|ms| *ms > 0 && duration.is_none_or(|d| *ms < d))
+        .collect();
+    breakpoints.sort_unstable();
+    breakpoints.dedup();
+    (rec, facts, breakpoints)
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,178 @@
+//! Store functions for scans and syncs: the per-source change index, probe invalidation,
+//! `gone` marking, the loudness to-do list, and the full detail of one item.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{ProbeFacts, get_item};
+use crate::library::{MediaId, MediaItem, SourceId};
+
+/// What a scan needs to know about an item it already has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// Item id.
+    pub id: MediaId,
+    /// Size at the last scan.
+    pub file_size: Option<i64>,
+    /// Mtime (ms) at the last scan.
+    pub file_mtime: Option<i64>,
+    /// Plex `updatedAt` at the last sync.
+    pub remote_updated_at: Option<i64>,
+    /// Side-file signature at the last scan.
+    pub sidecar_sig: Option<String>,
+    /// A probe result is stored.
+    pub probed: bool,
+    /// Vanished from the source.
+    pub gone: bool,
+}
+
+/// Every item of `source`, keyed by external id.
+pub fn source_index(conn: &Connection, source: SourceId) -> rusqlite::Result<HashMap<String, IndexEntry>> {
+    let mut st = conn.prepare(
+        "SELECT external_id, id, file_size, file_mtime, remote_updated_at, sidecar_sig, probed_at IS NOT NULL, gone
+         FROM content_items WHERE source_id = ?1",
+    )?;
+    let rows = st.query_map([source.0], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            IndexEntry {
+                id: MediaId(r.get(1)?),
+                file_size: r.get(2)?,
+                file_mtime: r.get(3)?,
+                remote_updated_at: r.get(4)?,
+                sidecar_sig: r.get(5)?,
+                probed: r.get(6)?,
+                gone: r.get(7)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// Remember the side-file signature an item was read with.
+pub fn set_sidecar_sig(conn: &Connection, id: MediaId, sig: Option<&str>) -> rusqlite::Result<()> {
+    conn.execute("UPDATE content_items SET sidecar_sig = ?2 WHERE id = ?1", params![id.0, sig])?;
+    Ok(())
+}
+
+/// The file changed: forget the probe and loudness (the item is not schedulable until probed
+/// again).
+pub fn invalidate_probe(conn: &Connection, id: MediaId) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE content_items SET probed_at = NULL, playable = 0, probe_error = NULL, loudness_lufs = NULL,
+            loudness_error = NULL, loudness_at = NULL
+         WHERE id = ?1",
+        [id.0],
+    )?;
+    conn.execute("DELETE FROM content_breakpoints WHERE item_id = ?1 AND origin = 'chapter'", [id.0])?;
+    Ok(())
+}
+
+/// Mark items as vanished from their source (kept for history, never scheduled).
+pub fn mark_gone(conn: &Connection, ids: &[MediaId], now_ms: i64) -> rusqlite::Result<usize> {
+    let mut st = conn.prepare("UPDATE content_items SET gone = 1, updated_at = ?2 WHERE id = ?1 AND gone = 0")?;
+    let mut n = 0;
+    for id in ids {
+        n += st.execute(params![id.0, now_ms])?;
+    }
+    Ok(n)
+}
+
+/// Playable items whose loudness was never measured (oldest first), up to `limit`:
+/// (id, uri, has audio).
+pub fn loudness_todo(
+    conn: &Connection,
+    source: Option<SourceId>,
+    limit: usize,
+) -> rusqlite::Result<Vec<(MediaId, String, bool)>> {
+    let mut st = conn.prepare(
+        "SELECT id, uri, audio_codec IS NOT NULL FROM content_items
+         WHERE loudness_at IS NULL AND playable = 1 AND gone = 0 AND (?1 IS NULL OR source_id = ?1)
+         ORDER BY id LIMIT ?2",
+    )?;
+    let rows =
+        st.query_map(params![source.map(|s| s.0), limit as i64], |r| Ok((MediaId(r.get(0)?), r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+/// Counts over a source's present items: (total, unplayable).
+pub fn source_counts(conn: &Connection, source: SourceId) -> rusqlite::Result<(u64, u64)> {
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(playable = 0), 0) FROM content_items WHERE source_id = ?1 AND gone = 0",
+        [source.0],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// One breakpoint with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OriginBreakpoint {
+    /// Offset from the start, ms.
+    pub offset_ms: i64,
+    /// chapter, nfo, plex or user.
+    pub origin: String,
+}
+
+/// Everything known about one item (`library show`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemDetails {
+    /// The item as the rest of the system sees it.
+    #[serde(flatten)]
+    pub item: MediaItem,
+    /// Source-local id (relative path, Plex ratingKey).
+    pub external_id: String,
+    /// Local path (lossy for names that are not UTF-8; the URI is exact).
+    pub path: Option<String>,
+    /// Probe facts.
+    pub probe: ProbeFacts,
+    /// When it was probed (UTC ms).
+    pub probed_at: Option<i64>,
+    /// Why loudness could not be measured.
+    pub loudness_error: Option<String>,
+    /// Vanished from its source.
+    pub gone: bool,
+    /// Every breakpoint with its origin.
+    pub all_breakpoints: Vec<OriginBreakpoint>,
+}
+
+/// Full detail of one item.
+pub fn get_item_details(conn: &Connection, id: MediaId) -> rusqlite::Result<Option<ItemDetails>> {
+    let Some(item) = get_item(conn, id)? else { return Ok(None) };
+    let row = conn
+        .query_row(
+            "SELECT external_id, path, duration_ms, video_codec, width, height, frame_rate, interlaced,
+                display_aspect, audio_codec, audio_channels, probed_at, loudness_error, gone
+             FROM content_items WHERE id = ?1",
+            [id.0],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    ProbeFacts {
+                        duration_ms: r.get(2)?,
+                        video_codec: r.get(3)?,
+                        width: r.get(4)?,
+                        height: r.get(5)?,
+                        frame_rate: r.get(6)?,
+                        interlaced: r.get(7)?,
+                        display_aspect: r.get(8)?,
+                        audio_codec: r.get(9)?,
+                        audio_channels: r.get(10)?,
+                    },
+                    r.get::<_, Option<i64>>(11)?,
+                    r.get::<_, Option<String>>(12)?,
+                    r.get::<_, bool>(13)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((external_id, path, probe, probed_at, loudness_error, gone)) = row else { return Ok(None) };
+    let mut st = conn
+        .prepare("SELECT offset_ms, origin FROM content_breakpoints WHERE item_id = ?1 ORDER BY offset_ms, origin")?;
+    let all_breakpoints = st
+        .query_map([id.0], |r| Ok(OriginBreakpoint { offset_ms: r.get(0)?, origin: r.get(1)? }))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(ItemDetails { item, external_id, path, probe, probed_at, loudness_error, gone, all_breakpoints }))
+}
