@@ -24,6 +24,10 @@ use super::{Hdhr, HdhrError};
 use crate::lineup::{Channel, GuideNumber, Lineup, VideoFormat};
 use crate::stream::Subscription;
 
+/// A stream that delivers nothing for this long is ended, so a channel that never starts
+/// cannot hold a tuner (hyper only notices a vanished client when it writes to it).
+const NO_DATA_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Highest `/tuner<N>` path routed (the config allows at most 16 tuners).
 const MAX_TUNER_ROUTES: usize = 16;
 
@@ -288,12 +292,16 @@ struct Viewer {
 
 impl Viewer {
     async fn next(mut self) -> Option<(Result<bytes::Bytes, std::io::Error>, Self)> {
-        let chunk = match self.deadline {
-            Some(d) => tokio::select! {
-                c = self.sub.next() => c,
-                _ = tokio::time::sleep_until(d) => None,
-            },
-            None => self.sub.next().await,
+        let stall = tokio::time::Instant::now() + NO_DATA_TIMEOUT;
+        let end = self.deadline.map_or(stall, |d| d.min(stall));
+        let chunk = tokio::select! {
+            c = self.sub.next() => c,
+            _ = tokio::time::sleep_until(end) => {
+                if end == stall {
+                    tracing::debug!(tuner = self.lease.tuner(), "no video data; stream ended");
+                }
+                None
+            }
         }?;
         self.lease.sent(chunk.len());
         Some((Ok(chunk), self))

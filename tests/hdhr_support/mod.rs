@@ -129,3 +129,26 @@ pub fn add_channels(data_dir: &Path, channels: &[(&str, &str)]) -> Vec<retrovue:
             .collect()
     })
 }
+
+/// Open a streaming request and keep the connection: (status, headers, the open stream
+/// positioned after the head, any body bytes already read).
+pub fn open(addr: &str, path: &str) -> (u16, Vec<(String, String)>, TcpStream, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: Lavf/60\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        let n = s.read(&mut buf).expect("read head");
+        assert!(n > 0, "connection closed before the head: {}", String::from_utf8_lossy(&raw));
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+    };
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap();
+    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().into(), v.trim().into())).collect();
+    (status, headers, s, raw[end + 4..].to_vec())
+}

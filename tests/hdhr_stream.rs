@@ -1,0 +1,176 @@
+//! Streams and tuners through `hdhr::http::router`, served on 127.0.0.1:0 in-process, with a
+//! publisher pushing a real H.264 + AAC MPEG-TS clip into the hub's feeds (as playout does):
+//! ffprobe sees the codecs, tuner exhaustion answers 805/804/801, shared channels share a
+//! tuner, and a disconnect frees its tuner within a second.
+
+mod hdhr_support;
+mod util;
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdhr_support::{open, request};
+use retrovue::clock::SystemClock;
+use retrovue::db::Db;
+use retrovue::hdhr::{Hdhr, Identity};
+use retrovue::stream::{Chunk, StreamHub};
+use tokio_util::sync::CancellationToken;
+
+/// A served router, a publisher per channel and the runtime running them.
+struct Rig {
+    addr: String,
+    hdhr: Hdhr,
+    stop: CancellationToken,
+    rt: Option<tokio::runtime::Runtime>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+fn ts_clip(dir: &std::path::Path) -> Bytes {
+    let path = dir.join("bars_320x240_00-00-02.ts");
+    util::Clip::new(320, 240, 2.0).write(&path);
+    Bytes::from(std::fs::read(&path).unwrap())
+}
+
+fn rig(tuners: u8, channels: &[(&str, &str)]) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = hdhr_support::add_channels(dir.path(), channels);
+    let ts = ts_clip(dir.path());
+    assert!(ts.len().is_multiple_of(188));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let stop = CancellationToken::new();
+    let (addr, hdhr) = rt.block_on(async {
+        let db = Db::open(&dir.path().join("retrovue.db")).unwrap();
+        let identity = Identity::load_or_create(&db, "Test", 0).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hub = StreamHub::new();
+        let hdhr = Hdhr::new(identity, tuners, db, hub.clone(), None, addr, Arc::new(SystemClock));
+        let app = retrovue::hdhr::http::router(hdhr.clone());
+        let s = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(s.cancelled_owned())
+                .await
+                .unwrap();
+        });
+        for id in ids {
+            tokio::spawn(publish(hub.feed(id), ts.clone(), stop.clone()));
+        }
+        (addr.to_string(), hdhr)
+    });
+    Rig { addr, hdhr, stop, rt: Some(rt), _dir: dir }
+}
+
+/// Push the clip over and over in 64-packet chunks, about 4 Mbit/s, the first chunk of each
+/// pass marked as a keyframe (the clip starts with PAT/PMT and an IDR frame).
+async fn publish(feed: retrovue::stream::Feed, ts: Bytes, stop: CancellationToken) {
+    const CHUNK: usize = 188 * 64;
+    loop {
+        for (i, start) in (0..ts.len()).step_by(CHUNK).enumerate() {
+            let data = ts.slice(start..(start + CHUNK).min(ts.len()));
+            feed.publish(Chunk { data, keyframe: i == 0 });
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+            }
+        }
+    }
+}
+
+fn error_header(r: &hdhr_support::Reply) -> (u16, Option<&str>) {
+    (r.status, r.header("x-hdhomerun-error"))
+}
+
+#[test]
+fn ffprobe_sees_h264_and_aac_in_mpeg_ts_from_auto_v() {
+    let rig = rig(2, &[("5", "Sitcom Gold")]);
+    let url = format!("http://{}/auto/v5?duration=3", rig.addr);
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name:format=format_name", "-of", "json", &url])
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format"]["format_name"], "mpegts", "{v}");
+    let codecs: Vec<&str> =
+        v["streams"].as_array().unwrap().iter().map(|s| s["codec_name"].as_str().unwrap()).collect();
+    assert!(codecs.contains(&"h264") && codecs.contains(&"aac"), "{codecs:?}");
+    // Every 188th byte of what a client reads is the TS sync byte.
+    let body = request(&rig.addr, "GET", "/auto/v5?duration=1", 188 * 200).body;
+    assert!(body.len() >= 188 * 10 && body.len().is_multiple_of(188), "{}", body.len());
+    assert!(body.chunks(188).all(|p| p[0] == 0x47));
+}
+
+#[test]
+fn tuners_are_shared_per_channel_exhausted_with_805_and_freed_within_a_second() {
+    let rig = rig(2, &[("1", "One"), ("2", "Two"), ("3", "Three")]);
+    let addr = rig.addr.as_str();
+    let pool = rig.hdhr.tuners().clone();
+
+    let (st, _, mut a1, _) = open(addr, "/auto/v1");
+    assert_eq!(st, 200);
+    let (st, _, _a2, _) = open(addr, "/auto/v1");
+    assert_eq!(st, 200);
+    assert_eq!(pool.in_use(), 1, "two viewers of one channel share a tuner");
+    let (st, _, b, _) = open(addr, "/auto/v2");
+    assert_eq!((st, pool.in_use()), (200, 2));
+    let mut byte = [0u8; 188];
+    a1.read_exact(&mut byte).unwrap();
+
+    assert_eq!(error_header(&request(addr, "GET", "/auto/v3", 64)), (503, Some("805 All Tuners In Use")));
+    let busy = pool.status(0).unwrap().channel.unwrap().1.to_string();
+    assert_eq!(busy, "1", "the first free tuner is tuner 0");
+    assert_eq!(error_header(&request(addr, "GET", "/tuner0/v3", 64)), (503, Some("804 Tuner In Use")));
+    let (st, _, shared, _) = open(addr, &format!("/tuner0/v{busy}"));
+    assert_eq!(st, 200);
+    drop(shared);
+    assert_eq!(error_header(&request(addr, "GET", "/tuner7/v1", 64)), (404, Some("801 Unknown Channel")));
+    assert_eq!(error_header(&request(addr, "GET", "/auto/v42", 64)), (404, Some("801 Unknown Channel")));
+    assert_eq!(error_header(&request(addr, "GET", "/auto/5", 64)), (404, Some("801 Unknown Channel")));
+    let head = request(addr, "HEAD", "/auto/v3", 0);
+    assert_eq!((head.status, head.header("content-type")), (200, Some("video/mp2t")));
+    assert_eq!(pool.in_use(), 2, "HEAD takes no tuner");
+
+    // The viewer of channel 2 hangs up: its tuner is free within a second.
+    let hung_up = Instant::now();
+    drop(b);
+    let freed = util::wait_for(Duration::from_secs(1), || (pool.in_use() == 1).then(Instant::now));
+    let freed = freed.expect("tuner not freed within 1 s of the disconnect");
+    eprintln!("tuner freed {:?} after the disconnect", freed - hung_up);
+    let (st, _, mut c, _) = open(addr, "/auto/v3");
+    assert_eq!(st, 200);
+    c.read_exact(&mut byte).unwrap();
+
+    // Kodi: probe, close, reopen at once (tuners full: 1 and 3).
+    drop(c);
+    let (st, _, mut c2, _) = open(addr, "/auto/v3");
+    assert_eq!(st, 200, "Kodi's immediate reopen must succeed");
+    c2.read_exact(&mut byte).unwrap();
+    let status = pool.status(1).or(pool.status(0)).unwrap();
+    assert!(status.status_line().starts_with("ch="), "{status:?}");
+}
+
+#[test]
+fn duration_ends_the_stream_and_releases_the_tuner() {
+    let rig = rig(1, &[("7", "Seven")]);
+    let start = Instant::now();
+    let r = request(&rig.addr, "GET", "/auto/v7?duration=1", 64 << 20);
+    let took = start.elapsed();
+    assert_eq!(r.status, 200);
+    assert!(took >= Duration::from_millis(950) && took < Duration::from_secs(3), "{took:?}");
+    assert!(r.body.len() > 188 * 50, "{} bytes in one second", r.body.len());
+    assert!(util::wait_for(Duration::from_secs(1), || (rig.hdhr.tuners().in_use() == 0).then_some(())).is_some());
+}
