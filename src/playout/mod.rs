@@ -1,5 +1,97 @@
 //! Playout: one long-lived GStreamer pipeline per running channel, fed by the channel's
-//! airings, producing continuous MPEG-TS into the channel's [`crate::stream::Feed`].
-//! Knows nothing of SQLite: airings come through [`AiringSource`]-style interfaces that the
-//! director implements. (Design: `reference/gstreamer.md` §9.)
+//! airings, producing continuous MPEG-TS into the channel's [`crate::stream::Feed`] (and HLS).
+//! Knows nothing of SQLite: airings come through [`AiringSource`] and the as-run log goes to
+//! [`AsRunSink`]; the director implements both over the schedule store.
+//! (Design: `reference/gstreamer.md` §9.)
+//!
+//! - [`player`]: [`ChannelPlayer`] handle and its [`Command`]s.
+//! - [`actor`]: the task that owns a channel's pipeline, drains its bus, places items and
+//!   rebuilds the pipeline after a fatal error.
+//! - [`pipeline`]: background, mixers, encoder, mux, appsink; the graphics seam.
+//! - [`item`]: item bins (build, offset, cut, retire).
+//! - [`timeline`]: wall clock ↔ running time.
+//! - [`encoder`]: encoder probing and settings.
+//! - [`watchdog`]: stall detection and restart back-off.
+//! - [`graphics`]: overlay rendering (bug, lower thirds, alerts; issue 6).
+
+pub mod actor;
+pub mod encoder;
 pub mod graphics;
+pub mod item;
+pub mod pipeline;
+pub mod player;
+pub mod timeline;
+pub mod watchdog;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+
+pub use player::{ChannelPlayer, Command, PlayerConfig, PlayerError, PlayerStatus};
+
+use crate::lineup::ChannelId;
+use crate::schedule::Airing;
+
+/// The airings source could not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read airings: {0}")]
+pub struct SourceError(pub String);
+
+/// Where a channel's airings come from (the director implements it over the schedule store).
+pub trait AiringSource: Send + Sync + 'static {
+    /// Airings of `channel` that overlap `[from, to)`, in start order.
+    fn airings(
+        &self,
+        channel: ChannelId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>>;
+}
+
+/// Outcome of an airing in the as-run log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsRunStatus {
+    /// It went on air (`actual_end` is `None`).
+    Started,
+    /// It played to its scheduled end.
+    Aired,
+    /// It played, but its media ended before the slot did (the gap showed black/silence).
+    Partial,
+    /// It could not play (the gap showed black/silence); `reason` says why.
+    Failed,
+}
+
+impl AsRunStatus {
+    /// The name stored in the as-run log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Aired => "aired",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One as-run record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsRun {
+    /// Channel.
+    pub channel: ChannelId,
+    /// The airing as scheduled.
+    pub airing: Airing,
+    /// When it actually went on air (for failures: when the failure was noticed, or the
+    /// scheduled start).
+    pub actual_start: DateTime<Utc>,
+    /// When it actually left the air (`None` for [`AsRunStatus::Started`]).
+    pub actual_end: Option<DateTime<Utc>>,
+    /// Outcome.
+    pub status: AsRunStatus,
+    /// Why it failed or ended early.
+    pub reason: Option<String>,
+}
+
+/// Where as-run records go. Must not block (the director queues them for the database).
+pub trait AsRunSink: Send + Sync + 'static {
+    /// Record one event.
+    fn record(&self, entry: AsRun);
+}

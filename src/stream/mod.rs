@@ -5,6 +5,8 @@
 //! the pipeline. The hub also counts viewers per channel, which is how the director knows to
 //! start an on-demand channel and when to stop it. No GStreamer here.
 
+pub mod hls;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

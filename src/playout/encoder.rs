@@ -1,0 +1,177 @@
+//! H.264 encoder choice and settings. The registry is probed in order `v4l2h264enc` (Pi),
+//! `vah264enc`, `vaapih264enc` (x86 VA-API), `x264enc`, `openh264enc`, unless the config
+//! names one. Every encoder gets a fixed 2 s GOP, CBR at the channel bitrate, no B-frames, and
+//! no scene-cut keyframes, so keyframes (and HLS segments) fall exactly every 2 s.
+
+use crate::config::EncoderChoice;
+
+/// An H.264 encoder we know how to configure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncoderKind {
+    /// Raspberry Pi 3/4 hardware encoder (V4L2 M2M).
+    V4l2,
+    /// VA-API (new `va` plugin).
+    Va,
+    /// VA-API (legacy gstreamer-vaapi).
+    Vaapi,
+    /// Software x264 (GPL).
+    X264,
+    /// Software OpenH264 (BSD).
+    OpenH264,
+}
+
+/// Probe order for [`EncoderChoice::Auto`].
+pub const PROBE_ORDER: [EncoderKind; 5] =
+    [EncoderKind::V4l2, EncoderKind::Va, EncoderKind::Vaapi, EncoderKind::X264, EncoderKind::OpenH264];
+
+/// No usable encoder.
+#[derive(Debug, thiserror::Error)]
+pub enum EncoderError {
+    /// The configured element is unknown or not installed.
+    #[error("encoder {0:?} is not available (known: v4l2h264enc, vah264enc, vaapih264enc, x264enc, openh264enc)")]
+    Unavailable(String),
+    /// Auto probing found nothing.
+    #[error("no H.264 encoder found in the GStreamer registry (install gstreamer1.0-plugins-ugly for x264enc)")]
+    NoneFound,
+}
+
+impl EncoderKind {
+    /// The GStreamer element name.
+    pub fn element(self) -> &'static str {
+        match self {
+            Self::V4l2 => "v4l2h264enc",
+            Self::Va => "vah264enc",
+            Self::Vaapi => "vaapih264enc",
+            Self::X264 => "x264enc",
+            Self::OpenH264 => "openh264enc",
+        }
+    }
+
+    /// The kind for an element name.
+    pub fn from_element(name: &str) -> Option<Self> {
+        PROBE_ORDER.into_iter().find(|k| k.element() == name)
+    }
+
+    /// Raw video format the encoder takes without a conversion.
+    pub fn input_format(self) -> &'static str {
+        match self {
+            Self::V4l2 | Self::Va | Self::Vaapi => "NV12",
+            Self::X264 | Self::OpenH264 => "I420",
+        }
+    }
+
+    /// Whether the output width must be a multiple of 64 (Pi stride rule).
+    pub fn needs_width_multiple_of_64(self) -> bool {
+        matches!(self, Self::V4l2)
+    }
+
+    /// Properties to set, as (name, value-as-string) pairs, for a GOP of `gop` frames at
+    /// `kbps` kbit/s CBR.
+    pub fn settings(self, gop: u64, kbps: u32) -> Vec<(&'static str, String)> {
+        match self {
+            Self::V4l2 => vec![(
+                "extra-controls",
+                format!(
+                    "controls,h264_i_frame_period={gop},video_bitrate={},video_bitrate_mode=1,repeat_sequence_header=1",
+                    kbps * 1000
+                ),
+            )],
+            Self::Va => vec![
+                ("key-int-max", gop.to_string()),
+                ("rate-control", "cbr".into()),
+                ("bitrate", kbps.to_string()),
+                ("b-frames", "0".into()),
+            ],
+            Self::Vaapi => vec![
+                ("keyframe-period", gop.to_string()),
+                ("rate-control", "cbr".into()),
+                ("bitrate", kbps.to_string()),
+                ("max-bframes", "0".into()),
+            ],
+            Self::X264 => vec![
+                ("tune", "zerolatency".into()),
+                ("speed-preset", "veryfast".into()),
+                ("key-int-max", gop.to_string()),
+                ("bitrate", kbps.to_string()),
+                ("vbv-buf-capacity", "1000".into()),
+                ("option-string", format!("scenecut=0:min-keyint={gop}")),
+            ],
+            Self::OpenH264 => vec![
+                ("gop-size", gop.to_string()),
+                ("rate-control", "bitrate".into()),
+                ("bitrate", (kbps * 1000).to_string()),
+                ("scene-change-detection", "false".into()),
+            ],
+        }
+    }
+
+    /// Caps to put right after the encoder (`None` = no capsfilter). The Pi encoder takes its
+    /// level and profile from downstream caps and may refuse to start without them.
+    pub fn output_caps(self) -> Option<&'static str> {
+        match self {
+            Self::V4l2 => Some("video/x-h264,level=(string)4,profile=(string)high"),
+            _ => None,
+        }
+    }
+}
+
+/// Choose the encoder: the configured one if it exists, else the first of [`PROBE_ORDER`]
+/// that `available` says the registry has.
+pub fn choose(choice: &EncoderChoice, available: impl Fn(&str) -> bool) -> Result<EncoderKind, EncoderError> {
+    match choice {
+        EncoderChoice::Named(name) => match EncoderKind::from_element(name) {
+            Some(kind) if available(name) => Ok(kind),
+            _ => Err(EncoderError::Unavailable(name.clone())),
+        },
+        EncoderChoice::Auto => PROBE_ORDER.into_iter().find(|k| available(k.element())).ok_or(EncoderError::NoneFound),
+    }
+}
+
+/// Probe the real GStreamer registry (call after `gst::init`). Hardware encoders are only
+/// registered when their device exists, so a factory lookup is the probe.
+pub fn probe(choice: &EncoderChoice) -> Result<EncoderKind, EncoderError> {
+    choose(choice, |name| gstreamer::ElementFactory::find(name).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_prefers_hardware_then_x264_then_openh264() {
+        let only = |names: &'static [&'static str]| move |n: &str| names.contains(&n);
+        assert_eq!(choose(&EncoderChoice::Auto, only(&["x264enc", "v4l2h264enc"])).unwrap(), EncoderKind::V4l2);
+        assert_eq!(choose(&EncoderChoice::Auto, only(&["openh264enc", "vaapih264enc"])).unwrap(), EncoderKind::Vaapi);
+        assert_eq!(choose(&EncoderChoice::Auto, only(&["openh264enc", "x264enc"])).unwrap(), EncoderKind::X264);
+        assert_eq!(choose(&EncoderChoice::Auto, only(&["openh264enc"])).unwrap(), EncoderKind::OpenH264);
+        assert!(matches!(choose(&EncoderChoice::Auto, only(&[])), Err(EncoderError::NoneFound)));
+    }
+
+    #[test]
+    fn a_named_encoder_must_exist_and_be_known() {
+        let all = |_: &str| true;
+        assert_eq!(choose(&EncoderChoice::Named("openh264enc".into()), all).unwrap(), EncoderKind::OpenH264);
+        assert!(choose(&EncoderChoice::Named("nvh264enc".into()), all).is_err());
+        assert!(choose(&EncoderChoice::Named("x264enc".into()), |n: &str| n != "x264enc").is_err());
+    }
+
+    #[test]
+    fn settings_fix_the_gop_and_bitrate() {
+        let x = EncoderKind::X264.settings(60, 2000);
+        assert!(x.contains(&("key-int-max", "60".into())));
+        assert!(x.iter().any(|(k, v)| *k == "option-string" && v.contains("scenecut=0")));
+        let pi = EncoderKind::V4l2.settings(50, 3000);
+        assert!(pi[0].1.contains("h264_i_frame_period=50") && pi[0].1.contains("video_bitrate=3000000"));
+        assert!(EncoderKind::V4l2.output_caps().unwrap().contains("level=(string)4"));
+        assert!(EncoderKind::V4l2.needs_width_multiple_of_64());
+        assert_eq!(EncoderKind::OpenH264.settings(60, 1500)[2], ("bitrate", "1500000".into()));
+    }
+
+    #[test]
+    fn this_machine_has_a_software_encoder() {
+        gstreamer::init().unwrap();
+        let kind = probe(&EncoderChoice::Auto).unwrap();
+        assert!(matches!(kind, EncoderKind::X264 | EncoderKind::OpenH264 | EncoderKind::Va | EncoderKind::Vaapi));
+        assert_eq!(probe(&EncoderChoice::Named("openh264enc".into())).unwrap(), EncoderKind::OpenH264);
+    }
+}

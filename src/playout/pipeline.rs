@@ -1,0 +1,350 @@
+//! The channel's long-lived output pipeline: live black/silence background into `compositor`
+//! and `audiomixer`, one encoder, AAC, `mpegtsmux`, and an appsink whose samples go to the
+//! channel's [`Feed`] (HTTP viewers) and [`HlsWriter`] (HLS). Item bins (`item.rs`) attach to
+//! the mixers through [`ChannelPipeline::request_video_pad`] / [`request_audio_pad`].
+//!
+//! ```text
+//! videotestsrc(black, live) ! caps ─┐
+//! item bins (video, offset) ───────┤ compositor ! caps ! [overlay slot] ! queue ! ENCODER
+//!                                   │     ! [caps] ! h264parse config-interval=-1 ! queue ─┐
+//! audiotestsrc(silence, live) ! caps┐                                                    mpegtsmux ! appsink
+//! item bins (audio, offset) ────────┤ audiomixer ! caps ! audioconvert ! avenc_aac ! aacparse ! queue ─┘
+//! ```
+//!
+//! # Seam for graphics and emergency alerts (issue 6)
+//!
+//! * **Overlay slot.** [`PipelineSpec::overlay`] is a factory called at every (re)build. It
+//!   returns one element (usually a `gst::Bin` with ghost pads "sink"/"src") that takes and
+//!   gives raw video in the channel's exact caps ([`ChannelPipeline::video_caps`]); it is
+//!   linked between the compositor's capsfilter and the encoder queue. Put
+//!   `gdkpixbufoverlay` (bug), `textoverlay`/`overlaycomposition` (lower thirds, crawl) there.
+//!   Its elements are found again with [`ChannelPipeline::overlay`] (e.g. to change a
+//!   property), from the actor via [`crate::playout::ChannelPlayer::with_pipeline`].
+//! * **Full-screen slate.** A source bin producing raw video in [`ChannelPipeline::video_caps`]
+//!   links to [`ChannelPipeline::request_video_pad`] with [`SLATE_ZORDER`] (above every
+//!   item); its audio (alert tone) to [`ChannelPipeline::request_audio_pad`]. Use live
+//!   sources (or pad offset = current running time) so they show at once; release the pads
+//!   with [`ChannelPipeline::release_pad`] to clear.
+//! * **Muting the program.** [`ChannelPipeline::set_program_muted`] sets `mute` on every
+//!   item audio pad, now and for items attached later, without touching the slate's pad.
+
+use std::sync::{Arc, Mutex};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::encoder::EncoderKind;
+use super::timeline::Rate;
+use crate::lineup::OutputProfile;
+use crate::stream::Feed;
+use crate::stream::hls::HlsWriter;
+
+/// Z-order of the background.
+pub const BACKGROUND_ZORDER: u32 = 0;
+/// Z-order of the first item; later items stack above earlier ones.
+pub const ITEM_ZORDER_BASE: u32 = 10;
+/// Z-order for a full-screen slate: above every item.
+pub const SLATE_ZORDER: u32 = u32::MAX / 2;
+/// Aggregator latency (ns): how long the mixers wait for late live data.
+const MIXER_LATENCY_NS: u64 = 200_000_000;
+
+/// Builds the optional overlay element at each pipeline (re)build.
+pub type OverlayFactory = Arc<dyn Fn() -> Option<gst::Element> + Send + Sync>;
+
+/// What to build.
+#[derive(Clone)]
+pub struct PipelineSpec {
+    /// Output format.
+    pub profile: OutputProfile,
+    /// Encoder.
+    pub encoder: EncoderKind,
+    /// Graphics seam (see module docs).
+    pub overlay: Option<OverlayFactory>,
+}
+
+/// Where the muxed TS goes.
+#[derive(Clone)]
+pub struct Output {
+    /// HTTP viewers.
+    pub feed: Feed,
+    /// HLS segments, if on.
+    pub hls: Option<HlsWriter>,
+}
+
+/// Building the pipeline failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A required element is missing from the registry.
+    #[error("cannot create GStreamer element {element}: {source}")]
+    Element {
+        /// Factory name.
+        element: &'static str,
+        /// Cause.
+        #[source]
+        source: glib::BoolError,
+    },
+    /// Linking, adding or a state change failed.
+    #[error("pipeline setup failed ({what}): {source}")]
+    Setup {
+        /// Step.
+        what: &'static str,
+        /// Cause.
+        #[source]
+        source: glib::BoolError,
+    },
+    /// Pads would not link.
+    #[error("cannot link {what}: {source}")]
+    Link {
+        /// Which link.
+        what: &'static str,
+        /// Cause.
+        #[source]
+        source: gst::PadLinkError,
+    },
+}
+
+/// A built (not yet playing) channel pipeline.
+pub struct ChannelPipeline {
+    /// The pipeline.
+    pub pipeline: gst::Pipeline,
+    compositor: gst::Element,
+    audiomixer: gst::Element,
+    overlay: Option<gst::Element>,
+    video_caps: gst::Caps,
+    audio_caps: gst::Caps,
+    rate: Rate,
+    program_muted: Arc<Mutex<bool>>,
+    program_audio_pads: Arc<Mutex<Vec<gst::Pad>>>,
+}
+
+pub(crate) fn make(factory: &'static str) -> Result<gst::Element, PipelineError> {
+    gst::ElementFactory::make(factory).build().map_err(|source| PipelineError::Element { element: factory, source })
+}
+
+fn setup(what: &'static str) -> impl FnOnce(glib::BoolError) -> PipelineError {
+    move |source| PipelineError::Setup { what, source }
+}
+
+/// Raw video caps of a profile in `format`.
+pub fn video_caps(profile: &OutputProfile, format: &str) -> gst::Caps {
+    let (w, h) = profile.format.size();
+    let (n, d) = profile.frame_rate.fraction();
+    // Display aspect 4:3 or 16:9 → pixel aspect for this storage size.
+    let (dw, dh) = if profile.format.is_4x3() { (4, 3) } else { (16, 9) };
+    let par = gst::Fraction::new((dw * h) as i32, (dh * w) as i32);
+    gst::Caps::builder("video/x-raw")
+        .field("format", format)
+        .field("width", w as i32)
+        .field("height", h as i32)
+        .field("pixel-aspect-ratio", par)
+        .field("framerate", gst::Fraction::new(n, d))
+        .field("interlace-mode", "progressive")
+        .build()
+}
+
+/// Raw audio caps every item is normalised to.
+pub fn audio_caps() -> gst::Caps {
+    gst::Caps::builder("audio/x-raw")
+        .field("format", "F32LE")
+        .field("rate", 48000i32)
+        .field("channels", 2i32)
+        .field("layout", "interleaved")
+        .build()
+}
+
+/// The frame rate of a profile.
+pub fn rate_of(profile: &OutputProfile) -> Rate {
+    let (n, d) = profile.frame_rate.fraction();
+    Rate { num: n as u64, den: d as u64 }
+}
+
+fn capsfilter(caps: &gst::Caps) -> Result<gst::Element, PipelineError> {
+    let e = make("capsfilter")?;
+    e.set_property("caps", caps);
+    Ok(e)
+}
+
+impl ChannelPipeline {
+    /// Build the pipeline for `spec`, publishing into `output`.
+    pub fn build(name: &str, spec: &PipelineSpec, output: Output) -> Result<Self, PipelineError> {
+        let pipeline = gst::Pipeline::with_name(name);
+        let rate = rate_of(&spec.profile);
+        let vcaps = video_caps(&spec.profile, spec.encoder.input_format());
+        let acaps = audio_caps();
+
+        // Video background and mixer.
+        let vbg = make("videotestsrc")?;
+        vbg.set_property("is-live", true);
+        vbg.set_property_from_str("pattern", "black");
+        let vbg_caps = capsfilter(&vcaps)?;
+        let compositor = make("compositor")?;
+        compositor.set_property_from_str("background", "black");
+        compositor.set_property("latency", MIXER_LATENCY_NS);
+        compositor.set_property("ignore-inactive-pads", true);
+        let vout_caps = capsfilter(&vcaps)?;
+        let overlay = spec.overlay.as_ref().and_then(|f| f());
+        let venc_queue = make("queue")?;
+        let encoder = make(spec.encoder.element())?;
+        for (k, v) in spec.encoder.settings(rate.gop_frames(2), spec.profile.video_kbps) {
+            encoder.set_property_from_str(k, &v);
+        }
+        let enc_caps = match spec.encoder.output_caps() {
+            Some(c) => Some(capsfilter(&c.parse::<gst::Caps>().map_err(setup("encoder caps"))?)?),
+            None => None,
+        };
+        let parse = make("h264parse")?;
+        parse.set_property("config-interval", -1i32);
+        let vmux_queue = make("queue")?;
+
+        // Audio background and mixer.
+        let abg = make("audiotestsrc")?;
+        abg.set_property("is-live", true);
+        abg.set_property_from_str("wave", "silence");
+        abg.set_property("samplesperbuffer", 960i32);
+        let abg_caps = capsfilter(&acaps)?;
+        let audiomixer = make("audiomixer")?;
+        audiomixer.set_property("latency", MIXER_LATENCY_NS);
+        audiomixer.set_property("ignore-inactive-pads", true);
+        let aout_caps = capsfilter(&acaps)?;
+        let aconv = make("audioconvert")?;
+        let aenc = make("avenc_aac")?;
+        aenc.set_property("bitrate", (spec.profile.audio_kbps * 1000) as i32);
+        let aparse = make("aacparse")?;
+        let amux_queue = make("queue")?;
+
+        let mux = make("mpegtsmux")?;
+        mux.set_property("alignment", 7i32);
+        let appsink = gst_app::AppSink::builder().name("out").sync(false).max_buffers(256).drop(true).build();
+
+        let mut video_chain: Vec<&gst::Element> = vec![&compositor, &vout_caps];
+        if let Some(o) = &overlay {
+            video_chain.push(o);
+        }
+        video_chain.extend([&venc_queue, &encoder]);
+        if let Some(c) = &enc_caps {
+            video_chain.push(c);
+        }
+        video_chain.extend([&parse, &vmux_queue]);
+        pipeline.add_many([&vbg, &vbg_caps, &abg, &abg_caps]).map_err(setup("add background"))?;
+        pipeline.add_many(video_chain.iter().copied()).map_err(setup("add video chain"))?;
+        pipeline
+            .add_many([&audiomixer, &aout_caps, &aconv, &aenc, &aparse, &amux_queue, &mux])
+            .map_err(setup("add audio chain"))?;
+        pipeline.add(appsink.upcast_ref::<gst::Element>()).map_err(setup("add appsink"))?;
+
+        gst::Element::link_many(video_chain.iter().copied()).map_err(setup("link video chain"))?;
+        gst::Element::link_many([&audiomixer, &aout_caps, &aconv, &aenc, &aparse, &amux_queue])
+            .map_err(setup("link audio chain"))?;
+        vbg.link(&vbg_caps).map_err(setup("link video background"))?;
+        abg.link(&abg_caps).map_err(setup("link audio background"))?;
+        vmux_queue.link(&mux).map_err(setup("link video to mux"))?;
+        amux_queue.link(&mux).map_err(setup("link audio to mux"))?;
+        mux.link(&appsink).map_err(setup("link mux to appsink"))?;
+
+        let this = Self {
+            pipeline,
+            compositor,
+            audiomixer,
+            overlay,
+            video_caps: vcaps,
+            audio_caps: acaps,
+            rate,
+            program_muted: Arc::default(),
+            program_audio_pads: Arc::default(),
+        };
+        let vpad = this.request_video_pad(BACKGROUND_ZORDER)?;
+        vbg_caps
+            .static_pad("src")
+            .expect("src")
+            .link(&vpad)
+            .map_err(|source| PipelineError::Link { what: "video background", source })?;
+        let apad = this.request_audio_pad()?;
+        abg_caps
+            .static_pad("src")
+            .expect("src")
+            .link(&apad)
+            .map_err(|source| PipelineError::Link { what: "audio background", source })?;
+
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                    let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
+                    let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
+                    let data = bytes::Bytes::copy_from_slice(map.as_slice());
+                    let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                    let pts = buffer.pts().map(|t| t.nseconds());
+                    if let Some(hls) = &output.hls {
+                        hls.push(data.clone(), keyframe, pts);
+                    }
+                    output.feed.publish(crate::stream::Chunk { data, keyframe });
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        Ok(this)
+    }
+
+    /// Raw video caps every input must deliver.
+    pub fn video_caps(&self) -> &gst::Caps {
+        &self.video_caps
+    }
+
+    /// Raw audio caps every input must deliver.
+    pub fn audio_caps(&self) -> &gst::Caps {
+        &self.audio_caps
+    }
+
+    /// The output frame rate.
+    pub fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    /// The overlay element built by [`PipelineSpec::overlay`], if any.
+    pub fn overlay(&self) -> Option<&gst::Element> {
+        self.overlay.as_ref()
+    }
+
+    /// A new compositor input at `zorder` (higher is on top).
+    pub fn request_video_pad(&self, zorder: u32) -> Result<gst::Pad, PipelineError> {
+        let pad = self
+            .compositor
+            .request_pad_simple("sink_%u")
+            .ok_or_else(|| PipelineError::Setup { what: "compositor pad", source: glib::bool_error!("no pad") })?;
+        pad.set_property("zorder", zorder);
+        Ok(pad)
+    }
+
+    /// A new audiomixer input.
+    pub fn request_audio_pad(&self) -> Result<gst::Pad, PipelineError> {
+        self.audiomixer
+            .request_pad_simple("sink_%u")
+            .ok_or_else(|| PipelineError::Setup { what: "audiomixer pad", source: glib::bool_error!("no pad") })
+    }
+
+    /// An audiomixer input for program (item) audio: muted while [`Self::set_program_muted`]
+    /// is on.
+    pub(crate) fn request_program_audio_pad(&self) -> Result<gst::Pad, PipelineError> {
+        let pad = self.request_audio_pad()?;
+        let muted = *self.program_muted.lock().expect("mute lock");
+        pad.set_property("mute", muted);
+        self.program_audio_pads.lock().expect("pads lock").push(pad.clone());
+        Ok(pad)
+    }
+
+    /// Release a mixer input obtained from this pipeline.
+    pub fn release_pad(&self, pad: &gst::Pad) {
+        let Some(parent) = pad.parent_element() else { return };
+        self.program_audio_pads.lock().expect("pads lock").retain(|p| p != pad);
+        parent.release_request_pad(pad);
+    }
+
+    /// Mute (or unmute) all program audio, e.g. under an emergency slate.
+    pub fn set_program_muted(&self, muted: bool) {
+        *self.program_muted.lock().expect("mute lock") = muted;
+        for pad in self.program_audio_pads.lock().expect("pads lock").iter() {
+            pad.set_property("mute", muted);
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! HLS segmenter: cuts a channel's MPEG-TS into segments at keyframes (one segment per 2 s
+//! GOP), writes them under the channel's HLS directory with a rolling playlist, and deletes
+//! segments that left the window. Media sequence numbers are never reused, even across
+//! restarts: the next number is persisted in the directory, and a fresh start begins no lower
+//! than the Unix time in seconds (which grows faster than one segment per 2 s).
+//!
+//! Writing happens on a dedicated thread; [`HlsWriter::push`] only sends over a channel, so
+//! the GStreamer streaming thread that calls it never blocks on the disk.
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+/// Name of the playlist file.
+pub const PLAYLIST: &str = "index.m3u8";
+/// File that stores the next media sequence number.
+const SEQUENCE_FILE: &str = "next_sequence";
+/// A GOP shorter than this does not end a segment (guards against stray keyframes).
+const MIN_SEGMENT_NS: u64 = 1_500_000_000;
+
+/// The HLS output could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("HLS directory {path}: {source}")]
+pub struct HlsError {
+    /// The directory.
+    pub path: PathBuf,
+    /// The I/O error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+enum Msg {
+    Chunk { data: Bytes, keyframe: bool, pts_ns: Option<u64> },
+    Discontinuity,
+}
+
+/// Handle to one channel's segmenter. Cloning shares the writer; it stops when every handle
+/// is dropped.
+#[derive(Clone)]
+pub struct HlsWriter {
+    tx: mpsc::Sender<Msg>,
+    dir: PathBuf,
+}
+
+impl HlsWriter {
+    /// Start writing into `dir` with a playlist of `window` segments. `now_unix_secs` seeds
+    /// the media sequence after a restart.
+    pub fn start(dir: &Path, window: u32, now_unix_secs: u64) -> Result<Self, HlsError> {
+        let err = |source| HlsError { path: dir.to_owned(), source };
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let persisted = std::fs::read_to_string(dir.join(SEQUENCE_FILE)).ok().and_then(|s| s.trim().parse().ok());
+        let first = persisted.unwrap_or(0).max(now_unix_secs);
+        // Segments of an earlier run are not in the new playlist.
+        for e in std::fs::read_dir(dir).map_err(err)?.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("seg-") || name == PLAYLIST {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let (tx, rx) = mpsc::channel();
+        let mut seg = Segmenter::new(dir.to_owned(), window.max(1) as usize, first);
+        std::thread::Builder::new()
+            .name("hls-writer".into())
+            .spawn(move || {
+                for msg in rx {
+                    if let Err(e) = seg.handle(msg) {
+                        tracing::warn!(dir = %seg.dir.display(), error = %e, "HLS write failed");
+                    }
+                }
+                seg.finish();
+            })
+            .map_err(err)?;
+        Ok(Self { tx, dir: dir.to_owned() })
+    }
+
+    /// The directory segments are written to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Append TS bytes. `keyframe` chunks start a new segment; `pts_ns` (the buffer's
+    /// timestamp) measures segment durations. Never blocks.
+    pub fn push(&self, data: Bytes, keyframe: bool, pts_ns: Option<u64>) {
+        let _ = self.tx.send(Msg::Chunk { data, keyframe, pts_ns });
+    }
+
+    /// The stream restarted (new timestamps): close the segment and mark a discontinuity.
+    pub fn discontinuity(&self) {
+        let _ = self.tx.send(Msg::Discontinuity);
+    }
+}
+
+struct Done {
+    seq: u64,
+    duration_s: f64,
+    discontinuity: bool,
+}
+
+struct Open {
+    seq: u64,
+    file: std::io::BufWriter<std::fs::File>,
+    start_pts: Option<u64>,
+    last_pts: Option<u64>,
+    started: Instant,
+    discontinuity: bool,
+}
+
+struct Segmenter {
+    dir: PathBuf,
+    window: usize,
+    next_seq: u64,
+    open: Option<Open>,
+    done: VecDeque<Done>,
+    pending_discontinuity: bool,
+    discontinuity_seq: u64,
+}
+
+impl Segmenter {
+    fn new(dir: PathBuf, window: usize, next_seq: u64) -> Self {
+        Self {
+            dir,
+            window,
+            next_seq,
+            open: None,
+            done: VecDeque::new(),
+            pending_discontinuity: false,
+            discontinuity_seq: 0,
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) -> std::io::Result<()> {
+        match msg {
+            Msg::Discontinuity => {
+                self.close(None)?;
+                self.pending_discontinuity = true;
+            }
+            Msg::Chunk { data, keyframe, pts_ns } => {
+                if keyframe {
+                    let long_enough = match (&self.open, pts_ns) {
+                        (Some(o), Some(p)) => o.start_pts.is_none_or(|s| p.saturating_sub(s) >= MIN_SEGMENT_NS),
+                        (Some(o), None) => o.started.elapsed().as_nanos() as u64 >= MIN_SEGMENT_NS,
+                        (None, _) => true,
+                    };
+                    if long_enough {
+                        self.close(pts_ns)?;
+                        self.begin(pts_ns)?;
+                    }
+                }
+                if let Some(o) = &mut self.open {
+                    o.file.write_all(&data)?;
+                    if pts_ns.is_some() {
+                        o.last_pts = pts_ns;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self, pts: Option<u64>) -> std::io::Result<()> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        std::fs::write(self.dir.join(SEQUENCE_FILE), self.next_seq.to_string())?;
+        let file = std::io::BufWriter::new(std::fs::File::create(self.dir.join(segment_name(seq)))?);
+        let discontinuity = std::mem::take(&mut self.pending_discontinuity);
+        self.open = Some(Open { seq, file, start_pts: pts, last_pts: pts, started: Instant::now(), discontinuity });
+        Ok(())
+    }
+
+    /// Close the open segment; `end_pts` is the start of the next one when known.
+    fn close(&mut self, end_pts: Option<u64>) -> std::io::Result<()> {
+        let Some(mut o) = self.open.take() else { return Ok(()) };
+        o.file.flush()?;
+        let duration_s = match (o.start_pts, end_pts.or(o.last_pts)) {
+            (Some(s), Some(e)) if e > s => (e - s) as f64 / 1e9,
+            _ => o.started.elapsed().as_secs_f64(),
+        };
+        self.done.push_back(Done { seq: o.seq, duration_s, discontinuity: o.discontinuity });
+        while self.done.len() > self.window {
+            let old = self.done.pop_front().expect("non-empty");
+            if old.discontinuity {
+                self.discontinuity_seq += 1;
+            }
+            // Keep two extra segments on disk for clients still fetching them.
+            let _ = std::fs::remove_file(self.dir.join(segment_name(old.seq.saturating_sub(2))));
+        }
+        self.write_playlist()
+    }
+
+    fn write_playlist(&self) -> std::io::Result<()> {
+        let Some(first) = self.done.front() else { return Ok(()) };
+        let target = self.done.iter().map(|d| d.duration_s.round() as u64).max().unwrap_or(2).max(1);
+        let mut text = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{}\n#EXT-X-DISCONTINUITY-SEQUENCE:{}\n",
+            first.seq, self.discontinuity_seq
+        );
+        for d in &self.done {
+            if d.discontinuity {
+                text.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            text.push_str(&format!("#EXTINF:{:.3},\n{}\n", d.duration_s, segment_name(d.seq)));
+        }
+        let tmp = self.dir.join(".index.m3u8.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(tmp, self.dir.join(PLAYLIST))
+    }
+
+    fn finish(&mut self) {
+        let _ = self.close(None);
+    }
+}
+
+/// File name of segment `seq`.
+pub fn segment_name(seq: u64) -> String {
+    format!("seg-{seq}.ts")
+}
+
+/// Whether `name` is a file this writer serves (playlist or segment), so the HTTP side never
+/// serves anything else from the directory.
+pub fn is_served_name(name: &str) -> bool {
+    name == PLAYLIST
+        || name
+            .strip_prefix("seg-")
+            .and_then(|r| r.strip_suffix(".ts"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(tag: u8) -> Bytes {
+        Bytes::from(vec![tag; 188])
+    }
+
+    fn wait_playlist(dir: &Path, lines: usize) -> String {
+        for _ in 0..200 {
+            if let Ok(t) = std::fs::read_to_string(dir.join(PLAYLIST))
+                && t.lines().filter(|l| l.starts_with("seg-")).count() >= lines
+            {
+                return t;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("playlist not written");
+    }
+
+    fn media_sequence(text: &str) -> u64 {
+        text.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn segments_follow_keyframes_roll_and_never_reuse_a_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let gop = 2_002_000_000u64;
+        let w = HlsWriter::start(dir.path(), 3, 1000).unwrap();
+        for i in 0..6u64 {
+            w.push(ts(1), true, Some(i * gop));
+            w.push(ts(2), false, Some(i * gop + 1_000_000_000));
+        }
+        w.push(ts(1), true, Some(6 * gop));
+        let text = wait_playlist(dir.path(), 3);
+        drop(w);
+        assert!(text.contains("#EXT-X-TARGETDURATION:2\n"), "{text}");
+        assert_eq!(text.matches("#EXTINF:2.002,").count(), 3, "{text}");
+        let first = media_sequence(&text);
+        assert_eq!(first, 1003);
+        assert!(!dir.path().join(segment_name(1000)).exists(), "rolled-out segment deleted");
+        assert_eq!(std::fs::metadata(dir.path().join(segment_name(1005))).unwrap().len(), 2 * 188);
+
+        // Restart with a clock that went backwards: the sequence still moves on.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let w = HlsWriter::start(dir.path(), 3, 10).unwrap();
+        w.push(ts(1), true, Some(0));
+        w.push(ts(1), true, Some(gop));
+        w.discontinuity();
+        w.push(ts(1), true, Some(0));
+        w.push(ts(1), true, Some(gop));
+        let text = wait_playlist(dir.path(), 3);
+        assert!(media_sequence(&text) >= 1007, "{text}");
+        assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+    }
+
+    #[test]
+    fn only_playlist_and_segments_are_served() {
+        assert!(is_served_name("index.m3u8"));
+        assert!(is_served_name("seg-1700000000.ts"));
+        for bad in ["seg-.ts", "seg-1.ts.tmp", "next_sequence", "../x", "seg-1/../../etc.ts", ".index.m3u8.tmp"] {
+            assert!(!is_served_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Playout engine end to end, through the library API with a fake airing source: a real
+//! channel pipeline (x264), real generated media of mixed formats and failure cases, read
+//! back with ffprobe/ffmpeg. Real time: each test runs for about 10-15 s.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use retrovue::clock::{Clock, SystemClock};
+use retrovue::config::EncoderChoice;
+use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
+use retrovue::playout::pipeline::Output;
+use retrovue::playout::timeline::Anchor;
+use retrovue::playout::{
+    AiringSource, AsRun, AsRunSink, AsRunStatus, ChannelPlayer, PlayerConfig, SourceError, encoder,
+};
+use retrovue::schedule::{Airing, AiringKind};
+use retrovue::stream::StreamHub;
+use retrovue::stream::hls::HlsWriter;
+use util::Clip;
+
+struct FakeSource(Vec<Airing>);
+
+impl AiringSource for FakeSource {
+    fn airings(
+        &self,
+        channel: ChannelId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>> {
+        let list = self.0.iter().filter(|a| a.channel_id == channel && a.end > from && a.start < to).cloned().collect();
+        Box::pin(async move { Ok(list) })
+    }
+}
+
+#[derive(Default)]
+struct Log(Mutex<Vec<AsRun>>);
+
+impl AsRunSink for Log {
+    fn record(&self, entry: AsRun) {
+        self.0.lock().unwrap().push(entry);
+    }
+}
+
+impl Log {
+    fn final_status(&self, title: &str) -> Option<(AsRunStatus, Option<String>)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| e.airing.title == title && e.status != AsRunStatus::Started)
+            .map(|e| (e.status, e.reason.clone()))
+    }
+}
+
+fn airing(id: i64, title: &str, path: &Path, start: DateTime<Utc>, ms: i64) -> Airing {
+    Airing {
+        id,
+        channel_id: ChannelId(1),
+        program_id: None,
+        start,
+        end: start + chrono::Duration::milliseconds(ms),
+        kind: AiringKind::Program,
+        media_id: None,
+        uri: Some(path.display().to_string()),
+        title: title.into(),
+        offset_in_ms: 0,
+        offset_out_ms: ms,
+        loudness_lufs: Some(-24.0),
+    }
+}
+
+fn profile() -> OutputProfile {
+    OutputProfile { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: 1000, audio_kbps: 96 }
+}
+
+fn spawn(airings: Vec<Airing>, hub: &StreamHub, log: Arc<Log>, hls: Option<HlsWriter>) -> ChannelPlayer {
+    gstreamer::init().unwrap();
+    let config = PlayerConfig {
+        channel: ChannelId(1),
+        profile: profile(),
+        encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
+        target_lufs: -24.0,
+        overlay: None,
+    };
+    let output = Output { feed: hub.feed(ChannelId(1)), hls };
+    ChannelPlayer::spawn(config, Arc::new(FakeSource(airings)), log, Arc::new(SystemClock), output).unwrap()
+}
+
+/// Read the channel's TS for `secs` into `path`.
+async fn capture(hub: &StreamHub, path: &Path, secs: f64) -> usize {
+    let mut sub = hub.subscribe(ChannelId(1));
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+    while let Ok(Some(bytes)) = tokio::time::timeout_at(deadline, sub.next()).await {
+        out.extend_from_slice(&bytes);
+    }
+    std::fs::write(path, &out).unwrap();
+    out.len()
+}
+
+fn probe(path: &Path, stream: &str, what: &str, entries: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", stream, what, "-show_entries", entries, "-of", "compact=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('|').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        .collect()
+}
+
+/// (pts in 90 kHz ticks, keyframe, width, height, colour) of every video frame.
+fn frames(path: &Path) -> Vec<(i64, bool, u32, u32, char)> {
+    let meta = probe(path, "v", "-show_frames", "frame=pts,key_frame,width,height");
+    let raw = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v", "-vsync", "passthrough", "-vf", "scale=2:2", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+    let px: Vec<char> = raw.stdout.chunks(12).map(|c| colour(c[0], c[1], c[2])).collect();
+    assert_eq!(px.len(), meta.len(), "decoded frames vs probed frames");
+    meta.iter()
+        .zip(px)
+        .map(|(m, c)| {
+            (
+                m["pts"].parse().unwrap(),
+                m["key_frame"] == "1",
+                m["width"].parse().unwrap(),
+                m["height"].parse().unwrap(),
+                c,
+            )
+        })
+        .collect()
+}
+
+fn colour(r: u8, g: u8, b: u8) -> char {
+    match (r > 150, g > 150, b > 150) {
+        _ if r < 40 && g < 40 && b < 40 => 'k',
+        (true, false, false) => 'r',
+        (false, true, false) => 'g',
+        (false, false, true) => 'b',
+        _ => '?',
+    }
+}
+
+/// Running time (ns) of a TS PTS: mpegtsmux starts its timestamps at one hour.
+fn rt_of_pts(pts: i64) -> i64 {
+    pts * 100_000 / 9 - 3_600_000_000_000
+}
+
+const FRAME_TICKS: i64 = 3003; // 29.97 fps in 90 kHz
+
+fn assert_continuous(path: &Path) {
+    let v = probe(path, "v", "-show_packets", "packet=pts,dts");
+    assert!(v.len() > 100, "too few video packets: {}", v.len());
+    for w in v.windows(2) {
+        let (a, b): (i64, i64) = (w[0]["pts"].parse().unwrap(), w[1]["pts"].parse().unwrap());
+        let (da, db): (i64, i64) = (w[0]["dts"].parse().unwrap(), w[1]["dts"].parse().unwrap());
+        assert!((b - a - FRAME_TICKS).abs() <= 1, "video PTS step {} at {a}", b - a);
+        assert!(db > da, "DTS not increasing at {da}");
+    }
+    let a = probe(path, "a", "-show_packets", "packet=pts");
+    assert!(a.len() > 100, "too few audio packets: {}", a.len());
+    for w in a.windows(2) {
+        let (x, y): (i64, i64) = (w[0]["pts"].parse().unwrap(), w[1]["pts"].parse().unwrap());
+        assert!((y - x - 1920).abs() <= 1, "audio PTS step {} at {x}", y - x);
+    }
+}
+
+fn clip(dir: &Path, name: &str, c: Clip) -> PathBuf {
+    let p = dir.join(name);
+    c.write(&p);
+    p
+}
+
+fn coloured(w: u32, h: u32, secs: f64, pattern: &'static str) -> Clip {
+    let mut c = Clip::new(w, h, secs);
+    c.pattern = pattern;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_change_on_schedule_with_continuous_timestamps_and_bad_items_are_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut red = coloured(640, 480, 2.5, "red");
+    red.fps = (25, 1);
+    red.channels = 1;
+    let red = clip(d, "red.mp4", red);
+    let green = clip(d, "green.mkv", coloured(1280, 720, 2.5, "green"));
+    let mut blue = coloured(720, 480, 2.5, "blue");
+    blue.fps = (24000, 1001);
+    blue.audio = false;
+    let blue = clip(d, "blue.mp4", blue);
+    let empty = d.join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    let garbage = d.join("garbage.mp4");
+    std::fs::write(&garbage, vec![0x5au8; 50_000]).unwrap();
+
+    let t0 = SystemClock.now() + chrono::Duration::milliseconds(2500);
+    let ms = |n: i64| t0 + chrono::Duration::milliseconds(n);
+    let airings = vec![
+        airing(1, "red", &red, ms(0), 2000),
+        airing(2, "green", &green, ms(2000), 2000),
+        airing(3, "blue", &blue, ms(4000), 2000),
+        airing(4, "missing", &d.join("nope.mp4"), ms(6000), 500),
+        airing(5, "empty", &empty, ms(6500), 500),
+        airing(6, "garbage", &garbage, ms(7000), 500),
+        airing(7, "red again", &red, ms(7500), 1500),
+    ];
+    let hub = StreamHub::new();
+    let log = Arc::new(Log::default());
+    let player = spawn(airings, &hub, log.clone(), None);
+    assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
+    let anchor: Anchor = player.status().anchor.unwrap();
+    let ts = d.join("out.ts");
+    let wait = (ms(9300) - SystemClock.now()).num_milliseconds() as f64 / 1000.0;
+    let bytes = capture(&hub, &ts, wait).await;
+    player.stop().await;
+    assert!(bytes > 100_000, "only {bytes} bytes");
+
+    assert_continuous(&ts);
+    let f = frames(&ts);
+    assert!(f.iter().all(|x| (x.2, x.3) == (640, 480)), "output size changed");
+    let keys: Vec<usize> = f.iter().enumerate().filter(|(_, x)| x.1).map(|(i, _)| i).collect();
+    assert!(keys.len() >= 3, "{keys:?}");
+    assert!(keys.windows(2).all(|w| w[1] - w[0] == 60), "keyframes not every 2 s: {keys:?}");
+
+    // The first frame of each colour run, mapped to wall clock, is at the scheduled instant.
+    let frame_ns = 1_001_000_000 / 30;
+    let wall_of = |pts: i64| anchor.wall_at(rt_of_pts(pts).max(0) as u64);
+    let runs: Vec<(char, i64)> =
+        f.iter().enumerate().filter(|(i, x)| *i == 0 || f[i - 1].4 != x.4).map(|(_, x)| (x.4, x.0)).collect();
+    let colours: String = runs.iter().map(|r| r.0).collect();
+    // Black before the first item, the three items, black for the three bad ones, red again,
+    // black after the schedule ends.
+    assert_eq!(colours, "krgbkrk", "colour runs: {runs:?}");
+    for ((c, pts), at) in runs[1..].iter().zip([ms(0), ms(2000), ms(4000), ms(6000), ms(7500), ms(9000)]) {
+        let err = (wall_of(*pts) - at).num_nanoseconds().unwrap().abs();
+        assert!(err <= frame_ns, "{c} started {} ms off schedule", err as f64 / 1e6);
+    }
+
+    for t in ["red", "green", "blue"] {
+        assert_eq!(log.final_status(t), Some((AsRunStatus::Aired, None)), "{t}");
+    }
+    for t in ["missing", "empty", "garbage"] {
+        let (status, reason) = log.final_status(t).unwrap_or_else(|| panic!("{t} not logged"));
+        assert_eq!(status, AsRunStatus::Failed, "{t}");
+        assert!(reason.is_some_and(|r| !r.is_empty()), "{t} has no reason");
+    }
+    let (status, _) = log.final_status("red again").unwrap();
+    assert!(matches!(status, AsRunStatus::Aired | AsRunStatus::Partial));
+}
