@@ -18,7 +18,10 @@ step "build"
 cargo build --all-targets --locked
 
 step "shellcheck"
-shellcheck scripts/*.sh
+shellcheck scripts/*.sh systemd/*.sh buildroot/board/*/*.sh
+
+step "appliance: unit files, first-boot growth, aarch64 cross-build under qemu, buildroot"
+bash scripts/test-appliance.sh
 
 step "tests"
 cargo test --locked --all-targets -- --test-threads=2

@@ -4,6 +4,8 @@
 //! Instants are `chrono::DateTime<Utc>`; the database stores them as UTC milliseconds
 //! ([`to_ms`] / [`from_ms`]).
 
+pub mod sync;
+
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};

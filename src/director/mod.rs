@@ -5,3 +5,4 @@
 pub mod cli;
 pub mod encoders;
 pub mod serve;
+pub mod system;

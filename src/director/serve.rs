@@ -13,6 +13,8 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::system;
+use crate::clock::sync::{self as clock_sync, ClockWatch};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::db::Db;
@@ -54,7 +56,13 @@ pub struct App {
     pub local_addr: SocketAddr,
     /// The HDHomeRun identity, tuners and surfaces.
     pub hdhr: crate::hdhr::Hdhr,
+    /// Whether the wall clock can be trusted yet; schedules wait while it is not
+    /// (see [`crate::clock::sync`]).
+    pub clock_sync: ClockWatch,
 }
+
+/// How long open connections (live viewers) get to finish once shutdown has begun.
+const CONNECTION_GRACE: Duration = Duration::from_secs(5);
 
 /// Run the daemon until a shutdown signal.
 pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
@@ -67,6 +75,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     if args.no_discovery {
         config.device.discovery = false;
     }
+    system::status("starting: opening the database");
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let db = Db::open(&config.database_path())?;
@@ -75,8 +84,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let local_addr = listener.local_addr()?;
-
     let clock: SharedClock = Arc::new(SystemClock);
+    let (clock_tx, clock_sync) = clock_sync::channel(&clock, std::path::Path::new(clock_sync::TIMESYNC_FLAG));
     let emergency = Emergency::load(db.clone(), clock.clone()).context("cannot read emergency alerts")?;
     let hub = StreamHub::new();
     let identity =
@@ -101,28 +110,44 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         tracker: TaskTracker::new(),
         local_addr,
         hdhr,
+        clock_sync,
     };
     start_services(&app).await?;
     let router = routes(&app);
+    system::start(&app, clock_tx);
 
     tracing::info!(%local_addr, "listening");
     // The line tests and scripts wait for.
     println!("retrovue listening on http://{local_addr}");
 
+    system::ready(&app);
+
     let token = app.shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
+        system::stopping();
         token.cancel();
     });
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(app.shutdown.clone().cancelled_owned())
-        .await?;
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(app.shutdown.clone().cancelled_owned());
+    // Graceful shutdown waits for every open response; a live stream whose producer has not
+    // ended it would hold the daemon forever, so connections get a grace period, then the
+    // rest are closed when the runtime stops.
+    let grace = async {
+        app.shutdown.cancelled().await;
+        tokio::time::sleep(CONNECTION_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        _ = grace => tracing::warn!("connections still open {} s after shutdown began; closing them", CONNECTION_GRACE.as_secs()),
+    }
     app.shutdown.cancel();
     app.tracker.close();
     if tokio::time::timeout(Duration::from_secs(10), app.tracker.wait()).await.is_err() {
         tracing::warn!("some tasks did not stop within 10 s");
     }
+    system::flush(&app).await;
     Ok(())
 }
 

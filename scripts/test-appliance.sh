@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The appliance checks (run by scripts/test.sh; also on their own):
+#   units      systemd-analyze verify on systemd/*.service (any complaint fails)
+#   grow-data  the first-boot partition growth on loop devices, MBR and GPT (root only)
+#   aarch64    cross-build, run --version and selftest under qemu-aarch64-static, print the
+#              stripped size (goal: under 15 MB)
+#   buildroot  scripts/check-buildroot.sh $BUILDROOT_DIR (skips without one)
+# Usage: scripts/test-appliance.sh [units|grow-data|aarch64|buildroot]...   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+
+scratch="$(mktemp -d)"
+loop=""
+cleanup() {
+  if [ -n "$loop" ]; then
+    partx -d "$loop" 2>/dev/null || true
+    losetup -d "$loop" 2>/dev/null || true
+  fi
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+timed() {
+  local name="$1"
+  shift
+  local start
+  start=$(date +%s)
+  "$@"
+  echo "appliance: $name took $(($(date +%s) - start)) s"
+}
+
+check_units() {
+  # A throwaway root with the units where the image puts them, the host's own units (for
+  # the targets they refer to) and the programs their ExecStart= name.
+  local root="$scratch/root"
+  mkdir -p "$root/usr/bin" "$root/usr/libexec/retrovue" "$root/usr/lib/systemd"
+  cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
+  cp systemd/*.service "$root/usr/lib/systemd/system/"
+  install -m 0755 /dev/null "$root/usr/bin/retrovue"
+  install -m 0755 systemd/retrovue-grow-data.sh "$root/usr/libexec/retrovue/grow-data"
+  install -m 0755 systemd/retrovue-machine-id.sh "$root/usr/libexec/retrovue/machine-id"
+  local out
+  out="$(systemd-analyze verify --man=no --root="$root" "$root"/usr/lib/systemd/system/retrovue*.service 2>&1)" || {
+    echo "$out" >&2
+    return 1
+  }
+  # verify exits 0 on parse warnings (unknown keys, bad values): treat any output as failure.
+  if [ -n "$out" ]; then
+    echo "systemd-analyze verify complained:" >&2
+    echo "$out" >&2
+    return 1
+  fi
+  echo "ok   systemd-analyze verify: $(cd systemd && echo ./*.service)"
+}
+
+# grow-data on a disk image of 64 MiB written to a 96 MiB "card": p3 must reach the end,
+# and a second run must change nothing.
+grow_one() {
+  local label="$1" img="$scratch/disk-$1.img"
+  truncate -s 64M "$img"
+  printf 'label: %s\n,16M,%s\n,16M,L\n,8M,L\n' "$label" "$([ "$label" = gpt ] && echo U || echo c)" |
+    sfdisk --quiet "$img"
+  truncate -s 96M "$img"
+  loop="$(losetup --show -f "$img")"
+  partx -a "$loop"
+  local before after sys
+  sys="/sys/class/block/$(basename "$loop")p3"
+  before="$(cat "$sys/size")"
+  sh systemd/retrovue-grow-data.sh "${loop}p3" >/dev/null
+  after="$(cat "$sys/size")"
+  local end=$(($(cat "$sys/start") + after)) disk=$((96 * 2048))
+  if [ "$after" -le "$before" ] || [ $((disk - end)) -gt 2048 ]; then
+    echo "FAIL grow-data $label: p3 $before -> $after sectors, ends at $end of $disk" >&2
+    return 1
+  fi
+  sh systemd/retrovue-grow-data.sh "${loop}p3" | grep -q "already fills" || {
+    echo "FAIL grow-data $label: second run was not a no-op" >&2
+    return 1
+  }
+  sfdisk --verify "$loop" >/dev/null
+  partx -d "$loop"
+  losetup -d "$loop"
+  loop=""
+  echo "ok   grow-data $label: p3 grew from $before to $after sectors, then left alone"
+}
+
+check_grow_data() {
+  if [ "$(id -u)" -ne 0 ] || ! command -v losetup >/dev/null || ! command -v sfdisk >/dev/null ||
+    ! losetup -f >/dev/null 2>&1; then
+    echo "SKIP grow-data: needs root, losetup and sfdisk"
+    return 0
+  fi
+  grow_one dos
+  grow_one gpt
+}
+
+check_aarch64() {
+  local bin sysroot
+  bin="$(bash scripts/cross-build.sh aarch64 | tail -n 1)"
+  sysroot="${RETROVUE_SYSROOT:-${CARGO_TARGET_DIR:-$repo/target}/sysroot/arm64-bookworm}"
+  command -v qemu-aarch64-static >/dev/null || {
+    echo "qemu-aarch64-static not found (apt-get install qemu-user-static)" >&2
+    return 1
+  }
+  local run=(env
+    GST_PLUGIN_SYSTEM_PATH="$sysroot/usr/lib/aarch64-linux-gnu/gstreamer-1.0"
+    GST_REGISTRY="$scratch/gst-registry-arm64.bin" GST_REGISTRY_FORK=no
+    RETROVUE_DATA_DIR="$scratch/data-arm64"
+    qemu-aarch64-static -L "$sysroot" "$bin")
+  local version
+  version="$("${run[@]}" --version)"
+  case "$version" in
+    "retrovue "*) echo "ok   aarch64 binary runs under qemu: $version" ;;
+    *)
+      echo "FAIL aarch64 --version printed: $version" >&2
+      return 1
+      ;;
+  esac
+  local out
+  if out="$("${run[@]}" selftest 2>&1)"; then
+    echo "ok   aarch64 selftest under qemu:"
+    echo "$out" | tail -n 5
+  elif echo "$out" | grep -q "is not built yet"; then
+    echo "SKIP aarch64 selftest: not on main yet ($out)"
+  else
+    echo "FAIL aarch64 selftest under qemu:" >&2
+    echo "$out" >&2
+    return 1
+  fi
+  local size
+  size="$(stat -c %s "$bin")"
+  echo "appliance: stripped aarch64 binary: $size bytes ($((size / 1024 / 1024)) MiB; goal < 15 MiB)"
+  if [ "$size" -ge $((15 * 1024 * 1024)) ]; then
+    echo "WARN aarch64 binary is over the 15 MiB goal" >&2
+  fi
+}
+
+check_buildroot() {
+  bash scripts/check-buildroot.sh "${BUILDROOT_DIR:-}"
+}
+
+steps=("$@")
+[ "${#steps[@]}" -gt 0 ] || steps=(units grow-data aarch64 buildroot)
+for s in "${steps[@]}"; do
+  case "$s" in
+    units) timed "$s" check_units ;;
+    grow-data) timed "$s" check_grow_data ;;
+    aarch64) timed "$s" check_aarch64 ;;
+    buildroot) timed "$s" check_buildroot ;;
+    *)
+      echo "unknown step '$s'" >&2
+      exit 2
+      ;;
+  esac
+done
