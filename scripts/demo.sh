@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Run Retrovue on a generated demo library, on this machine only (127.0.0.1, no announcements).
+# Usage: scripts/demo.sh [PORT]      (default 8080)
+# Installs what is missing, builds, writes the demo library into ./data/demo, builds channels
+# and their schedules, then runs the daemon in the foreground (Ctrl-C stops it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+port="${1:-8080}"
+
+bash scripts/deps.sh
+cargo build --release --locked
+rv=(./target/release/retrovue --data-dir ./data)
+
+"${rv[@]}" demo
+"${rv[@]}" scan
+if [ "$("${rv[@]}" channel list --json)" = "[]" ]; then
+  "${rv[@]}" channel auto --apply
+fi
+"${rv[@]}" schedule build
+
+base="http://127.0.0.1:${port}"
+cat <<EOT
+
+Retrovue demo is starting on ${base}
+  web page        ${base}/
+  channel list    ${base}/playlist.m3u      (open in VLC)
+  guide (XMLTV)   ${base}/xmltv.xml
+  tuner           ${base}/discover.json     (Plex: add the device ${base} manually)
+  a channel       ${base}/auto/v<number>    (e.g. ffplay ${base}/auto/v2)
+
+EOT
+exec "${rv[@]}" serve --listen "127.0.0.1:${port}" --no-announce --no-discovery
