@@ -169,3 +169,106 @@ fn an_empty_lineup_still_lists_a_placeholder() {
     let path = url.strip_prefix(&format!("http://{}", d.addr)).unwrap();
     assert_eq!(request(&d.addr, "GET", path, 64).status, 404);
 }
+
+/// A socket on the SSDP port that sees the group's traffic on loopback (as a Plex server
+/// on the same LAN would).
+fn ssdp_listener() -> UdpSocket {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+    s.set_reuse_address(true).unwrap();
+    s.set_reuse_port(true).unwrap();
+    s.bind(&"0.0.0.0:1900".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    s.join_multicast_v4(&"239.255.255.250".parse().unwrap(), &"127.0.0.1".parse().unwrap()).unwrap();
+    let s: UdpSocket = s.into();
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s
+}
+
+/// Datagrams received on `s` within `window`, as text.
+fn collect(s: &UdpSocket, window: Duration) -> Vec<String> {
+    let end = Instant::now() + window;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    while Instant::now() < end {
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn ssdp_and_mdns_announce_and_answer_in_a_private_namespace() {
+    if !in_private_netns("ssdp_and_mdns_announce_and_answer_in_a_private_namespace") {
+        return;
+    }
+    let media_server = "urn:schemas-upnp-org:device:MediaServer:1";
+    let group = ssdp_listener();
+    let home = Home::new();
+    home.write_config("[device]\nhostname = \"den-tv\"\nfriendly_name = \"Den TV\"\n");
+    let mut d = util::serve_announcing(&home, &[]);
+    let id = check_discover(&d.addr);
+    let uuid = format!("uuid:{}-", id.to_lowercase());
+    let location = format!("LOCATION: http://{}/device.xml", d.addr);
+
+    // NOTIFY ssdp:alive for the root device, our uuid and the MediaServer type.
+    let alive = collect(&group, Duration::from_secs(1));
+    let alive: Vec<&String> = alive.iter().filter(|m| m.starts_with("NOTIFY") && m.contains("ssdp:alive")).collect();
+    for nt in ["NT: upnp:rootdevice", &format!("NT: {uuid}"), &format!("NT: {media_server}")] {
+        assert!(alive.iter().any(|m| m.contains(nt)), "no alive for {nt}: {alive:?}");
+    }
+    assert!(alive.iter().all(|m| m.contains(&location) && m.contains("SERVER: ") && m.contains("HDHomeRun")));
+
+    // M-SEARCH: unicast answers within MX, LOCATION reachable.
+    let searcher = UdpSocket::bind("127.0.0.1:0").unwrap();
+    searcher.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    for (st, want) in [(media_server, 1), ("upnp:rootdevice", 1), ("ssdp:all", 3), ("urn:other:device:Printer:1", 0)] {
+        let msg = format!(
+            "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\nMX: 1\r\nST: {st}\r\n\r\n"
+        );
+        searcher.send_to(msg.as_bytes(), "239.255.255.250:1900").unwrap();
+        let replies = collect(&searcher, Duration::from_millis(1500));
+        assert_eq!(replies.len(), want, "{st}: {replies:?}");
+        for r in &replies {
+            assert!(r.starts_with("HTTP/1.1 200 OK\r\n") && r.contains(&location) && r.contains("HDHomeRun"), "{r}");
+            assert!(r.contains(&format!("USN: {uuid}")) && r.contains("\r\nEXT:"), "{r}");
+        }
+    }
+    assert!(get(&d.addr, "/device.xml").text().contains(&uuid));
+
+    // mDNS: den-tv.local and an _http._tcp service for the web page.
+    let mdns = mdns_sd::ServiceDaemon::new().unwrap();
+    mdns.enable_interface(mdns_sd::IfKind::LoopbackV4).unwrap();
+    let port: u16 = d.addr.rsplit(':').next().unwrap().parse().unwrap();
+    let browse = mdns.browse("_http._tcp.local.").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let service = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match browse.recv_timeout(left) {
+            Ok(mdns_sd::ServiceEvent::ServiceResolved(info)) => break info,
+            Ok(_) => {}
+            Err(e) => panic!("no _http._tcp service resolved: {e}"),
+        }
+    };
+    assert_eq!(service.get_hostname(), "den-tv.local.");
+    assert_eq!(service.get_port(), port);
+    assert!(service.get_fullname().starts_with("Den TV."), "{}", service.get_fullname());
+    let hosts = mdns.resolve_hostname("den-tv.local.", Some(5000)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let found = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match hosts.recv_timeout(left) {
+            Ok(mdns_sd::HostnameResolutionEvent::AddressesFound(_, addrs)) => break addrs,
+            Ok(_) => {}
+            Err(e) => panic!("den-tv.local not resolved: {e}"),
+        }
+    };
+    assert!(found.iter().any(|a| a.to_string() == "127.0.0.1"), "{found:?}");
+    let _ = mdns.shutdown();
+
+    // Shutdown says goodbye.
+    let _ = collect(&group, Duration::from_millis(10));
+    assert!(d.terminate(Duration::from_secs(10)), "daemon did not exit cleanly");
+    let bye = collect(&group, Duration::from_millis(500));
+    assert!(bye.iter().any(|m| m.contains("ssdp:byebye") && m.contains(media_server)), "{bye:?}");
+}
