@@ -239,7 +239,7 @@ fn rescans_are_incremental_and_keep_user_edits() {
     std::fs::rename(ads.join("Fizz Cola.mp4"), &moved).unwrap();
     let fifth = home.json(&["scan", "--json"]);
     assert_eq!(fifth["removed"], 1);
-    assert!(items(&home).iter().all(|i| i["id"].to_string() != fid));
+    assert!(items(&home).iter().all(|i| i["id"].as_i64() != fid.parse().ok()));
     std::fs::rename(&moved, ads.join("Fizz Cola.mp4")).unwrap();
     let sixth = home.json(&["scan", "--json"]);
     assert_eq!(sixth["updated"], 1);
