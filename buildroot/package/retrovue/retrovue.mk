@@ -12,8 +12,8 @@ RETROVUE_SITE = $(BR2_EXTERNAL_RETROVUE_PATH)/..
 RETROVUE_SITE_METHOD = local
 RETROVUE_LICENSE = GPL-3.0+
 RETROVUE_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
-	--exclude target --exclude buildroot --exclude output \
-	--exclude data --exclude dl --exclude .ci
+	--exclude /target --exclude /buildroot --exclude /output \
+	--exclude /data --exclude /dl --exclude /.ci
 RETROVUE_DEPENDENCIES = gstreamer1 gst1-plugins-base sqlite host-pkgconf
 RETROVUE_CARGO_ENV = PKG_CONFIG_ALLOW_CROSS=1
 
