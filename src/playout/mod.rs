@@ -12,12 +12,15 @@
 //! - [`timeline`]: wall clock ↔ running time.
 //! - [`encoder`]: encoder probing and settings.
 //! - [`watchdog`]: stall detection and restart back-off.
-//! - [`graphics`]: overlay rendering (bug, lower thirds, alerts; issue 6).
+//! - [`graphics`]: overlay rendering (bug, lower thirds, alerts; issue 6), pure.
+//! - [`overlay`], [`alert_audio`]: the graphics and alert elements for the pipeline's seam.
 
 pub mod actor;
+pub mod alert_audio;
 pub mod encoder;
 pub mod graphics;
 pub mod item;
+pub mod overlay;
 pub mod pipeline;
 pub mod player;
 pub mod timeline;

@@ -1,0 +1,248 @@
+//! GStreamer glue for a channel's graphics and emergency alerts: [`ChannelGraphics`] builds
+//! the `overlaycomposition` element that sits in the pipeline's overlay slot (between the
+//! compositor and the encoder) and the alert-audio element in the audio path.
+//!
+//! Per video frame the `draw` callback asks the pure [`Scene`] for its layers and hands
+//! GStreamer [`gst_video::VideoOverlayRectangle`]s that are created once per raster and only
+//! moved or re-faded afterwards, so GStreamer's converted-pixel cache inside each rectangle
+//! survives from frame to frame. A full-screen alert slate is a layer of the same overlay
+//! (one opaque rectangle) rather than a compositor pad: the encoder, mux and viewers see no
+//! change of topology, and a pipeline rebuild brings the alert back by itself.
+//!
+//! Time: a frame's wall-clock instant is "now" plus how far its running time is ahead of the
+//! pipeline clock's, so graphics follow the same wall clock the schedule is written in.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_video as gst_video;
+use tokio::sync::watch;
+
+use super::graphics::cues::Cue;
+use super::graphics::scene::{Layer, Scene, SceneConfig};
+use crate::clock::SharedClock;
+use crate::emergency::{ActiveAlerts, Alert};
+use crate::lineup::{Channel, GuideNumber};
+
+/// Shared between the streaming threads and the handle. std Mutexes: each is held for one
+/// frame's bookkeeping, never across an await.
+struct Shared {
+    number: GuideNumber,
+    clock: SharedClock,
+    alerts: watch::Receiver<Arc<ActiveAlerts>>,
+    cues: Mutex<Arc<Vec<Cue>>>,
+    scene: Mutex<Scene>,
+    rects: Mutex<HashMap<u64, gst_video::VideoOverlayRectangle>>,
+    /// (alert id, first instant this channel showed it), for the attention tone.
+    seen: Mutex<Option<(i64, DateTime<Utc>)>>,
+}
+
+/// One channel's graphics: build its pipeline elements, feed it schedule cues.
+#[derive(Clone)]
+pub struct ChannelGraphics {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ChannelGraphics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelGraphics").field("channel", &self.shared.number).finish()
+    }
+}
+
+/// The graphics elements could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    /// GStreamer did not initialise.
+    #[error("GStreamer init failed: {0}")]
+    Init(#[source] glib::Error),
+    /// A plugin is missing.
+    #[error("cannot create the {element} element for graphics: {source}")]
+    Element {
+        /// Element factory.
+        element: &'static str,
+        /// Why.
+        #[source]
+        source: glib::BoolError,
+    },
+}
+
+impl ChannelGraphics {
+    /// Graphics for `channel`, following `alerts`; times shown in `tz`.
+    pub fn new(
+        channel: &Channel,
+        alerts: watch::Receiver<Arc<ActiveAlerts>>,
+        clock: SharedClock,
+        tz: chrono_tz::Tz,
+    ) -> Self {
+        let (width, height) = channel.settings.profile.format.size();
+        let bug_text = channel
+            .settings
+            .bug
+            .text
+            .clone()
+            .or_else(|| (!channel.call_sign.is_empty()).then(|| channel.call_sign.clone()))
+            .unwrap_or_else(|| channel.name.clone());
+        let scene = Scene::new(SceneConfig {
+            width,
+            height,
+            bug: channel.settings.bug.clone(),
+            bug_text,
+            lower_thirds: channel.settings.lower_thirds,
+            clock: channel.settings.clock,
+            tz,
+        });
+        Self {
+            shared: Arc::new(Shared {
+                number: channel.number.clone(),
+                clock,
+                alerts,
+                cues: Mutex::new(Arc::new(Vec::new())),
+                scene: Mutex::new(scene),
+                rects: Mutex::new(HashMap::new()),
+                seen: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Replace the schedule cues (current and upcoming items, in start order).
+    pub fn set_cues(&self, cues: Vec<Cue>) {
+        *self.shared.cues.lock().expect("cues lock") = Arc::new(cues);
+    }
+
+    /// The alert this channel shows now, if any.
+    pub fn alert(&self) -> Option<Alert> {
+        self.shared.alerts.borrow().for_channel(&self.shared.number).cloned()
+    }
+
+    /// A new `overlaycomposition` element drawing this channel's layer (call once per
+    /// pipeline build; the state lives here, so a rebuilt pipeline resumes the graphics).
+    pub fn video_element(&self) -> Result<gst::Element, OverlayError> {
+        gst::init().map_err(OverlayError::Init)?;
+        let element = gst::ElementFactory::make("overlaycomposition")
+            .name("graphics")
+            .build()
+            .map_err(|source| OverlayError::Element { element: "overlaycomposition", source })?;
+        let shared = self.shared.clone();
+        element.connect("draw", false, move |args| {
+            let element = args[0].get::<gst::Element>().ok()?;
+            let sample = args[1].get::<gst::Sample>().ok()?;
+            let at = frame_instant(&shared.clock, &element, &sample);
+            draw(&shared, at).map(|c| c.to_value())
+        });
+        Ok(element)
+    }
+
+    /// A new element for the audio path (raw S16LE audio in and out) that mutes the program
+    /// under a slate and plays the attention tone; see [`super::alert_audio`].
+    pub fn audio_element(&self) -> Result<gst::Element, OverlayError> {
+        let shared = self.shared.clone();
+        super::alert_audio::element(self.shared.clock.clone(), move |at| audio_state(&shared, at))
+    }
+}
+
+/// What the audio path must do at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AudioState {
+    /// Silence the program.
+    pub mute: bool,
+    /// Replace the program with the attention tone.
+    pub tone: bool,
+}
+
+fn audio_state(shared: &Shared, at: DateTime<Utc>) -> AudioState {
+    let active = shared.alerts.borrow().clone();
+    let Some(alert) = active.for_channel(&shared.number) else { return AudioState::default() };
+    let first = first_seen(shared, alert, at);
+    let slate = alert.mode == crate::emergency::AlertMode::Slate;
+    // The tone plays from when this channel first showed the alert, unless the channel
+    // joined long after the start (daemon restart, channel started mid-alert).
+    let tone = alert.tone
+        && (first - alert.starts_at) < chrono::Duration::seconds(10)
+        && at >= first
+        && at < first + super::alert_audio::TONE;
+    AudioState { mute: slate || tone, tone }
+}
+
+fn first_seen(shared: &Shared, alert: &Alert, at: DateTime<Utc>) -> DateTime<Utc> {
+    let mut seen = shared.seen.lock().expect("seen lock");
+    match *seen {
+        Some((id, t)) if id == alert.id.0 => t,
+        _ => {
+            let t = at.max(alert.starts_at);
+            *seen = Some((alert.id.0, t));
+            t
+        }
+    }
+}
+
+/// The wall-clock instant a buffer is shown: now + (its running time - the clock's).
+pub(crate) fn frame_instant(clock: &SharedClock, element: &gst::Element, sample: &gst::Sample) -> DateTime<Utc> {
+    let now = clock.now();
+    let Some(buffer) = sample.buffer() else { return now };
+    let Some(segment) = sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned()) else {
+        return now;
+    };
+    buffer_instant(now, element, &segment, buffer.pts())
+}
+
+/// As [`frame_instant`], from a segment and a timestamp.
+pub(crate) fn buffer_instant(
+    now: DateTime<Utc>,
+    element: &gst::Element,
+    segment: &gst::FormattedSegment<gst::ClockTime>,
+    pts: Option<gst::ClockTime>,
+) -> DateTime<Utc> {
+    let (Some(rt), Some(clock_rt)) = (segment.to_running_time(pts), element.current_running_time()) else {
+        return now;
+    };
+    let ahead_ns = rt.nseconds() as i64 - clock_rt.nseconds() as i64;
+    now + chrono::Duration::nanoseconds(ahead_ns)
+}
+
+fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayComposition> {
+    let active = shared.alerts.borrow().clone();
+    let alert = active.for_channel(&shared.number);
+    if let Some(a) = alert {
+        first_seen(shared, a, at);
+    }
+    let cues = shared.cues.lock().expect("cues lock").clone();
+    let layers = shared.scene.lock().expect("scene lock").frame(at, &cues, alert);
+    let mut rects = shared.rects.lock().expect("rects lock");
+    rects.retain(|id, _| layers.iter().any(|l| l.id == *id));
+    if layers.is_empty() {
+        return None;
+    }
+    for layer in &layers {
+        let rect = rects.entry(layer.id).or_insert_with(|| new_rectangle(layer));
+        // Writable once the previous frame's composition is gone (the usual case); else a
+        // cheap copy that shares the pixels.
+        let r = rect.make_mut();
+        r.set_render_rectangle(layer.x, layer.y, layer.raster.width, layer.raster.height);
+        if (r.global_alpha() - layer.alpha).abs() > f32::EPSILON {
+            r.set_global_alpha(layer.alpha);
+        }
+    }
+    let ordered: Vec<&gst_video::VideoOverlayRectangle> = layers.iter().filter_map(|l| rects.get(&l.id)).collect();
+    gst_video::VideoOverlayComposition::new(ordered).ok()
+}
+
+fn new_rectangle(layer: &Layer) -> gst_video::VideoOverlayRectangle {
+    let (w, h) = (layer.raster.width, layer.raster.height);
+    let mut buffer = gst::Buffer::from_mut_slice(layer.raster.data.clone());
+    {
+        let b = buffer.get_mut().expect("new buffer is writable");
+        gst_video::VideoMeta::add(b, gst_video::VideoFrameFlags::empty(), gst_video::VideoFormat::Bgra, w, h)
+            .expect("BGRA meta");
+    }
+    gst_video::VideoOverlayRectangle::new_raw(
+        &buffer,
+        layer.x,
+        layer.y,
+        w,
+        h,
+        gst_video::VideoOverlayFormatFlags::GLOBAL_ALPHA,
+    )
+}
