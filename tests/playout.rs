@@ -147,11 +147,11 @@ fn frames(path: &Path) -> Vec<(i64, bool, u32, u32, char)> {
 }
 
 fn colour(r: u8, g: u8, b: u8) -> char {
-    match (r > 150, g > 150, b > 150) {
+    match (r > 100, g > 100, b > 100) {
         _ if r < 40 && g < 40 && b < 40 => 'k',
-        (true, false, false) => 'r',
-        (false, true, false) => 'g',
-        (false, false, true) => 'b',
+        (true, false, false) if g < 60 && b < 60 => 'r',
+        (false, true, false) if r < 60 && b < 60 => 'g',
+        (false, false, true) if r < 60 && g < 60 => 'b',
         _ => '?',
     }
 }
@@ -263,4 +263,114 @@ async fn items_change_on_schedule_with_continuous_timestamps_and_bad_items_are_c
     }
     let (status, _) = log.final_status("red again").unwrap();
     assert!(matches!(status, AsRunStatus::Aired | AsRunStatus::Partial));
+}
+
+fn ffmpeg_clip(path: &Path, inputs: &[(&str, f64)]) {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-y"]);
+    for (c, secs) in inputs {
+        cmd.args(["-f", "lavfi", "-i", &format!("color=c={c}:s=640x480:r=30000/1001:d={secs}")]);
+    }
+    let n = inputs.len();
+    let refs: String = (0..n).map(|i| format!("[{i}]")).collect();
+    cmd.args([
+        "-filter_complex",
+        &format!("{refs}concat=n={n}:v=1:a=0"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "15",
+    ]);
+    let out = cmd.arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Media: 1.5 s red then 2.5 s blue (4 s); green 4 s.
+    let rb = d.join("red-blue.mp4");
+    ffmpeg_clip(&rb, &[("red", 1.5), ("blue", 2.5)]);
+    let green = d.join("green.mp4");
+    ffmpeg_clip(&green, &[("green", 4.0)]);
+
+    let s = SystemClock.now();
+    let ms = |n: i64| s + chrono::Duration::milliseconds(n);
+    // On air since 1 s ago with in-point 0.5 s: joining now lands in the blue part, and the
+    // media (4 s) ends 3.5 s after the airing's start.
+    let mut joined = airing(1, "joined", &rb, ms(-1000), 5000);
+    joined.offset_in_ms = 500;
+    let airings = vec![joined, airing(2, "green", &green, ms(4000), 4000)];
+    let hub = StreamHub::new();
+    let log = Arc::new(Log::default());
+    let hls_dir = d.join("hls");
+    let hls = HlsWriter::start(&hls_dir, 6, 1_000).unwrap();
+    let mut sub = hub.subscribe(ChannelId(1));
+    let player = spawn(airings, &hub, log.clone(), Some(hls));
+    assert!(player.wait_running(Duration::from_secs(10)).await);
+    let anchor = player.status().anchor.unwrap();
+
+    // Read continuously; restart the pipeline in the middle of "green".
+    let reader = tokio::spawn(async move {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(9);
+        while let Ok(Some(b)) = tokio::time::timeout_at(deadline, sub.next()).await {
+            out.extend_from_slice(&b);
+        }
+        out
+    });
+    tokio::time::sleep_until(tokio::time::Instant::now() + (ms(5500) - SystemClock.now()).to_std().unwrap()).await;
+    let before = hub.feed(ChannelId(1)).cached_bytes();
+    assert!(before > 0);
+    player.restart().await.unwrap();
+    let all = reader.await.unwrap();
+    let status = player.status();
+    player.stop().await;
+    assert_eq!(status.restarts, 1, "{status:?}");
+    assert!(status.running);
+
+    // Split the capture where the second pipeline's stream starts (its first PAT after the
+    // restart is where PTS goes back to ~1 h).
+    let ts = d.join("all.ts");
+    std::fs::write(&ts, &all).unwrap();
+    let f = frames(&ts);
+    let restart_at = f.windows(2).position(|w| w[1].0 < w[0].0).expect("no new pipeline seen") + 1;
+    let (first, second) = f.split_at(restart_at);
+
+    // First pipeline: black, then blue straight away (never red), blue ends when the media
+    // does, black, then green at its start.
+    let runs: Vec<(char, i64)> =
+        first.iter().enumerate().filter(|(i, x)| *i == 0 || first[i - 1].4 != x.4).map(|(_, x)| (x.4, x.0)).collect();
+    let colours: String = runs.iter().map(|r| r.0).collect();
+    assert_eq!(colours, "kbkg", "{runs:?}");
+    let wall_of = |pts: i64| anchor.wall_at(rt_of_pts(pts).max(0) as u64);
+    let frame_ns = 1_001_000_000 / 30;
+    let media_end = (wall_of(runs[2].1) - ms(2500)).num_nanoseconds().unwrap().abs();
+    assert!(media_end <= 2 * frame_ns, "joined item ended {} ms off", media_end as f64 / 1e6);
+    let green_start = (wall_of(runs[3].1) - ms(4000)).num_nanoseconds().unwrap().abs();
+    assert!(green_start <= frame_ns, "green started {} ms off", green_start as f64 / 1e6);
+    assert!(first.len() > 150, "{}", first.len());
+
+    // Second pipeline: the viewer stayed connected, the stream starts with a keyframe, and
+    // "green" is rejoined in progress.
+    assert!(second[0].1, "rebuilt stream does not start with a keyframe");
+    assert!(second.len() > 30, "only {} frames after the rebuild", second.len());
+    assert!(second.iter().any(|x| x.4 == 'g'), "green not rejoined after the rebuild");
+    assert!(second.iter().all(|x| (x.2, x.3) == (640, 480)));
+
+    // HLS: 2.002 s segments, sequence moving on, a discontinuity at the rebuild.
+    let playlist = std::fs::read_to_string(hls_dir.join("index.m3u8")).unwrap();
+    assert!(playlist.contains("#EXT-X-TARGETDURATION:2\n"), "{playlist}");
+    assert!(playlist.contains("#EXTINF:2.002,"), "{playlist}");
+    assert!(playlist.contains("#EXT-X-DISCONTINUITY\n"), "{playlist}");
+    let seq: u64 = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).unwrap().parse().unwrap();
+    assert!(seq >= 1_000);
+    let seg = playlist.lines().find(|l| l.starts_with("seg-")).unwrap();
+    let seg_frames = probe(&hls_dir.join(seg), "v", "-show_frames", "frame=key_frame");
+    assert_eq!(seg_frames.first().map(|m| m["key_frame"].as_str()), Some("1"), "segment does not start at a keyframe");
+
+    assert_eq!(log.final_status("joined").map(|s| s.0), Some(AsRunStatus::Partial));
 }

@@ -11,6 +11,7 @@
 //! - [`item`]: item bins (build, offset, cut, retire).
 //! - [`timeline`]: wall clock ↔ running time.
 //! - [`encoder`]: encoder probing and settings.
+//! - [`tsscan`]: keyframe detection in the muxed TS.
 //! - [`watchdog`]: stall detection and restart back-off.
 //! - [`graphics`]: overlay rendering (bug, lower thirds, alerts; issue 6), pure.
 //! - [`overlay`], [`alert_audio`]: the graphics and alert elements for the pipeline's seam.
@@ -24,6 +25,7 @@ pub mod overlay;
 pub mod pipeline;
 pub mod player;
 pub mod timeline;
+pub mod tsscan;
 pub mod watchdog;
 
 use chrono::{DateTime, Utc};

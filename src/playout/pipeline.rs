@@ -36,6 +36,7 @@ use gstreamer_app as gst_app;
 
 use super::encoder::EncoderKind;
 use super::timeline::Rate;
+use super::tsscan::{AUDIO_PID, KeyframeSplitter, VIDEO_PID};
 use crate::lineup::OutputProfile;
 use crate::stream::Feed;
 use crate::stream::hls::HlsWriter;
@@ -238,8 +239,15 @@ impl ChannelPipeline {
             .map_err(setup("link audio chain"))?;
         vbg.link(&vbg_caps).map_err(setup("link video background"))?;
         abg.link(&abg_caps).map_err(setup("link audio background"))?;
-        vmux_queue.link(&mux).map_err(setup("link video to mux"))?;
-        amux_queue.link(&mux).map_err(setup("link audio to mux"))?;
+        // Fixed PIDs so the TS scan knows which one is video.
+        for (queue, pid, what) in
+            [(&vmux_queue, VIDEO_PID, "link video to mux"), (&amux_queue, AUDIO_PID, "link audio to mux")]
+        {
+            let pad = mux
+                .request_pad_simple(&format!("sink_{pid}"))
+                .ok_or_else(|| PipelineError::Setup { what, source: glib::bool_error!("no mux pad") })?;
+            queue.static_pad("src").expect("src").link(&pad).map_err(|source| PipelineError::Link { what, source })?;
+        }
         mux.link(&appsink).map_err(setup("link mux to appsink"))?;
 
         let this = Self {
@@ -266,19 +274,22 @@ impl ChannelPipeline {
             .link(&apad)
             .map_err(|source| PipelineError::Link { what: "audio background", source })?;
 
+        let splitter = Mutex::new(KeyframeSplitter::default());
         appsink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
                     let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
                     let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
-                    let data = bytes::Bytes::copy_from_slice(map.as_slice());
-                    let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                    let pts = buffer.pts().map(|t| t.nseconds());
-                    if let Some(hls) = &output.hls {
-                        hls.push(data.clone(), keyframe, pts);
+                    let parts = splitter.lock().expect("splitter lock").split(map.as_slice());
+                    for (data, key_pts) in parts {
+                        let data = bytes::Bytes::from(data);
+                        let keyframe = key_pts.is_some();
+                        if let Some(hls) = &output.hls {
+                            hls.push(data.clone(), keyframe, key_pts.map(|p| p * 100_000 / 9));
+                        }
+                        output.feed.publish(crate::stream::Chunk { data, keyframe });
                     }
-                    output.feed.publish(crate::stream::Chunk { data, keyframe });
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
