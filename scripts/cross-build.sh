@@ -24,7 +24,7 @@ need() {
 }
 
 # The arm64 packages the sysroot holds: headers and libraries to link, plugins to run.
-sysroot_packages="libc6-dev,libgstreamer1.0-dev,libgstreamer-plugins-base1.0-dev,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-plugins-bad,gstreamer1.0-plugins-ugly"
+sysroot_packages="libc6-dev,libgstreamer1.0-dev,libgstreamer-plugins-base1.0-dev,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-plugins-bad,gstreamer1.0-plugins-ugly,gstreamer1.0-libav"
 
 # Create (once) the Debian arm64 sysroot; prints its path.
 arm64_sysroot() {

@@ -9,8 +9,11 @@
 # boot on. Idempotent; does nothing once the command line carries the stored ID.
 set -eu
 
-store=/var/lib/machine-id
-boot_label=RVBOOT
+# Overridable for scripts/test-appliance.sh only.
+store="${MACHINE_ID_STORE:-/var/lib/machine-id}"
+etc_id="${MACHINE_ID_ETC:-/etc/machine-id}"
+cmdline="${MACHINE_ID_CMDLINE:-/proc/cmdline}"
+boot_dev="${MACHINE_ID_BOOT_DEV:-/dev/disk/by-label/RVBOOT}"
 
 valid() {
 	printf '%s' "$1" | grep -qxE '[0-9a-f]{32}'
@@ -18,8 +21,8 @@ valid() {
 
 stored="$(cat "$store" 2>/dev/null || true)"
 if ! valid "$stored"; then
-	stored="$(cat /etc/machine-id)"
-	valid "$stored" || { echo "machine-id: /etc/machine-id is not a valid ID" >&2; exit 1; }
+	stored="$(cat "$etc_id")"
+	valid "$stored" || { echo "machine-id: $etc_id is not a valid ID" >&2; exit 1; }
 	printf '%s\n' "$stored" >"$store.tmp"
 	sync "$store.tmp"
 	mv "$store.tmp" "$store"
@@ -28,22 +31,24 @@ fi
 
 # This boot may run with another ID (boot partition replaced): let what starts after us see
 # the stored one.
-if [ "$(cat /etc/machine-id)" != "$stored" ]; then
-	mount --bind "$store" /etc/machine-id
+if [ "$(cat "$etc_id")" != "$stored" ]; then
+	mount --bind "$store" "$etc_id"
 fi
 
-if grep -q "systemd.machine_id=$stored" /proc/cmdline; then
+if grep -q "systemd.machine_id=$stored" "$cmdline"; then
 	exit 0
 fi
 
-boot_dev="/dev/disk/by-label/$boot_label"
-if [ ! -e "$boot_dev" ]; then
-	echo "machine-id: no boot partition labelled $boot_label; the ID stays per-boot" >&2
+if [ -n "${MACHINE_ID_BOOT_DIR:-}" ]; then
+	mnt="$MACHINE_ID_BOOT_DIR"
+elif [ ! -e "$boot_dev" ]; then
+	echo "machine-id: no boot partition $boot_dev; the ID stays per-boot" >&2
 	exit 0
+else
+	mnt="$(mktemp -d /run/retrovue-boot.XXXXXX)"
+	trap 'umount "$mnt" 2>/dev/null || true; rmdir "$mnt"' EXIT
+	mount -t vfat -o rw,noatime "$boot_dev" "$mnt"
 fi
-mnt="$(mktemp -d /run/retrovue-boot.XXXXXX)"
-trap 'umount "$mnt" 2>/dev/null || true; rmdir "$mnt"' EXIT
-mount -t vfat -o rw,noatime "$boot_dev" "$mnt"
 
 # Rewrite one file safely on FAT: write a copy, flush it, rename it over the original.
 edit() {

@@ -77,3 +77,29 @@ fn without_systemd_the_daemon_runs_and_stops_the_same() {
     assert!(daemon.terminate(Duration::from_secs(20)), "stderr:\n{}", daemon.stderr());
     assert!(!daemon.stderr().contains("watchdog"), "no watchdog without WATCHDOG_USEC");
 }
+
+#[test]
+fn a_connection_left_open_does_not_hold_shutdown() {
+    use std::io::{Read as _, Write as _};
+
+    let home = Home::new();
+    let mut daemon = home.serve(&[]);
+    // A client that never finishes its request (or a viewer whose stream never ends) keeps
+    // graceful shutdown waiting; the daemon gives connections a grace period, then closes them.
+    let mut conn = std::net::TcpStream::connect(&daemon.addr).unwrap();
+    conn.write_all(b"GET /health HTTP/1.1\r\nHost: retrovue\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    assert!(daemon.terminate(Duration::from_secs(20)), "stderr:\n{}", daemon.stderr());
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(15), "shutdown took {took:?}");
+    conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 64];
+    match conn.read(&mut buf) {
+        Ok(0) | Err(_) => {}
+        Ok(n) => panic!("connection still answered {n} bytes after exit"),
+    }
+    let log = daemon.stderr();
+    assert!(log.contains("closing them"), "{log}");
+    assert!(log.contains("database flushed"), "{log}");
+}
