@@ -336,3 +336,20 @@ fn a_scan_killed_midway_then_rescanned_equals_a_clean_scan() {
         assert_eq!(da, db);
     }
 }
+
+#[test]
+fn plex_tokens_are_never_printed_in_full() {
+    let home = Home::new();
+    let token = "abcdefghijklmnopqrstuvwxyz";
+    home.ok(&["source", "add", "--plex", "http://127.0.0.1:9", "--token", token, "--library", "Movies"]);
+    let json = home.ok(&["source", "list", "--json"]);
+    let text = home.ok(&["source", "list"]);
+    assert!(!json.contains(token) && !text.contains(token), "{json}\n{text}");
+    assert!(json.contains("abcd"));
+    // The server is down: the scan says so per source and fails.
+    let out = home.run(&["scan", "--json"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cannot reach Plex"));
+    home.ok(&["source", "remove", "1"]);
+    assert!(!home.run(&["source", "remove", "1"]).status.success());
+}

@@ -138,7 +138,8 @@ impl Library {
         self.add(name, spec)
     }
 
-    /// Add a Plex source (or return the one with the same URL).
+    /// Add a Plex source (or return the one with the same URL and libraries, with its token
+    /// replaced by `token`).
     pub fn add_plex(
         &self,
         url: &str,
@@ -162,10 +163,19 @@ impl Library {
                 (SourceSpec::Folder { path: a, content_kind: k }, SourceSpec::Folder { path: b, content_kind: l }) => {
                     a == b && k == l
                 }
-                (SourceSpec::Plex { url: a, .. }, SourceSpec::Plex { url: b, .. }) => a == b,
+                (SourceSpec::Plex { url: a, libraries: l, .. }, SourceSpec::Plex { url: b, libraries: m, .. }) => {
+                    a == b && l == m
+                }
                 _ => false,
             };
             if let Some(s) = store::list_sources(c)?.into_iter().find(same) {
+                // The same server again with a fresh token: keep the source, take the token.
+                if let (SourceSpec::Plex { token: old, .. }, SourceSpec::Plex { token: new, .. }) = (&s.spec, &spec)
+                    && old != new
+                {
+                    store::set_source_token(c, s.id, new)?;
+                    return Ok(store::get_source(c, s.id)?.expect("exists"));
+                }
                 return Ok(s);
             }
             let id = store::insert_source(c, &name, &spec, now)?;
