@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hdhr_support::{add_channels, get, in_private_netns, request};
 use serde_json::Value;
-use util::Home;
+use util::{Daemon, Home};
 
 fn is_absolute_http(v: &Value) -> bool {
     v.as_str().is_some_and(|s| s.starts_with("http://") && !s.contains("localhost") && !s.contains('?'))
@@ -271,4 +271,65 @@ fn ssdp_and_mdns_announce_and_answer_in_a_private_namespace() {
     assert!(d.terminate(Duration::from_secs(10)), "daemon did not exit cleanly");
     let bye = collect(&group, Duration::from_millis(500));
     assert!(bye.iter().any(|m| m.contains("ssdp:byebye") && m.contains(media_server)), "{bye:?}");
+}
+
+/// Send `request` from a fresh socket bound like `bind` to `to`; the reply's BASE_URL.
+fn discover_via(bind: &str, to: &str) -> Option<String> {
+    let sock = UdpSocket::bind(bind).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    // libhdhomerun >= 20221010 `discover`: TYPE wildcard only.
+    let request = [0, 2, 0, 6, 1, 4, 255, 255, 255, 255, 0x4C, 0x20, 0xCB, 0x4E];
+    sock.send_to(&request, to).unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    let reply = &buf[..n];
+    assert_eq!(&reply[..2], &[0, 3]);
+    // Walk the TLVs for BASE_URL (0x2A); every value here is shorter than 128 bytes.
+    let mut i = 4;
+    while i + 2 <= n - 4 {
+        let (tag, len) = (reply[i], usize::from(reply[i + 1]));
+        if tag == 0x2A {
+            return Some(String::from_utf8(reply[i + 2..i + 2 + len].to_vec()).unwrap());
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+#[test]
+fn on_all_interfaces_discovery_answers_broadcast_ipv4_and_ipv6_with_the_interface_base_url() {
+    if !in_private_netns("on_all_interfaces_discovery_answers_broadcast_ipv4_and_ipv6_with_the_interface_base_url") {
+        return;
+    }
+    // A private LAN: a veth pair with 10.99.0.1/24 and an IPv6 link-local address.
+    let ip = |args: &str| assert!(Command::new("ip").args(args.split(' ')).status().unwrap().success(), "ip {args}");
+    let st = Command::new("sysctl").args(["-q", "-w", "net.ipv6.conf.default.accept_dad=0"]).status().unwrap();
+    assert!(st.success());
+    ip("link add v0 type veth peer name v1");
+    ip("addr add 10.99.0.1/24 dev v0");
+    ip("link set v1 up");
+    ip("link set v0 up");
+    let index = util::wait_for(Duration::from_secs(5), || {
+        let out = Command::new("ip").args(["-o", "-6", "addr", "show", "dev", "v0"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("fe80::").then(|| text.split(':').next().unwrap().trim().to_owned())
+    })
+    .expect("v0 link-local address");
+
+    let home = Home::new();
+    let d = Daemon::start_in(&home, &["serve", "--listen", "0.0.0.0:0", "--no-announce"]);
+    let port = d.addr.rsplit(':').next().unwrap().to_owned();
+    let lo = format!("http://127.0.0.1:{port}");
+    let lan = format!("http://10.99.0.1:{port}");
+    assert_eq!(discover_via("127.0.0.1:0", "127.0.0.1:65001").as_deref(), Some(lo.as_str()));
+    assert_eq!(discover_via("10.99.0.1:0", "10.99.0.1:65001").as_deref(), Some(lan.as_str()));
+    assert_eq!(discover_via("[::1]:0", "[::1]:65001").as_deref(), Some(lo.as_str()), "IPv6 unicast");
+    let group = format!("[ff02::176%{index}]:65001");
+    assert_eq!(discover_via("[::]:0", &group).as_deref(), Some(lan.as_str()), "IPv6 multicast ff02::176");
+
+    // hdhomerun_config's broadcast discovery on the private LAN.
+    let out = Command::new("hdhomerun_config").arg("discover").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let id = get(&d.addr, "/discover.json").json()["DeviceID"].as_str().unwrap().to_owned();
+    assert!(stdout.contains(&format!("hdhomerun device {id} found at 10.99.0.1")), "{stdout}");
 }

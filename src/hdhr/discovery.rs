@@ -3,9 +3,14 @@
 //! address and port, with DEVICE_TYPE=1, DEVICE_ID, TUNER_COUNT, a numeric-IPv4 BASE_URL of
 //! the interface the request came in on, LINEUP_URL and DEVICE_AUTH_STR. Anything malformed
 //! is dropped silently (a rate-limited debug line at most). Only answers; never broadcasts.
-//! IPv6 (`ff02::176`) is not joined: no target client needs it (spec §2.6).
+//!
+//! IPv6 (spec §2.6): when the HTTP listener is on all interfaces, a second socket on
+//! `[::]:65001` joins `ff02::176` and `ff05::176` on every interface with IPv6, as
+//! libhdhomerun ≥ 20221010 multicasts there too. Its replies still carry the numeric IPv4
+//! BASE_URL of the interface the request came in on (old clients and Kodi cannot use
+//! anything else); the interface is the link-local sender's scope, else the route's.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -14,6 +19,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, DiscoverReply, DiscoverRequest};
 use super::{Hdhr, HdhrError};
+
+/// The IPv6 groups libhdhomerun multicasts discovery requests to.
+pub const GROUPS_V6: [Ipv6Addr; 2] =
+    [Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x176), Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 0, 0x176)];
 
 /// Debug lines about dropped frames allowed per minute.
 const DROP_LOGS_PER_MINUTE: u32 = 10;
@@ -29,6 +38,33 @@ impl Discovery {
         let socket =
             UdpSocket::bind(addr).await.map_err(|source| HdhrError::Bind { what: "UDP discovery", addr, source })?;
         Ok(Self { socket })
+    }
+
+    /// Bind `[::]:port` (IPv6 only) and join the HDHomeRun groups on every IPv6 interface.
+    pub fn bind_v6(port: u16) -> Result<Self, HdhrError> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let addr = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+        let err = |source| HdhrError::Bind { what: "UDP discovery (IPv6)", addr, source };
+        let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
+        s.set_only_v6(true).map_err(err)?;
+        s.set_nonblocking(true).map_err(err)?;
+        s.bind(&addr.into()).map_err(err)?;
+        let mut indices: Vec<u32> = if_addrs::get_if_addrs()
+            .map_err(err)?
+            .into_iter()
+            .filter(|i| i.ip().is_ipv6())
+            .filter_map(|i| i.index)
+            .collect();
+        indices.sort_unstable();
+        indices.dedup();
+        for index in indices {
+            for group in GROUPS_V6 {
+                if let Err(e) = s.join_multicast_v6(&group, index) {
+                    tracing::debug!(index, %group, "cannot join: {e}");
+                }
+            }
+        }
+        Ok(Self { socket: UdpSocket::from_std(s.into()).map_err(err)? })
     }
 
     /// The bound address.
@@ -82,11 +118,14 @@ impl Discovery {
 
 /// The reply frame for a request from `from`, received on a socket bound to `bound`.
 fn reply_for(hdhr: &Hdhr, bound: Option<IpAddr>, from: SocketAddr) -> Option<Vec<u8>> {
-    let local = match bound {
-        Some(ip) if !ip.is_unspecified() => ip,
-        _ => super::route_source(from.ip())?,
+    let v4 = match (bound, from) {
+        (_, SocketAddr::V6(from)) => ipv4_of_interface_towards(from)?,
+        (Some(IpAddr::V4(ip)), _) if !ip.is_unspecified() => ip,
+        _ => match super::route_source(from.ip())? {
+            IpAddr::V4(ip) => ip,
+            IpAddr::V6(_) => return None,
+        },
     };
-    let IpAddr::V4(v4) = local else { return None };
     let base = hdhr.base_url_for_udp(v4);
     let lineup = format!("{base}/lineup.json");
     let id = hdhr.identity();
@@ -99,6 +138,23 @@ fn reply_for(hdhr: &Hdhr, bound: Option<IpAddr>, from: SocketAddr) -> Option<Vec
     }
     .encode()
     .ok()
+}
+
+/// The IPv4 address of the interface an IPv6 request from `from` came in on.
+fn ipv4_of_interface_towards(from: SocketAddrV6) -> Option<Ipv4Addr> {
+    let ifaces = if_addrs::get_if_addrs().ok()?;
+    let index = if from.scope_id() != 0 {
+        from.scope_id()
+    } else {
+        let probe = std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).ok()?;
+        probe.connect(from).ok()?;
+        let local = probe.local_addr().ok()?.ip();
+        ifaces.iter().find(|i| i.ip() == local)?.index?
+    };
+    ifaces.iter().filter(|i| i.index == Some(index)).find_map(|i| match i.ip() {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(_) => None,
+    })
 }
 
 /// Logs dropped frames at debug level, at most [`DROP_LOGS_PER_MINUTE`] a minute, so a

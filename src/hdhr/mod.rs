@@ -225,6 +225,14 @@ pub async fn start(hdhr: &Hdhr, services: &Services, shutdown: &CancellationToke
             }
             Err(e) => tracing::warn!("HDHomeRun discovery off: {e}"),
         }
+        if services.bind_ip.is_unspecified() {
+            match discovery::Discovery::bind_v6(HDHR_PORT) {
+                Ok(d) => {
+                    tracker.spawn(d.run(hdhr.clone(), shutdown.clone()));
+                }
+                Err(e) => tracing::info!("HDHomeRun IPv6 discovery off: {e}"),
+            }
+        }
         match control::Control::bind(SocketAddr::new(services.bind_ip, HDHR_PORT)).await {
             Ok(c) => {
                 tracker.spawn(c.run(hdhr.clone(), shutdown.clone(), tracker.clone()));

@@ -89,6 +89,13 @@ pub fn serve_announcing(home: &Home, extra: &[&str]) -> Daemon {
     Daemon::start(home.command(), &args)
 }
 
+impl Daemon {
+    /// Start `retrovue` in `home` with exactly `args` (network flags included).
+    pub fn start_in(home: &Home, args: &[&str]) -> Self {
+        Self::start(home.command(), args)
+    }
+}
+
 /// A running daemon, killed on drop.
 pub struct Daemon {
     pub child: Child,
