@@ -374,3 +374,17 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
 
     assert_eq!(log.final_status("joined").map(|s| s.0), Some(AsRunStatus::Partial));
 }
+
+#[test]
+fn selftest_reports_the_encoder_and_encodes_through_the_real_pipeline() {
+    let home = util::Home::new();
+    let out = home.ok(&["selftest", "--seconds", "3"]);
+    assert!(out.contains("encoder: x264enc"), "{out}");
+    assert!(out.contains("selftest: ok"), "{out}");
+    let bad = home.run(&["--config", "/nonexistent.toml", "selftest"]);
+    assert!(!bad.status.success());
+    home.write_config("[playout]\nencoder = \"nvh264enc\"\n");
+    let bad = home.run(&["selftest"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nvh264enc"));
+}

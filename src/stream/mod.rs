@@ -6,6 +6,7 @@
 //! start an on-demand channel and when to stop it. No GStreamer here.
 
 pub mod hls;
+pub mod http;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
