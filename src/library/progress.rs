@@ -43,6 +43,17 @@ impl Progress {
         Self { done: AtomicU64::new(0), found: AtomicU64::new(0), sink: Mutex::new(Box::new(sink)) }
     }
 
+    /// Progress published on a tokio watch (the web page's single progress bar).
+    pub fn watch() -> (Self, tokio::sync::watch::Receiver<ProgressUpdate>) {
+        let (tx, rx) = tokio::sync::watch::channel(ProgressUpdate::default());
+        (
+            Self::new(move |u| {
+                tx.send_replace(u.clone());
+            }),
+            rx,
+        )
+    }
+
     /// Progress nobody watches.
     pub fn silent() -> Self {
         Self::new(|_| {})
@@ -79,5 +90,22 @@ impl Progress {
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
         let update = ProgressUpdate { current: current.to_owned(), finished, ..self.snapshot() };
         sink(&update);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_watch_sees_the_whole_scan() {
+        let (p, rx) = Progress::watch();
+        p.found(3, "a");
+        p.done_one("a/1.mkv");
+        p.found(2, "b");
+        p.done_one("b/1.mkv");
+        assert_eq!(*rx.borrow(), ProgressUpdate { done: 2, found: 5, current: "b/1.mkv".into(), finished: false });
+        p.finish();
+        assert!(rx.borrow().finished);
     }
 }

@@ -96,7 +96,9 @@ pub fn scan_folder(
     // Walk: sorted, so ids are assigned in the same order on every run.
     let mut files = Vec::new();
     let mut unreadable: Vec<PathBuf> = Vec::new();
-    for entry in walkdir::WalkDir::new(&root).follow_links(true).sort_by_file_name() {
+    // Hidden entries (`.x.mp4` half-written clips, macOS `._x.mp4`, `.cache/`) are skipped.
+    let visible = |e: &walkdir::DirEntry| e.depth() == 0 || e.file_name().as_bytes().first() != Some(&b'.');
+    for entry in walkdir::WalkDir::new(&root).follow_links(true).sort_by_file_name().into_iter().filter_entry(visible) {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -106,9 +108,7 @@ pub fn scan_folder(
                 continue;
             }
         };
-        // Hidden files (`.x.mp4` half-written clips, macOS `._x.mp4`) are not media.
-        let hidden = entry.depth() > 0 && entry.file_name().as_bytes().first() == Some(&b'.');
-        if hidden || !entry.file_type().is_file() || !is_media(entry.path()) {
+        if !entry.file_type().is_file() || !is_media(entry.path()) {
             continue;
         }
         let meta = match entry.metadata() {
