@@ -140,6 +140,10 @@ fn tuners_are_shared_per_channel_exhausted_with_805_and_freed_within_a_second() 
     assert_eq!(error_header(&request(addr, "GET", "/tuner7/v1", 64)), (404, Some("801 Unknown Channel")));
     assert_eq!(error_header(&request(addr, "GET", "/auto/v42", 64)), (404, Some("801 Unknown Channel")));
     assert_eq!(error_header(&request(addr, "GET", "/auto/5", 64)), (404, Some("801 Unknown Channel")));
+    let status = request(addr, "GET", "/status.json", 1 << 16).json();
+    assert_eq!(status.as_array().unwrap().len(), 2, "{status}");
+    assert_eq!((status[0]["VctNumber"].as_str(), status[0]["VctName"].as_str()), (Some("1"), Some("One")));
+    assert_eq!(status[0]["Viewers"], 2);
     let head = request(addr, "HEAD", "/auto/v3", 0);
     assert_eq!((head.status, head.header("content-type")), (200, Some("video/mp2t")));
     assert_eq!(pool.in_use(), 2, "HEAD takes no tuner");

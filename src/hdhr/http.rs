@@ -1,5 +1,6 @@
 //! The HTTP side of the HDHomeRun (spec §4): `/discover.json`, `/lineup.{json,xml,m3u}`,
-//! `/lineup_status.json`, `/lineup.post`, `/device.xml` (+ `/capability`), and the streams
+//! `/lineup_status.json`, `/lineup.post`, `/device.xml` (+ `/capability`), `/status.json`,
+//! and the streams
 //! `/auto/v<N>` and `/tuner<N>/v<N>` fed from the [`StreamHub`](crate::stream::StreamHub)
 //! under a tuner [`Lease`]. Field types follow the spec exactly (TunerCount an integer,
 //! booleans 0/1, URLs absolute). All error mapping to status codes and `X-HDHomeRun-Error`
@@ -42,6 +43,7 @@ pub fn router(hdhr: Hdhr) -> Router {
         .route("/lineup.post", get(lineup_post).post(lineup_post))
         .route("/device.xml", get(device_xml))
         .route("/capability", get(device_xml))
+        .route("/status.json", get(status_json))
         .route("/auto/{channel}", get(auto_stream));
     for i in 0..MAX_TUNER_ROUTES {
         r = r.route(
@@ -205,6 +207,33 @@ async fn lineup_status() -> Response {
 // complete, so a scan finishes at once and Plex re-reads lineup.json.
 async fn lineup_post() -> Response {
     json_response(json!({}))
+}
+
+/// Tuner status as real devices report it to dashboards: idle tuners carry only their
+/// `Resource`; busy ones the virtual channel, full signal and the rate being sent.
+async fn status_json(State(h): State<Hdhr>) -> Response {
+    let lineup = match h.lineup().await {
+        Ok(l) => l,
+        Err(e) => return internal(e),
+    };
+    let tuners = h.tuners();
+    let items: Vec<serde_json::Value> = (0..tuners.count())
+        .filter_map(|i| tuners.status(i).map(|s| (i, s)))
+        .map(|(i, s)| match s.channel {
+            None => json!({ "Resource": format!("tuner{i}") }),
+            Some((id, number)) => json!({
+                "Resource": format!("tuner{i}"),
+                "VctNumber": number.to_string(),
+                "VctName": lineup.by_id(id).map(|c| c.name.clone()).unwrap_or_default(),
+                "SignalStrengthPercent": 100,
+                "SignalQualityPercent": 100,
+                "SymbolQualityPercent": 100,
+                "NetworkRate": s.bps,
+                "Viewers": s.viewers,
+            }),
+        })
+        .collect();
+    json_response(serde_json::Value::Array(items))
 }
 
 async fn device_xml(State(h): State<Hdhr>, origin: Origin) -> Response {
