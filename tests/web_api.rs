@@ -325,3 +325,69 @@ async fn backup_and_restore_round_trip() {
         .collect();
     assert_eq!(names, ["Seven"]);
 }
+
+#[tokio::test]
+async fn scan_with_one_progress_then_browse_and_edit_the_library() {
+    let home = Home::new();
+    let media = home.path().join("media");
+    util::Clip::new(320, 240, 2.0).write(&media.join("Test Show/Season 01/Test Show - S01E01 - Pilot.mp4"));
+    util::Clip::new(320, 240, 1.0).write(&media.join("Test Show/Season 01/Test Show - S01E02 - Second.mp4"));
+    let daemon = home.serve(&[]);
+    let mut api = Api::new(daemon.url(""));
+    api.setup(PASSWORD).await;
+    let a = api
+        .change(Method::POST, "/api/sources", &json!({ "type": "folder", "path": media, "content_kind": "shows" }))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let s = api.change(Method::POST, "/api/scan", &json!({})).await;
+    assert_eq!((s.status, s.json["running"].clone()), (StatusCode::OK, json!(true)), "{}", s.text());
+    let busy = api.change(Method::POST, "/api/scan", &json!({})).await;
+    assert!(busy.status == StatusCode::CONFLICT || !api.get("/api/scan").await.json["running"].as_bool().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let done = loop {
+        let p = api.get("/api/scan").await;
+        if p.json["running"] == false {
+            break p.json;
+        }
+        assert!(p.json["done"].as_u64().unwrap() <= p.json["found"].as_u64().unwrap());
+        assert!(std::time::Instant::now() < deadline, "scan did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["report"]["added"], 2, "{done}");
+    assert_eq!((done["done"].clone(), done["found"].clone()), (json!(2), json!(2)), "{done}");
+
+    let page = api.get("/api/items?search=test%20show&sort=duration&order=desc").await;
+    assert_eq!(page.json["total"], 2, "{}", page.text());
+    let first = &page.json["items"][0];
+    assert_eq!(first["title"], "Pilot", "longest first");
+    let id = first["id"].as_i64().unwrap();
+    let bad = api
+        .change(Method::PUT, &format!("/api/items/{id}/metadata"), &json!({ "daypart": ["teatime"], "season": [] }))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let ok = api
+        .change(
+            Method::PUT,
+            &format!("/api/items/{id}/metadata"),
+            &json!({ "daypart": ["primetime"], "season": ["Christmas"], "era": "1980s" }),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    assert_eq!(ok.json["meta"]["season"], json!(["christmas"]));
+    let bp = api.change(Method::PUT, &format!("/api/items/{id}/breakpoints"), &json!({ "breakpoints": [1000] })).await;
+    assert_eq!(bp.json["breakpoints"], json!([1000]), "{}", bp.text());
+    let outside =
+        api.change(Method::PUT, &format!("/api/items/{id}/breakpoints"), &json!({ "breakpoints": [999999] })).await;
+    assert_eq!(outside.status, StatusCode::BAD_REQUEST);
+    let ids: Vec<i64> = page.json["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
+    let b =
+        api.change(Method::POST, "/api/items/bulk", &json!({ "ids": ids, "set": { "demographic": "family" } })).await;
+    assert_eq!(b.json["changed"], 2, "{}", b.text());
+    let f = api.get("/api/items?daypart=primetime").await;
+    assert_eq!(f.json["total"], 1);
+    assert_eq!(f.json["items"][0]["meta"]["demographic"], "family");
+    assert_eq!(f.json["items"][0]["meta"]["daypart"], json!(["primetime"]), "bulk edit kept other fields");
+    assert!(f.json["facets"]["seasons"].as_array().unwrap().contains(&json!("christmas")));
+    let one = api.get(&format!("/api/items/{id}")).await;
+    assert_eq!(one.json["source_name"], "media");
+}

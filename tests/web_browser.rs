@@ -55,6 +55,11 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     b.click("#source-add").await;
     b.wait_text("Remove", 10).await;
     assert!(b.text().await.contains(&folder.display().to_string()));
+    b.click("#scan-start").await;
+    b.find("#scan-report").await;
+    b.wait_text("Last scan finished", 30).await;
+    let added = b.js("return document.querySelector('#scan-report .bigstat').textContent", serde_json::json!([])).await;
+    assert_eq!(added, "1", "one episode added");
     b.screenshot("03-sources").await;
 
     // Channels: create one, edit it.
@@ -76,7 +81,14 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     // Library (filters and table).
     b.goto(&daemon.url("/#/library")).await;
     b.find("#lib-filters [name=search]").await;
+    b.wait_text("Pilot", 10).await;
     b.screenshot("06-library").await;
+    b.click("#lib-table tbody tr").await;
+    b.find("#meta-form").await;
+    b.click("#meta-form input[value=primetime]").await;
+    b.click("#meta-form button[type=submit]").await;
+    b.wait_text("Saved", 10).await;
+    b.screenshot("06b-library-item").await;
 
     // Emergency: raise with confirmation, see it on the air, clear it.
     b.goto(&daemon.url("/#/emergency")).await;

@@ -70,6 +70,8 @@ pub struct Inner {
     pub limiter: auth::LoginLimiter,
     /// Cached "an admin exists".
     pub setup_done: AtomicBool,
+    /// The current or last library scan.
+    pub scan: Arc<api::scan::ScanJob>,
     /// Previous CPU sample, for the dashboard's usage figure.
     pub cpu: api::status::CpuMeter,
 }
@@ -94,6 +96,7 @@ impl WebState {
             emergency: deps.emergency,
             limiter: auth::LoginLimiter::default(),
             setup_done: AtomicBool::new(false),
+            scan: Arc::default(),
             cpu: api::status::CpuMeter::default(),
         }))
     }

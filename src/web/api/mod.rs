@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod channels;
 pub mod items;
+pub mod scan;
 pub mod session;
 pub mod settings;
 pub mod sources;
@@ -29,6 +30,7 @@ pub fn router(state: WebState) -> Router<WebState> {
         .merge(settings::router())
         .merge(sources::router())
         .merge(items::router())
+        .merge(scan::router())
         .merge(channels::router())
         .merge(status::router())
         .merge(backup::router())

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::parse_id;
 use super::settings::{PLEX_TOKEN, mask};
 use crate::config::store as config_store;
-use crate::library::SourceId;
 use crate::library::store::{self as library_store, Source, SourceSpec};
+use crate::library::{Library, SourceId};
 use crate::web::WebState;
-use crate::web::error::{Error, Flatten};
+use crate::web::error::{Error, Flatten, ResultExt};
 
 /// What a folder may hold (as the CLI's `--kind`).
 pub const FOLDER_KINDS: [&str; 9] =
@@ -176,16 +176,16 @@ pub async fn add(State(state): State<WebState>, Json(body): Json<NewSource>) -> 
     if name.chars().count() > 100 {
         return Err(Error::BadRequest("the name is too long".into()));
     }
-    let now = state.now_ms();
-    let source = state
-        .db
-        .call(move |c| {
-            let id = library_store::insert_source(c, &name, &spec, now)?;
-            library_store::get_source(c, id)
-        })
-        .await
-        .flat("adding a source")?
-        .ok_or_else(|| Error::NotFound("new source".into()))?;
+    let library = Library::new(state.db.clone(), state.clock.clone(), state.config.library.clone());
+    let source = tokio::task::spawn_blocking(move || match spec {
+        SourceSpec::Folder { path, content_kind } => library.add_folder(&path, &content_kind, Some(&name)),
+        SourceSpec::Plex { url, token, libraries, path_map } => {
+            library.add_plex(&url, &token, libraries, Some(&name), path_map)
+        }
+    })
+    .await
+    .ctx("adding a source")?
+    .map_err(|e| Error::BadRequest(e.to_string()))?;
     tracing::info!(source = %source.id, name = %source.name, "web: source added");
     Ok(Json(source.into()))
 }

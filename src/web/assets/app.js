@@ -251,14 +251,17 @@ VIEWS.sources = async (main) => {
   };
   const showScan = (p) => {
     if (!p) return;
-    const pct = p.total ? (100 * p.done) / p.total : (p.running ? 5 : 100);
+    const pct = p.running ? (p.found ? (100 * p.done) / p.found : 2) : (p.finished_at ? 100 : 0);
     scanBar.style.width = `${pct}%`;
-    scanText.textContent = p.running ? `${p.phase || 'scanning'}: ${p.done} of ${p.total || '?'}${p.current ? ` — ${p.current}` : ''}` : (p.finished_at ? `Last scan finished ${fmtWhen(p.finished_at)}` : 'No scan yet');
+    scanText.textContent = p.running ? `Scanning: ${p.done} of ${p.found} items${p.current ? ` — ${p.current}` : ''}`
+      : p.finished_at ? `Last scan finished ${fmtWhen(p.finished_at)}` : 'No scan since the box started.';
     scanBtn.disabled = !!p.running;
-    if (!p.running && p.summary) {
-      const s = p.summary;
-      summary.replaceChildren(h('div', { class: 'row' }, Object.entries(s).filter(([, v]) => typeof v === 'number').map(([k, v]) => h('div', {}, h('h3', {}, k.replace(/_/g, ' ')), h('div', { class: 'bigstat' }, v)))),
-        (s.errors || []).length ? h('details', {}, h('summary', {}, `${s.errors.length} problems`), h('ul', {}, s.errors.map((e) => h('li', {}, typeof e === 'string' ? e : `${e.path || e.item || ''} ${e.error || e.message || ''}`)))) : null);
+    if (p.error) summary.replaceChildren(h('div', { class: 'notice bad' }, p.error));
+    else if (!p.running && p.report) {
+      const r = p.report;
+      const problems = r.sources.flatMap((s) => [...(s.error ? [`${s.name}: ${s.error}`] : []), ...s.errors.map((e) => `${e.item}: ${e.reason}`)]);
+      summary.replaceChildren(h('div', { class: 'row', id: 'scan-report' }, ['added', 'updated', 'unchanged', 'removed', 'unplayable'].map((k) => h('div', {}, h('h3', {}, k), h('div', { class: 'bigstat' }, r[k])))),
+        problems.length ? h('details', {}, h('summary', {}, `${problems.length} problem${problems.length === 1 ? '' : 's'}`), h('ul', {}, problems.map((x) => h('li', {}, x)))) : null);
     }
   };
   let polling = false;
