@@ -353,3 +353,58 @@ fn plex_tokens_are_never_printed_in_full() {
     home.ok(&["source", "remove", "1"]);
     assert!(!home.run(&["source", "remove", "1"]).status.success());
 }
+
+#[test]
+fn demo_library_is_generated_registered_and_idempotent() {
+    let home = Home::new();
+    let dir = home.path().join("demo");
+    let started = std::time::Instant::now();
+    home.ok(&["demo", "--dir", dir.to_str().unwrap()]);
+    let first_run = started.elapsed();
+    let sources = home.json(&["source", "list", "--json"]);
+    assert_eq!(sources.as_array().unwrap().len(), 7);
+    let list = items(&home);
+    assert!(list.iter().all(|i| i["playable"] == true), "{list:#?}");
+    let count = |kind: &str| list.iter().filter(|i| i["kind"] == kind).count();
+    assert_eq!((count("episode"), count("commercial"), count("bumper"), count("station_id")), (4, 10, 2, 2));
+    assert_eq!((count("intro"), count("outro"), count("slate")), (1, 1, 1));
+    let robots = list.iter().filter(|i| i["series"] == "Retro Robots" && i["kind"] == "episode").collect::<Vec<_>>();
+    assert_eq!(robots.len(), 2);
+    assert_eq!(robots[0]["breakpoints"], serde_json::json!([20_000, 40_000]), "chapters become breakpoints");
+    assert_eq!(robots[0]["meta"]["era"], "1980s");
+    let desk = list.iter().find(|i| i["series"] == "Night Desk").unwrap();
+    assert_eq!(desk["breakpoints"], serde_json::json!([20_000, 40_500]), ".nfo breakpoints");
+    assert_eq!(desk["rating"], "TV-14");
+    let ads: Vec<&Value> = list.iter().filter(|i| i["kind"] == "commercial").collect();
+    let distinct = |key: &str| {
+        ads.iter().map(|a| a["meta"][key].as_str().unwrap().to_owned()).collect::<std::collections::BTreeSet<_>>().len()
+    };
+    assert!(distinct("commercial_company") >= 8 && distinct("commercial_category") >= 6 && distinct("era") >= 3);
+    let lengths: std::collections::BTreeSet<i64> =
+        ads.iter().map(|a| a["duration_ms"].as_i64().unwrap() / 1000).collect();
+    assert_eq!(lengths, [15, 30].into_iter().collect());
+    let loud = ads.iter().find(|a| a["title"] == "LOUD Mattress Sale").unwrap()["loudness_lufs"].as_f64().unwrap();
+    assert!(
+        ads.iter()
+            .filter(|a| a["title"] != "LOUD Mattress Sale")
+            .all(|a| a["loudness_lufs"].as_f64().unwrap() < loud - 6.0)
+    );
+    let aspects: std::collections::BTreeSet<String> = list
+        .iter()
+        .map(|i| {
+            home.json(&["library", "show", &i["id"].to_string(), "--json"])["probe"]["display_aspect"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(aspects, ["16:9".to_owned(), "4:3".to_owned()].into_iter().collect());
+    let silent = list.iter().filter(|i| i["loudness_lufs"].is_null()).collect::<Vec<_>>();
+    assert_eq!(silent.len(), 1, "exactly one clip without audio");
+    // Again: nothing regenerated, nothing duplicated.
+    let started = std::time::Instant::now();
+    home.ok(&["demo", "--dir", dir.to_str().unwrap()]);
+    assert!(started.elapsed() < first_run / 3, "second run regenerated clips");
+    assert_eq!(home.json(&["source", "list", "--json"]).as_array().unwrap().len(), 7);
+    assert_eq!(items(&home), list);
+}
