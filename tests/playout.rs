@@ -388,3 +388,181 @@ fn selftest_reports_the_encoder_and_encodes_through_the_real_pipeline() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nvh264enc"));
 }
+
+// ---- Benchmarks (run by scripts/bench-playout.sh; figures printed, not asserted) ----
+
+/// CPU seconds (user + system) this process has used.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb / 1024.0
+}
+
+/// Bench clips: `RETROVUE_BENCH_CLIPS` (colon-separated paths, made by the script).
+fn bench_clips() -> Vec<PathBuf> {
+    std::env::var("RETROVUE_BENCH_CLIPS")
+        .expect("set by scripts/bench-playout.sh")
+        .split(':')
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// Back-to-back airings of the clips (each `clip_ms` long) on `channel` for `total_ms`.
+fn looped(channel: i64, clips: &[PathBuf], clip_ms: i64, start: DateTime<Utc>, total_ms: i64) -> Vec<Airing> {
+    let mut v = Vec::new();
+    let mut t = 0;
+    let mut i = 0;
+    while t < total_ms {
+        let mut a = airing(
+            i as i64 + 1,
+            &format!("clip {i}"),
+            &clips[i % clips.len()],
+            start + chrono::Duration::milliseconds(t),
+            clip_ms,
+        );
+        a.channel_id = ChannelId(channel);
+        v.push(a);
+        t += clip_ms;
+        i += 1;
+    }
+    v
+}
+
+fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> ChannelPlayer {
+    gstreamer::init().unwrap();
+    let config = PlayerConfig {
+        channel: ChannelId(channel),
+        profile: OutputProfile { video_kbps: 2000, audio_kbps: 128, ..profile() },
+        encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
+        target_lufs: -24.0,
+        overlay: None,
+    };
+    let output = Output { feed: hub.feed(ChannelId(channel)), hls: None };
+    ChannelPlayer::spawn(config, Arc::new(FakeSource(airings)), Arc::new(Log::default()), Arc::new(SystemClock), output)
+        .unwrap()
+}
+
+/// Seconds of video (by keyframe PTS) a viewer of `channel` receives in `secs` of wall time.
+async fn video_seconds(hub: &StreamHub, channel: i64, secs: f64) -> f64 {
+    let mut sub = hub.subscribe(ChannelId(channel));
+    let mut splitter = retrovue::playout::tsscan::KeyframeSplitter::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+    let (mut first, mut last) = (None, 0u64);
+    while let Ok(Some(b)) = tokio::time::timeout_at(deadline, sub.next()).await {
+        for (_, k) in splitter.split(&b) {
+            if let Some(pts) = k {
+                first.get_or_insert(pts);
+                last = pts;
+            }
+        }
+    }
+    first.map(|f| (last - f) as f64 / 90_000.0).unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run by scripts/bench-playout.sh"]
+async fn bench_cpu_per_minute_one_sd_channel() {
+    let secs: i64 = std::env::var("RETROVUE_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let clips = bench_clips();
+    let hub = StreamHub::new();
+    let start = SystemClock.now() + chrono::Duration::milliseconds(2000);
+    let player = spawn_channel(1, looped(1, &clips, 10_000, start, secs * 1000 + 5000), &hub);
+    assert!(player.wait_running(Duration::from_secs(10)).await);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let cpu0 = cpu_seconds();
+    let got = video_seconds(&hub, 1, secs as f64).await;
+    let cpu = cpu_seconds() - cpu0;
+    player.stop().await;
+    println!("BENCH retrovue_cpu_s_per_min={:.2} video_s={got:.1} wall_s={secs}", cpu * 60.0 / secs as f64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run by scripts/bench-playout.sh"]
+async fn bench_channels_sustained_in_real_time() {
+    let clips = bench_clips();
+    let secs = 20.0;
+    for n in [2i64, 4, 6, 8] {
+        let hub = StreamHub::new();
+        let start = SystemClock.now() + chrono::Duration::milliseconds(2500);
+        let players: Vec<ChannelPlayer> =
+            (1..=n).map(|c| spawn_channel(c, looped(c, &clips, 10_000, start, 40_000), &hub)).collect();
+        for p in &players {
+            assert!(p.wait_running(Duration::from_secs(20)).await);
+        }
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        let measures = (1..=n).map(|c| video_seconds(&hub, c, secs));
+        let got = futures::future::join_all(measures).await;
+        let rss = rss_mb();
+        for p in players {
+            p.stop().await;
+        }
+        // A channel keeps up when its output advances as fast as the wall clock (one GOP of
+        // slack for where the window starts and ends).
+        let behind = got.iter().filter(|v| **v < secs - 2.1).count();
+        println!(
+            "BENCH channels={n} behind={behind} video_s={:?} rss_mb={rss:.0}",
+            got.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>()
+        );
+        if behind > 0 {
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run by scripts/bench-playout.sh"]
+async fn bench_time_to_first_byte_and_keyframe() {
+    let clips = bench_clips();
+    let hub = StreamHub::new();
+    let start = SystemClock.now();
+    // Cold: the viewer arrives, then the channel starts (what an on-demand tune does).
+    let t0 = std::time::Instant::now();
+    let mut sub = hub.subscribe(ChannelId(1));
+    let player = spawn_channel(1, looped(1, &clips, 10_000, start - chrono::Duration::seconds(3), 60_000), &hub);
+    let first = sub.next().await.unwrap();
+    let cold_byte = t0.elapsed();
+    let mut splitter = retrovue::playout::tsscan::KeyframeSplitter::default();
+    let mut cold_key = splitter.split(&first).iter().any(|p| p.1.is_some()).then(|| t0.elapsed());
+    while cold_key.is_none() {
+        let b = sub.next().await.unwrap();
+        if splitter.split(&b).iter().any(|p| p.1.is_some()) {
+            cold_key = Some(t0.elapsed());
+        }
+    }
+    drop(sub);
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    // Warm: a second viewer of the running channel gets the GOP cache.
+    let mut warm = Vec::new();
+    for _ in 0..5 {
+        let t1 = std::time::Instant::now();
+        let mut sub = hub.subscribe(ChannelId(1));
+        let b = sub.next().await.unwrap();
+        let byte = t1.elapsed();
+        let key = retrovue::playout::tsscan::KeyframeSplitter::default().split(&b).iter().any(|p| p.1.is_some());
+        warm.push((byte, key));
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    player.stop().await;
+    println!(
+        "BENCH cold_first_byte_ms={:.0} cold_first_keyframe_ms={:.0} warm_first_byte_ms={:?} warm_first_chunk_is_keyframe={:?}",
+        cold_byte.as_secs_f64() * 1000.0,
+        cold_key.unwrap().as_secs_f64() * 1000.0,
+        warm.iter().map(|w| (w.0.as_secs_f64() * 1e4).round() / 10.0).collect::<Vec<_>>(),
+        warm.iter().map(|w| w.1).collect::<Vec<_>>()
+    );
+}
