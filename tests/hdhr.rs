@@ -172,13 +172,13 @@ fn an_empty_lineup_still_lists_a_placeholder() {
 
 /// A socket on the SSDP port that sees the group's traffic on loopback (as a Plex server
 /// on the same LAN would).
-fn ssdp_listener() -> UdpSocket {
+fn ssdp_listener(iface: &str) -> UdpSocket {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
     s.set_reuse_address(true).unwrap();
     s.set_reuse_port(true).unwrap();
     s.bind(&"0.0.0.0:1900".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
-    s.join_multicast_v4(&"239.255.255.250".parse().unwrap(), &"127.0.0.1".parse().unwrap()).unwrap();
+    s.join_multicast_v4(&"239.255.255.250".parse().unwrap(), &iface.parse().unwrap()).unwrap();
     let s: UdpSocket = s.into();
     s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     s
@@ -203,7 +203,7 @@ fn ssdp_and_mdns_announce_and_answer_in_a_private_namespace() {
         return;
     }
     let media_server = "urn:schemas-upnp-org:device:MediaServer:1";
-    let group = ssdp_listener();
+    let group = ssdp_listener("127.0.0.1");
     let home = Home::new();
     home.write_config("[device]\nhostname = \"den-tv\"\nfriendly_name = \"Den TV\"\n");
     let mut d = util::serve_announcing(&home, &[]);
@@ -297,8 +297,8 @@ fn discover_via(bind: &str, to: &str) -> Option<String> {
 }
 
 #[test]
-fn on_all_interfaces_discovery_answers_broadcast_ipv4_and_ipv6_with_the_interface_base_url() {
-    if !in_private_netns("on_all_interfaces_discovery_answers_broadcast_ipv4_and_ipv6_with_the_interface_base_url") {
+fn on_all_interfaces_discovery_and_ssdp_use_each_interface_address() {
+    if !in_private_netns("on_all_interfaces_discovery_and_ssdp_use_each_interface_address") {
         return;
     }
     // A private LAN: a veth pair with 10.99.0.1/24 and an IPv6 link-local address.
@@ -316,9 +316,14 @@ fn on_all_interfaces_discovery_answers_broadcast_ipv4_and_ipv6_with_the_interfac
     })
     .expect("v0 link-local address");
 
+    // On all interfaces, with announcements (mDNS included: the namespace is private).
+    let notify = ssdp_listener("10.99.0.1");
     let home = Home::new();
-    let d = Daemon::start_in(&home, &["serve", "--listen", "0.0.0.0:0", "--no-announce"]);
+    let d = Daemon::start_in(&home, &["serve", "--listen", "0.0.0.0:0"]);
     let port = d.addr.rsplit(':').next().unwrap().to_owned();
+    let alive = collect(&notify, Duration::from_millis(500));
+    let location = format!("LOCATION: http://10.99.0.1:{port}/device.xml");
+    assert!(alive.iter().any(|m| m.contains("ssdp:alive") && m.contains(&location)), "{alive:?}");
     let lo = format!("http://127.0.0.1:{port}");
     let lan = format!("http://10.99.0.1:{port}");
     assert_eq!(discover_via("127.0.0.1:0", "127.0.0.1:65001").as_deref(), Some(lo.as_str()));

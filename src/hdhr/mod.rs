@@ -156,6 +156,15 @@ impl Hdhr {
         }
     }
 
+    /// The base URL for clients reached through the interface whose address is `local`
+    /// (`server.base_url` wins).
+    pub fn base_url_for_interface(&self, local: IpAddr) -> String {
+        match &self.inner.base_url {
+            Some(u) => u.clone(),
+            None => format!("http://{}", SocketAddr::new(local, self.http_port())),
+        }
+    }
+
     /// The numeric-IPv4 base URL for a UDP discovery reply sent from `local` (at most 28
     /// characters: `http://` + dotted quad + `:` + port). `server.base_url` wins when it is
     /// itself such a URL.

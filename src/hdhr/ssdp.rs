@@ -7,8 +7,9 @@
 //! - `NOTIFY ssdp:alive` at start and every [`ALIVE_INTERVAL`], `ssdp:byebye` at shutdown,
 //!   runs with `announce` (it multicasts unprompted, so `--no-announce` turns it off).
 //!
-//! The socket joins 239.255.255.250 on the interface of the HTTP listener's IP (the default
-//! interface when that is 0.0.0.0); a daemon bound to loopback ignores searches from
+//! The socket joins 239.255.255.250 on the interface of the HTTP listener's IP (on every
+//! non-loopback IPv4 interface when that is 0.0.0.0, announcing on each with that
+//! interface's address in `LOCATION`); a daemon bound to loopback ignores searches from
 //! anywhere but loopback, so development never answers the LAN. `SERVER` names HDHomeRun
 //! (old Emby matched on it) and `LOCATION` points at `/device.xml`.
 
@@ -41,6 +42,8 @@ const MAX_PENDING_REPLIES: usize = 32;
 pub struct Ssdp {
     socket: Arc<UdpSocket>,
     bind_ip: IpAddr,
+    /// The interfaces (by IPv4 address) joined and announced on.
+    ifaces: Vec<Ipv4Addr>,
     answer: bool,
     announce: bool,
 }
@@ -48,40 +51,53 @@ pub struct Ssdp {
 impl Ssdp {
     /// Bind UDP 1900 (shared with other UPnP stacks) and join the group.
     pub fn bind(bind_ip: IpAddr, answer: bool, announce: bool) -> std::io::Result<Self> {
-        let iface = match bind_ip {
-            IpAddr::V4(v4) => v4,
-            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        let mut ifaces = match bind_ip {
+            IpAddr::V4(v4) if !v4.is_unspecified() => vec![v4],
+            _ => if_addrs::get_if_addrs()?
+                .into_iter()
+                .filter(|i| !i.is_loopback())
+                .filter_map(|i| match i.ip() {
+                    IpAddr::V4(v4) => Some(v4),
+                    IpAddr::V6(_) => None,
+                })
+                .collect(),
         };
+        if ifaces.is_empty() {
+            ifaces.push(Ipv4Addr::UNSPECIFIED);
+        }
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         s.set_reuse_address(true)?;
         s.set_reuse_port(true)?;
         s.set_nonblocking(true)?;
         s.bind(&SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).into())?;
-        s.join_multicast_v4(&GROUP, &iface)?;
-        s.set_multicast_if_v4(&iface)?;
+        let mut joined = Vec::new();
+        let mut last_err = None;
+        for iface in ifaces {
+            match s.join_multicast_v4(&GROUP, &iface) {
+                Ok(()) => joined.push(iface),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        if joined.is_empty() {
+            return Err(last_err.unwrap_or_else(|| std::io::Error::other("no interface to join")));
+        }
         s.set_multicast_ttl_v4(2)?;
         s.set_multicast_loop_v4(true)?;
         let socket = UdpSocket::from_std(s.into())?;
-        Ok(Self { socket: Arc::new(socket), bind_ip, answer, announce })
+        Ok(Self { socket: Arc::new(socket), bind_ip, ifaces: joined, answer, announce })
     }
 
     /// Serve until `shutdown`, then say goodbye.
     pub async fn run(self, hdhr: Hdhr, shutdown: CancellationToken) {
         tracing::info!(answer = self.answer, announce = self.announce, "SSDP on");
         let uuid = format!("uuid:{}", hdhr.identity().device_id.uuid());
-        let group = SocketAddr::from((GROUP, PORT));
-        let location = || format!("{}/device.xml", hdhr.base_url_for_request(None, Some(group)));
         let mut alive = tokio::time::interval(ALIVE_INTERVAL);
         let pending = Arc::new(Semaphore::new(MAX_PENDING_REPLIES));
         let mut buf = vec![0u8; 2048];
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = alive.tick(), if self.announce => {
-                    for nt in notification_types(&uuid) {
-                        self.send(&notify(&nt, &uuid, "ssdp:alive", &location()), group).await;
-                    }
-                }
+                _ = alive.tick(), if self.announce => self.announce_all(&hdhr, &uuid, "ssdp:alive").await,
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((n, from)) = r else { continue };
                     if !self.answer || (self.bind_ip.is_loopback() && !from.ip().is_loopback()) {
@@ -111,15 +127,28 @@ impl Ssdp {
             }
         }
         if self.announce {
-            for nt in notification_types(&uuid) {
-                self.send(&notify(&nt, &uuid, "ssdp:byebye", &location()), group).await;
-            }
+            self.announce_all(&hdhr, &uuid, "ssdp:byebye").await;
         }
     }
 
-    async fn send(&self, msg: &str, to: SocketAddr) {
-        if let Err(e) = self.socket.send_to(msg.as_bytes(), to).await {
-            tracing::debug!("SSDP send to {to} failed: {e}");
+    /// Send `nts` for each of our notification types out of every joined interface.
+    async fn announce_all(&self, hdhr: &Hdhr, uuid: &str, nts: &str) {
+        let group = SocketAddr::from((GROUP, PORT));
+        for &iface in &self.ifaces {
+            let location = if iface.is_unspecified() {
+                format!("{}/device.xml", hdhr.base_url_for_request(None, Some(group)))
+            } else {
+                format!("{}/device.xml", hdhr.base_url_for_interface(IpAddr::V4(iface)))
+            };
+            if let Err(e) = socket2::SockRef::from(&*self.socket).set_multicast_if_v4(&iface) {
+                tracing::debug!(%iface, "SSDP: cannot select interface: {e}");
+                continue;
+            }
+            for nt in notification_types(uuid) {
+                if let Err(e) = self.socket.send_to(notify(&nt, uuid, nts, &location).as_bytes(), group).await {
+                    tracing::debug!(%iface, "SSDP NOTIFY failed: {e}");
+                }
+            }
         }
     }
 }
