@@ -26,11 +26,14 @@ need() {
 # The arm64 packages the sysroot holds: headers and libraries to link, plugins to run.
 sysroot_packages="libc6-dev,libgstreamer1.0-dev,libgstreamer-plugins-base1.0-dev,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-plugins-bad,gstreamer1.0-plugins-ugly,gstreamer1.0-libav"
 
+# Recorded in the sysroot: a change of packages or recipe makes a new one.
+sysroot_stamp="2:$sysroot_packages"
+
 # Create (once) the Debian arm64 sysroot; prints its path.
 arm64_sysroot() {
   local dir="${RETROVUE_SYSROOT:-$target_dir/sysroot/arm64-bookworm}"
   local stamp="$dir/.retrovue-sysroot"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sysroot_packages" ]; then
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sysroot_stamp" ]; then
     echo "$dir"
     return
   fi
@@ -39,7 +42,13 @@ arm64_sysroot() {
   rm -rf "$dir"
   mkdir -p "$(dirname "$dir")"
   mmdebstrap --quiet --variant=extract --arch=arm64 --include="$sysroot_packages" bookworm "$dir" >&2
-  echo "$sysroot_packages" >"$stamp"
+  # "extract" runs no maintainer scripts, so update-alternatives never made the links that
+  # libraries are loaded by (libblas.so.3 for FFmpeg, hence gst-libav's avenc_aac).
+  local lib="$dir/usr/lib/aarch64-linux-gnu" f
+  for f in "$lib"/blas/lib*.so.3 "$lib"/lapack/lib*.so.3; do
+    [ -e "$f" ] && [ ! -e "$lib/$(basename "$f")" ] && ln -s "${f#"$lib"/}" "$lib/$(basename "$f")"
+  done
+  echo "$sysroot_stamp" >"$stamp"
   echo "$dir"
 }
 
