@@ -88,6 +88,7 @@ fn spawn(airings: Vec<Airing>, hub: &StreamHub, log: Arc<Log>, hls: Option<HlsWr
         encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
         target_lufs: -24.0,
         overlay: None,
+        audio_overlay: None,
     };
     let output = Output { feed: hub.feed(ChannelId(1)), hls };
     ChannelPlayer::spawn(config, Arc::new(FakeSource(airings)), log, Arc::new(SystemClock), output).unwrap()

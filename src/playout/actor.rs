@@ -139,6 +139,7 @@ impl<'a> Session<'a> {
             profile: deps.config.profile,
             encoder: deps.config.encoder,
             overlay: deps.config.overlay.clone(),
+            audio_overlay: deps.config.audio_overlay.clone(),
         };
         let name = format!("channel-{}", deps.config.channel);
         let cp = ChannelPipeline::build(&name, &spec, deps.output.clone()).map_err(|e| e.to_string())?;

@@ -25,6 +25,9 @@
 //!   item); its audio (alert tone) to [`ChannelPipeline::request_audio_pad`]. Use live
 //!   sources (or pad offset = current running time) so they show at once; release the pads
 //!   with [`ChannelPipeline::release_pad`] to clear.
+//! * **Audio slot.** [`PipelineSpec::audio_overlay`] is the same for the audio path: one
+//!   element taking and giving raw audio in [`ChannelPipeline::audio_caps`], linked between
+//!   the audiomixer's capsfilter and the AAC encoder (alert tone, program mute; issue 6).
 //! * **Muting the program.** [`ChannelPipeline::set_program_muted`] sets `mute` on every
 //!   item audio pad, now and for items attached later, without touching the slate's pad.
 
@@ -62,6 +65,8 @@ pub struct PipelineSpec {
     pub encoder: EncoderKind,
     /// Graphics seam (see module docs).
     pub overlay: Option<OverlayFactory>,
+    /// Alert audio seam (see module docs).
+    pub audio_overlay: Option<OverlayFactory>,
 }
 
 /// Where the muxed TS goes.
@@ -208,6 +213,7 @@ impl ChannelPipeline {
         audiomixer.set_property("latency", MIXER_LATENCY_NS);
         audiomixer.set_property("ignore-inactive-pads", true);
         let aout_caps = capsfilter(&acaps)?;
+        let audio_overlay = spec.audio_overlay.as_ref().and_then(|f| f());
         let aconv = make("audioconvert")?;
         let aenc = make("avenc_aac")?;
         aenc.set_property("bitrate", (spec.profile.audio_kbps * 1000) as i32);
@@ -229,14 +235,17 @@ impl ChannelPipeline {
         video_chain.extend([&parse, &vmux_queue]);
         pipeline.add_many([&vbg, &vbg_caps, &abg, &abg_caps]).map_err(setup("add background"))?;
         pipeline.add_many(video_chain.iter().copied()).map_err(setup("add video chain"))?;
-        pipeline
-            .add_many([&audiomixer, &aout_caps, &aconv, &aenc, &aparse, &amux_queue, &mux])
-            .map_err(setup("add audio chain"))?;
+        let mut audio_chain: Vec<&gst::Element> = vec![&audiomixer, &aout_caps];
+        if let Some(o) = &audio_overlay {
+            audio_chain.push(o);
+        }
+        audio_chain.extend([&aconv, &aenc, &aparse, &amux_queue]);
+        pipeline.add_many(audio_chain.iter().copied()).map_err(setup("add audio chain"))?;
+        pipeline.add(&mux).map_err(setup("add mux"))?;
         pipeline.add(appsink.upcast_ref::<gst::Element>()).map_err(setup("add appsink"))?;
 
         gst::Element::link_many(video_chain.iter().copied()).map_err(setup("link video chain"))?;
-        gst::Element::link_many([&audiomixer, &aout_caps, &aconv, &aenc, &aparse, &amux_queue])
-            .map_err(setup("link audio chain"))?;
+        gst::Element::link_many(audio_chain.iter().copied()).map_err(setup("link audio chain"))?;
         vbg.link(&vbg_caps).map_err(setup("link video background"))?;
         abg.link(&abg_caps).map_err(setup("link audio background"))?;
         // Fixed PIDs so the TS scan knows which one is video.

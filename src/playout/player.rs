@@ -25,6 +25,8 @@ pub struct PlayerConfig {
     pub target_lufs: f64,
     /// Graphics seam (see [`super::pipeline`]).
     pub overlay: Option<OverlayFactory>,
+    /// Alert audio seam (see [`super::pipeline`]).
+    pub audio_overlay: Option<OverlayFactory>,
 }
 
 /// A closure run on the actor task with the live pipeline (graphics, alerts).
