@@ -270,3 +270,15 @@ fn tone_alerts_play_both_frequencies_and_slates_mute_the_program() {
     let back = collect_audio(&run, Duration::from_millis(400));
     assert!(g(&back, 440.0) > 0.1, "program audio back after the alert");
 }
+
+#[test]
+fn frames_with_nothing_to_draw_pass_through_unchanged() {
+    // Regression: the draw signal must return a NULL composition, not nothing (that aborted).
+    gst::init().unwrap();
+    let reference = Running::start(VIDEO, None, I420).after(Duration::from_millis(100));
+    let (_tx, rx) = watch::channel(live(vec![]));
+    let gfx = ChannelGraphics::new(&channel(), rx, Arc::new(SystemClock), chrono_tz::UTC);
+    let run = Running::start(VIDEO, Some(gfx.video_element().unwrap()), I420);
+    let f = run.after(Duration::from_millis(300));
+    assert!(luma_diff(&f, &reference, 0, 0, W, H) < 0.5);
+}

@@ -45,7 +45,7 @@ pub(crate) fn element(
     let track = Arc::new(Mutex::new(Track::default()));
     let weak = identity.downgrade();
     pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_pad, info| {
-        let mut track = track.lock().expect("track lock");
+        let mut track = track.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(gst::PadProbeData::Event(ev)) = &info.data {
             match ev.view() {
                 gst::EventView::Segment(s) => track.segment = s.segment().downcast_ref::<gst::ClockTime>().cloned(),
@@ -60,7 +60,8 @@ pub(crate) fn element(
         let Some(element) = weak.upgrade() else { return gst::PadProbeReturn::Ok };
         let Some(buffer) = info.buffer_mut() else { return gst::PadProbeReturn::Ok };
         let at = super::overlay::buffer_instant(clock.now(), &element, &segment, buffer.pts());
-        let what = state(at);
+        // A panic must not cross into C (it would abort the daemon): play the program.
+        let what = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state(at))).unwrap_or_default();
         if !what.mute && !what.tone {
             return gst::PadProbeReturn::Ok;
         }

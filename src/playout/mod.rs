@@ -15,11 +15,13 @@
 //! - [`watchdog`]: stall detection and restart back-off.
 //! - [`graphics`]: overlay rendering (bug, lower thirds, alerts; issue 6), pure.
 //! - [`overlay`], [`alert_audio`]: the graphics and alert elements for the pipeline's seam.
+//! - [`graphics_feed`]: keeps the graphics fed with schedule cues.
 
 pub mod actor;
 pub mod alert_audio;
 pub mod encoder;
 pub mod graphics;
+pub mod graphics_feed;
 pub mod item;
 pub mod overlay;
 pub mod pipeline;

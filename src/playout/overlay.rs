@@ -23,6 +23,7 @@ use tokio::sync::watch;
 
 use super::graphics::cues::Cue;
 use super::graphics::scene::{Layer, Scene, SceneConfig};
+use super::pipeline::OverlayFactory;
 use crate::clock::SharedClock;
 use crate::emergency::{ActiveAlerts, Alert};
 use crate::lineup::{Channel, GuideNumber};
@@ -109,7 +110,7 @@ impl ChannelGraphics {
 
     /// Replace the schedule cues (current and upcoming items, in start order).
     pub fn set_cues(&self, cues: Vec<Cue>) {
-        *self.shared.cues.lock().expect("cues lock") = Arc::new(cues);
+        *self.shared.cues.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(cues);
     }
 
     /// The alert this channel shows now, if any.
@@ -127,12 +128,38 @@ impl ChannelGraphics {
             .map_err(|source| OverlayError::Element { element: "overlaycomposition", source })?;
         let shared = self.shared.clone();
         element.connect("draw", false, move |args| {
-            let element = args[0].get::<gst::Element>().ok()?;
-            let sample = args[1].get::<gst::Sample>().ok()?;
-            let at = frame_instant(&shared.clock, &element, &sample);
-            draw(&shared, at).map(|c| c.to_value())
+            // The signal must return a (possibly NULL) composition, and a panic must not
+            // cross into C: either would abort the daemon.
+            let composition = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let element = args[0].get::<gst::Element>().ok()?;
+                let sample = args[1].get::<gst::Sample>().ok()?;
+                let at = frame_instant(&shared.clock, &element, &sample);
+                draw(&shared, at)
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!(channel = %shared.number, "graphics draw panicked; frame left unchanged");
+                None
+            });
+            Some(composition.to_value())
         });
         Ok(element)
+    }
+
+    /// The factory for [`super::PlayerConfig::overlay`]: a fresh graphics element per
+    /// pipeline build (a missing plugin logs and leaves the channel without graphics).
+    pub fn video_factory(&self) -> OverlayFactory {
+        let g = self.clone();
+        Arc::new(move || {
+            g.video_element().map_err(|e| tracing::error!(channel = %g.shared.number, "no graphics: {e}")).ok()
+        })
+    }
+
+    /// The factory for [`super::PlayerConfig::audio_overlay`].
+    pub fn audio_factory(&self) -> OverlayFactory {
+        let g = self.clone();
+        Arc::new(move || {
+            g.audio_element().map_err(|e| tracing::error!(channel = %g.shared.number, "no alert audio: {e}")).ok()
+        })
     }
 
     /// A new element for the audio path (raw S16LE audio in and out) that mutes the program
@@ -167,7 +194,7 @@ fn audio_state(shared: &Shared, at: DateTime<Utc>) -> AudioState {
 }
 
 fn first_seen(shared: &Shared, alert: &Alert, at: DateTime<Utc>) -> DateTime<Utc> {
-    let mut seen = shared.seen.lock().expect("seen lock");
+    let mut seen = shared.seen.lock().unwrap_or_else(|p| p.into_inner());
     match *seen {
         Some((id, t)) if id == alert.id.0 => t,
         _ => {
@@ -208,9 +235,9 @@ fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayCom
     if let Some(a) = alert {
         first_seen(shared, a, at);
     }
-    let cues = shared.cues.lock().expect("cues lock").clone();
-    let layers = shared.scene.lock().expect("scene lock").frame(at, &cues, alert);
-    let mut rects = shared.rects.lock().expect("rects lock");
+    let cues = shared.cues.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let layers = shared.scene.lock().unwrap_or_else(|p| p.into_inner()).frame(at, &cues, alert);
+    let mut rects = shared.rects.lock().unwrap_or_else(|p| p.into_inner());
     rects.retain(|id, _| layers.iter().any(|l| l.id == *id));
     if layers.is_empty() {
         return None;
