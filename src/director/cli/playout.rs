@@ -75,8 +75,14 @@ pub fn selftest(ctx: &Context, args: SelftestArgs) -> anyhow::Result<()> {
 async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec<u8>, Duration)> {
     let hub = StreamHub::new();
     let channel = ChannelId(0);
-    let config =
-        PlayerConfig { channel, profile: OutputProfile::default(), encoder: kind, target_lufs: -24.0, overlay: None };
+    let config = PlayerConfig {
+        channel,
+        profile: OutputProfile::default(),
+        encoder: kind,
+        target_lufs: -24.0,
+        overlay: None,
+        audio_overlay: None,
+    };
     let output = Output { feed: hub.feed(channel), hls: None };
     let mut sub = hub.subscribe(channel);
     let started = Instant::now();
