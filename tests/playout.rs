@@ -452,6 +452,7 @@ fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> Channel
         encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
         target_lufs: -24.0,
         overlay: None,
+        audio_overlay: None,
     };
     let output = Output { feed: hub.feed(ChannelId(channel)), hls: None };
     ChannelPlayer::spawn(config, Arc::new(FakeSource(airings)), Arc::new(Log::default()), Arc::new(SystemClock), output)
