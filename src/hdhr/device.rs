@@ -25,8 +25,10 @@ pub const FIRMWARE_VERSION: &str = "20250506";
 /// Manufacturer in `discover.json` and `device.xml`.
 pub const MANUFACTURER: &str = "Silicondust";
 
-const DEVICE_ID_KEY: &str = "hdhr.device_id";
-const DEVICE_AUTH_KEY: &str = "hdhr.device_auth";
+/// `system_config` key of the DeviceID (8 hex digits; the web page may show it from there).
+pub const DEVICE_ID_KEY: &str = "hdhr.device_id";
+/// `system_config` key of the DeviceAuth.
+pub const DEVICE_AUTH_KEY: &str = "hdhr.device_auth";
 
 /// The substitution table libhdhomerun applies to even nibbles (spec §2.7).
 const CHECK_TABLE: [u8; 16] = [0xA, 0x5, 0xF, 0x6, 0x7, 0xC, 0x1, 0xB, 0x9, 0x2, 0x8, 0xD, 0x4, 0x3, 0xE, 0x0];

@@ -231,7 +231,25 @@ impl Search {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn any_datagram_parses_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            if let Some(s) = Search::parse(&bytes) {
+                prop_assert!(s.mx <= 5);
+                let _ = s.answers("uuid:x");
+            }
+        }
+
+        #[test]
+        fn header_soup_parses_without_panicking(lines in proptest::collection::vec("[ -~]{0,40}", 0..12), mx in "[ -~]{0,6}") {
+            let msg = format!("M-SEARCH * HTTP/1.1\r\nMAN: \"ssdp:discover\"\r\nMX: {mx}\r\n{}\r\n\r\n", lines.join("\r\n"));
+            let _ = Search::parse(msg.as_bytes());
+        }
+    }
 
     #[test]
     fn searches_for_us_are_recognised_and_others_are_not() {
