@@ -29,7 +29,7 @@
 //! - Edges `hdhr`, `guide`, `web` → {lineup, schedule, library, stream, emergency, config, clock, db};
 //!   they never import each other, nor `playout`.
 //! - `director` → everything; nothing imports `director`.
-//! - `gstreamer` only in `playout` and `library::probe`/`library::loudness`; `rusqlite` only in
+//! - `gstreamer` only in `playout` and `library::probe`/`loudness`/`demo`/`thumbnail`; `rusqlite` only in
 //!   `db` and `*/store.rs`; `axum` only in `*/http.rs`, `web` and `director`.
 
 pub mod clock;

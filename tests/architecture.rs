@@ -106,6 +106,7 @@ fn external_crates_stay_in_their_place() {
             || rel.starts_with("library/probe")
             || rel.starts_with("library/loudness")
             || rel.starts_with("library/demo")
+            || rel.starts_with("library/thumbnail")
             || rel.starts_with("director/");
         if (uses("gstreamer") || uses("gst::")) && !gst_ok {
             violations.push(format!("{rel}: GStreamer outside playout/library probe"));

@@ -390,4 +390,30 @@ async fn scan_with_one_progress_then_browse_and_edit_the_library() {
     assert!(f.json["facets"]["seasons"].as_array().unwrap().contains(&json!("christmas")));
     let one = api.get(&format!("/api/items/{id}")).await;
     assert_eq!(one.json["source_name"], "media");
+    // A preview still: a JPEG 480 pixels wide, 4:3 like the clip.
+    let still = api.get(&format!("/api/items/{id}/still.jpg")).await;
+    assert_eq!(still.status, StatusCode::OK, "{}", still.text());
+    assert_eq!(still.headers["content-type"], "image/jpeg");
+    assert_eq!(jpeg_size(&still.bytes), Some((480, 360)));
+    assert_eq!(api.get("/api/items/999999/still.jpg").await.status, StatusCode::NOT_FOUND);
+}
+
+/// Width and height from a baseline or progressive JPEG's SOF marker.
+fn jpeg_size(b: &[u8]) -> Option<(u16, u16)> {
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut i = 2;
+    while i + 9 < b.len() {
+        if b[i] != 0xFF {
+            return None;
+        }
+        let marker = b[i + 1];
+        let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+        if matches!(marker, 0xC0 | 0xC1 | 0xC2) {
+            return Some((u16::from_be_bytes([b[i + 7], b[i + 8]]), u16::from_be_bytes([b[i + 5], b[i + 6]])));
+        }
+        i += 2 + len;
+    }
+    None
 }

@@ -25,6 +25,7 @@ pub mod progress;
 pub mod report;
 pub mod scan;
 pub mod store;
+pub mod thumbnail;
 
 pub use catalog::{ItemEdit, Library, LibraryError};
 pub use progress::{Progress, ProgressUpdate};

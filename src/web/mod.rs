@@ -72,6 +72,8 @@ pub struct Inner {
     pub setup_done: AtomicBool,
     /// The current or last library scan.
     pub scan: Arc<api::scan::ScanJob>,
+    /// Preview stills of library items.
+    pub stills: api::still::Stills,
     /// Previous CPU sample, for the dashboard's usage figure.
     pub cpu: api::status::CpuMeter,
 }
@@ -97,6 +99,7 @@ impl WebState {
             limiter: auth::LoginLimiter::default(),
             setup_done: AtomicBool::new(false),
             scan: Arc::default(),
+            stills: api::still::Stills::default(),
             cpu: api::status::CpuMeter::default(),
         }))
     }

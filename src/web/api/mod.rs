@@ -11,6 +11,7 @@ pub mod session;
 pub mod settings;
 pub mod sources;
 pub mod status;
+pub mod still;
 
 use axum::Router;
 use axum::middleware;
@@ -33,6 +34,7 @@ pub fn router(state: WebState) -> Router<WebState> {
         .merge(scan::router())
         .merge(channels::router())
         .merge(status::router())
+        .merge(still::router())
         .merge(backup::router())
         .route_layer(middleware::from_fn_with_state(state, auth::gate));
     open.merge(protected)

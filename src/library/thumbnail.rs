@@ -1,0 +1,105 @@
+//! A preview still of an item for the web page: one JPEG frame from about a tenth into the
+//! media, scaled to a given width with square pixels. GStreamer's `playbin` is prerolled
+//! with fake sinks, seeked, and asked for its current frame (`convert-sample`). Blocking:
+//! callers run it on a thread of their own.
+
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+/// Why no still could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ThumbnailError {
+    /// GStreamer could not start or an element is missing.
+    #[error("GStreamer: {0}")]
+    Gst(#[source] glib::BoolError),
+    /// GStreamer could not start.
+    #[error("GStreamer is not available: {0}")]
+    Init(#[source] glib::Error),
+    /// The pipeline refused to change state.
+    #[error("cannot open {uri}: {source}")]
+    State {
+        /// The media.
+        uri: String,
+        /// The cause.
+        #[source]
+        source: gst::StateChangeError,
+    },
+    /// The media could not be decoded.
+    #[error("cannot decode {uri}: {message}")]
+    Decode {
+        /// The media.
+        uri: String,
+        /// GStreamer's error message.
+        message: String,
+    },
+    /// Preroll or seek did not finish in time.
+    #[error("timed out reading {0}")]
+    Timeout(String),
+    /// The media has no picture.
+    #[error("{0} has no video frame")]
+    NoFrame(String),
+}
+
+/// Stops the pipeline whatever happens.
+struct Stopper(gst::Element);
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
+fn wait_async_done(bin: &gst::Element, uri: &str, timeout: Duration) -> Result<(), ThumbnailError> {
+    let bus = bin.bus().expect("playbin has a bus");
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(ThumbnailError::Timeout(uri.to_owned()));
+        }
+        let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(left.as_millis() as u64),
+            &[gst::MessageType::AsyncDone, gst::MessageType::Error],
+        ) else {
+            return Err(ThumbnailError::Timeout(uri.to_owned()));
+        };
+        match msg.view() {
+            gst::MessageView::AsyncDone(_) => return Ok(()),
+            gst::MessageView::Error(e) => {
+                return Err(ThumbnailError::Decode { uri: uri.to_owned(), message: e.error().to_string() });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A JPEG of the frame about a tenth into `uri`, `width` pixels wide.
+pub fn still(uri: &str, width: u32, timeout: Duration) -> Result<Vec<u8>, ThumbnailError> {
+    gst::init().map_err(ThumbnailError::Init)?;
+    let playbin = gst::ElementFactory::make("playbin").property("uri", uri).build().map_err(ThumbnailError::Gst)?;
+    let video = gst::ElementFactory::make("fakesink").build().map_err(ThumbnailError::Gst)?;
+    let audio = gst::ElementFactory::make("fakesink").build().map_err(ThumbnailError::Gst)?;
+    playbin.set_property("video-sink", &video);
+    playbin.set_property("audio-sink", &audio);
+    let _stop = Stopper(playbin.clone());
+    playbin.set_state(gst::State::Paused).map_err(|source| ThumbnailError::State { uri: uri.to_owned(), source })?;
+    wait_async_done(&playbin, uri, timeout)?;
+    if let Some(duration) = playbin.query_duration::<gst::ClockTime>() {
+        let at = duration / 10;
+        if at > gst::ClockTime::ZERO
+            && playbin.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, at).is_ok()
+        {
+            wait_async_done(&playbin, uri, timeout)?;
+        }
+    }
+    let caps = gst::Caps::builder("image/jpeg")
+        .field("width", width as i32)
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        .build();
+    let sample = playbin.emit_by_name::<Option<gst::Sample>>("convert-sample", &[&caps]);
+    let buffer = sample.as_ref().and_then(|s| s.buffer()).ok_or_else(|| ThumbnailError::NoFrame(uri.to_owned()))?;
+    let map = buffer.map_readable().map_err(ThumbnailError::Gst)?;
+    Ok(map.as_slice().to_vec())
+}

@@ -1,0 +1,79 @@
+//! `GET /api/items/{id}/still.jpg`: a preview frame of an item (made by
+//! `library::thumbnail`), one at a time so a phone scrolling the library cannot load the
+//! box, and kept in a small in-memory cache.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::parse_id;
+use crate::library::store as library_store;
+use crate::library::{MediaId, thumbnail};
+use crate::web::WebState;
+use crate::web::error::{Error, Flatten, ResultExt};
+
+/// Stills kept in memory at most.
+const CACHE_LIMIT: usize = 128;
+/// Width of a still in pixels.
+const WIDTH: u32 = 480;
+
+/// The cache and the one-at-a-time permit.
+#[derive(Debug)]
+pub struct Stills {
+    // std Mutex: map look-ups and inserts only, never across an await.
+    cache: Mutex<HashMap<MediaId, Bytes>>,
+    permit: tokio::sync::Semaphore,
+}
+
+impl Default for Stills {
+    fn default() -> Self {
+        Self { cache: Mutex::default(), permit: tokio::sync::Semaphore::new(1) }
+    }
+}
+
+/// Every route of this file.
+pub fn router() -> Router<WebState> {
+    Router::new().route("/items/{id}/still.jpg", get(still))
+}
+
+fn jpeg(bytes: Bytes) -> Response {
+    let mut res = bytes.into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    res
+}
+
+/// `GET /api/items/{id}/still.jpg`
+pub async fn still(State(state): State<WebState>, UrlPath(id): UrlPath<String>) -> Result<Response, Error> {
+    let id = MediaId(parse_id(&id, "item")?);
+    if let Some(b) = state.stills.cache.lock().expect("stills lock").get(&id) {
+        return Ok(jpeg(b.clone()));
+    }
+    let item = state.db.call(move |c| library_store::get_item(c, id)).await.flat("reading an item")?;
+    let item = item.ok_or_else(|| Error::NotFound(format!("item {id}")))?;
+    let _permit = state.stills.permit.acquire().await.ctx("waiting for the thumbnailer")?;
+    let uri = item.uri.clone();
+    let made = tokio::task::spawn_blocking(move || thumbnail::still(&uri, WIDTH, Duration::from_secs(15)))
+        .await
+        .ctx("making a still")?;
+    let bytes = match made {
+        Ok(b) => Bytes::from(b),
+        Err(e) => {
+            tracing::debug!(item = %id, error = %e, "web: no still");
+            return Err(Error::NotFound(format!("a still of item {id}")));
+        }
+    };
+    let mut cache = state.stills.cache.lock().expect("stills lock");
+    if cache.len() >= CACHE_LIMIT {
+        cache.clear();
+    }
+    cache.insert(id, bytes.clone());
+    Ok(jpeg(bytes))
+}
