@@ -410,7 +410,7 @@ fn jpeg_size(b: &[u8]) -> Option<(u16, u16)> {
         }
         let marker = b[i + 1];
         let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
-        if matches!(marker, 0xC0 | 0xC1 | 0xC2) {
+        if matches!(marker, 0xC0..=0xC2) {
             return Some((u16::from_be_bytes([b[i + 7], b[i + 8]]), u16::from_be_bytes([b[i + 5], b[i + 6]])));
         }
         i += 2 + len;
