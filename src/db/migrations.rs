@@ -24,7 +24,11 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. Append only.
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_initial.sql"), migration!(10, "0010_library_sidecars.sql")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_initial.sql"),
+    migration!(10, "0010_library_sidecars.sql"),
+    migration!(20, "0020_schedule_state.sql"),
+];
 
 /// The newest schema version this binary knows.
 pub fn latest_version() -> i64 {

@@ -4,7 +4,16 @@
 //! log. Owns `programming_slots`, `series_progress`, `schedule_programs`, `schedule_items`,
 //! `playout_log` ([`store`]).
 
+pub mod auto;
+pub mod filler;
+pub mod horizon;
+pub mod import;
+pub mod order;
+pub mod planner;
+pub mod pool;
+pub mod rules;
 pub mod store;
+pub mod timeline;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -93,3 +102,73 @@ impl Airing {
         (self.end - self.start).num_milliseconds()
     }
 }
+
+/// What a guide entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgramKind {
+    /// An episode of a series.
+    Episode,
+    /// A movie.
+    Movie,
+    /// Time no program could fill (breaks, filler, slate only).
+    Filler,
+}
+
+/// The guide facts of a program, snapshotted when it was planned (stored as JSON in
+/// `schedule_programs.info`), so the guide stays true even if the library changes later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramInfo {
+    /// Episode, movie or filler.
+    pub kind: ProgramKind,
+    /// Guide title (the series name for episodes).
+    pub title: String,
+    /// Episode title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_title: Option<String>,
+    /// Synopsis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Series name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    /// Season number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub season: Option<u32>,
+    /// Episode number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<u32>,
+    /// Year first aired / released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub year: Option<i32>,
+    /// Content rating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<String>,
+    /// Guide categories (genres; "Movie" for movies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// Progress cursors as they stood before this program was planned; a replan that removes
+    /// this program puts them back, so series resume exactly where published airings stop.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rewind: std::collections::BTreeMap<String, u64>,
+}
+
+/// A guide entry: one program with its breaks inside.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Program {
+    /// Row id in `schedule_programs`.
+    pub id: i64,
+    /// Channel.
+    pub channel_id: ChannelId,
+    /// Start (on a slot boundary).
+    pub start: DateTime<Utc>,
+    /// End (exclusive; the next program's start).
+    pub end: DateTime<Utc>,
+    /// The library item, if any.
+    pub media_id: Option<MediaId>,
+    /// Guide facts.
+    pub info: ProgramInfo,
+}
+
+#[cfg(test)]
+mod tests;

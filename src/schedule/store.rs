@@ -1,1 +1,485 @@
-//! The schedule's tables. Nothing else runs SQL on them.
+//! The schedule's tables: `programming_slots`, `series_progress`, `schedule_programs`,
+//! `schedule_items`, `playout_log`, `schedule_publications`. Nothing else runs SQL on them.
+//!
+//! Readers: playout reads [`airings_between`] / [`airing_at`], guides read
+//! [`programs_between`], everyone may watch [`generation`] (bumped by every [`publish`]).
+//! Writers: the planner publishes; playout appends to the as-run log with
+//! [`record_as_run`] / [`finish_as_run`]; the web page lists it with [`as_run`].
+//!
+//! An item removed from the library after it was scheduled keeps its row (title, times) but
+//! reads back with `uri: None` and `media_id: None`: playout shows its slate for that span
+//! and records the gap in the as-run log; the next replan after the frozen window no longer
+//! picks it.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use super::planner::ChannelPlan;
+use super::rules::{Days, Fill, Slot};
+use super::{Airing, AiringKind, Program, ProgramInfo};
+use crate::clock::from_ms;
+use crate::library::MediaId;
+use crate::lineup::ChannelId;
+
+/// Errors reading or writing the schedule.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleStoreError {
+    /// SQLite failed.
+    #[error("schedule tables: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored slot's fill could not be decoded.
+    #[error("programming slot {id}: stored fill is invalid: {source}")]
+    BadFill {
+        /// Slot id.
+        id: i64,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No such slot on this channel.
+    #[error("channel {channel} has no slot {id}")]
+    NoSlot {
+        /// Channel.
+        channel: ChannelId,
+        /// Slot id.
+        id: i64,
+    },
+}
+
+type Result<T> = std::result::Result<T, ScheduleStoreError>;
+
+/// A channel's grid, by start.
+pub fn list_slots(conn: &Connection, channel: ChannelId) -> Result<Vec<Slot>> {
+    let mut st = conn.prepare(
+        "SELECT id, days, start_minute, length_min, fill FROM programming_slots WHERE channel_id = ?1
+         ORDER BY start_minute, days, id",
+    )?;
+    let rows: Vec<(i64, i64, i64, i64, String)> = st
+        .query_map([channel.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.into_iter()
+        .map(|(id, days, start, len, fill)| {
+            let fill: Fill = serde_json::from_str(&fill).map_err(|source| ScheduleStoreError::BadFill { id, source })?;
+            Ok(Slot { id, days: Days(days as u8), start_minute: start as u32, length_min: len as u32, fill })
+        })
+        .collect()
+}
+
+/// Add a slot (the caller has validated the grid with it); returns its id.
+pub fn add_slot(conn: &Connection, channel: ChannelId, slot: &Slot, now_ms: i64) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO programming_slots (channel_id, days, start_minute, length_min, fill, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            channel.0,
+            slot.days.0,
+            slot.start_minute,
+            slot.length_min,
+            serde_json::to_string(&slot.fill).expect("fill serialises"),
+            now_ms
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Remove one slot.
+pub fn remove_slot(conn: &Connection, channel: ChannelId, id: i64) -> Result<()> {
+    if conn.execute("DELETE FROM programming_slots WHERE channel_id = ?1 AND id = ?2", params![channel.0, id])? == 0 {
+        return Err(ScheduleStoreError::NoSlot { channel, id });
+    }
+    Ok(())
+}
+
+/// Replace a channel's whole grid.
+pub fn replace_slots(conn: &Connection, channel: ChannelId, slots: &[Slot], now_ms: i64) -> Result<()> {
+    conn.execute("DELETE FROM programming_slots WHERE channel_id = ?1", [channel.0])?;
+    for s in slots {
+        add_slot(conn, channel, s, now_ms)?;
+    }
+    Ok(())
+}
+
+/// Progress cursors of a channel as they stand at `at_ms`: the stored values, put back by
+/// every published program starting at or after `at_ms` (those are about to be replaced).
+pub fn progress_at(conn: &Connection, channel: ChannelId, at_ms: i64) -> Result<BTreeMap<String, u64>> {
+    let mut st = conn.prepare("SELECT series, next_index FROM series_progress WHERE channel_id = ?1")?;
+    let mut progress: BTreeMap<String, u64> = st
+        .query_map([channel.0], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut st = conn.prepare(
+        "SELECT info FROM schedule_programs WHERE channel_id = ?1 AND start_ms >= ?2 ORDER BY start_ms DESC",
+    )?;
+    // Latest first, so the earliest removed program's values win.
+    for info in st.query_map(params![channel.0, at_ms], |r| r.get::<_, String>(0))? {
+        if let Ok(info) = serde_json::from_str::<ProgramInfo>(&info?) {
+            progress.extend(info.rewind);
+        }
+    }
+    Ok(progress)
+}
+
+/// The end of the last published program of a channel.
+pub fn planned_until(conn: &Connection, channel: ChannelId) -> Result<Option<i64>> {
+    Ok(conn.query_row("SELECT MAX(end_ms) FROM schedule_programs WHERE channel_id = ?1", [channel.0], |r| r.get(0))?)
+}
+
+/// The program airing at `at_ms` on a channel, as (start, end) ms.
+pub fn program_span_at(conn: &Connection, channel: ChannelId, at_ms: i64) -> Result<Option<(i64, i64)>> {
+    Ok(conn
+        .query_row(
+            "SELECT start_ms, end_ms FROM schedule_programs WHERE channel_id = ?1 AND start_ms <= ?2 AND end_ms > ?2
+             ORDER BY start_ms DESC LIMIT 1",
+            params![channel.0, at_ms],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// Commercials, promos and other spots planned in `[from - window, from)`: (item, start).
+pub fn spot_history(conn: &Connection, channel: ChannelId, from_ms: i64, window_ms: i64) -> Result<Vec<(MediaId, i64)>> {
+    let mut st = conn.prepare(
+        "SELECT item_id, start_ms FROM schedule_items WHERE channel_id = ?1 AND start_ms >= ?2 AND start_ms < ?3
+         AND item_id IS NOT NULL AND kind IN ('commercial', 'promo', 'bumper', 'station_id')
+         ORDER BY start_ms",
+    )?;
+    let rows = st.query_map(params![channel.0, from_ms - window_ms, from_ms], |r| Ok((MediaId(r.get(0)?), r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// What a publish changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishStats {
+    /// Programs removed (they started at or after the replan point).
+    pub removed_programs: usize,
+    /// Programs written.
+    pub programs: usize,
+    /// Airings written.
+    pub airings: usize,
+    /// The publication counter after this publish.
+    pub generation: i64,
+}
+
+/// Replace a channel's schedule from `from_ms` on with `plan`, store its progress and bump
+/// the publication counter, in one transaction. Rows that ended more than `keep_past_ms`
+/// before `from_ms` are pruned (the as-run log keeps the history).
+pub fn publish(
+    conn: &mut Connection,
+    channel: ChannelId,
+    from_ms: i64,
+    plan: &ChannelPlan,
+    now_ms: i64,
+    keep_past_ms: i64,
+) -> Result<PublishStats> {
+    let tx = conn.transaction()?;
+    let removed = tx.execute(
+        "DELETE FROM schedule_programs WHERE channel_id = ?1 AND (start_ms >= ?2 OR end_ms < ?3)",
+        params![channel.0, from_ms, from_ms - keep_past_ms],
+    )?;
+    tx.execute(
+        // Airings of removed programs go with them (ON DELETE CASCADE); this catches strays.
+        "DELETE FROM schedule_items WHERE channel_id = ?1 AND program_id IS NULL AND (start_ms >= ?2 OR end_ms < ?3)",
+        params![channel.0, from_ms, from_ms - keep_past_ms],
+    )?;
+    let mut stats = PublishStats { removed_programs: removed, ..Default::default() };
+    {
+        let mut prog = tx.prepare(
+            "INSERT INTO schedule_programs (channel_id, start_ms, end_ms, item_id, info, built_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut item = tx.prepare(
+            "INSERT INTO schedule_items (channel_id, program_id, start_ms, end_ms, kind, item_id, uri, title,
+                offset_in_ms, offset_out_ms, loudness_lufs, built_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        for p in &plan.programs {
+            let info = serde_json::to_string(&p.info).expect("info serialises");
+            prog.execute(params![channel.0, p.start_ms, p.end_ms, p.media_id.map(|m| m.0), info, now_ms])?;
+            let pid = tx.last_insert_rowid();
+            for a in &p.airings {
+                item.execute(params![
+                    channel.0,
+                    pid,
+                    a.start.timestamp_millis(),
+                    a.end.timestamp_millis(),
+                    a.kind.as_str(),
+                    a.media_id.map(|m| m.0),
+                    a.uri,
+                    a.title,
+                    a.offset_in_ms,
+                    a.offset_out_ms,
+                    a.loudness_lufs,
+                    now_ms
+                ])?;
+                stats.airings += 1;
+            }
+            stats.programs += 1;
+        }
+        let mut st = tx.prepare(
+            "INSERT INTO series_progress (channel_id, series, next_index, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(channel_id, series) DO UPDATE SET next_index = excluded.next_index,
+                updated_at = excluded.updated_at",
+        )?;
+        for (k, v) in &plan.progress {
+            st.execute(params![channel.0, k, *v as i64, now_ms])?;
+        }
+    }
+    tx.execute(
+        "UPDATE schedule_publications SET generation = generation + 1, published_at = ?1 WHERE id = 1",
+        [now_ms],
+    )?;
+    stats.generation = generation(&tx)?;
+    tx.commit()?;
+    Ok(stats)
+}
+
+/// The publication counter: changes whenever any channel's schedule was (re)published.
+pub fn generation(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .query_row("SELECT generation FROM schedule_publications WHERE id = 1", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+const AIRING_COLUMNS: &str = "s.id, s.channel_id, s.program_id, s.start_ms, s.end_ms, s.kind,
+    CASE WHEN c.id IS NULL OR c.gone = 1 THEN NULL ELSE s.item_id END,
+    CASE WHEN c.id IS NULL OR c.gone = 1 THEN NULL ELSE s.uri END,
+    s.title, s.offset_in_ms, s.offset_out_ms, s.loudness_lufs";
+
+fn kind_of(s: &str) -> AiringKind {
+    match s {
+        "program" => AiringKind::Program,
+        "commercial" => AiringKind::Commercial,
+        "bumper" => AiringKind::Bumper,
+        "promo" => AiringKind::Promo,
+        "station_id" => AiringKind::StationId,
+        "intro" => AiringKind::Intro,
+        "outro" => AiringKind::Outro,
+        "filler" => AiringKind::Filler,
+        _ => AiringKind::Slate,
+    }
+}
+
+fn airing_from_row(r: &Row<'_>) -> rusqlite::Result<Airing> {
+    Ok(Airing {
+        id: r.get(0)?,
+        channel_id: ChannelId(r.get(1)?),
+        program_id: r.get(2)?,
+        start: from_ms(r.get(3)?),
+        end: from_ms(r.get(4)?),
+        kind: kind_of(&r.get::<_, String>(5)?),
+        media_id: r.get::<_, Option<i64>>(6)?.map(MediaId),
+        uri: r.get(7)?,
+        title: r.get(8)?,
+        offset_in_ms: r.get(9)?,
+        offset_out_ms: r.get(10)?,
+        loudness_lufs: r.get(11)?,
+    })
+}
+
+/// The airings of a channel overlapping `[from, to)`, by start.
+pub fn airings_between(conn: &Connection, channel: ChannelId, from_ms: i64, to_ms: i64) -> Result<Vec<Airing>> {
+    // Airings are at most 24 h long, which bounds the index range scanned.
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {AIRING_COLUMNS} FROM schedule_items s LEFT JOIN content_items c ON c.id = s.item_id
+         WHERE s.channel_id = ?1 AND s.start_ms >= ?2 AND s.start_ms < ?3 AND s.end_ms > ?4 ORDER BY s.start_ms"
+    ))?;
+    let rows = st.query_map(params![channel.0, from_ms - 86_400_000, to_ms, from_ms], airing_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The airing of a channel at `at_ms` (index seek on `(channel_id, start_ms)`).
+pub fn airing_at(conn: &Connection, channel: ChannelId, at_ms: i64) -> Result<Option<Airing>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {AIRING_COLUMNS} FROM schedule_items s LEFT JOIN content_items c ON c.id = s.item_id
+         WHERE s.channel_id = ?1 AND s.start_ms <= ?2 ORDER BY s.start_ms DESC LIMIT 1"
+    ))?;
+    let a = st.query_row(params![channel.0, at_ms], airing_from_row).optional()?;
+    Ok(a.filter(|a| a.end.timestamp_millis() > at_ms))
+}
+
+/// The guide entries of a channel overlapping `[from, to)`, by start.
+pub fn programs_between(conn: &Connection, channel: ChannelId, from_ms: i64, to_ms: i64) -> Result<Vec<Program>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, channel_id, start_ms, end_ms, item_id, info FROM schedule_programs
+         WHERE channel_id = ?1 AND start_ms < ?2 AND end_ms > ?3 ORDER BY start_ms",
+    )?;
+    let rows = st.query_map(params![channel.0, to_ms, from_ms], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, String>(5)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, ch, start, end, item, info) = row?;
+        let info: ProgramInfo = match serde_json::from_str(&info) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(program = id, error = %e, "stored program info is invalid; listing it untitled");
+                ProgramInfo {
+                    kind: super::ProgramKind::Filler,
+                    title: "Programming".into(),
+                    sub_title: None,
+                    description: None,
+                    series: None,
+                    season: None,
+                    episode: None,
+                    year: None,
+                    rating: None,
+                    categories: Vec::new(),
+                    rewind: BTreeMap::new(),
+                }
+            }
+        };
+        out.push(Program {
+            id,
+            channel_id: ChannelId(ch),
+            start: crate::clock::from_ms(start),
+            end: crate::clock::from_ms(end),
+            media_id: item.map(MediaId),
+            info,
+        });
+    }
+    Ok(out)
+}
+
+/// How an airing went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AsRunStatus {
+    /// Played as planned.
+    Aired,
+    /// Could not play (slate shown instead).
+    Failed,
+    /// Played, but cut short or started late.
+    Partial,
+    /// An emergency alert interrupted it.
+    Alert,
+}
+
+impl AsRunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Aired => "aired",
+            Self::Failed => "failed",
+            Self::Partial => "partial",
+            Self::Alert => "alert",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "aired" => Self::Aired,
+            "partial" => Self::Partial,
+            "alert" => Self::Alert,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// One as-run entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AsRun {
+    /// Row id (0 before it is stored).
+    pub id: i64,
+    /// Channel.
+    pub channel_id: ChannelId,
+    /// The planned airing, if it came from the schedule.
+    pub schedule_item_id: Option<i64>,
+    /// The library item, if any.
+    pub media_id: Option<MediaId>,
+    /// What it was.
+    pub kind: AiringKind,
+    /// Title.
+    pub title: String,
+    /// Planned start, ms.
+    pub planned_start_ms: Option<i64>,
+    /// Planned end, ms.
+    pub planned_end_ms: Option<i64>,
+    /// Actual start, ms.
+    pub actual_start_ms: i64,
+    /// Actual end, ms (None while on air).
+    pub actual_end_ms: Option<i64>,
+    /// Outcome.
+    pub status: AsRunStatus,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+impl AsRun {
+    /// An entry for an airing that started at `actual_start_ms`.
+    pub fn started(airing: &Airing, actual_start_ms: i64) -> Self {
+        Self {
+            id: 0,
+            channel_id: airing.channel_id,
+            schedule_item_id: (airing.id > 0).then_some(airing.id),
+            media_id: airing.media_id,
+            kind: airing.kind,
+            title: airing.title.clone(),
+            planned_start_ms: Some(airing.start.timestamp_millis()),
+            planned_end_ms: Some(airing.end.timestamp_millis()),
+            actual_start_ms,
+            actual_end_ms: None,
+            status: AsRunStatus::Aired,
+            error: None,
+        }
+    }
+}
+
+/// Append an as-run entry; returns its id.
+pub fn record_as_run(conn: &Connection, e: &AsRun) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO playout_log (channel_id, schedule_item_id, item_id, kind, title, planned_start_ms, planned_end_ms,
+            actual_start_ms, actual_end_ms, status, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            e.channel_id.0,
+            e.schedule_item_id,
+            e.media_id.map(|m| m.0),
+            e.kind.as_str(),
+            e.title,
+            e.planned_start_ms,
+            e.planned_end_ms,
+            e.actual_start_ms,
+            e.actual_end_ms,
+            e.status.as_str(),
+            e.error
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Close an as-run entry.
+pub fn finish_as_run(conn: &Connection, id: i64, actual_end_ms: i64, status: AsRunStatus, error: Option<&str>) -> Result<()> {
+    conn.execute(
+        "UPDATE playout_log SET actual_end_ms = ?2, status = ?3, error = ?4 WHERE id = ?1",
+        params![id, actual_end_ms, status.as_str(), error],
+    )?;
+    Ok(())
+}
+
+/// The as-run log, newest first: one channel or all, started in `[from, to)`, at most `limit`.
+pub fn as_run(conn: &Connection, channel: Option<ChannelId>, from_ms: i64, to_ms: i64, limit: usize) -> Result<Vec<AsRun>> {
+    let mut st = conn.prepare(
+        "SELECT id, channel_id, schedule_item_id, item_id, kind, title, planned_start_ms, planned_end_ms,
+                actual_start_ms, actual_end_ms, status, error
+         FROM playout_log WHERE (?1 IS NULL OR channel_id = ?1) AND actual_start_ms >= ?2 AND actual_start_ms < ?3
+         ORDER BY actual_start_ms DESC, id DESC LIMIT ?4",
+    )?;
+    let rows = st.query_map(params![channel.map(|c| c.0), from_ms, to_ms, limit as i64], |r| {
+        Ok(AsRun {
+            id: r.get(0)?,
+            channel_id: ChannelId(r.get(1)?),
+            schedule_item_id: r.get(2)?,
+            media_id: r.get::<_, Option<i64>>(3)?.map(MediaId),
+            kind: kind_of(&r.get::<_, String>(4)?),
+            title: r.get(5)?,
+            planned_start_ms: r.get(6)?,
+            planned_end_ms: r.get(7)?,
+            actual_start_ms: r.get(8)?,
+            actual_end_ms: r.get(9)?,
+            status: AsRunStatus::parse(&r.get::<_, String>(10)?),
+            error: r.get(11)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

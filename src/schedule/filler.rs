@@ -1,0 +1,449 @@
+//! The break-level layout of one program: act breaks at the item's breakpoints (or evenly
+//! spread), each break built from a template (out-bumper, commercials, a promo, a station ID
+//! near the top of the hour, in-bumper), series intro/outro, and a pad (filler clip or slate)
+//! so the next program starts exactly on its boundary.
+//!
+//! Timing: every media item plays a whole number of frames of the channel's rate, measured
+//! from its own start, in integer ms (`Frames::floor_ms`), so `offset_out` never passes the
+//! end of the media. Only the pad absorbs the sub-frame remainder, which lands the next
+//! program start exactly on its slot boundary.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{NaiveDateTime, Timelike};
+use chrono_tz::Tz;
+
+use super::order::Shuffle;
+use super::pool::LibraryIndex;
+use super::rules::{daypart_allows, decade_of, effective_rating, rating_allows, season_allows};
+use super::{Airing, AiringKind};
+use crate::clock::from_ms;
+use crate::library::MediaItem;
+use crate::lineup::{BreakStyle, Channel, ChannelId, FrameRate};
+
+/// Whole frames of a channel's rate, expressed in integer ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frames {
+    num: i64,
+    den: i64,
+}
+
+impl Frames {
+    /// Frames of this rate.
+    pub fn of(rate: FrameRate) -> Self {
+        let (num, den) = rate.fraction();
+        Self { num: num.into(), den: den.into() }
+    }
+
+    /// Whole frames that fit in `ms`.
+    pub fn floor_frames(self, ms: i64) -> i64 {
+        ms * self.num / (self.den * 1000)
+    }
+
+    /// The ms position of frame `frames` (rounded down).
+    pub fn ms(self, frames: i64) -> i64 {
+        frames * self.den * 1000 / self.num
+    }
+
+    /// `ms` rounded down to a whole frame (never longer than `ms`).
+    pub fn floor_ms(self, ms: i64) -> i64 {
+        self.ms(self.floor_frames(ms))
+    }
+}
+
+const SCAN_LIMIT: u64 = 512;
+const MIN_BREAK_MS: i64 = 120_000;
+const MIN_ACT_MS: i64 = 180_000;
+const BREAKPOINT_MARGIN_MS: i64 = 120_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Pool {
+    Commercial,
+    Promo,
+    BumperOut,
+    BumperIn,
+    StationId,
+    Filler,
+}
+
+impl Pool {
+    fn key(self) -> &'static str {
+        match self {
+            Self::Commercial => "#spots:commercial",
+            Self::Promo => "#spots:promo",
+            Self::BumperOut => "#spots:bumper_out",
+            Self::BumperIn => "#spots:bumper_in",
+            Self::StationId => "#spots:station_id",
+            Self::Filler => "#spots:filler",
+        }
+    }
+}
+
+/// What a break knows about its program.
+#[derive(Debug, Clone, Default)]
+struct BreakCtx {
+    decade: Option<String>,
+    series: Option<String>,
+    mid: bool,
+    top_of_hour: bool,
+}
+
+/// Builds breaks for one channel, remembering which spots aired when (repeat window,
+/// separation) and where each rotation stands (persisted as progress cursors).
+pub struct BreakFiller<'a> {
+    lib: &'a LibraryIndex,
+    tz: Tz,
+    frames: Frames,
+    style: BreakStyle,
+    channel: ChannelId,
+    seed: u64,
+    window_ms: i64,
+    pools: HashMap<Pool, Vec<usize>>,
+    shuffles: HashMap<Pool, Shuffle>,
+    cursors: BTreeMap<String, u64>,
+    last_aired: HashMap<usize, i64>,
+    last_spot: Option<usize>,
+    eras: HashSet<String>,
+    min_commercial_ms: i64,
+    upcoming: HashSet<String>,
+}
+
+impl<'a> BreakFiller<'a> {
+    /// A filler for `channel`: pools filtered by its rating limit and demographic.
+    pub fn new(lib: &'a LibraryIndex, channel: &Channel, tz: Tz, seed: u64, window_ms: i64) -> Self {
+        let limit = channel.settings.rating_limit.as_deref();
+        let demo = channel.settings.demographic.as_deref();
+        let fits = |i: &usize| {
+            let it = lib.item(*i);
+            rating_allows(limit, effective_rating(it))
+                && match (demo, it.meta.demographic.as_deref()) {
+                    (Some(d), Some(x)) => d.eq_ignore_ascii_case(x) || x.eq_ignore_ascii_case("all"),
+                    _ => true,
+                }
+        };
+        let filter = |v: &[usize]| -> Vec<usize> { v.iter().copied().filter(fits).collect() };
+        let has_tag = |i: &usize, t: &str| lib.item(*i).tags.iter().any(|x| x.eq_ignore_ascii_case(t));
+        let bumpers = filter(&lib.bumpers);
+        let mut pools = HashMap::new();
+        pools.insert(Pool::Commercial, filter(&lib.commercials));
+        pools.insert(Pool::Promo, filter(&lib.promos));
+        pools.insert(Pool::BumperOut, bumpers.iter().copied().filter(|i| !has_tag(i, "in")).collect());
+        pools.insert(Pool::BumperIn, bumpers.iter().copied().filter(|i| !has_tag(i, "out")).collect());
+        pools.insert(Pool::StationId, filter(&lib.station_ids));
+        pools.insert(Pool::Filler, filter(&lib.fillers));
+        let frames = Frames::of(channel.settings.profile.frame_rate);
+        let eras = pools[&Pool::Commercial].iter().filter_map(|i| decade_of(lib.item(*i))).collect();
+        let min_commercial_ms =
+            pools[&Pool::Commercial].iter().map(|i| frames.floor_ms(lib.duration(*i))).min().unwrap_or(i64::MAX);
+        let shuffles = pools
+            .iter()
+            .map(|(k, v)| (*k, Shuffle::new(seed, &format!("{}:{}", channel.id, k.key()), v.len())))
+            .collect();
+        Self {
+            lib,
+            tz,
+            frames,
+            style: channel.settings.break_style,
+            channel: channel.id,
+            seed,
+            window_ms,
+            pools,
+            shuffles,
+            cursors: BTreeMap::new(),
+            last_aired: HashMap::new(),
+            last_spot: None,
+            eras,
+            min_commercial_ms,
+            upcoming: HashSet::new(),
+        }
+    }
+
+    /// Continue rotations where a previous build left them.
+    pub fn set_cursors(&mut self, cursors: impl IntoIterator<Item = (String, u64)>) {
+        self.cursors.extend(cursors.into_iter().filter(|(k, _)| k.starts_with("#spots:")));
+    }
+
+    /// Where each rotation stands now.
+    pub fn cursors(&self) -> &BTreeMap<String, u64> {
+        &self.cursors
+    }
+
+    /// Series the channel airs later (promos for them are preferred).
+    pub fn set_upcoming(&mut self, series: HashSet<String>) {
+        self.upcoming = series;
+    }
+
+    /// A spot that aired (or is planned) at `start_ms` before this build.
+    pub fn remember(&mut self, media: crate::library::MediaId, start_ms: i64) {
+        if let Some(&i) = self.lib.by_id.get(&media) {
+            let e = self.last_aired.entry(i).or_insert(start_ms);
+            *e = (*e).max(start_ms);
+            if self.lib.item(i).kind == crate::library::ContentKind::Commercial {
+                self.last_spot = Some(i);
+            }
+        }
+    }
+
+    /// The channel's frame grid.
+    pub fn frames(&self) -> Frames {
+        self.frames
+    }
+
+    fn local(&self, ms: i64) -> NaiveDateTime {
+        from_ms(ms).with_timezone(&self.tz).naive_local()
+    }
+
+    fn airing(&self, kind: AiringKind, start: i64, len: i64, item: Option<&MediaItem>, offset_in: i64) -> Airing {
+        Airing {
+            id: 0,
+            channel_id: self.channel,
+            program_id: None,
+            start: from_ms(start),
+            end: from_ms(start + len),
+            kind,
+            media_id: item.map(|i| i.id),
+            uri: item.map(|i| i.uri.clone()),
+            title: item.map_or_else(|| "Slate".to_owned(), |i| i.title.clone()),
+            offset_in_ms: offset_in,
+            offset_out_ms: offset_in + len,
+            loudness_lufs: item.and_then(|i| i.loudness_lufs),
+        }
+    }
+
+    /// Lay out a program `[start, end)` playing item `idx`, appending its airings to `out`.
+    pub fn program(&mut self, start: i64, end: i64, idx: usize, out: &mut Vec<Airing>) {
+        let lib = self.lib;
+        let item = lib.item(idx);
+        let runtime = self.frames.floor_ms(lib.duration(idx)).min(end - start);
+        let series = item.series.as_deref().map(str::to_lowercase);
+        let span = end - start;
+        let extra = |this: &mut Self, map: &HashMap<String, Vec<usize>>, room: i64| -> Option<usize> {
+            let s = series.as_ref()?;
+            let v = map.get(s)?;
+            let key = format!("#spots:series:{s}");
+            let k = this.cursors.get(&key).copied().unwrap_or(0);
+            let i = v[(k % v.len() as u64) as usize];
+            (this.frames.floor_ms(lib.duration(i)) <= room).then(|| {
+                this.cursors.insert(key, k + 1);
+                i
+            })
+        };
+        let intro = extra(self, &lib.intros, span - runtime);
+        let intro_ms = intro.map_or(0, |i| self.frames.floor_ms(lib.duration(i)));
+        let outro = extra(self, &lib.outros, span - runtime - intro_ms);
+        let outro_ms = outro.map_or(0, |i| self.frames.floor_ms(lib.duration(i)));
+        let break_ms = span - runtime - intro_ms - outro_ms;
+        let half_hours = (span / 1_800_000).max(1);
+        let wanted = match self.style {
+            BreakStyle::None => 0,
+            BreakStyle::Us => 3 * half_hours - 1,
+            BreakStyle::Uk => half_hours,
+        };
+        let n_mid = wanted.min((break_ms / MIN_BREAK_MS - 1).max(0)).min((runtime / MIN_ACT_MS - 1).max(0));
+        let cuts = choose_breaks(&item.breakpoints, runtime, n_mid as usize, self.frames);
+        let per_break = self.frames.floor_ms(break_ms / (cuts.len() as i64 + 1));
+        let ctx = BreakCtx { decade: decade_of(item), series: item.series.clone(), mid: true, top_of_hour: false };
+        let mut at = start;
+        if let Some(i) = intro {
+            out.push(self.airing(AiringKind::Intro, at, intro_ms, Some(lib.item(i)), 0));
+            at += intro_ms;
+        }
+        let mut media_at = 0;
+        for cut in cuts.iter().copied().chain(std::iter::once(runtime)) {
+            let len = cut - media_at;
+            out.push(self.airing(AiringKind::Program, at, len, Some(item), media_at));
+            at += len;
+            media_at = cut;
+            if cut < runtime {
+                self.fill_break(at, per_break, &ctx, out);
+                at += per_break;
+            }
+        }
+        if let Some(o) = outro {
+            out.push(self.airing(AiringKind::Outro, at, outro_ms, Some(lib.item(o)), 0));
+            at += outro_ms;
+        }
+        let end_ctx = BreakCtx { mid: false, top_of_hour: self.local(end).minute() == 0, ..ctx };
+        self.fill_break(at, end - at, &end_ctx, out);
+    }
+
+    /// Fill `[start, end)` where no program fits (empty library, rules matching nothing, a
+    /// short gap): interstitials the channel's style allows, then filler or slate.
+    pub fn filler_program(&mut self, start: i64, end: i64, out: &mut Vec<Airing>) {
+        let ctx = BreakCtx { top_of_hour: self.local(end).minute() == 0, ..BreakCtx::default() };
+        self.fill_break(start, end - start, &ctx, out);
+    }
+
+    fn fill_break(&mut self, start: i64, len: i64, ctx: &BreakCtx, out: &mut Vec<Airing>) {
+        if len <= 0 {
+            return;
+        }
+        let spots = self.style != BreakStyle::None;
+        let mut budget = len;
+        let take = |this: &mut Self, pool: Pool, at: i64, max: i64| -> Option<(usize, i64)> {
+            let i = this.pick(pool, at, max, ctx)?;
+            let d = this.frames.floor_ms(this.lib.duration(i));
+            Some((i, d))
+        };
+        let out_bumper = if spots && ctx.mid { take(self, Pool::BumperOut, start, budget / 4) } else { None };
+        budget -= out_bumper.map_or(0, |b| b.1);
+        let in_bumper = if spots && ctx.mid { take(self, Pool::BumperIn, start, budget / 4) } else { None };
+        budget -= in_bumper.map_or(0, |b| b.1);
+        let station_id = if ctx.top_of_hour { take(self, Pool::StationId, start, budget) } else { None };
+        budget -= station_id.map_or(0, |b| b.1);
+        let promo = take(self, Pool::Promo, start, budget.min(if spots { budget / 3 } else { budget }));
+        budget -= promo.map_or(0, |b| b.1);
+
+        let mut at = start;
+        if let Some((i, d)) = out_bumper {
+            out.push(self.airing(AiringKind::Bumper, at, d, Some(self.lib.item(i)), 0));
+            at += d;
+        }
+        while spots && budget >= self.min_commercial_ms {
+            let Some(i) = self.pick(Pool::Commercial, at, budget, ctx) else { break };
+            let d = self.frames.floor_ms(self.lib.duration(i));
+            self.last_aired.insert(i, at);
+            self.last_spot = Some(i);
+            out.push(self.airing(AiringKind::Commercial, at, d, Some(self.lib.item(i)), 0));
+            at += d;
+            budget -= d;
+        }
+        if let Some((i, d)) = promo {
+            out.push(self.airing(AiringKind::Promo, at, d, Some(self.lib.item(i)), 0));
+            at += d;
+        }
+        self.pad(at, budget, out);
+        at += budget;
+        for (kind, spot) in [(AiringKind::StationId, station_id), (AiringKind::Bumper, in_bumper)] {
+            if let Some((i, d)) = spot {
+                out.push(self.airing(kind, at, d, Some(self.lib.item(i)), 0));
+                at += d;
+            }
+        }
+        debug_assert_eq!(at, start + len);
+    }
+
+    /// Cover `len` ms with filler clips (cut to fit) and, for what remains, a slate.
+    fn pad(&mut self, mut at: i64, mut len: i64, out: &mut Vec<Airing>) {
+        let mut clips = 0;
+        while len >= 1000 && clips < 8 {
+            let Some(i) = self.pick(Pool::Filler, at, i64::MAX, &BreakCtx::default()) else { break };
+            let d = self.frames.floor_ms(self.lib.duration(i)).min(len);
+            out.push(self.airing(AiringKind::Filler, at, d, Some(self.lib.item(i)), 0));
+            at += d;
+            len -= d;
+            clips += 1;
+        }
+        if len > 0 {
+            out.push(self.airing(AiringKind::Slate, at, len, None, 0));
+        }
+    }
+
+    /// The next item of `pool` that fits in `max` ms at `at` and obeys the rules; preferred
+    /// items (the program's era, upcoming series, the series' own bumpers) first.
+    fn pick(&mut self, pool: Pool, at: i64, max: i64, ctx: &BreakCtx) -> Option<usize> {
+        let candidates = self.pools.get(&pool)?;
+        if candidates.is_empty() || max <= 0 {
+            return None;
+        }
+        let local = self.local(at);
+        let lib = self.lib;
+        let key = pool.key();
+        let k = self.cursors.get(key).copied().unwrap_or(0);
+        let shuffle = self.shuffles.get_mut(&pool)?;
+        let last = self.last_spot.map(|i| lib.item(i));
+        let ok = |i: usize| {
+            let it = lib.item(i);
+            if self.frames.floor_ms(lib.duration(i)) > max
+                || !daypart_allows(&it.meta.daypart, local.time())
+                || !season_allows(&it.meta.season, local.date())
+            {
+                return false;
+            }
+            match pool {
+                Pool::Commercial => {
+                    let repeat = self.last_aired.get(&i).is_some_and(|&t| at - t < self.window_ms);
+                    let same = |a: &Option<String>, b: &Option<String>| {
+                        a.as_deref().zip(b.as_deref()).is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+                    };
+                    let adjacent = last.is_some_and(|l| {
+                        l.id == it.id
+                            || same(&l.meta.commercial_company, &it.meta.commercial_company)
+                            || same(&l.meta.commercial_category, &it.meta.commercial_category)
+                    });
+                    !repeat && !adjacent
+                }
+                Pool::BumperIn | Pool::BumperOut => {
+                    it.series.is_none() || it.series.as_deref().map(str::to_lowercase) == ctx.series.as_deref().map(str::to_lowercase)
+                }
+                _ => true,
+            }
+        };
+        let preferred = |i: usize| {
+            let it = lib.item(i);
+            match pool {
+                Pool::Commercial => {
+                    ctx.decade.as_ref().is_some_and(|d| self.eras.contains(d) && decade_of(it).as_ref() == Some(d))
+                }
+                Pool::Promo => it.series.as_deref().is_some_and(|s| self.upcoming.contains(&s.to_lowercase())),
+                Pool::BumperIn | Pool::BumperOut => it.series.is_some(),
+                _ => false,
+            }
+        };
+        let n = (candidates.len() as u64).min(SCAN_LIMIT);
+        let mut found = None;
+        'passes: for pass in 0..2 {
+            for j in 0..n {
+                let i = candidates[shuffle.pick(k + j)?];
+                if ok(i) && (pass == 1 || preferred(i)) {
+                    found = Some((i, j));
+                    break 'passes;
+                }
+            }
+        }
+        let (i, j) = found?;
+        self.cursors.insert(key.to_owned(), k + j + 1);
+        Some(i)
+    }
+
+    /// The seed this filler shuffles with.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+/// Where to cut a program of `runtime` ms into acts: up to `n` of the item's breakpoints
+/// (nearest to an even spread, away from the ends), else `n` evenly spread cuts; frame-aligned.
+pub fn choose_breaks(breakpoints: &[i64], runtime: i64, n: usize, frames: Frames) -> Vec<i64> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let usable: Vec<i64> = breakpoints
+        .iter()
+        .copied()
+        .filter(|&b| b >= BREAKPOINT_MARGIN_MS && b <= runtime - BREAKPOINT_MARGIN_MS)
+        .collect();
+    let mut cuts: Vec<i64> = if usable.is_empty() {
+        (1..=n as i64).map(|k| runtime * k / (n as i64 + 1)).collect()
+    } else if usable.len() <= n {
+        usable
+    } else {
+        let mut chosen = Vec::new();
+        for k in 1..=n as i64 {
+            let target = runtime * k / (n as i64 + 1);
+            if let Some(&b) =
+                usable.iter().filter(|b| !chosen.contains(*b)).min_by_key(|&&b| (b - target).abs())
+            {
+                chosen.push(b);
+            }
+        }
+        chosen
+    };
+    for c in &mut cuts {
+        *c = frames.floor_ms(*c);
+    }
+    cuts.retain(|&c| c > 0 && c < runtime);
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts
+}

@@ -1,0 +1,254 @@
+//! The horizon: keeps every channel's fine log materialised from now to now + N days.
+//!
+//! [`build`] either *replans* (rewrites everything after the frozen window, or after the
+//! program on air with `force`) or *extends* (appends after the last published program,
+//! never touching what is published). [`run_horizon`] is the background job the director
+//! spawns: it extends the horizon periodically and forwards the publication counter to a
+//! [`Published`] watch, so playout and the guide notice replans made by any process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::planner::{PlanRequest, plan_channel, prev_boundary};
+use super::pool::LibraryIndex;
+use super::rules::validate_grid;
+use super::store::{self, ScheduleStoreError};
+use crate::clock::SharedClock;
+use crate::config::{Config, ScheduleConfig};
+use crate::db::Db;
+use crate::library::store::{ItemFilter, list_items};
+use crate::lineup::store::{LineupStoreError, lineup};
+
+/// Published rows older than this before the replan point are pruned.
+const KEEP_PAST_MS: i64 = 2 * 86_400_000;
+
+/// Errors building the schedule.
+#[derive(Debug, thiserror::Error)]
+pub enum HorizonError {
+    /// Reading channels failed.
+    #[error(transparent)]
+    Lineup(#[from] LineupStoreError),
+    /// Reading or writing the schedule failed.
+    #[error(transparent)]
+    Store(#[from] ScheduleStoreError),
+    /// Reading the library failed.
+    #[error("reading the library: {0}")]
+    Library(#[source] rusqlite::Error),
+}
+
+/// Replan or extend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildMode {
+    /// Rewrite after the frozen window (or, forced, after the program on air now).
+    Replan {
+        /// Ignore the frozen window.
+        force: bool,
+    },
+    /// Only append after the last published program.
+    Extend,
+}
+
+/// What one channel's build did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelBuild {
+    /// Channel number.
+    pub number: String,
+    /// Channel name.
+    pub name: String,
+    /// Planned from (UTC), `None` when nothing needed planning.
+    pub from: Option<DateTime<Utc>>,
+    /// Planned until (end of the last program).
+    pub until: Option<DateTime<Utc>>,
+    /// Programs written.
+    pub programs: usize,
+    /// Airings written.
+    pub airings: usize,
+    /// Programs replaced.
+    pub replaced: usize,
+}
+
+/// What a build did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BuildReport {
+    /// Per channel.
+    pub channels: Vec<ChannelBuild>,
+    /// Things the user should know.
+    pub warnings: Vec<String>,
+    /// Library items the scheduler cannot use, with the reason.
+    pub skipped_items: Vec<String>,
+    /// Publication counter afterwards.
+    pub generation: i64,
+}
+
+/// Build the horizon for every enabled channel up to `now + days`.
+pub fn build(
+    conn: &mut Connection,
+    config: &ScheduleConfig,
+    now: DateTime<Utc>,
+    days: u32,
+    mode: BuildMode,
+) -> Result<BuildReport, HorizonError> {
+    let items = list_items(conn, &ItemFilter { playable_only: true, ..Default::default() })
+        .map_err(HorizonError::Library)?;
+    let lib = LibraryIndex::new(items);
+    build_with(conn, config, &lib, now, days, mode)
+}
+
+/// [`build`] with an already loaded library (benchmarks, repeated builds).
+pub fn build_with(
+    conn: &mut Connection,
+    config: &ScheduleConfig,
+    lib: &LibraryIndex,
+    now: DateTime<Utc>,
+    days: u32,
+    mode: BuildMode,
+) -> Result<BuildReport, HorizonError> {
+    let tz = config.timezone;
+    let now_ms = now.timestamp_millis();
+    let to_ms = now_ms + i64::from(days.max(1)) * 86_400_000;
+    let window_ms = config.commercial_repeat_window.as_millis() as i64;
+    let mut report = BuildReport {
+        skipped_items: lib.skipped.iter().map(|(id, title, why)| format!("item {id} {title:?}: {why}")).collect(),
+        ..Default::default()
+    };
+    if lib.programs.is_empty() {
+        report.warnings.push(
+            "the library has no playable episodes or movies: channels show station breaks (slate) until media is \
+             added and `retrovue schedule build` runs"
+                .into(),
+        );
+    }
+    for channel in lineup(conn)?.channels {
+        let slots = store::list_slots(conn, channel.id)?;
+        if let Err(e) = validate_grid(&slots) {
+            report.warnings.push(format!("channel {}: {e}; later slots that collide are skipped", channel.number));
+        }
+        let floor_now = prev_boundary(tz, now_ms);
+        let from = match (store::planned_until(conn, channel.id)?, mode) {
+            (None, _) => floor_now,
+            (Some(u), _) if u <= now_ms => u.max(floor_now),
+            (Some(u), BuildMode::Extend) => u,
+            (Some(u), BuildMode::Replan { force }) => {
+                let keep = if force { now_ms } else { now_ms + config.frozen.as_millis() as i64 };
+                if u <= keep { u } else { store::program_span_at(conn, channel.id, keep)?.map_or(keep, |(_, end)| end) }
+            }
+        };
+        let mut entry = ChannelBuild {
+            number: channel.number.to_string(),
+            name: channel.name.clone(),
+            from: None,
+            until: store::planned_until(conn, channel.id)?.map(crate::clock::from_ms),
+            programs: 0,
+            airings: 0,
+            replaced: 0,
+        };
+        if from < to_ms {
+            let req = PlanRequest {
+                channel: &channel,
+                slots: &slots,
+                lib,
+                tz,
+                seed: config.seed,
+                repeat_window_ms: window_ms,
+                from_ms: from,
+                to_ms,
+                progress: store::progress_at(conn, channel.id, from)?,
+                history: store::spot_history(conn, channel.id, from, window_ms)?,
+            };
+            let plan = plan_channel(&req);
+            report.warnings.extend(plan.warnings.iter().cloned());
+            let stats = store::publish(conn, channel.id, from, &plan, now_ms, KEEP_PAST_MS)?;
+            report.generation = stats.generation;
+            entry.from = Some(crate::clock::from_ms(from));
+            entry.until = plan.programs.last().map(|p| crate::clock::from_ms(p.end_ms));
+            entry.programs = stats.programs;
+            entry.airings = stats.airings;
+            entry.replaced = stats.removed_programs;
+        }
+        report.channels.push(entry);
+    }
+    report.generation = store::generation(conn)?;
+    Ok(report)
+}
+
+/// A handle on the publication counter: playout and guides subscribe and re-read their
+/// channel's airings when it changes.
+#[derive(Debug, Clone)]
+pub struct Published {
+    tx: watch::Sender<i64>,
+}
+
+impl Default for Published {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Published {
+    /// A counter at 0.
+    pub fn new() -> Self {
+        Self { tx: watch::Sender::new(0) }
+    }
+
+    /// Watch the counter.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.tx.subscribe()
+    }
+
+    /// Record the counter read from the database (notifies only on change).
+    pub fn set(&self, generation: i64) {
+        self.tx.send_if_modified(|g| {
+            let changed = *g != generation;
+            *g = generation;
+            changed
+        });
+    }
+}
+
+/// The background job: extend every channel's horizon now and every `EXTEND_EVERY`, and
+/// forward the publication counter every few seconds, until `shutdown`.
+pub async fn run_horizon(
+    db: Db,
+    config: Arc<Config>,
+    clock: SharedClock,
+    published: Published,
+    shutdown: CancellationToken,
+) {
+    const POLL: Duration = Duration::from_secs(5);
+    const EXTEND_EVERY: u32 = 120; // polls: 10 minutes
+    let mut tick: u32 = 0;
+    loop {
+        if tick % EXTEND_EVERY == 0 && clock.is_plausible() {
+            let cfg = config.schedule.clone();
+            let now = clock.now();
+            let result = db.call(move |c| build(c, &cfg, now, cfg.horizon_days, BuildMode::Extend)).await;
+            match result {
+                Ok(Ok(r)) => {
+                    let planned: usize = r.channels.iter().map(|c| c.programs).sum();
+                    if planned > 0 {
+                        tracing::info!(programs = planned, warnings = r.warnings.len(), "schedule horizon extended");
+                    }
+                    for w in r.warnings.iter().take(5) {
+                        tracing::debug!("{w}");
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "extending the schedule horizon failed"),
+                Err(e) => tracing::warn!(error = %e, "extending the schedule horizon failed"),
+            }
+        }
+        if let Ok(Ok(g)) = db.call(|c| store::generation(c)).await {
+            published.set(g);
+        }
+        tick = tick.wrapping_add(1);
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}

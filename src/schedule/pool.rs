@@ -1,0 +1,102 @@
+//! The library as the scheduler sees it: every playable item sorted into pools by kind, with
+//! the items that can never be scheduled (no duration, longer than 24 h) set aside with a
+//! reason. Built once per build from `library::store::list_items`, shared by every channel.
+
+use std::collections::HashMap;
+
+use crate::library::{ContentKind, MediaId, MediaItem};
+
+/// The longest item the scheduler accepts.
+pub const MAX_ITEM_MS: i64 = 24 * 3600 * 1000;
+/// The shortest item the scheduler accepts.
+pub const MIN_ITEM_MS: i64 = 1000;
+
+/// Playable library items by kind, in the library's stable order.
+#[derive(Debug, Default, Clone)]
+pub struct LibraryIndex {
+    /// Every usable item; pools hold indices into it.
+    pub items: Vec<MediaItem>,
+    /// Episodes and movies.
+    pub programs: Vec<usize>,
+    /// Commercials.
+    pub commercials: Vec<usize>,
+    /// Promos.
+    pub promos: Vec<usize>,
+    /// Bumpers.
+    pub bumpers: Vec<usize>,
+    /// Station IDs.
+    pub station_ids: Vec<usize>,
+    /// Intros by lower-cased series.
+    pub intros: HashMap<String, Vec<usize>>,
+    /// Outros by lower-cased series.
+    pub outros: HashMap<String, Vec<usize>>,
+    /// Filler clips (slate kind).
+    pub fillers: Vec<usize>,
+    /// Episodes by lower-cased series, in episode order.
+    pub series: HashMap<String, Vec<usize>>,
+    /// Position of an item by id.
+    pub by_id: HashMap<MediaId, usize>,
+    /// Items left out, with the reason (shown by `schedule build`).
+    pub skipped: Vec<(MediaId, String, String)>,
+}
+
+impl LibraryIndex {
+    /// Sort `items` (already playable-only, in the library's order) into pools.
+    pub fn new(items: Vec<MediaItem>) -> Self {
+        let mut ix = Self::default();
+        for item in items {
+            if !item.playable {
+                continue;
+            }
+            match item.duration_ms {
+                None => {
+                    ix.skipped.push((item.id, item.title.clone(), "no known duration".into()));
+                    continue;
+                }
+                Some(d) if d < MIN_ITEM_MS => {
+                    ix.skipped.push((item.id, item.title.clone(), format!("too short ({d} ms)")));
+                    continue;
+                }
+                Some(d) if d > MAX_ITEM_MS => {
+                    ix.skipped.push((
+                        item.id,
+                        item.title.clone(),
+                        format!("longer than 24 h ({} h), too long to schedule", d / 3_600_000),
+                    ));
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let i = ix.items.len();
+            let series_key = item.series.as_deref().map(str::to_lowercase);
+            match item.kind {
+                ContentKind::Episode | ContentKind::Movie => {
+                    ix.programs.push(i);
+                    if let (ContentKind::Episode, Some(s)) = (item.kind, &series_key) {
+                        ix.series.entry(s.clone()).or_default().push(i);
+                    }
+                }
+                ContentKind::Commercial => ix.commercials.push(i),
+                ContentKind::Promo => ix.promos.push(i),
+                ContentKind::Bumper => ix.bumpers.push(i),
+                ContentKind::StationId => ix.station_ids.push(i),
+                ContentKind::Intro => ix.intros.entry(series_key.unwrap_or_default()).or_default().push(i),
+                ContentKind::Outro => ix.outros.entry(series_key.unwrap_or_default()).or_default().push(i),
+                ContentKind::Slate => ix.fillers.push(i),
+            }
+            ix.by_id.insert(item.id, i);
+            ix.items.push(item);
+        }
+        ix
+    }
+
+    /// The item at a pool index.
+    pub fn item(&self, i: usize) -> &MediaItem {
+        &self.items[i]
+    }
+
+    /// The item's duration in ms (always known for indexed items).
+    pub fn duration(&self, i: usize) -> i64 {
+        self.items[i].duration_ms.unwrap_or(0)
+    }
+}
