@@ -59,6 +59,8 @@ pub struct App {
     /// Whether the wall clock can be trusted yet; schedules wait while it is not
     /// (see [`crate::clock::sync`]).
     pub clock_sync: ClockWatch,
+    /// Schedule publication counter: changes whenever a channel's schedule is (re)published.
+    pub published: crate::schedule::horizon::Published,
 }
 
 /// How long open connections (live viewers) get to finish once shutdown has begun.
@@ -111,6 +113,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         local_addr,
         hdhr,
         clock_sync,
+        published: crate::schedule::horizon::Published::new(),
     };
     start_services(&app).await?;
     let router = routes(&app);
@@ -170,6 +173,14 @@ fn apply_stored_settings(config: &mut Config, db: &Db, args: &ServeArgs) -> anyh
 /// Start the background services (each adds its own line).
 async fn start_services(app: &App) -> anyhow::Result<()> {
     app.tracker.spawn(app.emergency.clone().run(app.shutdown.clone()));
+    app.tracker.spawn(crate::schedule::horizon::run_horizon(
+        app.db.clone(),
+        app.config.clone(),
+        app.clock.clone(),
+        app.published.clone(),
+        app.clock_sync.clone(),
+        app.shutdown.clone(),
+    ));
     let hdhr_services = crate::hdhr::Services {
         bind_ip: app.local_addr.ip(),
         discovery: app.config.device.discovery,
@@ -203,6 +214,11 @@ fn routes(app: &App) -> Router {
             app.config.emergency.webhook_token.clone(),
         ))
         .merge(crate::hdhr::http::router(app.hdhr.clone()))
+        .merge(crate::guide::http::router(crate::guide::http::GuideState {
+            config: app.config.clone(),
+            db: app.db.clone(),
+            clock: app.clock.clone(),
+        }))
         .merge(crate::web::router(crate::web::WebDeps {
             config: app.config.clone(),
             db: app.db.clone(),

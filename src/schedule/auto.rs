@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::pool::LibraryIndex;
 use super::rules::{Days, Fill, Slot, decade_of, effective_rating, rating_level};
 use super::store::{self, ScheduleStoreError};
+use crate::db::Db;
 use crate::library::ContentKind;
 use crate::lineup::store::{self as lineup_store, LineupStoreError, NewChannel};
 use crate::lineup::{Channel, ChannelSettings, GuideNumber};
@@ -78,7 +78,12 @@ pub fn propose(lib: &LibraryIndex, existing: &[Channel]) -> Vec<Proposal> {
             group: Some(genre.clone()),
             ..ChannelSettings::default()
         };
-        push(format!("{genre} Channel"), settings, primetime(lib, &genre), format!("{n} programs, {} h of {genre}", ms / 3_600_000));
+        push(
+            format!("{genre} Channel"),
+            settings,
+            primetime(lib, &genre),
+            format!("{n} programs, {} h of {genre}", ms / 3_600_000),
+        );
     }
     let mut decs: Vec<_> = decades.into_iter().filter(|d| d.1.0 >= MIN_ITEMS).collect();
     decs.sort_by(|a, b| b.1.1.cmp(&a.1.1).then(a.0.cmp(&b.0)));
@@ -112,8 +117,8 @@ pub fn propose(lib: &LibraryIndex, existing: &[Channel]) -> Vec<Proposal> {
 fn primetime(lib: &LibraryIndex, genre: &str) -> Vec<Slot> {
     let mut series: Vec<(&String, usize, i64)> = lib
         .series
-        .iter()
-        .filter_map(|(_, eps)| {
+        .values()
+        .filter_map(|eps| {
             let first = lib.item(*eps.first()?);
             first.genres.iter().any(|g| g.eq_ignore_ascii_case(genre)).then(|| {
                 let avg = eps.iter().map(|&i| lib.duration(i)).sum::<i64>() / eps.len() as i64;
@@ -130,7 +135,13 @@ fn primetime(lib: &LibraryIndex, genre: &str) -> Vec<Slot> {
         if start + length > 23 * 60 {
             break;
         }
-        slots.push(Slot { id: 0, days: Days::ALL, start_minute: start, length_min: length, fill: Fill::Series(name.clone()) });
+        slots.push(Slot {
+            id: 0,
+            days: Days::ALL,
+            start_minute: start,
+            length_min: length,
+            fill: Fill::Series(name.clone()),
+        });
         start += length;
     }
     slots
@@ -145,32 +156,31 @@ pub enum AutoError {
     /// Writing grids failed.
     #[error(transparent)]
     Store(#[from] ScheduleStoreError),
-    /// SQLite failed.
-    #[error("creating channels: {0}")]
-    Sqlite(#[from] rusqlite::Error),
 }
 
 /// Create the proposed channels and their grids, in one transaction.
-pub fn apply(conn: &mut Connection, proposals: &[Proposal], now_ms: i64) -> Result<Vec<Channel>, AutoError> {
-    let tx = conn.transaction()?;
-    let mut out = Vec::new();
-    for p in proposals {
-        let ch = lineup_store::insert(
-            &tx,
-            &NewChannel {
-                number: p.number.clone(),
-                name: p.name.clone(),
-                call_sign: p.call_sign.clone(),
-                logo: None,
-                settings: p.settings.clone(),
-            },
-            now_ms,
-        )?;
-        store::replace_slots(&tx, ch.id, &p.slots, now_ms)?;
-        out.push(ch);
-    }
-    tx.commit()?;
-    Ok(out)
+pub fn apply(db: &Db, proposals: &[Proposal], now_ms: i64) -> Result<Vec<Channel>, AutoError> {
+    db.call_blocking(|conn| {
+        let tx = conn.transaction().map_err(ScheduleStoreError::from)?;
+        let mut out = Vec::new();
+        for p in proposals {
+            let ch = lineup_store::insert(
+                &tx,
+                &NewChannel {
+                    number: p.number.clone(),
+                    name: p.name.clone(),
+                    call_sign: p.call_sign.clone(),
+                    logo: None,
+                    settings: p.settings.clone(),
+                },
+                now_ms,
+            )?;
+            store::replace_slots(&tx, ch.id, &p.slots, now_ms)?;
+            out.push(ch);
+        }
+        tx.commit().map_err(ScheduleStoreError::from)?;
+        Ok(out)
+    })
 }
 
 #[cfg(test)]

@@ -374,7 +374,8 @@ impl<'a> BreakFiller<'a> {
                     !repeat && !adjacent
                 }
                 Pool::BumperIn | Pool::BumperOut => {
-                    it.series.is_none() || it.series.as_deref().map(str::to_lowercase) == ctx.series.as_deref().map(str::to_lowercase)
+                    it.series.is_none()
+                        || it.series.as_deref().map(str::to_lowercase) == ctx.series.as_deref().map(str::to_lowercase)
                 }
                 _ => true,
             }
@@ -431,9 +432,7 @@ pub fn choose_breaks(breakpoints: &[i64], runtime: i64, n: usize, frames: Frames
         let mut chosen = Vec::new();
         for k in 1..=n as i64 {
             let target = runtime * k / (n as i64 + 1);
-            if let Some(&b) =
-                usable.iter().filter(|b| !chosen.contains(*b)).min_by_key(|&&b| (b - target).abs())
-            {
+            if let Some(&b) = usable.iter().filter(|b| !chosen.contains(*b)).min_by_key(|&&b| (b - target).abs()) {
                 chosen.push(b);
             }
         }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +38,7 @@ pub enum HorizonError {
     Store(#[from] ScheduleStoreError),
     /// Reading the library failed.
     #[error("reading the library: {0}")]
-    Library(#[source] rusqlite::Error),
+    Library(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Replan or extend.
@@ -86,23 +85,24 @@ pub struct BuildReport {
     pub generation: i64,
 }
 
-/// Build the horizon for every enabled channel up to `now + days`.
+/// Build the horizon for every enabled channel up to `now + days` (blocking).
 pub fn build(
-    conn: &mut Connection,
+    db: &Db,
     config: &ScheduleConfig,
     now: DateTime<Utc>,
     days: u32,
     mode: BuildMode,
 ) -> Result<BuildReport, HorizonError> {
-    let items = list_items(conn, &ItemFilter { playable_only: true, ..Default::default() })
-        .map_err(HorizonError::Library)?;
+    let items = db
+        .call_blocking(|c| list_items(c, &ItemFilter { playable_only: true, ..Default::default() }))
+        .map_err(|e| HorizonError::Library(Box::new(e)))?;
     let lib = LibraryIndex::new(items);
-    build_with(conn, config, &lib, now, days, mode)
+    build_with(db, config, &lib, now, days, mode)
 }
 
 /// [`build`] with an already loaded library (benchmarks, repeated builds).
 pub fn build_with(
-    conn: &mut Connection,
+    db: &Db,
     config: &ScheduleConfig,
     lib: &LibraryIndex,
     now: DateTime<Utc>,
@@ -124,57 +124,63 @@ pub fn build_with(
                 .into(),
         );
     }
-    for channel in lineup(conn)?.channels {
-        let slots = store::list_slots(conn, channel.id)?;
-        if let Err(e) = validate_grid(&slots) {
-            report.warnings.push(format!("channel {}: {e}; later slots that collide are skipped", channel.number));
-        }
-        let floor_now = prev_boundary(tz, now_ms);
-        let from = match (store::planned_until(conn, channel.id)?, mode) {
-            (None, _) => floor_now,
-            (Some(u), _) if u <= now_ms => u.max(floor_now),
-            (Some(u), BuildMode::Extend) => u,
-            (Some(u), BuildMode::Replan { force }) => {
-                let keep = if force { now_ms } else { now_ms + config.frozen.as_millis() as i64 };
-                if u <= keep { u } else { store::program_span_at(conn, channel.id, keep)?.map_or(keep, |(_, end)| end) }
+    db.call_blocking(|conn| {
+        for channel in lineup(conn)?.channels {
+            let slots = store::list_slots(conn, channel.id)?;
+            if let Err(e) = validate_grid(&slots) {
+                report.warnings.push(format!("channel {}: {e}; later slots that collide are skipped", channel.number));
             }
-        };
-        let mut entry = ChannelBuild {
-            number: channel.number.to_string(),
-            name: channel.name.clone(),
-            from: None,
-            until: store::planned_until(conn, channel.id)?.map(crate::clock::from_ms),
-            programs: 0,
-            airings: 0,
-            replaced: 0,
-        };
-        if from < to_ms {
-            let req = PlanRequest {
-                channel: &channel,
-                slots: &slots,
-                lib,
-                tz,
-                seed: config.seed,
-                repeat_window_ms: window_ms,
-                from_ms: from,
-                to_ms,
-                progress: store::progress_at(conn, channel.id, from)?,
-                history: store::spot_history(conn, channel.id, from, window_ms)?,
+            let floor_now = prev_boundary(tz, now_ms);
+            let from = match (store::planned_until(conn, channel.id)?, mode) {
+                (None, _) => floor_now,
+                (Some(u), _) if u <= now_ms => u.max(floor_now),
+                (Some(u), BuildMode::Extend) => u,
+                (Some(u), BuildMode::Replan { force }) => {
+                    let keep = if force { now_ms } else { now_ms + config.frozen.as_millis() as i64 };
+                    if u <= keep {
+                        u
+                    } else {
+                        store::program_span_at(conn, channel.id, keep)?.map_or(keep, |(_, end)| end)
+                    }
+                }
             };
-            let plan = plan_channel(&req);
-            report.warnings.extend(plan.warnings.iter().cloned());
-            let stats = store::publish(conn, channel.id, from, &plan, now_ms, KEEP_PAST_MS)?;
-            report.generation = stats.generation;
-            entry.from = Some(crate::clock::from_ms(from));
-            entry.until = plan.programs.last().map(|p| crate::clock::from_ms(p.end_ms));
-            entry.programs = stats.programs;
-            entry.airings = stats.airings;
-            entry.replaced = stats.removed_programs;
+            let mut entry = ChannelBuild {
+                number: channel.number.to_string(),
+                name: channel.name.clone(),
+                from: None,
+                until: store::planned_until(conn, channel.id)?.map(crate::clock::from_ms),
+                programs: 0,
+                airings: 0,
+                replaced: 0,
+            };
+            if from < to_ms {
+                let req = PlanRequest {
+                    channel: &channel,
+                    slots: &slots,
+                    lib,
+                    tz,
+                    seed: config.seed,
+                    repeat_window_ms: window_ms,
+                    from_ms: from,
+                    to_ms,
+                    progress: store::progress_at(conn, channel.id, from)?,
+                    history: store::spot_history(conn, channel.id, from, window_ms)?,
+                };
+                let plan = plan_channel(&req);
+                report.warnings.extend(plan.warnings.iter().cloned());
+                let stats = store::publish(conn, channel.id, from, &plan, now_ms, KEEP_PAST_MS)?;
+                report.generation = stats.generation;
+                entry.from = Some(crate::clock::from_ms(from));
+                entry.until = plan.programs.last().map(|p| crate::clock::from_ms(p.end_ms));
+                entry.programs = stats.programs;
+                entry.airings = stats.airings;
+                entry.replaced = stats.removed_programs;
+            }
+            report.channels.push(entry);
         }
-        report.channels.push(entry);
-    }
-    report.generation = store::generation(conn)?;
-    Ok(report)
+        report.generation = store::generation(conn)?;
+        Ok(report)
+    })
 }
 
 /// A handle on the publication counter: playout and guides subscribe and re-read their
@@ -211,23 +217,30 @@ impl Published {
     }
 }
 
-/// The background job: extend every channel's horizon now and every `EXTEND_EVERY`, and
-/// forward the publication counter every few seconds, until `shutdown`.
+/// The background job: extend every channel's horizon now and every ten minutes (once the
+/// clock is trusted), and forward the publication counter every few seconds, until `shutdown`.
 pub async fn run_horizon(
     db: Db,
     config: Arc<Config>,
     clock: SharedClock,
     published: Published,
+    clock_sync: crate::clock::sync::ClockWatch,
     shutdown: CancellationToken,
 ) {
     const POLL: Duration = Duration::from_secs(5);
     const EXTEND_EVERY: u32 = 120; // polls: 10 minutes
     let mut tick: u32 = 0;
+    let mut next_extend: u32 = 0;
     loop {
-        if tick % EXTEND_EVERY == 0 && clock.is_plausible() {
+        // Never plan from an untrusted clock (a Pi without RTC boots in 1970).
+        let trusted = clock_sync.borrow().is_trusted() && clock.is_plausible();
+        if tick >= next_extend && trusted {
+            next_extend = tick.saturating_add(EXTEND_EVERY);
             let cfg = config.schedule.clone();
             let now = clock.now();
-            let result = db.call(move |c| build(c, &cfg, now, cfg.horizon_days, BuildMode::Extend)).await;
+            let db2 = db.clone();
+            let result =
+                tokio::task::spawn_blocking(move || build(&db2, &cfg, now, cfg.horizon_days, BuildMode::Extend)).await;
             match result {
                 Ok(Ok(r)) => {
                     let planned: usize = r.channels.iter().map(|c| c.programs).sum();

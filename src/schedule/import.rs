@@ -5,11 +5,11 @@
 
 use std::path::PathBuf;
 
-use rusqlite::Connection;
 use serde::Deserialize;
 
 use super::rules::{Days, Fill, RuleError, Slot, check_rating_limit, parse_start, validate_grid};
 use super::store::{self, ScheduleStoreError};
+use crate::db::Db;
 use crate::lineup::store::{self as lineup_store, LineupStoreError, NewChannel};
 use crate::lineup::{BreakStyle, BugSettings, ChannelMode, ChannelSettings, GuideNumber, OutputProfile};
 
@@ -45,9 +45,6 @@ pub enum ImportError {
     /// Writing slots failed.
     #[error(transparent)]
     Store(#[from] ScheduleStoreError),
-    /// SQLite failed.
-    #[error("channel import: {0}")]
-    Sqlite(#[from] rusqlite::Error),
 }
 
 /// The file.
@@ -184,7 +181,7 @@ pub fn parse(text: &str) -> Result<ChannelFile, ImportError> {
 pub type ImportSummary = Vec<(String, String, bool, usize)>;
 
 /// Validate every channel of `file`, then apply them all in one transaction.
-pub fn apply(conn: &mut Connection, file: &ChannelFile, now_ms: i64) -> Result<ImportSummary, ImportError> {
+pub fn apply(db: &Db, file: &ChannelFile, now_ms: i64) -> Result<ImportSummary, ImportError> {
     let mut checked = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for c in &file.channel {
@@ -199,45 +196,47 @@ pub fn apply(conn: &mut Connection, file: &ChannelFile, now_ms: i64) -> Result<I
         validate_grid(&slots).map_err(|source| ImportError::Rule { number: number.clone(), source })?;
         checked.push((c, slots));
     }
-    let tx = conn.transaction()?;
-    let mut summary = Vec::new();
-    for (c, slots) in checked {
-        let (channel, added) = match lineup_store::by_number(&tx, c.number.as_str())? {
-            Some(mut existing) => {
-                existing.name = c.name.clone();
-                existing.call_sign = c.call_sign.clone();
-                if c.logo.is_some() {
-                    existing.logo = c.logo.clone();
+    db.call_blocking(|conn| {
+        let tx = conn.transaction().map_err(ScheduleStoreError::from)?;
+        let mut summary = Vec::new();
+        for (c, slots) in checked {
+            let (channel, added) = match lineup_store::by_number(&tx, c.number.as_str())? {
+                Some(mut existing) => {
+                    existing.name = c.name.clone();
+                    existing.call_sign = c.call_sign.clone();
+                    if c.logo.is_some() {
+                        existing.logo = c.logo.clone();
+                    }
+                    existing.enabled = c.enabled.unwrap_or(existing.enabled);
+                    existing.settings = c.settings(existing.settings.clone());
+                    lineup_store::update(&tx, &existing, now_ms)?;
+                    (existing, false)
                 }
-                existing.enabled = c.enabled.unwrap_or(existing.enabled);
-                existing.settings = c.settings(existing.settings.clone());
-                lineup_store::update(&tx, &existing, now_ms)?;
-                (existing, false)
-            }
-            None => {
-                let mut ch = lineup_store::insert(
-                    &tx,
-                    &NewChannel {
-                        number: c.number.clone(),
-                        name: c.name.clone(),
-                        call_sign: c.call_sign.clone(),
-                        logo: c.logo.clone(),
-                        settings: c.settings(ChannelSettings::default()),
-                    },
-                    now_ms,
-                )?;
-                if c.enabled == Some(false) {
-                    ch.enabled = false;
-                    lineup_store::update(&tx, &ch, now_ms)?;
+                None => {
+                    let mut ch = lineup_store::insert(
+                        &tx,
+                        &NewChannel {
+                            number: c.number.clone(),
+                            name: c.name.clone(),
+                            call_sign: c.call_sign.clone(),
+                            logo: c.logo.clone(),
+                            settings: c.settings(ChannelSettings::default()),
+                        },
+                        now_ms,
+                    )?;
+                    if c.enabled == Some(false) {
+                        ch.enabled = false;
+                        lineup_store::update(&tx, &ch, now_ms)?;
+                    }
+                    (ch, true)
                 }
-                (ch, true)
-            }
-        };
-        store::replace_slots(&tx, channel.id, &slots, now_ms)?;
-        summary.push((channel.number.to_string(), channel.name.clone(), added, slots.len()));
-    }
-    tx.commit()?;
-    Ok(summary)
+            };
+            store::replace_slots(&tx, channel.id, &slots, now_ms)?;
+            summary.push((channel.number.to_string(), channel.name.clone(), added, slots.len()));
+        }
+        tx.commit().map_err(ScheduleStoreError::from)?;
+        Ok(summary)
+    })
 }
 
 #[cfg(test)]
@@ -269,27 +268,26 @@ movies = true
     #[test]
     fn a_file_imports_then_updates_in_place() {
         let db = crate::db::Db::open_in_memory().unwrap();
-        db.call_blocking(|c| {
-            let file = parse(FILE).unwrap();
-            let s = apply(c, &file, 1).unwrap();
-            assert_eq!(s, vec![("5".to_owned(), "Sitcom Gold".to_owned(), true, 2)]);
-            let ch = lineup_store::by_number(c, "5").unwrap().unwrap();
-            assert_eq!(ch.settings.break_style, BreakStyle::Uk);
-            assert_eq!(ch.settings.profile.frame_rate, crate::lineup::FrameRate::Pal);
-            let slots = store::list_slots(c, ch.id).unwrap();
-            assert_eq!(slots[1].fill, Fill::Movies(None));
-            let again = apply(c, &parse(&FILE.replace("Sitcom Gold", "Sitcoms")).unwrap(), 2).unwrap();
-            assert!(!again[0].2);
-            let ch2 = lineup_store::by_number(c, "5").unwrap().unwrap();
-            assert_eq!((ch2.id, ch2.xmltv_id, ch2.name.as_str()), (ch.id, ch.xmltv_id, "Sitcoms"));
-            assert_eq!(store::list_slots(c, ch.id).unwrap().len(), 2);
-        });
+        let file = parse(FILE).unwrap();
+        let s = apply(&db, &file, 1).unwrap();
+        assert_eq!(s, vec![("5".to_owned(), "Sitcom Gold".to_owned(), true, 2)]);
+        let ch = db.call_blocking(|c| lineup_store::by_number(c, "5")).unwrap().unwrap();
+        assert_eq!(ch.settings.break_style, BreakStyle::Uk);
+        assert_eq!(ch.settings.profile.frame_rate, crate::lineup::FrameRate::Pal);
+        let slots = db.call_blocking(|c| store::list_slots(c, ch.id)).unwrap();
+        assert_eq!(slots[1].fill, Fill::Movies(None));
+        let again = apply(&db, &parse(&FILE.replace("Sitcom Gold", "Sitcoms")).unwrap(), 2).unwrap();
+        assert!(!again[0].2);
+        let ch2 = db.call_blocking(|c| lineup_store::by_number(c, "5")).unwrap().unwrap();
+        assert_eq!((ch2.id, ch2.xmltv_id, ch2.name.as_str()), (ch.id, ch.xmltv_id, "Sitcoms"));
+        assert_eq!(db.call_blocking(|c| store::list_slots(c, ch.id)).unwrap().len(), 2);
     }
 
     #[test]
     fn bad_files_are_refused_with_the_reason_and_change_nothing() {
         let db = crate::db::Db::open_in_memory().unwrap();
-        db.call_blocking(|c| {
+        {
+            let c = &db;
             let overlap = FILE.replace("start = \"20:00\"", "start = \"19:00\"");
             let e = apply(c, &parse(&overlap).unwrap(), 1).unwrap_err();
             assert!(e.to_string().contains("overlaps"), "{e}");
@@ -298,7 +296,7 @@ movies = true
             assert!(parse(&FILE.replace("call_sign", "callsign")).unwrap_err().to_string().contains("callsign"));
             let two = FILE.replace("movies = true", "movies = true\nseries = \"Taxi\"");
             assert!(apply(c, &parse(&two).unwrap(), 1).unwrap_err().to_string().contains("exactly one"));
-            assert!(lineup_store::list(c).unwrap().is_empty());
-        });
+            assert!(db.call_blocking(|c| lineup_store::list(c)).unwrap().is_empty());
+        }
     }
 }

@@ -262,9 +262,11 @@ impl Planner<'_> {
         self.pools.entry(fill.clone()).or_insert_with(|| {
             let rated = |i: &usize| rating_allows(limit.as_deref(), effective_rating(lib.item(*i)));
             match fill {
-                Fill::Series(s) => {
-                    lib.series.get(&s.to_lowercase()).map(|v| v.iter().copied().filter(rated).collect()).unwrap_or_default()
-                }
+                Fill::Series(s) => lib
+                    .series
+                    .get(&s.to_lowercase())
+                    .map(|v| v.iter().copied().filter(rated).collect())
+                    .unwrap_or_default(),
                 _ => lib.programs.iter().copied().filter(|i| fill.matches(lib.item(*i)) && rated(i)).collect(),
             }
         })

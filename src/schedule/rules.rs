@@ -158,7 +158,9 @@ impl Fill {
     pub fn matches(&self, item: &MediaItem) -> bool {
         let has = |v: &[String], x: &str| v.iter().any(|g| g.eq_ignore_ascii_case(x));
         match self {
-            Self::Series(s) => item.kind.is_program() && item.series.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(s)),
+            Self::Series(s) => {
+                item.kind.is_program() && item.series.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(s))
+            }
             Self::Tag(t) => item.kind.is_program() && has(&item.tags, t),
             Self::Genre(g) => item.kind.is_program() && has(&item.genres, g),
             Self::Movies(g) => {

@@ -61,7 +61,8 @@ pub fn list_slots(conn: &Connection, channel: ChannelId) -> Result<Vec<Slot>> {
         .collect::<rusqlite::Result<_>>()?;
     rows.into_iter()
         .map(|(id, days, start, len, fill)| {
-            let fill: Fill = serde_json::from_str(&fill).map_err(|source| ScheduleStoreError::BadFill { id, source })?;
+            let fill: Fill =
+                serde_json::from_str(&fill).map_err(|source| ScheduleStoreError::BadFill { id, source })?;
             Ok(Slot { id, days: Days(days as u8), start_minute: start as u32, length_min: len as u32, fill })
         })
         .collect()
@@ -138,13 +139,19 @@ pub fn program_span_at(conn: &Connection, channel: ChannelId, at_ms: i64) -> Res
 }
 
 /// Commercials, promos and other spots planned in `[from - window, from)`: (item, start).
-pub fn spot_history(conn: &Connection, channel: ChannelId, from_ms: i64, window_ms: i64) -> Result<Vec<(MediaId, i64)>> {
+pub fn spot_history(
+    conn: &Connection,
+    channel: ChannelId,
+    from_ms: i64,
+    window_ms: i64,
+) -> Result<Vec<(MediaId, i64)>> {
     let mut st = conn.prepare(
         "SELECT item_id, start_ms FROM schedule_items WHERE channel_id = ?1 AND start_ms >= ?2 AND start_ms < ?3
          AND item_id IS NOT NULL AND kind IN ('commercial', 'promo', 'bumper', 'station_id')
          ORDER BY start_ms",
     )?;
-    let rows = st.query_map(params![channel.0, from_ms - window_ms, from_ms], |r| Ok((MediaId(r.get(0)?), r.get(1)?)))?;
+    let rows =
+        st.query_map(params![channel.0, from_ms - window_ms, from_ms], |r| Ok((MediaId(r.get(0)?), r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -449,7 +456,13 @@ pub fn record_as_run(conn: &Connection, e: &AsRun) -> Result<i64> {
 }
 
 /// Close an as-run entry.
-pub fn finish_as_run(conn: &Connection, id: i64, actual_end_ms: i64, status: AsRunStatus, error: Option<&str>) -> Result<()> {
+pub fn finish_as_run(
+    conn: &Connection,
+    id: i64,
+    actual_end_ms: i64,
+    status: AsRunStatus,
+    error: Option<&str>,
+) -> Result<()> {
     conn.execute(
         "UPDATE playout_log SET actual_end_ms = ?2, status = ?3, error = ?4 WHERE id = ?1",
         params![id, actual_end_ms, status.as_str(), error],
@@ -458,7 +471,13 @@ pub fn finish_as_run(conn: &Connection, id: i64, actual_end_ms: i64, status: AsR
 }
 
 /// The as-run log, newest first: one channel or all, started in `[from, to)`, at most `limit`.
-pub fn as_run(conn: &Connection, channel: Option<ChannelId>, from_ms: i64, to_ms: i64, limit: usize) -> Result<Vec<AsRun>> {
+pub fn as_run(
+    conn: &Connection,
+    channel: Option<ChannelId>,
+    from_ms: i64,
+    to_ms: i64,
+    limit: usize,
+) -> Result<Vec<AsRun>> {
     let mut st = conn.prepare(
         "SELECT id, channel_id, schedule_item_id, item_id, kind, title, planned_start_ms, planned_end_ms,
                 actual_start_ms, actual_end_ms, status, error

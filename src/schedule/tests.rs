@@ -161,7 +161,7 @@ fn check_invariants(p: &ChannelPlan, lib: &LibraryIndex, from_ms: i64, to_ms: i6
     for prog in &p.programs {
         assert_eq!(prog.start_ms, at, "hole or overlap before {:?}", prog.info.title);
         let local = crate::clock::from_ms(prog.end_ms).with_timezone(&tz);
-        assert!(local.minute() % 30 == 0 && local.second() == 0, "program ends off a half hour: {local}");
+        assert!(local.minute().is_multiple_of(30) && local.second() == 0, "program ends off a half hour: {local}");
         let mut a_at = prog.start_ms;
         for a in &prog.airings {
             assert_eq!(a.start.timestamp_millis(), a_at, "airing gap in {:?}", prog.info.title);
@@ -247,7 +247,8 @@ fn breaks_follow_the_template_and_us_has_more_breaks_than_uk() {
 #[test]
 fn commercials_never_repeat_inside_the_window_nor_sit_next_to_their_company_or_category() {
     let lib = LibraryIndex::new(library());
-    let p = plan(&channel(BreakStyle::Us), &grid(), &lib, Tz::UTC, Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap(), 3);
+    let p =
+        plan(&channel(BreakStyle::Us), &grid(), &lib, Tz::UTC, Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap(), 3);
     let spots: Vec<&Airing> =
         p.programs.iter().flat_map(|x| &x.airings).filter(|a| a.kind == AiringKind::Commercial).collect();
     let mut last_seen: HashMap<MediaId, i64> = HashMap::new();
@@ -363,10 +364,10 @@ fn rating_limits_hold_and_long_movies_take_the_half_hours_they_need() {
 #[test]
 fn series_run_in_order_and_a_replan_rewinds_progress() {
     let db = crate::db::Db::open_in_memory().unwrap();
-    let lib = LibraryIndex::new(db.call_blocking(|c| seed_library(c, library())));
+    let lib = LibraryIndex::new(seed_library(&db, library()));
     let mut cfg = crate::config::Config::default().schedule;
     cfg.frozen = std::time::Duration::from_secs(24 * 3600);
-    db.call_blocking(|c| {
+    let ch = db.call_blocking(|c| {
         let ch = crate::lineup::store::insert(
             c,
             &crate::lineup::store::NewChannel {
@@ -380,89 +381,110 @@ fn series_run_in_order_and_a_replan_rewinds_progress() {
         )
         .unwrap();
         store::replace_slots(c, ch.id, &grid(), 0).unwrap();
+        ch
+    });
+    {
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 10, 0).unwrap();
-        let r = horizon::build_with(c, &cfg, &lib, now, 7, horizon::BuildMode::Replan { force: false }).unwrap();
-        assert_eq!(r.channels[0].programs, store::programs_between(c, ch.id, 0, i64::MAX).unwrap().len());
-        let g1 = store::generation(c).unwrap();
-        let first = store::programs_between(c, ch.id, 0, i64::MAX).unwrap();
-        let eps: Vec<u32> =
-            first.iter().filter(|p| p.info.title == "Cheers" && p.start.hour() == 18).filter_map(|p| p.info.episode).take(13).collect();
+        let r = horizon::build_with(&db, &cfg, &lib, now, 7, horizon::BuildMode::Replan { force: false }).unwrap();
+        assert_eq!(
+            r.channels[0].programs,
+            db.call_blocking(|c| store::programs_between(c, ch.id, 0, i64::MAX)).unwrap().len()
+        );
+        let g1 = db.call_blocking(|c| store::generation(c)).unwrap();
+        let first = db.call_blocking(|c| store::programs_between(c, ch.id, 0, i64::MAX)).unwrap();
+        let eps: Vec<u32> = first
+            .iter()
+            .filter(|p| p.info.title == "Cheers" && p.start.hour() == 18)
+            .filter_map(|p| p.info.episode)
+            .take(13)
+            .collect();
         assert_eq!(eps, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1], "in order, wrapping round");
         assert_eq!(first[0].start, Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap());
         // A replan keeps the frozen window and gives the same schedule (progress rewound).
-        horizon::build_with(c, &cfg, &lib, now, 7, horizon::BuildMode::Replan { force: false }).unwrap();
-        let second = store::programs_between(c, ch.id, 0, i64::MAX).unwrap();
+        horizon::build_with(&db, &cfg, &lib, now, 7, horizon::BuildMode::Replan { force: false }).unwrap();
+        let second = db.call_blocking(|c| store::programs_between(c, ch.id, 0, i64::MAX)).unwrap();
         let strip = |v: &[Program]| v.iter().map(|p| (p.start, p.end, p.media_id)).collect::<Vec<_>>();
         assert_eq!(strip(&first), strip(&second));
         let frozen_end = now + chrono::Duration::hours(24);
         assert!(first.iter().zip(&second).filter(|(a, _)| a.end <= frozen_end).all(|(a, b)| a.id == b.id));
-        assert!(store::generation(c).unwrap() > g1);
+        assert!(db.call_blocking(|c| store::generation(c)).unwrap() > g1);
         // Extending appends after the horizon without touching anything published.
         let later = now + chrono::Duration::days(5);
-        horizon::build_with(c, &cfg, &lib, later, 3, horizon::BuildMode::Extend).unwrap();
-        let third = store::programs_between(c, ch.id, 0, i64::MAX).unwrap();
+        horizon::build_with(&db, &cfg, &lib, later, 3, horizon::BuildMode::Extend).unwrap();
+        let third = db.call_blocking(|c| store::programs_between(c, ch.id, 0, i64::MAX)).unwrap();
         assert!(third.last().unwrap().end > second.last().unwrap().end);
         let kept = second.iter().skip_while(|p| p.start < third[0].start).cloned().collect::<Vec<_>>();
         assert!(!kept.is_empty(), "rows older than two days are pruned, the rest stays");
         assert_eq!(strip(&kept), strip(&third[..kept.len()]));
         // The timeline answers from memory and matches the SQL lookup, without holes.
         let t0 = third[0].start;
-        let airings = store::airings_between(c, ch.id, t0.timestamp_millis(), i64::MAX / 2).unwrap();
+        let airings =
+            db.call_blocking(|c| store::airings_between(c, ch.id, t0.timestamp_millis(), i64::MAX / 2)).unwrap();
         let tl = Timeline::new(airings);
         let mut t = t0;
         while t < later + chrono::Duration::days(2) {
-            let (a, off) = tl.at(t).unwrap_or_else(|| panic!("nothing on at {t}: {:#?}", tl.from(t - chrono::Duration::minutes(5)).iter().take(3).collect::<Vec<_>>()));
-            let sql = store::airing_at(c, ch.id, t.timestamp_millis()).unwrap().unwrap();
+            let (a, off) = tl.at(t).unwrap_or_else(|| {
+                panic!(
+                    "nothing on at {t}: {:#?}",
+                    tl.from(t - chrono::Duration::minutes(5)).iter().take(3).collect::<Vec<_>>()
+                )
+            });
+            let sql = db.call_blocking(|c| store::airing_at(c, ch.id, t.timestamp_millis())).unwrap().unwrap();
             assert_eq!((a.id, off), (sql.id, t.timestamp_millis() - sql.start.timestamp_millis()));
             t += chrono::Duration::seconds(97);
         }
         // As-run entries go in and come back.
         let (a, _) = tl.at(t0).unwrap();
-        let id = store::record_as_run(c, &store::AsRun::started(a, t0.timestamp_millis() + 3)).unwrap();
-        store::finish_as_run(c, id, a.end.timestamp_millis(), store::AsRunStatus::Aired, None).unwrap();
-        let log = store::as_run(c, Some(ch.id), 0, i64::MAX, 10).unwrap();
+        let id = db
+            .call_blocking(|c| store::record_as_run(c, &store::AsRun::started(a, t0.timestamp_millis() + 3)))
+            .unwrap();
+        db.call_blocking(|c| store::finish_as_run(c, id, a.end.timestamp_millis(), store::AsRunStatus::Aired, None))
+            .unwrap();
+        let log = db.call_blocking(|c| store::as_run(c, Some(ch.id), 0, i64::MAX, 10)).unwrap();
         assert_eq!((log.len(), log[0].schedule_item_id, log[0].status), (1, Some(a.id), store::AsRunStatus::Aired));
-    });
+    }
 }
 
 /// Store `items` through the library's API (ids are reassigned) and read them back.
-pub(crate) fn seed_library(c: &rusqlite::Connection, items: Vec<MediaItem>) -> Vec<MediaItem> {
+pub(crate) fn seed_library(db: &crate::db::Db, items: Vec<MediaItem>) -> Vec<MediaItem> {
     use crate::library::store as ls;
-    let src = ls::insert_source(
-        c,
-        "Media",
-        &ls::SourceSpec::Folder { path: "/media".into(), content_kind: "mixed".into() },
-        0,
-    )
-    .unwrap();
-    let tx = c.unchecked_transaction().unwrap();
-    for it in &items {
-        let rec = ls::ItemRecord {
-            external_id: format!("{}/{}", it.kind, it.id),
-            kind: Some(it.kind),
-            uri: it.uri.clone(),
-            path: None,
-            title: it.title.clone(),
-            series: it.series.clone(),
-            season: it.season,
-            episode: it.episode,
-            year: it.year,
-            plot: it.plot.clone(),
-            rating: it.rating.clone(),
-            genres: it.genres.clone(),
-            tags: it.tags.clone(),
-            ..Default::default()
-        };
-        let (id, _) = ls::upsert_item(&tx, src, &rec, 0).unwrap();
-        let facts = ls::ProbeFacts { duration_ms: it.duration_ms, ..Default::default() };
-        ls::set_probe(&tx, id, Ok(&facts), 0).unwrap();
-        if it.meta != SchedulingMetadata::default() {
-            ls::set_metadata(&tx, id, ls::Origin::Import, &it.meta, 0).unwrap();
+    db.call_blocking(|c| {
+        let src = ls::insert_source(
+            c,
+            "Media",
+            &ls::SourceSpec::Folder { path: "/media".into(), content_kind: "mixed".into() },
+            0,
+        )
+        .unwrap();
+        let tx = c.unchecked_transaction().unwrap();
+        for it in &items {
+            let rec = ls::ItemRecord {
+                external_id: format!("{}/{}", it.kind, it.id),
+                kind: Some(it.kind),
+                uri: it.uri.clone(),
+                path: None,
+                title: it.title.clone(),
+                series: it.series.clone(),
+                season: it.season,
+                episode: it.episode,
+                year: it.year,
+                plot: it.plot.clone(),
+                rating: it.rating.clone(),
+                genres: it.genres.clone(),
+                tags: it.tags.clone(),
+                ..Default::default()
+            };
+            let (id, _) = ls::upsert_item(&tx, src, &rec, 0).unwrap();
+            let facts = ls::ProbeFacts { duration_ms: it.duration_ms, ..Default::default() };
+            ls::set_probe(&tx, id, Ok(&facts), 0).unwrap();
+            if it.meta != SchedulingMetadata::default() {
+                ls::set_metadata(&tx, id, ls::Origin::Import, &it.meta, 0).unwrap();
+            }
+            if !it.breakpoints.is_empty() {
+                ls::set_breakpoints(&tx, id, "chapter", &it.breakpoints).unwrap();
+            }
         }
-        if !it.breakpoints.is_empty() {
-            ls::set_breakpoints(&tx, id, "chapter", &it.breakpoints).unwrap();
-        }
-    }
-    tx.commit().unwrap();
-    ls::list_items(c, &ls::ItemFilter { playable_only: true, ..Default::default() }).unwrap()
+        tx.commit().unwrap();
+        ls::list_items(c, &ls::ItemFilter { playable_only: true, ..Default::default() }).unwrap()
+    })
 }
