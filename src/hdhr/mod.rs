@@ -8,8 +8,8 @@
 //! routes are [`http::router`], merged into the daemon's one server by the director.
 //!
 //! Addresses: every URL we hand out is absolute and reachable. HTTP derives it from
-//! `server.base_url`, else the request's `Host` header (`localhost` replaced by the address
-//! the box uses towards the client); UDP discovery uses the numeric IPv4 of the interface the
+//! `server.base_url`, else the request's `Host` header (`localhost` and `.local` names
+//! replaced by the numeric address the box uses towards the client); UDP discovery uses the numeric IPv4 of the interface the
 //! request arrived on. That interface is found without `IP_PKTINFO` (which would need unsafe
 //! code): a connected, never-used UDP socket towards the sender gets the source address the
 //! kernel picks for the reply, which is exactly the address the client will see.
@@ -145,7 +145,11 @@ impl Hdhr {
         match host.filter(|h| !h.is_empty() && h.is_ascii() && !h.contains(['/', ' ', '@'])) {
             Some(h) => {
                 let (name, port) = split_host(h);
-                if name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost") {
+                let name = name.to_ascii_lowercase();
+                // `localhost` is useless to another machine, and a `.local` name needs mDNS,
+                // which not every media server resolves (spec §8): use our numeric address.
+                let numeric = name == "localhost" || name.ends_with(".localhost") || name.ends_with(".local");
+                if numeric {
                     let port = port.unwrap_or(80);
                     format!("http://{}", SocketAddr::new(local(), port))
                 } else {
@@ -286,6 +290,7 @@ mod tests {
         let h = hdhr(None, "127.0.0.1:8080").await;
         assert_eq!(h.base_url_for_request(Some("tv.lan:8080"), None), "http://tv.lan:8080");
         assert_eq!(h.base_url_for_request(Some("localhost:8080"), None), "http://127.0.0.1:8080");
+        assert_eq!(h.base_url_for_request(Some("Retrovue.local:8080"), None), "http://127.0.0.1:8080");
         assert_eq!(h.base_url_for_request(None, None), "http://127.0.0.1:8080");
         assert_eq!(h.base_url_for_udp(Ipv4Addr::new(10, 0, 0, 1)), "http://10.0.0.1:8080");
         let h = hdhr(None, "0.0.0.0:80").await;
