@@ -265,6 +265,12 @@ fn run_scan(ctx: &Context, lib: &Library, only: Option<SourceId>, args: &ScanArg
     let rt = tokio::runtime::Runtime::new()?;
     let mut report = rt.block_on(lib.scan(only, progress_display(args.json)))?;
     if ctx.config.library.loudness && !args.no_loudness {
+        if !args.json {
+            eprintln!(
+                "measuring loudness (at most {} items per source; the daemon measures the rest in the background) ...",
+                args.loudness_limit
+            );
+        }
         for s in report.sources.iter().filter(|s| s.error.is_none()).map(|s| s.source_id).collect::<Vec<_>>() {
             report.loudness_measured += lib.measure_loudness(Some(s), args.loudness_limit)?;
         }
