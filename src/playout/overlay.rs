@@ -39,6 +39,17 @@ struct Shared {
     rects: Mutex<HashMap<u64, gst_video::VideoOverlayRectangle>>,
     /// (alert id, first instant this channel showed it), for the attention tone.
     seen: Mutex<Option<(i64, DateTime<Utc>)>>,
+    /// What the channel has on air, for the as-run log.
+    on_air: watch::Sender<OnAir>,
+}
+
+/// The alert a channel's picture carries (or none), since the first frame that did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnAir {
+    /// The alert, or `None` for the program alone.
+    pub alert: Option<Alert>,
+    /// Wall-clock instant of the first frame in this state on this channel.
+    pub since: DateTime<Utc>,
 }
 
 /// One channel's graphics: build its pipeline elements, feed it schedule cues.
@@ -104,6 +115,7 @@ impl ChannelGraphics {
                 scene: Mutex::new(scene),
                 rects: Mutex::new(HashMap::new()),
                 seen: Mutex::new(None),
+                on_air: watch::channel(OnAir { alert: None, since: DateTime::<Utc>::MIN_UTC }).0,
             }),
         }
     }
@@ -111,6 +123,12 @@ impl ChannelGraphics {
     /// Replace the schedule cues (current and upcoming items, in start order).
     pub fn set_cues(&self, cues: Vec<Cue>) {
         *self.shared.cues.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(cues);
+    }
+
+    /// What alert the channel's picture carries, changing on the first frame with or without
+    /// it: the actual start and end for the as-run log.
+    pub fn on_air(&self) -> watch::Receiver<OnAir> {
+        self.shared.on_air.subscribe()
     }
 
     /// The alert this channel shows now, if any.
@@ -232,9 +250,14 @@ pub(crate) fn buffer_instant(
 fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayComposition> {
     let active = shared.alerts.borrow().clone();
     let alert = active.for_channel(&shared.number);
-    if let Some(a) = alert {
-        first_seen(shared, a, at);
-    }
+    let since = alert.map_or(at, |a| first_seen(shared, a, at));
+    shared.on_air.send_if_modified(|on_air| {
+        let same = on_air.alert.as_ref().map(|a| a.id) == alert.map(|a| a.id);
+        if !same {
+            *on_air = OnAir { alert: alert.cloned(), since };
+        }
+        !same
+    });
     let cues = shared.cues.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let layers = shared.scene.lock().unwrap_or_else(|p| p.into_inner()).frame(at, &cues, alert);
     let mut rects = shared.rects.lock().unwrap_or_else(|p| p.into_inner());
