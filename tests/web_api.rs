@@ -31,6 +31,9 @@ fn change_endpoints() -> Vec<(Method, &'static str, Value)> {
         (Method::POST, "/api/emergency/alerts", json!({ "message": "Test", "channels": "all" })),
         (Method::POST, "/api/emergency/alerts/1/clear", json!({})),
         (Method::POST, "/api/emergency/clear", json!({})),
+        (Method::PUT, "/api/channels/1/slots", json!([])),
+        (Method::POST, "/api/channels/auto", json!({})),
+        (Method::POST, "/api/scan", json!({})),
     ]
 }
 
@@ -416,4 +419,64 @@ fn jpeg_size(b: &[u8]) -> Option<(u16, u16)> {
         i += 2 + len;
     }
     None
+}
+
+#[tokio::test]
+async fn the_grid_replans_and_the_guide_shows_what_airs() {
+    let home = Home::new();
+    let media = home.path().join("media");
+    for n in 1..=3 {
+        util::Clip::new(160, 120, 2.0)
+            .write(&media.join(format!("Test Show/Season 01/Test Show - S01E0{n} - Part {n}.mp4")));
+    }
+    let daemon = home.serve(&[]);
+    let mut api = Api::new(daemon.url(""));
+    api.setup(PASSWORD).await;
+    api.change(Method::POST, "/api/sources", &json!({ "type": "folder", "path": media, "content_kind": "shows" }))
+        .await;
+    api.change(Method::POST, "/api/scan", &json!({})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while api.get("/api/scan").await.json["running"] == true {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ch = api.change(Method::POST, "/api/channels", &json!({ "number": "5", "name": "Sitcom Gold" })).await;
+    let id = ch.json["id"].as_i64().unwrap();
+    let overlap = json!([
+        { "days": [0], "start_minute": 0, "length_min": 60, "fill": { "kind": "series", "value": "Test Show" } },
+        { "days": [0], "start_minute": 30, "length_min": 30, "fill": { "kind": "anything", "value": null } }
+    ]);
+    let bad = api.change(Method::PUT, &format!("/api/channels/{id}/slots"), &overlap).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text());
+    let grid = json!([{ "days": [0, 1, 2, 3, 4, 5, 6], "start_minute": 0, "length_min": 1440,
+                        "fill": { "kind": "series", "value": "Test Show" } }]);
+    let ok = api.change(Method::PUT, &format!("/api/channels/{id}/slots"), &grid).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    assert_eq!(ok.json[0]["fill"], json!({ "kind": "series", "value": "Test Show" }));
+    assert_eq!(api.get(&format!("/api/channels/{id}/slots")).await.json, ok.json);
+
+    let g = api.get("/api/guide?hours=6").await;
+    assert_eq!(g.status, StatusCode::OK, "{}", g.text());
+    let row = &g.json["channels"][0];
+    assert_eq!((row["number"].clone(), row["hls"].clone()), (json!("5"), json!("/hls/5/index.m3u8")));
+    let programs = row["programs"].as_array().unwrap();
+    assert!(!programs.is_empty(), "{}", g.text());
+    let now = g.json["now"].as_i64().unwrap();
+    assert!(programs[0]["start"].as_i64().unwrap() <= now && now < programs[0]["end"].as_i64().unwrap());
+    for w in programs.windows(2) {
+        assert_eq!(w[0]["end"], w[1]["start"], "back to back");
+    }
+    // The guide is the schedule that airs: the same programs as XMLTV.
+    let xmltv = reqwest::get(daemon.url("/xmltv.xml")).await.unwrap().text().await.unwrap();
+    assert!(xmltv.contains(programs[0]["title"].as_str().unwrap()), "{xmltv}");
+    let st = api.get("/api/status").await;
+    assert_eq!(st.json["channels"][0]["now"]["title"], programs[0]["title"]);
+
+    let logs = api.get(&format!("/api/logs?channel={id}&hours=6")).await;
+    assert_eq!(logs.status, StatusCode::OK, "{}", logs.text());
+    let csv = api.get("/api/logs.csv?hours=6").await;
+    assert!(csv.text().starts_with("channel,planned_start,actual_start"), "{}", csv.text());
+    assert_eq!(api.get("/api/logs?status=nonsense").await.status, StatusCode::BAD_REQUEST);
+    let auto = api.get("/api/channels/auto").await;
+    assert_eq!(auto.status, StatusCode::OK, "{}", auto.text());
 }

@@ -73,10 +73,43 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     b.choose("#channel-edit [name=break_style]", "uk").await;
     b.click("#channel-edit button[type=submit]").await;
     b.wait_text("Channel saved", 10).await;
+    // The week grid: make a block and drop it on every day at midnight (tap, then tap).
+    b.choose("#week-editor [name=kind]", "series").await;
+    b.fill("#week-editor [name=value]", "Test Show").await;
+    b.choose("#week-editor [name=len]", "180").await;
+    b.click("#palette-add").await;
+    b.click(".palette .block").await;
+    for day in 0..7 {
+        b.js(
+            "const col = document.querySelector(`.week .day[data-day='${arguments[0]}']`); const r = col.getBoundingClientRect(); \
+             col.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: r.left + 5, clientY: r.top + 2}));",
+            serde_json::json!([day]),
+        )
+        .await;
+    }
+    b.click("#grid-save").await;
+    b.wait_text("Grid saved", 20).await;
     b.screenshot("04-channel-editor").await;
     b.goto(&daemon.url("/#/channels")).await;
     b.wait_text("uk", 10).await;
     b.screenshot("05-channels").await;
+
+    // The guide shows the channel from the same schedule; clicking it opens the player.
+    b.goto(&daemon.url("/#/guide")).await;
+    b.find("#guide .guide-prog.current").await;
+    b.wait_text("Test Show", 10).await;
+    b.screenshot("05b-guide").await;
+    b.click("#guide .guide-ch").await;
+    b.find("#player video").await;
+    b.click("#guide .guide-prog.current").await;
+    b.wait_text("Close", 10).await;
+    b.screenshot("05c-guide-program").await;
+    b.click("#dialog-ok").await;
+
+    // Logs.
+    b.goto(&daemon.url("/#/logs")).await;
+    b.find("#log-filters").await;
+    b.screenshot("05d-logs").await;
 
     // Library (filters and table).
     b.goto(&daemon.url("/#/library")).await;

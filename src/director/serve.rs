@@ -227,6 +227,7 @@ fn routes(app: &App) -> Router {
             local_addr: app.local_addr,
             encoders: crate::director::encoders::detect(),
             emergency: app.emergency.clone(),
+            published: app.published.clone(),
         }))
 }
 

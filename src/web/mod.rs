@@ -26,6 +26,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::emergency::Emergency;
+use crate::schedule::horizon::Published;
 use crate::stream::StreamHub;
 
 /// What the web needs from the rest of the daemon (filled in by the director).
@@ -44,6 +45,8 @@ pub struct WebDeps {
     pub encoders: Vec<String>,
     /// Emergency alerts (its API is mounted behind the login).
     pub emergency: Emergency,
+    /// Schedule publication counter (bumped after a replan from the page).
+    pub published: Published,
 }
 
 /// Shared state of every web handler.
@@ -66,6 +69,8 @@ pub struct Inner {
     pub encoders: Vec<String>,
     /// Emergency alerts.
     pub emergency: Emergency,
+    /// Schedule publication counter.
+    pub published: Published,
     /// Failed-login counter per address.
     pub limiter: auth::LoginLimiter,
     /// Cached "an admin exists".
@@ -96,6 +101,7 @@ impl WebState {
             local_addr: deps.local_addr,
             encoders: deps.encoders,
             emergency: deps.emergency,
+            published: deps.published,
             limiter: auth::LoginLimiter::default(),
             setup_done: AtomicBool::new(false),
             scan: Arc::default(),

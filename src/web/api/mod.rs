@@ -5,7 +5,10 @@
 
 pub mod backup;
 pub mod channels;
+pub mod grid;
+pub mod guide;
 pub mod items;
+pub mod logs;
 pub mod scan;
 pub mod session;
 pub mod settings;
@@ -33,6 +36,9 @@ pub fn router(state: WebState) -> Router<WebState> {
         .merge(items::router())
         .merge(scan::router())
         .merge(channels::router())
+        .merge(grid::router())
+        .merge(guide::router())
+        .merge(logs::router())
         .merge(status::router())
         .merge(still::router())
         .merge(backup::router())

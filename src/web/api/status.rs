@@ -9,6 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use super::guide::GuideProgram;
 use crate::config::EncoderChoice;
 use crate::library::store as library_store;
 use crate::lineup::store as lineup_store;
@@ -71,6 +72,10 @@ pub struct ChannelStatus {
     pub viewers: usize,
     /// Output is flowing (a keyframe is cached).
     pub running: bool,
+    /// On the air now.
+    pub now: Option<GuideProgram>,
+    /// Next.
+    pub next: Option<GuideProgram>,
 }
 
 /// A recent problem.
@@ -120,15 +125,21 @@ pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> 
         state.db.call(|c| lineup_store::list(c)).await.ctx("listing channels")?.ctx("listing channels")?;
     channels.sort_by_key(|c| c.number.sort_key());
     let sources = state.db.call(|c| library_store::list_sources(c)).await.flat("listing sources")?;
+    let mut on = super::guide::now_next(&state, channels.iter().map(|c| c.id).collect()).await?;
     let channels: Vec<ChannelStatus> = channels
         .into_iter()
-        .map(|c| ChannelStatus {
-            viewers: state.hub.viewers(c.id),
-            running: state.hub.feed(c.id).cached_bytes() > 0,
-            id: c.id,
-            number: c.number,
-            name: c.name,
-            enabled: c.enabled,
+        .map(|c| {
+            let (now, next) = on.remove(&c.id).unwrap_or_default();
+            ChannelStatus {
+                now,
+                next,
+                viewers: state.hub.viewers(c.id),
+                running: state.hub.feed(c.id).cached_bytes() > 0,
+                id: c.id,
+                number: c.number,
+                name: c.name,
+                enabled: c.enabled,
+            }
         })
         .collect();
     let errors = sources
