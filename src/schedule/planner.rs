@@ -11,6 +11,7 @@
 //! result never has a hole.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
 
 use chrono::{Datelike, Duration, LocalResult, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
@@ -135,7 +136,7 @@ struct Planner<'a> {
     req: &'a PlanRequest<'a>,
     filler: BreakFiller<'a>,
     progress: BTreeMap<String, u64>,
-    pools: HashMap<Fill, Vec<usize>>,
+    pools: HashMap<Fill, Rc<[usize]>>,
     shuffles: HashMap<String, Shuffle>,
     programs: Vec<PlannedProgram>,
     warnings: Vec<String>,
@@ -256,10 +257,10 @@ impl Planner<'_> {
         m
     }
 
-    fn pool(&mut self, fill: &Fill) -> &[usize] {
+    fn pool(&mut self, fill: &Fill) -> Rc<[usize]> {
         let lib = self.req.lib;
         let limit = self.req.channel.settings.rating_limit.clone();
-        self.pools.entry(fill.clone()).or_insert_with(|| {
+        let pool = self.pools.entry(fill.clone()).or_insert_with(|| {
             let rated = |i: &usize| rating_allows(limit.as_deref(), effective_rating(lib.item(*i)));
             match fill {
                 Fill::Series(s) => lib
@@ -269,7 +270,8 @@ impl Planner<'_> {
                     .unwrap_or_default(),
                 _ => lib.programs.iter().copied().filter(|i| fill.matches(lib.item(*i)) && rated(i)).collect(),
             }
-        })
+        });
+        Rc::clone(pool)
     }
 
     /// The next program of `fill` for `[at, at + remaining)`.
@@ -283,7 +285,7 @@ impl Planner<'_> {
         let k = self.progress.get(&key).copied().unwrap_or(0);
         let seed = self.req.seed;
         let channel = self.req.channel.id;
-        let pool = self.pool(fill).to_vec();
+        let pool = self.pool(fill);
         let n = pool.len();
         if n == 0 {
             return None;
