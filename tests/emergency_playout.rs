@@ -16,13 +16,14 @@ use futures::future::BoxFuture;
 use retrovue::clock::{SharedClock, SystemClock};
 use retrovue::config::EncoderChoice;
 use retrovue::db::Db;
+use retrovue::director::graphics::ChannelOverlays;
 use retrovue::emergency::{AlertChannels, AlertMode, AlertRequest, Emergency};
 use retrovue::lineup::store::{NewChannel, insert};
 use retrovue::lineup::{ChannelId, ChannelSettings, FrameRate, OutputProfile, VideoFormat};
-use retrovue::playout::overlay::ChannelGraphics;
 use retrovue::playout::pipeline::Output;
 use retrovue::playout::timeline::Anchor;
 use retrovue::playout::{AiringSource, AsRun, AsRunSink, ChannelPlayer, PlayerConfig, SourceError, encoder};
+use retrovue::schedule::store as schedule_store;
 use retrovue::schedule::{Airing, AiringKind};
 use retrovue::stream::StreamHub;
 use tokio_util::sync::CancellationToken;
@@ -216,17 +217,27 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
     ]));
     let hub = StreamHub::new();
     let enc = encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap();
+    let overlays = ChannelOverlays {
+        db: db.clone(),
+        clock: clock.clone(),
+        emergency: emergency.clone(),
+        tz: chrono_tz::UTC,
+        tracker: tokio_util::task::TaskTracker::new(),
+        shutdown: shutdown.clone(),
+    };
     let mut players = Vec::new();
+    let mut keep = Vec::new();
     for ch in &channels {
-        let gfx = ChannelGraphics::new(ch, emergency.subscribe(), clock.clone(), chrono_tz::UTC);
+        let overlay = overlays.for_channel(ch, source.clone());
         let config = PlayerConfig {
             channel: ch.id,
             profile: profile(),
             encoder: enc,
             target_lufs: -24.0,
-            overlay: Some(gfx.video_factory()),
-            audio_overlay: Some(gfx.audio_factory()),
+            overlay: Some(overlay.video.clone()),
+            audio_overlay: Some(overlay.audio.clone()),
         };
+        keep.push(overlay);
         let output = Output { feed: hub.feed(ch.id), hls: None };
         players.push(ChannelPlayer::spawn(config, source.clone(), Arc::new(NoLog), clock.clone(), output).unwrap());
     }
@@ -294,8 +305,20 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
             assert!(goertzel(back, 440.0) > 0.03, "program sound back after the clear");
         }
     }
+    // Each channel's as-run log has the alert with its actual start and end on that channel.
+    for ch in &channels {
+        let id = ch.id;
+        let rows = db.call(move |c| schedule_store::as_run(c, Some(id), 0, i64::MAX, 20).unwrap()).await.unwrap();
+        let alert: Vec<_> = rows.iter().filter(|r| r.status == schedule_store::AsRunStatus::Alert).collect();
+        assert_eq!(alert.len(), 1, "channel {}: {rows:?}", ch.number);
+        let (start, end) = (alert[0].actual_start_ms, alert[0].actual_end_ms.expect("closed at the clear"));
+        assert!((start - raised_at.timestamp_millis()).abs() < 1000, "as-run start {start} vs raise");
+        assert!((end - cleared_at.timestamp_millis()).abs() < 1000, "as-run end {end} vs clear");
+        assert!(alert[0].title.contains("Tornado warning"), "{}", alert[0].title);
+    }
     for p in players {
         p.stop().await;
     }
+    drop(keep);
     shutdown.cancel();
 }

@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod encoders;
+pub mod graphics;
 pub mod serve;
 pub mod system;
