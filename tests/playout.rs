@@ -568,3 +568,69 @@ async fn bench_time_to_first_byte_and_keyframe() {
         warm.iter().map(|w| w.1).collect::<Vec<_>>()
     );
 }
+
+// ---- The daemon: /stream/<n>.ts, HLS, on-demand lifecycle ----
+
+async fn read_stream(url: &str, secs: f64) -> (reqwest::header::HeaderMap, Vec<u8>, Duration) {
+    let t0 = std::time::Instant::now();
+    let mut resp = reqwest::get(url).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let headers = resp.headers().clone();
+    let mut out = Vec::new();
+    let mut first = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, resp.chunk()).await {
+        first.get_or_insert_with(|| t0.elapsed());
+        out.extend_from_slice(&chunk);
+    }
+    (headers, out, first.unwrap_or(Duration::MAX))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_serves_ts_and_hls_starting_and_stopping_on_demand() {
+    let home = util::Home::new();
+    home.write_config("[playout]\nidle_grace_secs = 2\n");
+    home.ok(&["channel", "add", "5", "--name", "Test"]);
+    home.ok(&["schedule", "build", "--days", "1"]);
+    let daemon = home.serve(&[]);
+    let url = daemon.url("/stream/5.ts");
+
+    assert_eq!(reqwest::get(daemon.url("/stream/99.ts")).await.unwrap().status(), 404);
+
+    // Cold: the channel starts for this viewer.
+    let (headers, cold, cold_first) = read_stream(&url, 5.0).await;
+    assert_eq!(headers["content-type"], "video/mp2t");
+    assert!(headers.get("content-length").is_none());
+    assert!(cold_first < Duration::from_secs(2), "cold start took {cold_first:?}");
+    // Two viewers at once while it runs; the second starts at the cached keyframe.
+    let (a, b) = tokio::join!(read_stream(&url, 4.0), async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        read_stream(&url, 3.0).await
+    });
+    assert!(b.2 < Duration::from_millis(500), "warm viewer waited {:?}", b.2);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [("cold.ts", &cold), ("a.ts", &a.1), ("b.ts", &b.1)] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let f = frames(&p);
+        assert!(f.len() > 50, "{name}: {} frames", f.len());
+        assert!(f[0].1, "{name} does not start with a keyframe");
+        assert!(f.iter().all(|x| (x.2, x.3) == (640, 480)), "{name}: size changed");
+        assert_continuous(&p);
+    }
+
+    // HLS while the channel runs.
+    let playlist = reqwest::get(daemon.url("/hls/5/index.m3u8")).await.unwrap().text().await.unwrap();
+    assert!(playlist.contains("#EXTINF:2.002,"), "{playlist}");
+    let seg = playlist.lines().find(|l| l.starts_with("seg-")).unwrap();
+    let resp = reqwest::get(daemon.url(&format!("/hls/5/{seg}"))).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.bytes().await.unwrap().len() > 10_000);
+    assert_eq!(reqwest::get(daemon.url("/hls/5/next_sequence")).await.unwrap().status(), 404);
+
+    // No viewers for longer than the idle grace (the HLS request holds demand for 20 s).
+    let stopped = util::wait_for(Duration::from_secs(40), || {
+        daemon.stderr().contains("no viewers: stopping channel").then_some(())
+    });
+    assert!(stopped.is_some(), "channel never stopped:\n{}", daemon.stderr());
+}

@@ -188,6 +188,18 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
         hostname: app.config.device.hostname.clone(),
     };
     crate::hdhr::start(&app.hdhr, &hdhr_services, &app.shutdown, &app.tracker).await;
+    let as_run: Arc<dyn crate::playout::AsRunSink> =
+        Arc::new(crate::director::channels::AsRunLog::start(app.db.clone(), &app.tracker));
+    app.tracker.spawn(crate::director::channels::run(crate::director::channels::ChannelsDeps {
+        config: app.config.clone(),
+        db: app.db.clone(),
+        clock: app.clock.clone(),
+        hub: app.hub.clone(),
+        source: Arc::new(crate::director::channels::StoreAirings { db: app.db.clone() }),
+        as_run,
+        overlay: None,
+        shutdown: app.shutdown.clone(),
+    }));
     if app.config.library.loudness {
         let (db, clock, stop) = (app.db.clone(), app.clock.clone(), app.shutdown.clone());
         app.tracker.spawn(crate::library::loudness::run_background(db, clock, stop, Duration::from_secs(60)));
@@ -214,6 +226,11 @@ fn routes(app: &App) -> Router {
             app.config.emergency.webhook_token.clone(),
         ))
         .merge(crate::hdhr::http::router(app.hdhr.clone()))
+        .merge(crate::stream::http::router(crate::stream::http::StreamRoutes {
+            hub: app.hub.clone(),
+            resolve: crate::director::channels::resolver(app.db.clone()),
+            hls_dir: app.config.playout.hls_dir.clone(),
+        }))
         .merge(crate::guide::http::router(crate::guide::http::GuideState {
             config: app.config.clone(),
             db: app.db.clone(),

@@ -1,0 +1,255 @@
+//! Channel lifecycle: which channels have a running playout actor. Always-on channels run
+//! from start; on-demand ones start on their first viewer (the stream hub's demand watch) and
+//! stop after `playout.idle_grace` without viewers. Also the playout adapters over the
+//! schedule store: [`StoreAirings`] (the [`AiringSource`]) and [`AsRunLog`] (the
+//! [`AsRunSink`], written in order by one task), and the number → channel resolver for the
+//! stream routes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::lineup::{Channel, ChannelId, ChannelMode, OutputProfile};
+use crate::playout::encoder::{self, EncoderKind};
+use crate::playout::pipeline::{Output, OverlayFactory};
+use crate::playout::{AiringSource, AsRun, AsRunSink, AsRunStatus, ChannelPlayer, PlayerConfig, SourceError};
+use crate::schedule::{Airing, store as schedule_store};
+use crate::stream::StreamHub;
+use crate::stream::hls::HlsWriter;
+use crate::stream::http::{Resolver, hls_dir_of};
+
+/// Airings from the schedule store.
+pub struct StoreAirings {
+    /// The database.
+    pub db: Db,
+}
+
+impl AiringSource for StoreAirings {
+    fn airings(
+        &self,
+        channel: ChannelId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>> {
+        let db = self.db.clone();
+        let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
+        Box::pin(async move {
+            db.call(move |c| schedule_store::airings_between(c, channel, from_ms, to_ms))
+                .await
+                .map_err(|e| SourceError(e.to_string()))?
+                .map_err(|e| SourceError(e.to_string()))
+        })
+    }
+}
+
+/// The as-run log in the schedule store. `record` only queues; one task writes in order.
+pub struct AsRunLog {
+    tx: mpsc::UnboundedSender<AsRun>,
+}
+
+impl AsRunLog {
+    /// Start the writer task (it ends when every handle is dropped).
+    pub fn start(db: Db, tracker: &tokio_util::task::TaskTracker) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<AsRun>();
+        tracker.spawn(async move {
+            // (channel, airing id, planned start) → row of the entry opened at "started".
+            let mut open: HashMap<(ChannelId, i64, i64), i64> = HashMap::new();
+            while let Some(e) = rx.recv().await {
+                let key = (e.channel, e.airing.id, e.airing.start.timestamp_millis());
+                let row = open.remove(&key);
+                match write_as_run(&db, e, row).await {
+                    Ok(Some(id)) => {
+                        open.insert(key, id);
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(error = %err, "cannot write the as-run log"),
+                }
+            }
+        });
+        Self { tx }
+    }
+}
+
+impl AsRunSink for AsRunLog {
+    fn record(&self, entry: AsRun) {
+        let _ = self.tx.send(entry);
+    }
+}
+
+/// Write one as-run event (on the database thread); returns the row id when an entry was
+/// opened ("started"), to be closed by the final event.
+async fn write_as_run(db: &Db, e: AsRun, open_row: Option<i64>) -> Result<Option<i64>, String> {
+    let status = match e.status {
+        AsRunStatus::Started | AsRunStatus::Aired => schedule_store::AsRunStatus::Aired,
+        AsRunStatus::Partial => schedule_store::AsRunStatus::Partial,
+        AsRunStatus::Failed => schedule_store::AsRunStatus::Failed,
+    };
+    let start_ms = e.actual_start.timestamp_millis();
+    let end_ms = e.actual_end.map(|t| t.timestamp_millis());
+    db.call(move |c| match (e.status, open_row) {
+        (AsRunStatus::Started, _) => {
+            schedule_store::record_as_run(c, &schedule_store::AsRun::started(&e.airing, start_ms)).map(Some)
+        }
+        (_, Some(row)) => {
+            schedule_store::finish_as_run(c, row, end_ms.unwrap_or(start_ms), status, e.reason.as_deref())
+                .map(|()| None)
+        }
+        (_, None) => {
+            let mut entry = schedule_store::AsRun::started(&e.airing, start_ms);
+            entry.actual_end_ms = end_ms;
+            entry.status = status;
+            entry.error = e.reason.clone();
+            schedule_store::record_as_run(c, &entry).map(|_| None)
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
+}
+
+/// Guide number → channel id, through the lineup store.
+pub fn resolver(db: Db) -> Resolver {
+    Arc::new(move |number: String| {
+        let db = db.clone();
+        Box::pin(async move {
+            db.call(move |c| crate::lineup::store::by_number(c, &number))
+                .await
+                .ok()?
+                .ok()?
+                .filter(|ch| ch.enabled)
+                .map(|ch| ch.id)
+        })
+    })
+}
+
+/// What the channel manager needs.
+pub struct ChannelsDeps {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Database (lineup).
+    pub db: Db,
+    /// Clock.
+    pub clock: SharedClock,
+    /// Fan-out and demand.
+    pub hub: StreamHub,
+    /// Airings.
+    pub source: Arc<dyn AiringSource>,
+    /// As-run log.
+    pub as_run: Arc<dyn AsRunSink>,
+    /// Graphics seam for every channel (issue 6), if any.
+    pub overlay: Option<OverlayFactory>,
+    /// Shutdown.
+    pub shutdown: CancellationToken,
+}
+
+struct Running {
+    player: ChannelPlayer,
+    profile: OutputProfile,
+    idle_since: Option<Instant>,
+}
+
+/// Run channels until shutdown.
+pub async fn run(deps: ChannelsDeps) {
+    if let Err(e) = gstreamer::init() {
+        tracing::error!(error = %e, "GStreamer did not start: no channels will play");
+        return;
+    }
+    let encoder = match encoder::probe(&deps.config.playout.encoder) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "no H.264 encoder: no channels will play");
+            return;
+        }
+    };
+    tracing::info!(encoder = encoder.element(), "playout encoder");
+    let mut demand = deps.hub.demand();
+    let mut running: HashMap<ChannelId, Running> = HashMap::new();
+    let mut lineup: Vec<Channel> = Vec::new();
+    let mut last_lineup: Option<Instant> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = deps.shutdown.cancelled() => break,
+            r = demand.changed() => if r.is_err() { break },
+            _ = tick.tick() => {}
+        }
+        if last_lineup.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            match deps.db.call(|c| crate::lineup::store::list(c)).await {
+                Ok(Ok(list)) => {
+                    lineup = list.into_iter().filter(|c| c.enabled).collect();
+                    last_lineup = Some(Instant::now());
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the lineup"),
+                Err(e) => tracing::warn!(error = %e, "cannot read the lineup"),
+            }
+        }
+        let viewers = demand.borrow_and_update().clone();
+        let grace = deps.config.playout.idle_grace;
+        for ch in &lineup {
+            let watched = viewers.get(&ch.id).copied().unwrap_or(0) > 0;
+            let always = ch.settings.mode == ChannelMode::AlwaysOn;
+            match running.get_mut(&ch.id) {
+                Some(r) if r.profile != ch.settings.profile => {
+                    let r = running.remove(&ch.id).expect("present");
+                    r.player.stop().await;
+                }
+                Some(r) => {
+                    r.idle_since = if watched || always { None } else { r.idle_since.or(Some(Instant::now())) };
+                    if r.idle_since.is_some_and(|t| t.elapsed() >= grace) {
+                        tracing::info!(channel = %ch.number, "no viewers: stopping channel");
+                        let r = running.remove(&ch.id).expect("present");
+                        r.player.stop().await;
+                    }
+                    continue;
+                }
+                None => {}
+            }
+            if (watched || always) && !running.contains_key(&ch.id) {
+                match start(&deps, ch, encoder) {
+                    Ok(player) => {
+                        tracing::info!(channel = %ch.number, "channel started");
+                        running.insert(ch.id, Running { player, profile: ch.settings.profile, idle_since: None });
+                    }
+                    Err(e) => tracing::warn!(channel = %ch.number, error = %e, "cannot start channel"),
+                }
+            }
+        }
+        let gone: Vec<ChannelId> = running.keys().filter(|id| !lineup.iter().any(|c| c.id == **id)).copied().collect();
+        for id in gone {
+            if let Some(r) = running.remove(&id) {
+                r.player.stop().await;
+            }
+        }
+    }
+    for (_, r) in running.drain() {
+        r.player.stop().await;
+    }
+}
+
+fn start(deps: &ChannelsDeps, ch: &Channel, encoder: EncoderKind) -> anyhow::Result<ChannelPlayer> {
+    let now = deps.clock.now().timestamp().max(0) as u64;
+    let hls = HlsWriter::start(&hls_dir_of(&deps.config.playout.hls_dir, ch.id), deps.config.playout.hls_window, now)?;
+    let feed = deps.hub.feed(ch.id);
+    let config = PlayerConfig {
+        channel: ch.id,
+        profile: ch.settings.profile,
+        encoder,
+        target_lufs: deps.config.playout.target_lufs,
+        overlay: deps.overlay.clone(),
+    };
+    Ok(ChannelPlayer::spawn(
+        config,
+        deps.source.clone(),
+        deps.as_run.clone(),
+        deps.clock.clone(),
+        Output { feed, hls: Some(hls) },
+    )?)
+}
