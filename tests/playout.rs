@@ -624,7 +624,7 @@ async fn daemon_serves_ts_and_hls_starting_and_stopping_on_demand() {
     assert!(playlist.contains("#EXTINF:2.002,"), "{playlist}");
     let seg = playlist.lines().find(|l| l.starts_with("seg-")).unwrap();
     let resp = reqwest::get(daemon.url(&format!("/hls/5/{seg}"))).await.unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 200, "{seg} of\n{playlist}\n{}", daemon.stderr());
     assert!(resp.bytes().await.unwrap().len() > 10_000);
     assert_eq!(reqwest::get(daemon.url("/hls/5/next_sequence")).await.unwrap().status(), 404);
 

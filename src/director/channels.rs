@@ -146,6 +146,8 @@ pub struct ChannelsDeps {
     pub as_run: Arc<dyn AsRunSink>,
     /// Graphics seam for every channel (issue 6), if any.
     pub overlay: Option<OverlayFactory>,
+    /// Alert-audio seam for every channel (issue 6), if any.
+    pub audio_overlay: Option<OverlayFactory>,
     /// Shutdown.
     pub shutdown: CancellationToken,
 }
@@ -244,6 +246,7 @@ fn start(deps: &ChannelsDeps, ch: &Channel, encoder: EncoderKind) -> anyhow::Res
         encoder,
         target_lufs: deps.config.playout.target_lufs,
         overlay: deps.overlay.clone(),
+        audio_overlay: deps.audio_overlay.clone(),
     };
     Ok(ChannelPlayer::spawn(
         config,

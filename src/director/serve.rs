@@ -198,6 +198,7 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
         source: Arc::new(crate::director::channels::StoreAirings { db: app.db.clone() }),
         as_run,
         overlay: None,
+        audio_overlay: None,
         shutdown: app.shutdown.clone(),
     }));
     if app.config.library.loudness {

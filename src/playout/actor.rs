@@ -146,10 +146,12 @@ impl<'a> Session<'a> {
         let pipeline = cp.pipeline.clone();
         let started = tokio::task::spawn_blocking(move || {
             pipeline.set_state(gst::State::Playing).map_err(|e| format!("cannot start pipeline: {e}"))?;
-            let (res, state, _) = pipeline.state(gst::ClockTime::from_seconds(5));
+            // Generous: on a loaded machine the first encoded frame (which completes the
+            // sinks' state change) can take seconds.
+            let (res, state, pending) = pipeline.state(gst::ClockTime::from_seconds(20));
             match (res, state) {
                 (Ok(_), gst::State::Playing) => Ok(()),
-                _ => Err("pipeline did not reach PLAYING".to_owned()),
+                _ => Err(format!("pipeline did not reach PLAYING ({res:?}, {state:?}, pending {pending:?})")),
             }
         })
         .await
