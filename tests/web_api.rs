@@ -282,6 +282,9 @@ async fn sources_paths_are_checked_and_channels_validated() {
     );
     let st = api.get("/api/status").await;
     assert_eq!(st.json["channels"][0]["viewers"], 0);
+    assert_eq!(st.json["tuners_in_use"], 0);
+    assert!(st.json["tuners"].as_u64().unwrap() >= 1, "{}", st.text());
+    assert!(st.json["encoder_in_use"].is_string(), "{}", st.text());
 }
 
 #[tokio::test]

@@ -1,14 +1,27 @@
-//! Which H.264 encoders this box has (shown and chosen on the web page's Settings).
-//! A registry look-up only: nothing is started.
+//! Which H.264 encoders this box has, and which one playout uses (shown and chosen on the
+//! web page's Settings and Dashboard). Registry look-ups through `playout::encoder` only:
+//! nothing is started.
 
-/// Encoder elements Retrovue can drive, best first (hardware before software).
-const CANDIDATES: [&str; 6] = ["v4l2h264enc", "vah264enc", "vaapih264enc", "nvh264enc", "x264enc", "openh264enc"];
+use crate::config::EncoderChoice;
+use crate::playout::encoder::{self, PROBE_ORDER};
 
-/// The candidates present in the GStreamer registry (empty if GStreamer cannot start).
+/// The encoders playout can drive that the registry has, in playout's probe order (empty
+/// if GStreamer cannot start).
 pub fn detect() -> Vec<String> {
     if let Err(e) = gstreamer::init() {
         tracing::warn!(error = %e, "GStreamer did not start; no encoders listed");
         return Vec::new();
     }
-    CANDIDATES.iter().filter(|n| gstreamer::ElementFactory::find(n).is_some()).map(|n| (*n).to_owned()).collect()
+    PROBE_ORDER
+        .iter()
+        .map(|k| k.element())
+        .filter(|n| gstreamer::ElementFactory::find(n).is_some())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The encoder playout picks for `choice`, if any.
+pub fn in_use(choice: &EncoderChoice) -> Option<String> {
+    gstreamer::init().ok()?;
+    encoder::probe(choice).ok().map(|k| k.element().to_owned())
 }

@@ -244,6 +244,11 @@ fn routes(app: &App) -> Router {
             hub: app.hub.clone(),
             local_addr: app.local_addr,
             encoders: crate::director::encoders::detect(),
+            encoder_in_use: crate::director::encoders::in_use(&app.config.playout.encoder),
+            tuner_use: {
+                let hdhr = app.hdhr.clone();
+                Arc::new(move || (hdhr.tuners().in_use(), hdhr.tuners().count()))
+            },
             emergency: app.emergency.clone(),
             published: app.published.clone(),
         }))

@@ -29,6 +29,10 @@ use crate::emergency::Emergency;
 use crate::schedule::horizon::Published;
 use crate::stream::StreamHub;
 
+/// Reads the tuner pool: `(in use, offered)` (the director wires it to the HDHomeRun side,
+/// which the web may not import).
+pub type TunerUse = Arc<dyn Fn() -> (usize, usize) + Send + Sync>;
+
 /// What the web needs from the rest of the daemon (filled in by the director).
 pub struct WebDeps {
     /// The configuration the daemon runs with (file + stored overrides at start).
@@ -43,6 +47,10 @@ pub struct WebDeps {
     pub local_addr: SocketAddr,
     /// H.264 encoder elements found on this box, best first.
     pub encoders: Vec<String>,
+    /// The encoder playout uses.
+    pub encoder_in_use: Option<String>,
+    /// Tuners `(in use, offered)`, read live.
+    pub tuner_use: TunerUse,
     /// Emergency alerts (its API is mounted behind the login).
     pub emergency: Emergency,
     /// Schedule publication counter (bumped after a replan from the page).
@@ -67,6 +75,10 @@ pub struct Inner {
     pub local_addr: SocketAddr,
     /// Detected encoders.
     pub encoders: Vec<String>,
+    /// The encoder playout uses.
+    pub encoder_in_use: Option<String>,
+    /// Tuners `(in use, offered)`.
+    pub tuner_use: TunerUse,
     /// Emergency alerts.
     pub emergency: Emergency,
     /// Schedule publication counter.
@@ -100,6 +112,8 @@ impl WebState {
             hub: deps.hub,
             local_addr: deps.local_addr,
             encoders: deps.encoders,
+            encoder_in_use: deps.encoder_in_use,
+            tuner_use: deps.tuner_use,
             emergency: deps.emergency,
             published: deps.published,
             limiter: auth::LoginLimiter::default(),

@@ -14,6 +14,7 @@ use crate::config::EncoderChoice;
 use crate::library::store as library_store;
 use crate::lineup::store as lineup_store;
 use crate::lineup::{ChannelId, GuideNumber};
+use crate::schedule::store::{self as schedule_store, AsRunStatus};
 use crate::web::WebState;
 use crate::web::error::{Error, Flatten, ResultExt};
 
@@ -98,12 +99,16 @@ pub struct Status {
     pub now: i64,
     /// Channels.
     pub channels: Vec<ChannelStatus>,
-    /// Tuners offered (`None` = sized for the encoder).
-    pub tuners: Option<u32>,
-    /// Streams being watched.
+    /// Tuners offered.
+    pub tuners: usize,
+    /// Tuners leased now.
     pub tuners_in_use: usize,
+    /// Viewers over every channel (HLS and TS).
+    pub viewers: usize,
     /// Configured encoder (`auto` or an element).
     pub encoder: String,
+    /// The encoder playout uses.
+    pub encoder_in_use: Option<String>,
     /// Encoders found.
     pub encoders: Vec<String>,
     /// CPU busy, percent.
@@ -142,18 +147,36 @@ pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> 
             }
         })
         .collect();
-    let errors = sources
+    let since = state.now_ms() - 24 * 3_600_000;
+    let until = state.now_ms() + 60_000;
+    let aired = state
+        .db
+        .call(move |c| schedule_store::as_run(c, None, since, until, 500))
+        .await
+        .flat("reading the as-run log")?;
+    let numbers: std::collections::HashMap<ChannelId, String> =
+        channels.iter().map(|c| (c.id, c.number.to_string())).collect();
+    let mut errors: Vec<RecentError> = aired
         .into_iter()
-        .filter_map(|s| {
-            s.last_error.map(|e| RecentError { at: s.last_sync_at, what: format!("source {}", s.name), message: e })
+        .filter(|e| e.status == AsRunStatus::Failed)
+        .take(20)
+        .map(|e| RecentError {
+            at: Some(e.actual_start_ms),
+            what: format!("channel {}", numbers.get(&e.channel_id).cloned().unwrap_or_default()),
+            message: format!("{}: {}", e.title, e.error.unwrap_or_else(|| "failed".into())),
         })
         .collect();
+    errors.extend(sources.into_iter().filter_map(|s| {
+        s.last_error.map(|e| RecentError { at: s.last_sync_at, what: format!("source {}", s.name), message: e })
+    }));
     Ok(Json(Status {
         device_name: state.config.device.friendly_name.clone(),
         now: state.now_ms(),
-        tuners_in_use: channels.iter().map(|c| c.viewers).sum(),
+        viewers: channels.iter().map(|c| c.viewers).sum(),
         channels,
-        tuners: state.config.device.tuner_count,
+        tuners_in_use: (state.tuner_use)().0,
+        tuners: (state.tuner_use)().1,
+        encoder_in_use: state.encoder_in_use.clone(),
         encoder: match &state.config.playout.encoder {
             EncoderChoice::Auto => "auto".into(),
             EncoderChoice::Named(n) => n.clone(),
