@@ -161,3 +161,24 @@ fn webhook_is_off_without_a_token() {
     ]);
     assert_eq!(code, 404);
 }
+
+#[test]
+fn bug_images_are_checked_when_set() {
+    use retrovue::playout::graphics::image::encode_png;
+    use retrovue::playout::graphics::raster::{Raster, Rgba};
+    let home = Home::new();
+    let bad = home.path().join("logo.png");
+    std::fs::write(&bad, b"<svg xmlns='http://www.w3.org/2000/svg'/>").unwrap();
+    let e = refused(&home, &["channel", "add", "5", "--name", "Retro", "--bug-image", bad.to_str().unwrap()]);
+    assert!(e.contains("is not a valid PNG"), "{e}");
+    let missing = home.path().join("nope.png");
+    let e = refused(&home, &["channel", "add", "5", "--name", "Retro", "--bug-image", missing.to_str().unwrap()]);
+    assert!(e.contains("cannot read bug image"), "{e}");
+    let good = home.path().join("bug.png");
+    std::fs::write(&good, encode_png(&Raster::filled(64, 32, Rgba(255, 255, 255, 200)))).unwrap();
+    home.ok(&["channel", "add", "5", "--name", "Retro", "--bug-image", good.to_str().unwrap(), "--clock", "on"]);
+    let list = home.json(&["channel", "list", "--json"]);
+    let s = &list[0]["settings"];
+    assert!(s["bug"]["image"].as_str().unwrap().ends_with("bug.png"), "{list}");
+    assert_eq!(s["clock"], true);
+}

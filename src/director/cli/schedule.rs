@@ -136,6 +136,18 @@ pub struct ChannelOpts {
     /// Bug opacity, 0.0 to 1.0.
     #[arg(long)]
     pub bug_opacity: Option<f64>,
+    /// Bug image: a PNG with alpha, checked now ("" = back to the text bug).
+    #[arg(long)]
+    pub bug_image: Option<PathBuf>,
+    /// Bug text when there is no image (default: call sign, else name).
+    #[arg(long)]
+    pub bug_text: Option<String>,
+    /// Lower thirds (now/next, rating, coming up): on or off.
+    #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+    pub lower_thirds: Option<bool>,
+    /// On-screen clock: on or off.
+    #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+    pub clock: Option<bool>,
 }
 
 /// `retrovue channel slot-add`
@@ -273,6 +285,23 @@ impl ChannelOpts {
                 bail!("bug opacity {v}: expected 0.0 to 1.0");
             }
             s.bug.opacity = v;
+        }
+        if let Some(p) = &self.bug_image {
+            if p.as_os_str().is_empty() {
+                s.bug.image = None;
+            } else {
+                crate::playout::graphics::image::validate_bug_image(p)?;
+                s.bug.image = Some(std::fs::canonicalize(p)?);
+            }
+        }
+        if let Some(v) = &self.bug_text {
+            s.bug.text = Some(v.clone()).filter(|v| !v.trim().is_empty());
+        }
+        if let Some(v) = self.lower_thirds {
+            s.lower_thirds = v;
+        }
+        if let Some(v) = self.clock {
+            s.clock = v;
         }
         Ok(())
     }
