@@ -19,6 +19,7 @@ use retrovue::library::{ContentKind, SchedulingMetadata};
 use retrovue::lineup::store::{NewChannel, insert};
 use retrovue::lineup::{BreakStyle, ChannelSettings};
 use retrovue::schedule::horizon::{BuildMode, build_with};
+use retrovue::schedule::planner::{PlanRequest, plan_channel};
 use retrovue::schedule::pool::LibraryIndex;
 use retrovue::schedule::rules::{Days, Fill, Slot};
 use retrovue::schedule::store;
@@ -146,6 +147,31 @@ fn main() -> anyhow::Result<()> {
     let load = t.elapsed();
     let lib = LibraryIndex::new(items);
     let now = Utc::now();
+    // Planning alone (in memory), then the real build (plan + publish).
+    let lineup = db.call_blocking(|c| retrovue::lineup::store::lineup(c))?;
+    let grids: Vec<Vec<Slot>> =
+        lineup.channels.iter().map(|ch| db.call_blocking(|c| store::list_slots(c, ch.id))).collect::<Result<_, _>>()?;
+    let t = Instant::now();
+    let mut planned = 0;
+    for (ch, slots) in lineup.channels.iter().zip(&grids) {
+        let plan = plan_channel(&PlanRequest {
+            channel: ch,
+            slots,
+            lib: &lib,
+            tz: config.timezone,
+            seed: config.seed,
+            repeat_window_ms: config.commercial_repeat_window.as_millis() as i64,
+            from_ms: now.timestamp_millis(),
+            to_ms: now.timestamp_millis() + i64::from(days) * 86_400_000,
+            progress: Default::default(),
+            history: Vec::new(),
+        });
+        planned += plan.programs.iter().map(|p| p.airings.len()).sum::<usize>();
+    }
+    println!(
+        "plan only, {days} days x {channels} channels: {:.0} ms ({planned} airings)",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     let t = Instant::now();
     let report = build_with(&db, &config, &lib, now, days, BuildMode::Replan { force: true })?;
     let build = t.elapsed();

@@ -51,7 +51,7 @@ impl Frames {
     }
 }
 
-const SCAN_LIMIT: u64 = 512;
+const SCAN_LIMIT: u64 = 64;
 const MIN_BREAK_MS: i64 = 120_000;
 const MIN_ACT_MS: i64 = 180_000;
 const BREAKPOINT_MARGIN_MS: i64 = 120_000;
@@ -106,6 +106,9 @@ pub struct BreakFiller<'a> {
     eras: HashSet<String>,
     min_commercial_ms: i64,
     upcoming: HashSet<String>,
+    promo_preferred: bool,
+    bumper_series: HashSet<String>,
+    decades: HashMap<usize, Option<String>>,
 }
 
 impl<'a> BreakFiller<'a> {
@@ -131,6 +134,9 @@ impl<'a> BreakFiller<'a> {
         pools.insert(Pool::BumperIn, bumpers.iter().copied().filter(|i| !has_tag(i, "out")).collect());
         pools.insert(Pool::StationId, filter(&lib.station_ids));
         pools.insert(Pool::Filler, filter(&lib.fillers));
+        let bumper_series =
+            bumpers.iter().filter_map(|i| lib.item(*i).series.as_deref().map(str::to_lowercase)).collect();
+        let decades = pools[&Pool::Commercial].iter().map(|&i| (i, decade_of(lib.item(i)))).collect();
         let frames = Frames::of(channel.settings.profile.frame_rate);
         let eras = pools[&Pool::Commercial].iter().filter_map(|i| decade_of(lib.item(*i))).collect();
         let min_commercial_ms =
@@ -155,6 +161,9 @@ impl<'a> BreakFiller<'a> {
             eras,
             min_commercial_ms,
             upcoming: HashSet::new(),
+            promo_preferred: false,
+            bumper_series,
+            decades,
         }
     }
 
@@ -170,6 +179,9 @@ impl<'a> BreakFiller<'a> {
 
     /// Series the channel airs later (promos for them are preferred).
     pub fn set_upcoming(&mut self, series: HashSet<String>) {
+        self.promo_preferred = self.pools[&Pool::Promo]
+            .iter()
+            .any(|i| self.lib.item(*i).series.as_deref().is_some_and(|s| series.contains(&s.to_lowercase())));
         self.upcoming = series;
     }
 
@@ -384,7 +396,7 @@ impl<'a> BreakFiller<'a> {
             let it = lib.item(i);
             match pool {
                 Pool::Commercial => {
-                    ctx.decade.as_ref().is_some_and(|d| self.eras.contains(d) && decade_of(it).as_ref() == Some(d))
+                    ctx.decade.as_ref().is_some_and(|d| self.decades.get(&i).is_some_and(|x| x.as_ref() == Some(d)))
                 }
                 Pool::Promo => it.series.as_deref().is_some_and(|s| self.upcoming.contains(&s.to_lowercase())),
                 Pool::BumperIn | Pool::BumperOut => it.series.is_some(),
@@ -392,8 +404,17 @@ impl<'a> BreakFiller<'a> {
             }
         };
         let n = (candidates.len() as u64).min(SCAN_LIMIT);
+        // Only look for preferred items where some can exist.
+        let any_preferred = match pool {
+            Pool::Commercial => ctx.decade.as_ref().is_some_and(|d| self.eras.contains(d)),
+            Pool::Promo => self.promo_preferred,
+            Pool::BumperIn | Pool::BumperOut => {
+                ctx.series.as_ref().is_some_and(|s| self.bumper_series.contains(&s.to_lowercase()))
+            }
+            _ => false,
+        };
         let mut found = None;
-        'passes: for pass in 0..2 {
+        'passes: for pass in usize::from(!any_preferred)..2 {
             for j in 0..n {
                 let i = candidates[shuffle.pick(k + j)?];
                 if ok(i) && (pass == 1 || preferred(i)) {

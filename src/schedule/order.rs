@@ -32,14 +32,14 @@ pub struct Shuffle {
     seed: u64,
     key: String,
     n: usize,
-    cycle: Option<u64>,
-    perm: Vec<usize>,
+    /// The two most recently used cycles (a scan often straddles a cycle boundary).
+    perms: [(Option<u64>, Vec<usize>); 2],
 }
 
 impl Shuffle {
     /// A shuffle of a pool of `n` for this seed and key.
     pub fn new(seed: u64, key: &str, n: usize) -> Self {
-        Self { seed, key: key.to_owned(), n, cycle: None, perm: Vec::new() }
+        Self { seed, key: key.to_owned(), n, perms: [(None, Vec::new()), (None, Vec::new())] }
     }
 
     /// The pool index of the `k`-th pick (`None` for an empty pool).
@@ -49,12 +49,17 @@ impl Shuffle {
         }
         let n = self.n as u64;
         let cycle = k / n;
-        if self.cycle != Some(cycle) {
-            self.perm = (0..self.n).collect();
-            self.perm.shuffle(&mut rng(self.seed, &[&self.key, &cycle.to_string()]));
-            self.cycle = Some(cycle);
+        if self.perms[0].0 != Some(cycle) {
+            if self.perms[1].0 == Some(cycle) {
+                self.perms.swap(0, 1);
+            } else {
+                let mut perm: Vec<usize> = (0..self.n).collect();
+                perm.shuffle(&mut rng(self.seed, &[&self.key, &cycle.to_string()]));
+                self.perms.swap(0, 1);
+                self.perms[0] = (Some(cycle), perm);
+            }
         }
-        Some(self.perm[(k % n) as usize])
+        Some(self.perms[0].1[(k % n) as usize])
     }
 }
 
