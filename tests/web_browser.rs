@@ -152,6 +152,14 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     let dev = b.js("return document.querySelector('#url-xmltv').value", serde_json::json!([])).await;
     assert_eq!(dev.as_str().unwrap(), daemon.url("/xmltv.xml"));
 
+    // On a phone the menu folds behind a button.
+    b.resize(390, 844).await;
+    b.goto(&daemon.url("/#/dashboard")).await;
+    b.wait_text("Sitcom Gold", 10).await;
+    b.click("#menu-toggle").await;
+    b.find("#nav.open").await;
+    b.screenshot("11-phone-dashboard").await;
+
     // The setting is stored: a fresh API look confirms it.
     let out = std::process::Command::new("curl").args(["-s", &daemon.url("/api/session")]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("setup_required\":false"));

@@ -82,6 +82,11 @@ impl Browser {
         v["value"].clone()
     }
 
+    /// Resize the window (a phone is about 390 x 844).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.cmd(reqwest::Method::POST, "/window/rect", Some(json!({ "width": width, "height": height }))).await;
+    }
+
     /// Go to `url`.
     pub async fn goto(&self, url: &str) {
         self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
