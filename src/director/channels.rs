@@ -17,9 +17,10 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::director::graphics::{ChannelOverlay, ChannelOverlays};
 use crate::lineup::{Channel, ChannelId, ChannelMode, OutputProfile};
 use crate::playout::encoder::{self, EncoderKind};
-use crate::playout::pipeline::{Output, OverlayFactory};
+use crate::playout::pipeline::Output;
 use crate::playout::{AiringSource, AsRun, AsRunSink, AsRunStatus, ChannelPlayer, PlayerConfig, SourceError};
 use crate::schedule::{Airing, store as schedule_store};
 use crate::stream::StreamHub;
@@ -144,16 +145,16 @@ pub struct ChannelsDeps {
     pub source: Arc<dyn AiringSource>,
     /// As-run log.
     pub as_run: Arc<dyn AsRunSink>,
-    /// Graphics seam for every channel (issue 6), if any.
-    pub overlay: Option<OverlayFactory>,
-    /// Alert-audio seam for every channel (issue 6), if any.
-    pub audio_overlay: Option<OverlayFactory>,
+    /// Graphics and alert display per channel (issue 6), if any.
+    pub graphics: Option<ChannelOverlays>,
     /// Shutdown.
     pub shutdown: CancellationToken,
 }
 
 struct Running {
     player: ChannelPlayer,
+    // Keeps the channel's graphics tasks alive; dropped with the channel.
+    _graphics: Option<ChannelOverlay>,
     profile: OutputProfile,
     idle_since: Option<Instant>,
 }
@@ -216,9 +217,12 @@ pub async fn run(deps: ChannelsDeps) {
             }
             if (watched || always) && !running.contains_key(&ch.id) {
                 match start(&deps, ch, encoder) {
-                    Ok(player) => {
+                    Ok((player, graphics)) => {
                         tracing::info!(channel = %ch.number, "channel started");
-                        running.insert(ch.id, Running { player, profile: ch.settings.profile, idle_since: None });
+                        running.insert(
+                            ch.id,
+                            Running { player, _graphics: graphics, profile: ch.settings.profile, idle_since: None },
+                        );
                     }
                     Err(e) => tracing::warn!(channel = %ch.number, error = %e, "cannot start channel"),
                 }
@@ -236,23 +240,29 @@ pub async fn run(deps: ChannelsDeps) {
     }
 }
 
-fn start(deps: &ChannelsDeps, ch: &Channel, encoder: EncoderKind) -> anyhow::Result<ChannelPlayer> {
+fn start(
+    deps: &ChannelsDeps,
+    ch: &Channel,
+    encoder: EncoderKind,
+) -> anyhow::Result<(ChannelPlayer, Option<ChannelOverlay>)> {
     let now = deps.clock.now().timestamp().max(0) as u64;
     let hls = HlsWriter::start(&hls_dir_of(&deps.config.playout.hls_dir, ch.id), deps.config.playout.hls_window, now)?;
     let feed = deps.hub.feed(ch.id);
+    let graphics = deps.graphics.as_ref().map(|g| g.for_channel(ch, deps.source.clone()));
     let config = PlayerConfig {
         channel: ch.id,
         profile: ch.settings.profile,
         encoder,
         target_lufs: deps.config.playout.target_lufs,
-        overlay: deps.overlay.clone(),
-        audio_overlay: deps.audio_overlay.clone(),
+        overlay: graphics.as_ref().map(|g| g.video.clone()),
+        audio_overlay: graphics.as_ref().map(|g| g.audio.clone()),
     };
-    Ok(ChannelPlayer::spawn(
+    let player = ChannelPlayer::spawn(
         config,
         deps.source.clone(),
         deps.as_run.clone(),
         deps.clock.clone(),
         Output { feed, hls: Some(hls) },
-    )?)
+    )?;
+    Ok((player, graphics))
 }

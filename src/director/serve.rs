@@ -197,8 +197,14 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
         hub: app.hub.clone(),
         source: Arc::new(crate::director::channels::StoreAirings { db: app.db.clone() }),
         as_run,
-        overlay: None,
-        audio_overlay: None,
+        graphics: Some(crate::director::graphics::ChannelOverlays {
+            db: app.db.clone(),
+            clock: app.clock.clone(),
+            emergency: app.emergency.clone(),
+            tz: app.config.schedule.timezone,
+            tracker: app.tracker.clone(),
+            shutdown: app.shutdown.clone(),
+        }),
         shutdown: app.shutdown.clone(),
     }));
     if app.config.library.loudness {
