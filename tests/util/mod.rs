@@ -2,6 +2,8 @@
 //! or as a daemon on loopback, and generated media clips.
 #![allow(dead_code)]
 
+pub mod ts;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

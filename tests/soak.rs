@@ -1,0 +1,244 @@
+//! Soak: 4 always-on channels of short items (a transition every few seconds) and 20 viewers
+//! that connect and disconnect at random. Every viewer must see a continuous stream (no stall
+//! over 1 s, no PTS discontinuity), the daemon's memory must stay flat after warm-up, and the
+//! as-run log must account for what aired.
+//!
+//! Opt-in: `RETROVUE_SOAK_SECS=3600 cargo test --test soak -- --ignored` (CI runs 300 s).
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use util::ts::TsFollower;
+use util::{Clip, Home};
+
+const CHANNELS: [&str; 4] = ["2", "3", "4", "5"];
+const VIEWERS: usize = 20;
+
+fn library(home: &Home) {
+    let media = home.path().join("media");
+    // Short programs with act breaks and 3-5 s spots: many item changes per minute.
+    for (series, pattern, freq) in [("Alpha", "ball", 330), ("Bravo", "smpte", 440), ("Charlie", "pinwheel", 550)] {
+        for e in 1..=3 {
+            let mut c = Clip::new(640, 480, 20.0);
+            c.pattern = pattern;
+            c.freq = freq + e * 10;
+            c.write(&media.join(format!("shows/{series}/Season 01/{series} - S01E0{e} - Part {e}.mp4")));
+        }
+    }
+    for (i, (w, h)) in [(640, 480), (1280, 720), (854, 480), (320, 240)].into_iter().cycle().take(12).enumerate() {
+        let mut c = Clip::new(w, h, 3.0 + (i % 3) as f64);
+        c.pattern = ["snow", "red", "blue", "green", "checkers-8", "circular"][i % 6];
+        c.audio = i % 5 != 4;
+        c.write(&media.join(format!("commercials/Spot {i:02}.mp4")));
+    }
+    for name in ["Right Back", "Back To"] {
+        Clip::new(640, 480, 2.0).write(&media.join(format!("bumpers/{name}.mp4")));
+    }
+    for (dir, kind) in [("shows", "shows"), ("commercials", "commercials"), ("bumpers", "bumpers")] {
+        home.ok(&["source", "add", "--folder", media.join(dir).to_str().unwrap(), "--kind", kind]);
+    }
+    home.ok(&["scan"]);
+}
+
+fn channels(home: &Home) {
+    let mut toml = String::new();
+    for (n, series) in CHANNELS.iter().zip(["Alpha", "Bravo", "Charlie", "Alpha"]) {
+        toml.push_str(&format!(
+            "[[channel]]\nnumber = \"{n}\"\nname = \"Soak {n}\"\nmode = \"always_on\"\ndefault_fill = \"{series}\"\n\
+             [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"{series}\"\n\n"
+        ));
+    }
+    let file = home.path().join("channels.toml");
+    std::fs::write(&file, toml).unwrap();
+    home.ok(&["channel", "import", file.to_str().unwrap()]);
+    home.ok(&["schedule", "build", "--days", "1"]);
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Tally {
+    sessions: u64,
+    bytes: u64,
+    worst_stall: Duration,
+    problems: Vec<String>,
+}
+
+/// One viewer session: connect, read for `hold`, check what arrived.
+fn watch(addr: &str, number: &str, hold: Duration, tally: &Mutex<Tally>) {
+    let mut s = match TcpStream::connect(addr) {
+        Ok(s) => s,
+        Err(e) => return tally.lock().unwrap().problems.push(format!("connect: {e}")),
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET /stream/{number}.ts HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap_or(0) == 0 {
+            return tally.lock().unwrap().problems.push(format!("channel {number}: no response headers"));
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    if !head.starts_with("HTTP/1.1 200") {
+        return tally.lock().unwrap().problems.push(format!("channel {number}: {}", head.lines().next().unwrap_or("")));
+    }
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let mut ts = TsFollower::default();
+    let mut raw = Vec::new();
+    let (start, mut last) = (Instant::now(), Instant::now());
+    let mut worst = Duration::ZERO;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut bytes = 0u64;
+    while start.elapsed() < hold {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                worst = worst.max(last.elapsed());
+                last = Instant::now();
+                bytes += n as u64;
+                if chunked {
+                    raw.extend_from_slice(&buf[..n]);
+                    dechunk(&mut raw, &mut ts);
+                } else {
+                    ts.feed(&buf[..n]);
+                }
+            }
+            Err(e) => {
+                tally.lock().unwrap().problems.push(format!("channel {number}: read: {e}"));
+                break;
+            }
+        }
+    }
+    let mut t = tally.lock().unwrap();
+    t.sessions += 1;
+    t.bytes += bytes;
+    t.worst_stall = t.worst_stall.max(worst);
+    if worst > Duration::from_secs(1) {
+        t.problems.push(format!("channel {number}: stall of {worst:?}"));
+    }
+    if ts.sync_errors > 0 || ts.video_frames == 0 {
+        t.problems.push(format!("channel {number}: {} sync errors, {} frames", ts.sync_errors, ts.video_frames));
+    }
+    if !ts.discontinuities.is_empty() {
+        t.problems.push(format!("channel {number}: PTS discontinuities {:?}", &ts.discontinuities[..ts.discontinuities.len().min(5)]));
+    }
+}
+
+/// Strip HTTP/1.1 chunk framing from `raw` into the TS follower.
+fn dechunk(raw: &mut Vec<u8>, ts: &mut TsFollower) {
+    loop {
+        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else { return };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&raw[..eol]).trim(), 16).unwrap_or(0);
+        if raw.len() < eol + 2 + size + 2 {
+            return;
+        }
+        ts.feed(&raw[eol + 2..eol + 2 + size]);
+        raw.drain(..eol + 2 + size + 2);
+    }
+}
+
+#[test]
+#[ignore = "long: run with RETROVUE_SOAK_SECS=<seconds> cargo test --test soak -- --ignored"]
+fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
+    let secs: u64 = std::env::var("RETROVUE_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
+    let home = Home::new();
+    library(&home);
+    channels(&home);
+    let daemon = home.serve(&[]);
+    let addr = daemon.addr.clone();
+    let pid = daemon.child.id();
+
+    // Every channel is always on: wait until each answers with bytes.
+    for n in CHANNELS {
+        let t = Mutex::new(Tally::default());
+        watch(&addr, n, Duration::from_secs(3), &t);
+        let t = t.into_inner().unwrap();
+        assert!(t.problems.is_empty() && t.bytes > 0, "channel {n} did not come up: {:?}\n{}", t.problems, daemon.stderr());
+    }
+
+    let warmup = Duration::from_secs(secs.min(600) / 5);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let viewers: Vec<_> = (0..VIEWERS)
+        .map(|v| {
+            let (addr, tally, stop) = (addr.clone(), tally.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(v as u64);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let n = CHANNELS[rng.gen_range(0..CHANNELS.len())];
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let hold = Duration::from_millis(rng.gen_range(2_000..20_000)).min(left);
+                    if hold < Duration::from_millis(500) {
+                        break;
+                    }
+                    watch(&addr, n, hold, &tally);
+                    std::thread::sleep(Duration::from_millis(rng.gen_range(0..1_000)));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(warmup);
+    let rss_warm = rss_kb(pid);
+    let mut rss_peak = rss_warm;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(5));
+        rss_peak = rss_peak.max(rss_kb(pid));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for v in viewers {
+        v.join().unwrap();
+    }
+    let rss_end = rss_kb(pid);
+    let t = tally.lock().unwrap();
+    println!(
+        "soak: {secs} s, {} sessions, {:.1} MB received, worst stall {:?}, RSS warm {} kB, peak {} kB, end {} kB",
+        t.sessions,
+        t.bytes as f64 / 1e6,
+        t.worst_stall,
+        rss_warm,
+        rss_peak,
+        rss_end
+    );
+    assert!(t.problems.is_empty(), "viewer problems:\n{}\n--- daemon log tail:\n{}", t.problems.join("\n"), tail(&daemon.stderr()));
+    assert!(t.sessions >= VIEWERS as u64, "too few sessions: {}", t.sessions);
+    assert!(
+        rss_end as f64 <= rss_warm as f64 * 1.10,
+        "RSS grew more than 10% after warm-up: {rss_warm} kB → {rss_end} kB"
+    );
+    // The as-run log accounts for every channel, with nothing left open but what is on now.
+    let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let (aired, failed, open): (i64, i64, i64) = db.call_blocking(|c| {
+        c.query_row(
+            "SELECT SUM(status = 'aired'), SUM(status = 'failed'), SUM(actual_end_ms IS NULL) FROM playout_log",
+            [],
+            |r| Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get::<_, Option<i64>>(1)?.unwrap_or(0), r.get::<_, Option<i64>>(2)?.unwrap_or(0))),
+        )
+        .unwrap()
+    });
+    println!("as-run: {aired} aired, {failed} failed, {open} open");
+    let expected = (secs as i64) / 30 * CHANNELS.len() as i64; // at least one item per 30 s per channel
+    assert!(aired >= expected, "as-run log incomplete: {aired} aired rows, expected at least {expected}");
+    assert_eq!(failed, 0, "items failed during the soak");
+    assert!(open <= 2 * CHANNELS.len() as i64, "{open} as-run rows left open");
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
