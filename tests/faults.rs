@@ -1,0 +1,221 @@
+//! Faults: the daemon keeps serving everyone through hostile network input, and a `kill -9`
+//! during playout loses nothing: the database is intact and channels rejoin the timeline.
+//! Everything on the fixed ports (65001, 1900, 5353) runs inside a private network namespace.
+
+mod hdhr_support;
+mod util;
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hdhr_support::in_private_netns;
+use rand::{Rng, SeedableRng};
+use util::{Clip, Home};
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Status code of a GET, within `timeout`.
+fn status_of(addr: &str, path: &str, timeout: Duration) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// One malformed request; returns whether the server answered or closed (never hung).
+fn hostile_request(addr: &str, rng: &mut impl Rng) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr) else { return false };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let junk: Vec<u8> = (0..rng.gen_range(1..512)).map(|_| rng.r#gen()).collect();
+    let request: Vec<u8> = match rng.gen_range(0..8) {
+        0 => junk,
+        1 => format!("GET /{} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(100), "b".repeat(70_000)).into_bytes(),
+        2 => b"GET /hls/../../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        3 => b"GET /hls/2/..%2f..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        4 => b"GET /logos/%00%ff%fe.png HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        5 => format!("POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{}", "{".repeat(10)).into_bytes(),
+        6 => (0..200).flat_map(|i| format!("X-H{i}: v\r\n").into_bytes()).chain(b"\r\n".iter().copied()).collect(),
+        _ => b"BREW /auto/v2 HTCPCP/1.0\r\n\r\n".to_vec(),
+    };
+    let _ = s.write_all(&request);
+    let mut buf = [0u8; 512];
+    // An answer or a close both count; a read timeout means the server hung on us.
+    !matches!(s.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut)
+}
+
+#[test]
+fn hostile_network_input_never_stops_the_daemon() {
+    if !in_private_netns("hostile_network_input_never_stops_the_daemon") {
+        return;
+    }
+    let home = Home::new();
+    let mut daemon = util::serve_announcing(&home, &[]);
+    let addr = daemon.addr.clone();
+    let pid = daemon.child.id();
+    assert_eq!(status_of(&addr, "/discover.json", Duration::from_secs(5)), Some(200));
+    let rss_before = rss_kb(pid);
+
+    // Slowloris: 200 connections that dribble a header byte now and then, held throughout.
+    let mut slow: Vec<TcpStream> = (0..200).filter_map(|_| TcpStream::connect(&addr).ok()).collect();
+    for s in &mut slow {
+        let _ = s.write_all(b"GET /discover.json HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    }
+
+    // 10,000 malformed HTTP requests from 4 threads.
+    let hung: usize = (0..4u64)
+        .map(|t| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(t);
+                (0..2_500).filter(|_| !hostile_request(&addr, &mut rng)).count()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .sum();
+    assert_eq!(hung, 0, "{hung} malformed requests got neither an answer nor a close");
+
+    // Malformed HDHomeRun frames: UDP and TCP 65001; junk SSDP and mDNS packets.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+    let valid_discover = [0x00, 0x02, 0x00, 0x0C, 0x01, 0x04, 0xFF, 0xFF, 0xFF, 0xFF, 0x02, 0x04, 0xFF, 0xFF, 0xFF, 0xFF, 0x73, 0xCC, 0x7D, 0x8F];
+    for i in 0..10_000 {
+        let mut frame: Vec<u8> = if i % 2 == 0 {
+            (0..rng.gen_range(0..1500)).map(|_| rng.r#gen()).collect()
+        } else {
+            let mut f = valid_discover.to_vec();
+            let at = rng.gen_range(0..f.len());
+            f[at] ^= 1 << rng.gen_range(0..8);
+            f
+        };
+        frame.truncate(1472);
+        let _ = udp.send_to(&frame, "127.0.0.1:65001");
+        if i % 500 == 0 {
+            let _ = udp.send_to(b"M-SEARCH * HTTP/1.1\r\nMAN: \"ssdp:discover\"\r\nMX: 99999999999\r\nST: \x00\xff\r\n\r\n", "239.255.255.250:1900");
+            let _ = udp.send_to(&frame, "224.0.0.251:5353");
+        }
+    }
+    for _ in 0..200 {
+        if let Ok(mut t) = TcpStream::connect("127.0.0.1:65001") {
+            let junk: Vec<u8> = (0..rng.gen_range(1..4000)).map(|_| rng.r#gen()).collect();
+            let _ = t.write_all(&junk);
+        }
+    }
+
+    // Everyone else is still served, promptly.
+    let started = Instant::now();
+    assert_eq!(status_of(&addr, "/discover.json", Duration::from_secs(2)), Some(200), "daemon stopped answering");
+    assert!(started.elapsed() < Duration::from_secs(1), "answer took {:?} under attack", started.elapsed());
+    udp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 1500];
+    // Drain late replies to the mutated (still valid-looking) frames, then ask once more.
+    while udp.recv_from(&mut buf).is_ok_and(|(n, _)| n > 0 && Instant::now() < started + Duration::from_secs(3)) {}
+    udp.send_to(&valid_discover, "127.0.0.1:65001").unwrap();
+    let (n, _) = udp.recv_from(&mut buf).expect("discovery still answers");
+    assert_eq!(&buf[..2], &[0x00, 0x03], "reply type, {n} bytes");
+    let out = Command::new("hdhomerun_config").args(["discover", "127.0.0.1"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("found at 127.0.0.1"));
+
+    drop(slow);
+    let rss_after = rss_kb(pid);
+    println!("hostile input: RSS {rss_before} kB → {rss_after} kB");
+    assert!(rss_after < rss_before + 64 * 1024, "memory grew from {rss_before} kB to {rss_after} kB");
+    assert!(daemon.child.try_wait().unwrap().is_none(), "daemon exited");
+    assert!(!daemon.stderr().contains("panicked"), "a task panicked:\n{}", daemon.stderr());
+    assert!(daemon.terminate(Duration::from_secs(20)), "no clean exit after the attack");
+}
+
+fn one_channel(home: &Home) {
+    let media = home.path().join("media");
+    for e in 1..=3 {
+        let mut c = Clip::new(640, 480, 12.0);
+        c.freq = 300 + e * 100;
+        c.write(&media.join(format!("shows/Echo/Season 01/Echo - S01E0{e} - Part {e}.mp4")));
+    }
+    for i in 0..4 {
+        Clip::new(640, 480, 3.0).write(&media.join(format!("ads/Spot {i}.mp4")));
+    }
+    home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
+    home.ok(&["source", "add", "--folder", media.join("ads").to_str().unwrap(), "--kind", "commercials"]);
+    home.ok(&["scan"]);
+    let file = home.path().join("channels.toml");
+    std::fs::write(
+        &file,
+        "[[channel]]\nnumber = \"2\"\nname = \"Echo TV\"\nmode = \"always_on\"\ndefault_fill = \"Echo\"\n\
+         [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Echo\"\n",
+    )
+    .unwrap();
+    home.ok(&["channel", "import", file.to_str().unwrap()]);
+    home.ok(&["schedule", "build", "--days", "1"]);
+}
+
+/// Bytes of /stream/2.ts received within `secs`.
+fn stream_bytes(addr: &str, secs: u64) -> usize {
+    let Ok(mut s) = TcpStream::connect(addr) else { return 0 };
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    write!(s, "GET /stream/2.ts HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let (mut total, start, mut buf) = (0, Instant::now(), vec![0u8; 65536]);
+    while start.elapsed() < Duration::from_secs(secs) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+    total
+}
+
+#[test]
+fn kill_9_during_playout_keeps_the_database_and_the_channel_rejoins_the_timeline() {
+    let home = Home::new();
+    one_channel(&home);
+    let mut daemon = home.serve(&[]);
+    assert!(stream_bytes(&daemon.addr, 4) > 100_000, "channel 2 did not stream:\n{}", daemon.stderr());
+    // SIGKILL: no shutdown code runs.
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    let db_path = home.data_dir().join("retrovue.db");
+    let check: String = retrovue::db::Db::open(&db_path)
+        .unwrap()
+        .call_blocking(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap());
+    assert_eq!(check, "ok");
+
+    let daemon = home.serve(&[]);
+    let restarted = chrono::Utc::now().timestamp_millis();
+    assert!(stream_bytes(&daemon.addr, 4) > 100_000, "channel 2 did not come back:\n{}", daemon.stderr());
+    // The first item aired after the restart is the one the schedule has on at that instant.
+    let db = retrovue::db::Db::open(&db_path).unwrap();
+    let (aired_item, aired_at, planned_item): (Option<i64>, i64, Option<i64>) = db.call_blocking(|c| {
+        let (item, at): (Option<i64>, i64) = c
+            .query_row(
+                "SELECT schedule_item_id, actual_start_ms FROM playout_log WHERE actual_start_ms >= ?1
+                 ORDER BY actual_start_ms, id LIMIT 1",
+                [restarted - 2_000],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("as-run rows after the restart");
+        let planned = c
+            .query_row(
+                "SELECT s.id FROM schedule_items s JOIN channels ch ON ch.id = s.channel_id
+                 WHERE ch.number = '2' AND s.start_ms <= ?1 AND s.end_ms > ?1",
+                [at + 100],
+                |r| r.get(0),
+            )
+            .ok();
+        (item, at, planned)
+    });
+    assert!(planned_item.is_some(), "nothing scheduled at {aired_at}");
+    assert_eq!(aired_item, planned_item, "after restart the channel did not rejoin the scheduled item");
+}
