@@ -232,6 +232,27 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
         .unwrap()
     });
     println!("as-run: {aired} aired, {failed} failed, {open} open");
+    let sample: Vec<String> = db.call_blocking(|c| {
+        let mut st = c
+            .prepare("SELECT channel_id, kind, title, status, actual_start_ms, actual_end_ms, planned_start_ms FROM playout_log ORDER BY id DESC LIMIT 12")
+            .unwrap();
+        st.query_map([], |r| {
+            Ok(format!(
+                "{} {} {} {} {:?} {:?} {:?}",
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, Option<i64>>(6)?
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    });
+    println!("as-run sample:\n{}", sample.join("\n"));
     let expected = (secs as i64) / 30 * CHANNELS.len() as i64; // at least one item per 30 s per channel
     assert!(aired >= expected, "as-run log incomplete: {aired} aired rows, expected at least {expected}");
     assert_eq!(failed, 0, "items failed during the soak");
