@@ -28,7 +28,8 @@ for spec in "1280x720:testsrc2" "640x480:smptebars" "1280x720:testsrc"; do
     -c:v libx264 -preset veryfast -b:v 4000k -g 60 -pix_fmt yuv420p -c:a aac -b:a 160k -ar 48000 -ac 2 -shortest "$f"
   clips+=("$f"); i=$((i + 1))
 done
-export RETROVUE_BENCH_CLIPS="$(IFS=:; echo "${clips[*]}")"
+RETROVUE_BENCH_CLIPS="$(IFS=:; echo "${clips[*]}")"
+export RETROVUE_BENCH_CLIPS
 export RETROVUE_BENCH_SECS="$SECS"
 
 run_bench() {

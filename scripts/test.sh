@@ -25,3 +25,6 @@ bash scripts/test-appliance.sh
 
 step "tests"
 cargo test --locked --all-targets -- --test-threads=2
+
+step "soak (4 channels, 20 viewers; RETROVUE_SOAK_SECS=3600 for the long run)"
+RETROVUE_SOAK_SECS="${RETROVUE_SOAK_SECS:-180}" cargo test --locked --test soak -- --ignored --nocapture

@@ -44,11 +44,14 @@ fn hostile_request(addr: &str, rng: &mut impl Rng) -> bool {
     junk.extend_from_slice(b"\r\n\r\n");
     let request: Vec<u8> = match rng.gen_range(0..8) {
         0 => junk,
-        1 => format!("GET /{} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(100), "b".repeat(70_000)).into_bytes(),
+        1 => format!("GET /{} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(100), "b".repeat(70_000))
+            .into_bytes(),
         2 => b"GET /hls/../../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
         3 => b"GET /hls/2/..%2f..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
         4 => b"GET /logos/%00%ff%fe.png HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-        5 => format!("POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{}", "{".repeat(10)).into_bytes(),
+        5 => {
+            format!("POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{}", "{".repeat(10)).into_bytes()
+        }
         6 => (0..200).flat_map(|i| format!("X-H{i}: v\r\n").into_bytes()).chain(b"\r\n".iter().copied()).collect(),
         _ => b"BREW /auto/v2 HTCPCP/1.0\r\n\r\n".to_vec(),
     };
@@ -94,7 +97,10 @@ fn hostile_network_input_never_stops_the_daemon() {
     // Malformed HDHomeRun frames: UDP and TCP 65001; junk SSDP and mDNS packets.
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(99);
-    let valid_discover = [0x00, 0x02, 0x00, 0x0C, 0x01, 0x04, 0xFF, 0xFF, 0xFF, 0xFF, 0x02, 0x04, 0xFF, 0xFF, 0xFF, 0xFF, 0x73, 0xCC, 0x7D, 0x8F];
+    let valid_discover = [
+        0x00, 0x02, 0x00, 0x0C, 0x01, 0x04, 0xFF, 0xFF, 0xFF, 0xFF, 0x02, 0x04, 0xFF, 0xFF, 0xFF, 0xFF, 0x73, 0xCC,
+        0x7D, 0x8F,
+    ];
     for i in 0..10_000 {
         let mut frame: Vec<u8> = if i % 2 == 0 {
             (0..rng.gen_range(0..1500)).map(|_| rng.r#gen()).collect()
@@ -107,7 +113,10 @@ fn hostile_network_input_never_stops_the_daemon() {
         frame.truncate(1472);
         let _ = udp.send_to(&frame, "127.0.0.1:65001");
         if i % 500 == 0 {
-            let _ = udp.send_to(b"M-SEARCH * HTTP/1.1\r\nMAN: \"ssdp:discover\"\r\nMX: 99999999999\r\nST: \x00\xff\r\n\r\n", "239.255.255.250:1900");
+            let _ = udp.send_to(
+                b"M-SEARCH * HTTP/1.1\r\nMAN: \"ssdp:discover\"\r\nMX: 99999999999\r\nST: \x00\xff\r\n\r\n",
+                "239.255.255.250:1900",
+            );
             let _ = udp.send_to(&frame, "224.0.0.251:5353");
         }
     }

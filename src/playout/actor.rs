@@ -328,6 +328,7 @@ impl<'a> Session<'a> {
             }
         }
         self.airings.retain(|a| a.end > now);
+        // k.1 is the airing's end: forget it only once it is well over.
         self.handled.retain(|k| k.1 > now.timestamp_millis() - 60_000);
 
         let now_rt = self.now_rt();
@@ -453,8 +454,11 @@ impl<'a> Session<'a> {
     }
 }
 
+/// Identity of an airing for "already prepared": its row id and its end. Handled keys are
+/// kept until a minute after the airing ends, so a long item (or a slate joined far into
+/// its span) is never prepared a second time while it is still on air.
 fn key(a: &Airing) -> (i64, i64) {
-    (a.id, a.start.timestamp_millis())
+    (a.id, a.end.timestamp_millis())
 }
 
 /// A URI for GStreamer: URIs pass through, absolute paths become `file://` URIs.

@@ -238,16 +238,20 @@ mod tests {
         Bytes::from(vec![tag; 188])
     }
 
-    fn wait_playlist(dir: &Path, lines: usize) -> String {
-        for _ in 0..200 {
-            if let Ok(t) = std::fs::read_to_string(dir.join(PLAYLIST))
-                && t.lines().filter(|l| l.starts_with("seg-")).count() >= lines
-            {
-                return t;
+    /// The playlist once it lists `lines` segments from media sequence `min_sequence` on.
+    /// The writer is asynchronous: earlier, shorter states of the playlist are skipped.
+    fn wait_playlist(dir: &Path, lines: usize, min_sequence: u64) -> String {
+        let mut last = String::new();
+        for _ in 0..500 {
+            if let Ok(t) = std::fs::read_to_string(dir.join(PLAYLIST)) {
+                if t.lines().filter(|l| l.starts_with("seg-")).count() >= lines && media_sequence(&t) >= min_sequence {
+                    return t;
+                }
+                last = t;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        panic!("playlist not written");
+        panic!("playlist never reached {lines} segments from {min_sequence}; last:\n{last}");
     }
 
     fn media_sequence(text: &str) -> u64 {
@@ -264,7 +268,7 @@ mod tests {
             w.push(ts(2), false, Some(i * gop + 1_000_000_000));
         }
         w.push(ts(1), true, Some(6 * gop));
-        let text = wait_playlist(dir.path(), 3);
+        let text = wait_playlist(dir.path(), 3, 1003);
         drop(w);
         assert!(text.contains("#EXT-X-TARGETDURATION:2\n"), "{text}");
         assert_eq!(text.matches("#EXTINF:2.002,").count(), 3, "{text}");
@@ -281,7 +285,7 @@ mod tests {
         w.discontinuity();
         w.push(ts(1), true, Some(0));
         w.push(ts(1), true, Some(gop));
-        let text = wait_playlist(dir.path(), 3);
+        let text = wait_playlist(dir.path(), 3, 1007);
         assert!(media_sequence(&text) >= 1007, "{text}");
         assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
     }
