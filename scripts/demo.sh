@@ -13,9 +13,7 @@ rv=(./target/release/retrovue --data-dir ./data)
 
 "${rv[@]}" demo
 "${rv[@]}" scan
-if [ "$("${rv[@]}" channel list --json)" = "[]" ]; then
-  "${rv[@]}" channel auto --apply
-fi
+"${rv[@]}" channel import scripts/demo-channels.toml
 "${rv[@]}" schedule build
 
 base="http://127.0.0.1:${port}"
@@ -26,7 +24,7 @@ Retrovue demo is starting on ${base}
   channel list    ${base}/playlist.m3u      (open in VLC)
   guide (XMLTV)   ${base}/xmltv.xml
   tuner           ${base}/discover.json     (Plex: add the device ${base} manually)
-  a channel       ${base}/auto/v<number>    (e.g. ffplay ${base}/auto/v2)
+  channel 3       ${base}/stream/3.ts       (VLC, ffplay; HDHomeRun path: ${base}/auto/v3)
 
 EOT
 exec "${rv[@]}" serve --listen "127.0.0.1:${port}" --no-announce --no-discovery

@@ -197,7 +197,7 @@ fn files() -> Vec<DemoFile> {
                 1,
                 e,
                 title,
-                "<aired>1986-09-0{e}</aired>\n  <mpaa>TV-Y7</mpaa>\n  <retrovue><daypart>morning</daypart><demographic>kids</demographic></retrovue>",
+                "<aired>1986-09-0{e}</aired>\n  <mpaa>TV-Y7</mpaa>\n  <retrovue><demographic>kids</demographic></retrovue>",
             )),
         });
     }
@@ -214,7 +214,7 @@ fn files() -> Vec<DemoFile> {
                 1,
                 e,
                 title,
-                "<aired>1994-01-1{e}</aired>\n  <mpaa>TV-14</mpaa>\n  <retrovue><daypart>late_night</daypart>\
+                "<aired>1994-01-1{e}</aired>\n  <mpaa>TV-14</mpaa>\n  <retrovue>\
                  <breakpoint>0:20</breakpoint><breakpoint>0:40.5</breakpoint></retrovue>",
             )),
         });
