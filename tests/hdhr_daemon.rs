@@ -1,0 +1,60 @@
+//! The tuner path end to end on the real daemon: a scheduled channel tuned at `/auto/v<N>`
+//! (as Plex's transcoder does) is H.264 + AAC in MPEG-TS, and the tuner is free again once
+//! the viewer leaves.
+
+mod util;
+
+use std::process::Command;
+use std::time::Duration;
+
+use util::{Clip, Home};
+
+#[test]
+fn ffprobe_sees_h264_and_aac_in_mpeg_ts_on_auto_v_and_the_tuner_comes_back() {
+    let home = Home::new();
+    let media = home.path().join("media");
+    for e in 1..=2 {
+        Clip::new(640, 480, 8.0).write(&media.join(format!("shows/Foxtrot/Season 01/Foxtrot - S01E0{e} - Go.mp4")));
+    }
+    Clip::new(1280, 720, 4.0).write(&media.join("ads/Spot.mp4"));
+    home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
+    home.ok(&["source", "add", "--folder", media.join("ads").to_str().unwrap(), "--kind", "commercials"]);
+    home.ok(&["scan"]);
+    let file = home.path().join("channels.toml");
+    std::fs::write(
+        &file,
+        "[[channel]]\nnumber = \"7\"\nname = \"Foxtrot TV\"\ndefault_fill = \"Foxtrot\"\n\
+         [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Foxtrot\"\n",
+    )
+    .unwrap();
+    home.ok(&["channel", "import", file.to_str().unwrap()]);
+    home.ok(&["schedule", "build", "--days", "1"]);
+    let d = home.serve(&[]);
+
+    let url = d.url("/auto/v7");
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "15000000",
+            "-show_entries",
+            "stream=codec_name,codec_type:format=format_name",
+        ])
+        .args(["-of", "default=nw=1", &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "ffprobe failed: {}\n{}", String::from_utf8_lossy(&out.stderr), d.stderr());
+    assert!(text.contains("format_name=mpegts"), "{text}");
+    assert!(text.contains("codec_name=h264") && text.contains("codec_type=video"), "{text}");
+    assert!(text.contains("codec_name=aac") && text.contains("codec_type=audio"), "{text}");
+
+    // ffprobe has hung up: the tuner is released within a second.
+    let free = util::wait_for(Duration::from_secs(1), || {
+        let s = Command::new("curl").args(["-s", &d.url("/status.json")]).output().ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&s.stdout).ok()?;
+        v.as_array()?.iter().all(|t| t.get("VctNumber").is_none_or(|n| n.is_null() || n == "")).then_some(())
+    });
+    assert!(free.is_some(), "tuner still held after the viewer left");
+}
