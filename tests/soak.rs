@@ -47,9 +47,9 @@ fn library(home: &Home) {
 }
 
 fn channels(home: &Home) {
-    // Few, short spots fill long breaks only if they may repeat soon: that is the point here
-    // (an item change every few seconds).
-    home.write_config("[schedule]\ncommercial_repeat_window_min = 1\n");
+    // Twelve short spots fill long breaks only if they may repeat at once: that is the point
+    // here (an item change every few seconds).
+    home.write_config("[schedule]\ncommercial_repeat_window_min = 0\n");
     let mut toml = String::new();
     for (n, series) in CHANNELS.iter().zip(["Alpha", "Bravo", "Charlie", "Alpha"]) {
         toml.push_str(&format!(
@@ -275,8 +275,8 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
         .collect()
     });
     println!("as-run sample:\n{}", sample.join("\n"));
-    // Every channel aired something, and at least every half-hour boundary crossed.
-    let expected = CHANNELS.len() as i64 * (1 + secs as i64 / 1800);
+    // Spots of 3-5 s fill the breaks: dozens of items per channel per minute.
+    let expected = CHANNELS.len() as i64 * (secs as i64 / 10);
     assert!(aired >= expected, "as-run log incomplete: {aired} aired rows, expected at least {expected}");
     assert_eq!(failed, 0, "items failed during the soak");
     assert!(open <= 2 * CHANNELS.len() as i64, "{open} as-run rows left open");
