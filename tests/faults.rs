@@ -14,15 +14,6 @@ use hdhr_support::in_private_netns;
 use rand::{Rng, SeedableRng};
 use util::{Clip, Home};
 
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Status code of a GET, within `timeout`.
 fn status_of(addr: &str, path: &str, timeout: Duration) -> Option<u16> {
     let mut s = TcpStream::connect(addr).ok()?;
@@ -71,7 +62,7 @@ fn hostile_network_input_never_stops_the_daemon() {
     let addr = daemon.addr.clone();
     let pid = daemon.child.id();
     assert_eq!(status_of(&addr, "/discover.json", Duration::from_secs(5)), Some(200));
-    let rss_before = rss_kb(pid);
+    let rss_before = util::rss_kb(pid);
 
     // Slowloris: 200 connections that dribble a header byte now and then, held throughout.
     let mut slow: Vec<TcpStream> = (0..200).filter_map(|_| TcpStream::connect(&addr).ok()).collect();
@@ -142,7 +133,7 @@ fn hostile_network_input_never_stops_the_daemon() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("found at 127.0.0.1"));
 
     drop(slow);
-    let rss_after = rss_kb(pid);
+    let rss_after = util::rss_kb(pid);
     println!("hostile input: RSS {rss_before} kB → {rss_after} kB");
     assert!(rss_after < rss_before + 64 * 1024, "memory grew from {rss_before} kB to {rss_after} kB");
     assert!(daemon.child.try_wait().unwrap().is_none(), "daemon exited");

@@ -63,15 +63,6 @@ fn channels(home: &Home) {
     home.ok(&["schedule", "build", "--days", "1"]);
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 #[derive(Default)]
 struct Tally {
     sessions: u64,
@@ -207,10 +198,10 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     std::thread::sleep(warmup);
     // RSS breathes as item bins (decoders, queues) come and go: compare the peaks of the first
     // and second halves after warm-up, so a leak shows and the breathing does not.
-    let mut samples = vec![rss_kb(pid)];
+    let mut samples = vec![util::rss_kb(pid)];
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_secs(2));
-        samples.push(rss_kb(pid));
+        samples.push(util::rss_kb(pid));
     }
     stop.store(true, Ordering::Relaxed);
     for v in viewers {
