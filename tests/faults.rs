@@ -1,9 +1,11 @@
 //! Faults: the daemon keeps serving everyone through hostile network input, and a `kill -9`
-//! during playout loses nothing: the database is intact and channels rejoin the timeline.
+//! during playout or during a scan loses nothing: the database is intact, channels rejoin the
+//! timeline, and a re-scan leaves the library exactly as a clean scan would.
 //! Everything on the fixed ports (65001, 1900, 5353) runs inside a private network namespace.
 
 mod hdhr_support;
 mod util;
+mod webclient;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -12,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use hdhr_support::in_private_netns;
 use rand::{Rng, SeedableRng};
+use reqwest::Method;
 use util::{Clip, Home};
+use webclient::Api;
 
 /// Status code of a GET, within `timeout`.
 fn status_of(addr: &str, path: &str, timeout: Duration) -> Option<u16> {
@@ -223,4 +227,96 @@ fn kill_9_during_playout_keeps_the_database_and_the_channel_rejoins_the_timeline
     });
     assert!(planned_item.is_some(), "nothing scheduled at {aired_at}");
     assert_eq!(aired_item, planned_item, "after restart the channel did not rejoin the scheduled item");
+}
+
+/// The library as `library list --json` shows it.
+fn library_items(home: &Home) -> Vec<serde_json::Value> {
+    home.json(&["library", "list", "--json"]).as_array().unwrap().clone()
+}
+
+/// Start a scan of every source through the web API (the admin session of `api`).
+fn scan_via_api(rt: &tokio::runtime::Runtime, api: &mut Api) {
+    let started = rt.block_on(api.change(Method::POST, "/api/scan", &serde_json::json!({})));
+    assert_eq!(started.status, 200, "POST /api/scan: {}", started.text());
+}
+
+#[test]
+fn kill_9_during_a_daemon_scan_keeps_the_database_and_a_rescan_completes_it() {
+    // 100 episodes (hard links of one clip: cheap to make, each still probed), some with `.nfo`.
+    let media = tempfile::tempdir().unwrap();
+    let root = media.path().join("shows");
+    let seed = media.path().join("seed.mp4");
+    Clip::new(160, 120, 1.0).write(&seed);
+    for e in 1..=100 {
+        let p = root.join(format!("Show/Season 01/Show - S01E{e:02} - Part {e}.mp4"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::hard_link(&seed, &p).unwrap();
+        if e % 4 == 0 {
+            std::fs::write(p.with_extension("nfo"), format!("<episodedetails><title>Nfo {e}</title></episodedetails>"))
+                .unwrap();
+        }
+    }
+    let config = "[library]\nloudness = false\n";
+    let home = Home::new();
+    home.write_config(config);
+    home.ok(&["source", "add", "--folder", root.to_str().unwrap(), "--kind", "shows"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut daemon = home.serve(&[]);
+    let mut api = Api::new(daemon.url(""));
+    rt.block_on(api.setup("correct horse battery"));
+    scan_via_api(&rt, &mut api);
+    // SIGKILL once some items are in and probed, but not all.
+    let partial = util::wait_for(Duration::from_secs(60), || {
+        let probed = library_items(&home).iter().filter(|i| i["duration_ms"].is_i64()).count();
+        (probed >= 3).then_some(probed)
+    });
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    let partial = partial.expect("the daemon's scan never probed 3 items");
+    let left = library_items(&home);
+    let unprobed = left.iter().filter(|i| !i["duration_ms"].is_i64()).count();
+    assert!(partial < 100 && (left.len() < 100 || unprobed > 0), "the scan finished before it could be killed");
+    let db_path = home.data_dir().join("retrovue.db");
+    let check: String = retrovue::db::Db::open(&db_path)
+        .unwrap()
+        .call_blocking(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap());
+    assert_eq!(check, "ok", "database damaged by SIGKILL during a scan");
+
+    // Restart and scan again through the daemon: it completes.
+    let daemon = home.serve(&[]);
+    let mut api = Api::new(daemon.url(""));
+    let login = rt.block_on(api.login("correct horse battery"));
+    assert_eq!(login.status, 200, "{}", login.text());
+    scan_via_api(&rt, &mut api);
+    let report = util::wait_for(Duration::from_secs(90), || {
+        let s = rt.block_on(api.get("/api/scan")).json;
+        (s["running"] == false).then_some(s)
+    })
+    .expect("the re-scan did not finish in 90 s");
+    assert!(report["error"].is_null(), "re-scan failed: {report}");
+    assert!(!daemon.stderr().contains("panicked"), "{}", daemon.stderr());
+
+    // Consistent: the same library as a clean scan of the same folder, no duplicates, nothing
+    // half-imported.
+    let clean = Home::new();
+    clean.write_config(config);
+    clean.ok(&["source", "add", "--folder", root.to_str().unwrap(), "--kind", "shows"]);
+    clean.ok(&["scan"]);
+    let (got, want) = (library_items(&home), library_items(&clean));
+    assert_eq!(got.len(), 100);
+    let mut paths: Vec<&str> = got.iter().map(|i| i["uri"].as_str().unwrap_or("")).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    assert_eq!(paths.len(), 100, "duplicate items after the re-scan");
+    assert!(got.iter().all(|i| i["duration_ms"].is_i64()), "half-imported items remain");
+    assert_eq!(got, want, "the re-scanned library differs from a clean scan");
+    for i in &got {
+        let id = i["id"].to_string();
+        let (mut a, mut b) =
+            (home.json(&["library", "show", &id, "--json"]), clean.json(&["library", "show", &id, "--json"]));
+        for d in [&mut a, &mut b] {
+            d.as_object_mut().unwrap().remove("probed_at");
+        }
+        assert_eq!(a, b, "item {id} differs from a clean scan");
+    }
 }

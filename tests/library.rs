@@ -318,6 +318,10 @@ fn a_scan_killed_midway_then_rescanned_equals_a_clean_scan() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(partial.unwrap() < 100, "the scan finished before it could be killed");
+    let check: String = retrovue::db::Db::open(&killed.data_dir().join("retrovue.db"))
+        .unwrap()
+        .call_blocking(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap());
+    assert_eq!(check, "ok", "the database is damaged after SIGKILL during a scan");
     killed.ok(&["scan", "--no-loudness"]);
 
     let clean = Home::new();
