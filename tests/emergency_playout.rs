@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use retrovue::clock::{SharedClock, SystemClock};
 use retrovue::config::EncoderChoice;
 use retrovue::db::Db;
@@ -22,61 +21,20 @@ use retrovue::lineup::store::{NewChannel, insert};
 use retrovue::lineup::{ChannelId, ChannelSettings, FrameRate, OutputProfile, VideoFormat};
 use retrovue::playout::pipeline::Output;
 use retrovue::playout::timeline::Anchor;
-use retrovue::playout::{AiringSource, AsRun, AsRunSink, ChannelPlayer, PlayerConfig, SourceError, encoder};
+use retrovue::playout::{ChannelPlayer, PlayerConfig, encoder};
+use retrovue::schedule::Airing;
 use retrovue::schedule::store as schedule_store;
-use retrovue::schedule::{Airing, AiringKind};
 use retrovue::stream::StreamHub;
 use tokio_util::sync::CancellationToken;
 use util::Clip;
-
-struct FakeSource(Vec<Airing>);
-
-impl AiringSource for FakeSource {
-    fn airings(
-        &self,
-        channel: ChannelId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>> {
-        let list = self.0.iter().filter(|a| a.channel_id == channel && a.end > from && a.start < to).cloned().collect();
-        Box::pin(async move { Ok(list) })
-    }
-}
-
-struct NoLog;
-impl AsRunSink for NoLog {
-    fn record(&self, _: AsRun) {}
-}
+use util::player::{self, FakeSource, Log};
 
 fn airing(id: i64, channel: ChannelId, path: &Path, start: DateTime<Utc>, ms: i64) -> Airing {
-    Airing {
-        id,
-        channel_id: channel,
-        program_id: Some(id),
-        start,
-        end: start + chrono::Duration::milliseconds(ms),
-        kind: AiringKind::Program,
-        media_id: None,
-        uri: Some(path.display().to_string()),
-        title: format!("item {id}"),
-        offset_in_ms: 0,
-        offset_out_ms: ms,
-        loudness_lufs: Some(-24.0),
-    }
+    player::airing(id, channel, &format!("item {id}"), path, start, ms)
 }
 
 fn profile() -> OutputProfile {
     OutputProfile { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: 800, audio_kbps: 96 }
-}
-
-async fn capture(hub: StreamHub, channel: ChannelId, secs: f64) -> Vec<u8> {
-    let mut sub = hub.subscribe(channel);
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
-    while let Ok(Some(bytes)) = tokio::time::timeout_at(deadline, sub.next()).await {
-        out.extend_from_slice(&bytes);
-    }
-    out
 }
 
 fn ffprobe_pts(path: &Path, stream: &str) -> Vec<i64> {
@@ -239,12 +197,21 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
         };
         keep.push(overlay);
         let output = Output { feed: hub.feed(ch.id), hls: None };
-        players.push(ChannelPlayer::spawn(config, source.clone(), Arc::new(NoLog), clock.clone(), output).unwrap());
+        players.push(
+            ChannelPlayer::spawn(config, source.clone(), Arc::new(Log::default()), clock.clone(), output).unwrap(),
+        );
     }
     for p in &players {
         assert!(p.wait_running(Duration::from_secs(10)).await, "channel did not start");
     }
-    let captures: Vec<_> = channels.iter().map(|ch| tokio::spawn(capture(hub.clone(), ch.id, 12.0))).collect();
+    let captures: Vec<_> = channels
+        .iter()
+        .map(|ch| {
+            let hub = hub.clone();
+            let id = ch.id;
+            tokio::spawn(async move { player::capture(&hub, id, 12.0).await })
+        })
+        .collect();
 
     tokio::time::sleep_until(
         tokio::time::Instant::now() + (s + chrono::Duration::milliseconds(1500) - clock.now()).to_std().unwrap(),

@@ -6,74 +6,24 @@ mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use retrovue::clock::{Clock, SystemClock};
 use retrovue::config::EncoderChoice;
 use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
 use retrovue::playout::pipeline::Output;
 use retrovue::playout::timeline::Anchor;
-use retrovue::playout::{
-    AiringSource, AsRun, AsRunSink, AsRunStatus, ChannelPlayer, PlayerConfig, SourceError, encoder,
-};
-use retrovue::schedule::{Airing, AiringKind};
+use retrovue::playout::{AsRunStatus, ChannelPlayer, PlayerConfig, encoder};
+use retrovue::schedule::Airing;
 use retrovue::stream::StreamHub;
 use retrovue::stream::hls::HlsWriter;
 use util::Clip;
-
-struct FakeSource(Vec<Airing>);
-
-impl AiringSource for FakeSource {
-    fn airings(
-        &self,
-        channel: ChannelId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>> {
-        let list = self.0.iter().filter(|a| a.channel_id == channel && a.end > from && a.start < to).cloned().collect();
-        Box::pin(async move { Ok(list) })
-    }
-}
-
-#[derive(Default)]
-struct Log(Mutex<Vec<AsRun>>);
-
-impl AsRunSink for Log {
-    fn record(&self, entry: AsRun) {
-        self.0.lock().unwrap().push(entry);
-    }
-}
-
-impl Log {
-    fn final_status(&self, title: &str) -> Option<(AsRunStatus, Option<String>)> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .rev()
-            .find(|e| e.airing.title == title && e.status != AsRunStatus::Started)
-            .map(|e| (e.status, e.reason.clone()))
-    }
-}
+use util::player::{self, FakeSource, Log};
 
 fn airing(id: i64, title: &str, path: &Path, start: DateTime<Utc>, ms: i64) -> Airing {
-    Airing {
-        id,
-        channel_id: ChannelId(1),
-        program_id: None,
-        start,
-        end: start + chrono::Duration::milliseconds(ms),
-        kind: AiringKind::Program,
-        media_id: None,
-        uri: Some(path.display().to_string()),
-        title: title.into(),
-        offset_in_ms: 0,
-        offset_out_ms: ms,
-        loudness_lufs: Some(-24.0),
-    }
+    player::airing(id, ChannelId(1), title, path, start, ms)
 }
 
 fn profile() -> OutputProfile {
@@ -96,12 +46,7 @@ fn spawn(airings: Vec<Airing>, hub: &StreamHub, log: Arc<Log>, hls: Option<HlsWr
 
 /// Read the channel's TS for `secs` into `path`.
 async fn capture(hub: &StreamHub, path: &Path, secs: f64) -> usize {
-    let mut sub = hub.subscribe(ChannelId(1));
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
-    while let Ok(Some(bytes)) = tokio::time::timeout_at(deadline, sub.next()).await {
-        out.extend_from_slice(&bytes);
-    }
+    let out = player::capture(hub, ChannelId(1), secs).await;
     std::fs::write(path, &out).unwrap();
     out.len()
 }

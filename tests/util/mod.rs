@@ -2,6 +2,7 @@
 //! or as a daemon on loopback, and generated media clips.
 #![allow(dead_code)]
 
+pub mod player;
 pub mod ts;
 
 use std::io::{BufRead, BufReader};

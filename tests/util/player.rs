@@ -1,0 +1,81 @@
+//! Driving a channel player through the library API without a daemon: a fixed list of
+//! airings as the schedule, an as-run log kept in memory, and a viewer that records the
+//! channel's bytes.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use retrovue::lineup::ChannelId;
+use retrovue::playout::{AiringSource, AsRun, AsRunSink, AsRunStatus, SourceError};
+use retrovue::schedule::{Airing, AiringKind};
+use retrovue::stream::StreamHub;
+
+/// A schedule that is a fixed list of airings (every channel's).
+pub struct FakeSource(pub Vec<Airing>);
+
+impl AiringSource for FakeSource {
+    fn airings(
+        &self,
+        channel: ChannelId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>> {
+        let list = self.0.iter().filter(|a| a.channel_id == channel && a.end > from && a.start < to).cloned().collect();
+        Box::pin(async move { Ok(list) })
+    }
+}
+
+/// An as-run log kept in memory.
+#[derive(Default)]
+pub struct Log(pub Mutex<Vec<AsRun>>);
+
+impl AsRunSink for Log {
+    fn record(&self, entry: AsRun) {
+        self.0.lock().unwrap().push(entry);
+    }
+}
+
+impl Log {
+    /// The last final (not `Started`) status written for the airing titled `title`.
+    pub fn final_status(&self, title: &str) -> Option<(AsRunStatus, Option<String>)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| e.airing.title == title && e.status != AsRunStatus::Started)
+            .map(|e| (e.status, e.reason.clone()))
+    }
+}
+
+/// A program airing of the file at `path` on `channel`, `ms` long from `start`.
+pub fn airing(id: i64, channel: ChannelId, title: &str, path: &Path, start: DateTime<Utc>, ms: i64) -> Airing {
+    Airing {
+        id,
+        channel_id: channel,
+        program_id: Some(id),
+        start,
+        end: start + chrono::Duration::milliseconds(ms),
+        kind: AiringKind::Program,
+        media_id: None,
+        uri: Some(path.display().to_string()),
+        title: title.into(),
+        offset_in_ms: 0,
+        offset_out_ms: ms,
+        loudness_lufs: Some(-24.0),
+    }
+}
+
+/// Everything `channel` sends to a viewer during `secs` seconds.
+pub async fn capture(hub: &StreamHub, channel: ChannelId, secs: f64) -> Vec<u8> {
+    let mut sub = hub.subscribe(channel);
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+    while let Ok(Some(bytes)) = tokio::time::timeout_at(deadline, sub.next()).await {
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
