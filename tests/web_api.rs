@@ -60,6 +60,24 @@ async fn first_run_gates_everything_until_the_password_is_set() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(page.headers["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    // Assets are open. Ours revalidate; the vendored HLS player, whose name carries its
+    // version, is cached for a year, and its licence is served beside it.
+    let app = reqwest::get(daemon.url("/assets/app.js")).await.unwrap();
+    assert_eq!(app.headers()["cache-control"], "no-cache");
+    let app = app.text().await.unwrap();
+    let player = app
+        .split('\'')
+        .find(|s| s.starts_with("/assets/hls-") && s.ends_with(".light.min.js"))
+        .expect("app.js names the player script");
+    let res = reqwest::get(daemon.url(player)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{player}");
+    assert_eq!(res.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    let js = res.text().await.unwrap();
+    assert!(js.len() > 100_000 && js.contains("MediaSource"), "{player}: {} bytes", js.len());
+    let licence = reqwest::get(daemon.url("/assets/hls.js-LICENSE.txt")).await.unwrap().text().await.unwrap();
+    assert!(licence.contains("Apache License"), "{licence}");
+    assert_eq!(reqwest::get(daemon.url("/assets/hls.light.min.js.map")).await.unwrap().status(), StatusCode::NOT_FOUND);
     for path in PROTECTED_READS {
         let a = api.get(path).await;
         assert_eq!((a.status, a.code()), (StatusCode::FORBIDDEN, "setup_required"), "{path}");

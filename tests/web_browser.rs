@@ -7,7 +7,9 @@ mod util;
 mod webdriver;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
+use serde_json::json;
 use util::{Clip, Home};
 use webdriver::Browser;
 
@@ -58,7 +60,7 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     b.click("#scan-start").await;
     b.find("#scan-report").await;
     b.wait_text("Last scan finished", 30).await;
-    let added = b.js("return document.querySelector('#scan-report .bigstat').textContent", serde_json::json!([])).await;
+    let added = b.js("return document.querySelector('#scan-report .bigstat').textContent", json!([])).await;
     assert_eq!(added, "1", "one episode added");
     b.screenshot("03-sources").await;
 
@@ -83,7 +85,7 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
         b.js(
             "const col = document.querySelector(`.week .day[data-day='${arguments[0]}']`); const r = col.getBoundingClientRect(); \
              col.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: r.left + 5, clientY: r.top + 2}));",
-            serde_json::json!([day]),
+            json!([day]),
         )
         .await;
     }
@@ -99,17 +101,25 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     b.find("#guide .guide-prog.current").await;
     b.wait_text("Test Show", 10).await;
     b.screenshot("05b-guide").await;
+    // The player script loads on first use only.
+    assert_eq!(b.js("return typeof window.Hls", json!([])).await, "undefined");
     b.click("#guide .guide-ch").await;
     b.find("#player video").await;
+    let play = watch_preview(&b, 60).await;
+    println!(
+        "preview: {}, readyState >= 2 {:.1} s after the click, currentTime {:.2} -> {:.2} s in {:.1} s, {} frames decoded",
+        play.player, play.ready_after_s, play.t0, play.t1, play.wall_s, play.frames
+    );
+    b.screenshot("05c-guide-preview").await;
     b.click("#guide .guide-prog.current").await;
     b.wait_text("Close", 10).await;
-    b.screenshot("05c-guide-program").await;
+    b.screenshot("05d-guide-program").await;
     b.click("#dialog-ok").await;
 
     // Logs.
     b.goto(&daemon.url("/#/logs")).await;
     b.find("#log-filters").await;
-    b.screenshot("05d-logs").await;
+    b.screenshot("05e-logs").await;
 
     // Library (filters and table).
     b.goto(&daemon.url("/#/library")).await;
@@ -149,7 +159,7 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     b.wait_text("Add this box to Plex", 10).await;
     assert!(b.text().await.contains("XMLTV"));
     b.screenshot("10-add-to-plex").await;
-    let dev = b.js("return document.querySelector('#url-xmltv').value", serde_json::json!([])).await;
+    let dev = b.js("return document.querySelector('#url-xmltv').value", json!([])).await;
     assert_eq!(dev.as_str().unwrap(), daemon.url("/xmltv.xml"));
 
     // On a phone the menu folds behind a button.
@@ -163,4 +173,63 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     // The setting is stored: a fresh API look confirms it.
     let out = std::process::Command::new("curl").args(["-s", &daemon.url("/api/session")]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("setup_required\":false"));
+}
+
+/// What [`watch_preview`] saw.
+struct Playback {
+    /// `hls.js <version>` or `native`.
+    player: String,
+    /// Seconds from the click until the video had a frame to show (readyState >= 2).
+    ready_after_s: f64,
+    /// `currentTime` then.
+    t0: f64,
+    /// `currentTime` once it had moved on by a second.
+    t1: f64,
+    /// Wall-clock seconds between the two.
+    wall_s: f64,
+    /// Video frames decoded between the two.
+    frames: u64,
+}
+
+/// Poll the guide's `<video>` until it has a frame to show and its `currentTime` then moves on
+/// by at least 1 s, with no media error and no player error shown; at most `secs`.
+async fn watch_preview(b: &Browser, secs: u64) -> Playback {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let mut first: Option<(f64, u64, Instant, f64)> = None;
+    loop {
+        let v = b
+            .js(
+                "const v = document.querySelector('#player video'); \
+                 return { ready: v.readyState, t: v.currentTime, paused: v.paused, \
+                          frames: v.getVideoPlaybackQuality().totalVideoFrames, \
+                          failed: v.error ? `${v.error.code} ${v.error.message}` : null, \
+                          status: document.querySelector('#preview-status').textContent, \
+                          hls: window.Hls ? `hls.js ${window.Hls.version}` : 'native', \
+                          script: performance.getEntriesByType('resource').some((e) => /\\/assets\\/hls-[0-9.]+\\.light\\.min\\.js$/.test(e.name)) };",
+                json!([]),
+            )
+            .await;
+        assert!(v["failed"].is_null(), "the preview failed: {v}");
+        assert!(!v["status"].as_str().unwrap_or("").contains("stopped"), "the preview gave up: {v}");
+        let (ready, t, frames) =
+            (v["ready"].as_u64().unwrap_or(0), v["t"].as_f64().unwrap_or(0.0), v["frames"].as_u64().unwrap_or(0));
+        if ready >= 2 {
+            let (t0, frames0, at, ready_after_s) =
+                *first.get_or_insert((t, frames, Instant::now(), start.elapsed().as_secs_f64()));
+            if t >= t0 + 1.0 {
+                // About 30 frames a second of play were decoded and presented.
+                assert!(frames >= frames0 + 15, "{} frames decoded in {:.2} s of play: {v}", frames - frames0, t - t0);
+                let player = v["hls"].as_str().unwrap().to_owned();
+                // Chromium has Media Source Extensions: the vendored hls.js plays, loaded lazily.
+                assert!(player.starts_with("hls.js 1."), "{v}");
+                assert_eq!(v["script"], true, "hls.js did not come from /assets/: {v}");
+                assert_eq!(v["paused"], false, "{v}");
+                let wall_s = at.elapsed().as_secs_f64();
+                return Playback { player, ready_after_s, t0, t1: t, wall_s, frames: frames - frames0 };
+            }
+        }
+        assert!(Instant::now() < deadline, "the preview did not play within {secs} s: {v}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

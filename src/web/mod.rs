@@ -61,28 +61,11 @@ pub struct WebDeps {
 #[derive(Clone)]
 pub struct WebState(Arc<Inner>);
 
-/// The state behind [`WebState`].
+/// The state behind [`WebState`]: the daemon's handles (reached through `Deref`, so handlers
+/// write `state.db`) and what the web keeps for itself.
 pub struct Inner {
-    /// The configuration the daemon runs with.
-    pub config: Arc<Config>,
-    /// The database.
-    pub db: Db,
-    /// The clock.
-    pub clock: SharedClock,
-    /// TS fan-out.
-    pub hub: StreamHub,
-    /// Bound address.
-    pub local_addr: SocketAddr,
-    /// Detected encoders.
-    pub encoders: Vec<String>,
-    /// The encoder playout uses.
-    pub encoder_in_use: Option<String>,
-    /// Tuners `(in use, offered)`.
-    pub tuner_use: TunerUse,
-    /// Emergency alerts.
-    pub emergency: Emergency,
-    /// Schedule publication counter.
-    pub published: Published,
+    /// The daemon's handles, as the director passed them.
+    pub deps: WebDeps,
     /// Failed-login counter per address.
     pub limiter: auth::LoginLimiter,
     /// Cached "an admin exists".
@@ -93,6 +76,13 @@ pub struct Inner {
     pub stills: api::still::Stills,
     /// Previous CPU sample, for the dashboard's usage figure.
     pub cpu: api::status::CpuMeter,
+}
+
+impl Deref for Inner {
+    type Target = WebDeps;
+    fn deref(&self) -> &WebDeps {
+        &self.deps
+    }
 }
 
 impl Deref for WebState {
@@ -106,16 +96,7 @@ impl WebState {
     /// Build the state from the daemon's handles.
     pub fn new(deps: WebDeps) -> Self {
         Self(Arc::new(Inner {
-            config: deps.config,
-            db: deps.db,
-            clock: deps.clock,
-            hub: deps.hub,
-            local_addr: deps.local_addr,
-            encoders: deps.encoders,
-            encoder_in_use: deps.encoder_in_use,
-            tuner_use: deps.tuner_use,
-            emergency: deps.emergency,
-            published: deps.published,
+            deps,
             limiter: auth::LoginLimiter::default(),
             setup_done: AtomicBool::new(false),
             scan: Arc::default(),

@@ -2,6 +2,9 @@
 //! (no Node toolchain, no files on disk). Assets are looked up by exact name in a fixed
 //! table, so a path never reaches the filesystem. Every page answer carries a strict
 //! Content-Security-Policy (scripts and styles from this origin only).
+//!
+//! Our own files change with the binary and are revalidated (`no-cache`); the vendored hls.js
+//! (see `assets/README.md`) carries its version in its name and is cached for a year.
 
 use axum::Router;
 use axum::extract::Path;
@@ -11,11 +14,23 @@ use axum::routing::get;
 
 use super::WebState;
 
-/// `(name, content type, bytes)` of every embedded asset.
-const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("app.css", "text/css; charset=utf-8", include_bytes!("assets/app.css")),
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("assets/app.js")),
-    ("icon.svg", "image/svg+xml", include_bytes!("assets/icon.svg")),
+/// Cache policy of our own files: always revalidate (they change with the binary).
+const REVALIDATE: &str = "no-cache";
+/// Cache policy of a vendored file whose name carries its version.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// `(name, content type, cache policy, bytes)` of every embedded asset.
+const ASSETS: &[(&str, &str, &str, &[u8])] = &[
+    ("app.css", "text/css; charset=utf-8", REVALIDATE, include_bytes!("assets/app.css")),
+    ("app.js", "text/javascript; charset=utf-8", REVALIDATE, include_bytes!("assets/app.js")),
+    ("icon.svg", "image/svg+xml", REVALIDATE, include_bytes!("assets/icon.svg")),
+    (
+        "hls-1.7.4.light.min.js",
+        "text/javascript; charset=utf-8",
+        IMMUTABLE,
+        include_bytes!("assets/hls-1.7.4.light.min.js"),
+    ),
+    ("hls.js-LICENSE.txt", "text/plain; charset=utf-8", REVALIDATE, include_bytes!("assets/hls.js-LICENSE.txt")),
 ];
 
 const INDEX: &str = include_str!("assets/index.html");
@@ -39,17 +54,16 @@ fn harden(mut res: Response) -> Response {
 }
 
 async fn index() -> Response {
-    let mut res = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    harden(res)
+    harden(
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, REVALIDATE)], INDEX)
+            .into_response(),
+    )
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
-    match ASSETS.iter().find(|(n, _, _)| *n == name) {
-        Some((_, ctype, bytes)) => {
-            let mut res = ([(header::CONTENT_TYPE, *ctype)], *bytes).into_response();
-            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            harden(res)
+    match ASSETS.iter().find(|(n, _, _, _)| *n == name) {
+        Some((_, ctype, cache, bytes)) => {
+            harden(([(header::CONTENT_TYPE, *ctype), (header::CACHE_CONTROL, *cache)], *bytes).into_response())
         }
         None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
     }

@@ -76,7 +76,9 @@ impl Browser {
             req = req.json(&b);
         }
         let v: Value = req.send().await.unwrap().json().await.unwrap();
-        if v["value"].get("error").is_some() {
+        // A WebDriver error is `{error, message, ...}` with a string code (a script's own
+        // result may hold an `error` field too).
+        if v["value"]["error"].is_string() && v["value"]["message"].is_string() {
             return json!({ "error": v["value"].clone() });
         }
         v["value"].clone()

@@ -136,6 +136,7 @@ function showLogin() {
 const VIEWS = {};
 function route() {
   S.timers.forEach(clearInterval); S.timers = [];
+  stopPreview();
   const [name, ...rest] = location.hash.replace(/^#\/?/, '').split('/');
   const view = VIEWS[name] ? name : 'dashboard';
   S.view = view;
@@ -573,16 +574,65 @@ VIEWS.guide = async (main) => {
   if (gEl) gEl.scrollLeft = Math.max(0, x(g.now) - 120);
 };
 
-function watch(c, player) {
+// The preview plays through hls.js wherever Media Source Extensions exist (Chromium, Firefox,
+// desktop Safari): Chromium 156's own HLS answers canPlayType() yet fails on a channel that is
+// just starting. Native HLS is the fallback (iPhone Safari without MSE). hls.js (vendored,
+// see assets/README.md) is fetched on first use only, so other pages stay small.
+const HLS_JS = '/assets/hls-1.7.4.light.min.js';
+let hlsLoading = null;
+function loadHls() {
+  if (window.Hls) return Promise.resolve(window.Hls);
+  hlsLoading = hlsLoading || new Promise((resolve, reject) => {
+    const s = h('script', { src: HLS_JS });
+    s.addEventListener('load', () => resolve(window.Hls));
+    s.addEventListener('error', () => { hlsLoading = null; s.remove(); reject(new Error('The player script did not load')); });
+    document.head.append(s);
+  });
+  return hlsLoading;
+}
+
+function stopPreview() {
   if (S.hls) { S.hls.destroy(); S.hls = null; }
-  const video = h('video', { controls: true, autoplay: true, muted: true, playsinline: true });
+}
+
+async function watch(c, player) {
+  stopPreview();
+  const video = h('video', { controls: true, autoplay: true, muted: true, playsinline: true, id: 'preview' });
+  video.muted = true; // the attribute alone does not mute an element made by script, and autoplay needs it
+  const status = h('p', { class: 'dim', id: 'preview-status' }, 'Tuning…');
   const links = h('p', { class: 'dim' }, 'Also: ', h('a', { href: c.ts }, 'MPEG-TS stream'), ' (VLC, mpv) · ', h('a', { href: c.hls }, 'HLS playlist'));
-  player.replaceChildren(h('div', { class: 'spread' }, h('h2', {}, `${c.number} ${c.name}`), h('button', { class: 'small', onclick: () => { if (S.hls) S.hls.destroy(); S.hls = null; player.classList.add('hidden'); player.replaceChildren(); } }, 'Close')), video, links);
+  const close = () => { stopPreview(); player.classList.add('hidden'); player.replaceChildren(); };
+  player.replaceChildren(h('div', { class: 'spread' }, h('h2', {}, `${c.number} ${c.name}`), h('button', { class: 'small', id: 'preview-close', onclick: close }, 'Close')), video, status, links);
   player.classList.remove('hidden');
-  if (video.canPlayType('application/vnd.apple.mpegurl')) video.src = c.hls;
-  else if (window.Hls && window.Hls.isSupported()) { S.hls = new window.Hls({ liveSyncDurationCount: 2 }); S.hls.loadSource(c.hls); S.hls.attachMedia(video); }
-  else links.prepend(h('b', {}, 'This browser cannot play HLS in the page. '));
   player.scrollIntoView({ behavior: 'smooth' });
+  video.addEventListener('playing', () => status.replaceChildren('Live'));
+  video.addEventListener('waiting', () => status.replaceChildren('Buffering…'));
+  const say = (text) => status.replaceChildren(h('b', {}, text));
+  video.addEventListener('error', () => { if (!S.hls) say(`The preview failed: ${video.error.message || `error ${video.error.code}`}`); });
+  if (window.MediaSource || window.ManagedMediaSource) {
+    let Hls;
+    try { Hls = await loadHls(); } catch (e) { say(e.message); return; }
+    if (!video.isConnected) return; // closed or another channel chosen meanwhile
+    if (Hls.isSupported()) {
+      const hls = new Hls({ liveSyncDurationCount: 2 });
+      S.hls = hls;
+      let tries = 0;
+      hls.on(Hls.Events.ERROR, (_, d) => {
+        if (!d.fatal || S.hls !== hls) return;
+        // A channel that starts or restarts can briefly miss segments: retry a few times.
+        const retry = tries++ < 4;
+        if (retry && d.type === Hls.ErrorTypes.NETWORK_ERROR) { say('Reconnecting…'); hls.startLoad(); return; }
+        if (retry && d.type === Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); return; }
+        stopPreview();
+        say(`The preview stopped (${d.details}). Try again, or use the links below.`);
+      });
+      hls.loadSource(c.hls);
+      hls.attachMedia(video);
+      return;
+    }
+  }
+  if (video.canPlayType('application/vnd.apple.mpegurl')) { video.src = c.hls; return; }
+  say('This browser cannot play HLS in the page.');
 }
 
 // ---------------------------------------------------------------- 6. emergency
