@@ -89,8 +89,33 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
         )
         .await;
     }
+    // Drag and drop, with the drag events a mouse makes: Sunday's block moves to 06:00, and a
+    // palette block lands on Wednesday at 12:00.
+    let drag = "const [from, day, hour] = arguments; const col = document.querySelector(`.week .day[data-day='${day}']`); \
+                const dt = new DataTransfer(); document.querySelector(from).dispatchEvent(new DragEvent('dragstart', {bubbles: true, dataTransfer: dt})); \
+                const r = col.getBoundingClientRect(); \
+                const at = {bubbles: true, cancelable: true, dataTransfer: dt, clientX: r.left + 5, clientY: r.top + hour * 24 + 2}; \
+                col.dispatchEvent(new DragEvent('dragover', at)); col.dispatchEvent(new DragEvent('drop', at)); \
+                return [...document.querySelectorAll(`.week .day[data-day='${day}'] .block`)].map((b) => b.textContent);";
+    let sunday = b.js(drag, json!([".week .day[data-day='6'] .block", 6, 6])).await;
+    assert_eq!(sunday, json!(["06:00 Test Show"]));
+    let wednesday = b.js(drag, json!([".palette .block", 2, 12])).await;
+    assert_eq!(wednesday, json!(["00:00 Test Show", "12:00 Test Show"]));
     b.click("#grid-save").await;
     b.wait_text("Grid saved", 20).await;
+    // The grid comes back as saved.
+    b.js("location.reload()", json!([])).await;
+    b.find(".week .day[data-day='2'] .block + .block").await;
+    let week = b
+        .js(
+            "return [...document.querySelectorAll('.week .day')].map((d) => [...d.querySelectorAll('.block')].map((b) => b.textContent).join(' + '));",
+            json!([]),
+        )
+        .await;
+    let mut expected = vec!["00:00 Test Show"; 7];
+    expected[2] = "00:00 Test Show + 12:00 Test Show";
+    expected[6] = "06:00 Test Show";
+    assert_eq!(week, json!(expected));
     b.screenshot("04-channel-editor").await;
     b.goto(&daemon.url("/#/channels")).await;
     b.wait_text("uk", 10).await;
@@ -111,6 +136,15 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
         play.player, play.ready_after_s, play.t0, play.t1, play.wall_s, play.frames
     );
     b.screenshot("05c-guide-preview").await;
+    // The player has polled the playlist every 2 s since the click: still one viewer.
+    let viewers = b
+        .js(
+            "const x = new XMLHttpRequest(); x.open('GET', '/api/status', false); x.send(); \
+             return JSON.parse(x.responseText).channels.map((c) => [c.number, c.viewers]);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(viewers, json!([["5", 1]]), "one preview is one viewer");
     b.click("#guide .guide-prog.current").await;
     b.wait_text("Close", 10).await;
     b.screenshot("05d-guide-program").await;
@@ -119,12 +153,35 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     // Logs.
     b.goto(&daemon.url("/#/logs")).await;
     b.find("#log-filters").await;
+    b.find("#main table tbody tr").await; // the preview's airing
+    // The CSV link downloads what the filters show, with the session's cookie.
+    b.choose("#log-filters [name=hours]", "6").await;
+    let csv = b
+        .js(
+            "const a = document.querySelector('#logs-csv'); const x = new XMLHttpRequest(); x.open('GET', a.href, false); x.send(); \
+             return [a.href, x.status, x.getResponseHeader('content-disposition'), x.responseText];",
+            json!([]),
+        )
+        .await;
+    assert!(csv[0].as_str().unwrap().ends_with("/api/logs.csv?hours=6"), "{csv}");
+    assert_eq!(csv[1], 200, "{csv}");
+    assert!(csv[2].as_str().unwrap().starts_with("attachment; filename=\"retrovue-as-run-"), "{csv}");
+    let text = csv[3].as_str().unwrap();
+    assert!(text.starts_with("channel,planned_start,actual_start,actual_end,kind,title,status,error\r\n"), "{text}");
+    assert!(text.lines().count() >= 2, "{text}");
     b.screenshot("05e-logs").await;
 
     // Library (filters and table).
     b.goto(&daemon.url("/#/library")).await;
     b.find("#lib-filters [name=search]").await;
     b.wait_text("Pilot", 10).await;
+    b.fill("#lib-filters [name=search]", "no such title").await;
+    b.wait_text("Nothing matches", 10).await;
+    b.fill("#lib-filters [name=search]", "pilot").await;
+    b.find("#lib-table tbody tr").await;
+    b.choose("#lib-filters [name=sort]", "last_aired").await;
+    b.choose("#lib-filters [name=order]", "desc").await;
+    b.find("#lib-table tbody tr").await;
     b.screenshot("06-library").await;
     b.click("#lib-table tbody tr").await;
     b.find("#meta-form").await;
@@ -132,6 +189,12 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     b.click("#meta-form button[type=submit]").await;
     b.wait_text("Saved", 10).await;
     b.screenshot("06b-library-item").await;
+    // The new daypart is a filter now.
+    b.goto(&daemon.url("/#/library")).await;
+    b.find("#lib-table tbody tr").await;
+    b.choose("#lib-filters [name=daypart]", "primetime").await;
+    b.wait_text("primetime", 10).await;
+    b.find("#lib-table tbody tr").await;
 
     // Emergency: raise with confirmation, see it on the air, clear it.
     b.goto(&daemon.url("/#/emergency")).await;

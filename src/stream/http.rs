@@ -1,21 +1,26 @@
 //! HTTP outputs of the channels: `GET /stream/<number>.ts` (endless MPEG-TS from the channel's
 //! feed: the GOP cache first so a decoder starts at once, then the live tail) and
 //! `GET /hls/<number>/index.m3u8` + segments from the channel's HLS directory. Any request
-//! counts as demand for the channel, so an on-demand channel starts for it.
+//! counts as demand for the channel, so an on-demand channel starts for it: a TS viewer while
+//! it reads, an HLS client (one per channel and address, however often it polls) until it has
+//! not asked for the playlist for 20 s.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 
-use super::StreamHub;
 use super::hls::{PLAYLIST, is_served_name};
+use super::{StreamHub, Subscription};
 use crate::lineup::ChannelId;
 
 /// Looks up the channel with a guide number (the director implements it over the lineup).
@@ -47,10 +52,54 @@ pub fn router(routes: StreamRoutes) -> Router {
     Router::new()
         .route("/stream/{file}", axum::routing::get(ts))
         .route("/hls/{number}/{file}", axum::routing::get(hls))
-        .with_state(routes)
+        .with_state(Shared { routes, hls_viewers: Arc::default() })
 }
 
-async fn ts(State(r): State<StreamRoutes>, Path(file): Path<String>) -> Response {
+#[derive(Clone)]
+struct Shared {
+    routes: StreamRoutes,
+    hls_viewers: Arc<HlsViewers>,
+}
+
+/// The HLS clients that polled a channel's playlist lately, one viewer each.
+#[derive(Default)]
+struct HlsViewers(Mutex<HashMap<(ChannelId, IpAddr), HlsViewer>>);
+
+struct HlsViewer {
+    _subscription: Subscription,
+    until: tokio::time::Instant,
+}
+
+impl HlsViewers {
+    /// `client` polled `channel`'s playlist: it counts as a viewer for `hold` more.
+    fn polled(self: &Arc<Self>, hub: &StreamHub, channel: ChannelId, client: IpAddr, hold: Duration) {
+        let until = tokio::time::Instant::now() + hold;
+        let key = (channel, client);
+        match self.0.lock().expect("hls viewers lock").entry(key) {
+            Entry::Occupied(mut e) => e.get_mut().until = until,
+            Entry::Vacant(e) => {
+                e.insert(HlsViewer { _subscription: hub.subscribe(channel), until });
+                let this = Arc::clone(self);
+                tokio::spawn(async move {
+                    let mut until = until;
+                    loop {
+                        tokio::time::sleep_until(until).await;
+                        let mut map = this.0.lock().expect("hls viewers lock");
+                        match map.get(&key) {
+                            Some(v) if v.until > until => until = v.until,
+                            _ => {
+                                map.remove(&key);
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn ts(State(Shared { routes: r, .. }): State<Shared>, Path(file): Path<String>) -> Response {
     let Some(number) = file.strip_suffix(".ts") else { return StatusCode::NOT_FOUND.into_response() };
     let Some(channel) = (r.resolve)(number.to_owned()).await else {
         return (StatusCode::NOT_FOUND, "no such channel").into_response();
@@ -66,7 +115,11 @@ async fn ts(State(r): State<StreamRoutes>, Path(file): Path<String>) -> Response
     resp
 }
 
-async fn hls(State(r): State<StreamRoutes>, Path((number, file)): Path<(String, String)>) -> Response {
+async fn hls(
+    State(Shared { routes: r, hls_viewers }): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((number, file)): Path<(String, String)>,
+) -> Response {
     if !is_served_name(&file) {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -77,11 +130,7 @@ async fn hls(State(r): State<StreamRoutes>, Path((number, file)): Path<(String, 
     let playlist = file == PLAYLIST;
     if playlist {
         // Keep the channel wanted while an HLS client polls it.
-        let sub = r.hub.subscribe(channel);
-        tokio::spawn(async move {
-            tokio::time::sleep(HLS_DEMAND).await;
-            drop(sub);
-        });
+        hls_viewers.polled(&r.hub, channel, peer.ip(), HLS_DEMAND);
     }
     let deadline = tokio::time::Instant::now() + if playlist { PLAYLIST_WAIT } else { Duration::ZERO };
     let data = loop {
@@ -94,4 +143,34 @@ async fn hls(State(r): State<StreamRoutes>, Path((number, file)): Path<(String, 
     let ctype = if playlist { "application/vnd.apple.mpegurl" } else { "video/mp2t" };
     let cache = if playlist { "no-cache" } else { "max-age=60" };
     ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, cache)], data).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_hls_client_is_one_viewer_however_often_it_polls() {
+        let hub = StreamHub::new();
+        let viewers = Arc::new(HlsViewers::default());
+        let (ch, other) = (ChannelId(1), ChannelId(2));
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let hold = Duration::from_secs(2);
+        let ms = Duration::from_millis;
+        for _ in 0..5 {
+            viewers.polled(&hub, ch, a, hold);
+            tokio::time::sleep(ms(200)).await;
+        }
+        assert_eq!(hub.viewers(ch), 1, "five polls, one viewer");
+        viewers.polled(&hub, ch, b, hold);
+        viewers.polled(&hub, other, a, hold);
+        assert_eq!((hub.viewers(ch), hub.viewers(other)), (2, 1));
+        tokio::time::sleep(ms(1000)).await;
+        viewers.polled(&hub, ch, a, hold);
+        // b and the other channel lapse 2 s after their poll; a, polled again, stays.
+        tokio::time::sleep(ms(1500)).await;
+        assert_eq!((hub.viewers(ch), hub.viewers(other)), (1, 0));
+        tokio::time::sleep(ms(1000)).await;
+        assert_eq!(hub.viewers(ch), 0);
+    }
 }
