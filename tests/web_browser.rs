@@ -145,6 +145,8 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
         )
         .await;
     assert_eq!(viewers, json!([["5", 1]]), "one preview is one viewer");
+    b.click("#preview-close").await;
+    assert_eq!(b.js("return [document.querySelector('#player video'), S.hls]", json!([])).await, json!([null, null]));
     b.click("#guide .guide-prog.current").await;
     b.wait_text("Close", 10).await;
     b.screenshot("05d-guide-program").await;
@@ -207,6 +209,14 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     b.goto(&daemon.url("/#/dashboard")).await;
     b.wait_text("Emergency alert on the air", 10).await;
     b.screenshot("08-dashboard").await;
+    // The dashboard refreshes by itself.
+    let clock = "return document.querySelector('#dash-clock').textContent";
+    let first = b.js(clock, json!([])).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.js(clock, json!([])).await == first {
+        assert!(Instant::now() < deadline, "the dashboard did not refresh: still {first}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     b.goto(&daemon.url("/#/emergency")).await;
     b.wait_text("on air", 10).await;
     b.click("#alert-list button.primary").await;

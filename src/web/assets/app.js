@@ -562,7 +562,7 @@ VIEWS.guide = async (main) => {
     h('div', { class: 'guide-ch', title: 'watch', onclick: () => watch(c, player) }, h('b', {}, c.number), h('small', {}, c.name)),
     h('div', { class: 'guide-track', style: { width: `${width}px` } },
       h('div', { class: 'guide-now', style: { left: `${x(g.now)}px` } }),
-      c.programs.map((p) => h('div', { class: `guide-prog ${p.start <= g.now && g.now < p.end ? 'current' : ''}`,
+      c.programs.map((p) => h('div', { class: `guide-prog ${p.start <= g.now && g.now < p.end ? 'current' : ''}`, 'data-start': p.start, 'data-end': p.end,
         style: { left: `${Math.max(0, x(p.start))}px`, width: `${Math.max(8, x(p.end) - Math.max(0, x(p.start)) - 2)}px` },
         onclick: () => dialog(p.title, h('div', {}, h('p', { class: 'mono' }, `${c.number} ${c.name} · ${fmtTime(p.start)}–${fmtTime(p.end)}`),
           p.sub_title ? h('p', {}, h('b', {}, p.sub_title)) : null, p.episode ? h('p', { class: 'dim' }, p.episode) : null,
@@ -572,6 +572,13 @@ VIEWS.guide = async (main) => {
     g.channels.length ? h('div', { class: 'guide', id: 'guide' }, h('div', { class: 'guide-inner' }, times, rows)) : h('div', { class: 'panel' }, 'No channels on the air yet. ', h('a', { href: '#/channels' }, 'Create one'), '.'));
   const gEl = $('#guide');
   if (gEl) gEl.scrollLeft = Math.max(0, x(g.now) - 120);
+  // "Now" moves on while the page stays open (the box's clock, not the browser's).
+  const skew = g.now - Date.now();
+  S.timers.push(setInterval(() => {
+    const now = Date.now() + skew;
+    main.querySelectorAll('.guide-now').forEach((el) => { el.style.left = `${x(now)}px`; });
+    main.querySelectorAll('.guide-prog').forEach((el) => el.classList.toggle('current', Number(el.dataset.start) <= now && now < Number(el.dataset.end)));
+  }, 15000));
 };
 
 // The preview plays through hls.js wherever Media Source Extensions exist (Chromium, Firefox,
