@@ -3,6 +3,7 @@
 //! `<module>/store.rs`.
 
 mod migrations;
+pub mod space;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

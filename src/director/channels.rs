@@ -5,7 +5,7 @@
 //! [`AsRunSink`], written in order by one task), and the number → channel resolver for the
 //! stream routes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,15 @@ impl AiringSource for StoreAirings {
     }
 }
 
+/// How often as-run events the database refused are tried again.
+const AS_RUN_RETRY: Duration = Duration::from_secs(2);
+/// Most as-run events kept while the database refuses writes (a day of 10-second items on a
+/// few channels); older ones are dropped and counted beyond that.
+const AS_RUN_BACKLOG: usize = 50_000;
+
 /// The as-run log in the schedule store. `record` only queues; one task writes in order.
+/// Events the database refuses (the data disk is full) are kept, in order, and written when
+/// it accepts writes again: playout never waits for the log.
 pub struct AsRunLog {
     tx: mpsc::UnboundedSender<AsRun>,
 }
@@ -63,15 +71,44 @@ impl AsRunLog {
         tracker.spawn(async move {
             // (channel, airing id, planned start) → row of the entry opened at "started".
             let mut open: HashMap<(ChannelId, i64, i64), i64> = HashMap::new();
-            while let Some(e) = rx.recv().await {
-                let key = (e.channel, e.airing.id, e.airing.start.timestamp_millis());
-                let row = open.remove(&key);
-                match write_as_run(&db, e, row).await {
-                    Ok(Some(id)) => {
-                        open.insert(key, id);
+            let mut backlog: VecDeque<AsRun> = VecDeque::new();
+            let (mut failed_writes, mut dropped) = (0u64, 0u64);
+            let mut retry = tokio::time::interval(AS_RUN_RETRY);
+            retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    e = rx.recv() => match e {
+                        Some(e) => backlog.push_back(e),
+                        None => break,
+                    },
+                    _ = retry.tick(), if !backlog.is_empty() => {}
+                }
+                while let Some(e) = backlog.front() {
+                    let key = (e.channel, e.airing.id, e.airing.start.timestamp_millis());
+                    match write_as_run(&db, e.clone(), open.get(&key).copied()).await {
+                        Ok(row) => {
+                            backlog.pop_front();
+                            match row {
+                                Some(id) => open.insert(key, id),
+                                None => open.remove(&key),
+                            };
+                        }
+                        Err(err) => {
+                            if failed_writes == 0 {
+                                tracing::warn!(error = %err, "cannot write the as-run log; events are kept and retried");
+                            }
+                            failed_writes += 1;
+                            while backlog.len() > AS_RUN_BACKLOG {
+                                backlog.pop_front();
+                                dropped += 1;
+                            }
+                            break;
+                        }
                     }
-                    Ok(None) => {}
-                    Err(err) => tracing::warn!(error = %err, "cannot write the as-run log"),
+                }
+                if backlog.is_empty() && failed_writes > 0 {
+                    tracing::info!(failed_writes, dropped, "as-run log written again");
+                    (failed_writes, dropped) = (0, 0);
                 }
             }
         });

@@ -6,7 +6,10 @@
 //!   while the daemon proves healthy (the database answers, the HTTP server answers
 //!   `/health` on loopback), so a wedged daemon is restarted by systemd;
 //! - the clock-sync monitor ([`crate::clock::sync`]) feeding [`App::clock_sync`];
-//! - the last step of a clean shutdown: the database's WAL written back ([`flush`]).
+//! - the last step of a clean shutdown: the database's WAL written back ([`flush`]);
+//! - the data disk watch: a warning when the disk holding the database or the HLS segments
+//!   fills up (the channels keep playing; what is written there waits), and a note when it
+//!   has space again.
 //!
 //! Every notification is a no-op when `$NOTIFY_SOCKET` is unset (not started by systemd).
 
@@ -21,11 +24,14 @@ use tokio::sync::watch;
 
 use super::serve::App;
 use crate::clock::sync::{self, ClockSync};
+use crate::db::space;
 
 /// How often the clock monitor re-checks until NTP has answered.
 const CLOCK_POLL: Duration = Duration::from_secs(2);
 /// Longest a health probe may take before the daemon counts as wedged.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the free space of the data disk is checked.
+const DISK_POLL: Duration = Duration::from_secs(3);
 
 /// Send notifications to systemd; failures are logged, never fatal.
 pub fn notify(states: &[NotifyState]) {
@@ -64,6 +70,48 @@ pub fn start(app: &App, clock_tx: watch::Sender<ClockSync>) {
         tracing::info!(every_ms = every.as_millis() as u64, "feeding the systemd watchdog");
     }
     app.tracker.spawn(supervise(app.clone(), watchdog));
+    let dirs = vec![app.config.data_dir.clone(), app.config.playout.hls_dir.clone()];
+    app.tracker.spawn(watch_disks(dirs, app.shutdown.clone()));
+}
+
+/// Warn when a data directory's disk becomes full, note when it has space again. A
+/// directory on the same disk as an earlier one (HLS under the data dir) is not watched twice.
+async fn watch_disks(dirs: Vec<PathBuf>, shutdown: tokio_util::sync::CancellationToken) {
+    let mut full = vec![false; dirs.len()];
+    let mut tick = tokio::time::interval(DISK_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let mut devices = Vec::new();
+        for (dir, was_full) in dirs.iter().zip(full.iter_mut()) {
+            // The HLS directory may not exist before the first channel starts.
+            let Ok(meta) = std::fs::metadata(dir) else { continue };
+            let device = std::os::unix::fs::MetadataExt::dev(&meta);
+            if devices.contains(&device) {
+                continue;
+            }
+            devices.push(device);
+            let Ok(space) = space::disk_space(dir) else { continue };
+            let (free_mib, total_mib) = (space.free_bytes >> 20, space.total_bytes >> 20);
+            if space.is_full() && !*was_full {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    free_mib,
+                    total_mib,
+                    "data disk full: the channels keep playing, but HLS segments, the as-run log and \
+                     settings are not saved until space is freed"
+                );
+                status(&format!("data disk full ({free_mib} MiB free on {})", dir.display()));
+            } else if !space.is_full() && *was_full {
+                tracing::info!(dir = %dir.display(), free_mib, total_mib, "data disk has space again");
+                status(&format!("data disk has space again ({free_mib} MiB free on {})", dir.display()));
+            }
+            *was_full = space.is_full();
+        }
+    }
 }
 
 /// Tell systemd the daemon is ready.

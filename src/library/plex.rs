@@ -195,6 +195,62 @@ struct Marker {
     start: Option<i64>,
 }
 
+/// A Plex answer that is not the JSON Plex sends (for the shape asked for).
+#[derive(Debug, thiserror::Error)]
+#[error("not the JSON Plex sends: {0}")]
+pub struct ParseError(#[source] pub serde_json::Error);
+
+/// One library of a Plex server, as `/library/sections` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlexLibrary {
+    /// Section key (used in `/library/sections/{key}/all`).
+    pub key: String,
+    /// `movie`, `show`, `artist`, ...
+    pub kind: String,
+    /// Name shown in Plex.
+    pub title: String,
+}
+
+/// One Plex item decoded and described exactly as [`sync`] stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlexItem {
+    /// The library record.
+    pub record: ItemRecord,
+    /// Plex's media facts, or why the item is unplayable.
+    pub facts: Result<ProbeFacts, String>,
+    /// Breakpoints (ms): chapter starts and commercial markers inside the item, sorted.
+    pub breakpoints: Vec<i64>,
+}
+
+/// Decode Plex's `{"MediaContainer": ...}` envelope around `T`: the one parser every answer
+/// goes through.
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ParseError> {
+    serde_json::from_slice::<Envelope<T>>(body).map(|e| e.container).map_err(ParseError)
+}
+
+/// Decode the answer to `/library/sections`: the server's libraries.
+pub fn parse_sections(body: &[u8]) -> Result<Vec<PlexLibrary>, ParseError> {
+    let s: Sections = decode(body)?;
+    Ok(s.directories.into_iter().map(|d| PlexLibrary { key: d.key, kind: d.kind, title: d.title }).collect())
+}
+
+/// Decode the answer to a library listing (`/library/sections/{key}/all`) or an item's
+/// detail (`/library/metadata/{key}`): the `totalSize` announced (if any) and each item as a
+/// sync against the server at `base` with `token` stores it (with complete details, no path
+/// mapping).
+pub fn parse_items(body: &[u8], base: &str, token: &str) -> Result<(Option<usize>, Vec<PlexItem>), ParseError> {
+    let listing: Listing = decode(body)?;
+    let items = listing
+        .metadata
+        .iter()
+        .map(|m| {
+            let (record, facts, breakpoints) = describe(m, m, base, token, None, true);
+            PlexItem { record, facts, breakpoints }
+        })
+        .collect();
+    Ok((listing.total_size, items))
+}
+
 fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) => Ok(s),
@@ -249,9 +305,7 @@ impl Client {
             return Err(PlexError::Status { url, status });
         }
         let body = resp.bytes().await.map_err(fail)?;
-        serde_json::from_slice::<Envelope<T>>(&body)
-            .map(|e| e.container)
-            .map_err(|e| PlexError::Garbage { url, reason: e.to_string() })
+        decode::<T>(&body).map_err(|e| PlexError::Garbage { url, reason: e.0.to_string() })
     }
 
     /// Every item of one library, all pages; a short page is an error.

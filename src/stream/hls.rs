@@ -6,6 +6,11 @@
 //!
 //! Writing happens on a dedicated thread; [`HlsWriter::push`] only sends over a channel, so
 //! the GStreamer streaming thread that calls it never blocks on the disk.
+//!
+//! A write that fails (the disk is full) drops the segment being written, warns once, and
+//! the segmenter tries again at the next keyframe; the first segment written after the
+//! failure is marked as a discontinuity, and the recovery is logged with the count of
+//! failed writes. Viewers of the TS stream never notice: they are fed from memory.
 
 use std::collections::VecDeque;
 use std::io::Write as _;
@@ -68,8 +73,9 @@ impl HlsWriter {
             .name("hls-writer".into())
             .spawn(move || {
                 for msg in rx {
-                    if let Err(e) = seg.handle(msg) {
-                        tracing::warn!(dir = %seg.dir.display(), error = %e, "HLS write failed");
+                    match seg.handle(msg) {
+                        Ok(()) => seg.recovered(),
+                        Err(e) => seg.failed(&e),
                     }
                 }
                 seg.finish();
@@ -118,6 +124,10 @@ struct Segmenter {
     done: VecDeque<Done>,
     pending_discontinuity: bool,
     discontinuity_seq: u64,
+    /// Writes failed since the last good segment (0 = healthy).
+    failures: u64,
+    /// Only a segment from this sequence on, written whole, proves the disk writable again.
+    recover_from_seq: u64,
 }
 
 impl Segmenter {
@@ -130,6 +140,37 @@ impl Segmenter {
             done: VecDeque::new(),
             pending_discontinuity: false,
             discontinuity_seq: 0,
+            failures: 0,
+            recover_from_seq: 0,
+        }
+    }
+
+    /// A write failed: drop the segment being written (it would be cut short), mark the gap
+    /// and wait for the next keyframe. Warns on the first failure only.
+    fn failed(&mut self, e: &std::io::Error) {
+        if let Some(o) = self.open.take() {
+            drop(o.file);
+            let _ = std::fs::remove_file(self.dir.join(segment_name(o.seq)));
+        }
+        self.pending_discontinuity = true;
+        if self.failures == 0 {
+            let full = e.raw_os_error() == Some(28);
+            tracing::warn!(
+                dir = %self.dir.display(),
+                error = %e,
+                disk_full = full,
+                "HLS write failed; segments pause and resume at the next keyframe that can be written"
+            );
+        }
+        self.failures += 1;
+        self.recover_from_seq = self.next_seq;
+    }
+
+    /// A message was handled without error: log the recovery once a segment is written again.
+    fn recovered(&mut self) {
+        if self.failures > 0 && self.done.back().is_some_and(|d| d.seq >= self.recover_from_seq) {
+            tracing::info!(dir = %self.dir.display(), failed_writes = self.failures, "HLS writing again");
+            self.failures = 0;
         }
     }
 
@@ -175,7 +216,10 @@ impl Segmenter {
     /// Close the open segment; `end_pts` is the start of the next one when known.
     fn close(&mut self, end_pts: Option<u64>) -> std::io::Result<()> {
         let Some(mut o) = self.open.take() else { return Ok(()) };
-        o.file.flush()?;
+        if let Err(e) = o.file.flush() {
+            let _ = std::fs::remove_file(self.dir.join(segment_name(o.seq)));
+            return Err(e);
+        }
         let duration_s = match (o.start_pts, end_pts.or(o.last_pts)) {
             (Some(s), Some(e)) if e > s => (e - s) as f64 / 1e9,
             _ => o.started.elapsed().as_secs_f64(),
@@ -288,6 +332,43 @@ mod tests {
         let text = wait_playlist(dir.path(), 3, 1007);
         assert!(media_sequence(&text) >= 1007, "{text}");
         assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+    }
+
+    #[test]
+    fn a_failed_write_drops_the_segment_and_writing_resumes_with_a_discontinuity() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("2");
+        let gop = 2_002_000_000u64;
+        let w = HlsWriter::start(&dir, 3, 1000).unwrap();
+        w.push(ts(1), true, Some(0));
+        w.push(ts(1), true, Some(gop));
+        wait_playlist(&dir, 1, 1000);
+        // The directory vanishes (as writes fail on a full disk): segments cannot be made.
+        let moved = root.path().join("gone");
+        std::fs::rename(&dir, &moved).unwrap();
+        for i in 2..5u64 {
+            w.push(ts(1), true, Some(i * gop));
+            w.push(ts(2), false, Some(i * gop + 1_000_000_000));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::fs::rename(&moved, &dir).unwrap();
+        for i in 5..8u64 {
+            w.push(ts(1), true, Some(i * gop));
+        }
+        let mut text = String::new();
+        for _ in 0..500 {
+            text = std::fs::read_to_string(dir.join(PLAYLIST)).unwrap_or_default();
+            if text.contains("#EXT-X-DISCONTINUITY\n") && text.lines().filter(|l| l.starts_with("seg-")).count() == 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "the gap is not marked:\n{text}");
+        // Every segment listed is whole (one or two chunks of 188 bytes), none cut short.
+        for name in text.lines().filter(|l| l.starts_with("seg-")) {
+            let len = std::fs::metadata(dir.join(name)).unwrap().len();
+            assert!(len == 188 || len == 376, "{name}: {len} bytes");
+        }
     }
 
     #[test]

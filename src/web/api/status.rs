@@ -1,6 +1,7 @@
 //! `/api/status`: what the dashboard shows: every channel with its viewers, the box's CPU
 //! use (from `/proc/stat`) and temperature (from `/sys/class/thermal`, where present),
-//! tuner use, the encoder, and recent errors. The page polls it every few seconds.
+//! tuner use, the encoder, the free space of the data disk (a full one tops the errors),
+//! and recent errors. The page polls it every few seconds.
 
 use std::sync::Mutex;
 
@@ -11,6 +12,7 @@ use serde::Serialize;
 
 use super::guide::GuideProgram;
 use crate::config::EncoderChoice;
+use crate::db::space;
 use crate::library::store as library_store;
 use crate::lineup::store as lineup_store;
 use crate::lineup::{ChannelId, GuideNumber};
@@ -90,6 +92,41 @@ pub struct RecentError {
     pub message: String,
 }
 
+/// The data disk (database, and HLS segments unless they have their own disk).
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskStatus {
+    /// The directory measured.
+    pub path: String,
+    /// Bytes free.
+    pub free_bytes: u64,
+    /// Size of the disk.
+    pub total_bytes: u64,
+    /// Too full to write: channels keep playing, but HLS, the as-run log and settings wait.
+    pub full: bool,
+}
+
+/// The disks of the data directory and of the HLS directory (when it is on another one).
+fn disks(state: &WebState) -> Vec<DiskStatus> {
+    let mut found: Vec<(&std::path::Path, space::DiskSpace, u64)> = Vec::new();
+    for dir in [&state.config.data_dir, &state.config.playout.hls_dir] {
+        let (Ok(s), Ok(meta)) = (space::disk_space(dir), std::fs::metadata(dir)) else { continue };
+        // The same filesystem twice (HLS under the data dir) is shown once.
+        let device = std::os::unix::fs::MetadataExt::dev(&meta);
+        if !found.iter().any(|(_, _, d)| *d == device) {
+            found.push((dir, s, device));
+        }
+    }
+    found
+        .into_iter()
+        .map(|(dir, s, _)| DiskStatus {
+            path: dir.display().to_string(),
+            free_bytes: s.free_bytes,
+            total_bytes: s.total_bytes,
+            full: s.is_full(),
+        })
+        .collect()
+}
+
 /// `GET /api/status`
 #[derive(Debug, Serialize)]
 pub struct Status {
@@ -115,6 +152,10 @@ pub struct Status {
     pub cpu_percent: Option<f64>,
     /// Temperature, °C.
     pub temperature_c: Option<f64>,
+    /// The data disk (database; HLS too unless [`Status::disks`] lists another).
+    pub disk: Option<DiskStatus>,
+    /// Every disk written to, the data disk first.
+    pub disks: Vec<DiskStatus>,
     /// Recent problems.
     pub errors: Vec<RecentError>,
 }
@@ -169,6 +210,23 @@ pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> 
     errors.extend(sources.into_iter().filter_map(|s| {
         s.last_error.map(|e| RecentError { at: s.last_sync_at, what: format!("source {}", s.name), message: e })
     }));
+    let disks = disks(&state);
+    for d in disks.iter().filter(|d| d.full) {
+        errors.insert(
+            0,
+            RecentError {
+                at: Some(state.now_ms()),
+                what: "data disk".into(),
+                message: format!(
+                    "full: {} MiB free of {} MiB on {}; channels keep playing, but HLS, the as-run log and \
+                     settings are not saved until space is freed",
+                    d.free_bytes >> 20,
+                    d.total_bytes >> 20,
+                    d.path
+                ),
+            },
+        );
+    }
     Ok(Json(Status {
         device_name: state.config.device.friendly_name.clone(),
         now: state.now_ms(),
@@ -184,6 +242,8 @@ pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> 
         encoders: state.encoders.clone(),
         cpu_percent: state.cpu.sample(),
         temperature_c: temperature_c(),
+        disk: disks.first().cloned(),
+        disks,
         errors,
     }))
 }

@@ -70,6 +70,7 @@ function fmtDur(ms) {
   return hh ? `${hh}:${pad(mm)}:${pad(s % 60)}` : `${mm}:${pad(s % 60)}`;
 }
 const fmtTime = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+const fmtBytes = (n) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.round(n / 2 ** 20)} MiB`);
 const fmtWhen = (ms) => (ms ? new Date(ms).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' }) : '—');
 function parseOffset(text) { // "12:10.5" or "1:02:03" or ms
   text = text.trim();
@@ -172,10 +173,16 @@ VIEWS.dashboard = async (main) => {
       stat('CPU', s.cpu_percent === null ? '…' : `${s.cpu_percent.toFixed(0)}%`, s.cpu_percent ?? 0),
       stat('Temperature', s.temperature_c === null ? 'n/a' : `${s.temperature_c.toFixed(1)} °C`, s.temperature_c === null ? undefined : s.temperature_c),
       stat('Tuners in use', `${s.tuners_in_use} / ${tuners ?? 'auto'}`, tuners ? (100 * s.tuners_in_use) / tuners : 0),
-      stat('Encoder', s.encoder_in_use || s.encoder, undefined));
+      stat('Encoder', s.encoder_in_use || s.encoder, undefined),
+      ...(s.disks || []).map((d, i) => stat(i ? `HLS disk` : 'Data disk', `${fmtBytes(d.free_bytes)} free of ${fmtBytes(d.total_bytes)}`,
+        d.total_bytes ? 100 * (1 - d.free_bytes / d.total_bytes) : 0)));
     const live = em.alerts.filter((a) => em.live.includes(a.id));
-    alerts.replaceChildren(...live.map((a) => h('div', { class: 'panel alert-live' }, h('b', {}, '⚠ Emergency alert on the air: '), a.message,
-      ' ', h('a', { href: '#/emergency' }, 'manage'))));
+    const full = (s.disks || []).filter((d) => d.full);
+    alerts.replaceChildren(
+      ...full.map((d) => h('div', { class: 'notice bad', id: 'dash-disk-full' }, h('b', {}, '⚠ Disk full: '),
+        `${fmtBytes(d.free_bytes)} free on ${d.path}. Channels keep playing, but HLS, the as-run log and settings are not saved until space is freed.`)),
+      ...live.map((a) => h('div', { class: 'panel alert-live' }, h('b', {}, '⚠ Emergency alert on the air: '), a.message,
+        ' ', h('a', { href: '#/emergency' }, 'manage'))));
     if (!s.channels.length) {
       chans.replaceChildren(h('div', { class: 'panel' }, 'No channels yet. ', h('a', { href: '#/channels' }, 'Create one'), ' or add media in ', h('a', { href: '#/sources' }, 'Sources'), '.'));
     } else {

@@ -1,0 +1,284 @@
+//! The data disk fills up while a channel plays: the daemon keeps streaming to its viewers,
+//! says so (a warning in its log, the free space and a "full" flag in `/api/status`), keeps
+//! the as-run events it could not write and writes them once space is back, and HLS
+//! segments resume. The data directory (database + HLS) is a small tmpfs mounted inside a
+//! private mount namespace (`unshare -m`), so nothing outside the test is touched.
+
+mod util;
+mod webclient;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use util::ts::TsFollower;
+use util::{Clip, Home};
+use webclient::Api;
+
+/// Set inside the re-executed test process that runs in a private mount namespace.
+const MOUNTNS_ENV: &str = "RETROVUE_TEST_IN_MOUNTNS";
+
+/// Run the calling test inside a private mount namespace (`unshare -m`, mounts private).
+/// Returns `true` in the namespaced child, which runs the test body; `false` in the parent
+/// once the child passed (or after saying why the test is skipped).
+fn in_private_mountns(test_name: &str) -> bool {
+    if std::env::var_os(MOUNTNS_ENV).is_some() {
+        return true;
+    }
+    let probe = Command::new("unshare").args(["-m", "--propagation", "private", "true"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIP {test_name}: `unshare -m` is not permitted here (needs root or user namespaces)");
+        return false;
+    }
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private"])
+        .arg(std::env::current_exe().unwrap())
+        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(MOUNTNS_ENV, "1")
+        .output()
+        .expect("run the test inside unshare -m");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{test_name} failed inside the namespace:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "{test_name} did not run inside the namespace:\n{stdout}\n{stderr}");
+    println!("{stdout}");
+    false
+}
+
+/// Mount a tmpfs of `mb` MiB on `dir` (inside the private namespace).
+fn mount_tmpfs(dir: &Path, mb: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={mb}m,mode=0755"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount tmpfs on {}", dir.display());
+}
+
+/// Fill the filesystem of `dir` until it refuses a write; returns the bytes written.
+fn fill(path: &Path) -> u64 {
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0x55u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => total += n as u64,
+            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+    let _ = f.sync_all();
+    total
+}
+
+/// One channel of short items (many transitions, so as-run writes happen while full).
+fn short_item_channel(home: &Home) {
+    // Spots may repeat at once, so long breaks are filled with them: an item change every
+    // few seconds.
+    home.write_config("[schedule]\ncommercial_repeat_window_min = 0\n[library]\nloudness = false\n");
+    let media = home.path().join("media");
+    for e in 1..=3 {
+        let mut c = Clip::new(640, 480, 5.0);
+        c.freq = 300 + e * 100;
+        c.write(&media.join(format!("shows/Echo/Season 01/Echo - S01E0{e} - Part {e}.mp4")));
+    }
+    for i in 0..4 {
+        Clip::new(640, 480, 2.0).write(&media.join(format!("ads/Spot {i}.mp4")));
+    }
+    home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
+    home.ok(&["source", "add", "--folder", media.join("ads").to_str().unwrap(), "--kind", "commercials"]);
+    home.ok(&["scan", "--no-loudness"]);
+    let file = home.path().join("channels.toml");
+    std::fs::write(
+        &file,
+        "[[channel]]\nnumber = \"2\"\nname = \"Echo TV\"\nmode = \"always_on\"\ndefault_fill = \"Echo\"\n\
+         [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Echo\"\n",
+    )
+    .unwrap();
+    home.ok(&["channel", "import", file.to_str().unwrap()]);
+    home.ok(&["schedule", "build", "--days", "1"]);
+}
+
+/// What the TS viewer saw.
+#[derive(Debug, Default)]
+struct Watched {
+    bytes: u64,
+    worst_gap: Duration,
+    ts: TsFollower,
+    ended: Option<String>,
+}
+
+/// A viewer of `/stream/2.ts` (HTTP/1.0: raw TS), reading until `stop`.
+fn watch(addr: String, stop: Arc<AtomicBool>, seen: Arc<Mutex<Watched>>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET /stream/2.ts HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(s.read(&mut byte).unwrap(), 1, "no response headers");
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.0 200") || head.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut last = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let r = s.read(&mut buf);
+            let mut w = seen.lock().unwrap();
+            match r {
+                Ok(0) => return w.ended = Some("the stream ended".into()),
+                Ok(n) => {
+                    w.worst_gap = w.worst_gap.max(last.elapsed());
+                    last = Instant::now();
+                    w.bytes += n as u64;
+                    w.ts.feed(&buf[..n]);
+                }
+                Err(e) => return w.ended = Some(format!("read: {e}")),
+            }
+        }
+    })
+}
+
+/// The HLS playlist's media sequence + segment count, if there is a playlist.
+fn hls_last_segment(addr: &str) -> Option<u64> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET /hls/2/index.m3u8 HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    if !text.starts_with("HTTP/1.1 200") && !text.starts_with("HTTP/1.0 200") {
+        return None;
+    }
+    let first: u64 = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?.trim().parse().ok()?;
+    let n = text.lines().filter(|l| l.starts_with("seg-")).count() as u64;
+    (n > 0).then(|| first + n - 1)
+}
+
+#[test]
+fn a_full_data_disk_keeps_the_channel_streaming_is_reported_and_recovers() {
+    if !in_private_mountns("a_full_data_disk_keeps_the_channel_streaming_is_reported_and_recovers") {
+        return;
+    }
+    let home = Home::new();
+    mount_tmpfs(&home.data_dir(), 48);
+    short_item_channel(&home);
+    let mut daemon = home.serve(&[]);
+    let addr = daemon.addr.clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut api = Api::new(daemon.url(""));
+    rt.block_on(api.setup("correct horse battery"));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Watched::default()));
+    let viewer = watch(addr.clone(), stop.clone(), seen.clone());
+    let before = util::wait_for(Duration::from_secs(30), || hls_last_segment(&addr))
+        .unwrap_or_else(|| panic!("no HLS playlist:\n{}", daemon.stderr()));
+    let status = rt.block_on(api.get("/api/status")).json;
+    assert_eq!(status["disk"]["full"], false, "{status}");
+    assert!(status["disk"]["free_bytes"].as_u64().unwrap() > 1 << 20, "{status}");
+
+    // Fill the data disk, right after the database's write-ahead log was emptied (as a
+    // checkpoint does), so the next database write needs new space.
+    let db_path = home.data_dir().join("retrovue.db");
+    let busy: (i64, i64, i64) = retrovue::db::Db::open(&db_path)
+        .unwrap()
+        .call_blocking(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        })
+        .unwrap();
+    assert_eq!(busy.0, 0, "checkpoint blocked: {busy:?}");
+    let filler = home.data_dir().join("filler");
+    let full_at = chrono::Utc::now().timestamp_millis();
+    let filled = fill(&filler);
+    println!("filled the data disk with {} MiB", filled >> 20);
+    let reported = util::wait_for(Duration::from_secs(20), || {
+        let s = rt.block_on(api.get("/api/status")).json;
+        (s["disk"]["full"] == true).then_some(s)
+    })
+    .unwrap_or_else(|| panic!("/api/status never said the disk is full:\n{}", daemon.stderr()));
+    assert!(reported["disk"]["free_bytes"].as_u64().unwrap() < 1 << 20, "{reported}");
+    assert!(
+        reported["errors"].as_array().unwrap().iter().any(|e| e["what"] == "data disk"),
+        "the dashboard's errors do not name the full disk: {reported}"
+    );
+    // Full for a while: items change (as-run writes fail), HLS writes fail.
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(daemon.child.try_wait().unwrap().is_none(), "daemon exited:\n{}", daemon.stderr());
+    let log = daemon.stderr();
+    assert!(
+        log.lines().any(|l| (l.contains("WARN") || l.contains("ERROR")) && l.contains("data disk full")),
+        "no warning about the full disk:\n{log}"
+    );
+    let during = seen.lock().unwrap().bytes;
+
+    // Free the space: HLS resumes, the as-run events of the full period are written.
+    std::fs::remove_file(&filler).unwrap();
+    let freed_at = chrono::Utc::now().timestamp_millis();
+    assert!(log.contains("cannot write the as-run log"), "as-run writes did not fail while full:\n{log}");
+    let stuck = hls_last_segment(&addr).unwrap_or(before);
+    util::wait_for(Duration::from_secs(20), || hls_last_segment(&addr).filter(|s| *s > stuck + 1))
+        .unwrap_or_else(|| panic!("HLS did not resume after space was freed:\n{}", daemon.stderr()));
+    util::wait_for(Duration::from_secs(20), || {
+        (rt.block_on(api.get("/api/status")).json["disk"]["full"] == false).then_some(())
+    })
+    .expect("/api/status still says the disk is full");
+    let aired_while_full = util::wait_for(Duration::from_secs(20), || {
+        let n: i64 = retrovue::db::Db::open(&db_path).unwrap().call_blocking(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM playout_log WHERE actual_start_ms BETWEEN ?1 AND ?2",
+                [full_at, freed_at],
+                |r| r.get(0),
+            )
+            .unwrap()
+        });
+        (n > 0).then_some(n)
+    })
+    .unwrap_or_else(|| {
+        let rows: Vec<(i64, Option<i64>, String)> = retrovue::db::Db::open(&db_path).unwrap().call_blocking(|c| {
+            let mut q =
+                c.prepare("SELECT actual_start_ms, actual_end_ms, status FROM playout_log ORDER BY id").unwrap();
+            q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+        });
+        panic!("the as-run events of the full period ({full_at}..{freed_at}) were lost: {rows:?}\n{}", daemon.stderr())
+    });
+    println!("as-run rows written after recovery for the full period: {aired_while_full}");
+    let log = daemon.stderr();
+    for line in log.lines().filter(|l| l.contains("as-run") || l.contains("HLS w")) {
+        println!("{line}");
+    }
+    std::thread::sleep(Duration::from_secs(2));
+
+    stop.store(true, Ordering::Relaxed);
+    viewer.join().unwrap();
+    let w = seen.lock().unwrap();
+    println!("viewer: {} bytes, worst gap {:?}, {} frames", w.bytes, w.worst_gap, w.ts.video_frames);
+    assert!(w.ended.is_none(), "the viewer's stream stopped: {:?}", w.ended);
+    assert!(w.bytes > during, "no bytes after the disk was freed");
+    assert!(w.worst_gap < Duration::from_secs(2), "the viewer stalled for {:?}", w.worst_gap);
+    assert_eq!(w.ts.sync_errors, 0);
+    assert!(
+        w.ts.discontinuities.is_empty(),
+        "PTS discontinuities: {:?}",
+        &w.ts.discontinuities[..w.ts.discontinuities.len().min(5)]
+    );
+
+    let log = daemon.stderr();
+    assert!(!log.contains("panicked"), "a task panicked:\n{log}");
+    assert!(log.contains("data disk has space again"), "recovery not logged:\n{log}");
+    assert!(daemon.terminate(Duration::from_secs(20)), "no clean exit:\n{}", daemon.stderr());
+    let check: String = retrovue::db::Db::open(&db_path)
+        .unwrap()
+        .call_blocking(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap());
+    assert_eq!(check, "ok");
+    let _ = Command::new("umount").arg(home.data_dir()).status();
+}
