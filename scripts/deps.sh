@@ -12,6 +12,8 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(hdhomerun-config xmltv-util shellcheck systemd iproute2 util-linux chromium chromium-driver)
+  # clock-jump test: the daemon runs under libfaketime (tests/clock_jump.rs)
+  packages+=(faketime libfaketime)
   # the appliance checks: aarch64 cross-build + qemu, partition growth (scripts/test-appliance.sh)
   packages+=(gcc-aarch64-linux-gnu mmdebstrap qemu-user-static fdisk)
 fi

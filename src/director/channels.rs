@@ -1,6 +1,8 @@
 //! Channel lifecycle: which channels have a running playout actor. Always-on channels run
 //! from start; on-demand ones start on their first viewer (the stream hub's demand watch) and
-//! stop after `playout.idle_grace` without viewers. Also the playout adapters over the
+//! stop after `playout.idle_grace` without viewers. A channel whose actor died (a panic) is
+//! started again with back-off ([`Backoff`]); its viewers stay subscribed to the same feed
+//! and continue at the new pipeline's first keyframe. Also the playout adapters over the
 //! schedule store: [`StoreAirings`] (the [`AiringSource`]) and [`AsRunLog`] (the
 //! [`AsRunSink`], written in order by one task), and the number → channel resolver for the
 //! stream routes.
@@ -21,6 +23,7 @@ use crate::director::graphics::{ChannelOverlay, ChannelOverlays};
 use crate::lineup::{Channel, ChannelId, ChannelMode, OutputProfile};
 use crate::playout::encoder::{self, EncoderKind};
 use crate::playout::pipeline::Output;
+use crate::playout::watchdog::Backoff;
 use crate::playout::{AiringSource, AsRun, AsRunSink, AsRunStatus, ChannelPlayer, PlayerConfig, SourceError};
 use crate::schedule::{Airing, store as schedule_store};
 use crate::stream::StreamHub;
@@ -194,6 +197,13 @@ struct Running {
     _graphics: Option<ChannelOverlay>,
     profile: OutputProfile,
     idle_since: Option<Instant>,
+    started: Instant,
+}
+
+/// Restart state of a channel whose actor died.
+struct Crashes {
+    backoff: Backoff,
+    not_before: Instant,
 }
 
 /// Run channels until shutdown.
@@ -212,6 +222,7 @@ pub async fn run(deps: ChannelsDeps) {
     tracing::info!(encoder = encoder.element(), "playout encoder");
     let mut demand = deps.hub.demand();
     let mut running: HashMap<ChannelId, Running> = HashMap::new();
+    let mut crashes: HashMap<ChannelId, Crashes> = HashMap::new();
     let mut lineup: Vec<Channel> = Vec::new();
     let mut last_lineup: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -230,6 +241,18 @@ pub async fn run(deps: ChannelsDeps) {
                 Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the lineup"),
                 Err(e) => tracing::warn!(error = %e, "cannot read the lineup"),
             }
+        }
+        let dead: Vec<ChannelId> = running.iter().filter(|(_, r)| r.player.has_ended()).map(|(id, _)| *id).collect();
+        for id in dead {
+            let r = running.remove(&id).expect("present");
+            let c =
+                crashes.entry(id).or_insert_with(|| Crashes { backoff: Backoff::new(), not_before: Instant::now() });
+            let delay = c.backoff.failed(r.started.elapsed());
+            c.not_before = Instant::now() + delay;
+            tracing::error!(channel = %id, delay_ms = delay.as_millis() as u64, "channel playout died: restarting");
+            // The dead pipeline's GOP would not continue into the new one.
+            deps.hub.feed(id).reset();
+            r.player.stop().await;
         }
         let viewers = demand.borrow_and_update().clone();
         let grace = deps.config.playout.idle_grace;
@@ -252,13 +275,22 @@ pub async fn run(deps: ChannelsDeps) {
                 }
                 None => {}
             }
+            if crashes.get(&ch.id).is_some_and(|c| Instant::now() < c.not_before) {
+                continue;
+            }
             if (watched || always) && !running.contains_key(&ch.id) {
                 match start(&deps, ch, encoder) {
                     Ok((player, graphics)) => {
                         tracing::info!(channel = %ch.number, "channel started");
                         running.insert(
                             ch.id,
-                            Running { player, _graphics: graphics, profile: ch.settings.profile, idle_since: None },
+                            Running {
+                                player,
+                                _graphics: graphics,
+                                profile: ch.settings.profile,
+                                idle_since: None,
+                                started: Instant::now(),
+                            },
                         );
                     }
                     Err(e) => tracing::warn!(channel = %ch.number, error = %e, "cannot start channel"),

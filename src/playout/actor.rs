@@ -3,6 +3,9 @@
 //! item bin shortly before air, linked when ready, and retired after its cut. Item failures
 //! are recorded and covered by the background; a fatal pipeline error (encoder, mux, …)
 //! tears the pipeline down and rebuilds it with back-off, rejoining the timeline in progress.
+//! A wall-clock jump (NTP stepping the clock) takes every item off, re-anchors and rejoins
+//! the timeline in progress on the same pipeline, so viewers see no discontinuity; slow drift
+//! is slewed ([`timeline::Realigner`]).
 //! All GStreamer state changes happen here, never on a streaming thread.
 
 use std::collections::{HashMap, HashSet};
@@ -19,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 use super::item::{self, ItemBin, ItemEvent};
 use super::pipeline::{ChannelPipeline, Output, PipelineSpec};
 use super::player::{Command, PlayerConfig, PlayerStatus};
-use super::timeline::{self, Anchor, Placement};
+use super::timeline::{self, Anchor, Placement, Realign, Realigner};
 use super::watchdog::{self, Backoff};
 use super::{AiringSource, AsRun, AsRunSink, AsRunStatus};
 use crate::clock::SharedClock;
@@ -120,9 +123,22 @@ enum Origin {
     Orphan,
 }
 
+/// Sets the pipeline to NULL when the session is dropped without [`Session::shutdown`]
+/// (a panic unwinding through the actor): otherwise its live sources and streaming threads
+/// would keep running, and keep publishing to the feed, after the task is gone.
+struct NullOnDrop(gst::Pipeline);
+
+impl Drop for NullOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
 struct Session<'a> {
     deps: &'a Deps,
     cp: ChannelPipeline,
+    _null_on_drop: NullOnDrop,
+    realigner: Realigner,
     anchor: Anchor,
     events_tx: mpsc::UnboundedSender<ItemEvent>,
     events_rx: mpsc::UnboundedReceiver<ItemEvent>,
@@ -167,7 +183,9 @@ impl<'a> Session<'a> {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Ok(Session {
             deps,
+            _null_on_drop: NullOnDrop(cp.pipeline.clone()),
             cp,
+            realigner: Realigner::default(),
             anchor,
             events_tx,
             events_rx,
@@ -196,6 +214,10 @@ impl<'a> Session<'a> {
                     Some(Command::WithPipeline(f)) => f(&self.cp),
                 },
                 _ = tick.tick() => {
+                    if self.check_clock() {
+                        let anchor = self.anchor;
+                        status.send_modify(|s| s.anchor = Some(anchor));
+                    }
                     self.tick().await;
                     let on_air = self.on_air_title();
                     status.send_if_modified(|s| {
@@ -224,6 +246,69 @@ impl<'a> Session<'a> {
         }
         let pipeline = self.cp.pipeline.clone();
         let _ = tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Null)).await;
+    }
+
+    /// Compare the anchor with the wall clock and re-anchor on a jump or drift (see
+    /// [`timeline::Realigner`]). True when the anchor changed.
+    fn check_clock(&mut self) -> bool {
+        let before = self.deps.clock.now();
+        let now_rt = self.now_rt();
+        let after = self.deps.clock.now();
+        if (after - before).num_milliseconds().abs() > 5 {
+            return false; // preempted between the readings: not a clean sample
+        }
+        let wall = before + (after - before) / 2;
+        match self.realigner.check(self.anchor.divergence(now_rt, wall)) {
+            Realign::Keep => false,
+            Realign::Slew(ns) => {
+                self.anchor.wall += chrono::Duration::nanoseconds(ns);
+                true
+            }
+            Realign::Jump(ns) => {
+                self.rejoin(now_rt, wall, ns);
+                true
+            }
+        }
+    }
+
+    /// The wall clock jumped by `jump_ns`: take every item off (the background covers until
+    /// the rejoined item is ready), anchor at the current instant and read the airings again,
+    /// so the next tick joins whatever the schedule has on now, in progress. The pipeline,
+    /// and so the viewers' stream and its timestamps, carry on.
+    fn rejoin(&mut self, now_rt: u64, wall: DateTime<Utc>, jump_ns: i64) {
+        let reason = format!("wall clock jumped {:+.1} s: re-aligned to the schedule", jump_ns as f64 / 1e9);
+        tracing::warn!(channel = %self.deps.config.channel, %reason, "clock jump");
+        // As-run times stay in the clock domain the items aired in.
+        let old_now = self.anchor.wall_at(now_rt);
+        let serials: Vec<u64> = self.items.keys().copied().collect();
+        for serial in serials {
+            let a = self.items.remove(&serial).expect("present");
+            let played = a.bin.as_ref().map(|b| b.progress.played_ns.load(Ordering::SeqCst));
+            if let Some(bin) = a.bin {
+                bin.retire(&self.cp);
+            }
+            let (status, actual_end) = if a.started {
+                let end = match played {
+                    Some(p) => self.anchor.wall_at(a.placement.air_ns + p),
+                    None => old_now.min(a.airing.end),
+                };
+                (AsRunStatus::Partial, end)
+            } else {
+                (AsRunStatus::Failed, old_now)
+            };
+            self.deps.as_run.record(AsRun {
+                channel: self.deps.config.channel,
+                actual_start: if a.started { self.anchor.wall_at(a.placement.air_ns) } else { old_now },
+                actual_end: Some(actual_end),
+                airing: a.airing,
+                status,
+                reason: Some(reason.clone()),
+            });
+        }
+        self.anchor = Anchor { wall, running_ns: now_rt };
+        self.handled.clear();
+        self.airings.clear();
+        self.last_fetch = None;
     }
 
     fn now_rt(&self) -> u64 {
@@ -263,7 +348,22 @@ impl<'a> Session<'a> {
             MessageView::Error(err) => {
                 let text = format!("{} ({})", err.error(), err.debug().map(|d| d.to_string()).unwrap_or_default());
                 match self.origin(msg.src()) {
-                    Origin::Item(serial) => self.fail(serial, err.error().to_string()),
+                    Origin::Item(serial) => {
+                        // "souphttpsrc: Internal data stream error. (streaming stopped, reason
+                        // error (-5))": which element, what, and the last line of the details.
+                        let element = msg
+                            .src()
+                            .and_then(|o| o.downcast_ref::<gst::Element>())
+                            .and_then(|e| e.factory())
+                            .map(|f| f.name().to_string())
+                            .unwrap_or_else(|| "item".into());
+                        let detail = err.debug().and_then(|d| d.lines().last().map(str::to_owned));
+                        let reason = match detail {
+                            Some(d) if !d.is_empty() => format!("{element}: {} ({d})", err.error()),
+                            _ => format!("{element}: {}", err.error()),
+                        };
+                        self.fail(serial, reason)
+                    }
                     Origin::Orphan => tracing::debug!(error = %text, "error from a retired item ignored"),
                     Origin::Pipeline => return Some(End::Restart { reason: text, deliberate: false }),
                 }

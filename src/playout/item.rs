@@ -4,8 +4,8 @@
 //! Life of an item (streaming-thread parts only send [`ItemEvent`]s; every state change and
 //! link is done by the actor):
 //! 1. [`ItemBin::build`]: bin `item-<serial>` with `uridecodebin`, added to the pipeline.
-//! 2. `pad-added` (streaming thread): a branch per stream kind — video: `deinterlace !
-//!    videoconvert ! videoscale add-borders ! videorate ! capsfilter ! queue`; audio:
+//! 2. `pad-added` (streaming thread): a branch per stream kind — video: `videoconvert !
+//!    deinterlace ! videoconvert ! videoscale add-borders ! videorate ! capsfilter ! queue`; audio:
 //!    `audioconvert ! audioresample ! volume ! capsfilter ! queue`. The queue's src pad is
 //!    *blocked*, so nothing reaches the mixers yet. `no-more-pads` → [`ItemEvent::Ready`].
 //! 3. [`ItemBin::go_live`] (actor): seek the item to its media position if needed (while the
@@ -292,6 +292,9 @@ fn build_branch(
     let mut chain = Vec::new();
     match kind {
         Kind::Video => {
+            // deinterlace takes 8-bit formats only: anything else (10-bit, 4:4:4) would pass
+            // through still interlaced and fail to negotiate. Passthrough for 8-bit sources.
+            chain.push(make("videoconvert")?);
             chain.push(make("deinterlace")?);
             chain.push(make("videoconvert")?);
             let scale = make("videoscale")?;

@@ -120,6 +120,12 @@ impl ChannelPlayer {
         self.tx.send(Command::WithPipeline(Box::new(f))).await.map_err(|_| PlayerError::Gone(self.channel))
     }
 
+    /// Whether the actor has ended without being stopped (it panicked): the channel is dead
+    /// and its owner must start a new player.
+    pub fn has_ended(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Stop the channel and wait for its pipeline to be torn down.
     pub async fn stop(self) {
         let _ = self.tx.send(Command::Stop).await;

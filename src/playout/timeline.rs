@@ -2,6 +2,12 @@
 //! actor records an [`Anchor`]: the wall-clock instant and the running time it read at the same
 //! moment. Every airing's start and end are then mapped to running time, which is what pad
 //! offsets, cut points and the aggregators work in. Running times are nanoseconds.
+//!
+//! The pipeline clock is monotonic, the wall clock is not: NTP steps it (a box without an RTC
+//! boots with the wrong time) and slews it. [`Realigner`] watches the divergence between the
+//! anchor's idea of "now" and the real wall clock: a step beyond [`JUMP_NS`] makes the actor
+//! re-anchor at once and rejoin the timeline in progress; a slow drift is absorbed by moving
+//! the anchor a little at a time, which only affects items placed afterwards.
 
 use chrono::{DateTime, Utc};
 
@@ -69,6 +75,71 @@ impl Anchor {
         let delta = running_ns as i128 - self.running_ns as i128;
         let delta = delta.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
         self.wall + chrono::Duration::nanoseconds(delta)
+    }
+}
+
+/// A divergence at least this large (either way) is a clock jump: re-anchor at once.
+pub const JUMP_NS: i64 = 2_000_000_000;
+/// Start slewing the anchor when the divergence exceeds this.
+pub const SLEW_START_NS: i64 = 50_000_000;
+/// Stop slewing once the divergence is back under this.
+pub const SLEW_STOP_NS: i64 = 5_000_000;
+/// Largest anchor correction per check while slewing (checks run every 100 ms: 20 ms/s).
+pub const SLEW_STEP_NS: i64 = 2_000_000;
+
+impl Anchor {
+    /// How far the real wall clock `wall` is ahead (positive) or behind of what this anchor
+    /// maps running time `running_ns` to, in ns.
+    pub fn divergence(&self, running_ns: u64, wall: DateTime<Utc>) -> i64 {
+        (wall - self.wall_at(running_ns)).num_nanoseconds().unwrap_or(if wall > self.wall {
+            i64::MAX
+        } else {
+            i64::MIN
+        })
+    }
+}
+
+/// What to do about the divergence between the anchor and the wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Realign {
+    /// Nothing: within tolerance.
+    Keep,
+    /// Move the anchor's wall instant by this many ns (a small slew step).
+    Slew(i64),
+    /// The wall clock jumped by this many ns: re-anchor at the current instant and rejoin.
+    Jump(i64),
+}
+
+/// Decides [`Realign`] from successive divergence samples. A jump must be seen on two
+/// consecutive samples (a single late sample, e.g. a preempted thread, is not a jump); a slew
+/// starts beyond [`SLEW_START_NS`] and continues until the divergence is under
+/// [`SLEW_STOP_NS`] (hysteresis, so measurement noise does not make the anchor wander).
+#[derive(Debug, Clone, Default)]
+pub struct Realigner {
+    jump_seen: bool,
+    slewing: bool,
+}
+
+impl Realigner {
+    /// Feed one divergence sample (ns, see [`Anchor::divergence`]).
+    pub fn check(&mut self, divergence_ns: i64) -> Realign {
+        let abs = divergence_ns.saturating_abs();
+        if abs >= JUMP_NS {
+            if self.jump_seen {
+                self.jump_seen = false;
+                self.slewing = false;
+                return Realign::Jump(divergence_ns);
+            }
+            self.jump_seen = true;
+            return Realign::Keep;
+        }
+        self.jump_seen = false;
+        if abs > SLEW_START_NS {
+            self.slewing = true;
+        } else if abs < SLEW_STOP_NS {
+            self.slewing = false;
+        }
+        if self.slewing { Realign::Slew(divergence_ns.clamp(-SLEW_STEP_NS, SLEW_STEP_NS)) } else { Realign::Keep }
     }
 }
 
@@ -180,6 +251,36 @@ mod tests {
         // 60 s in-point + 3 min 42 s elapsed at air time.
         assert_eq!(p.media_ns, 60_000_000_000 + 222_000_000_000);
         assert_eq!(p.end_ns, 979_000_000_000);
+    }
+
+    #[test]
+    fn divergence_is_how_far_the_wall_clock_left_the_anchor() {
+        let a = Anchor { wall: t(20, 0, 0, 0), running_ns: 1_000_000_000 };
+        assert_eq!(a.divergence(3_000_000_000, t(20, 0, 2, 0)), 0);
+        assert_eq!(a.divergence(3_000_000_000, t(21, 0, 2, 0)), 3_600_000_000_000);
+        assert_eq!(a.divergence(3_000_000_000, t(20, 0, 1, 900)), -100_000_000);
+    }
+
+    #[test]
+    fn a_jump_needs_two_samples_and_drift_is_slewed_with_hysteresis() {
+        let mut r = Realigner::default();
+        assert_eq!(r.check(0), Realign::Keep);
+        assert_eq!(r.check(20_000_000), Realign::Keep);
+        // One late sample is not a jump; two are.
+        assert_eq!(r.check(3_600_000_000_000), Realign::Keep);
+        assert_eq!(r.check(0), Realign::Keep);
+        assert_eq!(r.check(3_600_000_000_000), Realign::Keep);
+        assert_eq!(r.check(3_600_000_000_000), Realign::Jump(3_600_000_000_000));
+        assert_eq!(r.check(-5_000_000_000), Realign::Keep);
+        assert_eq!(r.check(-5_000_000_000), Realign::Jump(-5_000_000_000));
+        // Drift: slewed in small steps once past the start threshold, until under the stop one.
+        assert_eq!(r.check(40_000_000), Realign::Keep);
+        assert_eq!(r.check(60_000_000), Realign::Slew(SLEW_STEP_NS));
+        assert_eq!(r.check(30_000_000), Realign::Slew(SLEW_STEP_NS));
+        assert_eq!(r.check(-1_000_000), Realign::Keep);
+        assert_eq!(r.check(-80_000_000), Realign::Slew(-SLEW_STEP_NS));
+        assert_eq!(r.check(-1_500_000), Realign::Keep);
+        assert_eq!(r.check(30_000_000), Realign::Keep);
     }
 
     #[test]

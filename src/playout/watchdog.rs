@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-/// An item whose output has not advanced for this long while on air is stalled.
-pub const STALL_NS: u64 = 4_000_000_000;
+/// An item whose output has not advanced for this long while on air is stalled (an HTTP
+/// source that stopped sending, a decoder that hangs). Until then the mixer repeats its last
+/// frame; after it the item is cut and the background covers the rest of its slot.
+pub const STALL_NS: u64 = 2_000_000_000;
 /// An item that is not ready this long after its air time never will be.
 pub const NOT_READY_NS: u64 = 6_000_000_000;
 
@@ -50,10 +52,11 @@ mod tests {
     #[test]
     fn stalled_only_when_on_air_without_progress() {
         let s = 1_000_000_000;
-        assert!(!is_stalled(8 * s, 5 * s, 0, false));
-        assert!(is_stalled(10 * s, 5 * s, 0, false));
-        assert!(is_stalled(20 * s, 5 * s, 10 * s, false));
-        assert!(!is_stalled(20 * s, 5 * s, 12 * s, false));
+        let stall = STALL_NS;
+        assert!(!is_stalled(5 * s + stall, 5 * s, 0, false));
+        assert!(is_stalled(5 * s + stall + 1, 5 * s, 0, false));
+        assert!(is_stalled(15 * s + stall + 1, 5 * s, 10 * s, false));
+        assert!(!is_stalled(15 * s + stall, 5 * s, 10 * s, false));
         assert!(!is_stalled(100 * s, 5 * s, 10 * s, true));
     }
 

@@ -74,6 +74,15 @@ impl Home {
         args.extend_from_slice(extra);
         Daemon::start(self.command(), &args)
     }
+
+    /// [`Self::serve`] with extra environment variables (e.g. libfaketime's).
+    pub fn serve_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--no-announce", "--no-discovery"];
+        args.extend_from_slice(extra);
+        let mut cmd = self.command();
+        cmd.envs(env.iter().copied());
+        Daemon::start(cmd, &args)
+    }
 }
 
 /// Start `retrovue serve` on 127.0.0.1 (random HTTP port) with HDHomeRun discovery and
