@@ -442,12 +442,18 @@ async fn bench_cpu_per_minute_one_sd_channel() {
 #[ignore = "benchmark: run by scripts/bench-playout.sh"]
 async fn bench_channels_sustained_in_real_time() {
     let clips = bench_clips();
-    let secs = 20.0;
-    for n in [2i64, 4, 6, 8] {
+    // Window per count and the counts tried (scripts/bench.sh --quick shortens both).
+    let secs: f64 = std::env::var("RETROVUE_BENCH_WINDOW_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20.0);
+    let counts: Vec<i64> = std::env::var("RETROVUE_BENCH_CHANNELS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![2, 4, 6, 8]);
+    for n in counts {
         let hub = StreamHub::new();
         let start = SystemClock.now() + chrono::Duration::milliseconds(2500);
-        let players: Vec<ChannelPlayer> =
-            (1..=n).map(|c| spawn_channel(c, looped(c, &clips, 10_000, start, 40_000), &hub)).collect();
+        let players: Vec<ChannelPlayer> = (1..=n)
+            .map(|c| spawn_channel(c, looped(c, &clips, 10_000, start, secs as i64 * 1000 + 20_000), &hub))
+            .collect();
         for p in &players {
             assert!(p.wait_running(Duration::from_secs(20)).await);
         }
@@ -578,4 +584,12 @@ async fn daemon_serves_ts_and_hls_starting_and_stopping_on_demand() {
         daemon.stderr().contains("no viewers: stopping channel").then_some(())
     });
     assert!(stopped.is_some(), "channel never stopped:\n{}", daemon.stderr());
+
+    // Tuned again after it stopped: the channel starts afresh and the viewer gets only the new
+    // run's bytes, not the stopped run's last GOP (whose timestamps the new run would repeat).
+    let (_, again, _) = read_stream(&url, 5.0).await;
+    let p = dir.path().join("again.ts");
+    std::fs::write(&p, &again).unwrap();
+    assert!(frames(&p)[0].1, "the re-tuned stream does not start with a keyframe");
+    assert_continuous(&p);
 }

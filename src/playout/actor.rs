@@ -78,7 +78,12 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
             s.on_air = None;
         });
         let (reason, deliberate) = match end {
-            End::Stop => break,
+            End::Stop => {
+                // Stopped for good: a later start of this channel must not hand new viewers
+                // this run's last GOP first (its timestamps would jump back into the new run).
+                deps.output.feed.reset();
+                break;
+            }
             End::Restart { reason, deliberate } => (reason, deliberate),
         };
         // Viewers stay subscribed to the feed; they continue at the new pipeline's first
