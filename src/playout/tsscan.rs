@@ -53,6 +53,15 @@ fn pes_pts(p: &[u8]) -> Option<u64> {
     )
 }
 
+/// PTS (90 kHz, 0 if absent) of the video keyframe that starts in TS packet `p`, or `None`
+/// when `p` does not start one (not a whole packet, wrong PID, no random-access indicator).
+pub fn keyframe_pts(p: &[u8]) -> Option<u64> {
+    if p.len() != PACKET || p[0] != 0x47 || pid(p) != VIDEO_PID || !pusi(p) || !random_access(p) {
+        return None;
+    }
+    Some(pes_pts(p).unwrap_or(0))
+}
+
 /// Remembers the latest PAT and PMT and splits output at video keyframes.
 #[derive(Default)]
 pub struct KeyframeSplitter {
@@ -163,6 +172,9 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0], (packet(AUDIO_PID, true, true), None));
         assert_eq!(parts[1].1, Some(pts));
+        assert_eq!(keyframe_pts(&key), Some(pts));
+        assert_eq!(keyframe_pts(&packet(AUDIO_PID, true, true)), None);
+        assert_eq!(keyframe_pts(&packet(VIDEO_PID, false, false)), None);
         assert_eq!(parts[1].0.len(), 4 * PACKET);
         assert_eq!(&parts[1].0[..PACKET], &pat(0x20)[..]);
         assert_eq!(&parts[1].0[PACKET..2 * PACKET], &pmt[..]);

@@ -1,0 +1,82 @@
+# shellcheck shell=bash
+# Measurement pieces shared by scripts/bench-playout.sh and scripts/bench.sh (sourced, not run).
+# Each function prints `BENCH key=value ...` lines; the callers decide what to show.
+# Needs: cd at the repository root, CARGO_TARGET_DIR set, ffmpeg on PATH.
+
+# Cargo profile flag for the benchmark tests: empty (debug) or --release.
+BENCH_PROFILE="${BENCH_PROFILE:-}"
+
+# Generate the 3 x 10 s source clips (H.264 + AAC: 1280x720 16:9, 640x480 4:3, 1280x720) into
+# directory $1; sets the array BENCH_CLIPS and exports RETROVUE_BENCH_CLIPS for the tests.
+bench_make_clips() {
+  local dir="$1" i=0 spec size src f
+  BENCH_CLIPS=()
+  for spec in "1280x720:testsrc2" "640x480:smptebars" "1280x720:testsrc"; do
+    size="${spec%%:*}"
+    src="${spec##*:}"
+    f="$dir/clip$i.mp4"
+    ffmpeg -v error -y -f lavfi -i "$src=s=$size:r=30000/1001:d=10" -f lavfi -i "sine=f=$((300 + 200 * i)):d=10" \
+      -c:v libx264 -preset veryfast -b:v 4000k -g 60 -pix_fmt yuv420p -c:a aac -b:a 160k -ar 48000 -ac 2 -shortest "$f"
+    BENCH_CLIPS+=("$f")
+    i=$((i + 1))
+  done
+  RETROVUE_BENCH_CLIPS="$(
+    IFS=:
+    echo "${BENCH_CLIPS[*]}"
+  )"
+  export RETROVUE_BENCH_CLIPS
+}
+
+# Build the benchmark tests (tests/playout.rs) once, in $BENCH_PROFILE.
+bench_build_tests() {
+  # shellcheck disable=SC2086 # BENCH_PROFILE is empty or one flag
+  cargo test -q $BENCH_PROFILE --no-run --test playout 2>/dev/null
+}
+
+# Run one ignored benchmark test of tests/playout.rs; prints its BENCH lines (or a failure).
+bench_playout_test() {
+  # shellcheck disable=SC2086 # BENCH_PROFILE is empty or one flag
+  cargo test -q $BENCH_PROFILE --test playout "$1" -- --ignored --nocapture --test-threads=1 2>/dev/null |
+    grep '^BENCH' || echo "BENCH $1 failed"
+}
+
+# Retrovue's side of "CPU per minute of SD output": one channel playing the clips for $1 s.
+bench_retrovue_cpu_per_min() {
+  RETROVUE_BENCH_SECS="$1" bench_playout_test bench_cpu_per_minute_one_sd_channel
+}
+
+# ffmpeg's side: the same transcode of the same clips (what ErsatzTV/Tunarr run per item), in
+# real time (-re) for $1 s of output, into /dev/null. Work files go in directory $2.
+bench_ffmpeg_cpu_per_min() {
+  local secs="$1" list="$2/ffmpeg-list.txt" t c
+  : >"$list"
+  for _ in $(seq 1 $(((secs + 29) / 30))); do
+    for c in "${BENCH_CLIPS[@]}"; do echo "file '$c'" >>"$list"; done
+  done
+  local TIMEFORMAT="%U %S"
+  t=$({ time ffmpeg -v error -re -f concat -safe 0 -i "$list" -t "$secs" \
+    -vf "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,fps=30000/1001" \
+    -c:v libx264 -preset veryfast -tune zerolatency -b:v 2000k -maxrate 2000k -bufsize 2000k -g 60 -keyint_min 60 \
+    -sc_threshold 0 -c:a aac -b:a 128k -ar 48000 -ac 2 -f mpegts -y /dev/null; } 2>&1 | tail -1)
+  echo "BENCH ffmpeg_cpu_s_per_min=$(awk -v t="$t" -v s="$secs" 'BEGIN{split(t,a," "); printf "%.2f", (a[1]+a[2])*60/s}')"
+}
+
+# Channels sustained in real time: tries the counts in $1 (e.g. 2,4,6,8), $2 s each.
+bench_channels_sustained() {
+  RETROVUE_BENCH_CHANNELS="$1" RETROVUE_BENCH_WINDOW_SECS="$2" bench_playout_test bench_channels_sustained_in_real_time
+}
+
+# CPU seconds (user + system) process $1 has used so far.
+bench_cpu_s() {
+  awk '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / 100 }' "/proc/$1/stat"
+}
+
+# Resident memory of process $1, MB.
+bench_rss_mb() {
+  awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
+
+# Value of key $2 in a "BENCH k=v k=v" line $1 (empty if absent).
+bench_kv() {
+  printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
+}

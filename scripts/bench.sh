@@ -1,0 +1,434 @@
+#!/usr/bin/env bash
+# Every Retrovue figure in one run, side by side with its goal: a table on stdout and JSON.
+#
+# Usage: scripts/bench.sh [--quick] [--json-only] [--out FILE] [--cross]
+#   --quick      short windows and smaller libraries (about 3 minutes; figures rougher)
+#   --json-only  progress on stderr, only the JSON on stdout
+#   --out FILE   where the JSON goes (default $CARGO_TARGET_DIR/bench/report.json)
+#   --cross      build the aarch64 binary first (scripts/cross-build.sh aarch64) to size it
+#
+# Builds the release binary, the benchmark examples and tests once, then measures (the full run
+# takes about 10 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
+# transcode, channels sustained in real time, tune latency through the daemon's HTTP, fan-out
+# to 1/10/100 viewers (CPU per viewer and identical bytes), daemon RSS idle and with 4
+# channels, library scan and re-scan, schedule build/XMLTV/lookup, graphics overhead (full run
+# only), and the aarch64 binary size if one was cross-built. All traffic stays on 127.0.0.1
+# (daemon with --no-announce --no-discovery). Figures are printed, never asserted: a shared
+# or busy machine gives worse figures; the JSON records the load average before and after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+quick=0 json_only=0 cross=0 out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --json-only) json_only=1 ;;
+    --cross) cross=1 ;;
+    --out)
+      out="${2:?--out needs a file}"
+      shift
+      ;;
+    -h | --help)
+      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "bench: unknown option $1 (see --help)" >&2
+      exit 2
+      ;;
+  esac
+  shift
+done
+out="${out:-$CARGO_TARGET_DIR/bench/report.json}"
+mkdir -p "$(dirname "$out")"
+
+if [ "$quick" = 1 ]; then
+  SD_SECS=15 SUSTAIN_COUNTS=2,4 SUSTAIN_SECS=8 TUNES=3 HOLD_SECS=8 FAN_WINDOW=4 SCAN_ITEMS=1000
+  SCHED_CHANNELS=50 SCHED_DAYS=7
+else
+  SD_SECS=60 SUSTAIN_COUNTS=2,4,6,8 SUSTAIN_SECS=20 TUNES=5 HOLD_SECS=15 FAN_WINDOW=15 SCAN_ITEMS=5000
+  SCHED_CHANNELS=50 SCHED_DAYS=7
+fi
+
+# Progress goes to stderr with --json-only, else to stdout.
+say() {
+  if [ "$json_only" = 1 ]; then echo "$*" >&2; else echo "$*"; fi
+}
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+BENCH_PROFILE=--release
+rel="$CARGO_TARGET_DIR/release"
+
+# ---- rows -------------------------------------------------------------------------------
+# figure, value, unit, goal text, op, limit, issue, notes; separated by the unit separator
+# (not a tab: `read` would merge empty fields between tabs).
+rows="$work/rows.txt"
+sep=$'\x1f'
+: >"$rows"
+
+# row FIGURE VALUE UNIT GOAL OP LIMIT ISSUE NOTES: VALUE may be empty (not measured); OP is
+# lt, le, ge, eq (pass when VALUE OP LIMIT) or "-" (no goal to judge).
+row() {
+  local IFS="$sep"
+  printf '%s\n' "$*" | tr -d '\r' >>"$rows"
+}
+
+# Verdict for a row: pass, miss, "-" (no goal), or "not measured".
+verdict() {
+  local value="$1" op="$2" limit="$3"
+  if [ -z "$value" ]; then
+    echo "not measured"
+  elif [ "$op" = "-" ]; then
+    echo "-"
+  elif [ "$op" = "eq" ]; then
+    [ "$value" = "$limit" ] && echo pass || echo miss
+  else
+    awk -v v="$value" -v l="$limit" -v op="$op" 'BEGIN {
+      ok = (op == "lt" && v + 0 < l + 0) || (op == "le" && v + 0 <= l + 0) || (op == "ge" && v + 0 >= l + 0)
+      print (ok ? "pass" : "miss") }'
+  fi
+}
+
+median() {
+  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+json_str() {
+  local s="$1"
+  s="${s//\\/\\\\}"
+  s="${s//\"/\\\"}"
+  s="${s//$'\t'/ }"
+  s="${s//$'\n'/ }"
+  printf '"%s"' "$s"
+}
+
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- build ------------------------------------------------------------------------------
+say "== building release binary, examples and benchmark tests (once)"
+t_build=$(date +%s)
+cargo build -q --release --locked --bin retrovue \
+  --example bench_scan --example bench_schedule --example bench_graphics --example bench_viewers >&2
+bench_build_tests >&2
+build_s=$(($(date +%s) - t_build))
+t_measure=$(date +%s)
+
+say "== generating source clips"
+bench_make_clips "$work"
+
+# ---- 1. SD channel cost vs ffmpeg -------------------------------------------------------
+say "== SD channel cost: Retrovue vs ffmpeg, ${SD_SECS} s of output each"
+rv_line="$(bench_retrovue_cpu_per_min "$SD_SECS")"
+ff_line="$(bench_ffmpeg_cpu_per_min "$SD_SECS" "$work")"
+say "$rv_line"
+say "$ff_line"
+rv_cpu="$(bench_kv "$rv_line" retrovue_cpu_s_per_min)"
+ff_cpu="$(bench_kv "$ff_line" ffmpeg_cpu_s_per_min)"
+rv_video="$(bench_kv "$rv_line" video_s)"
+row "SD channel: Retrovue CPU per output minute" "$rv_cpu" "CPU-s/min" "-" "-" "" "#4" \
+  "640x480 29.97 x264 veryfast 2 Mb/s, 3 mixed clips, in-process player; ${rv_video:-?} s of video in ${SD_SECS} s"
+row "SD channel: ffmpeg CPU per output minute" "$ff_cpu" "CPU-s/min" "-" "-" "" "#4" \
+  "same clips, same transcode, ffmpeg -re concat to /dev/null, same run"
+ratio=""
+if [ -n "$rv_cpu" ] && [ -n "$ff_cpu" ]; then
+  ratio="$(awk -v a="$rv_cpu" -v b="$ff_cpu" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+fi
+row "SD channel: Retrovue / ffmpeg CPU" "$ratio" "x" "<= 1.0" le 1.0 "#4" "ratio of the two rows above"
+
+# ---- 2. Channels sustained --------------------------------------------------------------
+say "== channels sustained in real time (counts $SUSTAIN_COUNTS, ${SUSTAIN_SECS} s each)"
+sus="$(bench_channels_sustained "$SUSTAIN_COUNTS" "$SUSTAIN_SECS")"
+say "$sus"
+kept="" tried="" rss_note=""
+while read -r line; do
+  n="$(bench_kv "$line" channels)"
+  [ -n "$n" ] || continue
+  tried="$n"
+  if [ "$(bench_kv "$line" behind)" = 0 ]; then
+    kept="$n"
+    rss_note="$(bench_kv "$line" rss_mb) MB RSS at $n"
+  fi
+done <<<"$sus"
+max_tried="${SUSTAIN_COUNTS##*,}"
+if [ -n "$tried" ]; then
+  if [ "$kept" = "$tried" ]; then
+    sus_note="every count tried kept up (largest tried: $tried); the real limit may be higher"
+  else
+    sus_note="$tried channels: one fell behind"
+  fi
+  kept="${kept:-0}"
+else
+  sus_note="the benchmark test failed"
+fi
+[ "$quick" = 1 ] && sus_note="$sus_note; --quick tries at most $max_tried"
+row "SD x264 channels sustained in real time" "$kept" "channels" ">= 6" ge 6 "#4" \
+  "$sus_note; ${SUSTAIN_SECS} s window per count; ${rss_note:-}"
+
+# ---- 3. The daemon: RSS, tune latency, fan-out --------------------------------------------
+say "== daemon: library, channels, schedule"
+home="$work/home"
+lib="$home/media"
+mkdir -p "$lib/shows/Bench Show/Season 01" "$lib/spots"
+# Half-hour grid: 22-minute episodes (one 10 s 4:3 clip looped without re-encoding) and the
+# three mixed-format clips as 10 s commercials in the breaks, so channels play real media.
+ffmpeg -v error -y -f lavfi -i "testsrc2=s=640x480:r=30000/1001:d=10" -f lavfi -i "sine=f=440:d=10" \
+  -c:v libx264 -preset veryfast -b:v 600k -g 60 -pix_fmt yuv420p -c:a aac -b:a 96k -ar 48000 -ac 2 -shortest \
+  "$work/seed.mp4"
+ffmpeg -v error -y -stream_loop 131 -i "$work/seed.mp4" -c copy "$work/episode.mp4"
+for e in 1 2 3; do ln -f "$work/episode.mp4" "$lib/shows/Bench Show/Season 01/Bench Show - S01E0$e.mp4"; done
+k=0
+for c in "${BENCH_CLIPS[@]}" "${BENCH_CLIPS[@]}"; do
+  k=$((k + 1))
+  ln -f "$c" "$lib/spots/spot$k.mp4"
+done
+cat >"$home/retrovue.toml" <<EOF
+data_dir = "$home/data"
+[schedule]
+commercial_repeat_window_min = 1
+[playout]
+idle_grace_secs = 1
+[library]
+loudness = false
+EOF
+rv=("$rel/retrovue" --config "$home/retrovue.toml" --data-dir "$home/data")
+export RUST_LOG=warn
+{
+  "${rv[@]}" source add --folder "$lib/shows" --kind shows --name bench
+  "${rv[@]}" source add --folder "$lib/spots" --kind commercials --name spots
+  "${rv[@]}" scan --no-loudness
+  # 2-5: RSS, warm tunes, fan-out; 11, 12, ...: one cold tune each, on a channel that never ran.
+  for n in 2 3 4 5 $(seq 11 $((10 + TUNES))); do
+    "${rv[@]}" channel add "$n" --name "Bench $n" --default-fill "Bench Show" --break-style us \
+      --mode on_demand --format sd640x480 --video-kbps 2000
+  done
+  "${rv[@]}" schedule build --days 1
+} >"$work/setup.log" 2>&1 || {
+  cat "$work/setup.log" >&2
+  exit 1
+}
+
+say "== daemon: start (release, 127.0.0.1, no announcements, no discovery)"
+log="$work/daemon.log"
+RUST_LOG=info "${rv[@]}" serve --listen 127.0.0.1:0 --no-announce --no-discovery >"$work/daemon.out" 2>"$log" &
+daemon=$!
+pids+=("$daemon")
+addr=""
+for _ in $(seq 1 300); do
+  addr="$(sed -n 's|^retrovue listening on http://||p' "$work/daemon.out" | head -1)"
+  [ -n "$addr" ] && break
+  kill -0 "$daemon" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$addr" ]; then
+  cat "$log" >&2
+  echo "bench: the daemon did not start" >&2
+  exit 1
+fi
+case "$addr" in 127.0.0.1:*) ;; *)
+  echo "bench: daemon listens on $addr, not loopback" >&2
+  exit 1
+  ;;
+esac
+url="http://$addr/stream/2.ts"
+viewers="$rel/examples/bench_viewers"
+
+sleep 5
+idle_rss="$(bench_rss_mb "$daemon")"
+say "BENCH daemon_idle_rss_mb=$idle_rss"
+row "daemon RSS, idle" "$idle_rss" "MB" "< 40 MB" lt 40 "#4" "release build, $((4 + TUNES)) on-demand channels defined, none running, 5 s after start"
+
+say "== tune latency: $TUNES cold tunes (channels never run), $TUNES warm (channel running)"
+# A cold tune uses a channel that never ran in this daemon: a stopped channel's feed still holds
+# its last GOP, which a re-tune gets at once (stale bytes, see the notes).
+: >"$work/cold.txt"
+for n in $(seq 11 $((10 + TUNES))); do
+  line="$("$viewers" tune "http://$addr/stream/$n.ts" 2>>"$work/viewers.err" || true)"
+  say "cold $line"
+  echo "$line" >>"$work/cold.txt"
+  sleep 2 # idle grace 1 s: the channel stops before the next tune
+done
+curl -s --noproxy '*' -o /dev/null "$url" &
+holder=$!
+pids+=("$holder")
+sleep 3
+: >"$work/warm.txt"
+for _ in $(seq 1 "$TUNES"); do
+  line="$("$viewers" tune "$url" 2>>"$work/viewers.err" || true)"
+  say "warm $line"
+  echo "$line" >>"$work/warm.txt"
+  sleep 0.5
+done
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+
+tune_med() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" "$1" | median; }
+peers="peers document 4 s (ErsatzTV), 8 s (Tunarr), 15-20 s (dizqueTV)"
+ncold="$(grep -c first_byte "$work/cold.txt" || true)"
+nwarm="$(grep -c first_byte "$work/warm.txt" || true)"
+row "tune, cold channel: first byte" "$(tune_med "$work/cold.txt" first_byte_ms)" "ms" "< 1000 ms" lt 1000 "#4" \
+  "median of $ncold GET /stream/N.ts, each on an on-demand channel that never ran; $peers"
+row "tune, cold channel: first keyframe" "$(tune_med "$work/cold.txt" first_keyframe_ms)" "ms" "< 1000 ms" lt 1000 "#4" \
+  "median of $ncold; time to the first video keyframe packet; $peers"
+row "tune, warm channel: first byte" "$(tune_med "$work/warm.txt" first_byte_ms)" "ms" "< 50 ms" lt 50 "#4" \
+  "median of $nwarm tunes while another viewer keeps the channel running; $peers"
+row "tune, warm channel: first keyframe" "$(tune_med "$work/warm.txt" first_keyframe_ms)" "ms" "< 50 ms" lt 50 "#4" \
+  "median of $nwarm; the GOP cache starts at a keyframe; $peers"
+
+say "== daemon RSS with 4 channels running (${HOLD_SECS} s)"
+hold=()
+for n in 2 3 4 5; do
+  curl -s --noproxy '*' -o /dev/null "http://$addr/stream/$n.ts" &
+  hold+=("$!")
+  pids+=("$!")
+done
+sleep "$HOLD_SECS"
+rss4="$(bench_rss_mb "$daemon")"
+say "BENCH daemon_rss_4_channels_mb=$rss4"
+kill "${hold[@]}" 2>/dev/null || true
+wait "${hold[@]}" 2>/dev/null || true
+row "daemon RSS, 4 channels running" "$rss4" "MB" "-" "-" "" "#4" \
+  "one viewer each, after ${HOLD_SECS} s; #4 asks for the figure without a goal"
+
+say "== fan-out: 1, 10, 100 viewers of one channel (${FAN_WINDOW} s windows)"
+sleep 2
+fan="$("$viewers" fanout "$url" "$daemon" "$FAN_WINDOW" 1,10,100 2>>"$work/viewers.err" || true)"
+say "$fan"
+while read -r line; do
+  n="$(bench_kv "$line" viewers)"
+  [ -n "$n" ] || continue
+  same="$(bench_kv "$line" identical)"
+  reason="${line##*reason=}"
+  gops="$(bench_kv "$line" gops_compared)"
+  bytes="$(bench_kv "$line" bytes_compared_per_viewer)"
+  row "fan-out, $n viewer(s): CPU added per viewer" "$(bench_kv "$line" added_cpu_ms_per_s_per_viewer)" \
+    "ms CPU/s" "-" "-" "" "#9" \
+    "daemon CPU over $(bench_kv "$line" window_s) s with $n + 1 viewers minus with 1, divided by $n; noisy at 1 viewer"
+  if [ "$same" = yes ]; then
+    note="all $n + 1 viewers hold the same $gops GOPs ($bytes bytes each) from a common keyframe to a common end GOP"
+  else
+    note="${reason:-the fan-out benchmark failed}"
+  fi
+  row "fan-out, $n viewer(s): identical bytes" "$same" "" "yes" eq yes "#9" "$note"
+done <<<"$fan"
+if ! grep -q 'viewers=' <<<"$fan"; then
+  row "fan-out: CPU per viewer, identical bytes" "" "" "yes" eq yes "#9" \
+    "the fan-out benchmark failed: $(tail -1 "$work/viewers.err" 2>/dev/null)"
+fi
+
+kill -TERM "$daemon" 2>/dev/null || true
+wait "$daemon" 2>/dev/null || true
+
+# ---- 4. Library scan --------------------------------------------------------------------
+say "== library: scan and unchanged re-scan of $SCAN_ITEMS items"
+scan="$(RUST_LOG=warn "$rel/examples/bench_scan" "$SCAN_ITEMS" 2>&1 | tee "$work/scan.txt" | grep '^BENCH' || true)"
+say "$scan"
+full_rate="$(bench_kv "$(grep 'BENCH scan_full' <<<"$scan" || true)" items_per_s)"
+re_line="$(grep 'BENCH scan_rescan' <<<"$scan" | tail -1 || true)"
+re_s="$(bench_kv "$re_line" seconds)"
+re_rate="$(bench_kv "$re_line" items_per_s)"
+row "library: first scan with probing" "$full_rate" "items/s" "-" "-" "" "#2" \
+  "$SCAN_ITEMS folder items with .nfo files (a few real clips hard-linked under every name)"
+# Goal: 5,000 unchanged items re-scanned under 2 s, i.e. at least 2,500 items/s.
+row "library: unchanged re-scan rate" "$re_rate" "items/s" ">= 2500 items/s" ge 2500 "#2" \
+  "${re_s:-?} s for $SCAN_ITEMS unchanged items (goal: 5,000 under 2 s); second re-scan"
+
+# ---- 5. Schedule ------------------------------------------------------------------------
+say "== schedule: build $SCHED_DAYS days x $SCHED_CHANNELS channels from 50,000 items, XMLTV, lookup"
+sched="$(RUST_LOG=warn "$rel/examples/bench_schedule" "$SCHED_CHANNELS" "$SCHED_DAYS" 2>&1 | tee "$work/sched.txt" | grep '^BENCH' || true)"
+say "$sched"
+sk() { bench_kv "$(grep "BENCH schedule" <<<"$sched" || true)" "$1"; }
+row "schedule: build (plan + write)" "$(sk build_ms)" "ms" "< 2000 ms" lt 2000 "#3" \
+  "$SCHED_DAYS days x $SCHED_CHANNELS channels from a 50,000-item library; $(sk airings) airings"
+row "schedule: XMLTV generation" "$(sk xmltv_ms)" "ms" "< 200 ms" lt 200 "#3" "$SCHED_CHANNELS channels x $SCHED_DAYS days, read + render"
+row "schedule: what is on now (in memory)" "$(sk lookup_mem_us)" "µs" "< 10 µs" lt 10 "#3" "timeline lookup, 1,000,000 random instants"
+row "schedule: what is on now (SQL)" "$(sk lookup_sql_us)" "µs" "< 10 µs" lt 10 "#3" "airing_at via the SQL index, 10,000 instants"
+
+# ---- 6. Graphics ------------------------------------------------------------------------
+if [ "$quick" = 1 ]; then
+  row "graphics: bug + lower third CPU" "" "x" "< 1.15x" lt 1.15 "#6" "skipped by --quick (takes about a minute)"
+  row "graphics: bug + clock + crawl CPU" "" "x" "< 1.15x" lt 1.15 "#6" "skipped by --quick"
+else
+  say "== graphics overhead (3 runs x 10 s)"
+  gfx="$(RUST_LOG=warn "$rel/examples/bench_graphics" 10 2>&1 | tee "$work/gfx.txt" || true)"
+  say "$gfx"
+  g1="$(sed -n 's/^ratio bug + lower third vs plain: *\([0-9.]*\)x.*/\1/p' <<<"$gfx")"
+  g2="$(sed -n 's/^ratio bug + clock + crawl vs plain: *\([0-9.]*\)x.*/\1/p' <<<"$gfx")"
+  row "graphics: bug + lower third CPU" "$g1" "x" "< 1.15x" lt 1.15 "#6" "same channel with and without graphics, 10 s each"
+  row "graphics: bug + clock + crawl CPU" "$g2" "x" "< 1.15x" lt 1.15 "#6" "same; per-frame element cost: see bench_graphics"
+fi
+
+# ---- 7. aarch64 binary size ---------------------------------------------------------------
+arm="${RETROVUE_AARCH64_BIN:-$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/retrovue}"
+if [ "$cross" = 1 ]; then
+  say "== cross-building for aarch64 (scripts/cross-build.sh aarch64)"
+  arm="$(bash scripts/cross-build.sh aarch64 | tail -1)" || arm=""
+fi
+if [ -n "$arm" ] && [ -f "$arm" ]; then
+  size="$(stat -c %s "$arm")"
+  stripped="$(file -b "$arm" 2>/dev/null | grep -o 'not stripped\|stripped' | head -1 || true)"
+  row "aarch64 binary size" "$size" "bytes" "< 15 MB" lt 15000000 "#8" \
+    "$arm (${stripped:-strip state unknown}), built $(date -u -r "$arm" +%FT%TZ)"
+else
+  why="no cross-built binary at $arm; run scripts/cross-build.sh aarch64 (or bench.sh --cross)"
+  command -v aarch64-linux-gnu-gcc >/dev/null || why="$why; aarch64-linux-gnu-gcc is not installed"
+  row "aarch64 binary size" "" "bytes" "< 15 MB" lt 15000000 "#8" "$why"
+fi
+
+# ---- report -----------------------------------------------------------------------------
+measure_s=$(($(date +%s) - t_measure))
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+mem_gb="$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
+os="$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release 2>/dev/null || true)"
+gst="$(gst-launch-1.0 --version 2>/dev/null | sed -n 's/^GStreamer //p' | head -1)"
+machine="$(nproc) cores ($cpu_model), ${mem_gb} GB, ${os:-unknown OS}, GStreamer ${gst:-?}"
+when="$(date -u +%FT%TZ)"
+
+{
+  printf '{\n  "generated": %s,\n  "mode": %s,\n' "$(json_str "$when")" "$(json_str "$([ "$quick" = 1 ] && echo quick || echo full)")"
+  printf '  "machine": %s,\n  "load_average_before": %s,\n  "load_average_after": %s,\n' \
+    "$(json_str "$machine")" "$(json_str "$load_before")" "$(json_str "$load_after")"
+  printf '  "build_seconds": %s,\n  "measure_seconds": %s,\n  "rows": [\n' "$build_s" "$measure_s"
+  first=1
+  while IFS="$sep" read -r fig value unit goal op limit issue notes; do
+    [ "$first" = 1 ] || printf ',\n'
+    first=0
+    if [[ "$value" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then v="$value"; elif [ -z "$value" ]; then v=null; else v="$(json_str "$value")"; fi
+    printf '    {"figure": %s, "value": %s, "unit": %s, "goal": %s, "issue": %s, "result": %s, "notes": %s}' \
+      "$(json_str "$fig")" "$v" "$(json_str "$unit")" "$(json_str "$goal")" "$(json_str "$issue")" \
+      "$(json_str "$(verdict "$value" "$op" "$limit")")" "$(json_str "$notes")"
+  done <"$rows"
+  printf '\n  ]\n}\n'
+} >"$out"
+
+if [ "$json_only" = 1 ]; then
+  cat "$out"
+else
+  echo
+  echo "Retrovue benchmark, $when, $([ "$quick" = 1 ] && echo "quick run" || echo "full run")"
+  echo "machine: $machine; load average before $load_before, after $load_after"
+  echo "build ${build_s} s, measurements ${measure_s} s"
+  echo
+  echo "| figure | value | goal | result | issue | notes |"
+  echo "|---|---|---|---|---|---|"
+  while IFS="$sep" read -r fig value unit goal op limit issue notes; do
+    shown="${value:-—}"
+    [ -n "$value" ] && [ -n "$unit" ] && shown="$value $unit"
+    [ "$goal" = "-" ] && goal="—"
+    echo "| $fig | $shown | $goal | $(verdict "$value" "$op" "$limit") | $issue | $notes |"
+  done <"$rows"
+  echo
+  echo "JSON: $out"
+fi
