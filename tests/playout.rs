@@ -587,6 +587,8 @@ async fn daemon_serves_ts_and_hls_starting_and_stopping_on_demand() {
 
     // Tuned again after it stopped: the channel starts afresh and the viewer gets only the new
     // run's bytes, not the stopped run's last GOP (whose timestamps the new run would repeat).
+    let down = util::wait_for(Duration::from_secs(10), || daemon.stderr().contains("channel stopped").then_some(()));
+    assert!(down.is_some(), "channel never finished stopping:\n{}", daemon.stderr());
     let (_, again, _) = read_stream(&url, 5.0).await;
     let p = dir.path().join("again.ts");
     std::fs::write(&p, &again).unwrap();

@@ -270,6 +270,7 @@ pub async fn run(deps: ChannelsDeps) {
                         tracing::info!(channel = %ch.number, "no viewers: stopping channel");
                         let r = running.remove(&ch.id).expect("present");
                         r.player.stop().await;
+                        tracing::info!(channel = %ch.number, "channel stopped");
                     }
                     continue;
                 }
