@@ -2,8 +2,9 @@
 # Run every cargo-fuzz target for a bounded time with the corpus kept in fuzz/corpus/.
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]     (default 30)
 # Works on the stable toolchain (RUSTC_BOOTSTRAP=1 lets cargo-fuzz use the sanitizer flags).
-# New inputs found are added to the corpus folder; a crash fails the run and leaves its input
-# in fuzz/artifacts/<target>/.
+# New inputs found are added to the corpus folder (kept out of git unless named seed-*); a
+# crash fails the run and leaves its input in fuzz/artifacts/<target>/. Every corpus also runs
+# as a regression test on stable in `cargo test --test fuzz_corpus`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"
@@ -12,8 +13,10 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --version 0.13.2
 fi
 export RUSTC_BOOTSTRAP=1
-targets=(wire nfo config guide)
+mapfile -t targets < <(cd fuzz && cargo fuzz list)
+started=$(date +%s)
 (cd fuzz && cargo fuzz build)
+echo "fuzz: sanitizer build of ${#targets[@]} targets took $(($(date +%s) - started)) s"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 for t in "${targets[@]}"; do
@@ -24,5 +27,8 @@ for t in "${targets[@]}"; do
     echo "fuzz: target $t FAILED; its input is saved under fuzz/artifacts/$t/" >&2
     exit 1
   fi
-  echo "fuzz: $t clean for ${seconds}s: $(grep -Eo "stat::number_of_executed_units: [0-9]+" "$log" | grep -Eo "[0-9]+") runs"
+  runs=$(grep -Eo "stat::number_of_executed_units: [0-9]+" "$log" | grep -Eo "[0-9]+$")
+  rate=$(grep -Eo "stat::average_exec_per_sec: [0-9]+" "$log" | grep -Eo "[0-9]+$")
+  cov=$(grep -Eo "cov: [0-9]+" "$log" | tail -1 | grep -Eo "[0-9]+$" || true)
+  echo "fuzz: $t clean for ${seconds}s: $runs runs ($rate/s), coverage ${cov:-?} edges, corpus $(find "fuzz/corpus/$t" -type f | wc -l) inputs"
 done

@@ -26,5 +26,13 @@ bash scripts/test-appliance.sh
 step "tests"
 cargo test --locked --all-targets -- --test-threads=2
 
+step "fuzz (every cargo-fuzz target, RETROVUE_FUZZ_SECS=${RETROVUE_FUZZ_SECS:-20} s each; corpora also run in cargo test)"
+if command -v cargo-fuzz >/dev/null 2>&1; then
+  bash scripts/fuzz.sh "${RETROVUE_FUZZ_SECS:-20}"
+else
+  echo "cargo-fuzz is not installed: skipped (the corpora ran as tests/fuzz_corpus.rs above);"
+  echo "install it with: cargo install cargo-fuzz --locked --version 0.13.2"
+fi
+
 step "soak (4 channels, 20 viewers; RETROVUE_SOAK_SECS=3600 for the long run)"
 RETROVUE_SOAK_SECS="${RETROVUE_SOAK_SECS:-180}" cargo test --locked --test soak -- --ignored --nocapture

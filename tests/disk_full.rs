@@ -59,21 +59,32 @@ fn mount_tmpfs(dir: &Path, mb: u32) {
     assert!(st.success(), "mount tmpfs on {}", dir.display());
 }
 
-/// Fill the filesystem of `dir` until it refuses a write; returns the bytes written.
-fn fill(path: &Path) -> u64 {
-    let mut f = std::fs::File::create(path).unwrap();
-    let chunk = vec![0x55u8; 256 * 1024];
+/// Append to `f` until the filesystem refuses a write; returns the bytes written.
+fn fill(f: &mut std::fs::File, chunk: usize) -> u64 {
+    let chunk = vec![0x55u8; chunk];
     let mut total = 0u64;
     loop {
         match f.write(&chunk) {
-            Ok(0) => break,
+            Ok(0) => return total,
             Ok(n) => total += n as u64,
-            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
-            Err(e) => panic!("filling {}: {e}", path.display()),
+            Err(e) if e.raw_os_error() == Some(28) => return total, // ENOSPC
+            Err(e) => panic!("filling the disk: {e}"),
         }
     }
-    let _ = f.sync_all();
-    total
+}
+
+/// Fill the disk holding `path` (a new file), then keep it full (taking back whatever space
+/// the daemon frees, as old HLS segments roll out) until `stop`; returns the first fill's size.
+fn keep_full(path: &Path, stop: Arc<AtomicBool>) -> (u64, std::thread::JoinHandle<()>) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let first = fill(&mut f, 256 * 1024);
+    let topper = std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            fill(&mut f, 4096);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    (first, topper)
 }
 
 /// One channel of short items (many transitions, so as-run writes happen while full).
@@ -199,7 +210,8 @@ fn a_full_data_disk_keeps_the_channel_streaming_is_reported_and_recovers() {
     assert_eq!(busy.0, 0, "checkpoint blocked: {busy:?}");
     let filler = home.data_dir().join("filler");
     let full_at = chrono::Utc::now().timestamp_millis();
-    let filled = fill(&filler);
+    let stop_filling = Arc::new(AtomicBool::new(false));
+    let (filled, topper) = keep_full(&filler, stop_filling.clone());
     println!("filled the data disk with {} MiB", filled >> 20);
     let reported = util::wait_for(Duration::from_secs(20), || {
         let s = rt.block_on(api.get("/api/status")).json;
@@ -222,6 +234,8 @@ fn a_full_data_disk_keeps_the_channel_streaming_is_reported_and_recovers() {
     let during = seen.lock().unwrap().bytes;
 
     // Free the space: HLS resumes, the as-run events of the full period are written.
+    stop_filling.store(true, Ordering::Relaxed);
+    topper.join().unwrap();
     std::fs::remove_file(&filler).unwrap();
     let freed_at = chrono::Utc::now().timestamp_millis();
     assert!(log.contains("cannot write the as-run log"), "as-run writes did not fail while full:\n{log}");

@@ -1,6 +1,6 @@
 //! SQLite plumbing: open the database (WAL, foreign keys), apply the embedded migrations,
-//! and run closures on a blocking thread. No domain SQL lives here: each table belongs to a
-//! `<module>/store.rs`.
+//! and run closures on a blocking thread; and the free space of the disk it lives on
+//! ([`space`]). No domain SQL lives here: each table belongs to a `<module>/store.rs`.
 
 mod migrations;
 pub mod space;
