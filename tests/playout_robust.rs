@@ -414,6 +414,7 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
         assert!(!why.is_empty(), "{t} has no reason");
         println!("{t}: {s:?}: {why}");
     }
+    assert!(status("truncated").1.contains("truncated or replaced"), "{:?}", status("truncated"));
     let (s, why) = status("deleted");
     assert_eq!(s, AsRunStatus::Failed);
     assert!(why.contains("cannot read"), "{why}");

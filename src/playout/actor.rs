@@ -512,7 +512,18 @@ impl<'a> Session<'a> {
                 (AsRunStatus::Failed, Some("never went on air".to_owned()))
             } else if short {
                 let why = if early { "media ended" } else { "media stopped" };
-                (AsRunStatus::Partial, Some(format!("{why} {:.3} s before the slot end", (slot - played) as f64 / 1e9)))
+                let mut reason = format!("{why} {:.3} s before the slot end", (slot - played) as f64 / 1e9);
+                // The airing's out-point is where the library measured the media to go on to:
+                // ending well before it means the file changed under us.
+                let reached_ms = ((p.media_ns + played) / 1_000_000) as i64;
+                if early && reached_ms + 500 < a.airing.offset_out_ms {
+                    reason.push_str(&format!(
+                        ", at {:.1} s of the {:.1} s expected (truncated or replaced since the scan?)",
+                        reached_ms as f64 / 1e3,
+                        a.airing.offset_out_ms as f64 / 1e3
+                    ));
+                }
+                (AsRunStatus::Partial, Some(reason))
             } else {
                 (AsRunStatus::Aired, None)
             };
