@@ -589,9 +589,11 @@ VIEWS.guide = async (main) => {
 };
 
 // The preview plays through hls.js wherever Media Source Extensions exist (Chromium, Firefox,
-// desktop Safari): Chromium 156's own HLS answers canPlayType() yet fails on a channel that is
-// just starting. Native HLS is the fallback (iPhone Safari without MSE). hls.js (vendored,
-// see assets/README.md) is fetched on first use only, so other pages stay small.
+// desktop Safari). Chromium 156's own HLS answers canPlayType() with "maybe" but fails
+// (DEMUXER_ERROR_COULD_NOT_PARSE) on a live playlist shorter than three segments or one that
+// still lists the first segment of a channel that just started: every cold preview. Native
+// HLS is the fallback (iPhone Safari without MSE). hls.js (vendored, see assets/README.md)
+// is fetched on first use only, so other pages stay small.
 const HLS_JS = '/assets/hls-1.7.4.light.min.js';
 let hlsLoading = null;
 function loadHls() {
