@@ -7,15 +7,13 @@ pub mod http;
 pub mod m3u;
 pub mod xmltv;
 
-use std::collections::BTreeMap;
-
 use crate::clock::from_ms;
 use crate::config::Config;
 use crate::db::Db;
 use crate::lineup::Channel;
 use crate::lineup::store::{LineupStoreError, lineup};
 use crate::schedule::store::{ScheduleStoreError, programs_between};
-use crate::schedule::{Program, ProgramInfo, ProgramKind};
+use crate::schedule::{Program, ProgramInfo};
 
 /// Errors gathering a guide.
 #[derive(Debug, thiserror::Error)]
@@ -48,19 +46,10 @@ fn tba(c: &Channel, start: i64, end: i64) -> Program {
         start: from_ms(start),
         end: from_ms(end),
         media_id: None,
-        info: ProgramInfo {
-            kind: ProgramKind::Filler,
-            title: "To Be Announced".into(),
-            sub_title: None,
-            description: Some(format!("{}: the schedule for this time is not built yet.", c.name)),
-            series: None,
-            season: None,
-            episode: None,
-            year: None,
-            rating: None,
-            categories: Vec::new(),
-            rewind: BTreeMap::new(),
-        },
+        info: ProgramInfo::filler(
+            "To Be Announced",
+            Some(format!("{}: the schedule for this time is not built yet.", c.name)),
+        ),
     }
 }
 

@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{NaiveDateTime, Timelike};
 use chrono_tz::Tz;
 
-use super::order::Shuffle;
 use super::pool::LibraryIndex;
-use super::rules::{daypart_allows, decade_of, effective_rating, rating_allows, season_allows};
+use super::rotation::{Rules, SpotPool};
+use super::rules::{Daypart, decade_of, effective_rating, rating_allows};
 use super::{Airing, AiringKind};
 use crate::clock::from_ms;
 use crate::library::MediaItem;
@@ -51,7 +51,8 @@ impl Frames {
     }
 }
 
-const SCAN_LIMIT: u64 = 64;
+/// The preference group of promos for series the channel airs later.
+const UPCOMING: &str = "upcoming";
 const MIN_BREAK_MS: i64 = 120_000;
 const MIN_ACT_MS: i64 = 180_000;
 const BREAKPOINT_MARGIN_MS: i64 = 120_000;
@@ -95,20 +96,13 @@ pub struct BreakFiller<'a> {
     tz: Tz,
     frames: Frames,
     style: BreakStyle,
-    channel: ChannelId,
     seed: u64,
+    channel: ChannelId,
     window_ms: i64,
-    pools: HashMap<Pool, Vec<usize>>,
-    shuffles: HashMap<Pool, Shuffle>,
+    pools: HashMap<Pool, SpotPool>,
     cursors: BTreeMap<String, u64>,
-    last_aired: HashMap<usize, i64>,
-    last_spot: Option<usize>,
-    eras: HashSet<String>,
-    min_commercial_ms: i64,
-    upcoming: HashSet<String>,
-    promo_preferred: bool,
-    bumper_series: HashSet<String>,
-    decades: HashMap<usize, Option<String>>,
+    /// The last commercial: (library index, company id, category id).
+    last_spot: Option<(usize, u32, u32)>,
 }
 
 impl<'a> BreakFiller<'a> {
@@ -127,43 +121,36 @@ impl<'a> BreakFiller<'a> {
         let filter = |v: &[usize]| -> Vec<usize> { v.iter().copied().filter(fits).collect() };
         let has_tag = |i: &usize, t: &str| lib.item(*i).tags.iter().any(|x| x.eq_ignore_ascii_case(t));
         let bumpers = filter(&lib.bumpers);
-        let mut pools = HashMap::new();
-        pools.insert(Pool::Commercial, filter(&lib.commercials));
-        pools.insert(Pool::Promo, filter(&lib.promos));
-        pools.insert(Pool::BumperOut, bumpers.iter().copied().filter(|i| !has_tag(i, "in")).collect());
-        pools.insert(Pool::BumperIn, bumpers.iter().copied().filter(|i| !has_tag(i, "out")).collect());
-        pools.insert(Pool::StationId, filter(&lib.station_ids));
-        pools.insert(Pool::Filler, filter(&lib.fillers));
-        let bumper_series =
-            bumpers.iter().filter_map(|i| lib.item(*i).series.as_deref().map(str::to_lowercase)).collect();
-        let decades = pools[&Pool::Commercial].iter().map(|&i| (i, decade_of(lib.item(i)))).collect();
         let frames = Frames::of(channel.settings.profile.frame_rate);
-        let eras = pools[&Pool::Commercial].iter().filter_map(|i| decade_of(lib.item(*i))).collect();
-        let min_commercial_ms =
-            pools[&Pool::Commercial].iter().map(|i| frames.floor_ms(lib.duration(*i))).min().unwrap_or(i64::MAX);
-        let shuffles = pools
-            .iter()
-            .map(|(k, v)| (*k, Shuffle::new(seed, &format!("{}:{}", channel.id, k.key()), v.len())))
-            .collect();
+        let mut pools = HashMap::new();
+        for (pool, items) in [
+            (Pool::Commercial, filter(&lib.commercials)),
+            (Pool::Promo, filter(&lib.promos)),
+            (Pool::BumperOut, bumpers.iter().copied().filter(|i| !has_tag(i, "in")).collect()),
+            (Pool::BumperIn, bumpers.iter().copied().filter(|i| !has_tag(i, "out")).collect()),
+            (Pool::StationId, filter(&lib.station_ids)),
+            (Pool::Filler, filter(&lib.fillers)),
+        ] {
+            // Preference groups: the decade of a commercial, the series of a bumper.
+            let group = |i: usize| match pool {
+                Pool::Commercial => decade_of(lib.item(i)),
+                Pool::BumperIn | Pool::BumperOut => lib.item(i).series.as_deref().map(str::to_lowercase),
+                _ => None,
+            };
+            let keys = (seed, format!("{}:{}", channel.id, pool.key()), pool.key());
+            pools.insert(pool, SpotPool::new(lib, &items, frames, keys, group));
+        }
         Self {
             lib,
             tz,
             frames,
             style: channel.settings.break_style,
-            channel: channel.id,
             seed,
+            channel: channel.id,
             window_ms,
             pools,
-            shuffles,
             cursors: BTreeMap::new(),
-            last_aired: HashMap::new(),
             last_spot: None,
-            eras,
-            min_commercial_ms,
-            upcoming: HashSet::new(),
-            promo_preferred: false,
-            bumper_series,
-            decades,
         }
     }
 
@@ -177,22 +164,30 @@ impl<'a> BreakFiller<'a> {
         &self.cursors
     }
 
-    /// Series the channel airs later (promos for them are preferred).
+    /// Series (lower-cased) the channel airs later: promos for them are preferred.
     pub fn set_upcoming(&mut self, series: HashSet<String>) {
-        self.promo_preferred = self.pools[&Pool::Promo]
-            .iter()
-            .any(|i| self.lib.item(*i).series.as_deref().is_some_and(|s| series.contains(&s.to_lowercase())));
-        self.upcoming = series;
+        let lib = self.lib;
+        if let Some(promos) = self.pools.get_mut(&Pool::Promo) {
+            promos.set_group(UPCOMING, |i| {
+                lib.item(i).series.as_deref().is_some_and(|s| series.contains(&s.to_lowercase()))
+            });
+        }
     }
 
     /// A spot that aired (or is planned) at `start_ms` before this build.
     pub fn remember(&mut self, media: crate::library::MediaId, start_ms: i64) {
-        if let Some(&i) = self.lib.by_id.get(&media) {
-            let e = self.last_aired.entry(i).or_insert(start_ms);
-            *e = (*e).max(start_ms);
-            if self.lib.item(i).kind == crate::library::ContentKind::Commercial {
-                self.last_spot = Some(i);
-            }
+        let Some(&i) = self.lib.by_id.get(&media) else { return };
+        if self.lib.item(i).kind == crate::library::ContentKind::Commercial {
+            self.aired_commercial(i, start_ms);
+        }
+    }
+
+    /// Note a commercial on air at `at`: the repeat window and the separation rule count from it.
+    fn aired_commercial(&mut self, i: usize, at: i64) {
+        let [company, category, _] = self.lib.interned[i];
+        self.last_spot = Some((i, company, category));
+        if let Some(p) = self.pools.get_mut(&Pool::Commercial) {
+            p.aired(i, at);
         }
     }
 
@@ -311,11 +306,11 @@ impl<'a> BreakFiller<'a> {
             out.push(self.airing(AiringKind::Bumper, at, d, Some(self.lib.item(i)), 0));
             at += d;
         }
-        while spots && budget >= self.min_commercial_ms {
+        let min_commercial_ms = self.pools.get(&Pool::Commercial).map_or(i64::MAX, SpotPool::min_ms);
+        while spots && budget >= min_commercial_ms {
             let Some(i) = self.pick(Pool::Commercial, at, budget, ctx) else { break };
             let d = self.frames.floor_ms(self.lib.duration(i));
-            self.last_aired.insert(i, at);
-            self.last_spot = Some(i);
+            self.aired_commercial(i, at);
             out.push(self.airing(AiringKind::Commercial, at, d, Some(self.lib.item(i)), 0));
             at += d;
             budget -= d;
@@ -354,78 +349,30 @@ impl<'a> BreakFiller<'a> {
     /// The next item of `pool` that fits in `max` ms at `at` and obeys the rules; preferred
     /// items (the program's era, upcoming series, the series' own bumpers) first.
     fn pick(&mut self, pool: Pool, at: i64, max: i64, ctx: &BreakCtx) -> Option<usize> {
-        let candidates = self.pools.get(&pool)?;
-        if candidates.is_empty() || max <= 0 {
+        let local = self.local(at);
+        let spots = self.pools.get_mut(&pool)?;
+        if spots.is_empty() || max <= 0 {
             return None;
         }
-        let local = self.local(at);
-        let lib = self.lib;
-        let key = pool.key();
-        let k = self.cursors.get(key).copied().unwrap_or(0);
-        let shuffle = self.shuffles.get_mut(&pool)?;
-        let last = self.last_spot.map(|i| lib.item(i));
-        let ok = |i: usize| {
-            let it = lib.item(i);
-            if self.frames.floor_ms(lib.duration(i)) > max
-                || !daypart_allows(&it.meta.daypart, local.time())
-                || !season_allows(&it.meta.season, local.date())
-            {
-                return false;
-            }
-            match pool {
-                Pool::Commercial => {
-                    let repeat = self.last_aired.get(&i).is_some_and(|&t| at - t < self.window_ms);
-                    let same = |a: &Option<String>, b: &Option<String>| {
-                        a.as_deref().zip(b.as_deref()).is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
-                    };
-                    let adjacent = last.is_some_and(|l| {
-                        l.id == it.id
-                            || same(&l.meta.commercial_company, &it.meta.commercial_company)
-                            || same(&l.meta.commercial_category, &it.meta.commercial_category)
-                    });
-                    !repeat && !adjacent
-                }
-                Pool::BumperIn | Pool::BumperOut => {
-                    it.series.is_none()
-                        || it.series.as_deref().map(str::to_lowercase) == ctx.series.as_deref().map(str::to_lowercase)
-                }
-                _ => true,
-            }
+        let commercial = pool == Pool::Commercial;
+        let bumper = matches!(pool, Pool::BumperIn | Pool::BumperOut);
+        let series = ctx.series.as_deref().filter(|_| bumper).map(str::to_lowercase);
+        let rules = Rules {
+            at,
+            max_ms: max,
+            daypart: Daypart::of(local.time()).bit(),
+            date: local.date(),
+            window_ms: if commercial { self.window_ms.max(0) } else { 0 },
+            after: self.last_spot.filter(|_| commercial),
+            series: bumper.then(|| series.as_deref().map_or(u32::MAX, |s| self.lib.names.get(Some(s)))),
         };
-        let preferred = |i: usize| {
-            let it = lib.item(i);
-            match pool {
-                Pool::Commercial => {
-                    ctx.decade.as_ref().is_some_and(|d| self.decades.get(&i).is_some_and(|x| x.as_ref() == Some(d)))
-                }
-                Pool::Promo => it.series.as_deref().is_some_and(|s| self.upcoming.contains(&s.to_lowercase())),
-                Pool::BumperIn | Pool::BumperOut => it.series.is_some(),
-                _ => false,
-            }
+        let group = match pool {
+            Pool::Commercial => ctx.decade.as_deref(),
+            Pool::Promo => Some(UPCOMING),
+            Pool::BumperIn | Pool::BumperOut => series.as_deref(),
+            Pool::StationId | Pool::Filler => None,
         };
-        let n = (candidates.len() as u64).min(SCAN_LIMIT);
-        // Only look for preferred items where some can exist.
-        let any_preferred = match pool {
-            Pool::Commercial => ctx.decade.as_ref().is_some_and(|d| self.eras.contains(d)),
-            Pool::Promo => self.promo_preferred,
-            Pool::BumperIn | Pool::BumperOut => {
-                ctx.series.as_ref().is_some_and(|s| self.bumper_series.contains(&s.to_lowercase()))
-            }
-            _ => false,
-        };
-        let mut found = None;
-        'passes: for pass in usize::from(!any_preferred)..2 {
-            for j in 0..n {
-                let i = candidates[shuffle.pick(k + j)?];
-                if ok(i) && (pass == 1 || preferred(i)) {
-                    found = Some((i, j));
-                    break 'passes;
-                }
-            }
-        }
-        let (i, j) = found?;
-        self.cursors.insert(key.to_owned(), k + j + 1);
-        Some(i)
+        spots.pick(self.lib, &mut self.cursors, group, &rules)
     }
 
     /// The seed this filler shuffles with.
@@ -466,4 +413,56 @@ pub fn choose_breaks(breakpoints: &[i64], runtime: i64, n: usize, frames: Frames
     cuts.sort_unstable();
     cuts.dedup();
     cuts
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::library::ContentKind;
+    use crate::schedule::order::Shuffle;
+    use crate::schedule::tests::{channel, item};
+
+    /// 200 commercials whose first 150 in the rotation's order may only air overnight: a
+    /// primetime break still fills with the 50 that may air. (A scan of the first 64
+    /// candidates found none and covered the breaks with slate.)
+    #[test]
+    fn breaks_find_valid_spots_however_deep_in_the_pool_they_are() {
+        let ch = channel(BreakStyle::Us);
+        let seed = 9;
+        let mut order = Shuffle::new(seed, &format!("{}:{}", ch.id, Pool::Commercial.key()), 200);
+        let blocked: HashSet<usize> = (0..150).map(|k| order.pick(k).unwrap()).collect();
+        let mut show = item(1, ContentKind::Episode, "Show", 1_320_000);
+        show.year = None;
+        let mut items = vec![show];
+        for c in 0..200 {
+            let mut it = item(10 + c as i64, ContentKind::Commercial, &format!("Spot {c}"), 15_015);
+            it.year = None;
+            it.meta.commercial_company = Some(format!("Company {c}"));
+            if blocked.contains(&c) {
+                it.meta.daypart = vec!["overnight".into()];
+            }
+            items.push(it);
+        }
+        let lib = LibraryIndex::new(items);
+        let start = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 20, 0, 0).unwrap().timestamp_millis();
+        let lay_out = || {
+            let mut out = Vec::new();
+            BreakFiller::new(&lib, &ch, Tz::UTC, seed, 7_200_000).program(start, start + 1_800_000, 0, &mut out);
+            out
+        };
+        let out = lay_out();
+        let spots: Vec<&Airing> = out.iter().filter(|a| a.kind == AiringKind::Commercial).collect();
+        // 8 minutes of breaks in three breaks of 160 s: ten 15 s spots each.
+        assert_eq!(spots.len(), 30, "{out:#?}");
+        for a in &spots {
+            assert!(lib.item(lib.by_id[&a.media_id.unwrap()]).meta.daypart.is_empty(), "{} is overnight only", a.title);
+        }
+        let slate: i64 = out.iter().filter(|a| a.kind == AiringKind::Slate).map(Airing::duration_ms).sum();
+        assert!(slate < 3 * 15_015, "{slate} ms of slate");
+        assert_eq!(out, lay_out(), "the same seed lays out the same breaks");
+    }
 }

@@ -11,6 +11,7 @@ pub mod import;
 pub mod order;
 pub mod planner;
 pub mod pool;
+pub mod rotation;
 pub mod rules;
 pub mod store;
 pub mod timeline;
@@ -151,6 +152,26 @@ pub struct ProgramInfo {
     /// this program puts them back, so series resume exactly where published airings stop.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub rewind: std::collections::BTreeMap<String, u64>,
+}
+
+impl ProgramInfo {
+    /// The facts of an entry no library item stands behind (a station break, "To Be
+    /// Announced", an unreadable stored row): a filler with a title and maybe a description.
+    pub fn filler(title: impl Into<String>, description: Option<String>) -> Self {
+        Self {
+            kind: ProgramKind::Filler,
+            title: title.into(),
+            sub_title: None,
+            description,
+            series: None,
+            season: None,
+            episode: None,
+            year: None,
+            rating: None,
+            categories: Vec::new(),
+            rewind: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 /// A guide entry: one program with its breaks inside.

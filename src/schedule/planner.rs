@@ -262,13 +262,11 @@ impl Planner<'_> {
         let limit = self.req.channel.settings.rating_limit.clone();
         let pool = self.pools.entry(fill.clone()).or_insert_with(|| {
             let rated = |i: &usize| rating_allows(limit.as_deref(), effective_rating(lib.item(*i)));
+            let candidates = lib.candidates(fill).iter().copied();
             match fill {
-                Fill::Series(s) => lib
-                    .series
-                    .get(&s.to_lowercase())
-                    .map(|v| v.iter().copied().filter(rated).collect())
-                    .unwrap_or_default(),
-                _ => lib.programs.iter().copied().filter(|i| fill.matches(lib.item(*i)) && rated(i)).collect(),
+                // Series lists hold only that series' episodes, in episode order.
+                Fill::Series(_) => candidates.filter(rated).collect(),
+                _ => candidates.filter(|i| fill.matches(lib.item(*i)) && rated(i)).collect(),
             }
         });
         Rc::clone(pool)
@@ -346,17 +344,8 @@ pub fn info_of(item: &MediaItem) -> ProgramInfo {
 
 /// Guide facts of a station break (no program fits).
 pub fn filler_info(channel: &Channel) -> ProgramInfo {
-    ProgramInfo {
-        kind: ProgramKind::Filler,
-        title: "Station Break".into(),
-        sub_title: None,
-        description: Some(format!("{}: station break (promos, interstitials and filler).", channel.name)),
-        series: None,
-        season: None,
-        episode: None,
-        year: None,
-        rating: None,
-        categories: Vec::new(),
-        rewind: BTreeMap::new(),
-    }
+    ProgramInfo::filler(
+        "Station Break",
+        Some(format!("{}: station break (promos, interstitials and filler).", channel.name)),
+    )
 }

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use super::rotation::Names;
+use super::rules::Fill;
 use crate::library::{ContentKind, MediaId, MediaItem};
 
 /// The longest item the scheduler accepts.
@@ -34,6 +36,17 @@ pub struct LibraryIndex {
     pub fillers: Vec<usize>,
     /// Episodes by lower-cased series, in episode order.
     pub series: HashMap<String, Vec<usize>>,
+    /// Episodes and movies by ASCII-lower-cased genre.
+    pub genres: HashMap<String, Vec<usize>>,
+    /// Episodes and movies by ASCII-lower-cased tag.
+    pub tags: HashMap<String, Vec<usize>>,
+    /// Movies.
+    pub movies: Vec<usize>,
+    /// Every item's company, category and series as interned ids ([`Names`]), so break
+    /// rules compare integers.
+    pub interned: Vec<[u32; 3]>,
+    /// The names behind [`LibraryIndex::interned`].
+    pub names: Names,
     /// Position of an item by id.
     pub by_id: HashMap<MediaId, usize>,
     /// Items left out, with the reason (shown by `schedule build`).
@@ -72,6 +85,17 @@ impl LibraryIndex {
             match item.kind {
                 ContentKind::Episode | ContentKind::Movie => {
                     ix.programs.push(i);
+                    if item.kind == ContentKind::Movie {
+                        ix.movies.push(i);
+                    }
+                    for (map, names) in [(&mut ix.genres, &item.genres), (&mut ix.tags, &item.tags)] {
+                        for name in names {
+                            let v = map.entry(name.to_ascii_lowercase()).or_default();
+                            if v.last() != Some(&i) {
+                                v.push(i);
+                            }
+                        }
+                    }
                     if let (ContentKind::Episode, Some(s)) = (item.kind, &series_key) {
                         ix.series.entry(s.clone()).or_default().push(i);
                     }
@@ -85,6 +109,12 @@ impl LibraryIndex {
                 ContentKind::Slate => ix.fillers.push(i),
             }
             ix.by_id.insert(item.id, i);
+            let meta = &item.meta;
+            ix.interned.push([
+                ix.names.intern(meta.commercial_company.as_deref()),
+                ix.names.intern(meta.commercial_category.as_deref()),
+                ix.names.intern(item.series.as_deref()),
+            ]);
             ix.items.push(item);
         }
         ix
@@ -93,6 +123,21 @@ impl LibraryIndex {
     /// The item at a pool index.
     pub fn item(&self, i: usize) -> &MediaItem {
         &self.items[i]
+    }
+
+    /// The programs a fill can draw from: a superset of those [`Fill::matches`] accepts, in
+    /// library order (the whole of `programs` when no narrower list applies).
+    pub fn candidates(&self, fill: &Fill) -> &[usize] {
+        fn get<'a>(map: &'a HashMap<String, Vec<usize>>, key: &str) -> &'a [usize] {
+            map.get(key).map_or(&[], Vec::as_slice)
+        }
+        match fill {
+            Fill::Series(s) => get(&self.series, &s.to_lowercase()),
+            Fill::Genre(g) => get(&self.genres, &g.to_ascii_lowercase()),
+            Fill::Tag(t) => get(&self.tags, &t.to_ascii_lowercase()),
+            Fill::Movies(_) => &self.movies,
+            Fill::Decade(_) | Fill::Anything => &self.programs,
+        }
     }
 
     /// The item's duration in ms (always known for indexed items).

@@ -315,16 +315,32 @@ impl Daypart {
     }
 }
 
+impl Daypart {
+    /// Every daypart, in the order of the day from 02:00.
+    pub const ALL: [Self; 6] =
+        [Self::Overnight, Self::Morning, Self::Daytime, Self::Afternoon, Self::Primetime, Self::LateNight];
+
+    /// This daypart's bit in a [`daypart_mask`].
+    pub fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// The dayparts an item whose metadata names `dayparts` may air in, as bits
+/// ([`Daypart::bit`]): every daypart when it names none; unknown names are ignored so a typo
+/// never hides an item.
+pub fn daypart_mask(dayparts: &[String]) -> u8 {
+    let mask = dayparts.iter().fold(0, |mask, d| {
+        let name = d.trim().to_ascii_lowercase().replace([' ', '-'], "_");
+        Daypart::ALL.iter().find(|p| p.as_str() == name).map_or(mask, |p| mask | p.bit())
+    });
+    if mask == 0 { u8::MAX } else { mask }
+}
+
 /// Whether an item whose metadata names `dayparts` may air at local time `t` (no names = any
 /// time; unknown names are ignored so a typo never hides an item).
 pub fn daypart_allows(dayparts: &[String], t: NaiveTime) -> bool {
-    const KNOWN: [&str; 6] = ["overnight", "morning", "daytime", "afternoon", "primetime", "late_night"];
-    let named: Vec<String> = dayparts
-        .iter()
-        .map(|d| d.trim().to_ascii_lowercase().replace([' ', '-'], "_"))
-        .filter(|d| KNOWN.contains(&d.as_str()))
-        .collect();
-    named.is_empty() || named.iter().any(|d| d == Daypart::of(t).as_str())
+    dayparts.is_empty() || daypart_mask(dayparts) & Daypart::of(t).bit() != 0
 }
 
 /// Whether `name` (a season or holiday) is in effect on local date `d` (northern hemisphere).
@@ -452,6 +468,9 @@ mod tests {
         assert!(!daypart_allows(&["primetime".into()], t(9, 0)));
         assert!(daypart_allows(&["late night".into()], t(1, 30)));
         assert!(daypart_allows(&["whenever".into()], t(9, 0)));
+        let both = Daypart::Primetime.bit() | Daypart::LateNight.bit();
+        assert_eq!(daypart_mask(&["Primetime".into(), "late-night".into(), "brunch".into()]), both);
+        assert_eq!(daypart_mask(&["brunch".into()]), u8::MAX);
         let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
         assert!(season_allows(&["christmas".into()], d(2026, 12, 24)));
         assert!(!season_allows(&["christmas".into()], d(2026, 7, 4)));

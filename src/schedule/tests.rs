@@ -14,7 +14,7 @@ use super::*;
 use crate::library::{ContentKind, MediaId, MediaItem, SchedulingMetadata, SourceId};
 use crate::lineup::{BreakStyle, Channel, ChannelSettings, FrameRate};
 
-fn item(id: i64, kind: ContentKind, title: &str, ms: i64) -> MediaItem {
+pub(crate) fn item(id: i64, kind: ContentKind, title: &str, ms: i64) -> MediaItem {
     MediaItem {
         id: MediaId(id),
         source_id: SourceId(1),

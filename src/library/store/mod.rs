@@ -6,16 +6,18 @@
 //! overwritten by scans. Readers get effective values through [`get_item`] / [`list_items`].
 
 mod index;
+mod items;
 
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 pub use index::*;
+pub use items::*;
 
 /// Errors of the library's tables (what SQLite said); callers outside the store name it so.
 pub type StoreError = rusqlite::Error;
 
-use super::{ContentKind, MediaId, MediaItem, SchedulingMetadata, SourceId};
+use super::{ContentKind, MediaId, SchedulingMetadata, SourceId};
 
 /// Where a metadata value or breakpoint came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,86 +221,55 @@ pub struct ProbeFacts {
     pub audio_channels: Option<u32>,
 }
 
-/// Insert or update an item by (source, external id); returns its id and whether it was new.
-/// Probe results, loudness and user edits are kept.
+/// Insert or update an item by (source, external id); returns its id and whether this call
+/// created it (told by `created_at`: a row created earlier in the same millisecond `now_ms`
+/// also reads as new). Probe results, loudness and user edits are kept.
 pub fn upsert_item(
     conn: &Connection,
     source: SourceId,
     rec: &ItemRecord,
     now_ms: i64,
 ) -> rusqlite::Result<(MediaId, bool)> {
-    let existing: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM content_items WHERE source_id = ?1 AND external_id = ?2",
-            params![source.0, rec.external_id],
-            |r| r.get(0),
-        )
-        .optional()?;
     let kind = rec.kind.unwrap_or(ContentKind::Episode).as_str();
     let genres = serde_json::to_string(&rec.genres).expect("json");
     let tags = serde_json::to_string(&rec.tags).expect("json");
-    match existing {
-        Some(id) => {
-            conn.execute(
-                "UPDATE content_items SET kind = ?2, uri = ?3, path = ?4, title = ?5, series = ?6, season = ?7,
-                    episode = ?8, year = ?9, plot = ?10, rating = ?11, genres = ?12, tags = ?13, file_size = ?14,
-                    file_mtime = ?15, remote_updated_at = ?16, duration_ms = COALESCE(?17, duration_ms), gone = 0,
-                    updated_at = ?18
-                 WHERE id = ?1",
-                params![
-                    id,
-                    kind,
-                    rec.uri,
-                    rec.path,
-                    rec.title,
-                    rec.series,
-                    rec.season,
-                    rec.episode,
-                    rec.year,
-                    rec.plot,
-                    rec.rating,
-                    genres,
-                    tags,
-                    rec.file_size,
-                    rec.file_mtime,
-                    rec.remote_updated_at,
-                    rec.duration_ms,
-                    now_ms
-                ],
-            )?;
-            Ok((MediaId(id), false))
-        }
-        None => {
-            conn.execute(
-                "INSERT INTO content_items (source_id, external_id, kind, uri, path, title, series, season, episode,
-                    year, plot, rating, genres, tags, file_size, file_mtime, remote_updated_at, duration_ms,
-                    created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)",
-                params![
-                    source.0,
-                    rec.external_id,
-                    kind,
-                    rec.uri,
-                    rec.path,
-                    rec.title,
-                    rec.series,
-                    rec.season,
-                    rec.episode,
-                    rec.year,
-                    rec.plot,
-                    rec.rating,
-                    genres,
-                    tags,
-                    rec.file_size,
-                    rec.file_mtime,
-                    rec.remote_updated_at,
-                    rec.duration_ms,
-                    now_ms
-                ],
-            )?;
-            Ok((MediaId(conn.last_insert_rowid()), true))
-        }
-    }
+    let mut st = conn.prepare_cached(
+        "INSERT INTO content_items (source_id, external_id, kind, uri, path, title, series, season, episode,
+            year, plot, rating, genres, tags, file_size, file_mtime, remote_updated_at, duration_ms,
+            created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)
+         ON CONFLICT(source_id, external_id) DO UPDATE SET kind = excluded.kind, uri = excluded.uri,
+            path = excluded.path, title = excluded.title, series = excluded.series, season = excluded.season,
+            episode = excluded.episode, year = excluded.year, plot = excluded.plot, rating = excluded.rating,
+            genres = excluded.genres, tags = excluded.tags, file_size = excluded.file_size,
+            file_mtime = excluded.file_mtime, remote_updated_at = excluded.remote_updated_at,
+            duration_ms = COALESCE(excluded.duration_ms, duration_ms), gone = 0, updated_at = excluded.updated_at
+         RETURNING id, created_at = ?19",
+    )?;
+    st.query_row(
+        params![
+            source.0,
+            rec.external_id,
+            kind,
+            rec.uri,
+            rec.path,
+            rec.title,
+            rec.series,
+            rec.season,
+            rec.episode,
+            rec.year,
+            rec.plot,
+            rec.rating,
+            genres,
+            tags,
+            rec.file_size,
+            rec.file_mtime,
+            rec.remote_updated_at,
+            rec.duration_ms,
+            now_ms
+        ],
+        |r| Ok((MediaId(r.get(0)?), r.get(1)?)),
+    )
 }
 
 /// Store a probe result: playable with facts, or unplayable with the reason.
@@ -386,51 +357,6 @@ pub fn set_metadata(
     Ok(())
 }
 
-/// One origin's metadata row, if any.
-pub fn get_metadata(conn: &Connection, id: MediaId, origin: Origin) -> rusqlite::Result<Option<SchedulingMetadata>> {
-    conn.query_row(
-        "SELECT daypart, season, content_rating, demographic, commercial_company, commercial_category, era, warnings,
-                notes FROM content_scheduling_metadata WHERE item_id = ?1 AND origin = ?2",
-        params![id.0, origin.as_str()],
-        |r| {
-            let split = |s: Option<String>| -> Vec<String> {
-                s.map(|s| s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect())
-                    .unwrap_or_default()
-            };
-            Ok(SchedulingMetadata {
-                daypart: split(r.get(0)?),
-                season: split(r.get(1)?),
-                content_rating: r.get(2)?,
-                demographic: r.get(3)?,
-                commercial_company: r.get(4)?,
-                commercial_category: r.get(5)?,
-                era: r.get(6)?,
-                warnings: r.get(7)?,
-                notes: r.get(8)?,
-            })
-        },
-    )
-    .optional()
-}
-
-/// Effective metadata: each user field wins over the imported one.
-pub fn effective_metadata(conn: &Connection, id: MediaId) -> rusqlite::Result<SchedulingMetadata> {
-    let import = get_metadata(conn, id, Origin::Import)?.unwrap_or_default();
-    let Some(user) = get_metadata(conn, id, Origin::User)? else { return Ok(import) };
-    let pick_vec = |u: Vec<String>, i: Vec<String>| if u.is_empty() { i } else { u };
-    Ok(SchedulingMetadata {
-        daypart: pick_vec(user.daypart, import.daypart),
-        season: pick_vec(user.season, import.season),
-        content_rating: user.content_rating.or(import.content_rating),
-        demographic: user.demographic.or(import.demographic),
-        commercial_company: user.commercial_company.or(import.commercial_company),
-        commercial_category: user.commercial_category.or(import.commercial_category),
-        era: user.era.or(import.era),
-        warnings: user.warnings.or(import.warnings),
-        notes: user.notes.or(import.notes),
-    })
-}
-
 /// Replace the breakpoints of one origin.
 pub fn set_breakpoints(conn: &Connection, id: MediaId, origin: &str, offsets_ms: &[i64]) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM content_breakpoints WHERE item_id = ?1 AND origin = ?2", params![id.0, origin])?;
@@ -440,108 +366,6 @@ pub fn set_breakpoints(conn: &Connection, id: MediaId, origin: &str, offsets_ms:
         st.execute(params![id.0, ms, origin])?;
     }
     Ok(())
-}
-
-/// Effective breakpoints: the user's if any, else everything imported, sorted and unique.
-pub fn effective_breakpoints(conn: &Connection, id: MediaId) -> rusqlite::Result<Vec<i64>> {
-    let mut st = conn.prepare("SELECT offset_ms, origin FROM content_breakpoints WHERE item_id = ?1")?;
-    let rows: Vec<(i64, String)> = st.query_map([id.0], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-    let user: Vec<i64> = rows.iter().filter(|(_, o)| o == "user").map(|(ms, _)| *ms).collect();
-    let mut out = if user.is_empty() { rows.into_iter().map(|(ms, _)| ms).collect() } else { user };
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
-}
-
-/// Which items to list.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ItemFilter {
-    /// Only this kind.
-    pub kind: Option<ContentKind>,
-    /// Only items whose title or series contains this (case-insensitive).
-    pub search: Option<String>,
-    /// Only this source.
-    pub source: Option<SourceId>,
-    /// Only playable items (schedulers want this).
-    pub playable_only: bool,
-    /// Include items that vanished from their source.
-    pub include_gone: bool,
-}
-
-const ITEM_COLUMNS: &str = "i.id, i.source_id, i.kind, i.uri, i.title, i.series, i.season, i.episode, i.year, i.plot,
-    i.rating, i.genres, i.tags, i.duration_ms, i.playable, i.probe_error, i.loudness_lufs";
-
-fn item_from_row(r: &Row<'_>) -> rusqlite::Result<MediaItem> {
-    let kind: String = r.get(2)?;
-    let genres: String = r.get(11)?;
-    let tags: String = r.get(12)?;
-    Ok(MediaItem {
-        id: MediaId(r.get(0)?),
-        source_id: SourceId(r.get(1)?),
-        kind: kind.parse().unwrap_or(ContentKind::Episode),
-        uri: r.get(3)?,
-        title: r.get(4)?,
-        series: r.get(5)?,
-        season: r.get(6)?,
-        episode: r.get(7)?,
-        year: r.get(8)?,
-        plot: r.get(9)?,
-        rating: r.get(10)?,
-        genres: serde_json::from_str(&genres).unwrap_or_default(),
-        tags: serde_json::from_str(&tags).unwrap_or_default(),
-        duration_ms: r.get(13)?,
-        playable: r.get(14)?,
-        error: r.get(15)?,
-        loudness_lufs: r.get(16)?,
-        meta: SchedulingMetadata::default(),
-        breakpoints: Vec::new(),
-    })
-}
-
-fn complete(conn: &Connection, mut item: MediaItem) -> rusqlite::Result<MediaItem> {
-    item.meta = effective_metadata(conn, item.id)?;
-    item.breakpoints = effective_breakpoints(conn, item.id)?;
-    Ok(item)
-}
-
-/// One item with effective metadata and breakpoints.
-pub fn get_item(conn: &Connection, id: MediaId) -> rusqlite::Result<Option<MediaItem>> {
-    let item = conn
-        .query_row(&format!("SELECT {ITEM_COLUMNS} FROM content_items i WHERE i.id = ?1"), [id.0], item_from_row)
-        .optional()?;
-    item.map(|i| complete(conn, i)).transpose()
-}
-
-/// Items matching `filter`, with effective metadata and breakpoints, ordered by series,
-/// season, episode, title.
-pub fn list_items(conn: &Connection, filter: &ItemFilter) -> rusqlite::Result<Vec<MediaItem>> {
-    let mut sql =
-        format!("SELECT {ITEM_COLUMNS} FROM content_items i JOIN sources s ON s.id = i.source_id WHERE s.enabled = 1");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    if let Some(k) = filter.kind {
-        sql.push_str(" AND i.kind = ?");
-        args.push(k.as_str().to_owned().into());
-    }
-    if let Some(s) = &filter.search {
-        sql.push_str(" AND (i.title LIKE ? ESCAPE '\\' OR i.series LIKE ? ESCAPE '\\')");
-        let pat = format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        args.push(pat.clone().into());
-        args.push(pat.into());
-    }
-    if let Some(src) = filter.source {
-        sql.push_str(" AND i.source_id = ?");
-        args.push(src.0.into());
-    }
-    if filter.playable_only {
-        sql.push_str(" AND i.playable = 1");
-    }
-    if !filter.include_gone {
-        sql.push_str(" AND i.gone = 0");
-    }
-    sql.push_str(" ORDER BY i.series IS NULL, i.series, i.season, i.episode, i.title, i.id");
-    let mut st = conn.prepare(&sql)?;
-    let items: Vec<MediaItem> = st.query_map(params_from_iter(args), item_from_row)?.collect::<Result<_, _>>()?;
-    items.into_iter().map(|i| complete(conn, i)).collect()
 }
 
 /// When each item last aired (UTC ms); items that never aired are absent.

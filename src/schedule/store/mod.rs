@@ -16,12 +16,15 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use super::planner::ChannelPlan;
 use super::rules::{Days, Fill, Slot};
 use super::{Airing, AiringKind, Program, ProgramInfo};
 use crate::clock::from_ms;
 use crate::library::MediaId;
 use crate::lineup::ChannelId;
+
+mod publish;
+
+pub use publish::{PublishStats, publish};
 
 /// Errors reading or writing the schedule.
 #[derive(Debug, thiserror::Error)]
@@ -155,92 +158,6 @@ pub fn spot_history(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// What a publish changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishStats {
-    /// Programs removed (they started at or after the replan point).
-    pub removed_programs: usize,
-    /// Programs written.
-    pub programs: usize,
-    /// Airings written.
-    pub airings: usize,
-    /// The publication counter after this publish.
-    pub generation: i64,
-}
-
-/// Replace a channel's schedule from `from_ms` on with `plan`, store its progress and bump
-/// the publication counter, in one transaction. Rows that ended more than `keep_past_ms`
-/// before `from_ms` are pruned (the as-run log keeps the history).
-pub fn publish(
-    conn: &mut Connection,
-    channel: ChannelId,
-    from_ms: i64,
-    plan: &ChannelPlan,
-    now_ms: i64,
-    keep_past_ms: i64,
-) -> Result<PublishStats> {
-    let tx = conn.transaction()?;
-    let removed = tx.execute(
-        "DELETE FROM schedule_programs WHERE channel_id = ?1 AND (start_ms >= ?2 OR end_ms < ?3)",
-        params![channel.0, from_ms, from_ms - keep_past_ms],
-    )?;
-    tx.execute(
-        // Airings of removed programs go with them (ON DELETE CASCADE); this catches strays.
-        "DELETE FROM schedule_items WHERE channel_id = ?1 AND program_id IS NULL AND (start_ms >= ?2 OR end_ms < ?3)",
-        params![channel.0, from_ms, from_ms - keep_past_ms],
-    )?;
-    let mut stats = PublishStats { removed_programs: removed, ..Default::default() };
-    {
-        let mut prog = tx.prepare(
-            "INSERT INTO schedule_programs (channel_id, start_ms, end_ms, item_id, info, built_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        let mut item = tx.prepare(
-            "INSERT INTO schedule_items (channel_id, program_id, start_ms, end_ms, kind, item_id, uri, title,
-                offset_in_ms, offset_out_ms, loudness_lufs, built_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?;
-        for p in &plan.programs {
-            let info = serde_json::to_string(&p.info).expect("info serialises");
-            prog.execute(params![channel.0, p.start_ms, p.end_ms, p.media_id.map(|m| m.0), info, now_ms])?;
-            let pid = tx.last_insert_rowid();
-            for a in &p.airings {
-                item.execute(params![
-                    channel.0,
-                    pid,
-                    a.start.timestamp_millis(),
-                    a.end.timestamp_millis(),
-                    a.kind.as_str(),
-                    a.media_id.map(|m| m.0),
-                    a.uri,
-                    a.title,
-                    a.offset_in_ms,
-                    a.offset_out_ms,
-                    a.loudness_lufs,
-                    now_ms
-                ])?;
-                stats.airings += 1;
-            }
-            stats.programs += 1;
-        }
-        let mut st = tx.prepare(
-            "INSERT INTO series_progress (channel_id, series, next_index, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(channel_id, series) DO UPDATE SET next_index = excluded.next_index,
-                updated_at = excluded.updated_at",
-        )?;
-        for (k, v) in &plan.progress {
-            st.execute(params![channel.0, k, *v as i64, now_ms])?;
-        }
-    }
-    tx.execute(
-        "UPDATE schedule_publications SET generation = generation + 1, published_at = ?1 WHERE id = 1",
-        [now_ms],
-    )?;
-    stats.generation = generation(&tx)?;
-    tx.commit()?;
-    Ok(stats)
-}
-
 /// The publication counter: changes whenever any channel's schedule was (re)published.
 pub fn generation(conn: &Connection) -> Result<i64> {
     Ok(conn
@@ -322,19 +239,7 @@ pub fn programs_between(conn: &Connection, channel: ChannelId, from_ms: i64, to_
             Ok(i) => i,
             Err(e) => {
                 tracing::warn!(program = id, error = %e, "stored program info is invalid; listing it untitled");
-                ProgramInfo {
-                    kind: super::ProgramKind::Filler,
-                    title: "Programming".into(),
-                    sub_title: None,
-                    description: None,
-                    series: None,
-                    season: None,
-                    episode: None,
-                    year: None,
-                    rating: None,
-                    categories: Vec::new(),
-                    rewind: BTreeMap::new(),
-                }
+                ProgramInfo::filler("Programming", None)
             }
         };
         out.push(Program {
