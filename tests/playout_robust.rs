@@ -139,8 +139,10 @@ struct Frame {
     pts: i64,
     width: u32,
     height: u32,
-    /// Colour of each of 8 columns (the picture averaged to 8x1).
+    /// Colours across the middle of the picture (averaged to an 8x8 grid: row 3).
     cols: Vec<char>,
+    /// Colours down the middle of the picture (column 3 of the grid).
+    rows: Vec<char>,
 }
 
 impl Frame {
@@ -155,21 +157,22 @@ fn frames(path: &Path) -> Vec<Frame> {
     let raw = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:v", "-vsync", "passthrough", "-vf", "format=rgb24,scale=8:1:flags=area", "-f", "rawvideo"])
+        .args(["-map", "0:v", "-vsync", "passthrough", "-vf", "format=rgb24,scale=8:8:flags=area", "-f", "rawvideo"])
         .args(["-pix_fmt", "rgb24", "-"])
         .output()
         .unwrap();
     assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
-    let cols: Vec<Vec<char>> =
-        raw.stdout.chunks(24).map(|f| f.chunks(3).map(|p| colour(p[0], p[1], p[2])).collect()).collect();
-    assert_eq!(cols.len(), meta.len(), "decoded frames vs probed frames");
+    let grids: Vec<Vec<char>> =
+        raw.stdout.chunks(192).map(|f| f.chunks(3).map(|p| colour(p[0], p[1], p[2])).collect()).collect();
+    assert_eq!(grids.len(), meta.len(), "decoded frames vs probed frames");
     meta.iter()
-        .zip(cols)
-        .map(|(m, cols)| Frame {
+        .zip(grids)
+        .map(|(m, g)| Frame {
             pts: m["pts"].parse().unwrap(),
             width: m["width"].parse().unwrap(),
             height: m["height"].parse().unwrap(),
-            cols,
+            cols: g[24..32].to_vec(),
+            rows: (0..8).map(|r| g[r * 8 + 3]).collect(),
         })
         .collect()
 }
@@ -320,6 +323,9 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
     let red_ts = std::fs::read(write("red.ts", coloured(4.0, "red"))).unwrap();
     let blue_ts = std::fs::read(write("blue.ts", coloured(4.0, "blue"))).unwrap();
     let green = write("green.mp4", coloured(2.0, "green"));
+    let mut wide = coloured(2.0, "green");
+    (wide.width, wide.height) = (1280, 720);
+    let wide = write("wide.mp4", wide);
     let doomed = write("doomed.mp4", coloured(4.0, "red"));
     let deleted = write("deleted.mp4", coloured(1.5, "blue"));
     let gone = write("gone.mp4", coloured(1.5, "red"));
@@ -334,7 +340,7 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
     let g = green.display().to_string();
     let airings = vec![
         airing(1, "http stall", &stall_url, at(0), 4000),
-        airing(2, "after stall", &g, at(4000), 2000),
+        airing(2, "after stall", &wide.display().to_string(), at(4000), 2000),
         airing(3, "http drop", &drop_url, at(6000), 4000),
         airing(4, "after drop", &g, at(10_000), 2000),
         airing(5, "truncated", &doomed.display().to_string(), at(12_000), 4000),
@@ -396,6 +402,11 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
     assert_eq!(seen(15_000, 15_950), "k", "the truncated file was not covered");
     assert_eq!(seen(18_100, 19_400), "b", "the file deleted on air did not play on");
     assert_eq!(seen(19_600, 20_950), "k", "the deleted file was not covered");
+    // 16:9 into this 4:3 channel is letterboxed.
+    for x in f.iter().filter(|x| (4100..5900).contains(&off_ms(x, t0))) {
+        assert_eq!((x.rows[0], x.rows[3], x.rows[7]), ('k', 'g', 'k'), "not letterboxed: {:?}", x.rows);
+        assert!(x.cols.iter().all(|c| *c == 'g'), "{:?}", x.cols);
+    }
     // The next item starts on time, to the frame.
     for start in [4000, 10_000, 16_000, 21_000] {
         let first = f.iter().find(|x| x.colour() == 'g' && off_ms(x, t0) >= start - 500).expect("green");
