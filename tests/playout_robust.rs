@@ -618,6 +618,8 @@ async fn a_dead_playout_actor_is_restarted_by_the_director_with_backoff_and_the_
     });
     let hub = StreamHub::new();
     let shutdown = tokio_util::sync::CancellationToken::new();
+    let tracker = tokio_util::task::TaskTracker::new();
+    let as_run = Arc::new(retrovue::director::channels::AsRunLog::start(db.clone(), &tracker));
     // The viewer arrives first: its demand starts the on-demand channel.
     let mut sub = hub.subscribe(channel);
     let director = tokio::spawn(retrovue::director::channels::run(retrovue::director::channels::ChannelsDeps {
@@ -626,15 +628,19 @@ async fn a_dead_playout_actor_is_restarted_by_the_director_with_backoff_and_the_
         clock: Arc::new(SystemClock),
         hub: hub.clone(),
         source: source.clone(),
-        as_run: Arc::new(Log::default()),
+        as_run: as_run.clone(),
         graphics: None,
         shutdown: shutdown.clone(),
     }));
     let first = tokio::time::timeout(Duration::from_secs(20), sub.next()).await;
     assert!(matches!(first, Ok(Some(_))), "the channel did not start");
 
-    // Two deaths in a row: the running actor's next airings read, then the first read of the
-    // actor that replaces it.
+    // Two deaths in a row once the first airing is on air: the running actor's next airings
+    // read, then the first read of the actor that replaces it.
+    while source.calls.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     source.panics.store(2, Ordering::SeqCst);
     let armed = Instant::now();
     let mut follower = util::ts::TsFollower::default();
@@ -665,6 +671,9 @@ async fn a_dead_playout_actor_is_restarted_by_the_director_with_backoff_and_the_
     }
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(20), director).await;
+    drop(as_run);
+    tracker.close();
+    tokio::time::timeout(Duration::from_secs(10), tracker.wait()).await.expect("as-run writer did not finish");
 
     let calls = source.calls.lock().unwrap().clone();
     let deaths: Vec<Instant> = calls.iter().filter(|c| c.1).map(|c| c.0).collect();
@@ -681,4 +690,17 @@ async fn a_dead_playout_actor_is_restarted_by_the_director_with_backoff_and_the_
     assert!(after.discontinuities.is_empty(), "{:?}", after.discontinuities);
     assert_eq!(follower.sync_errors, 0);
     println!("longest wait across two restarts: {longest:?}");
+    // The as-run log has no entry left open by the dead actors: each was closed when the
+    // airing was rejoined, and the last one when the channel stopped.
+    let (open, interrupted, rows): (i64, i64, i64) = db.call_blocking(|c| {
+        c.query_row(
+            "SELECT SUM(actual_end_ms IS NULL), SUM(error LIKE 'interrupted%'), COUNT(*) FROM playout_log",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    });
+    assert!(rows >= 2, "{rows} as-run rows");
+    assert_eq!(open, 0, "as-run entries left open");
+    assert!(interrupted >= 1, "no entry closed as interrupted");
 }

@@ -136,7 +136,20 @@ async fn write_as_run(db: &Db, e: AsRun, open_row: Option<i64>) -> Result<Option
     let start_ms = e.actual_start.timestamp_millis();
     let end_ms = e.actual_end.map(|t| t.timestamp_millis());
     db.call(move |c| match (e.status, open_row) {
-        (AsRunStatus::Started, _) => {
+        (AsRunStatus::Started, Some(row)) => {
+            // Started again while its entry is open: the actor that aired it died (a panic
+            // skips the as-run of shutdown) and its replacement rejoined the airing. Close the
+            // old entry where the new one begins.
+            schedule_store::finish_as_run(
+                c,
+                row,
+                start_ms,
+                schedule_store::AsRunStatus::Partial,
+                Some("interrupted: channel playout restarted"),
+            )?;
+            schedule_store::record_as_run(c, &schedule_store::AsRun::started(&e.airing, start_ms)).map(Some)
+        }
+        (AsRunStatus::Started, None) => {
             schedule_store::record_as_run(c, &schedule_store::AsRun::started(&e.airing, start_ms)).map(Some)
         }
         (_, Some(row)) => {
