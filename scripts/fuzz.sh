@@ -27,8 +27,9 @@ for t in "${targets[@]}"; do
     echo "fuzz: target $t FAILED; its input is saved under fuzz/artifacts/$t/" >&2
     exit 1
   fi
-  runs=$(grep -Eo "stat::number_of_executed_units: [0-9]+" "$log" | grep -Eo "[0-9]+$")
-  rate=$(grep -Eo "stat::average_exec_per_sec: [0-9]+" "$log" | grep -Eo "[0-9]+$")
-  cov=$(grep -Eo "cov: [0-9]+" "$log" | tail -1 | grep -Eo "[0-9]+$" || true)
-  echo "fuzz: $t clean for ${seconds}s: $runs runs ($rate/s), coverage ${cov:-?} edges, corpus $(find "fuzz/corpus/$t" -type f | wc -l) inputs"
+  stat() { grep -Eo "$1 *[0-9]+" "$log" | tail -1 | grep -Eo "[0-9]+$" || echo "?"; }
+  runs=$(stat "stat::number_of_executed_units:")
+  rate=$(stat "stat::average_exec_per_sec:")
+  cov=$(stat "cov:")
+  echo "fuzz: $t clean for ${seconds}s: $runs runs ($rate/s), coverage $cov edges, corpus $(find "fuzz/corpus/$t" -type f | wc -l) inputs"
 done
