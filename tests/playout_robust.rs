@@ -4,8 +4,7 @@
 //!   and one that drops the connection and goes away, mid-item; a local file truncated and
 //!   one deleted while on air: the stream never stops, the gap is black, the next item starts
 //!   on time, the as-run log says why;
-//! - sources of every shape into a 16:9 720p channel (interlaced, 5.1, mono, no audio, 4:3
-//!   pillarboxed, 25 fps): constant output caps, stereo out, continuous timestamps;
+//! - slow drift of the wall clock is slewed into the anchor, gently;
 //! - a playout actor that dies (panics) is restarted by the director with back-off while the
 //!   viewer stays subscribed.
 
@@ -14,7 +13,6 @@ mod util;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,47 +24,12 @@ use retrovue::config::EncoderChoice;
 use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
 use retrovue::playout::pipeline::Output;
 use retrovue::playout::timeline::Anchor;
-use retrovue::playout::{
-    AiringSource, AsRun, AsRunSink, AsRunStatus, ChannelPlayer, PlayerConfig, SourceError, encoder,
-};
+use retrovue::playout::{AiringSource, AsRunStatus, ChannelPlayer, PlayerConfig, SourceError, encoder};
 use retrovue::schedule::{Airing, AiringKind};
 use retrovue::stream::StreamHub;
 use util::Clip;
-
-struct FakeSource(Vec<Airing>);
-
-impl AiringSource for FakeSource {
-    fn airings(
-        &self,
-        channel: ChannelId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>> {
-        let list = self.0.iter().filter(|a| a.channel_id == channel && a.end > from && a.start < to).cloned().collect();
-        Box::pin(async move { Ok(list) })
-    }
-}
-
-#[derive(Default)]
-struct Log(Mutex<Vec<AsRun>>);
-
-impl AsRunSink for Log {
-    fn record(&self, entry: AsRun) {
-        self.0.lock().unwrap().push(entry);
-    }
-}
-
-impl Log {
-    fn final_status(&self, title: &str) -> Option<(AsRunStatus, String)> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .rev()
-            .find(|e| e.airing.title == title && e.status != AsRunStatus::Started)
-            .map(|e| (e.status, e.reason.clone().unwrap_or_default()))
-    }
-}
+use util::media::{Frame, assert_continuous, dump, frames, wall_of};
+use util::player::{FakeSource, Log};
 
 fn airing(id: i64, title: &str, uri: &str, start: DateTime<Utc>, ms: i64) -> Airing {
     Airing {
@@ -116,114 +79,6 @@ async fn capture(hub: &StreamHub, path: &Path, until: DateTime<Utc>) -> Duration
     std::fs::write(path, &out).unwrap();
     assert!(out.len() > 100_000, "only {} bytes", out.len());
     longest
-}
-
-fn probe(path: &Path, stream: &str, what: &str, entries: &str) -> Vec<std::collections::HashMap<String, String>> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", stream, what, "-show_entries", entries, "-of", "compact=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split('|').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
-        .collect()
-}
-
-/// One decoded output frame.
-#[derive(Debug, Clone)]
-struct Frame {
-    pts: i64,
-    width: u32,
-    height: u32,
-    /// Colours across the middle of the picture (averaged to an 8x8 grid: row 3).
-    cols: Vec<char>,
-    /// Colours down the middle of the picture (column 3 of the grid).
-    rows: Vec<char>,
-}
-
-impl Frame {
-    /// Colour of the middle of the picture.
-    fn colour(&self) -> char {
-        self.cols[3]
-    }
-}
-
-fn frames(path: &Path) -> Vec<Frame> {
-    let meta = probe(path, "v", "-show_frames", "frame=pts,width,height");
-    let raw = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-map", "0:v", "-vsync", "passthrough", "-vf", "format=rgb24,scale=8:8:flags=area", "-f", "rawvideo"])
-        .args(["-pix_fmt", "rgb24", "-"])
-        .output()
-        .unwrap();
-    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
-    let grids: Vec<Vec<char>> =
-        raw.stdout.chunks(192).map(|f| f.chunks(3).map(|p| colour(p[0], p[1], p[2])).collect()).collect();
-    assert_eq!(grids.len(), meta.len(), "decoded frames vs probed frames");
-    meta.iter()
-        .zip(grids)
-        .map(|(m, g)| Frame {
-            pts: m["pts"].parse().unwrap(),
-            width: m["width"].parse().unwrap(),
-            height: m["height"].parse().unwrap(),
-            cols: g[24..32].to_vec(),
-            rows: (0..8).map(|r| g[r * 8 + 3]).collect(),
-        })
-        .collect()
-}
-
-fn colour(r: u8, g: u8, b: u8) -> char {
-    match (r > 100, g > 100, b > 100) {
-        _ if r < 40 && g < 40 && b < 40 => 'k',
-        (true, false, false) if g < 60 && b < 60 => 'r',
-        (false, true, false) if r < 60 && b < 60 => 'g',
-        (false, false, true) if r < 60 && g < 60 => 'b',
-        _ => '?',
-    }
-}
-
-/// Wall-clock instant of a TS PTS (mpegtsmux starts its timestamps at one hour).
-fn wall_of(anchor: &Anchor, pts: i64) -> DateTime<Utc> {
-    anchor.wall_at((pts * 100_000 / 9 - 3_600_000_000_000).max(0) as u64)
-}
-
-/// Print what aired (for a failing test's output).
-fn dump(f: &[Frame], anchor: &Anchor, t0: DateTime<Utc>, log: &Log) {
-    let runs: Vec<(String, i64)> = f
-        .iter()
-        .enumerate()
-        .filter(|(i, x)| *i == 0 || f[i - 1].cols != x.cols)
-        .map(|(_, x)| (x.cols.iter().collect(), (wall_of(anchor, x.pts) - t0).num_milliseconds()))
-        .collect();
-    println!("pictures (ms from the first item): {runs:?}");
-    for e in log.0.lock().unwrap().iter() {
-        println!("as-run: {} {:?} {:?}", e.airing.title, e.status, e.reason);
-    }
-}
-
-const FRAME_TICKS: i64 = 3003; // 29.97 fps in 90 kHz
-
-/// Video PTS steps by exactly one frame and DTS increases; AAC frames follow each other.
-fn assert_continuous(path: &Path) {
-    let v = probe(path, "v", "-show_packets", "packet=pts,dts");
-    assert!(v.len() > 100, "too few video packets: {}", v.len());
-    for w in v.windows(2) {
-        let (a, b): (i64, i64) = (w[0]["pts"].parse().unwrap(), w[1]["pts"].parse().unwrap());
-        let (da, db): (i64, i64) = (w[0]["dts"].parse().unwrap(), w[1]["dts"].parse().unwrap());
-        assert!((b - a - FRAME_TICKS).abs() <= 1, "video PTS step {} at {a}", b - a);
-        assert!(db > da, "DTS not increasing at {da}");
-    }
-    let a = probe(path, "a", "-show_packets", "packet=pts");
-    assert!(a.len() > 100, "too few audio packets: {}", a.len());
-    for w in a.windows(2) {
-        let (x, y): (i64, i64) = (w[0]["pts"].parse().unwrap(), w[1]["pts"].parse().unwrap());
-        assert!((y - x - 1920).abs() <= 1, "audio PTS step {} at {x}", y - x);
-    }
 }
 
 fn coloured(secs: f64, pattern: &'static str) -> Clip {
@@ -415,7 +270,10 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
     }
 
     // The as-run log says what happened and why.
-    let status = |t: &str| log.final_status(t).unwrap_or_else(|| panic!("{t} not in the as-run log"));
+    let status = |t: &str| {
+        let (s, why) = log.final_status(t).unwrap_or_else(|| panic!("{t} not in the as-run log"));
+        (s, why.unwrap_or_default())
+    };
     let (s, why) = status("http stall");
     assert_eq!(s, AsRunStatus::Failed, "{why}");
     assert!(why.contains("stalled"), "{why}");
@@ -431,97 +289,6 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
     assert!(why.contains("cannot read"), "{why}");
     for t in ["after stall", "after drop", "after truncation", "deleted on air"] {
         assert_eq!(status(t).0, AsRunStatus::Aired, "{t}");
-    }
-}
-
-/// Write a clip with `gst-launch-1.0` from a pipeline description whose muxer is `m`.
-fn gst_clip(path: &Path, desc: &str) {
-    let p = format!("{desc} m. ! filesink location={}", path.display());
-    let out = Command::new("gst-launch-1.0").args(["-q", "-e"]).args(p.split_whitespace()).output().unwrap();
-    assert!(out.status.success(), "clip generation failed: {p}\n{}", String::from_utf8_lossy(&out.stderr));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sources_of_every_shape_come_out_in_the_channel_format_with_stereo_and_continuous_timestamps() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    // 4:3, interlaced (bottom field first), 5.1 audio.
-    let interlaced = d.join("interlaced-5.1.mp4");
-    gst_clip(
-        &interlaced,
-        "videotestsrc num-buffers=60 pattern=red ! \
-         video/x-raw,width=640,height=480,framerate=30000/1001,interlace-mode=interleaved ! \
-         x264enc speed-preset=ultrafast interlaced=true key-int-max=30 ! h264parse ! queue ! m. mp4mux name=m \
-         audiotestsrc num-buffers=94 samplesperbuffer=1024 volume=0.3 ! \
-         audio/x-raw,rate=48000,channels=6,channel-mask=(bitmask)0x3f ! audioconvert ! avenc_aac ! aacparse ! \
-         queue ! m.",
-    );
-    let streams = probe(&interlaced, "v", "-show_streams", "stream=field_order");
-    assert_ne!(streams[0]["field_order"], "progressive", "the source is not interlaced");
-    // 16:9 at 25 fps with mono audio.
-    let mut wide = coloured(2.0, "green");
-    (wide.width, wide.height, wide.fps, wide.channels) = (1280, 720, (25, 1), 1);
-    let wide_path = d.join("wide-25-mono.mkv");
-    wide.write(&wide_path);
-    // 4:3 without an audio track.
-    let mut silent = coloured(2.0, "blue");
-    silent.audio = false;
-    let silent_path = d.join("no-audio.mp4");
-    silent.write(&silent_path);
-
-    let t0 = SystemClock.now() + chrono::Duration::milliseconds(2500);
-    let at = move |ms: i64| t0 + chrono::Duration::milliseconds(ms);
-    let airings = vec![
-        airing(1, "interlaced 5.1", &interlaced.display().to_string(), at(0), 2000),
-        airing(2, "16:9 25 fps mono", &wide_path.display().to_string(), at(2000), 2000),
-        airing(3, "no audio", &silent_path.display().to_string(), at(4000), 2000),
-    ];
-    let hub = StreamHub::new();
-    let log = Arc::new(Log::default());
-    let profile =
-        OutputProfile { format: VideoFormat::Hd720, frame_rate: FrameRate::Ntsc, video_kbps: 1500, audio_kbps: 96 };
-    let player = spawn(profile, airings, &hub, log.clone());
-    assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
-    let anchor = player.status().anchor.unwrap();
-    let ts = d.join("out.ts");
-    capture(&hub, &ts, at(6600)).await;
-    player.stop().await;
-
-    let f = frames(&ts);
-    dump(&f, &anchor, t0, &log);
-    assert_continuous(&ts);
-    // Constant output: 720p video, stereo 48 kHz AAC in every frame.
-    assert!(f.iter().all(|x| (x.width, x.height) == (1280, 720)), "output size changed");
-    let audio = probe(&ts, "a", "-show_frames", "frame=channels,channel_layout");
-    assert!(audio.len() > 100);
-    assert!(audio.iter().all(|a| a["channels"] == "2" && a["channel_layout"] == "stereo"), "audio layout changed");
-    let stream = &probe(&ts, "a", "-show_streams", "stream=codec_name,sample_rate,channels")[0];
-    assert_eq!((stream["codec_name"].as_str(), stream["sample_rate"].as_str()), ("aac", "48000"));
-    let streams = probe(&ts, "v", "-show_streams", "stream=field_order");
-    assert!(streams[0].get("field_order").is_none_or(|o| o == "progressive" || o == "unknown"), "{streams:?}");
-
-    let off_ms = |x: &Frame| (wall_of(&anchor, x.pts) - t0).num_milliseconds();
-    let during = |from: i64, to: i64| f.iter().filter(move |x| off_ms(x) >= from && off_ms(x) < to);
-    // 4:3 sources are pillarboxed: black columns left and right, the picture in between.
-    for (from, c) in [(100, 'r'), (4100, 'b')] {
-        let n = during(from, from + 1800).count();
-        assert!(n > 45, "{n} frames of {c}");
-        for x in during(from, from + 1800) {
-            assert_eq!((x.cols[0], x.cols[3], x.cols[4], x.cols[7]), ('k', c, c, 'k'), "not pillarboxed: {:?}", x.cols);
-        }
-    }
-    // 16:9 fills the picture; 25 fps is converted to the channel's 29.97 for its whole slot.
-    let green: Vec<&Frame> = during(2000, 4000).collect();
-    assert!(green.iter().all(|x| x.cols.iter().all(|c| *c == 'g')), "16:9 item not full frame");
-    assert!((59..=61).contains(&green.len()), "{} frames in the 2 s slot", green.len());
-    // Each item is on air at its scheduled instant, to the frame.
-    for (start, c) in [(0, 'r'), (2000, 'g'), (4000, 'b')] {
-        let first = f.iter().find(|x| x.colour() == c).unwrap();
-        let err = (wall_of(&anchor, first.pts) - at(start)).num_nanoseconds().unwrap().abs();
-        assert!(err <= 1_001_000_000 / 30, "{c} started {} ms off schedule", err as f64 / 1e6);
-    }
-    for t in ["interlaced 5.1", "16:9 25 fps mono", "no audio"] {
-        assert_eq!(log.final_status(t).map(|s| s.0), Some(AsRunStatus::Aired), "{t}");
     }
 }
 
