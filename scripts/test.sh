@@ -27,11 +27,12 @@ step "tests"
 cargo test --locked --all-targets -- --test-threads=2
 
 step "fuzz (every cargo-fuzz target, RETROVUE_FUZZ_SECS=${RETROVUE_FUZZ_SECS:-20} s each; corpora also run in cargo test)"
-if command -v cargo-fuzz >/dev/null 2>&1; then
+# CI fuzzes every target for a bounded time; fuzz.sh installs cargo-fuzz when missing (a few
+# minutes once) and its sanitizer build costs ~6-8 min cold on 2 cores. 0 skips it locally.
+if [ "${RETROVUE_FUZZ_SECS:-20}" != 0 ]; then
   bash scripts/fuzz.sh "${RETROVUE_FUZZ_SECS:-20}"
 else
-  echo "cargo-fuzz is not installed: skipped (the corpora ran as tests/fuzz_corpus.rs above);"
-  echo "install it with: cargo install cargo-fuzz --locked --version 0.13.2"
+  echo "RETROVUE_FUZZ_SECS=0: skipped (the corpora ran as tests/fuzz_corpus.rs above)"
 fi
 
 step "soak (4 channels, 20 viewers; RETROVUE_SOAK_SECS=3600 for the long run)"
