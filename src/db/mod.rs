@@ -133,6 +133,19 @@ pub fn open_connection(path: &Path) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
+/// Run `f`, a burst of write transactions (a schedule build), with automatic WAL checkpoints
+/// paused, then checkpoint once (passive: never waits for readers). Each commit otherwise
+/// checkpoints when the log passes 1000 pages, copying pages that later commits rewrite again
+/// and syncing the file every time; one checkpoint copies each page once, with one sync.
+pub fn with_one_checkpoint<T>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> T) -> rusqlite::Result<T> {
+    let pages: i64 = conn.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    let out = f(conn);
+    conn.pragma_update(None, "wal_autocheckpoint", pages)?;
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    Ok(out)
+}
+
 fn configure(conn: &Connection, path: &Path) -> Result<(), DbError> {
     let err = |source| DbError::Sqlite { path: path.to_owned(), source };
     conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;

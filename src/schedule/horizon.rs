@@ -125,88 +125,93 @@ pub fn build_with(
         );
     }
     db.call_blocking(|conn| {
-        // Read what every channel's plan starts from, then plan on a worker thread while this
-        // thread publishes: planning is pure, so channel N+1 is planned while channel N is
-        // written (the two halves of a build take about the same time).
-        let mut jobs = Vec::new();
-        for channel in lineup(conn)?.channels {
-            let slots = store::list_slots(conn, channel.id)?;
-            if let Err(e) = validate_grid(&slots) {
-                report.warnings.push(format!("channel {}: {e}; later slots that collide are skipped", channel.number));
-            }
-            let floor_now = prev_boundary(tz, now_ms);
-            let planned_until = store::planned_until(conn, channel.id)?;
-            let from = match (planned_until, mode) {
-                (None, _) => floor_now,
-                (Some(u), _) if u <= now_ms => u.max(floor_now),
-                (Some(u), BuildMode::Extend) => u,
-                (Some(u), BuildMode::Replan { force }) => {
-                    let keep = if force { now_ms } else { now_ms + config.frozen.as_millis() as i64 };
-                    if u <= keep {
-                        u
-                    } else {
-                        store::program_span_at(conn, channel.id, keep)?.map_or(keep, |(_, end)| end)
-                    }
+        let built = crate::db::with_one_checkpoint(conn, |conn| {
+            // Read what every channel's plan starts from, then plan on a worker thread while this
+            // thread publishes: planning is pure, so channel N+1 is planned while channel N is
+            // written (the two halves of a build take about the same time).
+            let mut jobs = Vec::new();
+            for channel in lineup(conn)?.channels {
+                let slots = store::list_slots(conn, channel.id)?;
+                if let Err(e) = validate_grid(&slots) {
+                    report
+                        .warnings
+                        .push(format!("channel {}: {e}; later slots that collide are skipped", channel.number));
                 }
-            };
-            let inputs = if from < to_ms {
-                let progress = store::progress_at(conn, channel.id, from)?;
-                Some((progress, store::spot_history(conn, channel.id, from, window_ms)?))
-            } else {
-                None
-            };
-            jobs.push((channel, slots, from, planned_until, inputs));
-        }
-        std::thread::scope(|scope| {
-            let (plans, planned) = std::sync::mpsc::sync_channel(1);
-            let todo: Vec<_> = jobs.iter().filter(|j| j.4.is_some()).collect();
-            scope.spawn(move || {
-                for (channel, slots, from, _, inputs) in todo {
-                    let Some((progress, history)) = inputs.clone() else { continue };
-                    let plan = plan_channel(&PlanRequest {
-                        channel,
-                        slots,
-                        lib,
-                        tz,
-                        seed: config.seed,
-                        repeat_window_ms: window_ms,
-                        from_ms: *from,
-                        to_ms,
-                        progress,
-                        history,
-                    });
-                    // The receiver is gone only when publishing failed: stop planning.
-                    if plans.send(plan).is_err() {
-                        break;
+                let floor_now = prev_boundary(tz, now_ms);
+                let planned_until = store::planned_until(conn, channel.id)?;
+                let from = match (planned_until, mode) {
+                    (None, _) => floor_now,
+                    (Some(u), _) if u <= now_ms => u.max(floor_now),
+                    (Some(u), BuildMode::Extend) => u,
+                    (Some(u), BuildMode::Replan { force }) => {
+                        let keep = if force { now_ms } else { now_ms + config.frozen.as_millis() as i64 };
+                        if u <= keep {
+                            u
+                        } else {
+                            store::program_span_at(conn, channel.id, keep)?.map_or(keep, |(_, end)| end)
+                        }
                     }
-                }
-            });
-            for (channel, _, from, planned_until, inputs) in &jobs {
-                let mut entry = ChannelBuild {
-                    number: channel.number.to_string(),
-                    name: channel.name.clone(),
-                    from: None,
-                    until: planned_until.map(crate::clock::from_ms),
-                    programs: 0,
-                    airings: 0,
-                    replaced: 0,
                 };
-                if inputs.is_some() {
-                    let plan = planned.recv().expect("the planner sends one plan per channel to plan");
-                    report.warnings.extend(plan.warnings.iter().cloned());
-                    let stats = store::publish(conn, channel.id, *from, &plan, now_ms, KEEP_PAST_MS)?;
-                    entry.from = Some(crate::clock::from_ms(*from));
-                    entry.until = plan.programs.last().map(|p| crate::clock::from_ms(p.end_ms));
-                    entry.programs = stats.programs;
-                    entry.airings = stats.airings;
-                    entry.replaced = stats.removed_programs;
-                }
-                report.channels.push(entry);
+                let inputs = if from < to_ms {
+                    let progress = store::progress_at(conn, channel.id, from)?;
+                    Some((progress, store::spot_history(conn, channel.id, from, window_ms)?))
+                } else {
+                    None
+                };
+                jobs.push((channel, slots, from, planned_until, inputs));
             }
-            Ok::<_, HorizonError>(())
-        })?;
-        report.generation = store::generation(conn)?;
-        Ok(report)
+            std::thread::scope(|scope| {
+                let (plans, planned) = std::sync::mpsc::sync_channel(1);
+                let todo: Vec<_> = jobs.iter().filter(|j| j.4.is_some()).collect();
+                scope.spawn(move || {
+                    for (channel, slots, from, _, inputs) in todo {
+                        let Some((progress, history)) = inputs.clone() else { continue };
+                        let plan = plan_channel(&PlanRequest {
+                            channel,
+                            slots,
+                            lib,
+                            tz,
+                            seed: config.seed,
+                            repeat_window_ms: window_ms,
+                            from_ms: *from,
+                            to_ms,
+                            progress,
+                            history,
+                        });
+                        // The receiver is gone only when publishing failed: stop planning.
+                        if plans.send(plan).is_err() {
+                            break;
+                        }
+                    }
+                });
+                for (channel, _, from, planned_until, inputs) in &jobs {
+                    let mut entry = ChannelBuild {
+                        number: channel.number.to_string(),
+                        name: channel.name.clone(),
+                        from: None,
+                        until: planned_until.map(crate::clock::from_ms),
+                        programs: 0,
+                        airings: 0,
+                        replaced: 0,
+                    };
+                    if inputs.is_some() {
+                        let plan = planned.recv().expect("the planner sends one plan per channel to plan");
+                        report.warnings.extend(plan.warnings.iter().cloned());
+                        let stats = store::publish(conn, channel.id, *from, &plan, now_ms, KEEP_PAST_MS)?;
+                        entry.from = Some(crate::clock::from_ms(*from));
+                        entry.until = plan.programs.last().map(|p| crate::clock::from_ms(p.end_ms));
+                        entry.programs = stats.programs;
+                        entry.airings = stats.airings;
+                        entry.replaced = stats.removed_programs;
+                    }
+                    report.channels.push(entry);
+                }
+                Ok::<_, HorizonError>(())
+            })?;
+            report.generation = store::generation(conn)?;
+            Ok(report)
+        });
+        built.map_err(|e| HorizonError::Store(e.into()))?
     })
 }
 
