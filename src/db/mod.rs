@@ -195,6 +195,37 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_of_writes_checkpoints_once_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("retrovue.db");
+        let wal = dir.path().join("retrovue.db-wal");
+        let db = Db::open(&path).unwrap();
+        let pages = |c: &Connection| c.pragma_query_value(None, "wal_autocheckpoint", |r| r.get::<_, i64>(0)).unwrap();
+        db.call_blocking(|c| {
+            c.execute_batch("CREATE TABLE t (x TEXT)").unwrap();
+            let before = pages(c);
+            let grown = with_one_checkpoint(c, |c| {
+                assert_eq!(pages(c), 0, "no automatic checkpoint inside");
+                // 3000 commits of 2 KB: about 1500 pages, past the 1000 that trigger a checkpoint
+                // (which would rewind the log to its start).
+                for i in 0..3000 {
+                    c.execute("INSERT INTO t VALUES (?1)", [format!("{i:0>2000}")]).unwrap();
+                }
+                std::fs::metadata(&wal).unwrap().len()
+            })
+            .unwrap();
+            assert!(grown > 1200 * 4096, "the log grew to {grown} bytes without a checkpoint");
+            assert_eq!(pages(c), before, "the setting is restored");
+            // (busy, frames in the log, frames copied back): all copied back at the end.
+            let (n, copied): (i64, i64) =
+                c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?))).unwrap();
+            assert_eq!(n, copied);
+            let rows: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+            assert_eq!(rows, 3000);
+        });
+    }
+
+    #[test]
     fn newer_database_is_refused_and_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("retrovue.db");
