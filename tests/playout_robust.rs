@@ -326,12 +326,14 @@ async fn slow_drift_is_absorbed_gently_by_moving_the_anchor() {
     let log = Arc::new(Log::default());
     let player = ChannelPlayer::spawn(config, Arc::new(FakeSource(vec![])), log, clock.clone(), output).unwrap();
     assert!(player.wait_running(Duration::from_secs(10)).await);
-    let a0 = player.status().anchor.unwrap();
+    let (a0, r0) = (player.status().anchor.unwrap(), player.status().restarts);
     // The wall clock is found 120 ms ahead of the pipeline's idea of it.
     clock.0.store(120, Ordering::SeqCst);
     let moved = |a: Anchor| (a.wall - a0.wall).num_milliseconds() - (a.running_ns - a0.running_ns) as i64 / 1_000_000;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let early = moved(player.status().anchor.unwrap());
+    let status = player.status();
+    assert_eq!(status.restarts, r0, "the pipeline was rebuilt: {status:?}");
+    let early = moved(status.anchor.unwrap());
     tokio::time::sleep(Duration::from_millis(6000)).await;
     let late = player.status().anchor.unwrap();
     let status = player.status();
@@ -339,7 +341,75 @@ async fn slow_drift_is_absorbed_gently_by_moving_the_anchor() {
     // Gently: at most ~20 ms per second, no rebuild, no jump; and it converges.
     assert!((5..=45).contains(&early), "after 1.5 s the anchor moved {early} ms");
     assert!((110..=125).contains(&moved(late)), "after 7.5 s the anchor moved {} ms", moved(late));
-    assert_eq!(status.restarts, 0);
+    assert_eq!(status.restarts, r0, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backward_clock_step_rejoins_the_schedule_on_the_same_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let red = dir.path().join("red.mp4");
+    coloured(6.0, "red").write(&red);
+    gstreamer::init().unwrap();
+    let hub = StreamHub::new();
+    let clock = Arc::new(OffsetClock::default());
+    let t0 = SystemClock.now() + chrono::Duration::milliseconds(2000);
+    let real = move |ms: i64| t0 + chrono::Duration::milliseconds(ms);
+    let airings = vec![airing(1, "red", &red.display().to_string(), t0, 6000)];
+    let config = PlayerConfig {
+        channel: ChannelId(1),
+        profile: OutputProfile {
+            format: VideoFormat::Sd640x480,
+            frame_rate: FrameRate::Ntsc,
+            video_kbps: 500,
+            audio_kbps: 64,
+        },
+        encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
+        target_lufs: -24.0,
+        overlay: None,
+        audio_overlay: None,
+    };
+    let log = Arc::new(Log::default());
+    let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
+    let player =
+        ChannelPlayer::spawn(config, Arc::new(FakeSource(airings)), log.clone(), clock.clone(), output).unwrap();
+    assert!(player.wait_running(Duration::from_secs(10)).await);
+    let r0 = player.status().restarts;
+    // Two seconds into the airing the clock is stepped back three seconds: by the new clock
+    // the airing has not begun; it starts (again, from the top) a second later.
+    let step = {
+        let clock = clock.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep((real(2000) - SystemClock.now()).to_std().unwrap()).await;
+            clock.0.store(-3000, Ordering::SeqCst);
+        })
+    };
+    let ts = dir.path().join("out.ts");
+    let longest = capture(&hub, &ts, real(7000)).await;
+    step.await.unwrap();
+    let status = player.status();
+    player.stop().await;
+
+    assert!(longest < Duration::from_secs(1), "the stream stalled for {longest:?}");
+    assert_continuous(&ts);
+    assert_eq!(status.restarts, r0, "the pipeline was rebuilt: {status:?}");
+    let f = frames(&ts);
+    let mut runs: Vec<char> = f.iter().map(Frame::colour).collect();
+    runs.dedup();
+    assert_eq!(runs.iter().collect::<String>(), "krkr", "what aired: {runs:?}");
+    // The first run was cut by the step; the second starts at the airing's start by the new
+    // clock, which is 3 s after the first did (to the frame).
+    let starts: Vec<i64> = f
+        .iter()
+        .enumerate()
+        .filter(|(i, x)| x.colour() == 'r' && f[i - 1].colour() != 'r')
+        .map(|(_, x)| x.pts)
+        .collect();
+    let gap_ms = (starts[1] - starts[0]) / 90;
+    assert!((2960..=3040).contains(&gap_ms), "the airing restarted {gap_ms} ms after it first started");
+    let entries = log.0.lock().unwrap().clone();
+    let cut = entries.iter().find(|e| e.status == AsRunStatus::Partial).expect("the cut is not in the as-run log");
+    assert!(cut.reason.as_deref().is_some_and(|r| r.contains("jumped -3.0 s")), "{:?}", cut.reason);
+    assert_eq!(entries.iter().filter(|e| e.status == AsRunStatus::Started).count(), 2);
 }
 
 // ---- The director restarts a channel whose actor died ----

@@ -174,7 +174,23 @@ impl<'a> Session<'a> {
             let (res, state, pending) = pipeline.state(gst::ClockTime::from_seconds(20));
             match (res, state) {
                 (Ok(_), gst::State::Playing) => Ok(()),
-                _ => Err(format!("pipeline did not reach PLAYING ({res:?}, {state:?}, pending {pending:?})")),
+                _ => {
+                    // The element that failed said why on the bus.
+                    let why = pipeline
+                        .bus()
+                        .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
+                        .and_then(|m| match m.view() {
+                            gst::MessageView::Error(e) => Some(format!(
+                                ": {} from {} ({})",
+                                e.error(),
+                                m.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+                                e.debug().map(|d| d.to_string()).unwrap_or_default()
+                            )),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    Err(format!("pipeline did not reach PLAYING ({res:?}, {state:?}, pending {pending:?}){why}"))
+                }
             }
         })
         .await
