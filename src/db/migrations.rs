@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_initial.sql"),
     migration!(10, "0010_library_sidecars.sql"),
     migration!(20, "0020_schedule_state.sql"),
+    migration!(25, "0025_schedule_item_refs.sql"),
 ];
 
 /// The newest schema version this binary knows.

@@ -225,6 +225,64 @@ mod tests {
         });
     }
 
+    /// A few rows of every table the schedule's item ids touch: two sources, one item each,
+    /// a program and an airing of each item.
+    const SCHEDULE_ROWS: &str = "
+        INSERT INTO channels (id, number, name, xmltv_id, created_at, updated_at) VALUES (1, '5', 'Five', 'five', 0, 0);
+        INSERT INTO sources (id, kind, name, created_at) VALUES (1, 'folder', 'kept', 0), (2, 'folder', 'removed', 0);
+        INSERT INTO content_items (id, source_id, external_id, kind, uri, title, created_at, updated_at)
+            VALUES (10, 1, 'a', 'episode', 'file:///a', 'A', 0, 0), (20, 2, 'b', 'episode', 'file:///b', 'B', 0, 0);
+        INSERT INTO schedule_programs (id, channel_id, start_ms, end_ms, item_id, info, built_at)
+            VALUES (100, 1, 0, 1000, 10, '{}', 0), (200, 1, 1000, 2000, 20, '{}', 0);
+        INSERT INTO schedule_items (id, channel_id, program_id, start_ms, end_ms, kind, item_id, title, built_at)
+            VALUES (1000, 1, 100, 0, 1000, 'program', 10, 'A', 0), (2000, 1, 200, 1000, 2000, 'program', 20, 'B', 0);";
+
+    fn item_ids(c: &Connection, table: &str) -> Vec<(i64, Option<i64>)> {
+        let mut st = c.prepare(&format!("SELECT id, item_id FROM {table} ORDER BY id")).unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_schedule_written_before_migration_25_survives_it_and_forgets_a_removed_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("retrovue.db");
+        {
+            // The released schema before 25, with rows in it.
+            let mut c = Connection::open(&path).unwrap();
+            configure(&c, &path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);",
+            )
+            .unwrap();
+            let tx = c.transaction().unwrap();
+            for m in MIGRATIONS.iter().filter(|m| m.version < 25) {
+                tx.execute_batch(m.sql).unwrap();
+                tx.execute("INSERT INTO schema_migrations VALUES (?1, ?2, 0)", rusqlite::params![m.version, m.name])
+                    .unwrap();
+            }
+            tx.execute_batch(SCHEDULE_ROWS).unwrap();
+            tx.commit().unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        db.call_blocking(|c| {
+            assert_eq!(item_ids(c, "schedule_programs"), [(100, Some(10)), (200, Some(20))]);
+            assert_eq!(item_ids(c, "schedule_items"), [(1000, Some(10)), (2000, Some(20))]);
+            let broken: i64 = c.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+            assert_eq!(broken, 0);
+            c.execute("DELETE FROM sources WHERE id = 2", []).unwrap();
+            // The removed source's item is gone from both tables' ids; the rows stay (they
+            // are the frozen schedule) and the other source's ids are untouched.
+            assert_eq!(item_ids(c, "schedule_programs"), [(100, Some(10)), (200, None)]);
+            assert_eq!(item_ids(c, "schedule_items"), [(1000, Some(10)), (2000, None)]);
+            // The program -> airing cascade still holds after the rebuild.
+            c.execute("DELETE FROM schedule_programs WHERE id = 100", []).unwrap();
+            assert_eq!(item_ids(c, "schedule_items"), [(2000, None)]);
+            // Deleting a channel still takes its schedule with it.
+            c.execute("DELETE FROM channels WHERE id = 1", []).unwrap();
+            assert!(item_ids(c, "schedule_programs").is_empty() && item_ids(c, "schedule_items").is_empty());
+        });
+    }
+
     #[test]
     fn newer_database_is_refused_and_untouched() {
         let dir = tempfile::tempdir().unwrap();
