@@ -36,4 +36,4 @@ else
 fi
 
 step "soak (4 channels, 20 viewers; RETROVUE_SOAK_SECS=3600 for the long run)"
-RETROVUE_SOAK_SECS="${RETROVUE_SOAK_SECS:-180}" cargo test --locked --test soak -- --ignored --nocapture
+RETROVUE_SOAK_SECS="${RETROVUE_SOAK_SECS:-300}" cargo test --locked --test soak -- --ignored --nocapture
