@@ -137,10 +137,13 @@ say "$ff_line"
 rv_cpu="$(bench_kv "$rv_line" retrovue_cpu_s_per_min)"
 ff_cpu="$(bench_kv "$ff_line" ffmpeg_cpu_s_per_min)"
 rv_video="$(bench_kv "$rv_line" video_s)"
+failed="the benchmark failed; scripts/bench-playout.sh shows its output"
+[ -n "$rv_cpu" ] || rv_video="? ($failed)"
+[ -n "$ff_cpu" ] || ff_cpu_note="; $failed"
 row "SD channel: Retrovue CPU per output minute" "$rv_cpu" "CPU-s/min" "-" "-" "" "#4" \
   "640x480 29.97 x264 veryfast 2 Mb/s, 3 mixed clips, in-process player; ${rv_video:-?} s of video in ${SD_SECS} s"
 row "SD channel: ffmpeg CPU per output minute" "$ff_cpu" "CPU-s/min" "-" "-" "" "#4" \
-  "same clips, same transcode, ffmpeg -re concat to /dev/null, same run"
+  "same clips, same transcode, ffmpeg -re concat to /dev/null, same run${ff_cpu_note:-}"
 ratio=""
 if [ -n "$rv_cpu" ] && [ -n "$ff_cpu" ]; then
   ratio="$(awk -v a="$rv_cpu" -v b="$ff_cpu" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
