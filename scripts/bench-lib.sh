@@ -6,17 +6,20 @@
 # Cargo profile flag for the benchmark tests: empty (debug) or --release.
 BENCH_PROFILE="${BENCH_PROFILE:-}"
 
-# Generate the 3 x 10 s source clips (H.264 + AAC: 1280x720 16:9, 640x480 4:3, 1280x720) into
-# directory $1; sets the array BENCH_CLIPS and exports RETROVUE_BENCH_CLIPS for the tests.
+# Generate the 3 x 10 s source clips (H.264 + AAC: 1280x720 16:9 BT.709, 640x480 4:3 BT.601,
+# 1280x720 BT.709) into directory $1; sets the array BENCH_CLIPS and exports
+# RETROVUE_BENCH_CLIPS for the tests. Tagged like real files (HD in BT.709, SD in BT.601), so
+# both sides know each clip's colours.
 bench_make_clips() {
-  local dir="$1" i=0 spec size src f
+  local dir="$1" i=0 spec size src colours f
   BENCH_CLIPS=()
-  for spec in "1280x720:testsrc2" "640x480:smptebars" "1280x720:testsrc"; do
-    size="${spec%%:*}"
-    src="${spec##*:}"
+  for spec in "1280x720:testsrc2:bt709" "640x480:smptebars:smpte170m" "1280x720:testsrc:bt709"; do
+    IFS=: read -r size src colours <<<"$spec"
     f="$dir/clip$i.mp4"
     ffmpeg -v error -y -f lavfi -i "$src=s=$size:r=30000/1001:d=10" -f lavfi -i "sine=f=$((300 + 200 * i)):d=10" \
-      -c:v libx264 -preset veryfast -b:v 4000k -g 60 -pix_fmt yuv420p -c:a aac -b:a 160k -ar 48000 -ac 2 -shortest "$f"
+      -c:v libx264 -preset veryfast -b:v 4000k -g 60 -pix_fmt yuv420p \
+      -colorspace "$colours" -color_primaries "$colours" -color_trc "$colours" \
+      -c:a aac -b:a 160k -ar 48000 -ac 2 -shortest "$f"
     BENCH_CLIPS+=("$f")
     i=$((i + 1))
   done
@@ -45,20 +48,31 @@ bench_retrovue_cpu_per_min() {
   RETROVUE_BENCH_SECS="$1" bench_playout_test bench_cpu_per_minute_one_sd_channel
 }
 
-# ffmpeg's side: the same transcode of the same clips (what ErsatzTV/Tunarr run per item), in
-# real time (-re) for $1 s of output, into /dev/null. Work files go in directory $2.
+# ffmpeg's side, the same transcode of the same clips (what ErsatzTV/Tunarr run per item): scale
+# with borders to 640x480, 29.97 fps, x264 veryfast zerolatency 2000k CBR (vbv 1 s), GOP 60
+# without scene cuts, AAC 128k stereo 48 kHz, MPEG-TS, read in real time (-re) for $1 s of
+# output into /dev/null; work files in directory $2. Retrovue's encoder settings are the same
+# (x264's SEI option strings of both outputs are identical). Retrovue's SD output is BT.601 and
+# says so, so the HD items are converted from BT.709 (scale out_color_matrix=bt601; the SD item
+# is left alone) and the stream is tagged BT.601. With $3 = plain the conversion is left out
+# (HD items' colours then come out slightly wrong): shown so the cost of that choice is visible.
 bench_ffmpeg_cpu_per_min() {
-  local secs="$1" list="$2/ffmpeg-list.txt" t c
+  local secs="$1" list="$2/ffmpeg-list.txt" t c key=ffmpeg_cpu_s_per_min matrix=":out_color_matrix=bt601"
+  local tags="-colorspace smpte170m -color_primaries smpte170m -color_trc smpte170m"
+  if [ "${3:-}" = plain ]; then
+    key=ffmpeg_no_colour_conversion_cpu_s_per_min matrix="" tags=""
+  fi
   : >"$list"
   for _ in $(seq 1 $(((secs + 29) / 30))); do
     for c in "${BENCH_CLIPS[@]}"; do echo "file '$c'" >>"$list"; done
   done
   local TIMEFORMAT="%U %S"
+  # shellcheck disable=SC2086 # $tags is a list of options
   t=$({ time ffmpeg -v error -re -f concat -safe 0 -i "$list" -t "$secs" \
-    -vf "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,fps=30000/1001" \
+    -vf "scale=640:480:force_original_aspect_ratio=decrease$matrix,pad=640:480:(ow-iw)/2:(oh-ih)/2,fps=30000/1001" \
     -c:v libx264 -preset veryfast -tune zerolatency -b:v 2000k -maxrate 2000k -bufsize 2000k -g 60 -keyint_min 60 \
-    -sc_threshold 0 -c:a aac -b:a 128k -ar 48000 -ac 2 -f mpegts -y /dev/null; } 2>&1 | tail -1)
-  echo "BENCH ffmpeg_cpu_s_per_min=$(awk -v t="$t" -v s="$secs" 'BEGIN{split(t,a," "); printf "%.2f", (a[1]+a[2])*60/s}')"
+    -sc_threshold 0 $tags -c:a aac -b:a 128k -ar 48000 -ac 2 -f mpegts -y /dev/null; } 2>&1 | tail -1)
+  echo "BENCH $key=$(awk -v t="$t" -v s="$secs" 'BEGIN{split(t,a," "); printf "%.2f", (a[1]+a[2])*60/s}')"
 }
 
 # Channels sustained in real time: tries the counts in $1 (e.g. 2,4,6,8), $2 s each.

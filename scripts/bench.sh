@@ -143,7 +143,7 @@ failed="the benchmark failed; scripts/bench-playout.sh shows its output"
 row "SD channel: Retrovue CPU per output minute" "$rv_cpu" "CPU-s/min" "-" "-" "" "#4" \
   "640x480 29.97 x264 veryfast 2 Mb/s, 3 mixed clips, in-process player; ${rv_video:-?} s of video in ${SD_SECS} s"
 row "SD channel: ffmpeg CPU per output minute" "$ff_cpu" "CPU-s/min" "-" "-" "" "#4" \
-  "same clips, same transcode, ffmpeg -re concat to /dev/null, same run${ff_cpu_note:-}"
+  "same clips, same transcode (HD items BT.709 to BT.601 as Retrovue does), ffmpeg -re to /dev/null, same run${ff_cpu_note:-}"
 ratio=""
 if [ -n "$rv_cpu" ] && [ -n "$ff_cpu" ]; then
   ratio="$(awk -v a="$rv_cpu" -v b="$ff_cpu" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
