@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
 
 use super::encoder::EncoderKind;
 use super::timeline::Rate;
@@ -133,20 +134,28 @@ fn setup(what: &'static str) -> impl FnOnce(glib::BoolError) -> PipelineError {
 }
 
 /// Raw video caps of a profile in `format`.
+///
+/// The colorimetry is spelled out (GStreamer's default for the size: BT.601 for SD, BT.709
+/// for HD) so every element agrees on it: item branches convert each source's colours to it
+/// once, after scaling, and the encoder writes it into the stream's VUI.
 pub fn video_caps(profile: &OutputProfile, format: &str) -> gst::Caps {
     let (w, h) = profile.format.size();
     let (n, d) = profile.frame_rate.fraction();
     // Display aspect 4:3 or 16:9 → pixel aspect for this storage size.
     let (dw, dh) = if profile.format.is_4x3() { (4, 3) } else { (16, 9) };
     let par = gst::Fraction::new((dw * h) as i32, (dh * w) as i32);
-    gst::Caps::builder("video/x-raw")
+    let mut caps = gst::Caps::builder("video/x-raw")
         .field("format", format)
         .field("width", w as i32)
         .field("height", h as i32)
         .field("pixel-aspect-ratio", par)
         .field("framerate", gst::Fraction::new(n, d))
         .field("interlace-mode", "progressive")
-        .build()
+        .build();
+    if let Ok(info) = gst_video::VideoInfo::builder(gst_video::VideoFormat::from_string(format), w, h).build() {
+        caps.make_mut().set("colorimetry", info.colorimetry().to_string());
+    }
+    caps
 }
 
 /// Raw audio caps every item is normalised to.
