@@ -335,6 +335,62 @@ fn selftest_reports_the_encoder_and_encodes_through_the_real_pipeline() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nvh264enc"));
 }
 
+/// An element for a pipeline seam that holds the first buffer back for `secs` (what a slow
+/// machine does to the first frame of a path).
+fn late_start(secs: u64) -> retrovue::playout::pipeline::OverlayFactory {
+    use gstreamer::prelude::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    Arc::new(move || {
+        let identity = gstreamer::ElementFactory::make("identity").build().ok()?;
+        let first = AtomicBool::new(true);
+        identity.static_pad("sink")?.add_probe(gstreamer::PadProbeType::BUFFER, move |_, _| {
+            if first.swap(false, Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_secs(secs));
+            }
+            gstreamer::PadProbeReturn::Ok
+        });
+        Some(identity)
+    })
+}
+
+/// A slow machine (the aarch64 selftest under qemu): one path's first buffer comes long
+/// after the other's. Starting must still work first time: no mixer may end its stream
+/// because its first timeout came before its first input (the mux then saw EOS without caps
+/// on that path: "Sink pad caps were not set before pushing", or "unexpected end of
+/// stream", and a rebuild), and the mux must get caps on both inputs. Here the seams hold
+/// the first audio, then the first video, back for 2 s. Before the mixers were force-live
+/// this failed in about one run of four on a loaded 2-core machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mux_takes_nothing_before_every_input_has_caps_when_one_path_starts_late() {
+    gstreamer::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for late_audio in [true, false] {
+        let hub = StreamHub::new();
+        let config = PlayerConfig {
+            channel: ChannelId(1),
+            profile: profile(),
+            encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
+            target_lufs: -24.0,
+            overlay: (!late_audio).then(|| late_start(2)),
+            audio_overlay: late_audio.then(|| late_start(2)),
+        };
+        let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
+        let log = Arc::new(Log::default());
+        let player =
+            ChannelPlayer::spawn(config, Arc::new(FakeSource(Vec::new())), log, Arc::new(SystemClock), output).unwrap();
+        let ts = dir.path().join(format!("late-{late_audio}.ts"));
+        assert!(player.wait_running(Duration::from_secs(20)).await, "late audio {late_audio}: not running");
+        capture(&hub, &ts, 4.0).await;
+        let status = player.status();
+        player.stop().await;
+        assert_eq!(status.restarts, 0, "late audio {late_audio}: pipeline rebuilt: {:?}", status.last_error);
+        for (stream, codec) in [("v", "h264"), ("a", "aac")] {
+            let found = probe(&ts, stream, "-show_streams", "stream=codec_name");
+            assert_eq!(found.first().map(|s| s["codec_name"].as_str()), Some(codec), "late audio {late_audio}");
+        }
+    }
+}
+
 // ---- Benchmarks (run by scripts/bench-playout.sh; figures printed, not asserted) ----
 
 /// CPU seconds (user + system) this process has used.

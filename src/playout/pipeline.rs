@@ -129,6 +129,19 @@ pub(crate) fn make(factory: &'static str) -> Result<gst::Element, PipelineError>
     gst::ElementFactory::make(factory).build().map_err(|source| PipelineError::Element { element: factory, source })
 }
 
+/// A mixer that never ends its stream. With `ignore-inactive-pads`, a live aggregator whose
+/// first timeout comes before any input has data (a slow machine, or the clock's base time
+/// set a moment after the clock when going to PLAYING) counts every input as inactive and
+/// returns EOS (GStreamer 1.22 `fill_queues`/`aggregate`, unless `force-live`). That path is
+/// then dead: the mux sees EOS without caps on it and fails with "Sink pad caps were not set
+/// before pushing" once the other path has data, and the pipeline is rebuilt.
+fn make_mixer(factory: &'static str) -> Result<gst::Element, PipelineError> {
+    gst::ElementFactory::make(factory)
+        .property("force-live", true)
+        .build()
+        .map_err(|source| PipelineError::Element { element: factory, source })
+}
+
 fn setup(what: &'static str) -> impl FnOnce(glib::BoolError) -> PipelineError {
     move |source| PipelineError::Setup { what, source }
 }
@@ -193,7 +206,7 @@ impl ChannelPipeline {
         vbg.set_property("is-live", true);
         vbg.set_property_from_str("pattern", "black");
         let vbg_caps = capsfilter(&vcaps)?;
-        let compositor = make("compositor")?;
+        let compositor = make_mixer("compositor")?;
         compositor.set_property_from_str("background", "black");
         compositor.set_property("latency", MIXER_LATENCY_NS);
         compositor.set_property("ignore-inactive-pads", true);
@@ -218,7 +231,7 @@ impl ChannelPipeline {
         abg.set_property_from_str("wave", "silence");
         abg.set_property("samplesperbuffer", 960i32);
         let abg_caps = capsfilter(&acaps)?;
-        let audiomixer = make("audiomixer")?;
+        let audiomixer = make_mixer("audiomixer")?;
         audiomixer.set_property("latency", MIXER_LATENCY_NS);
         audiomixer.set_property("ignore-inactive-pads", true);
         let aout_caps = capsfilter(&acaps)?;
