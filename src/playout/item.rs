@@ -32,6 +32,8 @@ use super::timeline::Placement;
 const MAX_GAIN_DB: f64 = 12.0;
 /// Strongest attenuation (dB).
 const MIN_GAIN_DB: f64 = -20.0;
+/// Raw data a branch queues ahead of its mixer (ns).
+const BRANCH_QUEUE_NS: u64 = 500_000_000;
 
 /// What a streaming thread reports about an item.
 #[derive(Debug, Clone, PartialEq)]
@@ -342,7 +344,10 @@ fn build_branch(
     filter.set_property("caps", caps);
     chain.push(filter);
     let queue = make("queue")?;
-    queue.set_property("max-size-time", 1_000_000_000u64);
+    // How far a branch decodes ahead of the mixer. Raw SD video is ~0.45 MB a frame, so this
+    // is most of an item's memory: 0.5 s rides over decoder bursts (keyframes, frame
+    // threads) well inside the mixers' 200 ms latency, at half the frames of 1 s.
+    queue.set_property("max-size-time", BRANCH_QUEUE_NS);
     queue.set_property("max-size-buffers", 0u32);
     queue.set_property("max-size-bytes", 0u32);
     chain.push(queue);

@@ -212,7 +212,13 @@ impl ChannelPipeline {
         compositor.set_property("ignore-inactive-pads", true);
         let vout_caps = capsfilter(&vcaps)?;
         let overlay = spec.overlay.as_ref().and_then(|f| f());
+        // Encoder input: a few raw frames decouple the compositor's thread from the encoder's
+        // (the default, 1 s or 10 MB, lets the compositor's buffer pool grow to ~20 frames
+        // whenever the encoder falls behind for a moment, and a pool never shrinks).
         let venc_queue = make("queue")?;
+        venc_queue.set_property("max-size-buffers", 4u32);
+        venc_queue.set_property("max-size-time", 0u64);
+        venc_queue.set_property("max-size-bytes", 0u32);
         let encoder = make(spec.encoder.element())?;
         for (k, v) in spec.encoder.settings(rate.gop_frames(2), spec.profile.video_kbps) {
             encoder.set_property_from_str(k, &v);
