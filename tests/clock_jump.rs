@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use util::{Clip, Home};
+use util::Home;
 
 /// libfaketime's multithreaded library (installed by `scripts/deps.sh --test`).
 fn libfaketime() -> PathBuf {
@@ -20,30 +20,6 @@ fn libfaketime() -> PathBuf {
         .map(|d| PathBuf::from(d).join("faketime/libfaketimeMT.so.1"))
         .find(|p| p.exists())
         .expect("libfaketime is not installed (apt install libfaketime; scripts/deps.sh --test)")
-}
-
-fn one_channel(home: &Home) {
-    let media = home.path().join("media");
-    for e in 1..=3 {
-        let mut c = Clip::new(640, 480, 5.0);
-        c.freq = 300 + e * 100;
-        c.write(&media.join(format!("shows/Echo/Season 01/Echo - S01E0{e} - Part {e}.mp4")));
-    }
-    for i in 0..2 {
-        Clip::new(640, 480, 2.0).write(&media.join(format!("ads/Spot {i}.mp4")));
-    }
-    home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
-    home.ok(&["source", "add", "--folder", media.join("ads").to_str().unwrap(), "--kind", "commercials"]);
-    home.ok(&["scan"]);
-    let file = home.path().join("channels.toml");
-    std::fs::write(
-        &file,
-        "[[channel]]\nnumber = \"2\"\nname = \"Echo TV\"\nmode = \"always_on\"\ndefault_fill = \"Echo\"\n\
-         [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Echo\"\n",
-    )
-    .unwrap();
-    home.ok(&["channel", "import", file.to_str().unwrap()]);
-    home.ok(&["schedule", "build", "--days", "1"]);
 }
 
 /// What one viewer of /stream/2.ts saw.
@@ -80,7 +56,7 @@ async fn watch(url: String, stop: Arc<AtomicBool>) -> Viewing {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wall_clock_jump_re_aligns_the_channel_to_the_schedule_and_viewers_stay() {
     let home = Home::new();
-    one_channel(&home);
+    util::echo_channel(&home, 5.0, 2, 2.0, &["scan"]);
     let rc = home.path().join("faketime.rc");
     std::fs::write(&rc, "+0\n").unwrap();
     let lib = libfaketime();

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use util::Home;
 use util::ts::TsFollower;
-use util::{Clip, Home};
 use webclient::Api;
 
 /// Set inside the re-executed test process that runs in a private mount namespace.
@@ -92,27 +92,7 @@ fn short_item_channel(home: &Home) {
     // Spots may repeat at once, so long breaks are filled with them: an item change every
     // few seconds.
     home.write_config("[schedule]\ncommercial_repeat_window_min = 0\n[library]\nloudness = false\n");
-    let media = home.path().join("media");
-    for e in 1..=3 {
-        let mut c = Clip::new(640, 480, 5.0);
-        c.freq = 300 + e * 100;
-        c.write(&media.join(format!("shows/Echo/Season 01/Echo - S01E0{e} - Part {e}.mp4")));
-    }
-    for i in 0..4 {
-        Clip::new(640, 480, 2.0).write(&media.join(format!("ads/Spot {i}.mp4")));
-    }
-    home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
-    home.ok(&["source", "add", "--folder", media.join("ads").to_str().unwrap(), "--kind", "commercials"]);
-    home.ok(&["scan", "--no-loudness"]);
-    let file = home.path().join("channels.toml");
-    std::fs::write(
-        &file,
-        "[[channel]]\nnumber = \"2\"\nname = \"Echo TV\"\nmode = \"always_on\"\ndefault_fill = \"Echo\"\n\
-         [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Echo\"\n",
-    )
-    .unwrap();
-    home.ok(&["channel", "import", file.to_str().unwrap()]);
-    home.ok(&["schedule", "build", "--days", "1"]);
+    util::echo_channel(home, 5.0, 4, 2.0, &["scan", "--no-loudness"]);
 }
 
 /// What the TS viewer saw.

@@ -145,30 +145,6 @@ fn hostile_network_input_never_stops_the_daemon() {
     assert!(daemon.terminate(Duration::from_secs(20)), "no clean exit after the attack");
 }
 
-fn one_channel(home: &Home) {
-    let media = home.path().join("media");
-    for e in 1..=3 {
-        let mut c = Clip::new(640, 480, 12.0);
-        c.freq = 300 + e * 100;
-        c.write(&media.join(format!("shows/Echo/Season 01/Echo - S01E0{e} - Part {e}.mp4")));
-    }
-    for i in 0..4 {
-        Clip::new(640, 480, 3.0).write(&media.join(format!("ads/Spot {i}.mp4")));
-    }
-    home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
-    home.ok(&["source", "add", "--folder", media.join("ads").to_str().unwrap(), "--kind", "commercials"]);
-    home.ok(&["scan"]);
-    let file = home.path().join("channels.toml");
-    std::fs::write(
-        &file,
-        "[[channel]]\nnumber = \"2\"\nname = \"Echo TV\"\nmode = \"always_on\"\ndefault_fill = \"Echo\"\n\
-         [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Echo\"\n",
-    )
-    .unwrap();
-    home.ok(&["channel", "import", file.to_str().unwrap()]);
-    home.ok(&["schedule", "build", "--days", "1"]);
-}
-
 /// Bytes of /stream/2.ts received within `secs`.
 fn stream_bytes(addr: &str, secs: u64) -> usize {
     let Ok(mut s) = TcpStream::connect(addr) else { return 0 };
@@ -187,7 +163,7 @@ fn stream_bytes(addr: &str, secs: u64) -> usize {
 #[test]
 fn kill_9_during_playout_keeps_the_database_and_the_channel_rejoins_the_timeline() {
     let home = Home::new();
-    one_channel(&home);
+    util::echo_channel(&home, 12.0, 4, 3.0, &["scan"]);
     let mut daemon = home.serve(&[]);
     let got = stream_bytes(&daemon.addr, 4);
     assert!(got > 20_000, "channel 2 did not stream ({got} bytes):\n{}", daemon.stderr());

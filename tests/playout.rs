@@ -20,6 +20,7 @@ use retrovue::schedule::Airing;
 use retrovue::stream::StreamHub;
 use retrovue::stream::hls::HlsWriter;
 use util::Clip;
+use util::media::{assert_continuous, frames, probe, wall_of};
 use util::player::{self, FakeSource, Log};
 
 fn airing(id: i64, title: &str, path: &Path, start: DateTime<Utc>, ms: i64) -> Airing {
@@ -49,81 +50,6 @@ async fn capture(hub: &StreamHub, path: &Path, secs: f64) -> usize {
     let out = player::capture(hub, ChannelId(1), secs).await;
     std::fs::write(path, &out).unwrap();
     out.len()
-}
-
-fn probe(path: &Path, stream: &str, what: &str, entries: &str) -> Vec<std::collections::HashMap<String, String>> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", stream, what, "-show_entries", entries, "-of", "compact=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split('|').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
-        .collect()
-}
-
-/// (pts in 90 kHz ticks, keyframe, width, height, colour) of every video frame.
-fn frames(path: &Path) -> Vec<(i64, bool, u32, u32, char)> {
-    let meta = probe(path, "v", "-show_frames", "frame=pts,key_frame,width,height");
-    let raw = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-map", "0:v", "-vsync", "passthrough", "-vf", "scale=2:2", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .unwrap();
-    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
-    let px: Vec<char> = raw.stdout.chunks(12).map(|c| colour(c[0], c[1], c[2])).collect();
-    assert_eq!(px.len(), meta.len(), "decoded frames vs probed frames");
-    meta.iter()
-        .zip(px)
-        .map(|(m, c)| {
-            (
-                m["pts"].parse().unwrap(),
-                m["key_frame"] == "1",
-                m["width"].parse().unwrap(),
-                m["height"].parse().unwrap(),
-                c,
-            )
-        })
-        .collect()
-}
-
-fn colour(r: u8, g: u8, b: u8) -> char {
-    match (r > 100, g > 100, b > 100) {
-        _ if r < 40 && g < 40 && b < 40 => 'k',
-        (true, false, false) if g < 60 && b < 60 => 'r',
-        (false, true, false) if r < 60 && b < 60 => 'g',
-        (false, false, true) if r < 60 && g < 60 => 'b',
-        _ => '?',
-    }
-}
-
-/// Running time (ns) of a TS PTS: mpegtsmux starts its timestamps at one hour.
-fn rt_of_pts(pts: i64) -> i64 {
-    pts * 100_000 / 9 - 3_600_000_000_000
-}
-
-const FRAME_TICKS: i64 = 3003; // 29.97 fps in 90 kHz
-
-fn assert_continuous(path: &Path) {
-    let v = probe(path, "v", "-show_packets", "packet=pts,dts");
-    assert!(v.len() > 100, "too few video packets: {}", v.len());
-    for w in v.windows(2) {
-        let (a, b): (i64, i64) = (w[0]["pts"].parse().unwrap(), w[1]["pts"].parse().unwrap());
-        let (da, db): (i64, i64) = (w[0]["dts"].parse().unwrap(), w[1]["dts"].parse().unwrap());
-        assert!((b - a - FRAME_TICKS).abs() <= 1, "video PTS step {} at {a}", b - a);
-        assert!(db > da, "DTS not increasing at {da}");
-    }
-    let a = probe(path, "a", "-show_packets", "packet=pts");
-    assert!(a.len() > 100, "too few audio packets: {}", a.len());
-    for w in a.windows(2) {
-        let (x, y): (i64, i64) = (w[0]["pts"].parse().unwrap(), w[1]["pts"].parse().unwrap());
-        assert!((y - x - 1920).abs() <= 1, "audio PTS step {} at {x}", y - x);
-    }
 }
 
 fn clip(dir: &Path, name: &str, c: Clip) -> PathBuf {
@@ -180,16 +106,20 @@ async fn items_change_on_schedule_with_continuous_timestamps_and_bad_items_are_c
 
     assert_continuous(&ts);
     let f = frames(&ts);
-    assert!(f.iter().all(|x| (x.2, x.3) == (640, 480)), "output size changed");
-    let keys: Vec<usize> = f.iter().enumerate().filter(|(_, x)| x.1).map(|(i, _)| i).collect();
+    assert!(f.iter().all(|x| (x.width, x.height) == (640, 480)), "output size changed");
+    let keys: Vec<usize> = f.iter().enumerate().filter(|(_, x)| x.key).map(|(i, _)| i).collect();
     assert!(keys.len() >= 3, "{keys:?}");
     assert!(keys.windows(2).all(|w| w[1] - w[0] == 60), "keyframes not every 2 s: {keys:?}");
 
     // The first frame of each colour run, mapped to wall clock, is at the scheduled instant.
     let frame_ns = 1_001_000_000 / 30;
-    let wall_of = |pts: i64| anchor.wall_at(rt_of_pts(pts).max(0) as u64);
-    let runs: Vec<(char, i64)> =
-        f.iter().enumerate().filter(|(i, x)| *i == 0 || f[i - 1].4 != x.4).map(|(_, x)| (x.4, x.0)).collect();
+    let wall_of = |pts: i64| wall_of(&anchor, pts);
+    let runs: Vec<(char, i64)> = f
+        .iter()
+        .enumerate()
+        .filter(|(i, x)| *i == 0 || f[i - 1].colour() != x.colour())
+        .map(|(_, x)| (x.colour(), x.pts))
+        .collect();
     let colours: String = runs.iter().map(|r| r.0).collect();
     // Black before the first item, the three items, black for the three bad ones, red again,
     // black after the schedule ends.
@@ -283,16 +213,20 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
     let ts = d.join("all.ts");
     std::fs::write(&ts, &all).unwrap();
     let f = frames(&ts);
-    let restart_at = f.windows(2).position(|w| w[1].0 < w[0].0).expect("no new pipeline seen") + 1;
+    let restart_at = f.windows(2).position(|w| w[1].pts < w[0].pts).expect("no new pipeline seen") + 1;
     let (first, second) = f.split_at(restart_at);
 
     // First pipeline: black, then blue straight away (never red), blue ends when the media
     // does, black, then green at its start.
-    let runs: Vec<(char, i64)> =
-        first.iter().enumerate().filter(|(i, x)| *i == 0 || first[i - 1].4 != x.4).map(|(_, x)| (x.4, x.0)).collect();
+    let runs: Vec<(char, i64)> = first
+        .iter()
+        .enumerate()
+        .filter(|(i, x)| *i == 0 || first[i - 1].colour() != x.colour())
+        .map(|(_, x)| (x.colour(), x.pts))
+        .collect();
     let colours: String = runs.iter().map(|r| r.0).collect();
     assert_eq!(colours, "kbkg", "{runs:?}");
-    let wall_of = |pts: i64| anchor.wall_at(rt_of_pts(pts).max(0) as u64);
+    let wall_of = |pts: i64| wall_of(&anchor, pts);
     let frame_ns = 1_001_000_000 / 30;
     let media_end = (wall_of(runs[2].1) - ms(2500)).num_nanoseconds().unwrap().abs();
     assert!(media_end <= 2 * frame_ns, "joined item ended {} ms off", media_end as f64 / 1e6);
@@ -302,10 +236,10 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
 
     // Second pipeline: the viewer stayed connected, the stream starts with a keyframe, and
     // "green" is rejoined in progress.
-    assert!(second[0].1, "rebuilt stream does not start with a keyframe");
+    assert!(second[0].key, "rebuilt stream does not start with a keyframe");
     assert!(second.len() > 30, "only {} frames after the rebuild", second.len());
-    assert!(second.iter().any(|x| x.4 == 'g'), "green not rejoined after the rebuild");
-    assert!(second.iter().all(|x| (x.2, x.3) == (640, 480)));
+    assert!(second.iter().any(|x| x.colour() == 'g'), "green not rejoined after the rebuild");
+    assert!(second.iter().all(|x| (x.width, x.height) == (640, 480)));
 
     // HLS: 2.002 s segments, sequence moving on, a discontinuity at the rebuild.
     let playlist = std::fs::read_to_string(hls_dir.join("index.m3u8")).unwrap();
@@ -621,8 +555,8 @@ async fn daemon_serves_ts_and_hls_starting_and_stopping_on_demand() {
         std::fs::write(&p, bytes).unwrap();
         let f = frames(&p);
         assert!(f.len() > 50, "{name}: {} frames", f.len());
-        assert!(f[0].1, "{name} does not start with a keyframe");
-        assert!(f.iter().all(|x| (x.2, x.3) == (640, 480)), "{name}: size changed");
+        assert!(f[0].key, "{name} does not start with a keyframe");
+        assert!(f.iter().all(|x| (x.width, x.height) == (640, 480)), "{name}: size changed");
         assert_continuous(&p);
     }
 
@@ -648,6 +582,6 @@ async fn daemon_serves_ts_and_hls_starting_and_stopping_on_demand() {
     let (_, again, _) = read_stream(&url, 5.0).await;
     let p = dir.path().join("again.ts");
     std::fs::write(&p, &again).unwrap();
-    assert!(frames(&p)[0].1, "the re-tuned stream does not start with a keyframe");
+    assert!(frames(&p)[0].key, "the re-tuned stream does not start with a keyframe");
     assert_continuous(&p);
 }

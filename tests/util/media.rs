@@ -31,6 +31,8 @@ pub fn probe(path: &Path, stream: &str, what: &str, entries: &str) -> Vec<HashMa
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub pts: i64,
+    /// A keyframe.
+    pub key: bool,
     pub width: u32,
     pub height: u32,
     /// Colours across the middle of the picture (averaged to an 8x8 grid: row 3).
@@ -48,7 +50,7 @@ impl Frame {
 
 /// Every video frame of a TS with its colour grid.
 pub fn frames(path: &Path) -> Vec<Frame> {
-    let meta = probe(path, "v", "-show_frames", "frame=pts,width,height");
+    let meta = probe(path, "v", "-show_frames", "frame=pts,key_frame,width,height");
     let raw = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
@@ -64,6 +66,7 @@ pub fn frames(path: &Path) -> Vec<Frame> {
         .zip(grids)
         .map(|(m, g)| Frame {
             pts: m["pts"].parse().unwrap(),
+            key: m["key_frame"] == "1",
             width: m["width"].parse().unwrap(),
             height: m["height"].parse().unwrap(),
             cols: g[24..32].to_vec(),

@@ -272,3 +272,30 @@ pub fn rss_kb(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
+
+/// The media and schedule of one always-on channel, "2 Echo TV": three `episode_secs`
+/// episodes of the series Echo (each with its own tone) and `spots` commercials of
+/// `spot_secs`, scanned with `scan` (e.g. `["scan"]`), imported and built for a day.
+pub fn echo_channel(home: &Home, episode_secs: f64, spots: usize, spot_secs: f64, scan: &[&str]) {
+    let media = home.path().join("media");
+    for e in 1..=3 {
+        let mut c = Clip::new(640, 480, episode_secs);
+        c.freq = 300 + e * 100;
+        c.write(&media.join(format!("shows/Echo/Season 01/Echo - S01E0{e} - Part {e}.mp4")));
+    }
+    for i in 0..spots {
+        Clip::new(640, 480, spot_secs).write(&media.join(format!("ads/Spot {i}.mp4")));
+    }
+    home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
+    home.ok(&["source", "add", "--folder", media.join("ads").to_str().unwrap(), "--kind", "commercials"]);
+    home.ok(scan);
+    let file = home.path().join("channels.toml");
+    std::fs::write(
+        &file,
+        "[[channel]]\nnumber = \"2\"\nname = \"Echo TV\"\nmode = \"always_on\"\ndefault_fill = \"Echo\"\n\
+         [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Echo\"\n",
+    )
+    .unwrap();
+    home.ok(&["channel", "import", file.to_str().unwrap()]);
+    home.ok(&["schedule", "build", "--days", "1"]);
+}
