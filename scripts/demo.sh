@@ -9,7 +9,7 @@ port="${1:-8080}"
 
 bash scripts/deps.sh
 cargo build --release --locked
-rv=(./target/release/retrovue --config scripts/demo.toml --data-dir ./data)
+rv=("${CARGO_TARGET_DIR:-target}/release/retrovue" --config scripts/demo.toml --data-dir ./data)
 
 "${rv[@]}" demo
 "${rv[@]}" scan
