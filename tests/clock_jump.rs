@@ -98,27 +98,9 @@ async fn a_wall_clock_jump_re_aligns_the_channel_to_the_schedule_and_viewers_sta
     // cut by the jump is in the as-run log with the reason.
     let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
     let since = jumped.timestamp_millis() - 2_000;
-    let (aired, aired_at, planned, cut): (Option<i64>, i64, Option<i64>, Option<String>) = db.call_blocking(|c| {
-        let (item, at): (Option<i64>, i64) = c
-            .query_row(
-                "SELECT schedule_item_id, actual_start_ms FROM playout_log
-                 WHERE actual_start_ms >= ?1 ORDER BY actual_start_ms, id LIMIT 1",
-                [since],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .expect("nothing aired after the jump");
-        let planned = c
-            .query_row(
-                "SELECT s.id FROM schedule_items s JOIN channels ch ON ch.id = s.channel_id
-                 WHERE ch.number = '2' AND s.start_ms <= ?1 AND s.end_ms > ?1",
-                [at + 100],
-                |r| r.get(0),
-            )
-            .ok();
-        let cut = c
-            .query_row("SELECT error FROM playout_log WHERE error LIKE '%clock jumped%' LIMIT 1", [], |r| r.get(0))
-            .ok();
-        (item, at, planned, cut)
+    let (aired, aired_at, planned) = util::first_aired_since(&db, since);
+    let cut: Option<String> = db.call_blocking(|c| {
+        c.query_row("SELECT error FROM playout_log WHERE error LIKE '%clock jumped%' LIMIT 1", [], |r| r.get(0)).ok()
     });
     println!("re-aligned: first airing after the jump started {} ms after it", aired_at - jumped.timestamp_millis());
     assert!(planned.is_some(), "nothing scheduled at {aired_at}");

@@ -182,25 +182,7 @@ fn kill_9_during_playout_keeps_the_database_and_the_channel_rejoins_the_timeline
     assert!(got > 20_000, "channel 2 did not come back ({got} bytes):\n{}", daemon.stderr());
     // The first item aired after the restart is the one the schedule has on at that instant.
     let db = retrovue::db::Db::open(&db_path).unwrap();
-    let (aired_item, aired_at, planned_item): (Option<i64>, i64, Option<i64>) = db.call_blocking(|c| {
-        let (item, at): (Option<i64>, i64) = c
-            .query_row(
-                "SELECT schedule_item_id, actual_start_ms FROM playout_log WHERE actual_start_ms >= ?1
-                 ORDER BY actual_start_ms, id LIMIT 1",
-                [restarted - 2_000],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .expect("as-run rows after the restart");
-        let planned = c
-            .query_row(
-                "SELECT s.id FROM schedule_items s JOIN channels ch ON ch.id = s.channel_id
-                 WHERE ch.number = '2' AND s.start_ms <= ?1 AND s.end_ms > ?1",
-                [at + 100],
-                |r| r.get(0),
-            )
-            .ok();
-        (item, at, planned)
-    });
+    let (aired_item, aired_at, planned_item) = util::first_aired_since(&db, restarted - 2_000);
     assert!(planned_item.is_some(), "nothing scheduled at {aired_at}");
     assert_eq!(aired_item, planned_item, "after restart the channel did not rejoin the scheduled item");
 }

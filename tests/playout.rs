@@ -31,20 +31,6 @@ fn profile() -> OutputProfile {
     OutputProfile { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: 1000, audio_kbps: 96 }
 }
 
-fn spawn(airings: Vec<Airing>, hub: &StreamHub, log: Arc<Log>, hls: Option<HlsWriter>) -> ChannelPlayer {
-    gstreamer::init().unwrap();
-    let config = PlayerConfig {
-        channel: ChannelId(1),
-        profile: profile(),
-        encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
-        target_lufs: -24.0,
-        overlay: None,
-        audio_overlay: None,
-    };
-    let output = Output { feed: hub.feed(ChannelId(1)), hls };
-    ChannelPlayer::spawn(config, Arc::new(FakeSource(airings)), log, Arc::new(SystemClock), output).unwrap()
-}
-
 /// Read the channel's TS for `secs` into `path`.
 async fn capture(hub: &StreamHub, path: &Path, secs: f64) -> usize {
     let out = player::capture(hub, ChannelId(1), secs).await;
@@ -95,7 +81,7 @@ async fn items_change_on_schedule_with_continuous_timestamps_and_bad_items_are_c
     ];
     let hub = StreamHub::new();
     let log = Arc::new(Log::default());
-    let player = spawn(airings, &hub, log.clone(), None);
+    let player = player::spawn(profile(), airings, &hub, log.clone(), None);
     assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
     let anchor: Anchor = player.status().anchor.unwrap();
     let ts = d.join("out.ts");
@@ -185,7 +171,7 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
     let hls_dir = d.join("hls");
     let hls = HlsWriter::start(&hls_dir, 6, 1_000).unwrap();
     let mut sub = hub.subscribe(ChannelId(1));
-    let player = spawn(airings, &hub, log.clone(), Some(hls));
+    let player = player::spawn(profile(), airings, &hub, log.clone(), Some(hls));
     assert!(player.wait_running(Duration::from_secs(10)).await);
     let anchor = player.status().anchor.unwrap();
 

@@ -20,16 +20,15 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use retrovue::clock::{Clock, SystemClock};
-use retrovue::config::EncoderChoice;
 use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
 use retrovue::playout::pipeline::Output;
 use retrovue::playout::timeline::Anchor;
-use retrovue::playout::{AiringSource, AsRunStatus, ChannelPlayer, PlayerConfig, SourceError, encoder};
+use retrovue::playout::{AiringSource, AsRunStatus, ChannelPlayer, SourceError};
 use retrovue::schedule::{Airing, AiringKind};
 use retrovue::stream::StreamHub;
 use util::Clip;
 use util::media::{Frame, assert_continuous, dump, frames, wall_of};
-use util::player::{FakeSource, Log};
+use util::player::{self, FakeSource, Log};
 
 fn airing(id: i64, title: &str, uri: &str, start: DateTime<Utc>, ms: i64) -> Airing {
     Airing {
@@ -46,20 +45,6 @@ fn airing(id: i64, title: &str, uri: &str, start: DateTime<Utc>, ms: i64) -> Air
         offset_out_ms: ms,
         loudness_lufs: Some(-24.0),
     }
-}
-
-fn spawn(profile: OutputProfile, airings: Vec<Airing>, hub: &StreamHub, log: Arc<Log>) -> ChannelPlayer {
-    gstreamer::init().unwrap();
-    let config = PlayerConfig {
-        channel: ChannelId(1),
-        profile,
-        encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
-        target_lufs: -24.0,
-        overlay: None,
-        audio_overlay: None,
-    };
-    let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
-    ChannelPlayer::spawn(config, Arc::new(FakeSource(airings)), log, Arc::new(SystemClock), output).unwrap()
 }
 
 /// Read the channel's TS until `until` into `path`; the longest wait between two chunks.
@@ -208,7 +193,7 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
     let log = Arc::new(Log::default());
     let profile =
         OutputProfile { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: 1000, audio_kbps: 96 };
-    let player = spawn(profile, airings, &hub, log.clone());
+    let player = player::spawn(profile, airings, &hub, log.clone(), None);
     assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
     let anchor = player.status().anchor.unwrap();
 
@@ -309,19 +294,12 @@ async fn slow_drift_is_absorbed_gently_by_moving_the_anchor() {
     gstreamer::init().unwrap();
     let hub = StreamHub::new();
     let clock = Arc::new(OffsetClock::default());
-    let config = PlayerConfig {
-        channel: ChannelId(1),
-        profile: OutputProfile {
-            format: VideoFormat::Sd640x480,
-            frame_rate: FrameRate::Ntsc,
-            video_kbps: 500,
-            audio_kbps: 64,
-        },
-        encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
-        target_lufs: -24.0,
-        overlay: None,
-        audio_overlay: None,
-    };
+    let config = player::x264_config(OutputProfile {
+        format: VideoFormat::Sd640x480,
+        frame_rate: FrameRate::Ntsc,
+        video_kbps: 500,
+        audio_kbps: 64,
+    });
     let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
     let log = Arc::new(Log::default());
     let player = ChannelPlayer::spawn(config, Arc::new(FakeSource(vec![])), log, clock.clone(), output).unwrap();
@@ -355,19 +333,12 @@ async fn a_backward_clock_step_rejoins_the_schedule_on_the_same_pipeline() {
     let t0 = SystemClock.now() + chrono::Duration::milliseconds(2000);
     let real = move |ms: i64| t0 + chrono::Duration::milliseconds(ms);
     let airings = vec![airing(1, "red", &red.display().to_string(), t0, 6000)];
-    let config = PlayerConfig {
-        channel: ChannelId(1),
-        profile: OutputProfile {
-            format: VideoFormat::Sd640x480,
-            frame_rate: FrameRate::Ntsc,
-            video_kbps: 500,
-            audio_kbps: 64,
-        },
-        encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
-        target_lufs: -24.0,
-        overlay: None,
-        audio_overlay: None,
-    };
+    let config = player::x264_config(OutputProfile {
+        format: VideoFormat::Sd640x480,
+        frame_rate: FrameRate::Ntsc,
+        video_kbps: 500,
+        audio_kbps: 64,
+    });
     let log = Arc::new(Log::default());
     let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
     let player =

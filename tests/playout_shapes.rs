@@ -14,29 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use retrovue::clock::{Clock, SystemClock};
-use retrovue::config::EncoderChoice;
 use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
-use retrovue::playout::pipeline::Output;
-use retrovue::playout::{AsRunStatus, ChannelPlayer, PlayerConfig, encoder};
-use retrovue::schedule::Airing;
+use retrovue::playout::AsRunStatus;
 use retrovue::stream::StreamHub;
 use util::Clip;
 use util::media::{Frame, assert_continuous, dump, frames, probe, wall_of};
-use util::player::{FakeSource, Log, airing, capture};
-
-fn spawn(profile: OutputProfile, airings: Vec<Airing>, hub: &StreamHub, log: Arc<Log>) -> ChannelPlayer {
-    gstreamer::init().unwrap();
-    let config = PlayerConfig {
-        channel: ChannelId(1),
-        profile,
-        encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
-        target_lufs: -24.0,
-        overlay: None,
-        audio_overlay: None,
-    };
-    let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
-    ChannelPlayer::spawn(config, Arc::new(FakeSource(airings)), log, Arc::new(SystemClock), output).unwrap()
-}
+use util::player::{self, Log, airing, capture};
 
 fn coloured(secs: f64, pattern: &'static str) -> Clip {
     let mut c = Clip::new(640, 480, secs);
@@ -91,7 +74,7 @@ async fn sources_of_every_shape_come_out_in_the_channel_format_with_stereo_and_c
     let log = Arc::new(Log::default());
     let profile =
         OutputProfile { format: VideoFormat::Hd720, frame_rate: FrameRate::Ntsc, video_kbps: 1500, audio_kbps: 96 };
-    let player = spawn(profile, airings, &hub, log.clone());
+    let player = player::spawn(profile, airings, &hub, log.clone(), None);
     assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
     let anchor = player.status().anchor.unwrap();
     let ts = d.join("out.ts");

@@ -8,10 +8,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use retrovue::lineup::ChannelId;
-use retrovue::playout::{AiringSource, AsRun, AsRunSink, AsRunStatus, SourceError};
+use std::sync::Arc;
+
+use retrovue::clock::SystemClock;
+use retrovue::config::EncoderChoice;
+use retrovue::lineup::{ChannelId, OutputProfile};
+use retrovue::playout::pipeline::Output;
+use retrovue::playout::{
+    AiringSource, AsRun, AsRunSink, AsRunStatus, ChannelPlayer, PlayerConfig, SourceError, encoder,
+};
 use retrovue::schedule::{Airing, AiringKind};
 use retrovue::stream::StreamHub;
+use retrovue::stream::hls::HlsWriter;
 
 /// A schedule that is a fixed list of airings (every channel's).
 pub struct FakeSource(pub Vec<Airing>);
@@ -78,4 +86,30 @@ pub async fn capture(hub: &StreamHub, channel: ChannelId, secs: f64) -> Vec<u8> 
         out.extend_from_slice(&bytes);
     }
     out
+}
+
+/// Channel 1 in `profile` through x264, no graphics, loudness target -24 LUFS.
+pub fn x264_config(profile: OutputProfile) -> PlayerConfig {
+    gstreamer::init().unwrap();
+    PlayerConfig {
+        channel: ChannelId(1),
+        profile,
+        encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
+        target_lufs: -24.0,
+        overlay: None,
+        audio_overlay: None,
+    }
+}
+
+/// Channel 1 playing `airings` on the system clock into `hub` (and `hls`).
+pub fn spawn(
+    profile: OutputProfile,
+    airings: Vec<Airing>,
+    hub: &StreamHub,
+    log: Arc<Log>,
+    hls: Option<HlsWriter>,
+) -> ChannelPlayer {
+    let output = Output { feed: hub.feed(ChannelId(1)), hls };
+    ChannelPlayer::spawn(x264_config(profile), Arc::new(FakeSource(airings)), log, Arc::new(SystemClock), output)
+        .unwrap()
 }
