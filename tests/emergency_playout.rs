@@ -254,7 +254,16 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
         let between =
             |a: DateTime<Utc>, b: DateTime<Utc>| frames.iter().filter(move |f| wall(f.0) >= a && wall(f.0) < b);
         let ms = chrono::Duration::milliseconds;
-        assert!(between(raised_at + ms(1000), cleared_at).all(|f| is_slate(f.1)), "channel {i}: slate held");
+        let held: Vec<String> = between(raised_at + ms(1000), cleared_at)
+            .filter(|f| !is_slate(f.1))
+            .map(|f| format!("pts {} at raise {:+} ms: {:?}", f.0, (wall(f.0) - raised_at).num_milliseconds(), f.1))
+            .collect();
+        assert!(
+            held.is_empty(),
+            "channel {i}: slate held, but {} frames were not the slate: {:?}",
+            held.len(),
+            &held[..held.len().min(8)]
+        );
         if i == 0 {
             // Red before, and after the clear the blue item that started under the slate, in progress.
             assert!(between(raised_at - ms(1000), raised_at - ms(100)).all(|f| is_red(f.1)), "red before the alert");

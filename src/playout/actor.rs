@@ -200,8 +200,7 @@ impl<'a> Session<'a> {
             let _ = tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Null)).await;
             return Err(e);
         }
-        let running_ns = cp.pipeline.current_running_time().map(|t| t.nseconds()).unwrap_or(0);
-        let anchor = Anchor { wall: deps.clock.now(), running_ns };
+        let anchor = realign::initial_anchor(&deps.clock, &cp.pipeline);
         tracing::info!(channel = %deps.config.channel, encoder = deps.config.encoder.element(), "channel pipeline playing");
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Ok(Session {

@@ -59,7 +59,7 @@ pub(crate) fn element(
         };
         let Some(element) = weak.upgrade() else { return gst::PadProbeReturn::Ok };
         let Some(buffer) = info.buffer_mut() else { return gst::PadProbeReturn::Ok };
-        let at = super::overlay::buffer_instant(clock.now(), &element, &segment, buffer.pts());
+        let at = super::overlay::buffer_instant(&clock, &element, &segment, buffer.pts());
         // A panic must not cross into C (it would abort the daemon): play the program.
         let what = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state(at))).unwrap_or_default();
         if !what.mute && !what.tone {

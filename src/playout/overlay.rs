@@ -10,7 +10,10 @@
 //! change of topology, and a pipeline rebuild brings the alert back by itself.
 //!
 //! Time: a frame's wall-clock instant is "now" plus how far its running time is ahead of the
-//! pipeline clock's, so graphics follow the same wall clock the schedule is written in.
+//! pipeline clock's, so graphics follow the same wall clock the schedule is written in. The
+//! alert a frame or audio buffer carries is decided by that instant too
+//! ([`AlertTimeline`]): the slate, the muted program and the as-run times all begin and end
+//! where the alert does on the channel's timeline, however late the pipeline processes them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +28,7 @@ use super::graphics::cues::Cue;
 use super::graphics::scene::{Layer, Scene, SceneConfig};
 use super::pipeline::OverlayFactory;
 use crate::clock::SharedClock;
+use crate::emergency::activation::AlertTimeline;
 use crate::emergency::{ActiveAlerts, Alert};
 use crate::lineup::{Channel, GuideNumber};
 
@@ -34,6 +38,8 @@ struct Shared {
     number: GuideNumber,
     clock: SharedClock,
     alerts: watch::Receiver<Arc<ActiveAlerts>>,
+    /// The live sets followed so far, to decide each buffer by its air instant.
+    timeline: Mutex<AlertTimeline>,
     cues: Mutex<Arc<Vec<Cue>>>,
     scene: Mutex<Scene>,
     rects: Mutex<HashMap<u64, gst_video::VideoOverlayRectangle>>,
@@ -111,6 +117,7 @@ impl ChannelGraphics {
                 number: channel.number.clone(),
                 clock,
                 alerts,
+                timeline: Mutex::new(AlertTimeline::default()),
                 cues: Mutex::new(Arc::new(Vec::new())),
                 scene: Mutex::new(scene),
                 rects: Mutex::new(HashMap::new()),
@@ -198,9 +205,8 @@ pub struct AudioState {
 }
 
 fn audio_state(shared: &Shared, at: DateTime<Utc>) -> AudioState {
-    let active = shared.alerts.borrow().clone();
-    let Some(alert) = active.for_channel(&shared.number) else { return AudioState::default() };
-    let first = first_seen(shared, alert, at);
+    let Some(alert) = alert_at(shared, at) else { return AudioState::default() };
+    let first = first_seen(shared, &alert, at);
     let slate = alert.mode == crate::emergency::AlertMode::Slate;
     // The tone plays from when this channel first showed the alert, unless the channel
     // joined long after the start (daemon restart, channel started mid-alert).
@@ -209,6 +215,14 @@ fn audio_state(shared: &Shared, at: DateTime<Utc>) -> AudioState {
         && at >= first
         && at < first + super::alert_audio::TONE;
     AudioState { mute: slate || tone, tone }
+}
+
+/// The alert the channel carries at the air instant `at`, following the live set as it is now.
+fn alert_at(shared: &Shared, at: DateTime<Utc>) -> Option<Arc<Alert>> {
+    let live = shared.alerts.borrow().clone();
+    let mut timeline = shared.timeline.lock().unwrap_or_else(|p| p.into_inner());
+    timeline.observe(&live, shared.clock.now());
+    timeline.for_channel_at(&shared.number, at)
 }
 
 fn first_seen(shared: &Shared, alert: &Alert, at: DateTime<Utc>) -> DateTime<Utc> {
@@ -225,31 +239,42 @@ fn first_seen(shared: &Shared, alert: &Alert, at: DateTime<Utc>) -> DateTime<Utc
 
 /// The wall-clock instant a buffer is shown: now + (its running time - the clock's).
 pub(crate) fn frame_instant(clock: &SharedClock, element: &gst::Element, sample: &gst::Sample) -> DateTime<Utc> {
-    let now = clock.now();
-    let Some(buffer) = sample.buffer() else { return now };
-    let Some(segment) = sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned()) else {
-        return now;
+    let (Some(buffer), Some(segment)) =
+        (sample.buffer(), sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned()))
+    else {
+        return clock.now();
     };
-    buffer_instant(now, element, &segment, buffer.pts())
+    buffer_instant(clock, element, &segment, buffer.pts())
 }
 
-/// As [`frame_instant`], from a segment and a timestamp.
+/// As [`frame_instant`], from a segment and a timestamp. The clock's running time is read
+/// between two wall-clock readings (their midpoint is "now"), again if the thread was
+/// preempted in between, so a busy machine does not shift the instant by the preemption.
 pub(crate) fn buffer_instant(
-    now: DateTime<Utc>,
+    clock: &SharedClock,
     element: &gst::Element,
     segment: &gst::FormattedSegment<gst::ClockTime>,
     pts: Option<gst::ClockTime>,
 ) -> DateTime<Utc> {
-    let (Some(rt), Some(clock_rt)) = (segment.to_running_time(pts), element.current_running_time()) else {
-        return now;
-    };
+    let Some(rt) = segment.to_running_time(pts) else { return clock.now() };
+    let mut reading = None;
+    for _ in 0..3 {
+        let before = clock.now();
+        let Some(clock_rt) = element.current_running_time() else { return before };
+        let spread = clock.now() - before;
+        reading = Some((before + spread / 2, clock_rt));
+        if spread <= chrono::Duration::milliseconds(2) {
+            break;
+        }
+    }
+    let (now, clock_rt) = reading.expect("at least one reading");
     let ahead_ns = rt.nseconds() as i64 - clock_rt.nseconds() as i64;
     now + chrono::Duration::nanoseconds(ahead_ns)
 }
 
 fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayComposition> {
-    let active = shared.alerts.borrow().clone();
-    let alert = active.for_channel(&shared.number);
+    let alert = alert_at(shared, at);
+    let alert = alert.as_deref();
     let since = alert.map_or(at, |a| first_seen(shared, a, at));
     shared.on_air.send_if_modified(|on_air| {
         let same = on_air.alert.as_ref().map(|a| a.id) == alert.map(|a| a.id);

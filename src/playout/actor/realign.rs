@@ -5,22 +5,48 @@
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
+use gstreamer as gst;
+use gstreamer::prelude::*;
 
 use super::Session;
+use crate::clock::SharedClock;
 use crate::playout::timeline::{Anchor, Realign};
 use crate::playout::{AsRun, AsRunStatus};
+
+/// Readings of the wall clock further apart than this bracket a preempted thread.
+const CLEAN_SAMPLE: chrono::Duration = chrono::Duration::milliseconds(5);
+
+/// The wall clock and the pipeline's running time read together: the running time between
+/// two wall-clock readings at most [`CLEAN_SAMPLE`] apart, paired with their midpoint. `None`
+/// when the thread was preempted in between (on a busy machine that can be hundreds of
+/// milliseconds, which would misplace every item by as much).
+pub(super) fn sample(clock: &SharedClock, pipeline: &gst::Pipeline) -> Option<Anchor> {
+    let before = clock.now();
+    let running_ns = pipeline.current_running_time().map(|t| t.nseconds()).unwrap_or(0);
+    let after = clock.now();
+    let spread = after - before;
+    (spread.abs() <= CLEAN_SAMPLE).then(|| Anchor { wall: before + spread / 2, running_ns })
+}
+
+/// A clean [`sample`] for a new pipeline's anchor: a few tries, then the last reading.
+pub(super) fn initial_anchor(clock: &SharedClock, pipeline: &gst::Pipeline) -> Anchor {
+    for _ in 0..20 {
+        if let Some(a) = sample(clock, pipeline) {
+            return a;
+        }
+        std::thread::yield_now();
+    }
+    let running_ns = pipeline.current_running_time().map(|t| t.nseconds()).unwrap_or(0);
+    Anchor { wall: clock.now(), running_ns }
+}
 
 impl Session<'_> {
     /// Compare the anchor with the wall clock and re-anchor on a jump or drift (see
     /// [`timeline::Realigner`]). True when the anchor changed.
     pub(super) fn check_clock(&mut self) -> bool {
-        let before = self.deps.clock.now();
-        let now_rt = self.now_rt();
-        let after = self.deps.clock.now();
-        if (after - before).num_milliseconds().abs() > 5 {
+        let Some(Anchor { wall, running_ns: now_rt }) = sample(&self.deps.clock, &self.cp.pipeline) else {
             return false; // preempted between the readings: not a clean sample
-        }
-        let wall = before + (after - before) / 2;
+        };
         match self.realigner.check(self.anchor.divergence(now_rt, wall)) {
             Realign::Keep => false,
             Realign::Slew(ns) => {
