@@ -264,7 +264,7 @@ pub async fn run(deps: ChannelsDeps) {
             c.not_before = Instant::now() + delay;
             tracing::error!(channel = %id, delay_ms = delay.as_millis() as u64, "channel playout died: restarting");
             // The dead pipeline's GOP would not continue into the new one.
-            deps.hub.feed(id).reset();
+            deps.hub.feed(id).close();
             r.player.stop().await;
         }
         let viewers = demand.borrow_and_update().clone();

@@ -69,10 +69,16 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
                     s.anchor = Some(session.anchor);
                 });
                 let end = session.run(&mut rx, &status).await;
+                // Whatever the pipeline sends while it winds down would not continue into the
+                // next one (see `Feed::close`).
+                deps.output.feed.close();
                 session.shutdown().await;
                 end
             }
-            Err(e) => End::Restart { reason: e, deliberate: false },
+            Err(e) => {
+                deps.output.feed.close();
+                End::Restart { reason: e, deliberate: false }
+            }
         };
         status.send_modify(|s| {
             s.running = false;
@@ -80,17 +86,11 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
             s.on_air = None;
         });
         let (reason, deliberate) = match end {
-            End::Stop => {
-                // Stopped for good: a later start of this channel must not hand new viewers
-                // this run's last GOP first (its timestamps would jump back into the new run).
-                deps.output.feed.reset();
-                break;
-            }
+            End::Stop => break,
             End::Restart { reason, deliberate } => (reason, deliberate),
         };
-        // Viewers stay subscribed to the feed; they continue at the new pipeline's first
-        // keyframe. The old GOP would not continue, so drop it.
-        deps.output.feed.reset();
+        // Viewers stay subscribed to the (closed) feed; they continue at the new pipeline's
+        // first keyframe.
         if let Some(hls) = &deps.output.hls {
             hls.discontinuity();
         }
@@ -167,6 +167,7 @@ impl<'a> Session<'a> {
         let name = format!("channel-{}", deps.config.channel);
         let cp = ChannelPipeline::build(&name, &spec, deps.output.clone()).map_err(|e| e.to_string())?;
         let pipeline = cp.pipeline.clone();
+        deps.output.feed.open();
         let started = tokio::task::spawn_blocking(move || {
             pipeline.set_state(gst::State::Playing).map_err(|e| format!("cannot start pipeline: {e}"))?;
             // Generous: on a loaded machine the first encoded frame (which completes the

@@ -96,6 +96,8 @@ pub struct Feed {
 struct GopCache {
     chunks: Vec<Chunk>,
     bytes: usize,
+    /// The pipeline that published here is stopping: what it still sends is dropped.
+    closed: bool,
 }
 
 impl Feed {
@@ -112,6 +114,9 @@ impl Feed {
     /// Publish a chunk to every viewer. Never blocks (safe from a GStreamer streaming thread).
     pub fn publish(&self, chunk: Chunk) {
         let mut gop = self.gop.lock().expect("gop lock");
+        if gop.closed {
+            return;
+        }
         if chunk.keyframe || gop.bytes + chunk.data.len() > GOP_CACHE_LIMIT {
             gop.chunks.clear();
             gop.bytes = 0;
@@ -124,11 +129,20 @@ impl Feed {
         let _ = self.tx.send(chunk);
     }
 
-    /// Forget the GOP cache (the pipeline restarted; old bytes would not continue).
-    pub fn reset(&self) {
+    /// The pipeline publishing here is stopping (or died): forget the GOP cache and drop
+    /// whatever it still sends while it winds down, so no viewer tuning in meanwhile is handed
+    /// bytes that the next pipeline's stream would not continue (its timestamps start over).
+    /// Viewers stay subscribed and go on at the next pipeline's first keyframe.
+    pub fn close(&self) {
         let mut gop = self.gop.lock().expect("gop lock");
         gop.chunks.clear();
         gop.bytes = 0;
+        gop.closed = true;
+    }
+
+    /// A new pipeline publishes here from now on.
+    pub fn open(&self) {
+        self.gop.lock().expect("gop lock").closed = false;
     }
 
     /// Bytes currently in the GOP cache (0 = no keyframe seen yet).
@@ -211,6 +225,26 @@ mod tests {
         assert_eq!(s.next().await.unwrap()[0], 2);
         assert_eq!(s.next().await.unwrap()[0], 3);
         assert_eq!(s.next().await.unwrap()[0], 4);
+    }
+
+    #[tokio::test]
+    async fn a_closing_feed_hands_out_nothing_until_the_next_pipeline_opens_it() {
+        let hub = StreamHub::new();
+        let feed = hub.feed(ChannelId(1));
+        feed.publish(chunk(1, true));
+        let mut watching = hub.subscribe(ChannelId(1));
+        assert_eq!(watching.next().await.unwrap()[0], 1);
+        feed.close();
+        // The stopping pipeline's last output reaches nobody and is not cached.
+        feed.publish(chunk(2, true));
+        feed.publish(chunk(3, false));
+        assert_eq!(feed.cached_bytes(), 0);
+        let mut tuned_meanwhile = hub.subscribe(ChannelId(1));
+        feed.open();
+        feed.publish(chunk(4, true));
+        for s in [&mut watching, &mut tuned_meanwhile] {
+            assert_eq!(s.next().await.unwrap()[0], 4);
+        }
     }
 
     #[tokio::test]
