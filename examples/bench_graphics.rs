@@ -3,7 +3,9 @@
 //! clock + emergency crawl, each for the same wall time. Prints CPU seconds per run and the
 //! ratio against the plain channel (goal: under 1.15x).
 //!
-//! `cargo run --release --example bench_graphics -- [SECONDS]` (scripts/bench-graphics.sh).
+//! `cargo run --release --example bench_graphics -- [SECONDS] [ROUNDS]` (scripts/bench-graphics.sh):
+//! ROUNDS (default 3) rounds of the three variants in turn, SECONDS (default 20) each; the
+//! ratios compare each variant's median run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -247,10 +249,18 @@ fn element_only(variant: Variant, frames: u32) -> f64 {
     cpu
 }
 
+/// The middle value (mean of the two middle ones for an even count).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     gstreamer::init().unwrap();
     let secs: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let rounds: u32 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(3);
     let frames = 900;
     let mut per_frame = Vec::new();
     for v in [Variant::Plain, Variant::BugLowerThird, Variant::BugClockCrawl] {
@@ -268,11 +278,23 @@ async fn main() {
         .status()
         .unwrap();
     assert!(status.success());
-    let mut results = Vec::new();
-    for v in [Variant::Plain, Variant::BugLowerThird, Variant::BugClockCrawl] {
-        let cpu = run(v, &clip, secs).await;
-        println!("{v:?}: {cpu:.2} CPU s over {secs} s ({:.1} % of one core)", cpu * 100.0 / secs as f64);
-        results.push(cpu);
+    // Rounds of the three variants in turn, so a slow spell of the machine hits all of them
+    // alike; each variant's median run is compared.
+    let variants = [Variant::Plain, Variant::BugLowerThird, Variant::BugClockCrawl];
+    let mut runs: [Vec<f64>; 3] = Default::default();
+    for round in 1..=rounds {
+        for (i, v) in variants.into_iter().enumerate() {
+            let cpu = run(v, &clip, secs).await;
+            println!(
+                "round {round}, {v:?}: {cpu:.2} CPU s over {secs} s ({:.1} % of one core)",
+                cpu * 100.0 / secs as f64
+            );
+            runs[i].push(cpu);
+        }
+    }
+    let results: Vec<f64> = runs.iter_mut().map(|r| median(r)).collect();
+    for (v, m) in variants.iter().zip(&results) {
+        println!("median {v:?}: {m:.2} CPU s over {secs} s");
     }
     println!("ratio bug + lower third vs plain:  {:.3}x", results[1] / results[0]);
     println!("ratio bug + clock + crawl vs plain: {:.3}x", results[2] / results[0]);

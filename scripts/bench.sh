@@ -8,7 +8,7 @@
 #   --cross      build the aarch64 binary first (scripts/cross-build.sh aarch64) to size it
 #
 # Builds the release binary, the benchmark examples and tests once, then measures (the full run
-# takes about 8 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
+# takes about 11 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
 # transcode, channels sustained in real time, tune latency through the daemon's HTTP, fan-out
 # to 1/10/100 viewers (CPU per viewer and identical bytes), daemon RSS idle and with 4
 # channels, library scan and re-scan, schedule build/XMLTV/lookup, graphics overhead (full run
@@ -366,18 +366,18 @@ row "schedule: what is on now (SQL)" "$(sk lookup_sql_us)" "µs" "< 10 µs" lt 1
 
 # ---- 6. Graphics ------------------------------------------------------------------------
 if [ "$quick" = 1 ]; then
-  row "graphics: bug + lower third CPU" "" "x" "< 1.15x" lt 1.15 "#6" "skipped by --quick (takes about a minute)"
+  row "graphics: bug + lower third CPU" "" "x" "< 1.15x" lt 1.15 "#6" "skipped by --quick (takes about 4 minutes)"
   row "graphics: bug + clock + crawl CPU" "" "x" "< 1.15x" lt 1.15 "#6" "skipped by --quick"
 else
-  say "== graphics overhead (3 runs x ${GFX_SECS} s)"
-  gfx="$(RUST_LOG=warn "$rel/examples/bench_graphics" "$GFX_SECS" 2>&1 | tee "$work/gfx.txt" || true)"
+  say "== graphics overhead (3 rounds of 3 variants x ${GFX_SECS} s)"
+  gfx="$(RUST_LOG=warn "$rel/examples/bench_graphics" "$GFX_SECS" 3 2>&1 | tee "$work/gfx.txt" || true)"
   say "$gfx"
   g1="$(sed -n 's/^ratio bug + lower third vs plain: *\([0-9.]*\)x.*/\1/p' <<<"$gfx")"
   g2="$(sed -n 's/^ratio bug + clock + crawl vs plain: *\([0-9.]*\)x.*/\1/p' <<<"$gfx")"
   e1="$(sed -n 's/^ratio bug + lower third from the element cost alone: *\([0-9.]*\)x.*/\1/p' <<<"$gfx")"
   e2="$(sed -n 's/^ratio bug + clock + crawl from the element cost alone: *\([0-9.]*\)x.*/\1/p' <<<"$gfx")"
   row "graphics: bug + lower third CPU" "$g1" "x" "< 1.15x" lt 1.15 "#6" \
-    "the same x264 channel with and without graphics, ${GFX_SECS} s each; ${e1:-?}x from the graphics element's own per-frame cost"
+    "the same x264 channel with and without graphics, median of 3 interleaved ${GFX_SECS} s runs each; ${e1:-?}x from the graphics element's own per-frame cost"
   row "graphics: bug + clock + crawl CPU" "$g2" "x" "< 1.15x" lt 1.15 "#6" \
     "same; ${e2:-?}x from the element's own per-frame cost (whole-channel runs are noisier)"
 fi

@@ -132,6 +132,7 @@ fn expected_slate(a: &Alert) -> Vec<u8> {
         lower_thirds: false,
         clock: false,
         tz: chrono_tz::UTC,
+        frame_rate: ch.settings.profile.frame_rate,
     });
     let layers = scene.frame(Utc::now(), &[], Some(a));
     let r = &layers[0].raster;

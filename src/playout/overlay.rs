@@ -111,6 +111,7 @@ impl ChannelGraphics {
             lower_thirds: channel.settings.lower_thirds,
             clock: channel.settings.clock,
             tz,
+            frame_rate: channel.settings.profile.frame_rate,
         });
         Self {
             shared: Arc::new(Shared {

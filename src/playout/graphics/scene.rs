@@ -13,7 +13,7 @@ use super::layout::{self, TITLE_SAFE};
 use super::raster::{Raster, Rect, Rgba};
 use super::text::{self, TextStyle};
 use crate::emergency::{Alert, AlertMode};
-use crate::lineup::{BugSettings, Corner};
+use crate::lineup::{BugSettings, Corner, FrameRate};
 
 /// What a channel shows, fixed for the life of its pipeline.
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub struct SceneConfig {
     pub clock: bool,
     /// Time zone for the clock and "at 8:30".
     pub tz: chrono_tz::Tz,
+    /// The channel's frame rate: the crawl moves a whole number of pixels every frame.
+    pub frame_rate: FrameRate,
 }
 
 /// One graphic placed on a frame.
@@ -60,7 +62,8 @@ enum Key {
     Slate(i64),
 }
 
-/// Crawl speed in picture heights per second (about 120 px/s at 480 lines).
+/// Crawl speed in picture heights per second (about 120 px/s at 480 lines), rounded to whole
+/// pixels per frame (4 at 480 lines and 29.97 fps) so the text glides without judder.
 pub const CRAWL_SPEED: f64 = 0.25;
 
 /// The renderer of one channel's overlay layer.
@@ -201,9 +204,14 @@ impl Scene {
         let (tid, strip) = self.get(text_key.clone(), |_| text::render_line(&a.message, TextStyle::plain(px)));
         used.extend([band_key, label_key, text_key]);
         let travel = (w as i64 - label.width as i64 + strip.width as i64).max(1);
-        let speed = h as f64 * CRAWL_SPEED;
-        let elapsed = (now - a.starts_at).num_milliseconds().max(0) as f64 / 1000.0;
-        let moved = ((elapsed * speed) as i64).rem_euclid(travel);
+        // Frame-locked: the same step every frame (a step that alternated between 3 and 5
+        // pixels would judder, and costs the encoder more than a steady motion).
+        let (num, den) = self.cfg.frame_rate.fraction();
+        let fps = f64::from(num) / f64::from(den);
+        let step = (h as f64 * CRAWL_SPEED / fps).round().max(1.0) as i64;
+        let elapsed = (now - a.starts_at).num_microseconds().unwrap_or(i64::MAX).max(0) as f64 / 1e6;
+        let frames = (elapsed * fps).round() as i64;
+        let moved = frames.saturating_mul(step).rem_euclid(travel);
         let tx = w as i32 - moved as i32;
         let ty = band_y + (band_h as i32 - strip.height as i32) / 2;
         vec![
@@ -290,6 +298,7 @@ mod tests {
             lower_thirds: true,
             clock: false,
             tz: chrono_tz::UTC,
+            frame_rate: FrameRate::Ntsc,
         })
     }
 
@@ -348,6 +357,14 @@ mod tests {
         let strip2 = f2.iter().find(|l| l.id == strip1.id).expect("same strip");
         assert_eq!(strip1.x - strip2.x, 120, "0.25 heights per second");
         assert!(Arc::ptr_eq(&strip1.raster, &strip2.raster));
+        // Every frame moves it by the same whole number of pixels: 4 at 480 lines, 29.97 fps
+        // (the frame instants carry a little clock jitter).
+        let mut frame = |n: i64, jitter_us: i64| {
+            let at = t(101) + Duration::microseconds(n * 1_001_000_000 / 30_000 + jitter_us);
+            s.frame(at, &program(None), Some(&a)).into_iter().find(|l| l.id == strip1.id).unwrap().x
+        };
+        let xs: Vec<i32> = (0..90).map(|n| frame(n, [300, -450, 0][n as usize % 3])).collect();
+        assert!(xs.windows(2).all(|w| w[0] - w[1] == 4), "steps: {xs:?}");
         // No lower third during a crawl; the bug stays above the band.
         let band = f1.iter().find(|l| l.raster.width == 640).unwrap();
         let bug = f1.iter().find(|l| l.alpha < 1.0).unwrap();
