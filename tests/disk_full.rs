@@ -1,11 +1,14 @@
 //! The data disk fills up while a channel plays: the daemon keeps streaming to its viewers,
 //! says so (a warning in its log, the free space and a "full" flag in `/api/status`), keeps
 //! the as-run events it could not write and writes them once space is back, and HLS
-//! segments resume. The data directory (database + HLS) is a small tmpfs mounted inside a
-//! private mount namespace (`unshare -m`), so nothing outside the test is touched.
+//! segments resume. An admin who was not logged in can still log in while the disk is full
+//! and the dashboard (headless Chromium) shows the full disk. The data directory (database +
+//! HLS) is a small tmpfs mounted inside a private mount namespace (`unshare -m`), so nothing
+//! outside the test is touched.
 
 mod util;
 mod webclient;
+mod webdriver;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -18,6 +21,9 @@ use std::time::{Duration, Instant};
 use util::Home;
 use util::ts::TsFollower;
 use webclient::Api;
+use webdriver::Browser;
+
+const PASSWORD: &str = "correct horse battery";
 
 /// Set inside the re-executed test process that runs in a private mount namespace.
 const MOUNTNS_ENV: &str = "RETROVUE_TEST_IN_MOUNTNS";
@@ -167,7 +173,7 @@ fn a_full_data_disk_keeps_the_channel_streaming_is_reported_and_recovers() {
     let addr = daemon.addr.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut api = Api::new(daemon.url(""));
-    rt.block_on(api.setup("correct horse battery"));
+    rt.block_on(api.setup(PASSWORD));
 
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Watched::default()));
@@ -203,6 +209,27 @@ fn a_full_data_disk_keeps_the_channel_streaming_is_reported_and_recovers() {
         reported["errors"].as_array().unwrap().iter().any(|e| e["what"] == "data disk"),
         "the dashboard's errors do not name the full disk: {reported}"
     );
+    // Logging in needs a new session the database cannot store now: it is kept in memory, so
+    // the admin is not locked out of the page that says what is wrong.
+    let mut fresh = Api::new(daemon.url(""));
+    let login = rt.block_on(fresh.login(PASSWORD));
+    assert_eq!(login.status, 200, "login while the disk is full: {}\n{}", login.text(), daemon.stderr());
+    let seen_by_fresh = rt.block_on(fresh.get("/api/status"));
+    assert_eq!(seen_by_fresh.json["disk"]["full"], true, "{}", seen_by_fresh.text());
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
+    let banner = rt.block_on(async {
+        let b = Browser::start(&shots).await;
+        b.goto(&daemon.url("/")).await;
+        b.wait_text("Log in to manage", 15).await;
+        b.fill("#login-form [name=password]", PASSWORD).await;
+        b.click("#login-form button[type=submit]").await;
+        b.wait_text("Disk full", 15).await;
+        b.screenshot("disk-full-dashboard").await;
+        b.find("#dash-disk-full").await;
+        b.text().await
+    });
+    assert!(banner.contains("Channels keep playing"), "dashboard: {banner}");
+    assert!(daemon.stderr().contains("session kept in memory only"), "the logins did not need the fallback");
     // Full for a while: items change (as-run writes fail), HLS writes fail.
     std::thread::sleep(Duration::from_secs(8));
     assert!(daemon.child.try_wait().unwrap().is_none(), "daemon exited:\n{}", daemon.stderr());

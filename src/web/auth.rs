@@ -124,14 +124,61 @@ pub async fn setup_done(state: &WebState) -> Result<bool, Error> {
     Ok(done)
 }
 
-/// The session of the request's cookie, if valid.
+/// The session of the request's cookie, if valid (stored, or kept in memory).
 pub async fn current_session(state: &WebState, headers: &HeaderMap) -> Result<Option<Session>, Error> {
     let Some(token) = cookie_token(headers) else { return Ok(None) };
     let hash = token_hash(&token);
     let now = state.now_ms();
     let key = hash.clone();
-    let row = state.db.call(move |c| store::session(c, &key, now)).await.flat("reading sessions")?;
+    let stored = state.db.call(move |c| store::session(c, &key, now)).await.flat("reading sessions");
+    let row = match stored {
+        Ok(Some(row)) => Some(row),
+        Ok(None) => state.memory_sessions.get(&hash, now),
+        Err(e) => Some(state.memory_sessions.get(&hash, now).ok_or(e)?),
+    };
     Ok(row.map(|r| Session { user_id: r.user_id, username: r.username, csrf: r.csrf, token_hash: hash }))
+}
+
+/// Sessions the database could not store (a full data disk, a read-only or broken
+/// database): kept in memory until they expire, the user logs out or changes the password,
+/// or the daemon restarts, so an admin can still log in and see what is wrong.
+#[derive(Debug, Default)]
+pub struct MemorySessions {
+    // std Mutex: a map look-up per request, never held across an await.
+    map: Mutex<HashMap<String, (store::SessionRow, i64)>>,
+}
+
+impl MemorySessions {
+    /// Sessions kept at most (the one expiring first goes): bounded memory.
+    const MAX: usize = 64;
+
+    /// Keep a session (by token hash) until `expires_ms`.
+    pub fn insert(&self, token_hash: String, row: store::SessionRow, expires_ms: i64, now_ms: i64) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (_, exp)| *exp > now_ms);
+        if map.len() >= Self::MAX
+            && let Some(first) = map.iter().min_by_key(|(_, (_, exp))| *exp).map(|(k, _)| k.clone())
+        {
+            map.remove(&first);
+        }
+        map.insert(token_hash, (row, expires_ms));
+    }
+
+    /// The live session with this token hash.
+    pub fn get(&self, token_hash: &str, now_ms: i64) -> Option<store::SessionRow> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(token_hash).filter(|(_, exp)| *exp > now_ms).map(|(row, _)| row.clone())
+    }
+
+    /// End one session.
+    pub fn remove(&self, token_hash: &str) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(token_hash);
+    }
+
+    /// End every session of `user_id` but `keep` (after a password change).
+    pub fn end_others(&self, user_id: i64, keep: &str) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).retain(|k, (row, _)| row.user_id != user_id || k == keep);
+    }
 }
 
 /// Middleware in front of every protected route: setup done, valid session, CSRF on changes.
@@ -257,5 +304,26 @@ mod tests {
             l.failed(IpAddr::from(i.to_be_bytes()), t0);
         }
         assert!(l.len() <= MAX_ADDRESSES);
+    }
+
+    #[test]
+    fn memory_sessions_expire_end_and_stay_bounded() {
+        let m = MemorySessions::default();
+        let row = |uid: i64| store::SessionRow { user_id: uid, username: "admin".into(), csrf: format!("c{uid}") };
+        m.insert("a".into(), row(1), 100, 0);
+        m.insert("b".into(), row(1), 100, 0);
+        m.insert("c".into(), row(2), 100, 0);
+        assert_eq!(m.get("a", 99).map(|r| r.csrf), Some("c1".into()));
+        assert_eq!(m.get("a", 100), None, "expired");
+        assert_eq!(m.get("zzz", 0), None);
+        m.end_others(1, "a");
+        assert!(m.get("a", 0).is_some() && m.get("b", 0).is_none() && m.get("c", 0).is_some());
+        m.remove("a");
+        assert!(m.get("a", 0).is_none());
+        for i in 0..200 {
+            m.insert(format!("s{i}"), row(3), 1000 + i, 0);
+        }
+        assert_eq!(m.map.lock().unwrap().len(), MemorySessions::MAX);
+        assert!(m.get("s199", 0).is_some() && m.get("s0", 0).is_none(), "the one expiring first goes");
     }
 }

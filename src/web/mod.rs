@@ -68,6 +68,8 @@ pub struct Inner {
     pub deps: WebDeps,
     /// Failed-login counter per address.
     pub limiter: auth::LoginLimiter,
+    /// Sessions the database could not store (see [`auth::MemorySessions`]).
+    pub memory_sessions: auth::MemorySessions,
     /// Cached "an admin exists".
     pub setup_done: AtomicBool,
     /// The current or last library scan.
@@ -98,6 +100,7 @@ impl WebState {
         Self(Arc::new(Inner {
             deps,
             limiter: auth::LoginLimiter::default(),
+            memory_sessions: auth::MemorySessions::default(),
             setup_done: AtomicBool::new(false),
             scan: Arc::default(),
             stills: api::still::Stills::default(),

@@ -60,17 +60,23 @@ fn username(c: &Credentials) -> Result<String, Error> {
     Ok(name.to_owned())
 }
 
-async fn start_session(state: &WebState, user_id: i64) -> Result<Response, Error> {
+async fn start_session(state: &WebState, user_id: i64, username: String) -> Result<Response, Error> {
     let token = auth::random_token();
     let csrf = auth::random_token();
     let now = state.now_ms();
     let expires = now + auth::SESSION_TTL.as_millis() as i64;
     let (hash, csrf2) = (auth::token_hash(&token), csrf.clone());
-    state
+    let stored = state
         .db
         .call(move |c| store::insert_session(c, &hash, user_id, &csrf2, now, expires))
         .await
-        .flat("storing a session")?;
+        .flat("storing a session");
+    if let Err(e) = stored {
+        // A full data disk must not lock the admin out of the page that says so.
+        tracing::warn!("web: session kept in memory only (until a restart): {e}");
+        let row = store::SessionRow { user_id, username, csrf: csrf.clone() };
+        state.memory_sessions.insert(auth::token_hash(&token), row, expires, now);
+    }
     let mut res = Json(serde_json::json!({ "csrf": csrf })).into_response();
     res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&auth::session_cookie(&token)).ctx("cookie")?);
     Ok(res)
@@ -86,15 +92,16 @@ pub async fn setup(State(state): State<WebState>, Json(body): Json<Credentials>)
     let pw = body.password;
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw)).await.ctx("hashing")??;
     let now = state.now_ms();
+    let user = name.clone();
     let id = state
         .db
-        .call(move |c| store::create_first_user(c, &name, &hash, now))
+        .call(move |c| store::create_first_user(c, &user, &hash, now))
         .await
         .flat("creating the admin")?
         .ok_or(Error::AlreadySetUp)?;
     state.setup_done.store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!("web: admin password set (first run)");
-    start_session(&state, id).await
+    start_session(&state, id, name).await
 }
 
 /// `POST /api/login`
@@ -109,7 +116,8 @@ pub async fn login(
     let ip = peer.ip();
     state.limiter.check(ip, Instant::now())?;
     let name = username(&body)?;
-    let user = state.db.call(move |c| store::user_by_name(c, &name)).await.flat("reading users")?;
+    let lookup = name.clone();
+    let user = state.db.call(move |c| store::user_by_name(c, &lookup)).await.flat("reading users")?;
     let pw = body.password;
     let ok = match user {
         Some((id, hash)) => {
@@ -120,7 +128,7 @@ pub async fn login(
     match ok {
         Some(id) => {
             state.limiter.succeeded(ip);
-            start_session(&state, id).await
+            start_session(&state, id, name).await
         }
         None => {
             state.limiter.failed(ip, Instant::now());
@@ -132,6 +140,7 @@ pub async fn login(
 
 /// `POST /api/logout`
 pub async fn logout(State(state): State<WebState>, Extension(s): Extension<Session>) -> Result<Response, Error> {
+    state.memory_sessions.remove(&s.token_hash);
     state.db.call(move |c| store::delete_session(c, &s.token_hash)).await.flat("ending a session")?;
     let mut res = Json(serde_json::json!({ "ok": true })).into_response();
     res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&auth::clear_cookie()).ctx("cookie")?);
@@ -164,6 +173,8 @@ pub async fn change_password(
     }
     let new = body.new;
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&new)).await.ctx("hashing")??;
-    state.db.call(move |c| store::set_password(c, uid, &hash, &s.token_hash)).await.flat("changing the password")?;
+    let keep = s.token_hash.clone();
+    state.db.call(move |c| store::set_password(c, uid, &hash, &keep)).await.flat("changing the password")?;
+    state.memory_sessions.end_others(uid, &s.token_hash);
     Ok(Json(serde_json::json!({ "ok": true })))
 }
