@@ -408,6 +408,13 @@ fn series_run_in_order_and_a_replan_rewinds_progress() {
         let frozen_end = now + chrono::Duration::hours(24);
         assert!(first.iter().zip(&second).filter(|(a, _)| a.end <= frozen_end).all(|(a, b)| a.id == b.id));
         assert!(db.call_blocking(|c| store::generation(c)).unwrap() > g1);
+        // The daemon extends every ten minutes while the plan already reaches days ahead: what
+        // is on now and the next days stay (pruning is relative to now, not to the extension).
+        let soon = now + chrono::Duration::minutes(40);
+        horizon::build_with(&db, &cfg, &lib, soon, 7, horizon::BuildMode::Extend).unwrap();
+        let extended = db.call_blocking(|c| store::programs_between(c, ch.id, 0, i64::MAX)).unwrap();
+        assert_eq!(strip(&extended[..second.len()]), strip(&second), "an extension removed published programs");
+        assert!(db.call_blocking(|c| store::airing_at(c, ch.id, soon.timestamp_millis())).unwrap().is_some());
         // Extending appends after the horizon without touching anything published.
         let later = now + chrono::Duration::days(5);
         horizon::build_with(&db, &cfg, &lib, later, 3, horizon::BuildMode::Extend).unwrap();

@@ -62,7 +62,8 @@ fn insert_rows<T>(
 
 /// Replace a channel's schedule from `from_ms` on with `plan`, store its progress and bump
 /// the publication counter, in one transaction. Rows that ended more than `keep_past_ms`
-/// before `from_ms` are pruned (the as-run log keeps the history).
+/// before `now_ms` are pruned (the as-run log keeps the history). Not before `from_ms`: an
+/// extension starts days ahead, and would take what is on now and the guide with it.
 pub fn publish(
     conn: &mut Connection,
     channel: ChannelId,
@@ -75,12 +76,12 @@ pub fn publish(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let removed = tx
         .prepare_cached("DELETE FROM schedule_programs WHERE channel_id = ?1 AND (start_ms >= ?2 OR end_ms < ?3)")?
-        .execute(params![channel.0, from_ms, from_ms - keep_past_ms])?;
+        .execute(params![channel.0, from_ms, now_ms - keep_past_ms])?;
     // Airings of removed programs go with them (ON DELETE CASCADE); this catches strays.
     tx.prepare_cached(
         "DELETE FROM schedule_items WHERE channel_id = ?1 AND program_id IS NULL AND (start_ms >= ?2 OR end_ms < ?3)",
     )?
-    .execute(params![channel.0, from_ms, from_ms - keep_past_ms])?;
+    .execute(params![channel.0, from_ms, now_ms - keep_past_ms])?;
     let first_id: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM schedule_programs", [], |r| r.get(0))?;
     let programs: Vec<(i64, String, &_)> = (first_id..)
         .zip(&plan.programs)
