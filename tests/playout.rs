@@ -20,7 +20,7 @@ use retrovue::schedule::Airing;
 use retrovue::stream::StreamHub;
 use retrovue::stream::hls::HlsWriter;
 use util::Clip;
-use util::media::{assert_continuous, frames, probe, wall_of};
+use util::media::{assert_continuous, colour_runs, frames, probe, wall_of};
 use util::player::{self, FakeSource, Log};
 
 fn airing(id: i64, title: &str, path: &Path, start: DateTime<Utc>, ms: i64) -> Airing {
@@ -100,12 +100,7 @@ async fn items_change_on_schedule_with_continuous_timestamps_and_bad_items_are_c
     // The first frame of each colour run, mapped to wall clock, is at the scheduled instant.
     let frame_ns = 1_001_000_000 / 30;
     let wall_of = |pts: i64| wall_of(&anchor, pts);
-    let runs: Vec<(char, i64)> = f
-        .iter()
-        .enumerate()
-        .filter(|(i, x)| *i == 0 || f[i - 1].colour() != x.colour())
-        .map(|(_, x)| (x.colour(), x.pts))
-        .collect();
+    let runs = colour_runs(&f);
     let colours: String = runs.iter().map(|r| r.0).collect();
     // Black before the first item, the three items, black for the three bad ones, red again,
     // black after the schedule ends.
@@ -204,12 +199,7 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
 
     // First pipeline: black, then blue straight away (never red), blue ends when the media
     // does, black, then green at its start.
-    let runs: Vec<(char, i64)> = first
-        .iter()
-        .enumerate()
-        .filter(|(i, x)| *i == 0 || first[i - 1].colour() != x.colour())
-        .map(|(_, x)| (x.colour(), x.pts))
-        .collect();
+    let runs = colour_runs(first);
     let colours: String = runs.iter().map(|r| r.0).collect();
     assert_eq!(colours, "kbkg", "{runs:?}");
     let wall_of = |pts: i64| wall_of(&anchor, pts);

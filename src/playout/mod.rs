@@ -32,11 +32,26 @@ pub mod watchdog;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use gstreamer as gst;
+use gstreamer::prelude::*;
 
 pub use player::{ChannelPlayer, Command, PlayerConfig, PlayerError, PlayerStatus};
 
+use crate::clock::SharedClock;
 use crate::lineup::ChannelId;
 use crate::schedule::Airing;
+
+/// The wall clock and `element`'s running time read together: the running time is read
+/// between two wall-clock readings and paired with their midpoint; with it, how far apart the
+/// two readings were. A thread preempted in between (on a busy machine, hundreds of
+/// milliseconds) makes the pair off by up to that much, so callers retry or skip a wide one.
+/// `None` while the element has no running time (no clock yet).
+pub(crate) fn read_clocks(clock: &SharedClock, element: &gst::Element) -> Option<(timeline::Anchor, chrono::Duration)> {
+    let before = clock.now();
+    let running_ns = element.current_running_time()?.nseconds();
+    let spread = clock.now() - before;
+    Some((timeline::Anchor { wall: before + spread / 2, running_ns }, spread))
+}
 
 /// The airings source could not answer.
 #[derive(Debug, thiserror::Error)]

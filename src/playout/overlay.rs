@@ -260,17 +260,13 @@ pub(crate) fn buffer_instant(
     let Some(rt) = segment.to_running_time(pts) else { return clock.now() };
     let mut reading = None;
     for _ in 0..3 {
-        let before = clock.now();
-        let Some(clock_rt) = element.current_running_time() else { return before };
-        let spread = clock.now() - before;
-        reading = Some((before + spread / 2, clock_rt));
+        let Some((anchor, spread)) = super::read_clocks(clock, element) else { return clock.now() };
+        reading = Some(anchor);
         if spread <= chrono::Duration::milliseconds(2) {
             break;
         }
     }
-    let (now, clock_rt) = reading.expect("at least one reading");
-    let ahead_ns = rt.nseconds() as i64 - clock_rt.nseconds() as i64;
-    now + chrono::Duration::nanoseconds(ahead_ns)
+    reading.expect("at least one reading").wall_at(rt.nseconds())
 }
 
 fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayComposition> {

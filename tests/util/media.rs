@@ -48,6 +48,16 @@ impl Frame {
     }
 }
 
+/// Where the middle colour changes: (colour, PTS of the run's first frame) per run.
+pub fn colour_runs(frames: &[Frame]) -> Vec<(char, i64)> {
+    frames
+        .iter()
+        .enumerate()
+        .filter(|(i, x)| *i == 0 || frames[i - 1].colour() != x.colour())
+        .map(|(_, x)| (x.colour(), x.pts))
+        .collect()
+}
+
 /// Every video frame of a TS with its colour grid.
 pub fn frames(path: &Path) -> Vec<Frame> {
     let meta = probe(path, "v", "-show_frames", "frame=pts,key_frame,width,height");

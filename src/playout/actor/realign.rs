@@ -11,33 +11,27 @@ use gstreamer::prelude::*;
 use super::Session;
 use crate::clock::SharedClock;
 use crate::playout::timeline::{Anchor, Realign};
-use crate::playout::{AsRun, AsRunStatus};
+use crate::playout::{AsRun, AsRunStatus, read_clocks};
 
 /// Readings of the wall clock further apart than this bracket a preempted thread.
 const CLEAN_SAMPLE: chrono::Duration = chrono::Duration::milliseconds(5);
 
-/// The wall clock and the pipeline's running time read together: the running time between
-/// two wall-clock readings at most [`CLEAN_SAMPLE`] apart, paired with their midpoint. `None`
-/// when the thread was preempted in between (on a busy machine that can be hundreds of
-/// milliseconds, which would misplace every item by as much).
+/// A clean [`read_clocks`] of the pipeline: `None` when the readings bracket a preemption.
 pub(super) fn sample(clock: &SharedClock, pipeline: &gst::Pipeline) -> Option<Anchor> {
-    let before = clock.now();
-    let running_ns = pipeline.current_running_time().map(|t| t.nseconds()).unwrap_or(0);
-    let after = clock.now();
-    let spread = after - before;
-    (spread.abs() <= CLEAN_SAMPLE).then(|| Anchor { wall: before + spread / 2, running_ns })
+    read_clocks(clock, pipeline.upcast_ref()).filter(|(_, spread)| spread.abs() <= CLEAN_SAMPLE).map(|(a, _)| a)
 }
 
 /// A clean [`sample`] for a new pipeline's anchor: a few tries, then the last reading.
 pub(super) fn initial_anchor(clock: &SharedClock, pipeline: &gst::Pipeline) -> Anchor {
+    let mut last = None;
     for _ in 0..20 {
-        if let Some(a) = sample(clock, pipeline) {
-            return a;
+        match read_clocks(clock, pipeline.upcast_ref()) {
+            Some((a, spread)) if spread.abs() <= CLEAN_SAMPLE => return a,
+            reading => last = reading.map(|(a, _)| a).or(last),
         }
         std::thread::yield_now();
     }
-    let running_ns = pipeline.current_running_time().map(|t| t.nseconds()).unwrap_or(0);
-    Anchor { wall: clock.now(), running_ns }
+    last.unwrap_or_else(|| Anchor { wall: clock.now(), running_ns: 0 })
 }
 
 impl Session<'_> {
