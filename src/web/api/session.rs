@@ -65,17 +65,18 @@ async fn start_session(state: &WebState, user_id: i64, username: String) -> Resu
     let csrf = auth::random_token();
     let now = state.now_ms();
     let expires = now + auth::SESSION_TTL.as_millis() as i64;
-    let (hash, csrf2) = (auth::token_hash(&token), csrf.clone());
+    let hash = auth::token_hash(&token);
+    let (key, csrf2) = (hash.clone(), csrf.clone());
     let stored = state
         .db
-        .call(move |c| store::insert_session(c, &hash, user_id, &csrf2, now, expires))
+        .call(move |c| store::insert_session(c, &key, user_id, &csrf2, now, expires))
         .await
         .flat("storing a session");
     if let Err(e) = stored {
         // A full data disk must not lock the admin out of the page that says so.
         tracing::warn!("web: session kept in memory only (until a restart): {e}");
         let row = store::SessionRow { user_id, username, csrf: csrf.clone() };
-        state.memory_sessions.insert(auth::token_hash(&token), row, expires, now);
+        state.memory_sessions.insert(hash, row, expires, now);
     }
     let mut res = Json(serde_json::json!({ "csrf": csrf })).into_response();
     res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&auth::session_cookie(&token)).ctx("cookie")?);
