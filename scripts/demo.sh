@@ -27,4 +27,5 @@ Retrovue demo is starting on ${base}
   channel 3       ${base}/stream/3.ts       (VLC, ffplay; HDHomeRun path: ${base}/auto/v3)
 
 EOT
-exec "${rv[@]}" serve --listen "127.0.0.1:${port}" --no-announce --no-discovery
+# Two malloc arenas, as the appliance's unit file sets (far less memory with many channels).
+MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" exec "${rv[@]}" serve --listen "127.0.0.1:${port}" --no-announce --no-discovery
