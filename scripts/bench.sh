@@ -8,7 +8,7 @@
 #   --cross      build the aarch64 binary first (scripts/cross-build.sh aarch64) to size it
 #
 # Builds the release binary, the benchmark examples and tests once, then measures (the full run
-# takes about 11 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
+# takes about 15 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
 # transcode, channels sustained in real time, tune latency through the daemon's HTTP, fan-out
 # to 1/10/100 viewers (CPU per viewer and identical bytes), daemon RSS idle and with 4
 # channels, library scan and re-scan, schedule build/XMLTV/lookup, graphics overhead (full run
@@ -365,21 +365,26 @@ row "schedule: what is on now (in memory)" "$(sk lookup_mem_us)" "µs" "< 10 µs
 row "schedule: what is on now (SQL)" "$(sk lookup_sql_us)" "µs" "< 10 µs" lt 10 "#3" "airing_at via the SQL index, 10,000 instants"
 
 # ---- 6. Graphics ------------------------------------------------------------------------
+# Two programs: a ball on black (x264's cheapest picture: the graphics' share is largest) and
+# ffmpeg's testsrc2 (moving and detailed, closer to what a channel airs).
+gfx_programs=("ball:a ball on black, the cheapest picture to encode" "testsrc2:ffmpeg testsrc2, a moving detailed picture")
 if [ "$quick" = 1 ]; then
-  row "graphics: bug + lower third CPU" "" "x" "< 1.15x" lt 1.15 "#6" "skipped by --quick (takes about 4 minutes)"
-  row "graphics: bug + clock + crawl CPU" "" "x" "< 1.15x" lt 1.15 "#6" "skipped by --quick"
+  for p in "${gfx_programs[@]}"; do
+    row "graphics: bug + lower third CPU (${p%%:*})" "" "x" "< 1.15x" lt 1.15 "#6" "skipped by --quick (takes about 8 minutes)"
+    row "graphics: bug + clock + crawl CPU (${p%%:*})" "" "x" "< 1.15x" lt 1.15 "#6" "skipped by --quick"
+  done
 else
-  say "== graphics overhead (3 rounds of 3 variants x ${GFX_SECS} s)"
+  say "== graphics overhead (2 programs x 3 rounds of 3 variants x ${GFX_SECS} s)"
   gfx="$(RUST_LOG=warn "$rel/examples/bench_graphics" "$GFX_SECS" 3 2>&1 | tee "$work/gfx.txt" || true)"
   say "$gfx"
-  g1="$(sed -n 's/^ratio bug + lower third vs plain: *\([0-9.]*\)x.*/\1/p' <<<"$gfx")"
-  g2="$(sed -n 's/^ratio bug + clock + crawl vs plain: *\([0-9.]*\)x.*/\1/p' <<<"$gfx")"
-  e1="$(sed -n 's/^ratio bug + lower third from the element cost alone: *\([0-9.]*\)x.*/\1/p' <<<"$gfx")"
-  e2="$(sed -n 's/^ratio bug + clock + crawl from the element cost alone: *\([0-9.]*\)x.*/\1/p' <<<"$gfx")"
-  row "graphics: bug + lower third CPU" "$g1" "x" "< 1.15x" lt 1.15 "#6" \
-    "the same x264 channel with and without graphics, median of 3 interleaved ${GFX_SECS} s runs each; ${e1:-?}x from the graphics element's own per-frame cost"
-  row "graphics: bug + clock + crawl CPU" "$g2" "x" "< 1.15x" lt 1.15 "#6" \
-    "same; ${e2:-?}x from the element's own per-frame cost (whole-channel runs are noisier)"
+  gfx_ratio() { sed -n "s/^ratio $1 ($2): *\([0-9.]*\)x.*/\1/p" <<<"$gfx"; }
+  for p in "${gfx_programs[@]}"; do
+    name="${p%%:*}" what="${p#*:}"
+    row "graphics: bug + lower third CPU ($name)" "$(gfx_ratio "bug + lower third vs plain" "$name")" "x" "< 1.15x" lt 1.15 "#6" \
+      "program: $what; the same x264 channel with and without graphics, median of 3 interleaved ${GFX_SECS} s runs each; $(gfx_ratio "bug + lower third from the element cost alone" "$name")x from the graphics element's own per-frame cost"
+    row "graphics: bug + clock + crawl CPU ($name)" "$(gfx_ratio "bug + clock + crawl vs plain" "$name")" "x" "< 1.15x" lt 1.15 "#6" \
+      "same program; $(gfx_ratio "bug + clock + crawl from the element cost alone" "$name")x from the element's own per-frame cost (whole-channel runs are noisier)"
+  done
 fi
 
 # ---- 7. aarch64 binary size ---------------------------------------------------------------
