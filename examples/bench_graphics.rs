@@ -59,6 +59,9 @@ enum Variant {
     BugClockCrawl,
 }
 
+/// The variants in the order they are run and reported (ratios index into it).
+const VARIANTS: [Variant; 3] = [Variant::Plain, Variant::BugLowerThird, Variant::BugClockCrawl];
+
 async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
     let clock: SharedClock = Arc::new(SystemClock);
     let profile = OutputProfile {
@@ -264,7 +267,7 @@ async fn main() {
     let rounds: u32 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(3);
     let frames = 900;
     let mut per_frame = Vec::new();
-    for v in [Variant::Plain, Variant::BugLowerThird, Variant::BugClockCrawl] {
+    for v in VARIANTS {
         let cpu = element_only(v, frames);
         per_frame.push(cpu);
         println!("element only, {v:?}: {:.3} ms CPU per 640x480 frame", cpu * 1000.0 / f64::from(frames));
@@ -294,10 +297,9 @@ async fn main() {
     for (program, clip) in [("ball", &ball), ("testsrc2", &detailed)] {
         // Rounds of the three variants in turn, so a slow spell of the machine hits all of
         // them alike; each variant's median run is compared.
-        let variants = [Variant::Plain, Variant::BugLowerThird, Variant::BugClockCrawl];
         let mut runs: [Vec<f64>; 3] = Default::default();
         for round in 1..=rounds {
-            for (i, v) in variants.into_iter().enumerate() {
+            for (i, v) in VARIANTS.into_iter().enumerate() {
                 let cpu = run(v, clip, secs).await;
                 println!(
                     "program {program}, round {round}, {v:?}: {cpu:.2} CPU s over {secs} s ({:.1} % of one core)",
@@ -307,7 +309,7 @@ async fn main() {
             }
         }
         let results: Vec<f64> = runs.iter_mut().map(|r| median(r)).collect();
-        for (v, m) in variants.iter().zip(&results) {
+        for (v, m) in VARIANTS.iter().zip(&results) {
             println!("program {program}, median {v:?}: {m:.2} CPU s over {secs} s");
         }
         println!("ratio bug + lower third vs plain ({program}):  {:.3}x", results[1] / results[0]);
