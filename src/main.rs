@@ -78,7 +78,11 @@ fn run(args: Cli) -> anyhow::Result<()> {
     match args.command {
         Command::Serve(a) => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(director::serve::run(ctx.config, a))
+            let served = rt.block_on(director::serve::run(ctx.config, a));
+            // Blocking work still running (a loudness measurement, a GStreamer call that does
+            // not return) must not hold the exit: systemd's stop timeout is the limit.
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            served
         }
         Command::Source(c) => cli::library::source(&ctx, c),
         Command::Scan(a) => cli::library::scan(&ctx, a),

@@ -189,7 +189,7 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
     };
     crate::hdhr::start(&app.hdhr, &hdhr_services, &app.shutdown, &app.tracker).await;
     let as_run: Arc<dyn crate::playout::AsRunSink> =
-        Arc::new(crate::director::channels::AsRunLog::start(app.db.clone(), &app.tracker));
+        Arc::new(crate::director::channels::AsRunLog::start(app.db.clone(), app.clock.clone(), &app.tracker));
     app.tracker.spawn(crate::director::channels::run(crate::director::channels::ChannelsDeps {
         config: app.config.clone(),
         db: app.db.clone(),
