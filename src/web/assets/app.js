@@ -733,7 +733,7 @@ VIEWS.settings = async (main, [sub]) => {
   if (sub === 'plex') return plexHelp(main, s);
   const restart = h('div', { id: 'restart-notice' });
   const showRestart = (st) => restart.replaceChildren(st.restart_needed.length ? h('div', { class: 'notice' }, h('b', {}, 'Restart needed: '),
-    `${st.restart_needed.join(', ').replace(/_/g, ' ')} ${st.restart_needed.length === 1 ? 'is' : 'are'} saved and take${st.restart_needed.length === 1 ? 's' : ''} effect when the box (or the retrovue service) restarts.`) : null);
+    `${st.restart_needed.join(', ').replace(/_/g, ' ')} ${st.restart_needed.length === 1 ? 'is' : 'are'} saved and take${st.restart_needed.length === 1 ? 's' : ''} effect when the box (or the retrovue service) restarts.`) : '');
   showRestart(s);
   const form = h('form', { id: 'settings-form' },
     h('div', { class: 'row' },
@@ -751,7 +751,7 @@ VIEWS.settings = async (main, [sub]) => {
     h('h3', {}, 'Plex'),
     h('div', { class: 'row' }, field(`Plex token ${s.plex_token ? `(stored: ${s.plex_token})` : '(none stored)'}`, h('input', { type: 'password', name: 'plex_token', placeholder: 'leave blank to keep', autocomplete: 'off' })),
       s.plex_token ? h('label', { class: 'check shrink' }, h('input', { type: 'checkbox', name: 'forget_token' }), 'Forget the token') : null),
-    h('div', { class: 'actions' }, h('button', { class: 'primary', type: 'submit' }, 'Save settings'), h('a', { class: 'button', href: '#/settings/plex' }, 'Add to Plex…')));
+    h('div', { class: 'actions' }, h('button', { class: 'primary', type: 'submit' }, 'Save settings'), h('a', { class: 'button', href: '#/settings/plex' }, 'Manual Plex setup…')));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const f = new FormData(form), g = (k) => String(f.get(k) || '').trim();
@@ -830,7 +830,7 @@ function linksPanel() {
     const unlinked = r.plex_servers.filter((p) => !p.link_id);
     known.replaceChildren(unlinked.length ? h('div', { class: 'actions' }, h('span', { class: 'dim' }, 'Plex servers from your sources: '),
       unlinked.map((p) => h('button', { class: 'primary small', 'data-source': p.source_id, onclick: (ev) => busy(ev.target, async () => done(await api('POST', '/api/links', { type: 'plex', source_id: p.source_id }))) },
-        `Link ${p.name} (${p.url})`))) : null);
+        `Link ${p.name} (${p.url})`))) : '');
   };
   every(10000, () => load());
   return h('div', { class: 'panel', id: 'links-panel' }, h('h2', {}, 'Add to Plex / Jellyfin / Emby'),
@@ -853,5 +853,5 @@ function plexHelp(main, s) {
       step(2, `Plex usually finds "${s.values.device_name}" by itself. If it does not, choose "Don't see your HDHomeRun device? Enter its network address manually" and give the device address above.`),
       step(3, 'Continue, pick your country, and when Plex asks for a guide choose "Have an XMLTV guide on your server? Click here to use that instead" and paste the XMLTV guide URL above.'),
       step(4, 'Plex matches the channels by number. Continue, and the channels appear under Live TV.'),
-      step(5, 'When you add or renumber channels, open the DVR settings in Plex and press "Refresh guide" (or "Scan channels").'))));
+      step(5, 'When you add or renumber channels, open the DVR settings in Plex and press "Refresh guide" (or "Scan channels"). A server linked with the one-step panel on the Settings page is refreshed by the box itself.'))));
 }
