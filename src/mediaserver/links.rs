@@ -379,7 +379,13 @@ impl Links {
             }
             first_change = None;
             let started = Instant::now();
-            match self.check(id).await {
+            // A check in flight is dropped at shutdown: reconciles are idempotent, and a slow
+            // server must not hold the daemon's exit for a request timeout.
+            let result = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = self.check(id) => r,
+            };
+            match result {
                 Ok(outcome) => {
                     backoff = s.retry;
                     retry_at = None;
