@@ -61,6 +61,8 @@ pub struct App {
     pub clock_sync: ClockWatch,
     /// Schedule publication counter: changes whenever a channel's schedule is (re)published.
     pub published: crate::schedule::horizon::Published,
+    /// Linked media servers (Plex, Jellyfin, Emby).
+    pub links: crate::mediaserver::Links,
 }
 
 /// How long open connections (live viewers) get to finish once shutdown has begun.
@@ -102,7 +104,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         local_addr,
         clock.clone(),
     );
+    let links = crate::director::links::links(&db, &hdhr, &clock, &config);
     let app = App {
+        links,
         config: Arc::new(config),
         db,
         clock,
@@ -207,6 +211,9 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
         }),
         shutdown: app.shutdown.clone(),
     }));
+    let changes =
+        crate::director::links::guide_changes(app.db.clone(), &app.published, app.shutdown.clone(), &app.tracker);
+    app.tracker.spawn(app.links.clone().run(changes, app.shutdown.clone(), app.tracker.clone()));
     if app.config.library.loudness {
         let (db, clock, stop) = (app.db.clone(), app.clock.clone(), app.shutdown.clone());
         app.tracker.spawn(crate::library::loudness::run_background(db, clock, stop, Duration::from_secs(60)));
@@ -220,7 +227,7 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
 /// Pi 4-class box keeps in real time.
 const AUTO_TUNER_COUNT: u8 = 2;
 
-fn tuner_count(config: &Config) -> u8 {
+pub(crate) fn tuner_count(config: &Config) -> u8 {
     config.device.tuner_count.map_or(AUTO_TUNER_COUNT, |n| u8::try_from(n).unwrap_or(u8::MAX))
 }
 
@@ -257,6 +264,7 @@ fn routes(app: &App) -> Router {
             },
             emergency: app.emergency.clone(),
             published: app.published.clone(),
+            links: Some(Arc::new(crate::director::links::WebLinks(app.links.clone()))),
         }))
 }
 
