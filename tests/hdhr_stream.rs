@@ -57,7 +57,14 @@ fn rig(tuners: u8, channels: &[(&str, &str)]) -> Rig {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hub = StreamHub::new();
-        let hdhr = Hdhr::new(identity, tuners, db, hub.clone(), None, addr, Arc::new(SystemClock));
+        let hdhr = Hdhr::new(
+            identity,
+            tuners,
+            db,
+            hub.clone(),
+            retrovue::config::BaseUrl::new(None, addr),
+            Arc::new(SystemClock),
+        );
         let app = retrovue::hdhr::http::router(hdhr.clone());
         let s = stop.clone();
         tokio::spawn(async move {
