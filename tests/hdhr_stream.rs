@@ -50,7 +50,11 @@ fn rig(tuners: u8, channels: &[(&str, &str)]) -> Rig {
 
 /// A rig whose feeds publish only when `publishing` (else the hub and the clip, for the test
 /// to publish itself).
-fn rig_with(tuners: u8, channels: &[(&str, &str)], publishing: bool) -> (Rig, StreamHub, Vec<retrovue::lineup::ChannelId>) {
+fn rig_with(
+    tuners: u8,
+    channels: &[(&str, &str)],
+    publishing: bool,
+) -> (Rig, StreamHub, Vec<retrovue::lineup::ChannelId>) {
     let dir = tempfile::tempdir().unwrap();
     let ids = hdhr_support::add_channels(dir.path(), channels);
     let ts = ts_clip(dir.path());

@@ -137,7 +137,11 @@ fn picture_png(key: &str, kind: &str) -> Vec<u8> {
     retrovue::lineup::logo::render_card(kind, retrovue::lineup::logo::Rgb(shade, 40, 90), 64)
 }
 
-async fn picture(State(s): State<Shared>, Path((key, kind, _)): Path<(String, String, String)>, headers: HeaderMap) -> Response {
+async fn picture(
+    State(s): State<Shared>,
+    Path((key, kind, _)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
     if headers.get("x-plex-token").and_then(|v| v.to_str().ok()) != Some(TOKEN) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
