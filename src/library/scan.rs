@@ -281,6 +281,10 @@ fn mtime_ms(meta: &std::fs::Metadata) -> i64 {
 struct Sidecars {
     stats: HashMap<PathBuf, Option<(u64, i64)>>,
     shows: HashMap<PathBuf, Option<Result<Nfo, String>>>,
+    /// The picture files of each folder (names with an image extension), listed once: a
+    /// rescan looks for a dozen picture names per media file, so one directory read beats
+    /// a dozen failed `stat`s each.
+    images: HashMap<PathBuf, HashSet<String>>,
 }
 
 impl Sidecars {
@@ -326,11 +330,21 @@ impl Sidecars {
 
     /// The first of `names` (each with every image extension) that exists in `dir`.
     fn first_image(&mut self, dir: &Path, names: &[&str]) -> Option<PathBuf> {
+        let images = self.images.entry(dir.to_path_buf()).or_insert_with(|| {
+            std::fs::read_dir(dir)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter_map(|e| e.file_name().into_string().ok())
+                        .filter(|n| super::art::is_image_path(Path::new(n)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
         for name in names {
             for ext in IMAGE_EXTENSIONS {
-                let p = dir.join(format!("{name}.{ext}"));
-                if self.stat(&p).is_some() {
-                    return Some(p);
+                let file = format!("{name}.{ext}");
+                if images.contains(&file) {
+                    return Some(dir.join(file));
                 }
             }
         }
