@@ -75,7 +75,19 @@ fn rig_with(
             retrovue::config::BaseUrl::new(None, addr),
             Arc::new(SystemClock),
         );
-        let app = retrovue::hdhr::http::router(hdhr.clone());
+        // The channel feeds' own route too (`/stream/<number>.ts`), numbers resolved from the lineup.
+        let numbers: Vec<(String, retrovue::lineup::ChannelId)> =
+            channels.iter().zip(&ids).map(|((n, _), id)| ((*n).to_owned(), *id)).collect();
+        let resolve: retrovue::stream::http::Resolver = Arc::new(move |n: String| {
+            let found = numbers.iter().find(|(m, _)| *m == n).map(|(_, id)| *id);
+            Box::pin(async move { found })
+        });
+        let streams = retrovue::stream::http::router(retrovue::stream::http::StreamRoutes {
+            hub: hub.clone(),
+            resolve,
+            hls_dir: dir.path().join("hls"),
+        });
+        let app = retrovue::hdhr::http::router(hdhr.clone()).merge(streams);
         let s = stop.clone();
         tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -242,13 +254,19 @@ fn duration_ends_on_a_packet_boundary_after_the_last_whole_frame() {
     let ts = Bytes::from(std::fs::read(&clip).unwrap());
     // A viewer with a two-second limit, then the clip published once in real time (6 s): the
     // limit falls in the middle of the stream, wherever the chunks happen to end.
-    let addr = rig.addr.clone();
-    let viewer = std::thread::spawn(move || {
-        let t = Instant::now();
-        let r = request(&addr, "GET", "/auto/v7?duration=2", 64 << 20);
-        (r, t.elapsed())
-    });
-    assert!(util::wait_for(Duration::from_secs(5), || (hub.viewers(ids[0]) == 1).then_some(())).is_some());
+    // Through a tuner, and straight from the channel's feed.
+    let viewers: Vec<_> = ["/auto/v7?duration=2", "/stream/7.ts?duration=2"]
+        .into_iter()
+        .map(|path| {
+            let addr = rig.addr.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let r = request(&addr, "GET", path, 64 << 20);
+                (path, r, t.elapsed())
+            })
+        })
+        .collect();
+    assert!(util::wait_for(Duration::from_secs(5), || (hub.viewers(ids[0]) == 2).then_some(())).is_some());
     let feed = hub.feed(ids[0]);
     let publisher = std::thread::spawn(move || {
         const CHUNK: usize = 188 * 7; // odd-sized chunks: the limit lands anywhere
@@ -259,19 +277,25 @@ fn duration_ends_on_a_packet_boundary_after_the_last_whole_frame() {
             std::thread::sleep(pace);
         }
     });
-    let (r, took) = viewer.join().unwrap();
+    let captures: Vec<_> = viewers.into_iter().map(|v| v.join().unwrap()).collect();
     publisher.join().unwrap();
-    assert_eq!(r.status, 200);
-    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(4), "{took:?}");
-    let body = r.body;
-    assert!(body.len().is_multiple_of(188) && body.chunks(188).all(|p| p[0] == 0x47), "{} bytes", body.len());
-    // ffmpeg decodes every frame without a complaint: no "PES packet size mismatch", no
-    // truncated frame.
-    let said = ffmpeg_complaints(dir.path(), "limited.ts", &body);
-    assert!(said.trim().is_empty(), "ffmpeg on the limited stream:\n{said}");
-    // The check can fail: cut the same capture inside an audio PES and ffmpeg complains.
-    let cut = mid_audio_pes(&body);
-    let said = ffmpeg_complaints(dir.path(), "naive.ts", &body[..cut]);
-    assert!(said.contains("PES packet size mismatch"), "ffmpeg on a naive cut:\n{said}");
+    for (i, (path, r, took)) in captures.into_iter().enumerate() {
+        assert_eq!(r.status, 200, "{path}");
+        assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(4), "{path}: {took:?}");
+        let body = r.body;
+        assert!(
+            body.len().is_multiple_of(188) && body.chunks(188).all(|p| p[0] == 0x47),
+            "{path}: {} bytes",
+            body.len()
+        );
+        // ffmpeg decodes every frame without a complaint: no "PES packet size mismatch", no
+        // truncated frame.
+        let said = ffmpeg_complaints(dir.path(), &format!("limited{i}.ts"), &body);
+        assert!(said.trim().is_empty(), "ffmpeg on the limited stream from {path}:\n{said}");
+        // The check can fail: cut the same capture inside an audio PES and ffmpeg complains.
+        let cut = mid_audio_pes(&body);
+        let said = ffmpeg_complaints(dir.path(), &format!("naive{i}.ts"), &body[..cut]);
+        assert!(said.contains("PES packet size mismatch"), "ffmpeg on a naive cut:\n{said}");
+    }
     assert!(util::wait_for(Duration::from_secs(1), || (rig.hdhr.tuners().in_use() == 0).then_some(())).is_some());
 }
