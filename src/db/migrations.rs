@@ -29,7 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_library_sidecars.sql"),
     migration!(20, "0020_schedule_state.sql"),
     migration!(25, "0025_schedule_item_refs.sql"),
-    migration!(50, "0050_guide_data.sql"),
+    migration!(31, "0031_guide_data.sql"),
 ];
 
 /// The newest schema version this binary knows.
