@@ -205,10 +205,10 @@ fn main() -> anyhow::Result<()> {
 
     let (from, to) = (now.timestamp_millis(), now.timestamp_millis() + i64::from(days) * 86_400_000);
     let t = Instant::now();
-    let gathered = retrovue::guide::gather(&db, from, to)?;
+    let gathered = retrovue::guide::gather(&db, from, to, chrono_tz::UTC)?;
     let gather = t.elapsed();
     let t = Instant::now();
-    let xml = retrovue::guide::xmltv::render(&gathered, Some("http://retrovue.local"));
+    let xml = retrovue::guide::xmltv::render(&gathered, "http://retrovue.local");
     let render = t.elapsed();
     println!(
         "XMLTV {channels} channels x {days} days: {:.0} ms (read {:.0} ms + render {:.0} ms, {} KiB)",

@@ -8,11 +8,11 @@
 //! |-------------|-----|
 //! | [`clock`]   | the only source of "now" (`SystemClock`, `ManualClock`) |
 //! | [`db`]      | SQLite plumbing: open, WAL, embedded migrations, blocking calls |
-//! | [`config`]  | TOML file → validated `Config`; run-time overrides in `system_config` |
+//! | [`config`]  | TOML file → validated `Config`; run-time overrides; the one base-URL rule |
 //! | [`library`] | media sources (folders + `.nfo`, Plex), probe, loudness; the catalogue |
-//! | [`lineup`]  | the channels that exist: numbers, names, profiles |
+//! | [`lineup`]  | the channels that exist: numbers, names, profiles, logos; the one M3U renderer |
 //! | [`schedule`]| coarse grid → break-level airings over a frozen horizon; as-run log |
-//! | [`guide`]   | XMLTV and M3U: pure renderers of lineup + schedule |
+//! | [`guide`]   | XMLTV (pure renderer of lineup + schedule + library facts), its routes, logos, art |
 //! | [`playout`] | GStreamer: one actor per channel, continuous MPEG-TS out |
 //! | [`stream`]  | per-channel fan-out of TS bytes (broadcast + GOP cache), HLS files |
 //! | [`emergency`]| alerts: model, activation, expiry; a watch the channels follow |

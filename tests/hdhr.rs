@@ -76,6 +76,22 @@ fn hdhomerun_config_and_jellyfin_find_the_device_over_udp_65001() {
     assert_eq!(cfg(&["get", "/sys/version"]), "20250506");
     assert_eq!(cfg(&["get", "/tuner0/status"]), "ch=none lock=none ss=0 snq=0 seq=0 bps=0 pps=0");
     assert_eq!(cfg(&["get", "/lineup/scan"]), "state=complete progress=100 found=2");
+    // Items clients and scripts read (issue #19), answered as libhdhomerun parses them.
+    assert_eq!(cfg(&["get", "/tuner0/vstatus"]), "vch=none auth=none cci=none cgms=none");
+    assert_eq!(cfg(&["get", "/tuner0/channelmap"]), "us-cable");
+    assert_eq!(cfg(&["get", "/tuner1/filter"]), "0x0000-0x1fff");
+    assert_eq!(cfg(&["get", "/lineup/location"]), "disabled");
+    assert_eq!(cfg(&["get", "/sys/boot"]), "");
+    assert!(cfg(&["get", "/sys/features"]).contains("channelmap: us-bcast us-cable"));
+    // A tuned tuner (a viewer on channel 12 holds its lease while the request is open).
+    let (status, _, viewer, _) = hdhr_support::open(&d.addr, "/auto/v12");
+    assert_eq!(status, 200);
+    assert_eq!(
+        cfg(&["get", "/tuner0/vstatus"]),
+        "vch=12 name=Movies auth=subscribed cci=unrestricted cgms=unrestricted"
+    );
+    assert_eq!(cfg(&["get", "/tuner0/vchannel"]), "12");
+    drop(viewer);
     assert!(cfg(&["get", "/sys/bogus"]).contains("ERROR: unknown getset variable"));
     assert!(cfg(&["set", "/tuner0/channel", "auto:5"]).contains("read-only"));
 
@@ -149,7 +165,11 @@ fn plex_setup_sequence_and_lineup_formats() {
     assert_eq!((missing.status, missing.header("x-hdhomerun-error")), (404, Some("801 Unknown Channel")));
 
     let m3u = get(addr, "/lineup.m3u").text();
-    assert!(m3u.starts_with("#EXTM3U\n") && m3u.contains(&format!("\nhttp://{addr}/auto/v12\n")), "{m3u}");
+    // The same renderer as /playlist.m3u (issue #16: one M3U), with tuner URLs; the display
+    // name is the name alone (the number is in tvg-chno).
+    assert!(m3u.starts_with(&format!("#EXTM3U x-tvg-url=\"http://{addr}/xmltv.xml\"")), "{m3u}");
+    assert!(m3u.contains(&format!("\nhttp://{addr}/auto/v12\n")), "{m3u}");
+    assert!(m3u.contains(&format!("tvg-logo=\"http://{addr}/logos/")) && m3u.contains(",Sitcom & More\n"), "{m3u}");
     let lx = get(addr, "/lineup.xml").text();
     assert!(lx.contains("<GuideName>Sitcom &amp; More</GuideName>"), "{lx}");
 

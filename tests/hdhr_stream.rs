@@ -45,20 +45,49 @@ fn ts_clip(dir: &std::path::Path) -> Bytes {
 }
 
 fn rig(tuners: u8, channels: &[(&str, &str)]) -> Rig {
+    rig_with(tuners, channels, true).0
+}
+
+/// A rig whose feeds publish only when `publishing` (else the hub and the clip, for the test
+/// to publish itself).
+fn rig_with(
+    tuners: u8,
+    channels: &[(&str, &str)],
+    publishing: bool,
+) -> (Rig, StreamHub, Vec<retrovue::lineup::ChannelId>) {
     let dir = tempfile::tempdir().unwrap();
     let ids = hdhr_support::add_channels(dir.path(), channels);
     let ts = ts_clip(dir.path());
     assert!(ts.len().is_multiple_of(188));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let stop = CancellationToken::new();
-    let (addr, hdhr) = rt.block_on(async {
+    let (addr, hdhr, hub) = rt.block_on(async {
         let db = Db::open(&dir.path().join("retrovue.db")).unwrap();
         let identity = Identity::load_or_create(&db, "Test", 0).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hub = StreamHub::new();
-        let hdhr = Hdhr::new(identity, tuners, db, hub.clone(), None, addr, Arc::new(SystemClock));
-        let app = retrovue::hdhr::http::router(hdhr.clone());
+        let hdhr = Hdhr::new(
+            identity,
+            tuners,
+            db,
+            hub.clone(),
+            retrovue::config::BaseUrl::new(None, addr),
+            Arc::new(SystemClock),
+        );
+        // The channel feeds' own route too (`/stream/<number>.ts`), numbers resolved from the lineup.
+        let numbers: Vec<(String, retrovue::lineup::ChannelId)> =
+            channels.iter().zip(&ids).map(|((n, _), id)| ((*n).to_owned(), *id)).collect();
+        let resolve: retrovue::stream::http::Resolver = Arc::new(move |n: String| {
+            let found = numbers.iter().find(|(m, _)| *m == n).map(|(_, id)| *id);
+            Box::pin(async move { found })
+        });
+        let streams = retrovue::stream::http::router(retrovue::stream::http::StreamRoutes {
+            hub: hub.clone(),
+            resolve,
+            hls_dir: dir.path().join("hls"),
+        });
+        let app = retrovue::hdhr::http::router(hdhr.clone()).merge(streams);
         let s = stop.clone();
         tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -66,12 +95,14 @@ fn rig(tuners: u8, channels: &[(&str, &str)]) -> Rig {
                 .await
                 .unwrap();
         });
-        for id in ids {
-            tokio::spawn(publish(hub.feed(id), ts.clone(), stop.clone()));
+        if publishing {
+            for id in &ids {
+                tokio::spawn(publish(hub.feed(*id), ts.clone(), stop.clone()));
+            }
         }
-        (addr.to_string(), hdhr)
+        (addr.to_string(), hdhr, hub)
     });
-    Rig { addr, hdhr, stop, rt: Some(rt), _dir: dir }
+    (Rig { addr, hdhr, stop, rt: Some(rt), _dir: dir }, hub, ids)
 }
 
 /// Push the clip over and over in 64-packet chunks, about 4 Mbit/s, the first chunk of each
@@ -177,5 +208,95 @@ fn duration_ends_the_stream_and_releases_the_tuner() {
     assert_eq!(r.status, 200);
     assert!(took >= Duration::from_millis(950) && took < Duration::from_secs(3), "{took:?}");
     assert!(r.body.len() > 188 * 50, "{} bytes in one second", r.body.len());
+    assert!(util::wait_for(Duration::from_secs(1), || (rig.hdhr.tuners().in_use() == 0).then_some(())).is_some());
+}
+
+/// What ffmpeg says (warnings and errors) decoding every stream of `ts`.
+fn ffmpeg_complaints(dir: &std::path::Path, name: &str, ts: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, ts).unwrap();
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "warning", "-i"])
+        .arg(&path)
+        .args(["-map", "0", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(out.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The byte offset just after the first packet of the last PES start of the (bounded) audio
+/// PID in `ts`: a cut there splits that PES, as a cut at any chunk boundary could.
+fn mid_audio_pes(ts: &[u8]) -> usize {
+    let pid = |p: &[u8]| (u16::from(p[1] & 0x1F) << 8) | u16::from(p[2]);
+    fn payload(p: &[u8]) -> &[u8] {
+        let at = if p[3] & 0x20 != 0 { 5 + usize::from(p[4]) } else { 4 };
+        &p[at.min(188)..]
+    }
+    let audio_starts: Vec<usize> = ts
+        .chunks(188)
+        .enumerate()
+        .filter(|(_, p)| p[1] & 0x40 != 0 && payload(p).starts_with(&[0, 0, 1, 0xC0]))
+        .map(|(i, p)| {
+            assert_ne!(u16::from_be_bytes([payload(p)[4], payload(p)[5]]), 0, "audio PES are bounded (pid {})", pid(p));
+            i
+        })
+        .collect();
+    assert!(audio_starts.len() > 10, "audio PES starts: {}", audio_starts.len());
+    (audio_starts[audio_starts.len() - 2] + 1) * 188
+}
+
+#[test]
+fn duration_ends_on_a_packet_boundary_after_the_last_whole_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rig, hub, ids) = rig_with(1, &[("7", "Seven")], false);
+    let clip = dir.path().join("bars_320x240_00-00-06.ts");
+    util::Clip::new(320, 240, 6.0).write(&clip);
+    let ts = Bytes::from(std::fs::read(&clip).unwrap());
+    // A viewer with a two-second limit, then the clip published once in real time (6 s): the
+    // limit falls in the middle of the stream, wherever the chunks happen to end.
+    // Through a tuner, and straight from the channel's feed.
+    let viewers: Vec<_> = ["/auto/v7?duration=2", "/stream/7.ts?duration=2"]
+        .into_iter()
+        .map(|path| {
+            let addr = rig.addr.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let r = request(&addr, "GET", path, 64 << 20);
+                (path, r, t.elapsed())
+            })
+        })
+        .collect();
+    assert!(util::wait_for(Duration::from_secs(5), || (hub.viewers(ids[0]) == 2).then_some(())).is_some());
+    let feed = hub.feed(ids[0]).open();
+    let publisher = std::thread::spawn(move || {
+        const CHUNK: usize = 188 * 7; // odd-sized chunks: the limit lands anywhere
+        let n = ts.len().div_ceil(CHUNK) as u32;
+        let pace = Duration::from_secs(6) / n;
+        for (i, start) in (0..ts.len()).step_by(CHUNK).enumerate() {
+            feed.publish(Chunk { data: ts.slice(start..(start + CHUNK).min(ts.len())), keyframe: i == 0 });
+            std::thread::sleep(pace);
+        }
+    });
+    let captures: Vec<_> = viewers.into_iter().map(|v| v.join().unwrap()).collect();
+    publisher.join().unwrap();
+    for (i, (path, r, took)) in captures.into_iter().enumerate() {
+        assert_eq!(r.status, 200, "{path}");
+        assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(4), "{path}: {took:?}");
+        let body = r.body;
+        assert!(
+            body.len().is_multiple_of(188) && body.chunks(188).all(|p| p[0] == 0x47),
+            "{path}: {} bytes",
+            body.len()
+        );
+        // ffmpeg decodes every frame without a complaint: no "PES packet size mismatch", no
+        // truncated frame.
+        let said = ffmpeg_complaints(dir.path(), &format!("limited{i}.ts"), &body);
+        assert!(said.trim().is_empty(), "ffmpeg on the limited stream from {path}:\n{said}");
+        // The check can fail: cut the same capture inside an audio PES and ffmpeg complains.
+        let cut = mid_audio_pes(&body);
+        let said = ffmpeg_complaints(dir.path(), &format!("naive{i}.ts"), &body[..cut]);
+        assert!(said.contains("PES packet size mismatch"), "ffmpeg on a naive cut:\n{said}");
+    }
     assert!(util::wait_for(Duration::from_secs(1), || (rig.hdhr.tuners().in_use() == 0).then_some(())).is_some());
 }

@@ -45,6 +45,7 @@ struct Plex {
 struct Shared {
     plex: Arc<Mutex<Plex>>,
     detail_hits: Arc<AtomicUsize>,
+    art_hits: Arc<AtomicUsize>,
 }
 
 const TOKEN: &str = "s3cr3t-t0ken-value";
@@ -129,6 +130,25 @@ async fn part(State(s): State<Shared>, Query(q): Query<HashMap<String, String>>)
     ([("content-type", "video/x-matroska")], bytes).into_response()
 }
 
+/// The picture Plex would serve for `/library/metadata/{key}/{kind}/{ts}`: a real PNG whose
+/// colour encodes the item, only with the token in the request header (how Retrovue asks).
+fn picture_png(key: &str, kind: &str) -> Vec<u8> {
+    let shade = key.parse::<u8>().unwrap_or(0).wrapping_mul(37);
+    retrovue::lineup::logo::render_card(kind, retrovue::lineup::logo::Rgb(shade, 40, 90), 64)
+}
+
+async fn picture(
+    State(s): State<Shared>,
+    Path((key, kind, _)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.get("x-plex-token").and_then(|v| v.to_str().ok()) != Some(TOKEN) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    s.art_hits.fetch_add(1, Ordering::SeqCst);
+    ([("content-type", "image/png")], picture_png(&key, &kind)).into_response()
+}
+
 fn media(part_id: u32, file: &str) -> Value {
     json!([{"duration": 2000, "videoCodec": "h264", "audioCodec": "aac", "audioChannels": 2, "width": 320, "height": 240,
             "Part": [{"id": part_id, "key": format!("/library/parts/{part_id}/1000/file.mkv"), "file": file, "duration": 2000}]}])
@@ -147,12 +167,17 @@ fn episode(key: &str, n: u32, rating: &str, updated: i64) -> Value {
 }
 
 async fn start(plex: Plex) -> (Shared, SocketAddr, tokio::task::JoinHandle<()>) {
-    let shared = Shared { plex: Arc::new(Mutex::new(plex)), detail_hits: Arc::new(AtomicUsize::new(0)) };
+    let shared = Shared {
+        plex: Arc::new(Mutex::new(plex)),
+        detail_hits: Arc::new(AtomicUsize::new(0)),
+        art_hits: Arc::new(AtomicUsize::new(0)),
+    };
     let app = Router::new()
         .route("/library/sections", get(sections))
         .route("/library/sections/{key}/all", get(all))
         .route("/library/metadata/{key}", get(metadata))
         .route("/library/parts/{id}/{ts}/{file}", get(part))
+        .route("/library/metadata/{key}/{kind}/{ts}", get(picture))
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -329,4 +354,77 @@ async fn plex_libraries_and_path_mapping() {
     let unmapped = items.iter().find(|i| i.title == "Elsewhere").unwrap();
     assert!(unmapped.uri.starts_with(&format!("http://{addr}/library/parts/102/")), "{}", unmapped.uri);
     assert_eq!(unmapped.rating.as_deref(), Some("NC-17"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plex_artwork_is_fetched_server_side_with_the_token_cached_and_served_without_it() {
+    use retrovue::library::art::{ArtKind, ArtStore};
+    let home = util::Home::new();
+    std::fs::create_dir_all(home.data_dir()).unwrap();
+    let mut film = movie("101", "Back to the Past", "PG", 1000);
+    film["thumb"] = json!("/library/metadata/101/thumb/1700000000");
+    film["art"] = json!("/library/metadata/101/art/1700000000");
+    let mut ep = episode("201", 1, "TV-Y7", 1000);
+    ep["thumb"] = json!("/library/metadata/201/thumb/1700000001");
+    ep["grandparentThumb"] = json!("/library/metadata/200/thumb/1700000002");
+    ep["grandparentArt"] = json!("/library/metadata/200/art/1700000002");
+    let plex = Plex {
+        mode: Mode::Ok,
+        sections: vec![("1".into(), "Movies".into(), "movie".into()), ("2".into(), "TV Shows".into(), "show".into())],
+        items: HashMap::from([("1".to_owned(), vec![film]), ("2".to_owned(), vec![ep])]),
+        clip: b"not needed".to_vec(),
+    };
+    let (shared, addr, server) = start(plex).await;
+    let db = Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let lib = Library::new(db.clone(), Arc::new(SystemClock), Config::default().library);
+    let src = lib.add_plex(&format!("http://{addr}"), TOKEN, vec![], None, None).unwrap();
+    assert_eq!(scan(&lib, src.id).await.added, 2);
+    let items = all_items(&lib);
+    let (film, ep) = (&items[0], &items[1]);
+    assert_eq!(ep.aired, chrono::NaiveDate::from_ymd_opt(1986, 9, 1), "originallyAvailableAt is the air date");
+
+    // The library's pictures: the show's poster for an episode, its still, the movie poster.
+    let cache = home.data_dir().join("art-cache");
+    let store = ArtStore::new(db.clone(), cache.clone(), Duration::from_secs(2));
+    for (id, kind, key, plex_kind) in [
+        (ep.id, ArtKind::Poster, "200", "thumb"),
+        (ep.id, ArtKind::Thumb, "201", "thumb"),
+        (film.id, ArtKind::Poster, "101", "thumb"),
+        (film.id, ArtKind::Fanart, "101", "art"),
+    ] {
+        let img = store.image(id, kind).await.unwrap().unwrap_or_else(|| panic!("{kind:?} of {id}"));
+        assert_eq!((img.mime, img.bytes), ("image/png", picture_png(key, plex_kind)), "{kind:?} of {id}");
+    }
+    assert_eq!(store.image(film.id, ArtKind::Thumb).await.unwrap(), None, "a movie has no still");
+    assert_eq!(shared.art_hits.load(Ordering::SeqCst), 4);
+    // Fetched once: the cache answers from now on.
+    store.image(ep.id, ArtKind::Thumb).await.unwrap().unwrap();
+    assert_eq!(shared.art_hits.load(Ordering::SeqCst), 4);
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 4, "one cached file per picture");
+
+    // The daemon serves them at its own URL: no token, no Plex address, even with Plex down.
+    let d = home.serve(&[]);
+    server.abort();
+    let _ = server.await;
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let client = client.clone();
+        let url = d.url(&path);
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            let ctype = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+            (status, ctype, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (status, ctype, body) = get(format!("/art/{}/thumb", ep.id)).await;
+    assert_eq!((status, ctype.as_deref()), (200, Some("image/png")));
+    assert_eq!(body, picture_png("201", "thumb"));
+    // Not cached and Plex gone: a missing picture, and the token appears in no log line.
+    let (status, _, _) = get(format!("/art/{}/fanart", ep.id)).await;
+    assert_eq!(status, 404);
+    for bad in [format!("/art/{}/thumb", film.id), "/art/x/poster".into(), format!("/art/{}/banner", ep.id)] {
+        assert_eq!(get(bad.clone()).await.0, 404, "{bad}");
+    }
+    assert!(!d.stderr().contains(TOKEN), "token in the daemon log:\n{}", d.stderr());
 }

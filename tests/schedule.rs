@@ -245,7 +245,9 @@ fn import_build_show_now_and_guides() {
     let m3u = home.ok(&["guide", "m3u", "--base-url", "http://192.0.2.7:8080"]);
     assert!(m3u.starts_with("#EXTM3U x-tvg-url=\"http://192.0.2.7:8080/xmltv.xml\""), "{m3u}");
     assert!(m3u.contains("tvg-id=\"retrovue.ch2\" tvg-chno=\"12.1\" tvg-name=\"Drama Nights\""), "{m3u}");
-    assert!(m3u.contains("group-title=\"Comedy\",5 Sitcom & Gold\nhttp://192.0.2.7:8080/stream/5.ts\n"), "{m3u}");
+    // The display name is the name alone: Kodi shows tvg-chno next to it (issue #19).
+    assert!(m3u.contains("group-title=\"Comedy\",Sitcom & Gold\nhttp://192.0.2.7:8080/stream/5.ts\n"), "{m3u}");
+    assert!(m3u.contains("tvg-logo=\"http://192.0.2.7:8080/logos/2.png\""), "a generated logo: {m3u}");
 
     // Items removed from the library after scheduling read back without media (slate).
     let db = Db::open(&home.data_dir().join("retrovue.db")).unwrap();
@@ -294,7 +296,10 @@ fn import_build_show_now_and_guides() {
     assert!(m3u.contains("http://tv.example:8080/stream/5.ts"), "{m3u}");
     let (png, code) = get("/logos/1.png", None);
     assert!(code == "200" && png.ends_with("PNG\r\n\u{1a}\nfake"), "{code} {png:?}");
-    for bad in ["/logos/2.png", "/logos/..%2F..%2Fetc%2Fpasswd", "/logos/abc.png"] {
+    // Channel 2 has no logo of its own: the generated one (a PNG).
+    let (png, code) = get("/logos/2.png", None);
+    assert!(code == "200" && png.starts_with("\u{fffd}PNG\r\n"), "{code} {:?}", &png[..png.len().min(16)]);
+    for bad in ["/logos/99.png", "/logos/..%2F..%2Fetc%2Fpasswd", "/logos/abc.png"] {
         assert_eq!(get(bad, None).1, "404", "{bad}");
     }
 }

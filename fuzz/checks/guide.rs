@@ -41,12 +41,15 @@ pub fn check(data: &[u8]) {
             season: Some(1),
             episode: Some(2),
             year: Some(1986),
+            aired: chrono::NaiveDate::from_ymd_opt(1986, 9, 14),
+            audience: Some(next()),
             rating: Some(next()),
             categories: vec![next(), next()],
             rewind: Default::default(),
         },
     };
-    let xml = retrovue::guide::xmltv::render(&[(channel.clone(), vec![program])], Some("http://192.168.1.50"));
+    let guide = retrovue::guide::Guide::of_programs(vec![(channel.clone(), vec![program])]);
+    let xml = retrovue::guide::xmltv::render(&guide, "http://192.168.1.50");
     let mut reader = Reader::from_str(&xml);
     loop {
         match reader.read_event() {
@@ -62,7 +65,8 @@ pub fn check(data: &[u8]) {
         !xml.chars().any(|c| matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}')),
         "control character in XMLTV"
     );
-    let m3u = retrovue::guide::m3u::render(&[channel], "http://192.168.1.50");
+    let m3u =
+        retrovue::lineup::m3u::render(&[channel], "http://192.168.1.50", retrovue::lineup::m3u::StreamUrls::Direct);
     let extinf = m3u.lines().filter(|l| l.starts_with("#EXTINF")).count();
     let urls = m3u.lines().filter(|l| l.starts_with("http://")).count();
     assert_eq!((extinf, urls), (1, 1), "M3U lines were injected:\n{m3u}");

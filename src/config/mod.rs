@@ -7,6 +7,9 @@
 
 pub mod overrides;
 pub mod store;
+pub mod urls;
+
+pub use urls::BaseUrl;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -68,7 +68,7 @@ impl TargetSource for BoxTargets {
             let peer = resolve(server_url).await?;
             // The same rule the tuner's own discover.json and lineup.json follow for a client
             // at that address: `server.base_url`, else our address towards it.
-            let base = self.hdhr.base_url_for_request(None, Some(peer));
+            let base = self.hdhr.urls().for_request(None, Some(peer));
             let (lineup, generation) = self
                 .db
                 .call(|c| {

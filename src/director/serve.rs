@@ -100,8 +100,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         tuner_count(&config),
         db.clone(),
         hub.clone(),
-        config.server.base_url.clone(),
-        local_addr,
+        crate::config::BaseUrl::new(config.server.base_url.as_deref(), local_addr),
         clock.clone(),
     );
     let links = crate::director::links::links(&db, &hdhr, &clock, &config);
@@ -249,6 +248,12 @@ fn routes(app: &App) -> Router {
             config: app.config.clone(),
             db: app.db.clone(),
             clock: app.clock.clone(),
+            urls: app.hdhr.urls().clone(),
+            art: crate::library::art::ArtStore::new(
+                app.db.clone(),
+                app.config.data_dir.join("art-cache"),
+                Duration::from_secs(15),
+            ),
         }))
         .merge(crate::web::router(crate::web::WebDeps {
             config: app.config.clone(),

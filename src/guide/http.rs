@@ -1,19 +1,27 @@
-//! HTTP routes of the guides: `GET /xmltv.xml`, `GET /playlist.m3u` and the channel logos
-//! `GET /logos/<channel id>.<ext>`. A logo path parameter is only ever parsed as a channel
-//! id; the file served is the one configured for that channel, never a path from the URL.
+//! HTTP routes of the guides: `GET /xmltv.xml`, `GET /playlist.m3u`, the channel logos
+//! `GET /logos/<channel id>.<ext>` and the programmes' pictures `GET /art/<item id>/<kind>`
+//! (`poster`, `thumb`, `fanart`; fetched and cached by [`crate::library::art`], never a
+//! redirect to the source, so no Plex address or token reaches a client). A logo path parameter is only ever parsed as a channel
+//! id; the file served is the one configured for that channel, never a path from the URL, and
+//! a channel without one (or whose file is unreadable) gets its generated logo
+//! ([`crate::lineup::logo`]). Absolute URLs come from the box's one rule,
+//! [`crate::config::BaseUrl`].
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{BaseUrl, Config};
 use crate::db::Db;
-use crate::lineup::ChannelId;
+use crate::library::MediaId;
+use crate::library::art::{ArtKind, ArtStore};
+use crate::lineup::m3u::StreamUrls;
+use crate::lineup::{ChannelId, logo};
 
 /// What the guide routes need.
 #[derive(Clone)]
@@ -24,6 +32,10 @@ pub struct GuideState {
     pub db: Db,
     /// The clock.
     pub clock: SharedClock,
+    /// The base-URL rule.
+    pub urls: BaseUrl,
+    /// The library's pictures.
+    pub art: ArtStore,
 }
 
 /// The guide routes.
@@ -32,11 +44,15 @@ pub fn router(state: GuideState) -> Router {
         .route("/xmltv.xml", get(xmltv))
         .route("/playlist.m3u", get(playlist))
         .route("/logos/{file}", get(logo))
+        .route("/art/{id}/{kind}", get(art))
         .with_state(state)
 }
 
-fn host(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::HOST).and_then(|h| h.to_str().ok())
+/// The base URL for a request with these headers from `peer`.
+fn base(s: &GuideState, headers: &HeaderMap, ext: &Extensions) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let peer = ext.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    s.urls.for_request(host, peer)
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> Response {
@@ -44,12 +60,12 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed; see the daemon log\n")).into_response()
 }
 
-async fn xmltv(State(s): State<GuideState>, headers: HeaderMap) -> Response {
-    let base = super::base_url(&s.config, host(&headers));
+async fn xmltv(State(s): State<GuideState>, headers: HeaderMap, ext: Extensions) -> Response {
+    let base = base(&s, &headers, &ext);
     let now = s.clock.now().timestamp_millis();
     let (from, to) = (now - 2 * 3_600_000, now + i64::from(s.config.schedule.horizon_days) * 86_400_000);
-    let db = s.db.clone();
-    let render = move || super::gather(&db, from, to).map(|g| super::xmltv::render(&g, Some(&base)));
+    let (db, tz) = (s.db.clone(), s.config.schedule.timezone);
+    let render = move || super::gather(&db, from, to, tz).map(|g| super::xmltv::render(&g, &base));
     match tokio::task::spawn_blocking(render).await {
         Ok(Ok(xml)) => ([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], xml).into_response(),
         Ok(Err(e)) => internal("XMLTV", e),
@@ -57,12 +73,12 @@ async fn xmltv(State(s): State<GuideState>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn playlist(State(s): State<GuideState>, headers: HeaderMap) -> Response {
-    let base = super::base_url(&s.config, host(&headers));
+async fn playlist(State(s): State<GuideState>, headers: HeaderMap, ext: Extensions) -> Response {
+    let base = base(&s, &headers, &ext);
     match s.db.call(|c| crate::lineup::store::lineup(c)).await {
         Ok(Ok(l)) => {
-            ([(header::CONTENT_TYPE, "audio/x-mpegurl; charset=utf-8")], super::m3u::render(&l.channels, &base))
-                .into_response()
+            let m3u = crate::lineup::m3u::render(&l.channels, &base, StreamUrls::Direct);
+            ([(header::CONTENT_TYPE, "audio/x-mpegurl; charset=utf-8")], m3u).into_response()
         }
         Ok(Err(e)) => internal("M3U", e),
         Err(e) => internal("M3U", e),
@@ -78,20 +94,46 @@ async fn logo(State(s): State<GuideState>, Path(file): Path<String>) -> Response
         Ok(Err(e)) => return internal("logo", e),
         Err(e) => return internal("logo", e),
     };
-    let Some(path) = channel.logo else { return StatusCode::NOT_FOUND.into_response() };
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let mime = match ext.as_str() {
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "svg" => "image/svg+xml",
-        "webp" => "image/webp",
-        _ => "application/octet-stream",
+    if let Some(path) = &channel.logo {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let mime = match ext.as_str() {
+            "png" => "image/png",
+            "jpg" | "jpeg" => "image/jpeg",
+            "gif" => "image/gif",
+            "svg" => "image/svg+xml",
+            "webp" => "image/webp",
+            _ => "application/octet-stream",
+        };
+        match tokio::fs::read(path).await {
+            Ok(bytes) => {
+                return ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "max-age=3600")], bytes)
+                    .into_response();
+            }
+            Err(e) => {
+                tracing::warn!(channel = id, path = %path.display(), error = %e, "channel logo unreadable; serving the generated one");
+            }
+        }
+    }
+    let png = match tokio::task::spawn_blocking(move || logo::render(&channel)).await {
+        Ok(png) => png,
+        Err(e) => return internal("logo", e),
     };
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "max-age=3600")], bytes).into_response(),
+    ([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "max-age=3600")], png).into_response()
+}
+
+async fn art(State(s): State<GuideState>, Path((id, kind)): Path<(String, String)>) -> Response {
+    let (Ok(id), Some(kind)) = (id.parse::<i64>(), ArtKind::parse(&kind)) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match s.art.image(MediaId(id), kind).await {
+        Ok(Some(img)) => {
+            ([(header::CONTENT_TYPE, img.mime), (header::CACHE_CONTROL, "max-age=86400")], img.bytes).into_response()
+        }
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => {
-            tracing::warn!(channel = id, path = %path.display(), error = %e, "channel logo unreadable");
+            // A picture that cannot be had is a missing picture to the client; the cause is
+            // logged (never with a token: URLs in these errors carry none).
+            tracing::warn!(item = id, kind = kind.as_str(), error = %e, "programme picture unavailable");
             StatusCode::NOT_FOUND.into_response()
         }
     }

@@ -1,18 +1,22 @@
-//! Guides: XMLTV and M3U rendered from the lineup and the published schedule (the same rows
-//! playout reads, so the guide is what airs). Pure renderers ([`xmltv`], [`m3u`]) plus their
-//! HTTP routes ([`http`]). Where a channel has nothing published (never built, or the
-//! horizon ran out) the guide shows "To Be Announced" so coverage never has a gap.
+//! Guides: XMLTV rendered from the lineup and the published schedule (the same rows playout
+//! reads, so the guide is what airs), the M3U playlist (rendered by [`crate::lineup::m3u`],
+//! shared with the tuner's `/lineup.m3u`), the channel logos and the programmes' artwork.
+//! A pure renderer ([`xmltv`]) over a [`Guide`] gathered here, plus the HTTP routes
+//! ([`http`]). Where a channel has nothing published (never built, or the horizon ran out)
+//! the guide shows "To Be Announced" so coverage never has a gap.
 
 pub mod http;
-pub mod m3u;
 pub mod xmltv;
 
+use std::collections::HashMap;
+
 use crate::clock::from_ms;
-use crate::config::Config;
 use crate::db::Db;
+use crate::library::art::Art;
+use crate::library::{MediaId, store as library_store};
 use crate::lineup::Channel;
 use crate::lineup::store::{LineupStoreError, lineup};
-use crate::schedule::store::{ScheduleStoreError, programs_between};
+use crate::schedule::store::{FirstAiring, ScheduleStoreError, first_airings, programs_between};
 use crate::schedule::{Program, ProgramInfo};
 
 /// Errors gathering a guide.
@@ -24,18 +28,48 @@ pub enum GuideError {
     /// Reading the schedule failed.
     #[error(transparent)]
     Schedule(#[from] ScheduleStoreError),
+    /// Reading the library failed.
+    #[error("library: {0}")]
+    Library(#[from] library_store::StoreError),
 }
 
-/// Every enabled channel with its programs overlapping `[from, to)`, gaps filled.
-/// Blocking: run it on a blocking thread from async code.
-pub fn gather(db: &Db, from_ms: i64, to_ms: i64) -> Result<Vec<(Channel, Vec<Program>)>, GuideError> {
+/// Everything a guide shows, read in one go.
+#[derive(Debug, Clone)]
+pub struct Guide {
+    /// Every enabled channel with its programs (contiguous, by start).
+    pub channels: Vec<(Channel, Vec<Program>)>,
+    /// When each listed item first aired (or is first published to air) on this box.
+    pub first_airings: HashMap<MediaId, FirstAiring>,
+    /// The pictures each listed item has.
+    pub art: HashMap<MediaId, Art>,
+    /// The box's time zone (an airing's date is its local date).
+    pub tz: chrono_tz::Tz,
+}
+
+impl Guide {
+    /// A guide of these channels and programs alone: no airing history, no pictures, UTC.
+    pub fn of_programs(channels: Vec<(Channel, Vec<Program>)>) -> Self {
+        Self { channels, first_airings: HashMap::new(), art: HashMap::new(), tz: chrono_tz::UTC }
+    }
+}
+
+/// Every enabled channel with its programs overlapping `[from, to)`, gaps filled, and what
+/// the guide needs to know about their items. Blocking: run it on a blocking thread from
+/// async code.
+pub fn gather(db: &Db, from_ms: i64, to_ms: i64, tz: chrono_tz::Tz) -> Result<Guide, GuideError> {
     db.call_blocking(|conn| {
-        let mut out = Vec::new();
+        let mut channels = Vec::new();
         for c in lineup(conn)?.channels {
             let programs = programs_between(conn, c.id, from_ms, to_ms)?;
-            out.push((c.clone(), fill_gaps(&c, programs, from_ms, to_ms)));
+            channels.push((c.clone(), fill_gaps(&c, programs, from_ms, to_ms)));
         }
-        Ok(out)
+        let mut items: Vec<MediaId> =
+            channels.iter().flat_map(|(_, ps)| ps.iter().filter_map(|p| p.media_id)).collect();
+        items.sort_unstable();
+        items.dedup();
+        let first_airings = first_airings(conn, &items)?;
+        let art = library_store::art_of(conn, &items)?;
+        Ok(Guide { channels, first_airings, art, tz })
     })
 }
 
@@ -79,25 +113,4 @@ pub fn fill_gaps(c: &Channel, programs: Vec<Program>, from_ms: i64, to_ms: i64) 
         push_gap(&mut out, at, to_ms);
     }
     out
-}
-
-/// The absolute base URL clients should use: `server.base_url` if set, else `http://<Host>`
-/// from the request (when it is a plain host[:port]), else the listen address.
-pub fn base_url(config: &Config, host: Option<&str>) -> String {
-    if let Some(b) = &config.server.base_url {
-        return b.trim_end_matches('/').to_owned();
-    }
-    let plain = |h: &&str| {
-        !h.is_empty() && h.len() < 256 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-    };
-    if let Some(h) = host.filter(plain) {
-        return format!("http://{h}");
-    }
-    let listen = config.server.listen;
-    let host = match listen.ip() {
-        ip if ip.is_unspecified() => format!("{}.local", config.device.hostname),
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-        ip => ip.to_string(),
-    };
-    if listen.port() == 80 { format!("http://{host}") } else { format!("http://{host}:{}", listen.port()) }
 }

@@ -1,9 +1,23 @@
 //! TCP control on port 65001 (spec §3): persistent connections carrying GETSET frames, which
-//! may arrive split across reads. A read-only responder: the `/sys/*` items, `help`,
-//! `/tunerN/{status,channel,vchannel,program,target,lockkey,streaminfo}` from the live tuner
-//! pool, `/lineup/scan`; every set is refused and unknown items get an ERROR_MESSAGE, as on a
+//! may arrive split across reads. A read-only responder: the `/sys/*` items (`/sys/boot`
+//! included), `help`, `/tunerN/{status,vstatus,channel,vchannel,channelmap,filter,program,
+//! target,lockkey,streaminfo}` from the live tuner pool, `/lineup/scan` and
+//! `/lineup/location`; every set is refused and unknown items get an ERROR_MESSAGE, as on a
 //! real device. Memory per connection is bounded by one frame, connections are capped and
 //! closed when idle or on a malformed frame.
+//!
+//! Value formats follow libhdhomerun (release 20250506), which is what parses them:
+//! `hdhomerun_device_get_tuner_vstatus` reads `vch=`, `name=`, `auth=`, `cci=`, `cgms=` out of
+//! `/tunerN/vstatus` (and calls a tuner unusable when `auth` is `not-subscribed`, `error` or
+//! `dialog`, or `cci`/`cgms` is `protected`); `/tunerN/filter` is the PID list libhdhomerun
+//! itself writes (`0x%04x` values and `0x%04x-0x%04x` ranges, `hdhomerun_device_set_tuner_
+//! filter_by_array`), here the full range every idle tuner reports; `/tunerN/channelmap` must
+//! name a map `hdhomerun_channelmap_get_channelmap_scan_group` knows (`hdhomerun_config scan`
+//! refuses others), and `us-cable` is the one `/sys/features` advertises and `lineup_status.json`
+//! (Source `Cable`) implies; `/sys/boot` is the list of commands `hdhomerun_config <id> execute`
+//! runs, empty on a device nobody configured. `/lineup/location` is `disabled` (the value a
+//! device has when it is not opted in to SiliconDust's lineup server, which cannot know our
+//! channels) rather than a made-up `US:<zip>`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -136,11 +150,18 @@ async fn lookup(hdhr: &Hdhr, name: &str) -> Option<String> {
             Err(_) => "state=idle progress=0 found=0".to_owned(),
         },
         "/sys/id" => id.device_id.to_string(),
-        _ => return tuner_item(hdhr, name),
+        "/sys/boot" => String::new(),
+        "/lineup/location" => "disabled".to_owned(),
+        _ => return tuner_item(hdhr, name).await,
     })
 }
 
-fn tuner_item(hdhr: &Hdhr, name: &str) -> Option<String> {
+/// The channel map every tuner reports (see the module doc).
+const CHANNEL_MAP: &str = "us-cable";
+/// The PID filter every tuner reports: everything passes.
+const FILTER_ALL: &str = "0x0000-0x1fff";
+
+async fn tuner_item(hdhr: &Hdhr, name: &str) -> Option<String> {
     let rest = name.strip_prefix("/tuner")?;
     let (index, item) = rest.split_once('/')?;
     if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) || index.len() > 2 {
@@ -150,6 +171,20 @@ fn tuner_item(hdhr: &Hdhr, name: &str) -> Option<String> {
     let number = status.channel.as_ref().map(|(_, n)| n.to_string());
     Some(match (item, number) {
         ("status", _) => status.status_line(),
+        ("vstatus", Some(n)) => {
+            let id = status.channel.as_ref().map(|(id, _)| *id)?;
+            let name = match hdhr.lineup().await {
+                Ok(l) => l.by_id(id).map(|c| c.name.clone()).unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            // A real device prints the name as it is, spaces included (libhdhomerun keeps
+            // the first word); only line breaks would corrupt the one-line answer.
+            let name = name.replace(['\n', '\r'], " ");
+            format!("vch={n} name={name} auth=subscribed cci=unrestricted cgms=unrestricted")
+        }
+        ("vstatus", None) => "vch=none auth=none cci=none cgms=none".to_owned(),
+        ("channelmap", _) => CHANNEL_MAP.to_owned(),
+        ("filter", _) => FILTER_ALL.to_owned(),
         ("channel", Some(n)) => format!("virtual:{n}"),
         ("vchannel", Some(n)) => n,
         ("program", Some(_)) => "1".to_owned(),
@@ -171,7 +206,9 @@ fn debug_text(hdhr: &Hdhr) -> String {
 }
 
 const HELP: &str = "Supported configuration options:
+/lineup/location
 /lineup/scan
+/sys/boot
 /sys/copyright
 /sys/debug
 /sys/features
@@ -180,12 +217,15 @@ const HELP: &str = "Supported configuration options:
 /sys/model
 /sys/version
 /tuner<n>/channel <modulation>:<freq|ch>
+/tuner<n>/channelmap
+/tuner<n>/filter
 /tuner<n>/lockkey
 /tuner<n>/program
 /tuner<n>/status
 /tuner<n>/streaminfo
 /tuner<n>/target
 /tuner<n>/vchannel <vch>
+/tuner<n>/vstatus
 (n = 0..{tuners}; every item is read-only)
 ";
 
@@ -230,8 +270,7 @@ mod tests {
             2,
             db,
             StreamHub::new(),
-            None,
-            "127.0.0.1:8080".parse().unwrap(),
+            crate::config::BaseUrl::new(None, "127.0.0.1:8080".parse().unwrap()),
             Arc::new(crate::clock::SystemClock),
         );
         let c = Control::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -249,8 +288,21 @@ mod tests {
         assert_eq!(exchange(&mut s, "/tuner0/vchannel", None).await, (tag::GETSET_VALUE, "7".into()));
         let (_, status) = exchange(&mut s, "/tuner0/status", None).await;
         assert!(status.starts_with("ch=virtual:7 lock=8vsb"), "{status}");
+        // The lineup has no channel 3, so the name is empty; vch= still carries the number.
+        let busy = "vch=7 name= auth=subscribed cci=unrestricted cgms=unrestricted";
+        assert_eq!(exchange(&mut s, "/tuner0/vstatus", None).await, (tag::GETSET_VALUE, busy.into()));
         drop(lease);
         assert_eq!(exchange(&mut s, "/tuner0/vchannel", None).await, (tag::GETSET_VALUE, "none".into()));
+        let idle = "vch=none auth=none cci=none cgms=none";
+        assert_eq!(exchange(&mut s, "/tuner0/vstatus", None).await, (tag::GETSET_VALUE, idle.into()));
+        for (item, value) in [
+            ("/tuner1/channelmap", "us-cable"),
+            ("/tuner1/filter", "0x0000-0x1fff"),
+            ("/lineup/location", "disabled"),
+            ("/sys/boot", ""),
+        ] {
+            assert_eq!(exchange(&mut s, item, None).await, (tag::GETSET_VALUE, value.into()), "{item}");
+        }
         assert_eq!(exchange(&mut s, "/tuner9/status", None).await, (tag::ERROR_MESSAGE, UNKNOWN.into()));
         assert_eq!(exchange(&mut s, "/sys/nonsense", None).await, (tag::ERROR_MESSAGE, UNKNOWN.into()));
         let (t, e) = exchange(&mut s, "/tuner0/channel", Some("auto:5")).await;

@@ -121,12 +121,12 @@ fn reply_for(hdhr: &Hdhr, bound: Option<IpAddr>, from: SocketAddr) -> Option<Vec
     let v4 = match (bound, from) {
         (_, SocketAddr::V6(from)) => ipv4_of_interface_towards(from)?,
         (Some(IpAddr::V4(ip)), _) if !ip.is_unspecified() => ip,
-        _ => match super::route_source(from.ip())? {
+        _ => match crate::config::urls::route_source(from.ip())? {
             IpAddr::V4(ip) => ip,
             IpAddr::V6(_) => return None,
         },
     };
-    let base = hdhr.base_url_for_udp(v4);
+    let base = hdhr.urls().for_udp(v4);
     let lineup = format!("{base}/lineup.json");
     let id = hdhr.identity();
     DiscoverReply {
@@ -197,8 +197,7 @@ mod tests {
             3,
             db,
             StreamHub::new(),
-            None,
-            "127.0.0.1:8080".parse().unwrap(),
+            crate::config::BaseUrl::new(None, "127.0.0.1:8080".parse().unwrap()),
             std::sync::Arc::new(crate::clock::SystemClock),
         );
         let d = Discovery::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();

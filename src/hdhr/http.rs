@@ -22,8 +22,9 @@ use serde_json::json;
 use super::device::{FIRMWARE_NAME, FIRMWARE_VERSION, MANUFACTURER, MODEL_NUMBER};
 use super::tuners::{Lease, TuneError, TunerChoice};
 use super::{Hdhr, HdhrError};
+use crate::lineup::m3u::StreamUrls;
 use crate::lineup::{Channel, GuideNumber, Lineup, VideoFormat};
-use crate::stream::Subscription;
+use crate::stream::ending::Timed;
 
 /// A stream that delivers nothing for this long is ended, so a channel that never starts
 /// cannot hold a tuner (hyper only notices a vanished client when it writes to it).
@@ -73,7 +74,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
 
 impl Origin {
     fn base(&self, hdhr: &Hdhr) -> String {
-        hdhr.base_url_for_request(self.host.as_deref(), self.peer)
+        hdhr.urls().for_request(self.host.as_deref(), self.peer)
     }
 }
 
@@ -187,16 +188,12 @@ async fn lineup_xml(State(h): State<Hdhr>, origin: Origin) -> Response {
 }
 
 async fn lineup_m3u(State(h): State<Hdhr>, origin: Origin) -> Response {
-    let list = match lineup_entries(&h, &origin).await {
+    let lineup = match h.lineup().await {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return internal(e),
     };
-    let mut s = String::from("#EXTM3U\n");
-    for e in list {
-        let name = e.name.replace(['\n', '\r', ','], " ");
-        s.push_str(&format!("#EXTINF:-1 channel-id=\"{0}\" tvg-chno=\"{0}\",{1}\n{2}\n", e.number, name, e.url));
-    }
-    ([(header::CONTENT_TYPE, "audio/x-mpegurl")], s).into_response()
+    let m3u = crate::lineup::m3u::render(&lineup.channels, &origin.base(&h), StreamUrls::Tuner);
+    ([(header::CONTENT_TYPE, "audio/x-mpegurl")], m3u).into_response()
 }
 
 async fn lineup_status() -> Response {
@@ -297,9 +294,11 @@ async fn tuner_stream(
         Err(TuneError::NoSuchTuner(_)) => return unknown_channel(),
     };
     tracing::debug!(channel = %number, tuner = lease.tuner(), "tuned");
+    // `duration=<seconds>` closes the transfer after that long (spec §4.7), on a packet
+    // boundary after the last whole frame (`stream::ending`).
     let duration = query.get("duration").and_then(|d| d.parse::<u64>().ok()).filter(|&d| d > 0);
-    let deadline = duration.map(|d| tokio::time::Instant::now() + Duration::from_secs(d));
-    let viewer = Viewer { sub: h.hub().subscribe(ch.id), lease, deadline };
+    let timed = Timed::new(h.hub().subscribe(ch.id), duration.map(Duration::from_secs));
+    let viewer = Viewer { stream: timed, lease };
     stream_headers(Body::from_stream(futures::stream::unfold(viewer, Viewer::next)))
 }
 
@@ -314,24 +313,19 @@ fn stream_headers(body: Body) -> Response {
 /// One streaming client: its hub subscription and tuner lease live exactly as long as the
 /// response body, so a disconnect frees both at once.
 struct Viewer {
-    sub: Subscription,
+    stream: Timed,
     lease: Lease,
-    deadline: Option<tokio::time::Instant>,
 }
 
 impl Viewer {
     async fn next(mut self) -> Option<(Result<bytes::Bytes, std::io::Error>, Self)> {
-        let stall = tokio::time::Instant::now() + NO_DATA_TIMEOUT;
-        let end = self.deadline.map_or(stall, |d| d.min(stall));
-        let chunk = tokio::select! {
-            c = self.sub.next() => c,
-            _ = tokio::time::sleep_until(end) => {
-                if end == stall {
-                    tracing::debug!(tuner = self.lease.tuner(), "no video data; stream ended");
-                }
-                None
+        let chunk = match tokio::time::timeout(NO_DATA_TIMEOUT, self.stream.next()).await {
+            Ok(c) => c?,
+            Err(_) => {
+                tracing::debug!(tuner = self.lease.tuner(), "no video data; stream ended");
+                return None;
             }
-        }?;
+        };
         self.lease.sent(chunk.len());
         Some((Ok(chunk), self))
     }

@@ -7,12 +7,10 @@
 //! at once) and the stream hub. [`start`] binds and spawns the network services; the HTTP
 //! routes are [`http::router`], merged into the daemon's one server by the director.
 //!
-//! Addresses: every URL we hand out is absolute and reachable. HTTP derives it from
-//! `server.base_url`, else the request's `Host` header (`localhost` and `.local` names
-//! replaced by the numeric address the box uses towards the client); UDP discovery uses the numeric IPv4 of the interface the
-//! request arrived on. That interface is found without `IP_PKTINFO` (which would need unsafe
-//! code): a connected, never-used UDP socket towards the sender gets the source address the
-//! kernel picks for the reply, which is exactly the address the client will see.
+//! Addresses: every URL we hand out is absolute and reachable, built by the one rule every
+//! edge shares, [`crate::config::BaseUrl`] (`server.base_url`, else the request's `Host`
+//! with `localhost`/`.local` replaced by our numeric address, else the interface towards the
+//! client; the UDP reply always carries a numeric IPv4).
 
 pub mod control;
 pub mod device;
@@ -23,13 +21,14 @@ pub mod ssdp;
 pub mod tuners;
 pub mod wire;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::SharedClock;
+use crate::config::BaseUrl;
 use crate::db::{Db, DbError};
 use crate::lineup::store::LineupStoreError;
 use crate::lineup::{Lineup, store as lineup_store};
@@ -77,27 +76,17 @@ struct Inner {
     tuners: TunerPool,
     db: Db,
     hub: StreamHub,
-    base_url: Option<String>,
-    http_addr: SocketAddr,
+    urls: BaseUrl,
     clock: SharedClock,
 }
 
 impl Hdhr {
     /// Build the state. `tuner_count` is the advertised TunerCount (the director derives it
-    /// from the config or the encoder); `base_url` is `server.base_url`; `http_addr` is the
-    /// address the HTTP server is bound to.
-    pub fn new(
-        identity: Identity,
-        tuner_count: u8,
-        db: Db,
-        hub: StreamHub,
-        base_url: Option<String>,
-        http_addr: SocketAddr,
-        clock: SharedClock,
-    ) -> Self {
-        let base_url = base_url.map(|u| u.trim_end_matches('/').to_owned());
+    /// from the config or the encoder); `urls` is the box's base-URL rule (`server.base_url`
+    /// and the address the HTTP server is bound to).
+    pub fn new(identity: Identity, tuner_count: u8, db: Db, hub: StreamHub, urls: BaseUrl, clock: SharedClock) -> Self {
         let tuners = TunerPool::new(usize::from(tuner_count.max(1)));
-        Self { inner: Arc::new(Inner { identity, tuners, db, hub, base_url, http_addr, clock }) }
+        Self { inner: Arc::new(Inner { identity, tuners, db, hub, urls, clock }) }
     }
 
     /// Who we are.
@@ -132,84 +121,12 @@ impl Hdhr {
 
     /// Port of the HTTP server.
     pub fn http_port(&self) -> u16 {
-        self.inner.http_addr.port()
+        self.inner.urls.http_port()
     }
 
-    /// The base URL for an HTTP request that named `host` (its `Host` header) and came from
-    /// `peer`.
-    pub fn base_url_for_request(&self, host: Option<&str>, peer: Option<SocketAddr>) -> String {
-        if let Some(u) = &self.inner.base_url {
-            return u.clone();
-        }
-        let local = || self.local_ip_towards(peer.map(|p| p.ip()));
-        match host.filter(|h| !h.is_empty() && h.is_ascii() && !h.contains(['/', ' ', '@'])) {
-            Some(h) => {
-                let (name, port) = split_host(h);
-                let name = name.to_ascii_lowercase();
-                // `localhost` is useless to another machine, and a `.local` name needs mDNS,
-                // which not every media server resolves (spec §8): use our numeric address.
-                let numeric = name == "localhost" || name.ends_with(".localhost") || name.ends_with(".local");
-                if numeric {
-                    let port = port.unwrap_or(80);
-                    format!("http://{}", SocketAddr::new(local(), port))
-                } else {
-                    format!("http://{h}")
-                }
-            }
-            None => format!("http://{}", SocketAddr::new(local(), self.http_port())),
-        }
-    }
-
-    /// The base URL for clients reached through the interface whose address is `local`
-    /// (`server.base_url` wins).
-    pub fn base_url_for_interface(&self, local: IpAddr) -> String {
-        match &self.inner.base_url {
-            Some(u) => u.clone(),
-            None => format!("http://{}", SocketAddr::new(local, self.http_port())),
-        }
-    }
-
-    /// The numeric-IPv4 base URL for a UDP discovery reply sent from `local` (at most 28
-    /// characters: `http://` + dotted quad + `:` + port). `server.base_url` wins when it is
-    /// itself such a URL.
-    pub fn base_url_for_udp(&self, local: Ipv4Addr) -> String {
-        if let Some(u) = &self.inner.base_url
-            && let Some(rest) = u.strip_prefix("http://")
-            && rest.parse::<std::net::SocketAddrV4>().is_ok()
-        {
-            return u.clone();
-        }
-        format!("http://{local}:{}", self.http_port())
-    }
-
-    /// The address this box uses to reach `peer` (the bound HTTP address when it is
-    /// specific; else the kernel's choice of source address; loopback as the last resort).
-    pub fn local_ip_towards(&self, peer: Option<IpAddr>) -> IpAddr {
-        let bound = self.inner.http_addr.ip();
-        if !bound.is_unspecified() {
-            return bound;
-        }
-        peer.and_then(route_source).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-    }
-}
-
-/// The source address the kernel would use to send to `peer` (no packet is sent: connecting
-/// a UDP socket only looks up the route).
-pub fn route_source(peer: IpAddr) -> Option<IpAddr> {
-    let bind: SocketAddr = if peer.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { "[::]:0".parse().ok()? };
-    let s = std::net::UdpSocket::bind(bind).ok()?;
-    s.connect(SocketAddr::new(peer, 9)).ok()?;
-    Some(s.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
-}
-
-fn split_host(h: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = h.strip_prefix('[') {
-        let (name, after) = rest.split_once(']').unwrap_or((rest, ""));
-        return (name, after.strip_prefix(':').and_then(|p| p.parse().ok()));
-    }
-    match h.rsplit_once(':') {
-        Some((name, port)) => (name, port.parse().ok()),
-        None => (h, None),
+    /// The base-URL rule every URL we hand out is built with.
+    pub fn urls(&self) -> &BaseUrl {
+        &self.inner.urls
     }
 }
 
@@ -268,34 +185,5 @@ pub async fn start(hdhr: &Hdhr, services: &Services, shutdown: &CancellationToke
             }
             Err(e) => tracing::warn!("mDNS off: {e}"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn hdhr(base: Option<&str>, bound: &str) -> Hdhr {
-        let db = Db::open_in_memory().unwrap();
-        let id = Identity::load_or_create(&db, "T", 0).await.unwrap();
-        let clock = std::sync::Arc::new(crate::clock::SystemClock);
-        Hdhr::new(id, 2, db, StreamHub::new(), base.map(str::to_owned), bound.parse().unwrap(), clock)
-    }
-
-    #[tokio::test]
-    async fn urls_come_from_config_then_host_and_never_say_localhost() {
-        let h = hdhr(Some("http://192.168.1.9:5004/"), "0.0.0.0:5004").await;
-        assert_eq!(h.base_url_for_request(Some("x:1"), None), "http://192.168.1.9:5004");
-        assert_eq!(h.base_url_for_udp(Ipv4Addr::new(10, 0, 0, 1)), "http://192.168.1.9:5004");
-        let h = hdhr(None, "127.0.0.1:8080").await;
-        assert_eq!(h.base_url_for_request(Some("tv.lan:8080"), None), "http://tv.lan:8080");
-        assert_eq!(h.base_url_for_request(Some("localhost:8080"), None), "http://127.0.0.1:8080");
-        assert_eq!(h.base_url_for_request(Some("Retrovue.local:8080"), None), "http://127.0.0.1:8080");
-        assert_eq!(h.base_url_for_request(None, None), "http://127.0.0.1:8080");
-        assert_eq!(h.base_url_for_udp(Ipv4Addr::new(10, 0, 0, 1)), "http://10.0.0.1:8080");
-        let h = hdhr(None, "0.0.0.0:80").await;
-        let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
-        assert_eq!(h.base_url_for_request(Some("localhost"), Some(peer)), "http://127.0.0.1:80");
-        assert!(h.base_url_for_udp(Ipv4Addr::new(255, 255, 255, 255)).len() <= 28);
     }
 }

@@ -109,7 +109,7 @@ impl Ssdp {
                         continue;
                     }
                     let Ok(permit) = pending.clone().try_acquire_owned() else { continue };
-                    let loc = format!("{}/device.xml", hdhr.base_url_for_request(None, Some(from)));
+                    let loc = format!("{}/device.xml", hdhr.urls().for_request(None, Some(from)));
                     let date = http_date(hdhr.clock().now());
                     let replies: Vec<String> = sts.iter().map(|st| response(st, &uuid, &loc, &date)).collect();
                     let delay = Duration::from_millis(rand::thread_rng().gen_range(0..=search.mx * 1000));
@@ -136,9 +136,9 @@ impl Ssdp {
         let group = SocketAddr::from((GROUP, PORT));
         for &iface in &self.ifaces {
             let location = if iface.is_unspecified() {
-                format!("{}/device.xml", hdhr.base_url_for_request(None, Some(group)))
+                format!("{}/device.xml", hdhr.urls().for_request(None, Some(group)))
             } else {
-                format!("{}/device.xml", hdhr.base_url_for_interface(IpAddr::V4(iface)))
+                format!("{}/device.xml", hdhr.urls().for_interface(IpAddr::V4(iface)))
             };
             if let Err(e) = socket2::SockRef::from(&*self.socket).set_multicast_if_v4(&iface) {
                 tracing::debug!(%iface, "SSDP: cannot select interface: {e}");

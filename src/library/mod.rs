@@ -6,6 +6,7 @@
 //! | file | job |
 //! |------|-----|
 //! | [`catalog`] | the API the CLI and the daemon call: sources, scans, edits ([`Library`]) |
+//! | [`art`] | items' pictures: where scans found them, served (Plex ones fetched and cached) |
 //! | [`scan`] | walk a folder source, incremental, crash-safe |
 //! | [`nfo`] / [`naming`] | what `.nfo` files and file names say (pure) |
 //! | [`probe`] | GStreamer Discoverer: duration, streams, chapters |
@@ -14,6 +15,7 @@
 //! | [`demo`] | generate a demo library of test clips |
 //! | [`progress`] / [`report`] | one progress indication per scan; its summary |
 
+pub mod art;
 pub mod catalog;
 pub mod demo;
 pub mod loudness;
@@ -226,4 +228,7 @@ pub struct MediaItem {
     pub meta: SchedulingMetadata,
     /// Where breaks may go, ms from the start, sorted.
     pub breakpoints: Vec<i64>,
+    /// Original air (episodes) or release (movies) date, when the source knows it.
+    #[serde(default)]
+    pub aired: Option<chrono::NaiveDate>,
 }

@@ -2,7 +2,9 @@
 //!
 //! Reads the three roots Kodi writes: `<tvshow>`, `<episodedetails>` and `<movie>`, and
 //! from them `title`, `showtitle`, `season`, `episode`, `aired` / `premiered` / `year`,
-//! `mpaa` (normalised by [`normalise_rating`]), `genre`, `tag`, `runtime` and `plot`.
+//! `mpaa` (normalised by [`normalise_rating`]), `genre`, `tag`, `runtime`, `plot`, and the
+//! artwork Kodi names: `<thumb aspect="poster">` (not a season's, `type="season"`), a plain
+//! `<thumb>` (an episode's still) and `<fanart><thumb>` (the backdrop) — URLs or local paths.
 //!
 //! # The Retrovue convention for scheduling metadata
 //!
@@ -74,6 +76,15 @@ pub struct Nfo {
     pub episode: Option<u32>,
     /// `<year>`, else the year of `<aired>` / `<premiered>`.
     pub year: Option<i32>,
+    /// `<aired>` (episodes), else `<premiered>` (movies, shows): the original air or release
+    /// date, when it is a full `YYYY-MM-DD` date.
+    pub aired: Option<chrono::NaiveDate>,
+    /// First `<thumb aspect="poster">` that is not a season's.
+    pub poster: Option<String>,
+    /// First `<thumb>` without an aspect (or `aspect="thumb"`): an episode's still.
+    pub thumb: Option<String>,
+    /// First `<fanart><thumb>`.
+    pub fanart: Option<String>,
     /// `<mpaa>`, normalised.
     pub rating: Option<String>,
     /// `<genre>` (repeatable).
@@ -129,6 +140,8 @@ pub fn parse(bytes: &[u8]) -> Result<Nfo, NfoError> {
     let mut stack: Vec<String> = Vec::new();
     let mut nfo: Option<Nfo> = None;
     let mut text = String::new();
+    // `aspect` and `type` of the `<thumb>` being read (it has no children).
+    let mut thumb_attrs: (Option<String>, Option<String>) = (None, None);
     loop {
         let event =
             reader.read_event().map_err(|source| NfoError::Xml { position: reader.error_position(), source })?;
@@ -141,6 +154,15 @@ pub fn parse(bytes: &[u8]) -> Result<Nfo, NfoError> {
                         break;
                     }
                     nfo = Some(Nfo::empty(root_kind(&name)?));
+                }
+                if name == "thumb" {
+                    let attr = |key: &[u8]| {
+                        e.attributes()
+                            .flatten()
+                            .find(|a| a.key.local_name().as_ref() == key)
+                            .map(|a| String::from_utf8_lossy(&a.value).trim().to_ascii_lowercase())
+                    };
+                    thumb_attrs = (attr(b"aspect"), attr(b"type"));
                 }
                 stack.push(name);
                 if stack.len() > MAX_DEPTH {
@@ -162,7 +184,7 @@ pub fn parse(bytes: &[u8]) -> Result<Nfo, NfoError> {
             Event::CData(c) => text.push_str(&String::from_utf8_lossy(&c)),
             Event::End(_) => {
                 if let Some(n) = nfo.as_mut() {
-                    n.apply(&stack, text.trim())?;
+                    n.apply(&stack, text.trim(), &thumb_attrs)?;
                 }
                 text.clear();
                 stack.pop();
@@ -203,6 +225,10 @@ impl Nfo {
             season: None,
             episode: None,
             year: None,
+            aired: None,
+            poster: None,
+            thumb: None,
+            fanart: None,
             rating: None,
             genres: Vec::new(),
             tags: Vec::new(),
@@ -213,8 +239,9 @@ impl Nfo {
         }
     }
 
-    /// Take the text of the element that just closed; `path` is root..element.
-    fn apply(&mut self, path: &[String], text: &str) -> Result<(), NfoError> {
+    /// Take the text of the element that just closed; `path` is root..element, `thumb` the
+    /// `aspect` and `type` of the last `<thumb>` opened.
+    fn apply(&mut self, path: &[String], text: &str, thumb: &(Option<String>, Option<String>)) -> Result<(), NfoError> {
         if text.is_empty() {
             return Ok(());
         }
@@ -226,8 +253,28 @@ impl Nfo {
                 "season" => self.season = text.parse().ok(),
                 "episode" => self.episode = text.parse().ok(),
                 "year" => self.year = text.parse().ok().or(self.year),
-                "aired" | "premiered" if self.year.is_none() => {
-                    self.year = text.get(..4).and_then(|y| y.parse().ok());
+                "aired" | "premiered" => {
+                    if self.year.is_none() {
+                        self.year = text.get(..4).and_then(|y| y.parse().ok());
+                    }
+                    let date = chrono::NaiveDate::parse_from_str(text.get(..10).unwrap_or(text), "%Y-%m-%d").ok();
+                    // An episode's own `<aired>` wins over a `<premiered>` beside it.
+                    if date.is_some() && (e == "aired" || self.aired.is_none()) {
+                        self.aired = date;
+                    }
+                }
+                "thumb" => {
+                    let slot = match (thumb.0.as_deref(), thumb.1.as_deref()) {
+                        (_, Some("season")) => None,
+                        (Some("poster"), _) => Some(&mut self.poster),
+                        (None | Some("thumb"), _) => Some(&mut self.thumb),
+                        _ => None,
+                    };
+                    if let Some(slot) = slot
+                        && slot.is_none()
+                    {
+                        *slot = owned();
+                    }
                 }
                 "mpaa" => self.rating = normalise_rating(text),
                 "genre" => self.genres.extend(split_list(text, &['/', ','])),
@@ -244,6 +291,7 @@ impl Nfo {
                 _ => {}
             },
             [_, r, e] if r == "retrovue" => self.retrovue(e, text)?,
+            [_, f, t] if f == "fanart" && t == "thumb" && self.fanart.is_none() => self.fanart = owned(),
             _ => {}
         }
         Ok(())
@@ -393,6 +441,35 @@ mod tests {
         assert_eq!(n.meta.demographic.as_deref(), Some("kids"));
         assert_eq!(n.meta.era.as_deref(), Some("1980s"));
         assert_eq!(n.breakpoints_ms, [90_000, 730_500, 3_723_000]);
+        assert_eq!(n.aired, chrono::NaiveDate::from_ymd_opt(1986, 9, 14));
+        assert_eq!((n.poster, n.thumb, n.fanart), (None, None, None));
+    }
+
+    #[test]
+    fn air_dates_and_artwork() {
+        let e = parse(
+            br#"<episodedetails><premiered>1986-09-01</premiered><aired>1986-09-14</aired>
+                <thumb>https://img.example/ep.jpg</thumb><thumb>https://img.example/second.jpg</thumb>
+              </episodedetails>"#,
+        )
+        .unwrap();
+        assert_eq!(e.aired, chrono::NaiveDate::from_ymd_opt(1986, 9, 14), "an episode's own <aired> wins");
+        assert_eq!(e.thumb.as_deref(), Some("https://img.example/ep.jpg"));
+        let s = parse(
+            br#"<tvshow><title>Show</title><premiered>1984-10-05</premiered>
+                <thumb aspect="banner">b.jpg</thumb>
+                <thumb aspect="poster" type="season" season="1">s1.jpg</thumb>
+                <thumb aspect="poster" preview="p.jpg">https://img.example/poster.jpg</thumb>
+                <fanart><thumb preview="x">https://img.example/fanart.jpg</thumb></fanart>
+              </tvshow>"#,
+        )
+        .unwrap();
+        assert_eq!(s.aired, chrono::NaiveDate::from_ymd_opt(1984, 10, 5));
+        assert_eq!(s.poster.as_deref(), Some("https://img.example/poster.jpg"), "not the banner, not a season's");
+        assert_eq!(s.thumb, None);
+        assert_eq!(s.fanart.as_deref(), Some("https://img.example/fanart.jpg"));
+        let y = parse(b"<movie><premiered>1985</premiered></movie>").unwrap();
+        assert_eq!((y.year, y.aired), (Some(1985), None), "a year alone is no date");
     }
 
     #[test]

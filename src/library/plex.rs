@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::art::{Art, ArtRef};
 use super::progress::Progress;
 use super::report::{ItemError, SourceReport};
 use super::store::{self, ItemRecord, ProbeFacts, Source, SourceSpec};
@@ -144,6 +145,16 @@ struct Metadata {
     year: Option<i32>,
     #[serde(rename = "originallyAvailableAt")]
     originally_available_at: Option<String>,
+    /// Episode still, or a movie's poster.
+    thumb: Option<String>,
+    /// Backdrop.
+    art: Option<String>,
+    /// The show's poster (episodes).
+    #[serde(rename = "grandparentThumb")]
+    grandparent_thumb: Option<String>,
+    /// The show's backdrop (episodes).
+    #[serde(rename = "grandparentArt")]
+    grandparent_art: Option<String>,
     #[serde(rename = "contentRating")]
     content_rating: Option<String>,
     summary: Option<String>,
@@ -452,6 +463,20 @@ fn describe(
     let duration = m.duration.or(media.and_then(|md| md.duration)).filter(|d| *d > 0);
     let kind = if m.kind == "episode" { ContentKind::Episode } else { ContentKind::Movie };
     let year = m.year.or_else(|| m.originally_available_at.as_deref().and_then(|d| d.get(..4)?.parse().ok()));
+    let aired = m
+        .originally_available_at
+        .as_deref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d.get(..10).unwrap_or(d), "%Y-%m-%d").ok());
+    let pic = |v: &Option<String>| v.as_deref().and_then(ArtRef::from_plex);
+    let art = if kind == ContentKind::Episode {
+        Art {
+            poster: pic(&m.grandparent_thumb),
+            thumb: pic(&m.thumb),
+            fanart: pic(&m.grandparent_art).or_else(|| pic(&m.art)),
+        }
+    } else {
+        Art { poster: pic(&m.thumb), thumb: None, fanart: pic(&m.art) }
+    };
     let rec = ItemRecord {
         external_id: m.rating_key.clone(),
         kind: Some(kind),
@@ -470,6 +495,8 @@ fn describe(
         file_mtime: None,
         remote_updated_at: if complete { listed.updated_at } else { None },
         duration_ms: duration,
+        aired,
+        art,
     };
     let facts = match (part, duration) {
         (None, _) => Err("Plex lists no playable part for this item".to_owned()),

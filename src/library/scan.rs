@@ -2,6 +2,12 @@
 //! side files (or guess from the name), write each item in its own small transaction, probe
 //! new and changed files in parallel, and mark vanished items `gone`.
 //!
+//! Artwork: Kodi's local names win — `<name>-thumb.*` (an episode's still), `<name>-poster.*`
+//! (a movie's), `poster.*` / `folder.*` and `fanart.*` in the item's folder or, for episodes,
+//! the show's (the folder of its `tvshow.nfo`, else up to two folders up) — then what the
+//! `.nfo` files name (`<thumb>`, `<fanart>`; see [`nfo`]), any of `jpg`, `jpeg`, `png`, `webp`.
+//! Found pictures count as side files: adding or changing one updates the item.
+//!
 //! Incremental: a file whose size, mtime and side files are unchanged, and which has a probe
 //! result, is not touched at all. Crash-safe: every write is per item and idempotent, and a
 //! changed file loses its probe in the same transaction that records the change, so a scan
@@ -15,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, UNIX_EPOCH};
 
+use super::art::{Art, ArtRef, IMAGE_EXTENSIONS};
 use super::nfo::{self, Nfo, NfoKind};
 use super::progress::Progress;
 use super::report::{ItemError, SourceReport};
@@ -274,6 +281,10 @@ fn mtime_ms(meta: &std::fs::Metadata) -> i64 {
 struct Sidecars {
     stats: HashMap<PathBuf, Option<(u64, i64)>>,
     shows: HashMap<PathBuf, Option<Result<Nfo, String>>>,
+    /// The picture files of each folder (names with an image extension), listed once: a
+    /// rescan looks for a dozen picture names per media file, so one directory read beats
+    /// a dozen failed `stat`s each.
+    images: HashMap<PathBuf, HashSet<String>>,
 }
 
 impl Sidecars {
@@ -304,7 +315,9 @@ impl Sidecars {
     }
 
     fn signature(&mut self, f: &Found, kind: ContentKind, root: &Path) -> String {
-        let files = self.files_for(f, kind, root);
+        let mut files = self.files_for(f, kind, root);
+        let art = self.art_files(f, kind, root);
+        files.extend([art.poster, art.thumb, art.fanart].into_iter().flatten());
         files
             .iter()
             .map(|p| match self.stat(p) {
@@ -313,6 +326,75 @@ impl Sidecars {
             })
             .collect::<Vec<_>>()
             .join("|")
+    }
+
+    /// The first of `names` (each with every image extension) that exists in `dir`.
+    fn first_image(&mut self, dir: &Path, names: &[&str]) -> Option<PathBuf> {
+        let images = self.images.entry(dir.to_path_buf()).or_insert_with(|| {
+            std::fs::read_dir(dir)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter_map(|e| e.file_name().into_string().ok())
+                        .filter(|n| super::art::is_image_path(Path::new(n)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        for name in names {
+            for ext in IMAGE_EXTENSIONS {
+                let file = format!("{name}.{ext}");
+                if images.contains(&file) {
+                    return Some(dir.join(file));
+                }
+            }
+        }
+        None
+    }
+
+    /// The folders whose show-level pictures an item takes: its own, and for serial kinds the
+    /// show's (that of the nearest `tvshow.nfo`, else up to two folders up, inside the root).
+    fn art_dirs(&mut self, f: &Found, kind: ContentKind, root: &Path) -> Vec<PathBuf> {
+        let Some(dir) = f.abs.parent() else { return Vec::new() };
+        let mut dirs = vec![dir.to_path_buf()];
+        if matches!(kind, ContentKind::Episode | ContentKind::Intro | ContentKind::Outro) {
+            let mut up = dir.parent();
+            for _ in 0..2 {
+                match up {
+                    Some(d) if d.starts_with(root) => {
+                        dirs.push(d.to_path_buf());
+                        up = d.parent();
+                    }
+                    _ => break,
+                }
+            }
+            // The show's own folder (the one with tvshow.nfo) goes first.
+            if let Some(show) = dirs.iter().position(|d| self.stat(&d.join("tvshow.nfo")).is_some()) {
+                let d = dirs.remove(show);
+                dirs.insert(0, d);
+            }
+        }
+        dirs
+    }
+
+    /// Pictures next to the media, by Kodi's local artwork names.
+    fn art_files(&mut self, f: &Found, kind: ContentKind, root: &Path) -> ArtFiles {
+        let (Some(dir), Some(stem)) = (f.abs.parent(), f.abs.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        else {
+            return ArtFiles::default();
+        };
+        let dir = dir.to_path_buf();
+        let thumb = self.first_image(&dir, &[&format!("{stem}-thumb")]);
+        let mut poster = self.first_image(&dir, &[&format!("{stem}-poster")]);
+        let mut fanart = self.first_image(&dir, &[&format!("{stem}-fanart")]);
+        for d in self.art_dirs(f, kind, root) {
+            if poster.is_none() {
+                poster = self.first_image(&d, &["poster", "folder"]);
+            }
+            if fanart.is_none() {
+                fanart = self.first_image(&d, &["fanart"]);
+            }
+        }
+        ArtFiles { poster, thumb, fanart }
     }
 
     /// The nearest `tvshow.nfo` above `f`, parsed once.
@@ -342,6 +424,35 @@ impl Sidecars {
     }
 }
 
+/// Local pictures found for an item.
+#[derive(Default)]
+struct ArtFiles {
+    poster: Option<PathBuf>,
+    thumb: Option<PathBuf>,
+    fanart: Option<PathBuf>,
+}
+
+/// An item's pictures: local files first, then what its own `.nfo` (`own`, in `own_dir`) and
+/// its show's `tvshow.nfo` (`show`, in `show_dir`) name.
+fn art_of(files: ArtFiles, own: Option<(&Nfo, &Path)>, show: Option<(&Nfo, &Path)>) -> Art {
+    let from = |n: Option<(&Nfo, &Path)>, pick: fn(&Nfo) -> Option<&String>| {
+        n.and_then(|(n, dir)| pick(n).and_then(|t| ArtRef::from_nfo(t, dir)))
+    };
+    Art {
+        poster: files
+            .poster
+            .map(ArtRef::File)
+            .or_else(|| from(own, |n| n.poster.as_ref()))
+            .or_else(|| from(show, |n| n.poster.as_ref())),
+        thumb: files.thumb.map(ArtRef::File).or_else(|| from(own, |n| n.thumb.as_ref())),
+        fanart: files
+            .fanart
+            .map(ArtRef::File)
+            .or_else(|| from(own, |n| n.fanart.as_ref()))
+            .or_else(|| from(show, |n| n.fanart.as_ref())),
+    }
+}
+
 fn read_nfo(p: &Path) -> Result<Nfo, String> {
     let len = std::fs::metadata(p).map_err(|e| e.to_string())?.len();
     if len > nfo::MAX_NFO_BYTES as u64 {
@@ -362,12 +473,14 @@ fn describe(
 ) -> (ItemRecord, SchedulingMetadata, Vec<i64>) {
     let guess = naming::guess(&f.components);
     let mut own = None;
+    let mut own_dir = PathBuf::new();
     for p in sidecars.files_for(f, kind, root).into_iter().filter(|p| p.file_name() != Some(OsStr::new("tvshow.nfo"))) {
         if sidecars.stat(&p).is_none() {
             continue;
         }
         match read_nfo(&p) {
             Ok(n) if n.kind != NfoKind::TvShow => {
+                own_dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
                 own = Some(n);
                 break;
             }
@@ -383,6 +496,13 @@ fn describe(
     } else {
         None
     };
+    let show_dir =
+        sidecars.art_dirs(f, kind, root).into_iter().find(|d| sidecars.stat(&d.join("tvshow.nfo")).is_some());
+    let art = art_of(
+        sidecars.art_files(f, kind, root),
+        own.as_ref().map(|n| (n, own_dir.as_path())),
+        show.as_ref().zip(show_dir.as_deref()),
+    );
     let own_ref = own.as_ref();
     let show_ref = show.as_ref();
     let serial = matches!(kind, ContentKind::Episode | ContentKind::Intro | ContentKind::Outro);
@@ -425,6 +545,9 @@ fn describe(
         file_mtime: Some(f.mtime),
         remote_updated_at: None,
         duration_ms: None,
+        // The item's own date: a show's premiere is not its episodes' air date.
+        aired: own_ref.and_then(|o| o.aired),
+        art,
     };
     let breakpoints = own.map(|o| o.breakpoints_ms).unwrap_or_default();
     (rec, meta, breakpoints)

@@ -1,7 +1,11 @@
 //! The channels that exist: [`Channel`] with its [`GuideNumber`], name, output profile and
-//! presentation settings. Owns the `channels` table ([`store`]). Knows nothing of schedules
+//! presentation settings. Owns the `channels` table ([`store`]), the channel's face to
+//! clients — its logo ([`logo`]) and the one M3U playlist renderer ([`m3u`]) that the
+//! guide's `/playlist.m3u` and the tuner's `/lineup.m3u` share. Knows nothing of schedules
 //! or playout; those read a [`Lineup`] snapshot.
 
+pub mod logo;
+pub mod m3u;
 pub mod store;
 
 use std::fmt;
@@ -262,6 +266,9 @@ pub struct ChannelSettings {
     pub clock: bool,
     /// Guide group (M3U `group-title`).
     pub group: Option<String>,
+    /// The channel's colour, `#rrggbb`: the background of its generated logo (see
+    /// [`logo`]); `None` picks one from a palette by channel id.
+    pub colour: Option<String>,
 }
 
 impl Default for ChannelSettings {
@@ -277,6 +284,7 @@ impl Default for ChannelSettings {
             lower_thirds: true,
             clock: false,
             group: None,
+            colour: None,
         }
     }
 }

@@ -39,6 +39,14 @@ pub enum ImportError {
     /// The same number twice in the file.
     #[error("channel {0} appears twice in the file")]
     Duplicate(String),
+    /// A colour that is not `#rrggbb`.
+    #[error("channel {number}: colour {value:?} is not a colour like \"#1f4e9c\"")]
+    Colour {
+        /// Channel number.
+        number: String,
+        /// What was written.
+        value: String,
+    },
     /// Writing channels failed.
     #[error(transparent)]
     Lineup(#[from] LineupStoreError),
@@ -83,6 +91,8 @@ pub struct ChannelEntry {
     pub break_style: Option<BreakStyle>,
     /// M3U group.
     pub group: Option<String>,
+    /// `#rrggbb`: the background of the generated guide logo.
+    pub colour: Option<String>,
     /// Now/next lower thirds.
     pub lower_thirds: Option<bool>,
     /// Corner clock.
@@ -168,6 +178,9 @@ impl ChannelEntry {
         if self.group.is_some() {
             base.group = self.group.clone();
         }
+        if self.colour.is_some() {
+            base.colour = self.colour.clone();
+        }
         base
     }
 }
@@ -191,6 +204,11 @@ pub fn apply(db: &Db, file: &ChannelFile, now_ms: i64) -> Result<ImportSummary, 
         }
         if let Some(limit) = &c.rating_limit {
             check_rating_limit(limit).map_err(|source| ImportError::Rule { number: number.clone(), source })?;
+        }
+        if let Some(colour) = &c.colour
+            && crate::lineup::logo::Rgb::parse(colour).is_none()
+        {
+            return Err(ImportError::Colour { number, value: colour.clone() });
         }
         let slots = c.slot.iter().map(|s| s.to_slot(&number)).collect::<Result<Vec<_>, _>>()?;
         validate_grid(&slots).map_err(|source| ImportError::Rule { number: number.clone(), source })?;

@@ -142,6 +142,12 @@ pub struct ProgramInfo {
     /// Year first aired / released.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub year: Option<i32>,
+    /// Date first aired / released, when the library knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aired: Option<chrono::NaiveDate>,
+    /// Intended audience (the item's demographic: kids, family, teens, adults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
     /// Content rating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<String>,
@@ -167,6 +173,8 @@ impl ProgramInfo {
             season: None,
             episode: None,
             year: None,
+            aired: None,
+            audience: None,
             rating: None,
             categories: Vec::new(),
             rewind: std::collections::BTreeMap::new(),

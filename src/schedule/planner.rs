@@ -336,6 +336,8 @@ pub fn info_of(item: &MediaItem) -> ProgramInfo {
         season: item.season,
         episode: item.episode,
         year: item.year,
+        aired: item.aired,
+        audience: item.meta.demographic.clone(),
         rating: effective_rating(item).map(str::to_owned),
         categories,
         rewind: BTreeMap::new(),

@@ -35,6 +35,7 @@ pub(crate) fn item(id: i64, kind: ContentKind, title: &str, ms: i64) -> MediaIte
         loudness_lufs: Some(-23.0),
         meta: SchedulingMetadata::default(),
         breakpoints: Vec::new(),
+        aired: None,
     }
 }
 
@@ -450,6 +451,52 @@ fn series_run_in_order_and_a_replan_rewinds_progress() {
         let log = db.call_blocking(|c| store::as_run(c, Some(ch.id), 0, i64::MAX, 10)).unwrap();
         assert_eq!((log.len(), log[0].schedule_item_id, log[0].status), (1, Some(a.id), store::AsRunStatus::Aired));
     }
+}
+
+#[test]
+fn first_airings_come_from_the_as_run_log_and_the_published_schedule() {
+    let db = crate::db::Db::open_in_memory().unwrap();
+    let lib = LibraryIndex::new(seed_library(&db, library()));
+    let cfg = crate::config::Config::default().schedule;
+    let ch = db.call_blocking(|c| {
+        let new = crate::lineup::store::NewChannel {
+            number: "5".parse().unwrap(),
+            name: "Retro Five".into(),
+            call_sign: String::new(),
+            logo: None,
+            settings: ChannelSettings::default(),
+        };
+        let ch = crate::lineup::store::insert(c, &new, 0).unwrap();
+        store::replace_slots(c, ch.id, &grid(), 0).unwrap();
+        ch
+    });
+    let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 10, 0).unwrap();
+    horizon::build_with(&db, &cfg, &lib, now, 2, horizon::BuildMode::Replan { force: false }).unwrap();
+    let programs = db.call_blocking(|c| store::programs_between(c, ch.id, 0, i64::MAX)).unwrap();
+    let items: Vec<MediaId> = programs.iter().filter_map(|p| p.media_id).collect();
+    let first = db.call_blocking(|c| store::first_airings(c, &items)).unwrap();
+    for p in &programs {
+        let Some(m) = p.media_id else { continue };
+        let earliest = programs.iter().filter(|q| q.media_id == Some(m)).map(|q| q.start).min().unwrap();
+        assert_eq!(first[&m], store::FirstAiring { start_ms: earliest.timestamp_millis(), channel: ch.id });
+    }
+    // An as-run entry that aired last year wins; a failed one and other items do not count.
+    let m = items[0];
+    let airings = db.call_blocking(|c| store::airings_between(c, ch.id, 0, i64::MAX)).unwrap();
+    let mut old = airings.iter().find(|a| a.media_id == Some(m)).unwrap().clone();
+    let year_ago = now - chrono::Duration::days(365);
+    let failed_earlier = year_ago - chrono::Duration::days(1);
+    for (start, status) in [(failed_earlier, store::AsRunStatus::Failed), (year_ago, store::AsRunStatus::Aired)] {
+        old.start = start;
+        db.call_blocking(|c| {
+            let id = store::record_as_run(c, &store::AsRun::started(&old, start.timestamp_millis()))?;
+            store::finish_as_run(c, id, start.timestamp_millis() + 60_000, status, None)
+        })
+        .unwrap();
+    }
+    let first = db.call_blocking(|c| store::first_airings(c, &[m, MediaId(999_999)])).unwrap();
+    assert_eq!(first.len(), 1, "an item never aired nor published is absent");
+    assert_eq!(first[&m].start_ms, year_ago.timestamp_millis());
 }
 
 /// Store `items` through the library's API (ids are reassigned) and read them back.

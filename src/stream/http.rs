@@ -1,5 +1,6 @@
 //! HTTP outputs of the channels: `GET /stream/<number>.ts` (endless MPEG-TS from the channel's
-//! feed: the GOP cache first so a decoder starts at once, then the live tail) and
+//! feed: the GOP cache first so a decoder starts at once, then the live tail; `?duration=N`
+//! ends it cleanly after N seconds) and
 //! `GET /hls/<number>/index.m3u8` + segments from the channel's HLS directory. Any request
 //! counts as demand for the channel, so an on-demand channel starts for it: a TS viewer while
 //! it reads, an HLS client (one per channel and address, however often it polls) until it has
@@ -14,11 +15,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 
+use super::ending::Timed;
 use super::hls::{PLAYLIST, is_served_name};
 use super::{StreamHub, Subscription};
 use crate::lineup::ChannelId;
@@ -99,14 +101,20 @@ impl HlsViewers {
     }
 }
 
-async fn ts(State(Shared { routes: r, .. }): State<Shared>, Path(file): Path<String>) -> Response {
+async fn ts(
+    State(Shared { routes: r, .. }): State<Shared>,
+    Path(file): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let Some(number) = file.strip_suffix(".ts") else { return StatusCode::NOT_FOUND.into_response() };
     let Some(channel) = (r.resolve)(number.to_owned()).await else {
         return (StatusCode::NOT_FOUND, "no such channel").into_response();
     };
-    let sub = r.hub.subscribe(channel);
-    let body = Body::from_stream(futures::stream::unfold(sub, |mut sub| async move {
-        sub.next().await.map(|b| (Ok::<_, std::convert::Infallible>(b), sub))
+    // `?duration=<seconds>` as on the tuner URLs: a clean end after that long.
+    let duration = query.get("duration").and_then(|d| d.parse::<u64>().ok()).filter(|&d| d > 0);
+    let timed = Timed::new(r.hub.subscribe(channel), duration.map(Duration::from_secs));
+    let body = Body::from_stream(futures::stream::unfold(timed, |mut t| async move {
+        t.next().await.map(|b| (Ok::<_, std::convert::Infallible>(b), t))
     }));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();

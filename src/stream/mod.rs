@@ -3,8 +3,10 @@
 //! since the last keyframe, so a decoder can start at once), then the live tail. A slow
 //! viewer that falls behind skips ahead to the next keyframe; it never stalls the others or
 //! the pipeline. The hub also counts viewers per channel, which is how the director knows to
-//! start an on-demand channel and when to stop it. No GStreamer here.
+//! start an on-demand channel and when to stop it. A viewer with a time limit
+//! (`?duration=N`) ends on a clean packet boundary ([`ending`]). No GStreamer here.
 
+pub mod ending;
 pub mod hls;
 pub mod http;
 

@@ -97,8 +97,7 @@ fn open(ctx: &Context, rt: &tokio::runtime::Runtime) -> anyhow::Result<Links> {
         crate::director::serve::tuner_count(&config),
         db.clone(),
         crate::stream::StreamHub::new(),
-        config.server.base_url.clone(),
-        config.server.listen,
+        crate::config::BaseUrl::of(&config),
         clock.clone(),
     );
     Ok(crate::director::links::links(&db, &hdhr, &clock, &config))

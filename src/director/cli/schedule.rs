@@ -617,17 +617,18 @@ pub fn guide(ctx: &Context, cmd: GuideCmd) -> anyhow::Result<()> {
     match cmd {
         GuideCmd::Xmltv { days, base_url } => {
             let days = i64::from(days.unwrap_or(ctx.config.schedule.horizon_days).clamp(1, 14));
-            let base = base_url.unwrap_or_else(|| crate::guide::base_url(&ctx.config, None));
-            let channels = crate::guide::gather(&db, now, now + days * 86_400_000)?;
-            print!("{}", crate::guide::xmltv::render(&channels, Some(&base)));
+            let base = base_url.unwrap_or_else(|| crate::config::BaseUrl::of(&ctx.config).for_request(None, None));
+            let guide = crate::guide::gather(&db, now, now + days * 86_400_000, ctx.config.schedule.timezone)?;
+            print!("{}", crate::guide::xmltv::render(&guide, &base));
             Ok(())
         }
         GuideCmd::M3u { base_url } => {
-            let base = base_url.unwrap_or_else(|| crate::guide::base_url(&ctx.config, None));
+            let base = base_url.unwrap_or_else(|| crate::config::BaseUrl::of(&ctx.config).for_request(None, None));
             if !(base.starts_with("http://") || base.starts_with("https://")) {
                 bail!("--base-url {base:?}: expected an absolute http:// or https:// URL");
             }
-            print!("{}", crate::guide::m3u::render(&db.call_blocking(|c| lineup_store::lineup(c))?.channels, &base));
+            let lineup = db.call_blocking(|c| lineup_store::lineup(c))?;
+            print!("{}", crate::lineup::m3u::render(&lineup.channels, &base, crate::lineup::m3u::StreamUrls::Direct));
             Ok(())
         }
     }

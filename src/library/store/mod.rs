@@ -17,6 +17,7 @@ pub use items::*;
 /// Errors of the library's tables (what SQLite said); callers outside the store name it so.
 pub type StoreError = rusqlite::Error;
 
+use super::art::Art;
 use super::{ContentKind, MediaId, SchedulingMetadata, SourceId};
 
 /// Where a metadata value or breakpoint came from.
@@ -196,6 +197,10 @@ pub struct ItemRecord {
     pub remote_updated_at: Option<i64>,
     /// Duration known without probing (Plex), ms.
     pub duration_ms: Option<i64>,
+    /// Original air (episodes) or release (movies) date.
+    pub aired: Option<chrono::NaiveDate>,
+    /// Where the item's pictures are.
+    pub art: Art,
 }
 
 /// Probe facts.
@@ -233,17 +238,20 @@ pub fn upsert_item(
     let kind = rec.kind.unwrap_or(ContentKind::Episode).as_str();
     let genres = serde_json::to_string(&rec.genres).expect("json");
     let tags = serde_json::to_string(&rec.tags).expect("json");
+    let art = serde_json::to_string(&rec.art).expect("json");
+    let aired = rec.aired.map(|d| d.format("%Y-%m-%d").to_string());
     let mut st = conn.prepare_cached(
         "INSERT INTO content_items (source_id, external_id, kind, uri, path, title, series, season, episode,
             year, plot, rating, genres, tags, file_size, file_mtime, remote_updated_at, duration_ms,
-            created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)
+            created_at, updated_at, aired, art)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, ?20, ?21)
          ON CONFLICT(source_id, external_id) DO UPDATE SET kind = excluded.kind, uri = excluded.uri,
             path = excluded.path, title = excluded.title, series = excluded.series, season = excluded.season,
             episode = excluded.episode, year = excluded.year, plot = excluded.plot, rating = excluded.rating,
             genres = excluded.genres, tags = excluded.tags, file_size = excluded.file_size,
             file_mtime = excluded.file_mtime, remote_updated_at = excluded.remote_updated_at,
-            duration_ms = COALESCE(excluded.duration_ms, duration_ms), gone = 0, updated_at = excluded.updated_at
+            duration_ms = COALESCE(excluded.duration_ms, duration_ms), gone = 0, updated_at = excluded.updated_at,
+            aired = excluded.aired, art = excluded.art
          RETURNING id, created_at = ?19",
     )?;
     st.query_row(
@@ -266,10 +274,43 @@ pub fn upsert_item(
             rec.file_mtime,
             rec.remote_updated_at,
             rec.duration_ms,
-            now_ms
+            now_ms,
+            aired,
+            art
         ],
         |r| Ok((MediaId(r.get(0)?), r.get(1)?)),
     )
+}
+
+/// The pictures of an item and the source they come from (Plex pictures are fetched with its
+/// token); `None` when there is no such item.
+pub fn item_art(conn: &Connection, id: MediaId) -> rusqlite::Result<Option<(SourceSpec, Art)>> {
+    let row = conn
+        .query_row(
+            &format!(
+                "SELECT {}, i.art FROM content_items i JOIN sources s ON s.id = i.source_id WHERE i.id = ?1",
+                SOURCE_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ")
+            ),
+            [id.0],
+            |r| Ok((source_from_row(r)?, r.get::<_, String>(13)?)),
+        )
+        .optional()?;
+    Ok(row.map(|(src, art)| (src.spec, serde_json::from_str(&art).unwrap_or_default())))
+}
+
+/// The pictures of each of `ids` that has any.
+pub fn art_of(conn: &Connection, ids: &[MediaId]) -> rusqlite::Result<std::collections::HashMap<MediaId, Art>> {
+    let mut out = std::collections::HashMap::new();
+    let mut st = conn.prepare_cached("SELECT art FROM content_items WHERE id = ?1 AND art != '{}'")?;
+    for id in ids {
+        if let Some(art) = st.query_row([id.0], |r| r.get::<_, String>(0)).optional()? {
+            let art: Art = serde_json::from_str(&art).unwrap_or_default();
+            if !art.is_empty() {
+                out.insert(*id, art);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Store a probe result: playable with facts, or unplayable with the reason.

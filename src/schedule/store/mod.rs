@@ -422,3 +422,58 @@ pub fn as_run(
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// The first known airing of an item on this box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstAiring {
+    /// When it started (the slot it was planned for, UTC ms).
+    pub start_ms: i64,
+    /// On which channel.
+    pub channel: ChannelId,
+}
+
+/// When each of `items` first aired on this box, or is first published to air: the earliest
+/// of its as-run entries that aired (fully or partly) and its published programs, on any
+/// channel. Items never aired nor published are absent. The guide tells reruns from
+/// premieres with it.
+pub fn first_airings(conn: &Connection, items: &[MediaId]) -> Result<std::collections::HashMap<MediaId, FirstAiring>> {
+    use std::collections::HashMap;
+    let wanted: std::collections::HashSet<MediaId> = items.iter().copied().collect();
+    let mut out: HashMap<MediaId, FirstAiring> = HashMap::new();
+    let mut keep = |id: MediaId, start_ms: i64, channel: i64| {
+        let f = FirstAiring { start_ms, channel: ChannelId(channel) };
+        out.entry(id)
+            .and_modify(|e| {
+                if start_ms < e.start_ms {
+                    *e = f
+                }
+            })
+            .or_insert(f);
+    };
+    // Published programs: a few thousand rows (programs, not breaks); SQLite returns the
+    // channel of the row holding the MIN.
+    let mut st = conn.prepare_cached(
+        "SELECT item_id, MIN(start_ms), channel_id FROM schedule_programs WHERE item_id IS NOT NULL GROUP BY item_id",
+    )?;
+    let rows = st.query_map([], |r| Ok((MediaId(r.get(0)?), r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+    for row in rows {
+        let (id, start, channel) = row?;
+        if wanted.contains(&id) {
+            keep(id, start, channel);
+        }
+    }
+    // The as-run log only grows: one index lookup per item (`playout_log_item`).
+    let mut st = conn.prepare_cached(
+        "SELECT planned_start_ms, channel_id FROM playout_log
+         WHERE item_id = ?1 AND planned_start_ms IS NOT NULL AND status IN ('aired', 'partial')
+         ORDER BY planned_start_ms LIMIT 1",
+    )?;
+    for id in &wanted {
+        if let Some((start, channel)) =
+            st.query_row([id.0], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()?
+        {
+            keep(*id, start, channel);
+        }
+    }
+    Ok(out)
+}

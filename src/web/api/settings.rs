@@ -89,18 +89,12 @@ pub fn mask(secret: &str) -> String {
     if secret.chars().count() <= 8 { "••••".to_owned() } else { format!("••••{tail}") }
 }
 
-/// The base URL clients should use: `server.base_url`, else the address the browser used.
+/// The base URL clients should use, by the box's one rule ([`crate::config::BaseUrl`]):
+/// `server.base_url`, else the address the browser used (a `localhost` or `.local` one
+/// replaced by the box's numeric address, which Plex on another machine can reach).
 pub fn base_url(state: &WebState, headers: &HeaderMap) -> String {
-    if let Some(b) = &state.config.server.base_url {
-        return b.trim_end_matches('/').to_owned();
-    }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)))
-        .map(str::to_owned)
-        .unwrap_or_else(|| state.local_addr.to_string());
-    format!("http://{host}")
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+    crate::config::BaseUrl::new(state.config.server.base_url.as_deref(), state.local_addr).for_request(host, None)
 }
 
 /// Every route of this file.
