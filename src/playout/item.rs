@@ -24,9 +24,10 @@
 //! 5. A probe on each branch's output cuts at the slot end: the buffer that crosses it is
 //!    trimmed (audio) or dropped (video), then EOS is pushed so the compositor stops showing
 //!    it and the decoder stops. [`ItemEvent::Finished`] follows.
-//! 6. [`ItemBin::retire`] (actor): release the mixer pads, take the bin out of the pipeline
-//!    and hand it to [`super::reaper`], which brings it to NULL on its own thread: a decoder
-//!    or source that takes seconds to stop never holds the channel up.
+//! 6. [`ItemBin::retire`] (actor): hand the bin to [`super::reaper`], which brings it to NULL
+//!    on its own thread, then releases its mixer pads and removes it: a decoder or source that
+//!    takes seconds to stop never holds the channel up, and no mixer pad is released while
+//!    the item's thread still pushes into it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -288,22 +289,18 @@ impl ItemBin {
         built > 0 && self.progress.finished.load(Ordering::SeqCst) >= built
     }
 
-    /// Release the mixer pads, take the bin out of the pipeline and have `reaper` bring it to
-    /// NULL. Actor thread only.
+    /// Take the item off: its branches unblocked, then the reaper brings the bin to NULL,
+    /// releases its mixer pads and removes it from the pipeline, on its own thread. Actor
+    /// thread only.
     pub fn retire(mut self, pipeline: &ChannelPipeline, reaper: &Reaper) {
-        for pad in self.mixer_pads.drain(..) {
-            pipeline.release_pad(&pad);
-        }
         // Unblock branches so their threads can leave (the bin is going down anyway).
         for b in &mut self.branches {
             if let Some(id) = b.block.take() {
                 b.out.remove_probe(id);
             }
         }
-        // Out of the pipeline first (nothing of it can reach the mixers or post to the
-        // channel's bus any more), then to NULL where a slow stop cannot hold the actor.
-        let _ = pipeline.pipeline.remove(&self.bin);
-        reaper.reap(self.bin.upcast(), format!("item {}", self.serial));
+        let pads = std::mem::take(&mut self.mixer_pads);
+        reaper.reap_item(&pipeline.pipeline, self.bin.clone(), pads, pipeline.releaser());
     }
 }
 

@@ -442,9 +442,12 @@ impl ChannelPipeline {
 
     /// Release a mixer input obtained from this pipeline.
     pub fn release_pad(&self, pad: &gst::Pad) {
-        let Some(parent) = pad.parent_element() else { return };
-        self.program_audio_pads.lock().expect("pads lock").retain(|p| p != pad);
-        parent.release_request_pad(pad);
+        self.releaser().release(pad);
+    }
+
+    /// A handle that releases this pipeline's mixer inputs from any thread (the reaper's).
+    pub(crate) fn releaser(&self) -> PadReleaser {
+        PadReleaser { program_audio_pads: self.program_audio_pads.clone() }
     }
 
     /// Mute (or unmute) all program audio, e.g. under an emergency slate.
@@ -453,6 +456,21 @@ impl ChannelPipeline {
         for pad in self.program_audio_pads.lock().expect("pads lock").iter() {
             pad.set_property("mute", muted);
         }
+    }
+}
+
+/// Releases mixer inputs (see [`ChannelPipeline::releaser`]).
+#[derive(Clone)]
+pub(crate) struct PadReleaser {
+    program_audio_pads: Arc<Mutex<Vec<gst::Pad>>>,
+}
+
+impl PadReleaser {
+    /// Release a mixer input (and forget it among the program audio pads).
+    pub(crate) fn release(&self, pad: &gst::Pad) {
+        let Some(parent) = pad.parent_element() else { return };
+        self.program_audio_pads.lock().expect("pads lock").retain(|p| p != pad);
+        parent.release_request_pad(pad);
     }
 }
 
