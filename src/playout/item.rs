@@ -27,6 +27,10 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::pipeline::{ChannelPipeline, ITEM_ZORDER_BASE, PipelineError, make};
 use super::timeline::Placement;
+use crate::elements::{
+    AUDIOCONVERT, AUDIORESAMPLE, CAPSFILTER, DEINTERLACE, FAKESINK, QUEUE, URIDECODEBIN, VIDEOCONVERT, VIDEORATE,
+    VIDEOSCALE, VOLUME,
+};
 
 /// Highest gain applied to a quiet item (dB); quieter items stay quieter.
 const MAX_GAIN_DB: f64 = 12.0;
@@ -115,7 +119,7 @@ impl ItemBin {
         events: UnboundedSender<ItemEvent>,
     ) -> Result<Self, PipelineError> {
         let bin = gst::Bin::with_name(&bin_name(serial));
-        let decode = make("uridecodebin")?;
+        let decode = make(URIDECODEBIN)?;
         decode.set_property("uri", uri);
         // HTTP sources: give up on a dead server instead of hanging.
         decode.connect("source-setup", false, |args| {
@@ -275,7 +279,7 @@ impl ItemBin {
 /// Decoded pads we do not use (subtitles, extra audio) go to a fakesink so the decoder never
 /// sees "not linked".
 fn sink_unused(bin: &gst::Bin, pad: &gst::Pad) {
-    if let Ok(sink) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build()
+    if let Ok(sink) = FAKESINK.make_with(|b| b.property("sync", false).property("async", false))
         && bin.add(&sink).is_ok()
     {
         let _ = sink.sync_state_with_parent();
@@ -315,35 +319,35 @@ fn build_branch(
         Kind::Video => {
             // deinterlace takes 8-bit formats only: anything else (10-bit, 4:4:4) would pass
             // through still interlaced and fail to negotiate. Passthrough for 8-bit sources.
-            chain.push(make("videoconvert")?);
-            chain.push(make("deinterlace")?);
+            chain.push(make(VIDEOCONVERT)?);
+            chain.push(make(DEINTERLACE)?);
             // Scale first, in the source's colours, then convert the colours (BT.709 HD to
             // BT.601 SD, say) on the small picture: one converter doing both scales with a
             // colour-matrix pass on the large one, about 3x the cost.
-            chain.push(make("videoconvert")?);
-            let scale = make("videoscale")?;
+            chain.push(make(VIDEOCONVERT)?);
+            let scale = make(VIDEOSCALE)?;
             scale.set_property("add-borders", true);
             chain.push(scale);
             if let Some(scaled) = scaled_caps(source_caps, caps) {
-                let filter = make("capsfilter")?;
+                let filter = make(CAPSFILTER)?;
                 filter.set_property("caps", &scaled);
                 chain.push(filter);
             }
-            chain.push(make("videoconvert")?);
-            chain.push(make("videorate")?);
+            chain.push(make(VIDEOCONVERT)?);
+            chain.push(make(VIDEORATE)?);
         }
         Kind::Audio => {
-            chain.push(make("audioconvert")?);
-            chain.push(make("audioresample")?);
-            let volume = make("volume")?;
+            chain.push(make(AUDIOCONVERT)?);
+            chain.push(make(AUDIORESAMPLE)?);
+            let volume = make(VOLUME)?;
             volume.set_property("volume", 10f64.powf(gain_db / 20.0));
             chain.push(volume);
         }
     }
-    let filter = make("capsfilter")?;
+    let filter = make(CAPSFILTER)?;
     filter.set_property("caps", caps);
     chain.push(filter);
-    let queue = make("queue")?;
+    let queue = make(QUEUE)?;
     // How far a branch decodes ahead of the mixer. Raw SD video is ~0.45 MB a frame, so this
     // is most of an item's memory: 0.5 s rides over decoder bursts (keyframes, frame
     // threads) well inside the mixers' 200 ms latency, at half the frames of 1 s.
