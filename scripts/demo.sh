@@ -12,10 +12,11 @@ port="${1:-8080}"
 
 steps=6
 n=0
+what=""
 step() {
   n=$((n + 1))
-  current="$*"
-  printf '\n[%d/%d] %s\n' "$n" "$steps" "$*"
+  what="$1"
+  printf '\n[%d/%d] %s\n' "$n" "$steps" "$2"
 }
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
@@ -37,34 +38,34 @@ run() {
     hint="cargo not found: install Rust with rustup (https://rustup.rs), then run this again"
   fi
   [ -n "$hint" ] || hint="$(grep -v '^\s*$' "$log" | tail -n 1)"
-  printf '\ndemo.sh: step %d/%d (%s) failed.\n%s\n' "$n" "$steps" "$current" "${hint#retrovue: }" >&2
+  printf '\ndemo.sh: step %d/%d failed (%s)\n%s\n' "$n" "$steps" "$what" "${hint#retrovue: }" >&2
   exit 1
 }
 
-step "installing missing packages (scripts/deps.sh; asks for sudo if needed)..."
+step "installing packages" "installing missing packages (scripts/deps.sh; asks for sudo if needed)..."
 run bash scripts/deps.sh
 
 if [ -n "${RETROVUE_BIN:-}" ]; then
-  step "building: skipped, using $RETROVUE_BIN"
+  step "build" "building: skipped, using $RETROVUE_BIN"
   bin="$RETROVUE_BIN"
 else
-  step "building Retrovue (cargo build --release; the first build takes 10-15 minutes on 2 cores)..."
+  step "building" "building Retrovue (cargo build --release; the first build takes 10-15 minutes on 2 cores)..."
   run cargo build --release --locked
   bin="${CARGO_TARGET_DIR:-target}/release/retrovue"
 fi
 rv=("$bin" --config scripts/demo.toml --data-dir ./data)
 
-step "generating the demo library in ./data/demo (about 2 minutes the first time) and scanning it..."
+step "the demo library" "generating the demo library in ./data/demo (about 2 minutes the first time) and scanning it..."
 run "${rv[@]}" demo
 run "${rv[@]}" scan
 
-step "creating the demo channels (scripts/demo-channels.toml)..."
+step "channels" "creating the demo channels (scripts/demo-channels.toml)..."
 run "${rv[@]}" channel import scripts/demo-channels.toml
 
-step "building the channels' schedules..."
+step "schedules" "building the channels' schedules..."
 run "${rv[@]}" schedule build
 
-step "starting the server on http://127.0.0.1:${port}/ ..."
+step "server" "starting the server on http://127.0.0.1:${port}/ ..."
 base="http://127.0.0.1:${port}"
 cat <<EOT
 

@@ -406,3 +406,45 @@ fn every_listed_element_is_mapped_to_a_package_and_an_image_or_says_why_not() {
         }
     }
 }
+
+/// The newcomer's failure of issue #15, replayed: a machine whose GStreamer lacks the pango
+/// plugin (Debian's gstreamer1.0-x, which deps.sh used to leave out). `retrovue demo` and
+/// `retrovue selftest` must stop at once with the one line that says what to install.
+#[test]
+fn a_missing_plugin_is_one_line_that_says_what_to_install() {
+    gst::init().unwrap();
+    let Some(pango) = gst::Registry::get().find_plugin("pango").and_then(|p| p.filename()) else {
+        println!("SKIPPED: the pango plugin is not installed here (run scripts/deps.sh)");
+        return;
+    };
+    let system_dir = std::fs::canonicalize(&pango).unwrap().parent().unwrap().to_owned();
+    let tmp = tempfile::tempdir().unwrap();
+    let plugins = tmp.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    for e in std::fs::read_dir(&system_dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "so") && p.file_name() != pango.file_name() {
+            std::os::unix::fs::symlink(&p, plugins.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let line =
+        "missing GStreamer element \"textoverlay\" (plugin pango): install it with: apt-get install gstreamer1.0-x";
+    let data = tmp.path().join("data");
+    for args in [&["selftest"][..], &["demo", "--dir", tmp.path().join("demo").to_str().unwrap(), "--no-scan"]] {
+        let started = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_retrovue"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env("GST_PLUGIN_SYSTEM_PATH", &plugins)
+            .env("GST_REGISTRY", tmp.path().join("registry.bin"))
+            .env_remove("GST_PLUGIN_PATH")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded without textoverlay");
+        assert_eq!(stderr.lines().last(), Some(format!("retrovue: {line}").as_str()), "{args:?}: {stderr}");
+        assert!(started.elapsed().as_secs() < 60, "{args:?} took {:?} to say it", started.elapsed());
+    }
+    assert!(!tmp.path().join("demo/slates/Please Stand By.mp4").exists(), "no clip before the check");
+}
