@@ -6,8 +6,11 @@ set -euo pipefail
 packages=(
   pkg-config build-essential curl ca-certificates
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-plugins-base-apps
+  # Every GStreamer plugin src/elements.rs lists (tests/elements.rs checks each plugin file's
+  # package is here). gstreamer1.0-x holds textoverlay (the demo's captions): it is only a
+  # Recommends of plugins-base, which --no-install-recommends below skips.
+  libgstreamer1.0-0 gstreamer1.0-plugins-base gstreamer1.0-x gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-plugins-base-apps
   ffmpeg
 )
 if [ "${1:-}" = "--test" ]; then

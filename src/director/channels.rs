@@ -282,6 +282,11 @@ pub async fn run(deps: ChannelsDeps) {
         }
     };
     tracing::info!(encoder = encoder.element(), "playout encoder");
+    // Channels start anyway (a missing decoder only hurts the files that need it), but each
+    // missing element is said once, with what to install.
+    for missing in crate::elements::missing() {
+        tracing::error!("{missing}");
+    }
     let mut demand = deps.hub.demand();
     let mut running: HashMap<ChannelId, Running> = HashMap::new();
     let mut crashes: HashMap<ChannelId, Crashes> = HashMap::new();

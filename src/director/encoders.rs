@@ -12,12 +12,7 @@ pub fn detect() -> Vec<String> {
         tracing::warn!(error = %e, "GStreamer did not start; no encoders listed");
         return Vec::new();
     }
-    PROBE_ORDER
-        .iter()
-        .map(|k| k.element())
-        .filter(|n| gstreamer::ElementFactory::find(n).is_some())
-        .map(str::to_owned)
-        .collect()
+    PROBE_ORDER.iter().filter(|k| k.factory().is_available()).map(|k| k.element().to_owned()).collect()
 }
 
 /// The encoder playout picks for `choice`, if any.

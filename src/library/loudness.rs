@@ -26,6 +26,7 @@ use super::store;
 use super::{MediaId, SourceId};
 use crate::clock::{self, Clock, SharedClock};
 use crate::db::Db;
+use crate::elements::{AUDIOCONVERT, AUDIORESAMPLE, ElementError, URIDECODEBIN};
 
 /// The value stored for digital silence.
 pub const SILENCE_LUFS: f64 = -70.0;
@@ -36,6 +37,9 @@ pub enum LoudnessError {
     /// GStreamer could not build or run the decoder.
     #[error("cannot decode audio: {0}")]
     Pipeline(String),
+    /// An element is missing (the message says what to install).
+    #[error(transparent)]
+    Element(#[from] ElementError),
     /// Decoding stopped with an error.
     #[error("decoding failed: {0}")]
     Decode(String),
@@ -54,14 +58,10 @@ pub enum LoudnessError {
 pub fn measure(uri: &str, timeout: Duration) -> Result<f64, LoudnessError> {
     probe::init().map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
     let pipeline = gst::Pipeline::new();
-    let make = |name: &str| gst::ElementFactory::make(name).build().map_err(|e| LoudnessError::Pipeline(e.to_string()));
-    let src = gst::ElementFactory::make("uridecodebin")
-        .property("uri", uri)
-        .property("caps", gst::Caps::builder("audio/x-raw").build())
-        .build()
-        .map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
-    let convert = make("audioconvert")?;
-    let resample = make("audioresample")?;
+    let src = URIDECODEBIN
+        .make_with(|b| b.property("uri", uri).property("caps", gst::Caps::builder("audio/x-raw").build()))?;
+    let convert = AUDIOCONVERT.make()?;
+    let resample = AUDIORESAMPLE.make()?;
     let sink = gst_app::AppSink::builder()
         .caps(&gst::Caps::builder("audio/x-raw").field("format", "F32LE").field("layout", "interleaved").build())
         .sync(false)

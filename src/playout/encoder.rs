@@ -4,6 +4,7 @@
 //! no scene-cut keyframes, so keyframes (and HLS segments) fall exactly every 2 s.
 
 use crate::config::EncoderChoice;
+use crate::elements::{self, Factory, OPENH264ENC, System, V4L2H264ENC, VAAPIH264ENC, VAH264ENC, X264ENC};
 
 /// An H.264 encoder we know how to configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,24 +28,35 @@ pub const PROBE_ORDER: [EncoderKind; 5] =
 /// No usable encoder.
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
-    /// The configured element is unknown or not installed.
+    /// The configured element is not one playout knows.
     #[error("encoder {0:?} is not available (known: v4l2h264enc, vah264enc, vaapih264enc, x264enc, openh264enc)")]
     Unavailable(String),
+    /// The configured encoder is not in the registry; the message says what to install.
+    #[error("{}", .0.factory().missing())]
+    NotInstalled(EncoderKind),
     /// Auto probing found nothing.
-    #[error("no H.264 encoder found in the GStreamer registry (install gstreamer1.0-plugins-ugly for x264enc)")]
+    #[error(
+        "no H.264 encoder found in the GStreamer registry ({})",
+        elements::missing_line(X264ENC, System::detect(), false)
+    )]
     NoneFound,
 }
 
 impl EncoderKind {
+    /// The GStreamer element.
+    pub fn factory(self) -> Factory {
+        match self {
+            Self::V4l2 => V4L2H264ENC,
+            Self::Va => VAH264ENC,
+            Self::Vaapi => VAAPIH264ENC,
+            Self::X264 => X264ENC,
+            Self::OpenH264 => OPENH264ENC,
+        }
+    }
+
     /// The GStreamer element name.
     pub fn element(self) -> &'static str {
-        match self {
-            Self::V4l2 => "v4l2h264enc",
-            Self::Va => "vah264enc",
-            Self::Vaapi => "vaapih264enc",
-            Self::X264 => "x264enc",
-            Self::OpenH264 => "openh264enc",
-        }
+        self.factory().name()
     }
 
     /// The kind for an element name.
@@ -121,7 +133,8 @@ pub fn choose(choice: &EncoderChoice, available: impl Fn(&str) -> bool) -> Resul
     match choice {
         EncoderChoice::Named(name) => match EncoderKind::from_element(name) {
             Some(kind) if available(name) => Ok(kind),
-            _ => Err(EncoderError::Unavailable(name.clone())),
+            Some(kind) => Err(EncoderError::NotInstalled(kind)),
+            None => Err(EncoderError::Unavailable(name.clone())),
         },
         EncoderChoice::Auto => PROBE_ORDER.into_iter().find(|k| available(k.element())).ok_or(EncoderError::NoneFound),
     }
@@ -130,7 +143,7 @@ pub fn choose(choice: &EncoderChoice, available: impl Fn(&str) -> bool) -> Resul
 /// Probe the real GStreamer registry (call after `gst::init`). Hardware encoders are only
 /// registered when their device exists, so a factory lookup is the probe.
 pub fn probe(choice: &EncoderChoice) -> Result<EncoderKind, EncoderError> {
-    choose(choice, |name| gstreamer::ElementFactory::find(name).is_some())
+    choose(choice, |name| Factory::listed(name).is_some_and(Factory::is_available))
 }
 
 #[cfg(test)]

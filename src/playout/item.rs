@@ -41,6 +41,10 @@ use super::pipeline::{ChannelPipeline, ITEM_ZORDER_BASE, PipelineError, make};
 use super::probe::DISCARD;
 use super::reaper::Reaper;
 use super::timeline::Placement;
+use crate::elements::{
+    AUDIOCONVERT, AUDIORESAMPLE, CAPSFILTER, DEINTERLACE, QUEUE, URIDECODEBIN, VIDEOCONVERT, VIDEORATE, VIDEOSCALE,
+    VOLUME,
+};
 
 /// Highest gain applied to a quiet item (dB); quieter items stay quieter.
 const MAX_GAIN_DB: f64 = 12.0;
@@ -144,7 +148,7 @@ impl ItemBin {
         events: UnboundedSender<ItemEvent>,
     ) -> Result<Self, PipelineError> {
         let bin = gst::Bin::with_name(&bin_name(serial));
-        let decode = make("uridecodebin")?;
+        let decode = make(URIDECODEBIN)?;
         decode.set_property("uri", uri);
         // HTTP sources: give up on a dead server instead of hanging.
         decode.connect("source-setup", false, |args| {
@@ -336,7 +340,7 @@ fn add_started(bin: &gst::Bin, chain: &[gst::Element]) -> Result<(gst::Pad, gst:
 }
 
 fn branch_queue() -> Result<gst::Element, PipelineError> {
-    let queue = make("queue")?;
+    let queue = make(QUEUE)?;
     // How far a branch decodes ahead of the mixer. Raw SD video is ~0.45 MB a frame, so this
     // is most of an item's memory: 0.5 s rides over decoder bursts (keyframes, frame
     // threads) well inside the mixers' 200 ms latency, at half the frames of 1 s.
@@ -351,23 +355,23 @@ fn branch_queue() -> Result<gst::Element, PipelineError> {
 fn build_video_branch(bin: &gst::Bin, caps: &gst::Caps) -> Result<((gst::Pad, gst::Pad), gst::Element), PipelineError> {
     // deinterlace takes 8-bit formats only: anything else (10-bit, 4:4:4) would pass through
     // still interlaced and fail to negotiate. Passthrough for 8-bit sources.
-    let scale = make("videoscale")?;
+    let scale = make(VIDEOSCALE)?;
     scale.set_property("add-borders", true);
     // Scale first, in the source's colours, then convert the colours (BT.709 HD to BT.601
     // SD, say) on the small picture: one converter doing both scales with a colour-matrix
     // pass on the large one, about 3x the cost.
-    let scaled = make("capsfilter")?;
+    let scaled = make(CAPSFILTER)?;
     scaled.set_property("caps", scaled_caps_template(caps));
-    let out_caps = make("capsfilter")?;
+    let out_caps = make(CAPSFILTER)?;
     out_caps.set_property("caps", caps);
     let chain = [
-        make("videoconvert")?,
-        make("deinterlace")?,
-        make("videoconvert")?,
+        make(VIDEOCONVERT)?,
+        make(DEINTERLACE)?,
+        make(VIDEOCONVERT)?,
         scale,
         scaled.clone(),
-        make("videoconvert")?,
-        make("videorate")?,
+        make(VIDEOCONVERT)?,
+        make(VIDEORATE)?,
         out_caps,
         branch_queue()?,
     ];
@@ -387,11 +391,11 @@ fn scaled_caps_template(out: &gst::Caps) -> gst::Caps {
 }
 
 fn build_audio_branch(bin: &gst::Bin, caps: &gst::Caps, gain_db: f64) -> Result<(gst::Pad, gst::Pad), PipelineError> {
-    let volume = make("volume")?;
+    let volume = make(VOLUME)?;
     volume.set_property("volume", 10f64.powf(gain_db / 20.0));
-    let filter = make("capsfilter")?;
+    let filter = make(CAPSFILTER)?;
     filter.set_property("caps", caps);
-    let chain = [make("audioconvert")?, make("audioresample")?, volume, filter, branch_queue()?];
+    let chain = [make(AUDIOCONVERT)?, make(AUDIORESAMPLE)?, volume, filter, branch_queue()?];
     add_started(bin, &chain)
 }
 

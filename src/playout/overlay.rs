@@ -28,6 +28,7 @@ use super::graphics::cues::Cue;
 use super::graphics::scene::{Layer, Scene, SceneConfig};
 use super::pipeline::OverlayFactory;
 use crate::clock::SharedClock;
+use crate::elements::{ElementError, OVERLAYCOMPOSITION};
 use crate::emergency::activation::AlertTimeline;
 use crate::emergency::{ActiveAlerts, Alert};
 use crate::lineup::{Channel, GuideNumber};
@@ -76,15 +77,9 @@ pub enum OverlayError {
     /// GStreamer did not initialise.
     #[error("GStreamer init failed: {0}")]
     Init(#[source] glib::Error),
-    /// A plugin is missing.
-    #[error("cannot create the {element} element for graphics: {source}")]
-    Element {
-        /// Element factory.
-        element: &'static str,
-        /// Why.
-        #[source]
-        source: glib::BoolError,
-    },
+    /// A plugin is missing (the message says what to install).
+    #[error(transparent)]
+    Element(#[from] ElementError),
 }
 
 impl ChannelGraphics {
@@ -148,10 +143,7 @@ impl ChannelGraphics {
     /// pipeline build; the state lives here, so a rebuilt pipeline resumes the graphics).
     pub fn video_element(&self) -> Result<gst::Element, OverlayError> {
         gst::init().map_err(OverlayError::Init)?;
-        let element = gst::ElementFactory::make("overlaycomposition")
-            .name("graphics")
-            .build()
-            .map_err(|source| OverlayError::Element { element: "overlaycomposition", source })?;
+        let element = OVERLAYCOMPOSITION.make_with(|b| b.name("graphics"))?;
         let shared = self.shared.clone();
         element.connect("draw", false, move |args| {
             // The signal must return a (possibly NULL) composition, and a panic must not

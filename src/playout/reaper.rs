@@ -118,7 +118,7 @@ mod tests {
     #[test]
     fn a_playing_bin_reaches_null_on_the_reaper() {
         gst::init().unwrap();
-        let pipeline = gst::parse::launch("videotestsrc is-live=true ! fakesink").unwrap();
+        let pipeline = crate::elements::launch("videotestsrc is-live=true ! fakesink").unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
         let _ = pipeline.state(gst::ClockTime::from_seconds(5));
         let weak = pipeline.downgrade();

@@ -14,6 +14,7 @@ use gstreamer::prelude::*;
 
 use super::Context;
 use crate::clock::SystemClock;
+use crate::elements;
 use crate::lineup::{ChannelId, OutputProfile};
 use crate::playout::pipeline::{ChannelPipeline, Output, SLATE_ZORDER};
 use crate::playout::tsscan::{KeyframeSplitter, PACKET};
@@ -55,6 +56,7 @@ pub fn selftest(ctx: &Context, args: SelftestArgs) -> anyhow::Result<()> {
     gst::init().context("GStreamer did not start")?;
     let (maj, min, micro, _) = gst::version();
     println!("gstreamer: {maj}.{min}.{micro}");
+    check_elements()?;
     let kind = encoder::probe(&ctx.config.playout.encoder)?;
     println!("encoder: {}", kind.element());
     let seconds = args.seconds.clamp(2, 60);
@@ -107,9 +109,24 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
     Ok((out, started.elapsed()))
 }
 
+/// Every element the list requires is in the registry; otherwise print what to install.
+fn check_elements() -> anyhow::Result<()> {
+    let missing = elements::missing();
+    let required = elements::ELEMENTS.iter().filter(|e| e.used != elements::Use::Encoder).count();
+    if let Some(first) = missing.first() {
+        for m in &missing[1..] {
+            eprintln!("{m}");
+        }
+        let more = if missing.len() > 1 { format!(" (and {} more above)", missing.len() - 1) } else { String::new() };
+        anyhow::bail!("{first}{more}");
+    }
+    println!("elements: all {required} required GStreamer elements are installed");
+    Ok(())
+}
+
 /// Colour bars and a tone, live, above everything (the same way a slate is attached).
 fn attach_pattern(cp: &ChannelPipeline) -> anyhow::Result<()> {
-    let bin = gst::parse::bin_from_description(
+    let bin = elements::bin_from_description(
         "videotestsrc is-live=true pattern=smpte ! videoconvert ! videoscale ! capsfilter name=vcaps ! queue name=vq \
          audiotestsrc is-live=true freq=1000 volume=0.2 ! audioconvert ! audioresample ! capsfilter name=acaps ! queue name=aq",
         false,
