@@ -4,9 +4,9 @@
 //!
 //! * **V4L2 (Pi 3/4 bcm2835-codec):** the VideoCore block is rated for level 4.0 1080p30 in
 //!   total: 120 x 68 macroblocks x 30 = 244,800 MB/s shared by every channel. A 640x480
-//!   29.97 channel costs 35,964 MB/s (6 fit); 1280x720 29.97 costs 107,892 (2 fit).
+//!   29.97 channel costs 35,965 MB/s (6 fit); 1280x720 29.97 costs 107,893 (2 fit).
 //! * **Software (x264, OpenH264):** measured here (README, `scripts/bench.sh`): one SD
-//!   channel (35,964 MB/s) costs 12.73 CPU-s per output minute on the development machine's
+//!   channel (35,965 MB/s) costs 12.73 CPU-s per output minute on the development machine's
 //!   x86 cores, i.e. 0.212 cores, so one x86 core encodes about 169,600 MB/s. ARM cores are
 //!   counted at a fifth of that (a Pi 4 Cortex-A72 at x264 veryfast; an estimate, not
 //!   measured here). 70 % of the cores are budgeted: decoding, compositing, audio and the
@@ -73,8 +73,8 @@ mod tests {
     fn the_pi_block_carries_six_sd_or_two_720p_channels() {
         let sd = profile(VideoFormat::Sd640x480);
         let hd = profile(VideoFormat::Hd720);
-        assert_eq!(sd.macroblocks_per_second(), 35_964);
-        assert_eq!(hd.macroblocks_per_second(), 107_892);
+        assert_eq!(sd.macroblocks_per_second(), 35_965);
+        assert_eq!(hd.macroblocks_per_second(), 107_893);
         let b = budget(EncoderKind::V4l2, 4, true);
         assert_eq!(b, 244_800);
         assert_eq!(tuner_count(b, &[sd]), 6);
