@@ -27,7 +27,7 @@ use crate::lineup::OutputProfile;
 /// Frames a trial encode or decode must produce.
 pub const TRIAL_FRAMES: u32 = 8;
 /// How long a trial may take before the element counts as hung.
-const TRIAL_TIMEOUT: Duration = Duration::from_secs(10);
+const TRIAL_TIMEOUT: Duration = Duration::from_secs(20);
 /// The hardware H.264 decoders, Pi first.
 pub const HW_DECODERS: [&str; 3] = ["v4l2h264dec", "v4l2slh264dec", "vah264dec"];
 

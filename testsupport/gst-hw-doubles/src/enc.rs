@@ -59,6 +59,8 @@ pub struct EncCore {
     /// Scripted failure.
     pub failure: Failure,
     engine: Mutex<Option<Engine>>,
+    /// (input caps, output caps) the engine runs with.
+    formats: Mutex<Option<(gst::Caps, gst::Caps)>>,
 }
 
 impl EncCore {
@@ -69,6 +71,7 @@ impl EncCore {
             props: Props::new(spec.fixed),
             failure: Failure::for_element(spec.element),
             engine: Mutex::default(),
+            formats: Mutex::default(),
         }
     }
 
@@ -99,6 +102,7 @@ impl EncCore {
     pub fn stop(&self) {
         self.failure.release();
         *self.engine.lock().expect("engine") = None;
+        *self.formats.lock().expect("formats") = None;
     }
 
     /// `GstVideoEncoder::set_format`.
@@ -143,10 +147,16 @@ impl EncCore {
         if let Some(l) = level {
             out.make_mut().set("level", l);
         }
-        let x = (self.spec.x264)(enc.upcast_ref());
-        let engine =
-            Engine::encoder(&input, &out, &x).map_err(|e| gst::loggable_error!(gst::CAT_RUST, "x264 engine: {e}"))?;
-        *self.engine.lock().expect("engine") = Some(engine);
+        let same = self.formats.lock().expect("formats").as_ref() == Some(&(input.clone(), out.clone()));
+        if !same || self.engine.lock().expect("engine").is_none() {
+            // A real device is reprogrammed (and restarts with an IDR) only when the format
+            // changes.
+            let x = (self.spec.x264)(enc.upcast_ref());
+            let engine = Engine::encoder(&input, &out, &x)
+                .map_err(|e| gst::loggable_error!(gst::CAT_RUST, "x264 engine: {e}"))?;
+            *self.engine.lock().expect("engine") = Some(engine);
+            *self.formats.lock().expect("formats") = Some((input.clone(), out.clone()));
+        }
         let output = enc
             .set_output_state(out, Some(state))
             .map_err(|e| gst::loggable_error!(gst::CAT_RUST, "output state: {e:?}"))?;
@@ -184,7 +194,9 @@ impl EncCore {
         };
         drop(guard);
         let buffer = sample.buffer().ok_or(gst::FlowError::Error)?.copy();
-        if !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+        if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            frame.unset_flags(gst_video::VideoCodecFrameFlags::SYNC_POINT);
+        } else {
             frame.set_flags(gst_video::VideoCodecFrameFlags::SYNC_POINT);
         }
         frame.set_output_buffer(buffer);
