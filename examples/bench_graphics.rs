@@ -41,6 +41,7 @@ impl AiringSource for Source {
 struct NoLog;
 impl AsRunSink for NoLog {
     fn record(&self, _: AsRun) {}
+    fn interrupted(&self, _: ChannelId, _: DateTime<Utc>, _: &str) {}
 }
 
 /// utime + stime of this process, in seconds.

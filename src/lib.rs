@@ -18,6 +18,7 @@
 //! | [`emergency`]| alerts: model, activation, expiry; a watch the channels follow |
 //! | [`hdhr`]    | pretend to be an HDHomeRun: UDP/TCP 65001, SSDP, mDNS, HTTP, tuners |
 //! | [`web`]     | the configuration page and JSON API |
+//! | [`mediaserver`] | link Plex / Jellyfin / Emby: register, map, reload the guide, self-heal |
 //! | [`director`]| composition root: wires, supervises, shuts down |
 //!
 //! # Import rules (enforced by `tests/architecture.rs`)
@@ -28,6 +29,8 @@
 //! - `stream` → {lineup}; `playout` → {schedule, lineup, library, stream, emergency, clock, config}.
 //! - Edges `hdhr`, `guide`, `web` → {lineup, schedule, library, stream, emergency, config, clock, db};
 //!   they never import each other, nor `playout`.
+//! - Edge `mediaserver` → {db, config, clock}: what it advertises comes in as a `Target` and
+//!   changes as a `watch`, both from the director; it never imports `hdhr`, `guide`, `web`, `playout`.
 //! - `director` → everything; nothing imports `director`.
 //! - `gstreamer` only in `playout` and `library::probe`/`loudness`/`demo`/`thumbnail`; `rusqlite` only in
 //!   `db` and `*/store.rs`; `axum` only in `*/http.rs`, `web` and `director`.
@@ -41,6 +44,7 @@ pub mod guide;
 pub mod hdhr;
 pub mod library;
 pub mod lineup;
+pub mod mediaserver;
 pub mod playout;
 pub mod schedule;
 pub mod stream;

@@ -47,6 +47,15 @@ enum Command {
     /// Raise, clear and list emergency alerts.
     #[command(subcommand)]
     Alert(cli::alert::AlertCmd),
+    /// Add this box to Plex in one step (tuner, guide, channels) and keep it up to date.
+    #[command(subcommand)]
+    Plex(cli::links::PlexCmd),
+    /// Add this box to Jellyfin in one step (tuner, guide, channels) and keep it up to date.
+    #[command(subcommand)]
+    Jellyfin(cli::links::MediaBrowserCmd),
+    /// Add this box to Emby in one step (tuner, guide, channels) and keep it up to date.
+    #[command(subcommand)]
+    Emby(cli::links::MediaBrowserCmd),
     /// Check the encoder and pipeline: encode a few seconds of test pattern.
     Selftest(cli::playout::SelftestArgs),
 }
@@ -78,7 +87,11 @@ fn run(args: Cli) -> anyhow::Result<()> {
     match args.command {
         Command::Serve(a) => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(director::serve::run(ctx.config, a))
+            let served = rt.block_on(director::serve::run(ctx.config, a));
+            // Blocking work still running (a loudness measurement, a GStreamer call that does
+            // not return) must not hold the exit: systemd's stop timeout is the limit.
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            served
         }
         Command::Source(c) => cli::library::source(&ctx, c),
         Command::Scan(a) => cli::library::scan(&ctx, a),
@@ -88,6 +101,9 @@ fn run(args: Cli) -> anyhow::Result<()> {
         Command::Schedule(c) => cli::schedule::schedule(&ctx, c),
         Command::Guide(c) => cli::schedule::guide(&ctx, c),
         Command::Alert(c) => cli::alert::alert(&ctx, c),
+        Command::Plex(c) => cli::links::plex(&ctx, c),
+        Command::Jellyfin(c) => cli::links::media_browser(&ctx, retrovue::mediaserver::ServerKind::Jellyfin, c),
+        Command::Emby(c) => cli::links::media_browser(&ctx, retrovue::mediaserver::ServerKind::Emby, c),
         Command::Selftest(a) => cli::playout::selftest(&ctx, a),
     }
 }

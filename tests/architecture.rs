@@ -14,6 +14,7 @@ const MODULES: &[&str] = &[
     "hdhr",
     "library",
     "lineup",
+    "mediaserver",
     "playout",
     "schedule",
     "stream",
@@ -31,6 +32,7 @@ fn allowed(module: &str) -> &'static [&'static str] {
         "stream" => &["lineup"],
         "playout" => &["schedule", "lineup", "library", "stream", "emergency", "clock", "config"],
         "hdhr" | "guide" | "web" => &["lineup", "schedule", "library", "stream", "emergency", "config", "clock", "db"],
+        "mediaserver" => &["db", "config", "clock"],
         "director" => MODULES,
         _ => &[],
     }

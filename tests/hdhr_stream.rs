@@ -78,6 +78,7 @@ fn rig(tuners: u8, channels: &[(&str, &str)]) -> Rig {
 /// pass marked as a keyframe (the clip starts with PAT/PMT and an IDR frame).
 async fn publish(feed: retrovue::stream::Feed, ts: Bytes, stop: CancellationToken) {
     const CHUNK: usize = 188 * 64;
+    let feed = feed.open();
     loop {
         for (i, start) in (0..ts.len()).step_by(CHUNK).enumerate() {
             let data = ts.slice(start..(start + CHUNK).min(ts.len()));

@@ -427,7 +427,7 @@ async fn a_dead_playout_actor_is_restarted_by_the_director_with_backoff_and_the_
     let hub = StreamHub::new();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let tracker = tokio_util::task::TaskTracker::new();
-    let as_run = Arc::new(retrovue::director::channels::AsRunLog::start(db.clone(), &tracker));
+    let as_run = Arc::new(retrovue::director::channels::AsRunLog::start(db.clone(), Arc::new(SystemClock), &tracker));
     // The viewer arrives first: its demand starts the on-demand channel.
     let mut sub = hub.subscribe(channel);
     let director = tokio::spawn(retrovue::director::channels::run(retrovue::director::channels::ChannelsDeps {

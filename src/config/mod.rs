@@ -65,6 +65,8 @@ pub struct RawConfig {
     pub library: Option<RawLibrary>,
     /// `[emergency]`
     pub emergency: Option<RawEmergency>,
+    /// [links]
+    pub links: Option<RawLinks>,
 }
 
 /// `[server]` as written.
@@ -143,6 +145,26 @@ pub struct RawEmergency {
     pub webhook_token: Option<String>,
 }
 
+/// `[links]`: how linked media servers (Plex, Jellyfin, Emby) are kept up to date.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLinks {
+    /// Quiet seconds after a guide change before linked servers reload their guide.
+    pub debounce_secs: Option<u64>,
+    /// Longest wait after the first of a burst of changes.
+    pub max_delay_secs: Option<u64>,
+    /// Seconds between health checks (repairs) of each linked server.
+    pub check_every_secs: Option<u64>,
+    /// First retry after a server failed; doubles up to `retry_max_secs`.
+    pub retry_secs: Option<u64>,
+    /// Longest wait between retries.
+    pub retry_max_secs: Option<u64>,
+    /// Seconds each request to a media server may take.
+    pub timeout_secs: Option<u64>,
+    /// Seconds `link` waits for the server to match the channels to the guide.
+    pub link_wait_secs: Option<u64>,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -160,6 +182,8 @@ pub struct Config {
     pub library: LibraryConfig,
     /// Emergency alert settings.
     pub emergency: EmergencyConfig,
+    /// Linked media servers.
+    pub links: LinksConfig,
 }
 
 /// HTTP server settings.
@@ -239,6 +263,25 @@ pub struct LibraryConfig {
 pub struct EmergencyConfig {
     /// Webhook bearer token; `None` = webhook off.
     pub webhook_token: Option<String>,
+}
+
+/// Linked media servers' timing (see `mediaserver`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinksConfig {
+    /// Quiet time after a guide change before linked servers reload their guide.
+    pub debounce: Duration,
+    /// Longest wait after the first of a burst of changes.
+    pub max_delay: Duration,
+    /// Time between health checks of each linked server.
+    pub check_every: Duration,
+    /// First retry after a failure.
+    pub retry: Duration,
+    /// Longest wait between retries.
+    pub retry_max: Duration,
+    /// Limit of one request to a media server.
+    pub timeout: Duration,
+    /// How long `link` waits for the server to match the channels.
+    pub link_wait: Duration,
 }
 
 impl Default for Config {
@@ -408,6 +451,7 @@ impl Config {
                 hls_dir: playout.hls_dir.unwrap_or_else(|| data_dir.join("hls")),
             },
             library: LibraryConfig { probe_parallelism, loudness: library.loudness.unwrap_or(true) },
+            links: links_config(raw.links.unwrap_or_default())?,
             emergency: EmergencyConfig {
                 webhook_token: raw.emergency.and_then(|e| e.webhook_token).filter(|t| !t.is_empty()),
             },
@@ -419,6 +463,33 @@ impl Config {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("retrovue.db")
     }
+}
+
+fn links_config(raw: RawLinks) -> Result<LinksConfig, ConfigError> {
+    let secs = |v: Option<u64>, default: u64, key: &'static str, range: std::ops::RangeInclusive<u64>| {
+        let n = v.unwrap_or(default);
+        if range.contains(&n) {
+            Ok(Duration::from_secs(n))
+        } else {
+            Err(ConfigError::Invalid {
+                key,
+                value: n.to_string(),
+                expected: "a number of seconds in the documented range",
+            })
+        }
+    };
+    let debounce = secs(raw.debounce_secs, 15, "links.debounce_secs", 0..=600)?;
+    let max_delay = secs(raw.max_delay_secs, 45, "links.max_delay_secs", 0..=3600)?.max(debounce);
+    let retry = secs(raw.retry_secs, 10, "links.retry_secs", 1..=3600)?;
+    Ok(LinksConfig {
+        debounce,
+        max_delay,
+        check_every: secs(raw.check_every_secs, 600, "links.check_every_secs", 1..=86_400)?,
+        retry,
+        retry_max: secs(raw.retry_max_secs, 600, "links.retry_max_secs", 1..=86_400)?.max(retry),
+        timeout: secs(raw.timeout_secs, 10, "links.timeout_secs", 1..=300)?,
+        link_wait: secs(raw.link_wait_secs, 120, "links.link_wait_secs", 0..=900)?,
+    })
 }
 
 #[cfg(test)]
@@ -501,6 +572,14 @@ mod tests {
             "loudness",
             "[emergency]",
             "webhook_token",
+            "[links]",
+            "debounce_secs",
+            "max_delay_secs",
+            "check_every_secs",
+            "retry_secs",
+            "retry_max_secs",
+            "timeout_secs",
+            "link_wait_secs",
         ] {
             assert!(text.contains(key), "sample config does not document {key}");
         }

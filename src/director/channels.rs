@@ -62,19 +62,36 @@ const AS_RUN_BACKLOG: usize = 50_000;
 
 /// The as-run log in the schedule store. `record` only queues; one task writes in order.
 /// Events the database refuses (the data disk is full) are kept, in order, and written when
-/// it accepts writes again: playout never waits for the log.
+/// it accepts writes again: playout never waits for the log. At start it closes what a
+/// previous run left open (a crash, a power cut): every entry ends with a time and a status.
 pub struct AsRunLog {
-    tx: mpsc::UnboundedSender<AsRun>,
+    tx: mpsc::UnboundedSender<LogEvent>,
+}
+
+#[derive(Clone)]
+enum LogEvent {
+    Record(AsRun),
+    /// Close the open entries of a channel, or of all (`None`).
+    Interrupted {
+        channel: Option<ChannelId>,
+        at: DateTime<Utc>,
+        reason: String,
+    },
 }
 
 impl AsRunLog {
     /// Start the writer task (it ends when every handle is dropped).
-    pub fn start(db: Db, tracker: &tokio_util::task::TaskTracker) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<AsRun>();
+    pub fn start(db: Db, clock: SharedClock, tracker: &tokio_util::task::TaskTracker) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<LogEvent>();
+        let _ = tx.send(LogEvent::Interrupted {
+            channel: None,
+            at: clock.now(),
+            reason: "the daemon stopped before it ended (crash or power loss)".into(),
+        });
         tracker.spawn(async move {
             // (channel, airing id, planned start) → row of the entry opened at "started".
             let mut open: HashMap<(ChannelId, i64, i64), i64> = HashMap::new();
-            let mut backlog: VecDeque<AsRun> = VecDeque::new();
+            let mut backlog: VecDeque<LogEvent> = VecDeque::new();
             let (mut failed_writes, mut dropped) = (0u64, 0u64);
             let mut retry = tokio::time::interval(AS_RUN_RETRY);
             retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -86,15 +103,36 @@ impl AsRunLog {
                     },
                     _ = retry.tick(), if !backlog.is_empty() => {}
                 }
-                while let Some(e) = backlog.front() {
-                    let key = (e.channel, e.airing.id, e.airing.start.timestamp_millis());
-                    match write_as_run(&db, e.clone(), open.get(&key).copied()).await {
-                        Ok(row) => {
+                while let Some(ev) = backlog.front() {
+                    let written = match ev.clone() {
+                        LogEvent::Record(e) => {
+                            let key = (e.channel, e.airing.id, e.airing.start.timestamp_millis());
+                            write_as_run(&db, e, open.get(&key).copied()).await.map(|row| {
+                                match row {
+                                    Some(id) => open.insert(key, id),
+                                    None => open.remove(&key),
+                                };
+                            })
+                        }
+                        LogEvent::Interrupted { channel: which, at, reason } => {
+                            let at_ms = at.timestamp_millis();
+                            let closed = db
+                                .call(move |c| schedule_store::close_open_as_run(c, which, at_ms, &reason))
+                                .await
+                                .map_err(|e| e.to_string())
+                                .and_then(|r| r.map_err(|e| e.to_string()));
+                            if let Ok(n) = closed {
+                                open.retain(|k, _| which.is_some_and(|c| k.0 != c));
+                                if n > 0 {
+                                    tracing::info!(channel = ?which.map(|c| c.0), closed = n, "as-run entries closed that playout had left open");
+                                }
+                            }
+                            closed.map(|_| ())
+                        }
+                    };
+                    match written {
+                        Ok(()) => {
                             backlog.pop_front();
-                            match row {
-                                Some(id) => open.insert(key, id),
-                                None => open.remove(&key),
-                            };
                         }
                         Err(err) => {
                             if failed_writes == 0 {
@@ -121,7 +159,11 @@ impl AsRunLog {
 
 impl AsRunSink for AsRunLog {
     fn record(&self, entry: AsRun) {
-        let _ = self.tx.send(entry);
+        let _ = self.tx.send(LogEvent::Record(entry));
+    }
+
+    fn interrupted(&self, channel: ChannelId, at: DateTime<Utc>, reason: &str) {
+        let _ = self.tx.send(LogEvent::Interrupted { channel: Some(channel), at, reason: reason.to_owned() });
     }
 }
 
@@ -225,10 +267,17 @@ pub async fn run(deps: ChannelsDeps) {
         tracing::error!(error = %e, "GStreamer did not start: no channels will play");
         return;
     }
-    let encoder = match encoder::probe(&deps.config.playout.encoder) {
-        Ok(k) => k,
-        Err(e) => {
+    // Probing creates elements (a hardware encoder may take its time to open): off the
+    // async workers.
+    let choice = deps.config.playout.encoder.clone();
+    let encoder = match tokio::task::spawn_blocking(move || encoder::probe(&choice)).await {
+        Ok(Ok(k)) => k,
+        Ok(Err(e)) => {
             tracing::error!(error = %e, "no H.264 encoder: no channels will play");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "encoder probe failed: no channels will play");
             return;
         }
     };
@@ -236,15 +285,25 @@ pub async fn run(deps: ChannelsDeps) {
     let mut demand = deps.hub.demand();
     let mut running: HashMap<ChannelId, Running> = HashMap::new();
     let mut crashes: HashMap<ChannelId, Crashes> = HashMap::new();
+    // Channels whose stuck actor was replaced: started again at once, viewers or not.
+    let mut replaced: Vec<ChannelId> = Vec::new();
     let mut lineup: Vec<Channel> = Vec::new();
     let mut last_lineup: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    // Stops run beside the loop (each bounded by `STOP_TIMEOUT`), so one slow channel never
+    // holds up the others.
+    let stopping = tokio_util::task::TaskTracker::new();
+    let mut last_round = Instant::now();
     loop {
         tokio::select! {
             _ = deps.shutdown.cancelled() => break,
             r = demand.changed() => if r.is_err() { break },
             _ = tick.tick() => {}
         }
+        // A round that came late (the whole process starved or stopped) cannot judge how
+        // long an actor has been silent.
+        let steady = last_round.elapsed() < Duration::from_secs(2);
+        last_round = Instant::now();
         if last_lineup.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
             match deps.db.call(|c| crate::lineup::store::list(c)).await {
                 Ok(Ok(list)) => {
@@ -265,7 +324,25 @@ pub async fn run(deps: ChannelsDeps) {
             tracing::error!(channel = %id, delay_ms = delay.as_millis() as u64, "channel playout died: restarting");
             // The dead pipeline's GOP would not continue into the new one.
             deps.hub.feed(id).close();
-            r.player.stop().await;
+            deps.as_run.interrupted(id, deps.clock.now(), "interrupted: channel playout died");
+            stopping.spawn(r.player.stop());
+        }
+        // An actor stuck in a call that never returns is replaced: its pipeline can no longer
+        // publish (the feed is opened for the new one) nor record, and its viewers stay.
+        let stuck: Vec<ChannelId> =
+            running.iter().filter(|(_, r)| steady && r.player.silent_for() >= STUCK_AFTER).map(|(id, _)| *id).collect();
+        for id in stuck {
+            let r = running.remove(&id).expect("present");
+            let reason = format!("channel playout stuck for {} s", r.player.silent_for().as_secs());
+            tracing::error!(channel = %id, action = "replace", %reason, "content watchdog: recovered");
+            deps.hub.feed(id).close();
+            deps.as_run.interrupted(id, deps.clock.now(), &format!("interrupted: {reason}"));
+            let c =
+                crashes.entry(id).or_insert_with(|| Crashes { backoff: Backoff::new(), not_before: Instant::now() });
+            c.backoff.failed(r.started.elapsed());
+            c.not_before = Instant::now();
+            replaced.push(id);
+            r.player.abandon();
         }
         let viewers = demand.borrow_and_update().clone();
         let grace = deps.config.playout.idle_grace;
@@ -275,15 +352,14 @@ pub async fn run(deps: ChannelsDeps) {
             match running.get_mut(&ch.id) {
                 Some(r) if r.profile != ch.settings.profile => {
                     let r = running.remove(&ch.id).expect("present");
-                    r.player.stop().await;
+                    stopping.spawn(r.player.stop());
                 }
                 Some(r) => {
                     r.idle_since = if watched || always { None } else { r.idle_since.or(Some(Instant::now())) };
                     if r.idle_since.is_some_and(|t| t.elapsed() >= grace) {
                         tracing::info!(channel = %ch.number, "no viewers: stopping channel");
                         let r = running.remove(&ch.id).expect("present");
-                        r.player.stop().await;
-                        tracing::info!(channel = %ch.number, "channel stopped");
+                        stopping.spawn(r.player.stop());
                     }
                     continue;
                 }
@@ -292,10 +368,11 @@ pub async fn run(deps: ChannelsDeps) {
             if crashes.get(&ch.id).is_some_and(|c| Instant::now() < c.not_before) {
                 continue;
             }
-            if (watched || always) && !running.contains_key(&ch.id) {
+            if (watched || always || replaced.contains(&ch.id)) && !running.contains_key(&ch.id) {
                 match start(&deps, ch, encoder) {
                     Ok((player, graphics)) => {
                         tracing::info!(channel = %ch.number, "channel started");
+                        replaced.retain(|id| *id != ch.id);
                         running.insert(
                             ch.id,
                             Running {
@@ -314,14 +391,19 @@ pub async fn run(deps: ChannelsDeps) {
         let gone: Vec<ChannelId> = running.keys().filter(|id| !lineup.iter().any(|c| c.id == **id)).copied().collect();
         for id in gone {
             if let Some(r) = running.remove(&id) {
-                r.player.stop().await;
+                stopping.spawn(r.player.stop());
             }
         }
     }
     for (_, r) in running.drain() {
-        r.player.stop().await;
+        stopping.spawn(r.player.stop());
     }
+    stopping.close();
+    stopping.wait().await;
 }
+
+/// An actor that has not gone round its loop for this long is stuck in a call.
+const STUCK_AFTER: Duration = Duration::from_secs(15);
 
 fn start(
     deps: &ChannelsDeps,

@@ -6,5 +6,6 @@ pub mod channels;
 pub mod cli;
 pub mod encoders;
 pub mod graphics;
+pub mod links;
 pub mod serve;
 pub mod system;

@@ -61,6 +61,8 @@ pub struct App {
     pub clock_sync: ClockWatch,
     /// Schedule publication counter: changes whenever a channel's schedule is (re)published.
     pub published: crate::schedule::horizon::Published,
+    /// Linked media servers (Plex, Jellyfin, Emby).
+    pub links: crate::mediaserver::Links,
 }
 
 /// How long open connections (live viewers) get to finish once shutdown has begun.
@@ -104,7 +106,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         clock.clone(),
     );
     hdhr.tuners().set_budget(encoder_plan.budget);
+    let links = crate::director::links::links(&db, &hdhr, &clock, &config);
     let app = App {
+        links,
         config: Arc::new(config),
         db,
         clock,
@@ -191,7 +195,7 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
     };
     crate::hdhr::start(&app.hdhr, &hdhr_services, &app.shutdown, &app.tracker).await;
     let as_run: Arc<dyn crate::playout::AsRunSink> =
-        Arc::new(crate::director::channels::AsRunLog::start(app.db.clone(), &app.tracker));
+        Arc::new(crate::director::channels::AsRunLog::start(app.db.clone(), app.clock.clone(), &app.tracker));
     app.tracker.spawn(crate::director::channels::run(crate::director::channels::ChannelsDeps {
         config: app.config.clone(),
         db: app.db.clone(),
@@ -209,6 +213,9 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
         }),
         shutdown: app.shutdown.clone(),
     }));
+    let changes =
+        crate::director::links::guide_changes(app.db.clone(), &app.published, app.shutdown.clone(), &app.tracker);
+    app.tracker.spawn(app.links.clone().run(changes, app.shutdown.clone(), app.tracker.clone()));
     if app.config.library.loudness {
         let (db, clock, stop) = (app.db.clone(), app.clock.clone(), app.shutdown.clone());
         app.tracker.spawn(crate::library::loudness::run_background(db, clock, stop, Duration::from_secs(60)));
@@ -249,6 +256,7 @@ fn routes(app: &App) -> Router {
             },
             emergency: app.emergency.clone(),
             published: app.published.clone(),
+            links: Some(Arc::new(crate::director::links::WebLinks(app.links.clone()))),
         }))
 }
 

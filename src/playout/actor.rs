@@ -1,16 +1,24 @@
 //! The channel actor: owns the pipeline, drains its bus, takes [`Command`]s, and follows the
 //! airings: each one is placed on the running-time axis ([`timeline::place`]), built as an
-//! item bin shortly before air, linked when ready, and retired after its cut. Item failures
-//! are recorded and covered by the background; a fatal pipeline error (encoder, mux, …)
-//! tears the pipeline down and rebuilds it with back-off, rejoining the timeline in progress.
-//! A wall-clock jump (NTP stepping the clock) takes every item off, re-anchors and rejoins
-//! the timeline in progress on the same pipeline, so viewers see no discontinuity; slow drift
-//! is slewed ([`timeline::Realigner`]).
-//! All GStreamer state changes happen here, never on a streaming thread.
+//! item bin shortly before air, linked when ready, and retired after its cut. A failed item
+//! is tried again at its current offset by the content watchdog ([`guard`]); a fatal pipeline
+//! error (encoder, mux, …) or an output that stopped tears the pipeline down and rebuilds it
+//! with back-off, rejoining the timeline in progress, its output timestamps continuing where
+//! the last pipeline's ended. A wall-clock jump (NTP stepping the clock) takes every item
+//! off, re-anchors and rejoins the timeline on the same pipeline; slow drift is slewed
+//! ([`timeline::Realigner`]).
+//!
+//! The actor runs on a thread of its own ([`super::player`]): GStreamer calls that block (a
+//! seek, a state change) hold this channel only, never the daemon's async workers. Bins leave
+//! through the [`Reaper`]. Its heartbeat tells the supervisor it is alive; an actor stuck in
+//! a call is abandoned and replaced from outside, and then records and publishes nothing.
+
+mod guard;
+mod realign;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -20,13 +28,12 @@ use gstreamer::prelude::*;
 use tokio::sync::{mpsc, watch};
 
 use super::item::{self, ItemBin, ItemEvent};
-use super::pipeline::{ChannelPipeline, Output, PipelineSpec};
+use super::pipeline::{ChannelPipeline, Output, PipelineSpec, Sink};
 use super::player::{Command, PlayerConfig, PlayerStatus};
+use super::reaper::Reaper;
 use super::timeline::{self, Anchor, Placement, Realigner};
-use super::watchdog::{self, Backoff};
+use super::watchdog::{self, Backoff, Failure, RealtimeMeter, Retry};
 use super::{AiringSource, AsRun, AsRunSink, AsRunStatus};
-
-mod realign;
 use crate::clock::SharedClock;
 use crate::schedule::{Airing, AiringKind};
 
@@ -40,6 +47,41 @@ const LOOKAHEAD: chrono::Duration = chrono::Duration::minutes(3);
 const REFRESH: Duration = Duration::from_secs(5);
 /// Retire an item this long after its last frame (the mixers have consumed it by then).
 const RETIRE_AFTER_NS: u64 = 300_000_000;
+/// How long a stopping session waits for its pipeline to reach NULL.
+const STOP_WAIT: Duration = Duration::from_secs(3);
+
+/// What the actor shares with its handle and the supervisor.
+pub(crate) struct Shared {
+    epoch: Instant,
+    heartbeat_ms: AtomicU64,
+    abandoned: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Self { epoch: Instant::now(), heartbeat_ms: AtomicU64::new(0), abandoned: AtomicBool::new(false) }
+    }
+
+    fn beat(&self) {
+        self.heartbeat_ms.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// How long since the actor last went round its loop.
+    pub(crate) fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.heartbeat_ms.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last)
+    }
+
+    /// The actor is replaced: from now on it records and publishes nothing, and ends as soon
+    /// as it can.
+    pub(crate) fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+}
 
 /// Everything the actor needs.
 pub(crate) struct Deps {
@@ -48,6 +90,26 @@ pub(crate) struct Deps {
     pub as_run: Arc<dyn AsRunSink>,
     pub clock: SharedClock,
     pub output: Output,
+    pub shared: Arc<Shared>,
+    pub reaper: Reaper,
+}
+
+impl Deps {
+    /// Record an as-run event, unless this actor was abandoned (its replacement records).
+    fn record(&self, entry: AsRun) {
+        if !self.shared.is_abandoned() {
+            self.as_run.record(entry);
+        }
+    }
+
+    /// Update the status, and the channel's health as the edges see it.
+    fn report(&self, status: &watch::Sender<PlayerStatus>, f: impl FnOnce(&mut PlayerStatus)) {
+        if self.shared.is_abandoned() {
+            return;
+        }
+        status.send_modify(f);
+        self.output.feed.set_health(status.borrow().health(self.config.encoder.element()));
+    }
 }
 
 enum End {
@@ -55,47 +117,52 @@ enum End {
     Restart { reason: String, deliberate: bool },
 }
 
-/// Run the actor until [`Command::Stop`] or until every handle is dropped.
+/// Run the actor until [`Command::Stop`], until every handle is dropped, or until abandoned.
 pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: watch::Sender<PlayerStatus>) {
     let channel = deps.config.channel;
     let mut backoff = Backoff::new();
     let mut serial = 0u64;
     loop {
+        deps.shared.beat();
         let started = Instant::now();
         let end = match Session::start(&deps, &mut serial).await {
             Ok(mut session) => {
-                status.send_modify(|s| {
+                let (anchor, offset) = (session.anchor, session.output_offset_ns);
+                deps.report(&status, |s| {
                     s.running = true;
-                    s.anchor = Some(session.anchor);
+                    s.anchor = Some(anchor);
+                    s.output_offset_ns = offset;
                 });
                 let end = session.run(&mut rx, &status).await;
                 // Whatever the pipeline sends while it winds down would not continue into the
                 // next one (see `Feed::close`).
-                deps.output.feed.close();
-                session.shutdown().await;
+                if !deps.shared.is_abandoned() {
+                    deps.output.feed.close();
+                }
+                session.shutdown();
                 end
             }
             Err(e) => {
-                deps.output.feed.close();
+                if !deps.shared.is_abandoned() {
+                    deps.output.feed.close();
+                }
                 End::Restart { reason: e, deliberate: false }
             }
         };
-        status.send_modify(|s| {
+        deps.report(&status, |s| {
             s.running = false;
             s.anchor = None;
             s.on_air = None;
         });
         let (reason, deliberate) = match end {
             End::Stop => break,
+            End::Restart { .. } if deps.shared.is_abandoned() => break,
             End::Restart { reason, deliberate } => (reason, deliberate),
         };
         // Viewers stay subscribed to the (closed) feed; they continue at the new pipeline's
-        // first keyframe.
-        if let Some(hls) = &deps.output.hls {
-            hls.discontinuity();
-        }
+        // first keyframe, its timestamps continuing where this one's ended.
         let delay = if deliberate { Duration::ZERO } else { backoff.failed(started.elapsed()) };
-        status.send_modify(|s| {
+        deps.report(&status, |s| {
             s.restarts += 1;
             if !deliberate {
                 s.last_error = Some(reason.clone());
@@ -105,6 +172,7 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
         loop {
+            deps.shared.beat();
             tokio::select! {
                 _ = &mut sleep => break,
                 cmd = rx.recv() => match cmd {
@@ -122,6 +190,10 @@ struct Active {
     placement: Placement,
     bin: Option<ItemBin>,
     started: bool,
+    /// Source deliveries seen last, and the output position when that count last changed.
+    delivered: (u64, u64),
+    /// Said in the as-run log when it ends (e.g. "rejoined by the content watchdog").
+    note: Option<String>,
 }
 
 enum Origin {
@@ -133,18 +205,20 @@ enum Origin {
 /// Sets the pipeline to NULL when the session is dropped without [`Session::shutdown`]
 /// (a panic unwinding through the actor): otherwise its live sources and streaming threads
 /// would keep running, and keep publishing to the feed, after the task is gone.
-struct NullOnDrop(gst::Pipeline);
+struct NullOnDrop(Option<gst::Pipeline>);
 
 impl Drop for NullOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.set_state(gst::State::Null);
+        if let Some(p) = self.0.take() {
+            let _ = p.set_state(gst::State::Null);
+        }
     }
 }
 
 struct Session<'a> {
     deps: &'a Deps,
     cp: ChannelPipeline,
-    _null_on_drop: NullOnDrop,
+    null_on_drop: NullOnDrop,
     realigner: Realigner,
     anchor: Anchor,
     events_tx: mpsc::UnboundedSender<ItemEvent>,
@@ -152,8 +226,15 @@ struct Session<'a> {
     items: HashMap<u64, Active>,
     airings: Vec<Airing>,
     handled: HashSet<(i64, i64)>,
+    /// Airings that failed, for the content watchdog.
+    failed: HashMap<(i64, i64), Retry>,
     last_fetch: Option<Instant>,
     serial: &'a mut u64,
+    /// The compositor's output position seen last, and when it last moved.
+    position: (u64, Instant),
+    realtime: RealtimeMeter,
+    /// Where this pipeline's output timeline starts (ns).
+    output_offset_ns: u64,
 }
 
 impl<'a> Session<'a> {
@@ -165,48 +246,27 @@ impl<'a> Session<'a> {
             audio_overlay: deps.config.audio_overlay.clone(),
         };
         let name = format!("channel-{}", deps.config.channel);
-        let cp = ChannelPipeline::build(&name, &spec, deps.output.clone()).map_err(|e| e.to_string())?;
+        if deps.shared.is_abandoned() {
+            return Err("abandoned".into());
+        }
+        // The new output continues the channel's timeline (never a rewind for viewers who
+        // stay), and this pipeline alone may publish from now on.
+        let start_ns = deps.output.feed.timeline_end_ns();
+        let sink = Sink { publisher: deps.output.feed.open(), hls: deps.output.hls.clone() };
+        let cp = ChannelPipeline::build(&name, &spec, sink, start_ns).map_err(|e| e.to_string())?;
         let pipeline = cp.pipeline.clone();
-        deps.output.feed.open();
-        let started = tokio::task::spawn_blocking(move || {
-            pipeline.set_state(gst::State::Playing).map_err(|e| format!("cannot start pipeline: {e}"))?;
-            // Generous: on a loaded machine the first encoded frame (which completes the
-            // sinks' state change) can take seconds.
-            let (res, state, pending) = pipeline.state(gst::ClockTime::from_seconds(20));
-            match (res, state) {
-                (Ok(_), gst::State::Playing) => Ok(()),
-                _ => {
-                    // The element that failed said why on the bus.
-                    let why = pipeline
-                        .bus()
-                        .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
-                        .and_then(|m| match m.view() {
-                            gst::MessageView::Error(e) => Some(format!(
-                                ": {} from {} ({})",
-                                e.error(),
-                                m.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
-                                e.debug().map(|d| d.to_string()).unwrap_or_default()
-                            )),
-                            _ => None,
-                        })
-                        .unwrap_or_default();
-                    Err(format!("pipeline did not reach PLAYING ({res:?}, {state:?}, pending {pending:?}){why}"))
-                }
-            }
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        // On this actor's own thread: a slow start holds this channel only.
+        let started = start_pipeline(&pipeline);
         if let Err(e) = started {
-            let pipeline = cp.pipeline.clone();
-            let _ = tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Null)).await;
+            deps.reaper.reap(cp.pipeline.clone().upcast(), name).wait(STOP_WAIT);
             return Err(e);
         }
         let anchor = realign::initial_anchor(&deps.clock, &cp.pipeline);
-        tracing::info!(channel = %deps.config.channel, encoder = deps.config.encoder.element(), "channel pipeline playing");
+        tracing::info!(channel = %deps.config.channel, encoder = deps.config.encoder.element(), start_ns, "channel pipeline playing");
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Ok(Session {
             deps,
-            _null_on_drop: NullOnDrop(cp.pipeline.clone()),
+            null_on_drop: NullOnDrop(Some(cp.pipeline.clone())),
             cp,
             realigner: Realigner::default(),
             anchor,
@@ -215,8 +275,12 @@ impl<'a> Session<'a> {
             items: HashMap::new(),
             airings: Vec::new(),
             handled: HashSet::new(),
+            failed: HashMap::new(),
             last_fetch: None,
             serial,
+            position: (0, Instant::now()),
+            realtime: RealtimeMeter::default(),
+            output_offset_ns: start_ns,
         })
     }
 
@@ -225,6 +289,10 @@ impl<'a> Session<'a> {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.deps.shared.beat();
+            if self.deps.shared.is_abandoned() {
+                return End::Stop;
+            }
             tokio::select! {
                 msg = bus.next() => match msg {
                     Some(msg) => if let Some(end) = self.on_message(&msg) { return end },
@@ -239,25 +307,24 @@ impl<'a> Session<'a> {
                 _ = tick.tick() => {
                     if self.check_clock() {
                         let anchor = self.anchor;
-                        status.send_modify(|s| s.anchor = Some(anchor));
+                        self.deps.report(status, |s| s.anchor = Some(anchor));
                     }
                     self.tick().await;
-                    let on_air = self.on_air_title();
-                    status.send_if_modified(|s| {
-                        let changed = s.on_air != on_air;
-                        s.on_air = on_air;
-                        changed
-                    });
+                    if let Some(end) = self.guard(status) {
+                        return end;
+                    }
+                    self.report_progress(status);
                 }
             }
         }
     }
 
-    async fn shutdown(self) {
+    /// Close the session: as-run for what was on, the pipeline to NULL (bounded wait).
+    fn shutdown(mut self) {
         let now = self.deps.clock.now();
-        for (_, a) in self.items {
+        for (_, a) in self.items.drain() {
             if a.started {
-                self.deps.as_run.record(AsRun {
+                self.deps.record(AsRun {
                     channel: self.deps.config.channel,
                     actual_start: self.anchor.wall_at(a.placement.air_ns),
                     actual_end: Some(now.min(a.airing.end)),
@@ -267,8 +334,12 @@ impl<'a> Session<'a> {
                 });
             }
         }
-        let pipeline = self.cp.pipeline.clone();
-        let _ = tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Null)).await;
+        if let Some(pipeline) = self.null_on_drop.0.take() {
+            let name = pipeline.name().to_string();
+            if !self.deps.reaper.reap(pipeline.upcast(), name).wait(STOP_WAIT) {
+                tracing::warn!(channel = %self.deps.config.channel, "pipeline still stopping; left to the reaper");
+            }
+        }
     }
 
     fn now_rt(&self) -> u64 {
@@ -327,7 +398,7 @@ impl<'a> Session<'a> {
                             Some(d) if !d.is_empty() => format!("{element}: {} ({d})", err.error()),
                             _ => format!("{element}: {}", err.error()),
                         };
-                        self.fail(serial, reason)
+                        self.fail(serial, Failure::Transient(reason))
                     }
                     Origin::Orphan => tracing::debug!(error = %text, "error from a retired item ignored"),
                     Origin::Pipeline => return Some(End::Restart { reason: text, deliberate: false }),
@@ -354,11 +425,11 @@ impl<'a> Session<'a> {
                     return;
                 }
                 if let Err(e) = bin.go_live(&self.cp) {
-                    self.fail(serial, format!("cannot link item: {e}"));
+                    self.fail(serial, Failure::Transient(format!("cannot link item: {e}")));
                 }
             }
             ItemEvent::Finished(_) => {} // picked up by the next tick
-            ItemEvent::Failed(serial, reason) => self.fail(serial, reason),
+            ItemEvent::Failed(serial, reason) => self.fail(serial, Failure::Transient(reason)),
         }
     }
 
@@ -379,7 +450,6 @@ impl<'a> Session<'a> {
     async fn tick(&mut self) {
         let now = self.deps.clock.now();
         self.refresh(now).await;
-        let rate = self.cp.rate();
         let due: Vec<Airing> = self
             .airings
             .iter()
@@ -388,13 +458,13 @@ impl<'a> Session<'a> {
             .collect();
         for a in due {
             self.handled.insert(key(&a));
-            if let Some(p) = timeline::place(&self.anchor, rate, a.start, a.end, a.offset_in_ms, now, JOIN_LEAD) {
-                self.prepare(a, p);
-            }
+            self.place_and_prepare(a, now, None);
         }
         self.airings.retain(|a| a.end > now);
         // k.1 is the airing's end: forget it only once it is well over.
-        self.handled.retain(|k| k.1 > now.timestamp_millis() - 60_000);
+        let horizon = now.timestamp_millis() - 60_000;
+        self.handled.retain(|k| k.1 > horizon);
+        self.failed.retain(|k, _| k.1 > horizon);
 
         let now_rt = self.now_rt();
         let serials: Vec<u64> = self.items.keys().copied().collect();
@@ -403,72 +473,105 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn prepare(&mut self, airing: Airing, placement: Placement) {
+    /// Place `airing` on the running-time axis (joined in progress if it is already on) and
+    /// build its bin.
+    fn place_and_prepare(&mut self, airing: Airing, now: DateTime<Utc>, note: Option<String>) {
+        let rate = self.cp.rate();
+        if let Some(p) =
+            timeline::place(&self.anchor, rate, airing.start, airing.end, airing.offset_in_ms, now, JOIN_LEAD)
+        {
+            self.prepare(airing, p, note);
+        }
+    }
+
+    fn prepare(&mut self, airing: Airing, placement: Placement, note: Option<String>) {
         *self.serial += 1;
         let serial = *self.serial;
+        let position = self.cp.meter().position_ns.load(Ordering::Relaxed);
+        let active = |bin| Active {
+            airing: airing.clone(),
+            placement,
+            bin,
+            started: false,
+            delivered: (0, position),
+            note: note.clone(),
+        };
         let uri = match (&airing.uri, airing.kind) {
             (Some(uri), kind) if kind != AiringKind::Slate => to_uri(uri),
             _ => {
                 // A slate: the background shows for the span.
-                self.items.insert(serial, Active { airing, placement, bin: None, started: false });
+                self.items.insert(serial, active(None));
                 return;
             }
         };
         let uri = match uri.and_then(|u| precheck(&u).map(|()| u)) {
             Ok(u) => u,
-            Err(reason) => return self.record_failure(airing, reason),
+            Err(reason) => return self.record_failure(airing, Failure::Permanent(reason)),
         };
         let gain = item::gain_db(self.deps.config.target_lufs, airing.loudness_lufs);
         tracing::debug!(serial, title = %airing.title, air_ns = placement.air_ns, media_ns = placement.media_ns, joined = placement.joined, "preparing item");
         match ItemBin::build(&self.cp, serial, &uri, placement, gain, self.events_tx.clone()) {
             Ok(bin) => {
-                self.items.insert(serial, Active { airing, placement, bin: Some(bin), started: false });
+                self.items.insert(serial, active(Some(bin)));
             }
-            Err(e) => self.record_failure(airing, e.to_string()),
+            Err(e) => self.record_failure(airing, Failure::Transient(e.to_string())),
         }
     }
 
     fn check(&mut self, serial: u64, now_rt: u64) {
+        let position = self.cp.meter().position_ns.load(Ordering::Relaxed);
         let Some(a) = self.items.get_mut(&serial) else { return };
         let p = a.placement;
         let live = a.bin.as_ref().is_none_or(|b| b.is_live());
         if !a.started && live && now_rt >= p.air_ns {
             a.started = true;
             let actual_start = self.anchor.wall_at(p.air_ns);
-            self.deps.as_run.record(AsRun {
+            let entry = AsRun {
                 channel: self.deps.config.channel,
                 airing: a.airing.clone(),
                 actual_start,
                 actual_end: None,
                 status: AsRunStatus::Started,
                 reason: None,
-            });
+            };
+            self.deps.record(entry);
         }
         let slot = p.end_ns - p.air_ns;
-        let (played, finished, early) = match &a.bin {
+        let (played, finished, early, delivered) = match &a.bin {
             Some(b) => (
                 b.progress.played_ns.load(Ordering::SeqCst),
                 b.is_finished(),
                 b.progress.ended_early.load(Ordering::SeqCst),
+                b.progress.delivered.load(Ordering::Relaxed),
             ),
-            None => (slot, now_rt >= p.end_ns, false),
+            None => (slot, now_rt >= p.end_ns, false, 0),
         };
-        if !live && now_rt > p.air_ns + watchdog::NOT_READY_NS {
-            return self.fail(serial, "media did not open in time".into());
+        if delivered != a.delivered.0 {
+            a.delivered = (delivered, position);
         }
-        if live && a.bin.is_some() && now_rt > p.air_ns && watchdog::is_stalled(now_rt, p.air_ns, played, finished) {
-            return self.fail(serial, format!("stalled: no media for {} s", watchdog::STALL_NS / 1_000_000_000));
+        if !live && now_rt > p.air_ns + watchdog::NOT_READY_NS {
+            return self.fail(serial, Failure::Transient("media did not open in time".into()));
+        }
+        // Measured against the output, not the clock: on a starved box the output is late
+        // too, and a slow source is not a dead one.
+        let on_air = live && a.bin.is_some() && position > p.air_ns;
+        if on_air && watchdog::is_stalled(position, a.delivered.1.max(p.air_ns), finished) {
+            let s = watchdog::STALL_NS / 1_000_000_000;
+            return self.fail(
+                serial,
+                Failure::Transient(format!("stalled: the source delivered nothing for {s} s of output")),
+            );
         }
         let end_rt = if finished { p.air_ns + played.min(slot) } else { p.end_ns };
         let overdue = now_rt > p.end_ns + 2 * RETIRE_AFTER_NS;
         if (finished || overdue) && now_rt > end_rt + RETIRE_AFTER_NS {
             let a = self.items.remove(&serial).expect("present");
             if let Some(bin) = a.bin {
-                bin.retire(&self.cp);
+                bin.retire(&self.cp, &self.deps.reaper);
             }
             let frame = self.cp.rate().frame_ns();
             let short = played + frame < slot;
-            let (status, reason) = if !a.started {
+            let (status, mut reason) = if !a.started {
                 (AsRunStatus::Failed, Some("never went on air".to_owned()))
             } else if short {
                 let why = if early { "media ended" } else { "media stopped" };
@@ -487,7 +590,13 @@ impl<'a> Session<'a> {
             } else {
                 (AsRunStatus::Aired, None)
             };
-            self.deps.as_run.record(AsRun {
+            if let Some(note) = a.note {
+                reason = Some(match reason {
+                    Some(r) => format!("{r}; {note}"),
+                    None => note,
+                });
+            }
+            self.deps.record(AsRun {
                 channel: self.deps.config.channel,
                 actual_start: self.anchor.wall_at(p.air_ns),
                 actual_end: Some(self.anchor.wall_at(p.air_ns + played.min(slot))),
@@ -498,15 +607,20 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Take an item off the air after a failure; the background covers the rest of its slot.
-    fn fail(&mut self, serial: u64, reason: String) {
+    /// Take an item off the air after a failure; the background covers until the content
+    /// watchdog tries it again (or for the rest of its slot).
+    fn fail(&mut self, serial: u64, failure: Failure) {
         let Some(a) = self.items.remove(&serial) else { return };
+        let reason = match &failure {
+            Failure::Transient(r) | Failure::Permanent(r) => r.clone(),
+        };
         tracing::warn!(channel = %self.deps.config.channel, title = %a.airing.title, %reason, "item failed");
         if let Some(bin) = a.bin {
-            bin.retire(&self.cp);
+            bin.retire(&self.cp, &self.deps.reaper);
         }
         let now = self.deps.clock.now();
-        self.deps.as_run.record(AsRun {
+        self.note_failure(&a.airing, failure);
+        self.deps.record(AsRun {
             channel: self.deps.config.channel,
             actual_start: if a.started { self.anchor.wall_at(a.placement.air_ns) } else { now.max(a.airing.start) },
             actual_end: Some(now.min(a.airing.end)),
@@ -516,17 +630,54 @@ impl<'a> Session<'a> {
         });
     }
 
-    fn record_failure(&mut self, airing: Airing, reason: String) {
+    fn record_failure(&mut self, airing: Airing, failure: Failure) {
+        let reason = match &failure {
+            Failure::Transient(r) | Failure::Permanent(r) => r.clone(),
+        };
         tracing::warn!(channel = %self.deps.config.channel, title = %airing.title, %reason, "item cannot play");
         let now = self.deps.clock.now();
-        self.deps.as_run.record(AsRun {
+        self.note_failure(&airing, failure);
+        self.deps.record(AsRun {
             channel: self.deps.config.channel,
             actual_start: now.max(airing.start),
-            actual_end: Some(airing.end),
+            actual_end: Some(airing.end.min(now.max(airing.start))),
             airing,
             status: AsRunStatus::Failed,
             reason: Some(reason),
         });
+    }
+
+    fn note_failure(&mut self, airing: &Airing, failure: Failure) {
+        let tries = self.failed.get(&key(airing)).map_or(0, |r| r.tries);
+        self.failed.insert(key(airing), Retry { tries, failure, failed_at: Instant::now() });
+    }
+}
+
+/// Start `pipeline` and wait until it plays; why not, from the element that said so.
+fn start_pipeline(pipeline: &gst::Pipeline) -> Result<(), String> {
+    pipeline.set_state(gst::State::Playing).map_err(|e| format!("cannot start pipeline: {e}"))?;
+    // Generous: on a loaded machine the first encoded frame (which completes the sinks' state
+    // change) can take seconds.
+    let (res, state, pending) = pipeline.state(gst::ClockTime::from_seconds(20));
+    match (res, state) {
+        (Ok(_), gst::State::Playing) => Ok(()),
+        _ => {
+            // The element that failed said why on the bus.
+            let why = pipeline
+                .bus()
+                .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
+                .and_then(|m| match m.view() {
+                    gst::MessageView::Error(e) => Some(format!(
+                        ": {} from {} ({})",
+                        e.error(),
+                        m.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+                        e.debug().map(|d| d.to_string()).unwrap_or_default()
+                    )),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            Err(format!("pipeline did not reach PLAYING ({res:?}, {state:?}, pending {pending:?}){why}"))
+        }
     }
 }
 

@@ -1,21 +1,32 @@
 //! Item bins: one per airing, `uridecodebin` → normalise to the channel format → ghost pads
 //! with a pad offset, linked to the mixers shortly before air.
 //!
-//! Life of an item (streaming-thread parts only send [`ItemEvent`]s; every state change and
-//! link is done by the actor):
-//! 1. [`ItemBin::build`]: bin `item-<serial>` with `uridecodebin`, added to the pipeline.
-//! 2. `pad-added` (streaming thread): a branch per stream kind — video: `videoconvert !
-//!    deinterlace ! videoconvert ! videoscale add-borders ! videorate ! capsfilter ! queue`; audio:
-//!    `audioconvert ! audioresample ! volume ! capsfilter ! queue`. The queue's src pad is
-//!    *blocked*, so nothing reaches the mixers yet. `no-more-pads` → [`ItemEvent::Ready`].
+//! Life of an item. Every element is created, added and started by the actor, never by a
+//! streaming thread: a bin whose streaming thread was still adding and starting elements while
+//! the actor took it down left those elements in PAUSED, their threads running for ever and
+//! GStreamer complaining when they were disposed (issue #21).
+//! 1. [`ItemBin::build`] (actor): bin `item-<serial>` with `uridecodebin` and both branches,
+//!    ready before any pad appears — video: `videoconvert ! deinterlace ! videoconvert !
+//!    videoscale add-borders ! capsfilter ! videoconvert ! videorate ! capsfilter ! queue`;
+//!    audio: `audioconvert ! audioresample ! volume ! capsfilter ! queue`. Each queue's src
+//!    pad is *blocked*, so nothing reaches the mixers yet.
+//! 2. `pad-added` (streaming thread) only links: the first video and the first audio pad to
+//!    their branch, every other pad (subtitles, a second audio track) to nothing through a
+//!    probe that drops its data. `no-more-pads` → [`ItemEvent::Ready`].
 //! 3. [`ItemBin::go_live`] (actor): seek the item to its media position if needed (while the
 //!    pads are blocked the flush never reaches the mixers; after a flushing seek the segment
-//!    restarts at running time 0), ghost the branches with pad offset = air running time,
-//!    link to new mixer pads and unblock.
-//! 4. A probe on each branch cuts at the slot end: the buffer that crosses it is trimmed
-//!    (audio) or dropped (video), then EOS is pushed so the compositor stops showing it and
-//!    the decoder stops. [`ItemEvent::Finished`] follows.
-//! 5. [`ItemBin::retire`] (actor): release the mixer pads, set the bin to NULL, remove it.
+//!    restarts at running time 0), ghost the linked branches with pad offset = air running
+//!    time, link to new mixer pads and unblock.
+//! 4. A probe on each branch's input counts what the source delivers (a source that stops
+//!    is told from a starved box by it, [`super::watchdog`]) and, on video, drops frames that
+//!    are already too late for the mixer and tells the decoder (QoS) so it skips work: a busy
+//!    box shows fewer frames of the item instead of none.
+//! 5. A probe on each branch's output cuts at the slot end: the buffer that crosses it is
+//!    trimmed (audio) or dropped (video), then EOS is pushed so the compositor stops showing
+//!    it and the decoder stops. [`ItemEvent::Finished`] follows.
+//! 6. [`ItemBin::retire`] (actor): release the mixer pads, take the bin out of the pipeline
+//!    and hand it to [`super::reaper`], which brings it to NULL on its own thread: a decoder
+//!    or source that takes seconds to stop never holds the channel up.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +37,8 @@ use gstreamer_video as gst_video;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::pipeline::{ChannelPipeline, ITEM_ZORDER_BASE, PipelineError, make};
+use super::probe::DISCARD;
+use super::reaper::Reaper;
 use super::timeline::Placement;
 
 /// Highest gain applied to a quiet item (dB); quieter items stay quieter.
@@ -34,6 +47,10 @@ const MAX_GAIN_DB: f64 = 12.0;
 const MIN_GAIN_DB: f64 = -20.0;
 /// Raw data a branch queues ahead of its mixer (ns).
 const BRANCH_QUEUE_NS: u64 = 500_000_000;
+/// A video frame this late for the mixer is dropped before it is converted.
+const LATE_DROP_NS: u64 = 40_000_000;
+/// The decoder is told about lateness at most this often.
+const QOS_EVERY_NS: u64 = 100_000_000;
 
 /// What a streaming thread reports about an item.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +59,7 @@ pub enum ItemEvent {
     Ready(u64),
     /// One branch reached its cut or the media's end.
     Finished(u64),
-    /// A branch could not be built.
+    /// The item cannot play.
     Failed(u64, String),
 }
 
@@ -60,10 +77,16 @@ enum Kind {
     Audio,
 }
 
+/// One branch, built with the bin.
 struct Branch {
     kind: Kind,
+    /// The branch's first sink pad (a decoded pad links here).
+    input: gst::Pad,
+    /// The queue's src pad (ghosted to a mixer).
     out: gst::Pad,
     block: Option<gst::PadProbeId>,
+    /// A decoded pad was linked to it.
+    linked: Arc<AtomicBool>,
 }
 
 /// Progress shared with the streaming threads.
@@ -75,8 +98,13 @@ pub struct Progress {
     pub ended_early: AtomicBool,
     /// Branches that finished (cut or EOS).
     pub finished: AtomicU64,
-    /// Branches built.
+    /// Branches with a decoded stream linked.
     pub branches: AtomicU64,
+    /// Buffers the source delivered into the branches (decoded), late ones included: what
+    /// tells a source that stopped from one that is merely slow.
+    pub delivered: AtomicU64,
+    /// Video frames dropped because they were too late for the mixer (a starved box).
+    pub late_dropped: AtomicU64,
 }
 
 /// One airing's bin in the channel pipeline.
@@ -86,9 +114,8 @@ pub struct ItemBin {
     /// Where it airs.
     pub placement: Placement,
     bin: gst::Bin,
-    branches: Arc<Mutex<Vec<Branch>>>,
+    branches: Vec<Branch>,
     mixer_pads: Vec<gst::Pad>,
-    ghosts: Vec<gst::GhostPad>,
     /// Progress counters.
     pub progress: Arc<Progress>,
     live: bool,
@@ -105,7 +132,8 @@ pub fn serial_of(name: &str) -> Option<u64> {
 }
 
 impl ItemBin {
-    /// Create the bin for `uri`, add it to the pipeline and start it.
+    /// Create the bin for `uri` with both branches, add it to the pipeline and start it.
+    /// Actor thread only.
     pub fn build(
         pipeline: &ChannelPipeline,
         serial: u64,
@@ -129,52 +157,64 @@ impl ItemBin {
             None
         });
         bin.add(&decode).map_err(|source| PipelineError::Setup { what: "add uridecodebin", source })?;
-        let branches: Arc<Mutex<Vec<Branch>>> = Arc::default();
         let progress: Arc<Progress> = Arc::default();
         let slot_ns = placement.end_ns.saturating_sub(placement.air_ns);
-        let vcaps = pipeline.video_caps().clone();
-        let acaps = pipeline.audio_caps().clone();
+
+        let (video, scaled) = build_video_branch(&bin, pipeline.video_caps())?;
+        let audio = build_audio_branch(&bin, pipeline.audio_caps(), gain_db)?;
+        let mut branches = Vec::with_capacity(2);
+        for (kind, (input, out)) in [(Kind::Video, video), (Kind::Audio, audio)] {
+            let block = out.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);
+            add_cut_probe(&out, kind, slot_ns, progress.clone(), serial, events.clone());
+            let late = (kind == Kind::Video).then(|| (pipeline.output_position(), placement.air_ns));
+            add_input_probe(&input, progress.clone(), late);
+            branches.push(Branch { kind, input, out, block, linked: Arc::default() });
+        }
+
         {
-            let bin_weak = bin.downgrade();
-            let branches = branches.clone();
+            let links: Vec<(Kind, gst::Pad, Arc<AtomicBool>)> =
+                branches.iter().map(|b| (b.kind, b.input.clone(), b.linked.clone())).collect();
             let progress = progress.clone();
             let events = events.clone();
+            let vcaps = pipeline.video_caps().clone();
             decode.connect_pad_added(move |_, pad| {
-                let Some(bin) = bin_weak.upgrade() else { return };
                 let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
                 let name = caps.structure(0).map(|s| s.name().as_str().to_owned()).unwrap_or_default();
                 let kind = if name.starts_with("video/") {
-                    Kind::Video
+                    Some(Kind::Video)
                 } else if name.starts_with("audio/") {
-                    Kind::Audio
+                    Some(Kind::Audio)
                 } else {
-                    sink_unused(&bin, pad);
+                    None
+                };
+                let branch = links.iter().find(|(k, _, linked)| Some(*k) == kind && !linked.load(Ordering::SeqCst));
+                let Some((kind, input, linked)) = branch else {
+                    discard(pad);
                     return;
                 };
-                let mut list = branches.lock().expect("branches lock");
-                if list.iter().any(|b| b.kind == kind) {
-                    sink_unused(&bin, pad);
-                    return;
+                if *kind == Kind::Video {
+                    // Properties may be set from any thread; the scaler's caps follow the
+                    // source's colours (see `scaled_caps`).
+                    let narrowed = scaled_caps(&caps, &vcaps).unwrap_or_else(|| scaled_caps_template(&vcaps));
+                    scaled.set_property("caps", narrowed);
                 }
-                let out_caps = if kind == Kind::Video { &vcaps } else { &acaps };
-                match build_branch(&bin, pad, kind, &caps, out_caps, gain_db) {
-                    Ok(out) => {
-                        let block = out.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);
-                        add_cut_probe(&out, kind, slot_ns, progress.clone(), serial, events.clone());
+                match pad.link(input) {
+                    Ok(_) => {
+                        linked.store(true, Ordering::SeqCst);
                         progress.branches.fetch_add(1, Ordering::SeqCst);
-                        list.push(Branch { kind, out, block });
                     }
                     Err(e) => {
-                        let _ = events.send(ItemEvent::Failed(serial, format!("cannot decode {name}: {e}")));
+                        discard(pad);
+                        let _ = events.send(ItemEvent::Failed(serial, format!("cannot decode {name}: {e:?}")));
                     }
                 }
             });
         }
         {
             let events = events.clone();
-            let branches = branches.clone();
+            let progress = progress.clone();
             decode.connect_no_more_pads(move |_| {
-                if branches.lock().expect("branches lock").is_empty() {
+                if progress.branches.load(Ordering::SeqCst) == 0 {
                     let _ = events.send(ItemEvent::Failed(serial, "no playable audio or video stream".into()));
                 } else {
                     let _ = events.send(ItemEvent::Ready(serial));
@@ -182,16 +222,7 @@ impl ItemBin {
             });
         }
         pipeline.pipeline.add(&bin).map_err(|source| PipelineError::Setup { what: "add item bin", source })?;
-        let this = Self {
-            serial,
-            placement,
-            bin,
-            branches,
-            mixer_pads: Vec::new(),
-            ghosts: Vec::new(),
-            progress,
-            live: false,
-        };
+        let this = Self { serial, placement, bin, branches, mixer_pads: Vec::new(), progress, live: false };
         if let Err(source) = this.bin.sync_state_with_parent() {
             // The source failed synchronously (e.g. the file vanished): take the bin out again.
             let _ = this.bin.set_state(gst::State::Null);
@@ -206,13 +237,14 @@ impl ItemBin {
         self.live
     }
 
-    /// Seek to the placement's media position (if not 0), ghost and link the branches to the
-    /// mixers with the air offset, and unblock. Call on the actor task after
+    /// Seek to the placement's media position (if not 0), ghost and link the linked branches
+    /// to the mixers with the air offset, and unblock. Actor thread only, after
     /// [`ItemEvent::Ready`].
     pub fn go_live(&mut self, pipeline: &ChannelPipeline) -> Result<(), PipelineError> {
-        let mut branches = self.branches.lock().expect("branches lock");
+        let linked: Vec<usize> =
+            (0..self.branches.len()).filter(|&i| self.branches[i].linked.load(Ordering::SeqCst)).collect();
         if self.placement.media_ns > 0
-            && let Some(b) = branches.first()
+            && let Some(&first) = linked.first()
         {
             let seek = gst::event::Seek::new(
                 1.0,
@@ -222,11 +254,12 @@ impl ItemBin {
                 gst::SeekType::None,
                 gst::ClockTime::NONE,
             );
-            if !b.out.send_event(seek) {
+            if !self.branches[first].out.send_event(seek) {
                 tracing::warn!(item = self.serial, "media is not seekable: playing it from the start");
             }
         }
-        for (i, b) in branches.iter_mut().enumerate() {
+        for &i in &linked {
+            let b = &self.branches[i];
             let ghost = gst::GhostPad::builder_with_target(&b.out)
                 .map_err(|source| PipelineError::Setup { what: "ghost pad", source })?
                 .name(if b.kind == Kind::Video { "video" } else { "audio" })
@@ -238,53 +271,48 @@ impl ItemBin {
                 Kind::Video => pipeline.request_video_pad(ITEM_ZORDER_BASE + (self.serial % 1_000_000) as u32)?,
                 Kind::Audio => pipeline.request_program_audio_pad()?,
             };
-            ghost.link(&mixer_pad).map_err(|source| PipelineError::Link { what: "item to mixer", source })?;
+            let linked = ghost.link(&mixer_pad);
             self.mixer_pads.push(mixer_pad);
-            self.ghosts.push(ghost);
-            let _ = i;
+            linked.map_err(|source| PipelineError::Link { what: "item to mixer", source })?;
         }
-        for b in branches.iter_mut() {
-            if let Some(id) = b.block.take() {
-                b.out.remove_probe(id);
+        for &i in &linked {
+            if let Some(id) = self.branches[i].block.take() {
+                self.branches[i].out.remove_probe(id);
             }
         }
         self.live = true;
         Ok(())
     }
 
-    /// All branches reached their cut or end.
+    /// All linked branches reached their cut or end.
     pub fn is_finished(&self) -> bool {
         let built = self.progress.branches.load(Ordering::SeqCst);
         built > 0 && self.progress.finished.load(Ordering::SeqCst) >= built
     }
 
-    /// Release the mixer pads, stop the bin and remove it from the pipeline. Actor task only.
-    pub fn retire(mut self, pipeline: &ChannelPipeline) {
+    /// Release the mixer pads, take the bin out of the pipeline and have `reaper` bring it to
+    /// NULL. Actor thread only.
+    pub fn retire(mut self, pipeline: &ChannelPipeline, reaper: &Reaper) {
         for pad in self.mixer_pads.drain(..) {
             pipeline.release_pad(&pad);
         }
-        // Unblock branches that never went live so their threads can stop.
-        for b in self.branches.lock().expect("branches lock").iter_mut() {
+        // Unblock branches so their threads can leave (the bin is going down anyway).
+        for b in &mut self.branches {
             if let Some(id) = b.block.take() {
                 b.out.remove_probe(id);
             }
         }
-        let _ = self.bin.set_state(gst::State::Null);
+        // Out of the pipeline first (nothing of it can reach the mixers or post to the
+        // channel's bus any more), then to NULL where a slow stop cannot hold the actor.
         let _ = pipeline.pipeline.remove(&self.bin);
+        reaper.reap(self.bin.upcast(), format!("item {}", self.serial));
     }
 }
 
-/// Decoded pads we do not use (subtitles, extra audio) go to a fakesink so the decoder never
-/// sees "not linked".
-fn sink_unused(bin: &gst::Bin, pad: &gst::Pad) {
-    if let Ok(sink) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build()
-        && bin.add(&sink).is_ok()
-    {
-        let _ = sink.sync_state_with_parent();
-        if let Some(sinkpad) = sink.static_pad("sink") {
-            let _ = pad.link(&sinkpad);
-        }
-    }
+/// A decoded pad we do not use (subtitles, a second audio track): its data is dropped at the
+/// pad, so the decoder never sees "not linked" (probes run before the peer is looked up).
+fn discard(pad: &gst::Pad) {
+    pad.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, |_, _| DISCARD);
 }
 
 /// Caps between the scaler and the colour conversion of a video branch: the channel's size
@@ -304,47 +332,15 @@ fn scaled_caps(source: &gst::Caps, out: &gst::Caps) -> Option<gst::Caps> {
     Some(b.build())
 }
 
-fn build_branch(
-    bin: &gst::Bin,
-    pad: &gst::Pad,
-    kind: Kind,
-    source_caps: &gst::Caps,
-    caps: &gst::Caps,
-    gain_db: f64,
-) -> Result<gst::Pad, PipelineError> {
-    let mut chain = Vec::new();
-    match kind {
-        Kind::Video => {
-            // deinterlace takes 8-bit formats only: anything else (10-bit, 4:4:4) would pass
-            // through still interlaced and fail to negotiate. Passthrough for 8-bit sources.
-            chain.push(make("videoconvert")?);
-            chain.push(make("deinterlace")?);
-            // Scale first, in the source's colours, then convert the colours (BT.709 HD to
-            // BT.601 SD, say) on the small picture: one converter doing both scales with a
-            // colour-matrix pass on the large one, about 3x the cost.
-            chain.push(make("videoconvert")?);
-            let scale = make("videoscale")?;
-            scale.set_property("add-borders", true);
-            chain.push(scale);
-            if let Some(scaled) = scaled_caps(source_caps, caps) {
-                let filter = make("capsfilter")?;
-                filter.set_property("caps", &scaled);
-                chain.push(filter);
-            }
-            chain.push(make("videoconvert")?);
-            chain.push(make("videorate")?);
-        }
-        Kind::Audio => {
-            chain.push(make("audioconvert")?);
-            chain.push(make("audioresample")?);
-            let volume = make("volume")?;
-            volume.set_property("volume", 10f64.powf(gain_db / 20.0));
-            chain.push(volume);
-        }
-    }
-    let filter = make("capsfilter")?;
-    filter.set_property("caps", caps);
-    chain.push(filter);
+fn add_started(bin: &gst::Bin, chain: &[gst::Element]) -> Result<(gst::Pad, gst::Pad), PipelineError> {
+    bin.add_many(chain).map_err(|source| PipelineError::Setup { what: "add branch", source })?;
+    gst::Element::link_many(chain).map_err(|source| PipelineError::Setup { what: "link branch", source })?;
+    let input = chain[0].static_pad("sink").expect("sink pad");
+    let out = chain.last().expect("queue").static_pad("src").expect("src pad");
+    Ok((input, out))
+}
+
+fn branch_queue() -> Result<gst::Element, PipelineError> {
     let queue = make("queue")?;
     // How far a branch decodes ahead of the mixer. Raw SD video is ~0.45 MB a frame, so this
     // is most of an item's memory: 0.5 s rides over decoder bursts (keyframes, frame
@@ -352,15 +348,99 @@ fn build_branch(
     queue.set_property("max-size-time", BRANCH_QUEUE_NS);
     queue.set_property("max-size-buffers", 0u32);
     queue.set_property("max-size-bytes", 0u32);
-    chain.push(queue);
-    bin.add_many(&chain).map_err(|source| PipelineError::Setup { what: "add branch", source })?;
-    gst::Element::link_many(&chain).map_err(|source| PipelineError::Setup { what: "link branch", source })?;
-    for e in &chain {
-        e.sync_state_with_parent().map_err(|source| PipelineError::Setup { what: "start branch", source })?;
+    Ok(queue)
+}
+
+/// The video branch (its input and output pads) and its scaler's capsfilter, whose caps the
+/// `pad-added` handler narrows to the source's colorimetry.
+fn build_video_branch(bin: &gst::Bin, caps: &gst::Caps) -> Result<((gst::Pad, gst::Pad), gst::Element), PipelineError> {
+    // deinterlace takes 8-bit formats only: anything else (10-bit, 4:4:4) would pass through
+    // still interlaced and fail to negotiate. Passthrough for 8-bit sources.
+    let scale = make("videoscale")?;
+    scale.set_property("add-borders", true);
+    // Scale first, in the source's colours, then convert the colours (BT.709 HD to BT.601
+    // SD, say) on the small picture: one converter doing both scales with a colour-matrix
+    // pass on the large one, about 3x the cost.
+    let scaled = make("capsfilter")?;
+    scaled.set_property("caps", scaled_caps_template(caps));
+    let out_caps = make("capsfilter")?;
+    out_caps.set_property("caps", caps);
+    let chain = [
+        make("videoconvert")?,
+        make("deinterlace")?,
+        make("videoconvert")?,
+        scale,
+        scaled.clone(),
+        make("videoconvert")?,
+        make("videorate")?,
+        out_caps,
+        branch_queue()?,
+    ];
+    Ok((add_started(bin, &chain)?, scaled))
+}
+
+/// The scaler's caps before the source is known: the channel's size and pixel aspect.
+fn scaled_caps_template(out: &gst::Caps) -> gst::Caps {
+    let Some(s) = out.structure(0) else { return gst::Caps::new_any() };
+    let mut b = gst::Caps::builder("video/x-raw");
+    for field in ["width", "height", "pixel-aspect-ratio"] {
+        if let Ok(v) = s.value(field) {
+            b = b.field(field, v.clone());
+        }
     }
-    let sink = chain[0].static_pad("sink").expect("sink pad");
-    pad.link(&sink).map_err(|source| PipelineError::Link { what: "decoder to branch", source })?;
-    Ok(chain.last().expect("queue").static_pad("src").expect("src pad"))
+    b.build()
+}
+
+fn build_audio_branch(bin: &gst::Bin, caps: &gst::Caps, gain_db: f64) -> Result<(gst::Pad, gst::Pad), PipelineError> {
+    let volume = make("volume")?;
+    volume.set_property("volume", 10f64.powf(gain_db / 20.0));
+    let filter = make("capsfilter")?;
+    filter.set_property("caps", caps);
+    let chain = [make("audioconvert")?, make("audioresample")?, volume, filter, branch_queue()?];
+    add_started(bin, &chain)
+}
+
+/// Count what the source delivers into a branch; on video (`late` = the mixer's output
+/// position and the item's air offset) drop frames already too late for the mixer and tell
+/// the decoder, which then skips decoding non-reference frames (QoS).
+fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, late: Option<(Arc<AtomicU64>, u64)>) {
+    #[derive(Default)]
+    struct State {
+        segment: Option<gst::FormattedSegment<gst::ClockTime>>,
+        last_qos: Option<u64>,
+    }
+    let state = Mutex::new(State::default());
+    input.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
+        if let Some(ev) = info.event() {
+            if let gst::EventView::Segment(s) = ev.view() {
+                state.lock().expect("probe lock").segment = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+            }
+            return gst::PadProbeReturn::Ok;
+        }
+        progress.delivered.fetch_add(1, Ordering::Relaxed);
+        let Some((position, air_ns)) = &late else { return gst::PadProbeReturn::Ok };
+        let out_rt = position.load(Ordering::Relaxed);
+        let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
+        let mut st = state.lock().expect("probe lock");
+        let Some(rt) = st.segment.as_ref().zip(buffer.pts()).and_then(|(seg, pts)| seg.to_running_time(pts)) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let rt = rt.nseconds();
+        let end = rt + buffer.duration().map_or(0, |d| d.nseconds());
+        let lateness = out_rt as i128 - (end + air_ns) as i128;
+        if out_rt == 0 || lateness <= LATE_DROP_NS as i128 {
+            return gst::PadProbeReturn::Ok;
+        }
+        progress.late_dropped.fetch_add(1, Ordering::Relaxed);
+        if st.last_qos.is_none_or(|t| rt >= t + QOS_EVERY_NS || rt < t) {
+            st.last_qos = Some(rt);
+            drop(st);
+            let diff = lateness.min(i64::MAX as i128) as i64;
+            let qos = gst::event::Qos::new(gst::QOSType::Underflow, 0.5, diff, gst::ClockTime::from_nseconds(rt));
+            pad.push_event(qos);
+        }
+        DISCARD
+    });
 }
 
 /// Cut the branch at `slot_ns` (item-relative running time) and track progress.
@@ -381,7 +461,7 @@ fn add_cut_probe(
     out.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
         let mut st = state.lock().expect("probe lock");
         if st.done {
-            return gst::PadProbeReturn::Drop;
+            return DISCARD;
         }
         if let Some(ev) = info.event() {
             match ev.view() {
@@ -406,13 +486,13 @@ fn add_cut_probe(
             progress.finished.fetch_add(1, Ordering::SeqCst);
             // Tell the mixer this input is over (the compositor stops repeating its last
             // frame), and park the branch so its decoder stops until the item is retired
-            // (setting the bin to NULL unblocks it).
+            // (taking the bin down unblocks it).
             if let Some(peer) = pad.peer() {
                 peer.send_event(gst::event::Eos::new());
             }
             pad.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);
             let _ = events.send(ItemEvent::Finished(serial));
-            return gst::PadProbeReturn::Drop;
+            return DISCARD;
         }
         if kind == Kind::Audio && rt + dur > slot_ns && dur > 0 {
             // Trim the buffer that crosses the cut to whole samples (F32LE stereo = 8 bytes).

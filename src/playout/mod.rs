@@ -29,6 +29,8 @@ pub mod item;
 pub mod overlay;
 pub mod pipeline;
 pub mod player;
+mod probe;
+pub mod reaper;
 pub mod timeline;
 pub mod tsscan;
 pub mod verify;
@@ -120,4 +122,7 @@ pub struct AsRun {
 pub trait AsRunSink: Send + Sync + 'static {
     /// Record one event.
     fn record(&self, entry: AsRun);
+    /// The channel's playout was replaced at `at` without closing what it had on the air
+    /// (stuck, or died): close its open entries with `reason`.
+    fn interrupted(&self, channel: ChannelId, at: DateTime<Utc>, reason: &str);
 }

@@ -31,6 +31,7 @@
 //! * **Muting the program.** [`ChannelPipeline::set_program_muted`] sets `mute` on every
 //!   item audio pad, now and for items attached later, without touching the slate's pad.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
@@ -39,11 +40,12 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use super::encoder::EncoderKind;
+use super::probe::DISCARD;
 use super::timeline::Rate;
 use super::tsscan::{AUDIO_PID, KeyframeSplitter, VIDEO_PID};
 use crate::lineup::OutputProfile;
-use crate::stream::Feed;
 use crate::stream::hls::HlsWriter;
+use crate::stream::{Feed, Publisher};
 
 /// Z-order of the background.
 pub const BACKGROUND_ZORDER: u32 = 0;
@@ -53,6 +55,11 @@ pub const ITEM_ZORDER_BASE: u32 = 10;
 pub const SLATE_ZORDER: u32 = u32::MAX / 2;
 /// Aggregator latency (ns): how long the mixers wait for late live data.
 const MIXER_LATENCY_NS: u64 = 200_000_000;
+/// Raw video waiting for the encoder beyond which new frames are dropped (s): an encoder that
+/// cannot keep up (a starved box) makes the channel show fewer frames, in real time, instead
+/// of falling ever further behind the wall clock. A second rides over encoder bursts; only a
+/// box that stays behind drops, and it is then reported as not keeping real time.
+const ENCODER_BACKLOG_SECS: u64 = 1;
 
 /// Builds the optional overlay element at each pipeline (re)build.
 pub type OverlayFactory = Arc<dyn Fn() -> Option<gst::Element> + Send + Sync>;
@@ -70,13 +77,37 @@ pub struct PipelineSpec {
     pub audio_overlay: Option<OverlayFactory>,
 }
 
-/// Where the muxed TS goes.
+/// Where a channel's muxed TS goes, whichever pipeline makes it.
 #[derive(Clone)]
 pub struct Output {
     /// HTTP viewers.
     pub feed: Feed,
     /// HLS segments, if on.
     pub hls: Option<HlsWriter>,
+}
+
+/// Where one pipeline's output goes: the channel's feed through this pipeline's own
+/// [`Publisher`] (cut off once another pipeline opens the feed), and HLS.
+#[derive(Clone)]
+pub struct Sink {
+    /// This pipeline's right to publish.
+    pub publisher: Publisher,
+    /// HLS segments, if on.
+    pub hls: Option<HlsWriter>,
+}
+
+/// How well a pipeline keeps real time, measured on its streaming threads.
+#[derive(Debug, Default)]
+pub struct Meter {
+    /// Running time (ns) of the compositor's latest output frame.
+    pub position_ns: Arc<AtomicU64>,
+    /// How late the latest video frame reached the multiplexer (ns: the pipeline's running
+    /// time then minus the frame's), the mixers' latency included.
+    pub late_ns: AtomicI64,
+    /// Raw frames dropped before the encoder because it was behind.
+    pub dropped_frames: AtomicU64,
+    /// Video frames handed to the multiplexer.
+    pub frames: AtomicU64,
 }
 
 /// Building the pipeline failed.
@@ -126,6 +157,7 @@ pub struct ChannelPipeline {
     rate: Rate,
     program_muted: Arc<Mutex<bool>>,
     program_audio_pads: Arc<Mutex<Vec<gst::Pad>>>,
+    meter: Arc<Meter>,
 }
 
 pub(crate) fn make(factory: &'static str) -> Result<gst::Element, PipelineError> {
@@ -197,8 +229,10 @@ fn capsfilter(caps: &gst::Caps) -> Result<gst::Element, PipelineError> {
 }
 
 impl ChannelPipeline {
-    /// Build the pipeline for `spec`, publishing into `output`.
-    pub fn build(name: &str, spec: &PipelineSpec, output: Output) -> Result<Self, PipelineError> {
+    /// Build the pipeline for `spec`, publishing into `output`. Its output timeline starts at
+    /// `start_ns` (the end of the channel's previous pipeline's, [`Feed::timeline_end_ns`]), so
+    /// viewers who stay connected across a rebuild never see timestamps go backwards.
+    pub fn build(name: &str, spec: &PipelineSpec, output: Sink, start_ns: u64) -> Result<Self, PipelineError> {
         let pipeline = gst::Pipeline::with_name(name);
         let rate = rate_of(&spec.profile);
         let vcaps = video_caps(&spec.profile, spec.encoder.input_format());
@@ -219,7 +253,8 @@ impl ChannelPipeline {
         // (the default, 1 s or 10 MB, lets the compositor's buffer pool grow to ~20 frames
         // whenever the encoder falls behind for a moment, and a pool never shrinks).
         let venc_queue = make("queue")?;
-        venc_queue.set_property("max-size-buffers", 4u32);
+        let backlog = rate.gop_frames(ENCODER_BACKLOG_SECS).max(2) as u32;
+        venc_queue.set_property("max-size-buffers", backlog + 2);
         venc_queue.set_property("max-size-time", 0u64);
         venc_queue.set_property("max-size-bytes", 0u32);
         let encoder = make(spec.encoder.element())?;
@@ -277,6 +312,7 @@ impl ChannelPipeline {
         gst::Element::link_many(audio_chain.iter().copied()).map_err(setup("link audio chain"))?;
         vbg.link(&vbg_caps).map_err(setup("link video background"))?;
         abg.link(&abg_caps).map_err(setup("link audio background"))?;
+        let meter = Arc::new(Meter::default());
         // Fixed PIDs so the TS scan knows which one is video.
         for (queue, pid, what) in
             [(&vmux_queue, VIDEO_PID, "link video to mux"), (&amux_queue, AUDIO_PID, "link audio to mux")]
@@ -284,8 +320,13 @@ impl ChannelPipeline {
             let pad = mux
                 .request_pad_simple(&format!("sink_{pid}"))
                 .ok_or_else(|| PipelineError::Setup { what, source: glib::bool_error!("no mux pad") })?;
-            queue.static_pad("src").expect("src").link(&pad).map_err(|source| PipelineError::Link { what, source })?;
+            let src = queue.static_pad("src").expect("src");
+            src.set_offset(i64::try_from(start_ns).unwrap_or(i64::MAX));
+            src.link(&pad).map_err(|source| PipelineError::Link { what, source })?;
+            watch_mux_input(&pad, pid == VIDEO_PID, start_ns, &pipeline, &meter, &output.publisher);
         }
+        watch_position(&compositor, &meter);
+        drop_when_encoder_behind(&venc_queue, backlog, &meter);
         mux.link(&appsink).map_err(setup("link mux to appsink"))?;
 
         let this = Self {
@@ -298,6 +339,7 @@ impl ChannelPipeline {
             rate,
             program_muted: Arc::default(),
             program_audio_pads: Arc::default(),
+            meter,
         };
         let vpad = this.request_video_pad(BACKGROUND_ZORDER)?;
         vbg_caps
@@ -317,16 +359,22 @@ impl ChannelPipeline {
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                    // A pipeline replaced by another (stuck, or still winding down) reaches
+                    // neither the viewers nor the HLS files.
+                    if !output.publisher.is_current() {
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
                     let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
                     let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
                     let parts = splitter.lock().expect("splitter lock").split(map.as_slice());
-                    for (data, key_pts) in parts {
+                    for (mut data, key_pts) in parts {
+                        output.publisher.continue_counters(&mut data);
                         let data = bytes::Bytes::from(data);
                         let keyframe = key_pts.is_some();
                         if let Some(hls) = &output.hls {
                             hls.push(data.clone(), keyframe, key_pts.map(|p| p * 100_000 / 9));
                         }
-                        output.feed.publish(crate::stream::Chunk { data, keyframe });
+                        output.publisher.publish(crate::stream::Chunk { data, keyframe });
                     }
                     Ok(gst::FlowSuccess::Ok)
                 })
@@ -348,6 +396,17 @@ impl ChannelPipeline {
     /// The output frame rate.
     pub fn rate(&self) -> Rate {
         self.rate
+    }
+
+    /// How well the pipeline keeps real time.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// The compositor's output position (running time, ns), shared with item branches that
+    /// drop frames too late for it.
+    pub fn output_position(&self) -> Arc<AtomicU64> {
+        self.meter.position_ns.clone()
     }
 
     /// The overlay element built by [`PipelineSpec::overlay`], if any.
@@ -396,4 +455,79 @@ impl ChannelPipeline {
             pad.set_property("mute", muted);
         }
     }
+}
+
+/// A buffer's running time (ns) in `segment`.
+fn running_ns(segment: &Option<gst::FormattedSegment<gst::ClockTime>>, buffer: &gst::BufferRef) -> Option<u64> {
+    let seg = segment.as_ref()?;
+    Some(seg.to_running_time(buffer.pts()?)?.nseconds())
+}
+
+/// Follow a multiplexer input: extend the channel's output timeline (running time with the
+/// pipeline's start offset, as the multiplexer sees it) and, on video, measure how late
+/// frames arrive against the pipeline clock.
+fn watch_mux_input(
+    pad: &gst::Pad,
+    video: bool,
+    start_ns: u64,
+    pipeline: &gst::Pipeline,
+    meter: &Arc<Meter>,
+    publisher: &Publisher,
+) {
+    let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
+    let (pipeline, meter, publisher) = (pipeline.downgrade(), meter.clone(), publisher.clone());
+    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(ev) = info.event() {
+            if let gst::EventView::Segment(s) = ev.view() {
+                *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+            }
+            return gst::PadProbeReturn::Ok;
+        }
+        let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
+        let Some(rt) = running_ns(&segment.lock().expect("segment lock"), buffer) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        publisher.extend_timeline(rt + buffer.duration().map_or(0, |d| d.nseconds()));
+        if video {
+            meter.frames.fetch_add(1, Ordering::Relaxed);
+            if let Some(now) = pipeline.upgrade().and_then(|p| p.current_running_time()) {
+                let own_rt = rt.saturating_sub(start_ns);
+                meter.late_ns.store(now.nseconds() as i64 - own_rt as i64, Ordering::Relaxed);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Record the compositor's output position in `meter`.
+fn watch_position(compositor: &gst::Element, meter: &Arc<Meter>) {
+    let Some(src) = compositor.static_pad("src") else { return };
+    let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
+    let position = meter.position_ns.clone();
+    src.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(ev) = info.event() {
+            if let gst::EventView::Segment(s) = ev.view() {
+                *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+            }
+            return gst::PadProbeReturn::Ok;
+        }
+        if let Some(rt) = info.buffer().and_then(|b| running_ns(&segment.lock().expect("segment lock"), b)) {
+            position.fetch_max(rt, Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Drop raw frames at the encoder's queue while `backlog` wait there already.
+fn drop_when_encoder_behind(queue: &gst::Element, backlog: u32, meter: &Arc<Meter>) {
+    let Some(sink) = queue.static_pad("sink") else { return };
+    let (queue_weak, meter) = (queue.downgrade(), meter.clone());
+    sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let waiting = queue_weak.upgrade().map_or(0, |q| q.property::<u32>("current-level-buffers"));
+        if waiting >= backlog {
+            meter.dropped_frames.fetch_add(1, Ordering::Relaxed);
+            return DISCARD;
+        }
+        gst::PadProbeReturn::Ok
+    });
 }

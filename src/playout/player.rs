@@ -1,16 +1,26 @@
 //! [`ChannelPlayer`]: the handle to one channel's playout actor, and the [`Command`]s it takes.
+//! The actor runs on a thread of its own with a small single-threaded runtime: whatever a
+//! GStreamer call does there (a seek that waits for a stuck streaming thread, a state change
+//! that takes seconds on a starved box), the daemon's async workers, and so HTTP, the tuners
+//! and the other channels, keep answering. A handle can tell that its actor stopped
+//! answering ([`ChannelPlayer::silent_for`]) and give up on it ([`ChannelPlayer::abandon`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use tokio::sync::{mpsc, watch};
 
 use super::encoder::EncoderKind;
 use super::pipeline::{ChannelPipeline, Output, OverlayFactory};
+use super::reaper::Reaper;
 use super::timeline::Anchor;
 use super::{AiringSource, AsRunSink, actor};
 use crate::clock::SharedClock;
 use crate::lineup::{ChannelId, OutputProfile};
+use crate::stream::Health;
 
 /// How to run a channel.
 #[derive(Clone)]
@@ -43,7 +53,7 @@ pub enum Command {
 }
 
 /// What a channel is doing.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlayerStatus {
     /// A pipeline is playing.
     pub running: bool,
@@ -51,10 +61,65 @@ pub struct PlayerStatus {
     pub restarts: u32,
     /// The current pipeline's time anchor.
     pub anchor: Option<Anchor>,
+    /// Where the current pipeline's output timeline starts (ns added to its running time at
+    /// the multiplexer; see [`crate::stream::Feed::timeline_end_ns`]).
+    pub output_offset_ns: u64,
     /// Title of the item on air.
     pub on_air: Option<String>,
     /// The last fatal pipeline error.
     pub last_error: Option<String>,
+    /// The channel keeps real time (see [`super::watchdog::RealtimeMeter`]).
+    pub realtime: bool,
+    /// How late the output is against the clock (ms, mixer latency included).
+    pub late_ms: i64,
+    /// Frames dropped before the encoder because it was behind (this pipeline).
+    pub dropped_frames: u64,
+    /// Item frames dropped as too late for the mixer (items on air now).
+    pub late_dropped_frames: u64,
+    /// Times the content watchdog acted (this actor).
+    pub watchdog_recoveries: u32,
+    /// The last of them: when, and what it did why.
+    pub last_recovery: Option<(DateTime<Utc>, String)>,
+    /// Retired bins still on their way to NULL.
+    pub reaping: usize,
+}
+
+impl Default for PlayerStatus {
+    fn default() -> Self {
+        Self {
+            running: false,
+            restarts: 0,
+            anchor: None,
+            output_offset_ns: 0,
+            on_air: None,
+            last_error: None,
+            realtime: true,
+            late_ms: 0,
+            dropped_frames: 0,
+            late_dropped_frames: 0,
+            watchdog_recoveries: 0,
+            last_recovery: None,
+            reaping: 0,
+        }
+    }
+}
+
+impl PlayerStatus {
+    /// The channel's health as the edges see it, with `encoder` running it.
+    pub fn health(&self, encoder: &str) -> Health {
+        Health {
+            playing: self.running,
+            encoder: Some(encoder.to_owned()),
+            on_air: self.on_air.clone(),
+            realtime: self.realtime,
+            late_ms: self.late_ms,
+            dropped_frames: self.dropped_frames,
+            restarts: self.restarts,
+            last_error: self.last_error.clone(),
+            watchdog_recoveries: self.watchdog_recoveries,
+            last_recovery: self.last_recovery.clone(),
+        }
+    }
 }
 
 /// The player could not start.
@@ -66,6 +131,9 @@ pub enum PlayerError {
     /// The actor is gone.
     #[error("channel {0} playout has stopped")]
     Gone(ChannelId),
+    /// No thread for the actor.
+    #[error("cannot start the channel's thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// Handle to a running channel. Dropping it stops the channel.
@@ -73,8 +141,13 @@ pub struct ChannelPlayer {
     channel: ChannelId,
     tx: mpsc::Sender<Command>,
     status: watch::Receiver<PlayerStatus>,
-    task: tokio::task::JoinHandle<()>,
+    shared: Arc<actor::Shared>,
+    ended: Arc<AtomicBool>,
+    done: tokio::sync::oneshot::Receiver<()>,
 }
+
+/// How long [`ChannelPlayer::stop`] waits for the actor before abandoning it.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl ChannelPlayer {
     /// Start a channel's actor (on the current tokio runtime).
@@ -89,9 +162,32 @@ impl ChannelPlayer {
         let (tx, rx) = mpsc::channel(16);
         let (status_tx, status) = watch::channel(PlayerStatus::default());
         let channel = config.channel;
-        let deps = actor::Deps { config, source, as_run, clock, output };
-        let task = tokio::spawn(actor::run(deps, rx, status_tx));
-        Ok(Self { channel, tx, status, task })
+        let shared = Arc::new(actor::Shared::new());
+        let deps = actor::Deps { config, source, as_run, clock, output, shared: shared.clone(), reaper: Reaper::new() };
+        let ended = Arc::new(AtomicBool::new(false));
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let thread_ended = ended.clone();
+        std::thread::Builder::new()
+            .name(format!("channel-{channel}"))
+            .spawn(move || {
+                // Set however the thread ends (a panic included).
+                struct Ended(Arc<AtomicBool>, Option<tokio::sync::oneshot::Sender<()>>);
+                impl Drop for Ended {
+                    fn drop(&mut self) {
+                        self.0.store(true, Ordering::SeqCst);
+                        if let Some(tx) = self.1.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                }
+                let _ended = Ended(thread_ended, Some(done_tx));
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt.block_on(actor::run(deps, rx, status_tx)),
+                    Err(e) => tracing::error!(%channel, error = %e, "cannot start the channel's runtime"),
+                }
+            })
+            .map_err(PlayerError::Thread)?;
+        Ok(Self { channel, tx, status, shared, ended, done })
     }
 
     /// The channel.
@@ -123,12 +219,38 @@ impl ChannelPlayer {
     /// Whether the actor has ended without being stopped (it panicked): the channel is dead
     /// and its owner must start a new player.
     pub fn has_ended(&self) -> bool {
-        self.task.is_finished()
+        self.ended.load(Ordering::SeqCst)
     }
 
-    /// Stop the channel and wait for its pipeline to be torn down.
-    pub async fn stop(self) {
-        let _ = self.tx.send(Command::Stop).await;
-        let _ = self.task.await;
+    /// How long since the actor last went round its loop: long silences mean it is stuck in
+    /// a call that does not return.
+    pub fn silent_for(&self) -> Duration {
+        self.shared.silent_for()
+    }
+
+    /// Give up on the actor (stuck): it records and publishes nothing from now on and ends
+    /// whenever its thread comes back, its pipeline left to the reaper. The thread itself
+    /// cannot be taken back if it never returns; it does not hold the daemon's exit.
+    pub fn abandon(self) {
+        self.shared.abandon();
+        let _ = self.tx.try_send(Command::Stop);
+    }
+
+    /// Stop the channel and wait (up to [`STOP_TIMEOUT`]) for its pipeline to be torn down;
+    /// an actor that does not answer in time is abandoned. True if it stopped in time.
+    pub async fn stop(mut self) -> bool {
+        let this = &mut self;
+        let in_time = tokio::time::timeout(STOP_TIMEOUT, async {
+            let _ = this.tx.send(Command::Stop).await;
+            let _ = (&mut this.done).await;
+        })
+        .await
+        .is_ok();
+        let this = self;
+        if !in_time {
+            tracing::warn!(channel = %this.channel, "channel playout did not stop in time: abandoned");
+            this.abandon();
+        }
+        in_time
     }
 }

@@ -1,18 +1,70 @@
-//! Stall detection for items and restart back-off for pipelines (pure).
+//! The rules of the channel's content watchdog and of restart back-off (pure).
+//!
+//! A channel must never go black and silent without saying so (issue #21). The actor checks,
+//! on every tick, three things against these rules:
+//! - **A source that stopped.** An item is stalled when its source delivered nothing while the
+//!   channel's output advanced by [`STALL_NS`]: measured against the output, not the clock, so
+//!   a starved box (everything late, the item included) is not taken for a dead source.
+//! - **The schedule has something on and nothing feeds it.** An item that failed is tried
+//!   again at its current offset ([`Retry`]), a few times, joining the timeline in progress.
+//! - **The output stopped.** No frame left the compositor for [`OUTPUT_STALL`]: the pipeline
+//!   is rebuilt. (An actor whose thread is stuck in a GStreamer call is seen from outside,
+//!   by its silent heartbeat: [`crate::playout::supervisor`].)
+//!
+//! [`RealtimeMeter`] says whether the box keeps real time (frames dropped for a late
+//! encoder, output late against the clock): a channel that does not is reported, and new
+//! tunes are refused while it lasts.
 
 use std::time::Duration;
 
-/// An item whose output has not advanced for this long while on air is stalled (an HTTP
-/// source that stopped sending, a decoder that hangs). Until then the mixer repeats its last
-/// frame; after it the item is cut and the background covers the rest of its slot.
+/// An on-air item whose source delivered nothing while the output advanced this much is
+/// stalled (an HTTP source that stopped sending, a decoder that hangs).
 pub const STALL_NS: u64 = 2_000_000_000;
 /// An item that is not ready this long after its air time never will be.
 pub const NOT_READY_NS: u64 = 6_000_000_000;
+/// The compositor produced nothing for this long: the pipeline is rebuilt.
+pub const OUTPUT_STALL: Duration = Duration::from_secs(5);
+/// How many times one airing is tried again after failing.
+pub const MAX_RETRIES: u32 = 3;
+/// A failed airing is tried again no sooner than this after it failed.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// ... and only while at least this much of it is left (ns).
+pub const RETRY_MIN_LEFT_NS: u64 = 3_000_000_000;
 
-/// Whether an on-air item stalled: it went on air at `air_ns`, has delivered media up to
-/// `air_ns + played_ns`, and the pipeline is at `now_ns`. Items that finished are not stalled.
-pub fn is_stalled(now_ns: u64, air_ns: u64, played_ns: u64, finished: bool) -> bool {
-    !finished && now_ns > air_ns + played_ns + STALL_NS
+/// Whether an on-air item stalled: its source last delivered when the output was at
+/// `delivered_at_ns`, and the output is now at `output_ns`. Items that finished are not.
+pub fn is_stalled(output_ns: u64, delivered_at_ns: u64, finished: bool) -> bool {
+    !finished && output_ns > delivered_at_ns + STALL_NS
+}
+
+/// Why an airing failed, as far as a retry is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth another try at the current offset (a stall, a decoder error, too slow to open).
+    Transient(String),
+    /// Another try would fail the same way (the file is missing or empty).
+    Permanent(String),
+}
+
+/// The retry bookkeeping of one failed airing.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// Tries so far.
+    pub tries: u32,
+    /// Why it failed last.
+    pub failure: Failure,
+    /// When it failed last.
+    pub failed_at: std::time::Instant,
+}
+
+impl Retry {
+    /// Whether to try again now, with `left_ns` of the airing left.
+    pub fn due(&self, now: std::time::Instant, left_ns: u64) -> bool {
+        matches!(self.failure, Failure::Transient(_))
+            && self.tries < MAX_RETRIES
+            && now.duration_since(self.failed_at) >= RETRY_AFTER
+            && left_ns >= RETRY_MIN_LEFT_NS
+    }
 }
 
 /// Exponential back-off between pipeline rebuilds: 0.5 s, 1 s, 2 s … up to 30 s; back to the
@@ -45,19 +97,87 @@ impl Backoff {
     }
 }
 
+/// Output later than this against the clock (mixer latency included) is not real time.
+pub const LATE_LIMIT_NS: i64 = 1_500_000_000;
+/// More than this share of frames dropped before the encoder is not real time.
+pub const DROP_LIMIT: f64 = 0.05;
+/// The window real time is judged over.
+pub const REALTIME_WINDOW: Duration = Duration::from_secs(10);
+
+/// Whether a channel keeps real time, judged over the last [`REALTIME_WINDOW`].
+#[derive(Debug, Clone, Default)]
+pub struct RealtimeMeter {
+    /// (when, frames, dropped) at the start of the window.
+    start: Option<(std::time::Instant, u64, u64)>,
+    /// The verdict of the last full window.
+    verdict: Realtime,
+}
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Realtime {
+    /// The channel keeps real time.
+    pub ok: bool,
+    /// How late its output is (ms, mixer latency included).
+    pub late_ms: i64,
+    /// Share of frames dropped before the encoder over the window.
+    pub dropped_share: f64,
+}
+
+impl Default for Realtime {
+    fn default() -> Self {
+        Self { ok: true, late_ms: 0, dropped_share: 0.0 }
+    }
+}
+
+impl RealtimeMeter {
+    /// Take a sample: frames muxed and dropped so far, lateness now. Returns the verdict.
+    pub fn sample(&mut self, now: std::time::Instant, frames: u64, dropped: u64, late_ns: i64) -> Realtime {
+        let late_ms = late_ns / 1_000_000;
+        let (t0, f0, d0) = *self.start.get_or_insert((now, frames, dropped));
+        if now.duration_since(t0) >= REALTIME_WINDOW {
+            let (f, d) = (frames.saturating_sub(f0), dropped.saturating_sub(d0));
+            let share = if f + d == 0 { 1.0 } else { d as f64 / (f + d) as f64 };
+            self.verdict =
+                Realtime { ok: share <= DROP_LIMIT && late_ns <= LATE_LIMIT_NS, late_ms, dropped_share: share };
+            self.start = Some((now, frames, dropped));
+        } else {
+            // Lateness shows at once; drops are judged per window.
+            self.verdict.late_ms = late_ms;
+            if late_ns > LATE_LIMIT_NS {
+                self.verdict.ok = false;
+            }
+        }
+        self.verdict
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     #[test]
-    fn stalled_only_when_on_air_without_progress() {
+    fn stalled_only_when_the_output_moved_on_without_the_source() {
         let s = 1_000_000_000;
-        let stall = STALL_NS;
-        assert!(!is_stalled(5 * s + stall, 5 * s, 0, false));
-        assert!(is_stalled(5 * s + stall + 1, 5 * s, 0, false));
-        assert!(is_stalled(15 * s + stall + 1, 5 * s, 10 * s, false));
-        assert!(!is_stalled(15 * s + stall, 5 * s, 10 * s, false));
-        assert!(!is_stalled(100 * s, 5 * s, 10 * s, true));
+        assert!(!is_stalled(5 * s + STALL_NS, 5 * s, false));
+        assert!(is_stalled(5 * s + STALL_NS + 1, 5 * s, false));
+        assert!(!is_stalled(100 * s, 5 * s, true), "a finished item is not stalled");
+    }
+
+    #[test]
+    fn transient_failures_are_retried_a_few_times_with_enough_left() {
+        let t = Instant::now();
+        let mut r = Retry { tries: 0, failure: Failure::Transient("stalled".into()), failed_at: t };
+        assert!(!r.due(t, 60 * 1_000_000_000), "not at once");
+        let later = t + RETRY_AFTER;
+        assert!(r.due(later, 60 * 1_000_000_000));
+        assert!(!r.due(later, RETRY_MIN_LEFT_NS - 1), "not with too little left");
+        r.tries = MAX_RETRIES;
+        assert!(!r.due(later, 60 * 1_000_000_000));
+        let gone = Retry { tries: 0, failure: Failure::Permanent("missing".into()), failed_at: t };
+        assert!(!gone.due(later, 60 * 1_000_000_000));
     }
 
     #[test]
@@ -67,5 +187,18 @@ mod tests {
         let d: Vec<_> = (0..9).map(|_| b.failed(short).as_millis()).collect();
         assert_eq!(d, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
         assert_eq!(b.failed(Duration::from_secs(120)).as_millis(), 500);
+    }
+
+    #[test]
+    fn realtime_is_lost_by_lateness_at_once_and_by_drops_per_window() {
+        let t = Instant::now();
+        let mut m = RealtimeMeter::default();
+        assert!(m.sample(t, 0, 0, 300_000_000).ok);
+        assert!(!m.sample(t + Duration::from_secs(1), 30, 0, 2_000_000_000).ok, "late output shows at once");
+        let w = t + REALTIME_WINDOW;
+        let v = m.sample(w, 300, 0, 300_000_000);
+        assert!(v.ok, "a clean window restores it: {v:?}");
+        let v = m.sample(w + REALTIME_WINDOW, 500, 100, 300_000_000);
+        assert!(!v.ok && (v.dropped_share - 100.0 / 300.0).abs() < 1e-9, "{v:?}");
     }
 }

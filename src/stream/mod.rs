@@ -9,6 +9,7 @@ pub mod hls;
 pub mod http;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -77,6 +78,18 @@ impl StreamHub {
         self.demand.sender().subscribe()
     }
 
+    /// Health of every channel that has a feed.
+    pub fn health(&self) -> Vec<(ChannelId, Health)> {
+        let feeds: Vec<Feed> = self.feeds.lock().expect("feeds lock").values().cloned().collect();
+        feeds.iter().map(|f| (f.channel, f.health())).collect()
+    }
+
+    /// Some playing channel cannot keep real time: the box is overloaded, and starting another
+    /// channel would make every viewer's picture worse.
+    pub fn overloaded(&self) -> bool {
+        self.health().iter().any(|(_, h)| h.playing && !h.realtime)
+    }
+
     /// Current viewer count of a channel.
     pub fn viewers(&self, channel: ChannelId) -> usize {
         self.demand.sender().borrow().get(&channel).copied().unwrap_or(0)
@@ -90,6 +103,90 @@ pub struct Feed {
     tx: broadcast::Sender<Chunk>,
     // std Mutex: the streaming thread appends, subscribers copy; never across an await.
     gop: Arc<Mutex<GopCache>>,
+    /// End of the output timeline so far (ns): see [`Feed::timeline_end_ns`].
+    timeline_end_ns: Arc<AtomicU64>,
+    // std Mutex: whole-value swaps and copies only.
+    health: Arc<Mutex<Health>>,
+    // std Mutex: one pass over a chunk's packet headers, on the publishing thread.
+    counters: Arc<Mutex<Counters>>,
+}
+
+/// TS continuity counters across pipelines: each multiplexer starts its PIDs' counters at 0,
+/// which a viewer who stays connected across a rebuild would see as lost packets. Every PID
+/// keeps counting where the channel's last pipeline left it instead.
+#[derive(Default)]
+struct Counters {
+    /// The last counter sent per PID.
+    last: HashMap<u16, u8>,
+    /// The generation the shifts below belong to.
+    generation: u64,
+    /// Per PID, what the current pipeline's counters are shifted by.
+    shift: HashMap<u16, u8>,
+}
+
+impl Counters {
+    fn rewrite(&mut self, generation: u64, data: &mut [u8]) {
+        if generation != self.generation {
+            self.generation = generation;
+            self.shift.clear();
+        }
+        for p in data.chunks_exact_mut(188) {
+            if p[0] != 0x47 || p[3] & 0x10 == 0 {
+                continue; // not a packet, or no payload (the counter does not advance)
+            }
+            let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+            let cc = p[3] & 0x0f;
+            let shift = *self.shift.entry(pid).or_insert_with(|| match self.last.get(&pid) {
+                Some(&last) => (last + 1).wrapping_sub(cc) & 0x0f,
+                None => 0,
+            });
+            let out = (cc + shift) & 0x0f;
+            p[3] = (p[3] & 0xf0) | out;
+            self.last.insert(pid, out);
+        }
+    }
+}
+
+/// How a channel's output is doing, as playout reports it (the edges show it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// A pipeline is playing.
+    pub playing: bool,
+    /// The encoder element in use.
+    pub encoder: Option<String>,
+    /// Title on the air now.
+    pub on_air: Option<String>,
+    /// The channel keeps real time (no encoder backlog, output not late).
+    pub realtime: bool,
+    /// How late the output is against the clock (ms, mixer latency included).
+    pub late_ms: i64,
+    /// Frames dropped before the encoder because it was behind.
+    pub dropped_frames: u64,
+    /// Pipeline rebuilds since the channel started.
+    pub restarts: u32,
+    /// The last fatal pipeline error.
+    pub last_error: Option<String>,
+    /// Times the content watchdog acted.
+    pub watchdog_recoveries: u32,
+    /// The last of them: when, and what it did why.
+    pub last_recovery: Option<(chrono::DateTime<chrono::Utc>, String)>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            playing: false,
+            encoder: None,
+            on_air: None,
+            realtime: true,
+            late_ms: 0,
+            dropped_frames: 0,
+            restarts: 0,
+            last_error: None,
+            watchdog_recoveries: 0,
+            last_recovery: None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -98,12 +195,40 @@ struct GopCache {
     bytes: usize,
     /// The pipeline that published here is stopping: what it still sends is dropped.
     closed: bool,
+    /// Which [`Publisher`] may publish: bumped by every [`Feed::open`].
+    generation: u64,
+}
+
+/// The right to publish into a [`Feed`], handed to one pipeline by [`Feed::open`]. Once the
+/// feed is opened again (a rebuilt or replacing pipeline), this publisher's chunks are dropped:
+/// a pipeline that is stuck or still winding down can never reach the viewers again.
+#[derive(Clone)]
+pub struct Publisher {
+    feed: Feed,
+    generation: u64,
 }
 
 impl Feed {
     fn new(channel: ChannelId) -> Self {
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
-        Self { channel, tx, gop: Arc::default() }
+        Self {
+            channel,
+            tx,
+            gop: Arc::default(),
+            timeline_end_ns: Arc::default(),
+            health: Arc::default(),
+            counters: Arc::default(),
+        }
+    }
+
+    /// Playout reports how the channel is doing.
+    pub fn set_health(&self, health: Health) {
+        *self.health.lock().expect("health lock") = health;
+    }
+
+    /// How the channel is doing.
+    pub fn health(&self) -> Health {
+        self.health.lock().expect("health lock").clone()
     }
 
     /// The channel this feed belongs to.
@@ -111,10 +236,50 @@ impl Feed {
         self.channel
     }
 
-    /// Publish a chunk to every viewer. Never blocks (safe from a GStreamer streaming thread).
-    pub fn publish(&self, chunk: Chunk) {
+    /// A new pipeline publishes here from now on; every earlier [`Publisher`] is cut off.
+    pub fn open(&self) -> Publisher {
         let mut gop = self.gop.lock().expect("gop lock");
-        if gop.closed {
+        gop.closed = false;
+        gop.generation += 1;
+        Publisher { feed: self.clone(), generation: gop.generation }
+    }
+
+    /// The pipeline publishing here is stopping (or died): forget the GOP cache and drop
+    /// whatever it still sends while it winds down, so no viewer tuning in meanwhile is handed
+    /// bytes that the next pipeline's stream would not continue. Viewers stay subscribed and
+    /// go on at the next pipeline's first keyframe.
+    pub fn close(&self) {
+        let mut gop = self.gop.lock().expect("gop lock");
+        gop.chunks.clear();
+        gop.bytes = 0;
+        gop.closed = true;
+    }
+
+    /// Where the channel's output timeline ends so far, in ns of output running time: the
+    /// end of the last audio or video frame any of its pipelines handed to the multiplexer.
+    /// A new pipeline starts its output here, so viewers who stay connected across a rebuild
+    /// see timestamps that keep moving forward, never a rewind.
+    pub fn timeline_end_ns(&self) -> u64 {
+        self.timeline_end_ns.load(Ordering::SeqCst)
+    }
+
+    /// Bytes currently in the GOP cache (0 = no keyframe seen yet).
+    pub fn cached_bytes(&self) -> usize {
+        self.gop.lock().expect("gop lock").bytes
+    }
+
+    fn attach(&self) -> (Vec<Chunk>, broadcast::Receiver<Chunk>) {
+        let gop = self.gop.lock().expect("gop lock");
+        (gop.chunks.clone(), self.tx.subscribe())
+    }
+}
+
+impl Publisher {
+    /// Publish a chunk to every viewer, unless the feed was closed or opened for another
+    /// pipeline since. Never blocks (safe from a GStreamer streaming thread).
+    pub fn publish(&self, chunk: Chunk) {
+        let mut gop = self.feed.gop.lock().expect("gop lock");
+        if gop.closed || gop.generation != self.generation {
             return;
         }
         if chunk.keyframe || gop.bytes + chunk.data.len() > GOP_CACHE_LIMIT {
@@ -126,33 +291,31 @@ impl Feed {
             gop.chunks.push(chunk.clone());
         }
         // Sent under the cache lock so a new subscriber sees each chunk exactly once.
-        let _ = self.tx.send(chunk);
+        let _ = self.feed.tx.send(chunk);
     }
 
-    /// The pipeline publishing here is stopping (or died): forget the GOP cache and drop
-    /// whatever it still sends while it winds down, so no viewer tuning in meanwhile is handed
-    /// bytes that the next pipeline's stream would not continue (its timestamps start over).
-    /// Viewers stay subscribed and go on at the next pipeline's first keyframe.
-    pub fn close(&self) {
-        let mut gop = self.gop.lock().expect("gop lock");
-        gop.chunks.clear();
-        gop.bytes = 0;
-        gop.closed = true;
+    /// The output timeline reached `end_ns` (see [`Feed::timeline_end_ns`]); ignored from a
+    /// publisher that was cut off.
+    pub fn extend_timeline(&self, end_ns: u64) {
+        if self.is_current() {
+            self.feed.timeline_end_ns.fetch_max(end_ns, Ordering::SeqCst);
+        }
     }
 
-    /// A new pipeline publishes here from now on.
-    pub fn open(&self) {
-        self.gop.lock().expect("gop lock").closed = false;
+    /// Rewrite the continuity counters of the TS packets in `data` (whole 188-byte packets) so
+    /// that every PID continues where the channel's previous pipeline left it.
+    pub fn continue_counters(&self, data: &mut [u8]) {
+        self.feed.counters.lock().expect("counters lock").rewrite(self.generation, data);
     }
 
-    /// Bytes currently in the GOP cache (0 = no keyframe seen yet).
-    pub fn cached_bytes(&self) -> usize {
-        self.gop.lock().expect("gop lock").bytes
+    /// Whether this publisher is still the one the feed listens to.
+    pub fn is_current(&self) -> bool {
+        self.feed.gop.lock().expect("gop lock").generation == self.generation
     }
 
-    fn attach(&self) -> (Vec<Chunk>, broadcast::Receiver<Chunk>) {
-        let gop = self.gop.lock().expect("gop lock");
-        (gop.chunks.clone(), self.tx.subscribe())
+    /// The feed.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
     }
 }
 
@@ -216,7 +379,7 @@ mod tests {
     #[tokio::test]
     async fn late_viewer_starts_at_the_last_keyframe() {
         let hub = StreamHub::new();
-        let feed = hub.feed(ChannelId(1));
+        let feed = hub.feed(ChannelId(1)).open();
         feed.publish(chunk(1, false)); // before any keyframe: not cached
         feed.publish(chunk(2, true));
         feed.publish(chunk(3, false));
@@ -231,20 +394,61 @@ mod tests {
     async fn a_closing_feed_hands_out_nothing_until_the_next_pipeline_opens_it() {
         let hub = StreamHub::new();
         let feed = hub.feed(ChannelId(1));
-        feed.publish(chunk(1, true));
+        let old = feed.open();
+        old.publish(chunk(1, true));
         let mut watching = hub.subscribe(ChannelId(1));
         assert_eq!(watching.next().await.unwrap()[0], 1);
         feed.close();
         // The stopping pipeline's last output reaches nobody and is not cached.
-        feed.publish(chunk(2, true));
-        feed.publish(chunk(3, false));
+        old.publish(chunk(2, true));
+        old.publish(chunk(3, false));
         assert_eq!(feed.cached_bytes(), 0);
         let mut tuned_meanwhile = hub.subscribe(ChannelId(1));
-        feed.open();
-        feed.publish(chunk(4, true));
+        let new = feed.open();
+        // A pipeline that never stopped (stuck, replaced) is cut off for good.
+        old.publish(chunk(9, true));
+        new.publish(chunk(4, true));
         for s in [&mut watching, &mut tuned_meanwhile] {
             assert_eq!(s.next().await.unwrap()[0], 4);
         }
+    }
+
+    #[test]
+    fn the_output_timeline_only_moves_forward_and_only_for_the_current_pipeline() {
+        let feed = StreamHub::new().feed(ChannelId(3));
+        let first = feed.open();
+        first.extend_timeline(5_000);
+        first.extend_timeline(4_000);
+        assert_eq!(feed.timeline_end_ns(), 5_000);
+        let second = feed.open();
+        first.extend_timeline(9_000);
+        assert_eq!(feed.timeline_end_ns(), 5_000, "a cut-off pipeline does not move the timeline");
+        second.extend_timeline(6_000);
+        assert_eq!(feed.timeline_end_ns(), 6_000);
+        assert!(!first.is_current() && second.is_current());
+    }
+
+    /// A TS packet of `pid` with payload and counter `cc`.
+    fn packet(pid: u16, cc: u8) -> Vec<u8> {
+        let mut p = vec![0xff; 188];
+        p[..4].copy_from_slice(&[0x47, (pid >> 8) as u8, pid as u8, 0x10 | cc]);
+        p
+    }
+
+    #[test]
+    fn continuity_counters_carry_on_across_pipelines() {
+        let feed = StreamHub::new().feed(ChannelId(4));
+        let first = feed.open();
+        let mut a: Vec<u8> = [packet(256, 0), packet(256, 1), packet(257, 5)].concat();
+        first.continue_counters(&mut a);
+        assert_eq!((a[3] & 0x0f, a[188 + 3] & 0x0f, a[376 + 3] & 0x0f), (0, 1, 5), "the first pipeline is untouched");
+        let second = feed.open();
+        // A new multiplexer starts at 0 again, twice on PID 256.
+        let mut b: Vec<u8> = [packet(256, 0), packet(256, 1), packet(257, 0), packet(258, 3)].concat();
+        second.continue_counters(&mut b);
+        let ccs: Vec<u8> = b.chunks(188).map(|p| p[3] & 0x0f).collect();
+        assert_eq!(ccs, [2, 3, 6, 3], "each PID continues; a new PID keeps its own");
+        assert!(b.chunks(188).all(|p| p[3] & 0xf0 == 0x10), "flags kept");
     }
 
     #[tokio::test]
@@ -265,7 +469,7 @@ mod tests {
     #[tokio::test]
     async fn a_slow_viewer_skips_to_a_keyframe_and_never_blocks_the_feed() {
         let hub = StreamHub::new();
-        let feed = hub.feed(ChannelId(2));
+        let feed = hub.feed(ChannelId(2)).open();
         let mut slow = hub.subscribe(ChannelId(2));
         for i in 0..(CHANNEL_CAPACITY + 10) {
             feed.publish(chunk((i % 200) as u8, false)); // never blocks

@@ -42,6 +42,9 @@ pub enum Error {
     /// The request conflicts with the current state (e.g. a channel number taken).
     #[error("{0}")]
     Conflict(String),
+    /// Another server (a linked Plex, Jellyfin or Emby) failed or refused; its reason.
+    #[error("{0}")]
+    Upstream(String),
     /// The feature needs a component this daemon does not run.
     #[error("{0} is not available on this box")]
     Unavailable(&'static str),
@@ -67,6 +70,7 @@ impl Error {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -89,6 +93,7 @@ impl Error {
             Self::BadRequest(_) => "bad_request",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::Upstream(_) => "upstream",
             Self::Unavailable(_) => "unavailable",
             Self::Internal { .. } => "internal",
         }

@@ -55,6 +55,8 @@ pub struct WebDeps {
     pub emergency: Emergency,
     /// Schedule publication counter (bumped after a replan from the page).
     pub published: Published,
+    /// Linked media servers (the "Add to Plex / Jellyfin / Emby" panel); `None` hides it.
+    pub links: Option<api::links::SharedLinks>,
 }
 
 /// Shared state of every web handler.

@@ -44,6 +44,8 @@ impl AsRunSink for Log {
     fn record(&self, entry: AsRun) {
         self.0.lock().unwrap().push(entry);
     }
+
+    fn interrupted(&self, _: ChannelId, _: DateTime<Utc>, _: &str) {}
 }
 
 impl Log {

@@ -19,6 +19,10 @@ pub struct TsFollower {
     pub video_frames: u64,
     /// (previous PTS, PTS) pairs whose step was not one frame.
     pub discontinuities: Vec<(i64, i64)>,
+    /// Packets whose continuity counter did not follow their PID's previous one (a repeated
+    /// counter, allowed once, is not counted).
+    pub cc_errors: u64,
+    last_cc: std::collections::HashMap<u16, u8>,
 }
 
 impl TsFollower {
@@ -42,6 +46,15 @@ impl TsFollower {
         let pusi = p[1] & 0x40 != 0;
         let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
         let afc = (p[3] >> 4) & 3;
+        if afc & 1 == 1 && pid != 0x1fff {
+            let cc = p[3] & 0x0f;
+            if let Some(last) = self.last_cc.insert(pid, cc)
+                && cc != (last + 1) & 0x0f
+                && cc != last
+            {
+                self.cc_errors += 1;
+            }
+        }
         let mut off = 4;
         if afc == 2 || afc == 3 {
             off += 1 + usize::from(p[4]);

@@ -3,6 +3,7 @@
 
 pub mod alert;
 pub mod library;
+pub mod links;
 pub mod playout;
 pub mod schedule;
 

@@ -52,6 +52,7 @@ struct NoLog;
 
 impl AsRunSink for NoLog {
     fn record(&self, _: AsRun) {}
+    fn interrupted(&self, _: ChannelId, _: DateTime<Utc>, _: &str) {}
 }
 
 /// Run `retrovue selftest`.

@@ -68,7 +68,7 @@ impl Session<'_> {
             let a = self.items.remove(&serial).expect("present");
             let played = a.bin.as_ref().map(|b| b.progress.played_ns.load(Ordering::SeqCst));
             if let Some(bin) = a.bin {
-                bin.retire(&self.cp);
+                bin.retire(&self.cp, &self.deps.reaper);
             }
             let (status, actual_end) = if a.started {
                 let end = match played {
@@ -79,7 +79,7 @@ impl Session<'_> {
             } else {
                 (AsRunStatus::Failed, old_now)
             };
-            self.deps.as_run.record(AsRun {
+            self.deps.record(AsRun {
                 channel: self.deps.config.channel,
                 actual_start: if a.started { self.anchor.wall_at(a.placement.air_ns) } else { old_now },
                 actual_end: Some(actual_end),
@@ -90,6 +90,7 @@ impl Session<'_> {
         }
         self.anchor = Anchor { wall, running_ns: now_rt };
         self.handled.clear();
+        self.failed.clear();
         self.airings.clear();
         self.last_fetch = None;
     }

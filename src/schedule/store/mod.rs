@@ -375,6 +375,21 @@ pub fn finish_as_run(
     Ok(())
 }
 
+/// Close every as-run entry still open (on one channel, or all) at `at_ms` (not before it
+/// started, nor after it was planned to end) as partial, with `reason`: what the channel or
+/// the daemon did not live to close. Returns how many were closed.
+pub fn close_open_as_run(conn: &Connection, channel: Option<ChannelId>, at_ms: i64, reason: &str) -> Result<usize> {
+    let n = conn.execute(
+        "UPDATE playout_log
+            SET actual_end_ms = MAX(actual_start_ms, MIN(?2, COALESCE(planned_end_ms, ?2))),
+                status = 'partial',
+                error = CASE WHEN error IS NULL THEN ?3 ELSE error || '; ' || ?3 END
+          WHERE actual_end_ms IS NULL AND (?1 IS NULL OR channel_id = ?1)",
+        params![channel.map(|c| c.0), at_ms, reason],
+    )?;
+    Ok(n)
+}
+
 /// The as-run log, newest first: one channel or all, started in `[from, to)`, at most `limit`.
 pub fn as_run(
     conn: &Connection,

@@ -8,6 +8,7 @@ pub mod channels;
 pub mod grid;
 pub mod guide;
 pub mod items;
+pub mod links;
 pub mod logs;
 pub mod scan;
 pub mod session;
@@ -34,6 +35,7 @@ pub fn router(state: WebState) -> Router<WebState> {
         .merge(settings::router())
         .merge(sources::router())
         .merge(items::router())
+        .merge(links::router())
         .merge(scan::router())
         .merge(channels::router())
         .merge(grid::router())

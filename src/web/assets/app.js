@@ -733,7 +733,7 @@ VIEWS.settings = async (main, [sub]) => {
   if (sub === 'plex') return plexHelp(main, s);
   const restart = h('div', { id: 'restart-notice' });
   const showRestart = (st) => restart.replaceChildren(st.restart_needed.length ? h('div', { class: 'notice' }, h('b', {}, 'Restart needed: '),
-    `${st.restart_needed.join(', ').replace(/_/g, ' ')} ${st.restart_needed.length === 1 ? 'is' : 'are'} saved and take${st.restart_needed.length === 1 ? 's' : ''} effect when the box (or the retrovue service) restarts.`) : null);
+    `${st.restart_needed.join(', ').replace(/_/g, ' ')} ${st.restart_needed.length === 1 ? 'is' : 'are'} saved and take${st.restart_needed.length === 1 ? 's' : ''} effect when the box (or the retrovue service) restarts.`) : '');
   showRestart(s);
   const form = h('form', { id: 'settings-form' },
     h('div', { class: 'row' },
@@ -751,7 +751,7 @@ VIEWS.settings = async (main, [sub]) => {
     h('h3', {}, 'Plex'),
     h('div', { class: 'row' }, field(`Plex token ${s.plex_token ? `(stored: ${s.plex_token})` : '(none stored)'}`, h('input', { type: 'password', name: 'plex_token', placeholder: 'leave blank to keep', autocomplete: 'off' })),
       s.plex_token ? h('label', { class: 'check shrink' }, h('input', { type: 'checkbox', name: 'forget_token' }), 'Forget the token') : null),
-    h('div', { class: 'actions' }, h('button', { class: 'primary', type: 'submit' }, 'Save settings'), h('a', { class: 'button', href: '#/settings/plex' }, 'Add to Plex…')));
+    h('div', { class: 'actions' }, h('button', { class: 'primary', type: 'submit' }, 'Save settings'), h('a', { class: 'button', href: '#/settings/plex' }, 'Manual Plex setup…')));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const f = new FormData(form), g = (k) => String(f.get(k) || '').trim();
@@ -781,13 +781,62 @@ VIEWS.settings = async (main, [sub]) => {
   } }, 'Restore…');
   main.replaceChildren(h('h1', {}, 'Settings'), restart,
     h('div', { class: 'panel' }, form),
-    h('div', { class: 'panel' }, h('h2', {}, 'Add to Plex'), plexUrls(s), h('p', {}, h('a', { href: '#/settings/plex' }, 'Step-by-step help'))),
+    linksPanel(),
+    h('div', { class: 'panel' }, h('h2', {}, 'Add by hand'), plexUrls(s), h('p', {}, h('a', { href: '#/settings/plex' }, 'Step-by-step help for Plex'))),
     h('div', { class: 'panel' }, h('h2', {}, 'Backup and restore'), h('p', { class: 'dim' }, 'One file with the configuration and the whole database (channels, library, schedules, log).'),
       h('div', { class: 'actions' }, h('a', { class: 'button primary', href: '/api/backup', download: '' }, 'Download backup'), file, restoreBtn)),
     h('div', { class: 'panel' }, h('h2', {}, 'Account'), pw, h('div', { class: 'actions' }, h('button', { id: 'logout', onclick: async () => {
       try { await api('POST', '/api/logout', {}); } finally { S.session = null; boot(); }
     } }, `Log out ${S.session.username || ''}`))));
 };
+
+// The "Add to Plex / Jellyfin / Emby" panel: one click registers the box on a server (tuner,
+// guide, channel map, guide load); the box then keeps it up to date and repairs it.
+function linksPanel() {
+  const list = h('div', { id: 'links-list' }), known = h('div', { id: 'links-known' });
+  const kindSel = select('type', [['plex', 'Plex'], ['jellyfin', 'Jellyfin'], ['emby', 'Emby']], 'plex');
+  const form = h('form', { id: 'link-form', class: 'row' },
+    field('Server', kindSel),
+    field('URL', h('input', { type: 'text', name: 'url', placeholder: 'http://192.168.1.20:32400', required: true })),
+    field('Token or API key', h('input', { type: 'password', name: 'token', autocomplete: 'off' })),
+    field('or user (Jellyfin/Emby)', h('input', { type: 'text', name: 'user', autocomplete: 'off' })),
+    field('and password', h('input', { type: 'password', name: 'password', autocomplete: 'off' })),
+    h('button', { class: 'primary shrink', type: 'submit', id: 'link-add' }, 'Link'));
+  const done = (r) => toast(`Linked ${r.link.name}: ${r.changed || 'already set up'}`, r.link.state === 'linked' ? 'good' : '');
+  const busy = async (btn, fn) => { btn.disabled = true; try { await fn(); } catch (e) { fail(e); } finally { btn.disabled = false; } load(); };
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form), g = (k) => String(f.get(k) || '').trim();
+    const body = { type: g('type'), url: g('url') };
+    if (g('token')) body.token = g('token');
+    if (g('user')) { body.user = g('user'); body.password = String(f.get('password') || ''); }
+    busy($('#link-add', form), async () => { done(await api('POST', '/api/links', body)); form.reset(); });
+  });
+  const load = async () => {
+    let r;
+    try { r = await api('GET', '/api/links'); } catch (e) { list.replaceChildren(h('p', { class: 'notice bad' }, e.message)); return; }
+    list.replaceChildren(r.links.length ? h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, ['Server', 'State', 'Last guide refresh', ''].map((t) => h('th', {}, t)))),
+      h('tbody', {}, r.links.map((l) => h('tr', { 'data-link': l.id },
+        h('td', {}, h('span', { class: 'badge' }, l.kind), ' ', h('b', {}, l.name), h('div', { class: 'mono dim' }, l.url)),
+        h('td', { class: 'link-state' }, l.state === 'linked' ? h('span', { class: 'badge on' }, 'linked') : h('span', { class: 'badge warn' }, 'needs attention'),
+          l.problem ? h('div', { class: 'dim' }, l.problem) : null, l.last_action ? h('div', { class: 'dim' }, l.last_action) : null),
+        h('td', {}, fmtWhen(l.last_refresh_at)),
+        h('td', {}, h('button', { class: 'small', onclick: (ev) => busy(ev.target, async () => done(await api('POST', `/api/links/${l.id}/check`, {}))) }, 'Link'), ' ',
+          h('button', { class: 'small danger', onclick: async (ev) => {
+            if (!await dialog('Unlink', h('p', {}, `Remove this box's tuner and guide from ${l.name} (${l.url})?`), 'Unlink', true)) return;
+            busy(ev.target, async () => { const u = await api('DELETE', `/api/links/${l.id}`); toast(u.remote_error ? `Forgotten here; the server said: ${u.remote_error}` : `Unlinked: removed ${u.removed.join(', ')}`, u.remote_error ? 'bad' : 'good'); });
+          } }, 'Unlink')))))))
+      : h('p', { class: 'dim' }, 'No media server linked yet.'));
+    const unlinked = r.plex_servers.filter((p) => !p.link_id);
+    known.replaceChildren(unlinked.length ? h('div', { class: 'actions' }, h('span', { class: 'dim' }, 'Plex servers from your sources: '),
+      unlinked.map((p) => h('button', { class: 'primary small', 'data-source': p.source_id, onclick: (ev) => busy(ev.target, async () => done(await api('POST', '/api/links', { type: 'plex', source_id: p.source_id }))) },
+        `Link ${p.name} (${p.url})`))) : '');
+  };
+  every(10000, () => load());
+  return h('div', { class: 'panel', id: 'links-panel' }, h('h2', {}, 'Add to Plex / Jellyfin / Emby'),
+    h('p', { class: 'dim' }, 'One step: the box registers itself as a tuner, attaches its guide, maps every channel and loads the guide; after that it reloads the guide whenever the schedule or a channel changes, and repairs what the server loses.'),
+    list, known, form);
+}
 
 function plexUrls(s) {
   const copy = (label, value, id) => field(label, h('div', { class: 'row' }, h('input', { type: 'text', readonly: true, value, id }),
@@ -804,5 +853,5 @@ function plexHelp(main, s) {
       step(2, `Plex usually finds "${s.values.device_name}" by itself. If it does not, choose "Don't see your HDHomeRun device? Enter its network address manually" and give the device address above.`),
       step(3, 'Continue, pick your country, and when Plex asks for a guide choose "Have an XMLTV guide on your server? Click here to use that instead" and paste the XMLTV guide URL above.'),
       step(4, 'Plex matches the channels by number. Continue, and the channels appear under Live TV.'),
-      step(5, 'When you add or renumber channels, open the DVR settings in Plex and press "Refresh guide" (or "Scan channels").'))));
+      step(5, 'When you add or renumber channels, open the DVR settings in Plex and press "Refresh guide" (or "Scan channels"). A server linked with the one-step panel on the Settings page is refreshed by the box itself.'))));
 }
