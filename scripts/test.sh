@@ -17,6 +17,12 @@ cargo clippy --all-targets --locked -- -D warnings
 step "build"
 cargo build --all-targets --locked
 
+step "hardware-codec test doubles (testsupport/gst-hw-doubles: fmt, clippy, its own tests; tests/util/hw.rs uses the plugin)"
+# Built into the main target directory so it reuses the compiled gstreamer crates (~30 s).
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" && export CARGO_TARGET_DIR
+(cd testsupport/gst-hw-doubles && cargo fmt --check && cargo clippy --all-targets --locked -- -D warnings \
+  && cargo build --lib --locked && cargo test --locked)
+
 step "shellcheck"
 shellcheck scripts/*.sh systemd/*.sh buildroot/board/*/*.sh
 

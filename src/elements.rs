@@ -174,6 +174,14 @@ pub const MATROSKAMUX: Factory = Factory("matroskamux");
 pub const V4L2H264ENC: Factory = Factory("v4l2h264enc");
 /// `vah264enc`: VA-API (the `va` plugin).
 pub const VAH264ENC: Factory = Factory("vah264enc");
+/// Intel VA-API low-power H.264 encoder (chips with only `VAEntrypointEncSliceLP`).
+pub const VAH264LPENC: Factory = Factory("vah264lpenc");
+/// Raspberry Pi 4 hardware H.264 decoder (stateful V4L2).
+pub const V4L2H264DEC: Factory = Factory("v4l2h264dec");
+/// Stateless V4L2 H.264 decoder (v4l2codecs).
+pub const V4L2SLH264DEC: Factory = Factory("v4l2slh264dec");
+/// VA-API H.264 decoder.
+pub const VAH264DEC: Factory = Factory("vah264dec");
 /// `vaapih264enc`: VA-API (legacy gstreamer-vaapi).
 pub const VAAPIH264ENC: Factory = Factory("vaapih264enc");
 /// `x264enc`: software, GPL.
@@ -245,6 +253,15 @@ pub const ELEMENTS: &[Element] = &[
         Some("a V4L2 memory-to-memory H.264 encoder (Raspberry Pi 3/4: /dev/video11)"),
     ),
     encoder(VAH264ENC, "va", Some("a VA-API driver with H.264 encode (Intel/AMD GPU: /dev/dri/renderD128)")),
+    encoder(
+        VAH264LPENC,
+        "va",
+        Some("a VA-API driver with the low-power H.264 encode entry point (Intel GPU: /dev/dri/renderD128)"),
+    ),
+    // The hardware decoders playout verifies and prefers for H.264 items (playout::verify).
+    encoder(V4L2H264DEC, "video4linux2", Some("a V4L2 memory-to-memory H.264 decoder (Raspberry Pi 4: /dev/video10)")),
+    encoder(V4L2SLH264DEC, "v4l2codecs", Some("a stateless V4L2 H.264 decoder (media controller device)")),
+    encoder(VAH264DEC, "va", Some("a VA-API driver with H.264 decode (Intel/AMD GPU: /dev/dri/renderD128)")),
     encoder(VAAPIH264ENC, "vaapi", Some("a VA-API driver with H.264 encode (Intel/AMD GPU: /dev/dri/renderD128)")),
     encoder(OPENH264ENC, "openh264", None),
     // Sources, type finding and queues of uridecodebin/decodebin.
@@ -367,6 +384,12 @@ pub const PLUGINS: &[Plugin] = &[
         needed_by: None,
     },
     Plugin {
+        name: "v4l2codecs",
+        debian: BAD,
+        buildroot: Buildroot::Absent("the boards we ship have stateful V4L2 decoders (v4l2h264dec) or none for H.264"),
+        needed_by: None,
+    },
+    Plugin {
         name: "openh264",
         debian: BAD,
         buildroot: Buildroot::Absent("the images encode in software with x264enc"),
@@ -410,7 +433,12 @@ impl Factory {
 
     /// Whether the registry has it (call after `gst::init`).
     pub fn is_available(self) -> bool {
-        gst::ElementFactory::find(self.0).is_some()
+        self.registered().is_some()
+    }
+
+    /// Its factory in the registry, if present (to read or set its rank).
+    pub fn registered(self) -> Option<gst::ElementFactory> {
+        gst::ElementFactory::find(self.0)
     }
 
     /// Create one with default properties.

@@ -95,14 +95,16 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let identity =
         crate::hdhr::Identity::load_or_create(&db, &config.device.friendly_name, clock.now().timestamp_millis())
             .await?;
+    let encoder_plan = crate::director::encoders::plan(&config, &db).await;
     let hdhr = crate::hdhr::Hdhr::new(
         identity,
-        tuner_count(&config),
+        encoder_plan.tuners,
         db.clone(),
         hub.clone(),
         crate::config::BaseUrl::new(config.server.base_url.as_deref(), local_addr),
         clock.clone(),
     );
+    hdhr.tuners().set_budget(encoder_plan.budget);
     let links = crate::director::links::links(&db, &hdhr, &clock, &config);
     let app = App {
         links,
@@ -218,16 +220,6 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
         app.tracker.spawn(crate::library::loudness::run_background(db, clock, stop, Duration::from_secs(60)));
     }
     Ok(())
-}
-
-/// Tuners advertised when `device.tuner_count` is automatic. Until playout reports how many
-/// channels its encoder sustains (then the director passes that probe result here), the
-/// automatic count is 2: two concurrent software x264 encodes at SD is what a Raspberry
-/// Pi 4-class box keeps in real time.
-const AUTO_TUNER_COUNT: u8 = 2;
-
-pub(crate) fn tuner_count(config: &Config) -> u8 {
-    config.device.tuner_count.map_or(AUTO_TUNER_COUNT, |n| u8::try_from(n).unwrap_or(u8::MAX))
 }
 
 /// Every HTTP route of the daemon, one `merge` per component.

@@ -149,6 +149,17 @@ pub struct OutputProfile {
     pub audio_kbps: u32,
 }
 
+impl OutputProfile {
+    /// 16x16 macroblocks the encoder codes per second for this profile: the unit every
+    /// encoder budget is counted in (a partial macroblock at an edge counts whole).
+    pub fn macroblocks_per_second(&self) -> u64 {
+        let (w, h) = self.format.size();
+        let (n, d) = self.frame_rate.fraction();
+        let per_frame = u64::from(w.div_ceil(16)) * u64::from(h.div_ceil(16));
+        (per_frame * n as u64).div_ceil(d as u64)
+    }
+}
+
 impl Default for OutputProfile {
     fn default() -> Self {
         Self { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: 2000, audio_kbps: 128 }

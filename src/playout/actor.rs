@@ -388,6 +388,11 @@ impl<'a> Session<'a> {
                             .and_then(|e| e.factory())
                             .map(|f| f.name().to_string())
                             .unwrap_or_else(|| "item".into());
+                        if super::verify::is_hardware_decoder(&element)
+                            && let Some(uri) = self.items.get(&serial).and_then(|a| a.airing.uri.as_deref())
+                        {
+                            super::verify::remember_decoder_failure(uri);
+                        }
                         let detail = err.debug().and_then(|d| d.lines().last().map(str::to_owned));
                         let reason = match detail {
                             Some(d) if !d.is_empty() => format!("{element}: {} ({d})", err.error()),

@@ -150,6 +150,8 @@ impl ItemBin {
         let bin = gst::Bin::with_name(&bin_name(serial));
         let decode = make(URIDECODEBIN)?;
         decode.set_property("uri", uri);
+        // Media a hardware decoder failed on before is decoded in software.
+        super::verify::avoid_failed_hardware(&decode, uri);
         // HTTP sources: give up on a dead server instead of hanging.
         decode.connect("source-setup", false, |args| {
             if let Ok(src) = args[1].get::<gst::Element>()

@@ -10,7 +10,9 @@
 //! - [`pipeline`]: background, mixers, encoder, mux, appsink; the graphics seam.
 //! - [`item`]: item bins (build, offset, cut, retire).
 //! - [`timeline`]: wall clock ↔ running time.
-//! - [`encoder`]: encoder probing and settings.
+//! - [`encoder`]: encoder kinds, probe order and settings; [`verify`]: trial encodes and
+//!   decodes that decide which hardware elements are trusted; [`budget`]: how many channels
+//!   the chosen encoder carries.
 //! - [`tsscan`]: keyframe detection in the muxed TS.
 //! - [`watchdog`]: stall detection and restart back-off.
 //! - [`graphics`]: overlay rendering (bug, lower thirds, alerts; issue 6), pure.
@@ -19,6 +21,7 @@
 
 pub mod actor;
 pub mod alert_audio;
+pub mod budget;
 pub mod encoder;
 pub mod graphics;
 pub mod graphics_feed;
@@ -30,6 +33,7 @@ mod probe;
 pub mod reaper;
 pub mod timeline;
 pub mod tsscan;
+pub mod verify;
 pub mod watchdog;
 
 use chrono::{DateTime, Utc};

@@ -130,6 +130,9 @@ pub enum PipelineError {
         #[source]
         source: glib::BoolError,
     },
+    /// The encoder refused a setting.
+    #[error(transparent)]
+    Encoder(#[from] super::encoder::EncoderError),
     /// Pads would not link.
     #[error("cannot link {what}: {source}")]
     Link {
@@ -251,9 +254,7 @@ impl ChannelPipeline {
         venc_queue.set_property("max-size-time", 0u64);
         venc_queue.set_property("max-size-bytes", 0u32);
         let encoder = make(spec.encoder.factory())?;
-        for (k, v) in spec.encoder.settings(rate.gop_frames(2), spec.profile.video_kbps) {
-            encoder.set_property_from_str(k, &v);
-        }
+        super::encoder::configure(&encoder, spec.encoder, rate.gop_frames(2), spec.profile.video_kbps)?;
         let enc_caps = match spec.encoder.output_caps() {
             Some(c) => Some(capsfilter(&c.parse::<gst::Caps>().map_err(setup("encoder caps"))?)?),
             None => None,

@@ -1,4 +1,6 @@
-//! `retrovue selftest`: report the encoder the registry offers and encode a few seconds of
+//! `retrovue selftest`: report the encoder chosen by probe-and-verify (or the one forced with
+//! `--encoder`), the hardware decoders that passed their trial, the encoder budget in
+//! channels, and encode a few seconds of
 //! test pattern (colour bars + 1 kHz tone, attached through the pipeline's slate seam)
 //! through the real channel pipeline, then check the TS that came out: sync bytes, a
 //! keyframe every 2 s, video PTS advancing in real time.
@@ -28,6 +30,9 @@ pub struct SelftestArgs {
     /// Seconds of test pattern to encode.
     #[arg(long, default_value_t = 3)]
     pub seconds: u32,
+    /// Use this encoder element (e.g. `v4l2h264enc`) instead of the configured choice.
+    #[arg(long)]
+    pub encoder: Option<String>,
 }
 
 /// Nothing scheduled: the self-test shows its own pattern.
@@ -57,8 +62,36 @@ pub fn selftest(ctx: &Context, args: SelftestArgs) -> anyhow::Result<()> {
     let (maj, min, micro, _) = gst::version();
     println!("gstreamer: {maj}.{min}.{micro}");
     check_elements()?;
-    let kind = encoder::probe(&ctx.config.playout.encoder)?;
-    println!("encoder: {}", kind.element());
+    let choice = match args.encoder {
+        Some(name) if name != "auto" => crate::config::EncoderChoice::Named(name),
+        Some(_) => crate::config::EncoderChoice::Auto,
+        None => ctx.config.playout.encoder.clone(),
+    };
+    let kind = encoder::probe(&choice)?;
+    println!(
+        "encoder: {} ({}, verified by a trial encode of {} frames)",
+        kind.element(),
+        if kind.is_hardware() { "hardware" } else { "software" },
+        crate::playout::verify::TRIAL_FRAMES
+    );
+    let decoders = crate::playout::verify::rank_decoders();
+    if decoders.is_empty() {
+        println!("decoders: software (no hardware H.264 decoder registered)");
+    }
+    for (name, result) in decoders {
+        match result {
+            Ok(()) => println!("decoder: {name} (hardware, verified; preferred for H.264 items)"),
+            Err(reason) => println!("decoder: {name} skipped: {reason}"),
+        }
+    }
+    let budget = crate::playout::budget::budget_here(kind);
+    let sd = OutputProfile::default();
+    let hd = OutputProfile { format: crate::lineup::VideoFormat::Hd720, ..OutputProfile::default() };
+    println!(
+        "budget: {budget} macroblocks/s = {} channels at 640x480 29.97, {} at 1280x720 29.97",
+        crate::playout::budget::tuner_count(budget, &[sd]),
+        crate::playout::budget::tuner_count(budget, &[hd])
+    );
     let seconds = args.seconds.clamp(2, 60);
     let rt = tokio::runtime::Runtime::new()?;
     let (bytes, elapsed) = rt.block_on(encode(kind, seconds))?;
