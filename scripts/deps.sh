@@ -8,6 +8,8 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-plugins-base-apps
+  # textoverlay (pango) for the demo library's captions: Debian ships it in gstreamer1.0-x
+  gstreamer1.0-x
   ffmpeg
 )
 if [ "${1:-}" = "--test" ]; then
