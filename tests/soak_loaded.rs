@@ -39,10 +39,15 @@ use util::load::{self, CpuQuota, Gap};
 use util::ts::TsFollower;
 use util::{Clip, Daemon, Home};
 
-/// (number, always on, series)
-const CHANNELS: [(&str, bool, &str); 4] =
-    [("2", true, "Alpha"), ("3", true, "Bravo"), ("4", false, "Charlie"), ("5", false, "Alpha")];
-const VIEWERS: usize = 20;
+/// (number, always on, series); `RETROVUE_LOADED_CHANNELS=N` uses the first N (the qemu run).
+const ALL_CHANNELS: [(&str, bool, &str); 4] =
+    [("2", true, "Alpha"), ("4", false, "Charlie"), ("3", true, "Bravo"), ("5", false, "Alpha")];
+type Chan = (&'static str, bool, &'static str);
+
+fn channels_in_use() -> &'static [Chan] {
+    let n = env_f64("RETROVUE_LOADED_CHANNELS", 4.0).clamp(1.0, 4.0) as usize;
+    &ALL_CHANNELS[..n]
+}
 /// systemd's TimeoutStopSec for the daemon (`systemd/retrovue.service`).
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Black or silence longer than this that the schedule did not ask for fails the soak.
@@ -94,7 +99,7 @@ fn channels(home: &Home) {
         "[schedule]\ncommercial_repeat_window_min = 0\n\n[playout]\nidle_grace_secs = 3\n\n[device]\ntuner_count = 4\n",
     );
     let mut toml = String::new();
-    for (n, always, series) in CHANNELS {
+    for &(n, always, series) in channels_in_use() {
         let mode = if always { "mode = \"always_on\"\n" } else { "" };
         toml.push_str(&format!(
             "[[channel]]\nnumber = \"{n}\"\nname = \"Loaded {n}\"\n{mode}default_fill = \"{series}\"\n\
@@ -217,7 +222,7 @@ fn dechunk(raw: &mut Vec<u8>, feed: &mut impl FnMut(&[u8])) {
 /// The daemon's CPU use (cores) over `secs` with every channel held by one viewer.
 fn calibrate(daemon: &Daemon, secs: u64) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
-    let holders: Vec<_> = CHANNELS
+    let holders: Vec<_> = channels_in_use()
         .iter()
         .map(|&(n, _, _)| {
             let (addr, stop) = (daemon.addr.clone(), stop.clone());
@@ -275,37 +280,6 @@ fn ffmpeg_reference(home: &Home, cores: f64, secs: u64) -> Option<f64> {
         slowest = slowest.min(media_secs / wall);
     }
     (slowest < f64::MAX).then_some(slowest)
-}
-
-/// Spans (ms, per channel id) in which the schedule asks for black/silence: slates, items
-/// without media, and gaps between items.
-fn asked_for_gaps(db: &retrovue::db::Db, from_ms: i64, to_ms: i64) -> Vec<(i64, i64, i64)> {
-    db.call_blocking(move |c| {
-        let mut q = c
-            .prepare(
-                "SELECT channel_id, start_ms, end_ms, kind, uri FROM schedule_items
-                 WHERE end_ms >= ?1 AND start_ms <= ?2 ORDER BY channel_id, start_ms",
-            )
-            .unwrap();
-        let rows: Vec<(i64, i64, i64, String, Option<String>)> = q
-            .query_map([from_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let mut spans = Vec::new();
-        for (i, (ch, s, e, kind, uri)) in rows.iter().enumerate() {
-            if kind == "slate" || uri.is_none() {
-                spans.push((*ch, *s, *e));
-            }
-            if let Some((nch, ns, _, _, _)) = rows.get(i + 1)
-                && nch == ch
-                && *ns > *e
-            {
-                spans.push((*ch, *e, *ns));
-            }
-        }
-        spans
-    })
 }
 
 fn channel_id(db: &retrovue::db::Db, number: &str) -> i64 {
@@ -368,6 +342,7 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     let squeeze_every = env_f64("RETROVUE_LOADED_SQUEEZE_EVERY", 90.0).max(20.0);
     let squeeze_secs = 15.0;
     let calib_secs: u64 = env_f64("RETROVUE_LOADED_CALIBRATE_SECS", 30.0) as u64;
+    let viewers = env_f64("RETROVUE_LOADED_VIEWERS", 20.0).max(1.0) as usize;
 
     let home = Home::new();
     library(&home);
@@ -388,7 +363,7 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     let quiet = calibrate(&daemon, calib_secs);
     let near = (quiet * factor).max(0.05);
     let low = quiet * squeeze;
-    let reference = ffmpeg_reference(&home, near, calib_secs.min(30));
+    let reference = if factor > 0.0 { ffmpeg_reference(&home, near, calib_secs.min(30)) } else { None };
     println!(
         "loaded soak: {} cores online; the daemon uses {quiet:.2} cores with 4 channels watched on the quiet box; \
          quota {near:.2} cores ({factor}x){}",
@@ -407,8 +382,9 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
         None => println!("calibration reference: ffmpeg could not be run"),
     }
 
-    let quota = CpuQuota::apply(pid, near);
-    println!("quota: {}", quota.describe());
+    // RETROVUE_LOADED_FACTOR=0: no quota (under qemu-user the emulated CPU is the slow box).
+    let quota = (factor > 0.0).then(|| CpuQuota::apply(pid, near));
+    println!("quota: {}", quota.as_ref().map(|q| q.describe()).unwrap_or_else(|| "none".into()));
     let captures = home.path().join("captures");
     std::fs::create_dir_all(&captures).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -418,7 +394,7 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
 
     // Recorders: one viewer on each always-on channel for the whole soak, saved.
     let mut threads = Vec::new();
-    for (n, always, _) in CHANNELS {
+    for &(n, always, _) in channels_in_use() {
         if !always {
             continue;
         }
@@ -431,14 +407,17 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     }
     // Churners: 16 on the always-on channels, 4 tuning the on-demand ones in and out (those
     // sessions are saved: each is a cold or warm tune).
-    for v in 0..VIEWERS {
+    let any_on_demand = channels_in_use().iter().any(|c| !c.1);
+    for v in 0..viewers {
         let (addr, stop, sessions, captures) = (addr.clone(), stop.clone(), sessions.clone(), captures.clone());
         threads.push(std::thread::spawn(move || {
             let mut rng = rand::rngs::StdRng::seed_from_u64(21 + v as u64);
-            let on_demand = v >= VIEWERS - 4;
+            // A fifth of the viewers tune the on-demand channels in and out.
+            let on_demand = any_on_demand && v >= viewers - viewers.div_ceil(5);
             let mut k = 0;
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let pool: Vec<&'static str> = CHANNELS.iter().filter(|c| c.1 != on_demand).map(|c| c.0).collect();
+                let pool: Vec<&'static str> =
+                    channels_in_use().iter().filter(|c| c.1 != on_demand).map(|c| c.0).collect();
                 let n = pool[rng.gen_range(0..pool.len())];
                 let path = if rng.gen_bool(0.5) { format!("/stream/{n}.ts") } else { format!("/auto/v{n}") };
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -476,7 +455,9 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(250));
         let t = t0.elapsed().as_secs_f64();
-        if squeeze > 0.0 && t >= next_squeeze && t + squeeze_secs < secs as f64 {
+        if let Some(quota) =
+            quota.as_ref().filter(|_| squeeze > 0.0 && t >= next_squeeze && t + squeeze_secs < secs as f64)
+        {
             let from = Utc::now();
             quota.set(low);
             std::thread::sleep(Duration::from_secs_f64(squeeze_secs));
@@ -494,7 +475,7 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
         t.join().unwrap();
     }
     let probe = prober.join().unwrap();
-    let throttling = quota.throttling();
+    let throttling = quota.as_ref().and_then(|q| q.throttling());
     let cpu_used = load::cpu_seconds(pid);
 
     // SIGTERM, still under the quota: it must stop within its stop timeout.
@@ -519,20 +500,25 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     }
     drop(quota);
     let log = daemon.stderr();
+    // Keep the daemon's log for the report (the Daemon removes its own copy).
+    let kept = std::env::temp_dir().join(format!("retrovue-loaded-daemon-{pid}.log"));
+    let _ = std::fs::write(&kept, &log);
+    println!("daemon log: {}", kept.display());
 
     // ---- what the viewers saw
     let mut problems: Vec<String> = Vec::new();
     let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
     let (from_ms, to_ms) = (soak_from.timestamp_millis(), soak_to.timestamp_millis());
-    let asked = asked_for_gaps(&db, from_ms - 60_000, to_ms + 60_000);
-    let ids: Vec<(&str, i64)> = CHANNELS.iter().map(|c| (c.0, channel_id(&db, c.0))).collect();
+    let asked = load::asked_for_gaps(&db, from_ms - 60_000, to_ms + 60_000);
+    let ids: Vec<(&str, i64)> = channels_in_use().iter().map(|c| (c.0, channel_id(&db, c.0))).collect();
     let sessions = std::mem::take(&mut *sessions.lock().unwrap());
     let (mut black_secs, mut silence_secs, mut tune_in_secs, mut decoded_secs) = (0.0, 0.0, 0.0f64, 0.0);
     let (mut refused, mut backwards, mut forward_jumps, mut worst_stall) = (0, 0, 0, Duration::ZERO);
     let mut gap_lines = Vec::new();
+    let mut viewer_errors: Vec<String> = Vec::new();
     for s in &sessions {
         if let Some(e) = &s.error {
-            problems.push(format!("viewer of {} ({}): {e}", s.channel, s.path));
+            viewer_errors.push(format!("viewer of {} ({}): {e}", s.channel, s.path));
         }
         if s.refused.is_some() {
             refused += 1;
@@ -585,6 +571,14 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
             ));
         }
     }
+    if !viewer_errors.is_empty() {
+        let no_headers = viewer_errors.iter().filter(|e| e.contains("no response headers")).count();
+        problems.push(format!(
+            "{} viewer sessions failed ({no_headers} got no response headers; the rest: connection or read errors):\n  {}",
+            viewer_errors.len(),
+            viewer_errors[..viewer_errors.len().min(8)].join("\n  ")
+        ));
+    }
     if !gap_lines.is_empty() {
         problems.push(format!(
             "{} unasked black/silence spans over {MAX_GAP_SECS} s ({black_secs:.1} s black, {silence_secs:.1} s silent):\n  {}",
@@ -594,7 +588,7 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     }
 
     // ---- the daemon's log
-    let clean = strip_ansi(&log);
+    let clean = load::strip_ansi(&log);
     let failed: Vec<&str> =
         clean.lines().filter(|l| l.contains("item failed") || l.contains("item cannot play")).collect();
     let stalled: Vec<&str> = failed.iter().copied().filter(|l| l.contains("stalled")).collect();
@@ -653,7 +647,8 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     if open > 0 {
         problems.push(format!("{open} of {rows} as-run rows left open after the daemon stopped"));
     }
-    let always: Vec<i64> = ids.iter().filter(|(n, _)| CHANNELS.iter().any(|c| c.0 == *n && c.1)).map(|x| x.1).collect();
+    let always: Vec<i64> =
+        ids.iter().filter(|(n, _)| channels_in_use().iter().any(|c| c.0 == *n && c.1)).map(|x| x.1).collect();
     let (lo, hi) = (from_ms + 5_000, to_ms - 5_000);
     let (scheduled, missing): (i64, Vec<String>) = db.call_blocking(move |c| {
         let list = always.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
@@ -745,23 +740,6 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
         problems.join("\n- "),
         tail(&clean, 40)
     );
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn tail(s: &str, n: usize) -> String {

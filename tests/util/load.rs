@@ -109,8 +109,15 @@ impl CpuQuota {
     fn write_quota(&self) -> std::io::Result<()> {
         let quota = self.milli.load(Ordering::Relaxed) * PERIOD_US / 1000;
         match &self.kind {
-            QuotaKind::V2(dir) => std::fs::write(dir.join("cpu.max"), format!("{quota} {PERIOD_US}")),
+            // A heavy weight as well: a group weighs as much as ONE process by default, so on
+            // a box busy with other work it would get far less than its quota (a share of one
+            // process among many) and the quota would not be what holds it back.
+            QuotaKind::V2(dir) => {
+                let _ = std::fs::write(dir.join("cpu.weight"), "1000");
+                std::fs::write(dir.join("cpu.max"), format!("{quota} {PERIOD_US}"))
+            }
             QuotaKind::V1(dir) => {
+                let _ = std::fs::write(dir.join("cpu.shares"), "10240");
                 std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string())?;
                 std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string())
             }
@@ -380,4 +387,105 @@ pub fn admin_cookie(addr: &str, password: &str) -> String {
             k.eq_ignore_ascii_case("set-cookie").then(|| v.trim().split(';').next().unwrap_or("").to_owned())
         })
         .expect("a session cookie")
+}
+
+/// Save what `GET path` sends for `secs` into `file`; the wall-clock instant its first bytes
+/// arrived (None if nothing came). Handles chunked transfer encoding.
+pub fn record(addr: &str, path: &str, secs: f64, file: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    if !head.starts_with("http/1.1 200") {
+        return None;
+    }
+    let chunked = head.contains("transfer-encoding: chunked");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file).ok()?);
+    let (start, mut first) = (std::time::Instant::now(), None);
+    let (mut raw, mut buf) = (Vec::new(), vec![0u8; 64 * 1024]);
+    while start.elapsed().as_secs_f64() < secs {
+        let n = match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        first.get_or_insert_with(chrono::Utc::now);
+        if !chunked {
+            out.write_all(&buf[..n]).ok()?;
+            continue;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(String::from_utf8_lossy(&raw[..eol]).trim(), 16).unwrap_or(0);
+            if raw.len() < eol + 2 + size + 2 {
+                break;
+            }
+            out.write_all(&raw[eol + 2..eol + 2 + size]).ok()?;
+            raw.drain(..eol + 2 + size + 2);
+        }
+    }
+    out.flush().ok()?;
+    first
+}
+
+/// A log without its ANSI colour codes.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Seconds of `gaps` that fall inside [from, to) (seconds of the capture).
+pub fn gap_secs_within(gaps: &[Gap], what: &str, from: f64, to: f64) -> f64 {
+    gaps.iter().filter(|g| g.what == what).map(|g| (g.end.min(to) - g.start.max(from)).max(0.0)).sum()
+}
+
+/// Spans (ms, per channel id) in which the schedule asks for black/silence: slates, items
+/// without media, and gaps between items.
+pub fn asked_for_gaps(db: &retrovue::db::Db, from_ms: i64, to_ms: i64) -> Vec<(i64, i64, i64)> {
+    db.call_blocking(move |c| {
+        let mut q = c
+            .prepare(
+                "SELECT channel_id, start_ms, end_ms, kind, uri FROM schedule_items
+                 WHERE end_ms >= ?1 AND start_ms <= ?2 ORDER BY channel_id, start_ms",
+            )
+            .unwrap();
+        let rows: Vec<(i64, i64, i64, String, Option<String>)> = q
+            .query_map([from_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut spans = Vec::new();
+        for (i, (ch, s, e, kind, uri)) in rows.iter().enumerate() {
+            if kind == "slate" || uri.is_none() {
+                spans.push((*ch, *s, *e));
+            }
+            if let Some((nch, ns, _, _, _)) = rows.get(i + 1)
+                && nch == ch
+                && *ns > *e
+            {
+                spans.push((*ch, *e, *ns));
+            }
+        }
+        spans
+    })
 }
