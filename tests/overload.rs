@@ -79,6 +79,8 @@ fn stalls_and_failures(log: &str) -> (Vec<String>, Vec<String>) {
 #[test]
 fn a_starved_channel_keeps_its_items_on_air_and_says_it_is_late() {
     let home = Home::new();
+    // Spots may repeat at once: the breaks are filled with them, not with the slate.
+    home.write_config("[schedule]\ncommercial_repeat_window_min = 0\n");
     util::echo_channel(&home, 30.0, 3, 30.0, &["scan"]);
     let mut daemon = home.serve_with_env(&[], &[("MALLOC_ARENA_MAX", "2")]);
     let (addr, pid) = (daemon.addr.clone(), daemon.child.id());
@@ -165,6 +167,8 @@ fn a_starved_channel_keeps_its_items_on_air_and_says_it_is_late() {
 #[test]
 fn a_source_that_stalls_mid_item_comes_back_on_air() {
     let home = Home::new();
+    // Spots may repeat at once: the breaks are filled with them, not with the slate.
+    home.write_config("[schedule]\ncommercial_repeat_window_min = 0\n");
     util::echo_channel(&home, 30.0, 3, 30.0, &["scan"]);
     let root = home.path().join("served");
     std::fs::create_dir_all(&root).unwrap();
@@ -186,6 +190,7 @@ fn a_source_that_stalls_mid_item_comes_back_on_air() {
         )
         .unwrap()
     });
+    let path = file_path(&path);
     let ts = root.join("stall.ts");
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i", &path, "-c", "copy", "-f", "mpegts"])
@@ -257,6 +262,26 @@ fn a_source_that_stalls_mid_item_comes_back_on_air() {
         problems.push("SIGTERM did not stop the daemon cleanly".into());
     }
     assert!(problems.is_empty(), "stalling source:\n- {}\n--- log tail:\n{}", problems.join("\n- "), tail(&log, 30));
+}
+
+/// A local path from a schedule URI (`file:///…` percent-encoded, or a plain path).
+fn file_path(uri: &str) -> String {
+    let Some(rest) = uri.strip_prefix("file://") else { return uri.to_owned() };
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = rest.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("utf-8 path")
 }
 
 fn tail(s: &str, n: usize) -> String {
