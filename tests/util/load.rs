@@ -113,11 +113,11 @@ impl CpuQuota {
             // a box busy with other work it would get far less than its quota (a share of one
             // process among many) and the quota would not be what holds it back.
             QuotaKind::V2(dir) => {
-                let _ = std::fs::write(dir.join("cpu.weight"), "1000");
+                let _ = std::fs::write(dir.join("cpu.weight"), "10000");
                 std::fs::write(dir.join("cpu.max"), format!("{quota} {PERIOD_US}"))
             }
             QuotaKind::V1(dir) => {
-                let _ = std::fs::write(dir.join("cpu.shares"), "10240");
+                let _ = std::fs::write(dir.join("cpu.shares"), "262144");
                 std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string())?;
                 std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string())
             }
@@ -379,7 +379,7 @@ fn dechunk_text(mut s: &str) -> String {
 pub fn admin_cookie(addr: &str, password: &str) -> String {
     let body = format!("{{\"password\":\"{password}\"}}");
     let (status, head, text, _) =
-        http(addr, "POST", "/api/setup", None, Some(&body), Duration::from_secs(10)).expect("POST /api/setup answered");
+        http(addr, "POST", "/api/setup", None, Some(&body), Duration::from_secs(90)).expect("POST /api/setup answered");
     assert!((200..300).contains(&status), "setup failed: {status} {text}");
     head.lines()
         .find_map(|l| {
