@@ -471,7 +471,15 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
             next_squeeze += squeeze_every;
         }
         if let Ok(Some(status)) = daemon.child.try_wait() {
-            panic!("the daemon exited during the soak ({status}):\n{}", tail(&daemon.stderr(), 60));
+            let log = daemon.stderr();
+            let kept = std::env::temp_dir().join(format!("retrovue-loaded-daemon-{pid}.log"));
+            let _ = std::fs::write(&kept, &log);
+            panic!(
+                "the daemon exited during the soak after {:.0} s ({status}); its log: {}\n{}",
+                t0.elapsed().as_secs_f64(),
+                kept.display(),
+                tail(&log, 60)
+            );
         }
     }
     let soak_to = Utc::now();
