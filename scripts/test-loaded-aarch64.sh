@@ -25,6 +25,8 @@ export GST_REGISTRY="$scratch/gst-registry-arm64.bin" GST_REGISTRY_FORK=no
 exec qemu-aarch64-static -L "$sysroot" "$bin" "\$@"
 EOF
 chmod +x "$wrapper"
+# Build the emulated GStreamer registry once (slow under qemu) so the daemon starts in time.
+"$wrapper" selftest >/dev/null 2>&1 || echo "WARN aarch64 selftest failed before the soak" >&2
 echo "loaded soak under qemu: $bin, $secs s"
 RETROVUE_LOADED_BIN="$wrapper" RETROVUE_LOADED_SOAK_SECS="$secs" RETROVUE_LOADED_CHANNELS=2 \
   RETROVUE_LOADED_VIEWERS=6 RETROVUE_LOADED_FACTOR=0 RETROVUE_LOADED_CALIBRATE_SECS=20 \
