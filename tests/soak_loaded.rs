@@ -372,13 +372,17 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     let low = quiet * squeeze;
     let reference = if factor > 0.0 { ffmpeg_reference(&home, near, calib_secs.min(30)) } else { None };
     println!(
-        "loaded soak: {} cores online; the daemon uses {quiet:.2} cores with 4 channels watched on the quiet box; \
-         quota {near:.2} cores ({factor}x){}",
+        "loaded soak: {} cores online; the daemon uses {quiet:.2} cores with {} channels watched on the quiet box; {}",
         load::cores_online(),
-        if squeeze > 0.0 {
-            format!(", squeezed to {low:.2} cores ({squeeze}x) for {squeeze_secs} s every {squeeze_every} s")
+        channels_in_use().len(),
+        if factor <= 0.0 {
+            "no quota".to_owned()
+        } else if squeeze > 0.0 {
+            format!(
+                "quota {near:.2} cores ({factor}x), squeezed to {low:.2} cores ({squeeze}x) for {squeeze_secs} s every {squeeze_every} s"
+            )
         } else {
-            String::new()
+            format!("quota {near:.2} cores ({factor}x)")
         }
     );
     match reference {
@@ -386,7 +390,8 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
             "calibration reference: ffmpeg doing the same 4 transcodes under the {near:.2}-core quota runs at {speed:.2}x real time{}",
             if speed < 0.97 { " (WARNING: the quota is tighter than ffmpeg needs for the same work)" } else { "" }
         ),
-        None => println!("calibration reference: ffmpeg could not be run"),
+        None if factor > 0.0 => println!("calibration reference: ffmpeg could not be run"),
+        None => {}
     }
 
     // RETROVUE_LOADED_FACTOR=0: no quota (under qemu-user the emulated CPU is the slow box).
