@@ -55,3 +55,14 @@ fi
 
 step "soak (4 channels, 20 viewers; RETROVUE_SOAK_SECS=3600 for the long run)"
 RETROVUE_SOAK_SECS="${RETROVUE_SOAK_SECS:-300}" cargo test --locked --test soak -- --ignored --nocapture
+
+step "loaded-box soak (issue #21: 4 channels, 20 viewers, CPU quota near the limit; RETROVUE_LOADED_SOAK_SECS=3600 for the long run)"
+RETROVUE_LOADED_SOAK_SECS="${RETROVUE_LOADED_SOAK_SECS:-600}" cargo test --locked --test soak_loaded -- --ignored --nocapture
+
+step "loaded soak on the aarch64 binary under qemu-user (RETROVUE_LOADED_QEMU_SECS=${RETROVUE_LOADED_QEMU_SECS:-180}; 0 skips)"
+# The binary and sysroot are the ones the appliance step cross-built above (cached).
+if [ "${RETROVUE_LOADED_QEMU_SECS:-180}" != 0 ]; then
+  bash scripts/test-loaded-aarch64.sh "${RETROVUE_LOADED_QEMU_SECS:-180}"
+else
+  echo "RETROVUE_LOADED_QEMU_SECS=0: skipped"
+fi
