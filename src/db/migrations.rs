@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_library_sidecars.sql"),
     migration!(20, "0020_schedule_state.sql"),
     migration!(25, "0025_schedule_item_refs.sql"),
+    migration!(30, "0030_plex_tokens_out_of_uris.sql"),
 ];
 
 /// The newest schema version this binary knows.

@@ -46,7 +46,7 @@ impl AiringSource for StoreAirings {
         let db = self.db.clone();
         let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
         Box::pin(async move {
-            db.call(move |c| schedule_store::airings_between(c, channel, from_ms, to_ms))
+            db.call(move |c| schedule_store::airings_to_play(c, channel, from_ms, to_ms))
                 .await
                 .map_err(|e| SourceError(e.to_string()))?
                 .map_err(|e| SourceError(e.to_string()))

@@ -188,6 +188,11 @@ impl Library {
         Ok(self.db.call_blocking(|c| store::list_sources(c))?)
     }
 
+    /// What opening items needs beyond their stored URIs (source secrets).
+    pub fn credentials(&self) -> Result<super::secret::Credentials, LibraryError> {
+        Ok(self.db.call_blocking(|c| store::credentials(c))?)
+    }
+
     /// Remove a source and its items.
     pub fn remove_source(&self, id: SourceId) -> Result<(), LibraryError> {
         if self.db.call_blocking(|c| store::remove_source(c, id))? { Ok(()) } else { Err(LibraryError::NoSource(id)) }

@@ -13,6 +13,7 @@
 //! | [`plex`] | import from a Plex server |
 //! | [`demo`] | generate a demo library of test clips |
 //! | [`progress`] / [`report`] | one progress indication per scan; its summary |
+//! | [`secret`] | source secrets: masked for display, added back when an item is opened |
 
 pub mod catalog;
 pub mod demo;
@@ -24,6 +25,7 @@ pub mod probe;
 pub mod progress;
 pub mod report;
 pub mod scan;
+pub mod secret;
 pub mod store;
 pub mod thumbnail;
 

@@ -8,6 +8,8 @@
 //! full (`/library/metadata/{key}?includeChapters=1&includeMarkers=1`) for chapters and
 //! commercial markers (breakpoints, origin `plex`); what disappeared is marked gone. Plex's
 //! own media facts (duration, codecs, size) stand in for a probe: nothing is downloaded.
+//! An item's URI is its part URL on the server *without* the token, which stays with the
+//! source and is added only when the item is opened ([`super::secret::Credentials`]).
 //!
 //! The whole listing is read before anything is written: a server that is down, slow, says
 //! 401, sends garbage or a short page fails the source with a clear error and changes
@@ -236,15 +238,15 @@ pub fn parse_sections(body: &[u8]) -> Result<Vec<PlexLibrary>, ParseError> {
 
 /// Decode the answer to a library listing (`/library/sections/{key}/all`) or an item's
 /// detail (`/library/metadata/{key}`): the `totalSize` announced (if any) and each item as a
-/// sync against the server at `base` with `token` stores it (with complete details, no path
-/// mapping).
-pub fn parse_items(body: &[u8], base: &str, token: &str) -> Result<(Option<usize>, Vec<PlexItem>), ParseError> {
+/// sync against the server at `base` stores it (with complete details, no path mapping).
+/// Part URLs carry no token: it is added when the item is opened ([`super::secret`]).
+pub fn parse_items(body: &[u8], base: &str) -> Result<(Option<usize>, Vec<PlexItem>), ParseError> {
     let listing: Listing = decode(body)?;
     let items = listing
         .metadata
         .iter()
         .map(|m| {
-            let (record, facts, breakpoints) = describe(m, m, base, token, None, true);
+            let (record, facts, breakpoints) = describe(m, m, base, None, true);
             PlexItem { record, facts, breakpoints }
         })
         .collect();
@@ -397,7 +399,7 @@ pub async fn sync(
         };
         let complete = detail.is_some();
         let full = detail.unwrap_or_else(|| item.clone());
-        let (rec, facts, breakpoints) = describe(&full, &item, url, token, path_map.as_ref(), complete);
+        let (rec, facts, breakpoints) = describe(&full, &item, url, path_map.as_ref(), complete);
         let now = clock::to_ms(clock.now());
         db.call_blocking(|c| -> Result<MediaId, store::StoreError> {
             let tx = c.transaction()?;
@@ -432,12 +434,11 @@ fn describe(
     m: &Metadata,
     listed: &Metadata,
     base: &str,
-    token: &str,
     path_map: Option<&(String, String)>,
     complete: bool,
 ) -> (ItemRecord, Result<ProbeFacts, String>, Vec<i64>) {
     let media = m.media.first();
-    let part = media.and_then(|md| md.parts.first());
+    let part = media.and_then(|md| md.parts.first()).filter(|p| safe_key(&p.key));
     let local = part.and_then(|p| p.file.as_deref()).and_then(|file| {
         let (from, to) = path_map?;
         let rest = file.strip_prefix(from.as_str())?;
@@ -446,7 +447,7 @@ fn describe(
     });
     let uri = match (&local, part) {
         (Some(p), _) => scan::file_uri(p),
-        (None, Some(p)) => format!("{}{}?X-Plex-Token={}", base.trim_end_matches('/'), p.key, urlencode(token)),
+        (None, Some(p)) => format!("{}{}", base.trim_end_matches('/'), p.key),
         (None, None) => String::new(),
     };
     let duration = m.duration.or(media.and_then(|md| md.duration)).filter(|d| *d > 0);
@@ -496,6 +497,10 @@ fn describe(
     (rec, facts, breakpoints)
 }
 
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+/// A part key that stays a path on the server: it starts with `/`, has no fragment, no
+/// whitespace, and names no token of its own.
+fn safe_key(key: &str) -> bool {
+    key.starts_with('/')
+        && !key.contains(|c: char| c == '#' || c.is_whitespace() || c.is_control())
+        && !key.to_ascii_lowercase().contains("x-plex-token")
 }

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use super::Context;
 use crate::clock::{SystemClock, format_duration_ms};
 use crate::library::catalog::parse_breakpoints;
+use crate::library::secret::mask;
 use crate::library::store::{ItemFilter, Source, SourceSpec};
 use crate::library::{ItemEdit, Library, MediaId, Progress, ProgressUpdate, ScanReport, SourceId, demo};
 
@@ -155,11 +156,6 @@ fn open_library(ctx: &Context) -> anyhow::Result<Library> {
     Ok(Library::new(ctx.open_db()?, Arc::new(SystemClock), ctx.config.library.clone()))
 }
 
-fn masked(token: &str) -> String {
-    let head: String = token.chars().take(4).collect();
-    if token.chars().count() <= 8 { "****".to_owned() } else { format!("{head}…") }
-}
-
 fn source_json(s: &Source) -> serde_json::Value {
     let mut v = serde_json::json!({
         "id": s.id, "name": s.name, "enabled": s.enabled, "last_sync_at": s.last_sync_at, "last_error": s.last_error,
@@ -173,7 +169,7 @@ fn source_json(s: &Source) -> serde_json::Value {
         SourceSpec::Plex { url, token, libraries, path_map } => {
             v["type"] = "plex".into();
             v["url"] = url.clone().into();
-            v["token"] = masked(token).into();
+            v["token"] = mask(token).into();
             v["libraries"] = serde_json::json!(libraries);
             v["path_map"] = serde_json::json!(path_map);
         }
@@ -215,7 +211,7 @@ pub fn source(ctx: &Context, cmd: SourceCmd) -> anyhow::Result<()> {
                         SourceSpec::Folder { path, content_kind } => {
                             format!("folder {content_kind} {}", path.display())
                         }
-                        SourceSpec::Plex { url, token, .. } => format!("plex {url} token {}", masked(token)),
+                        SourceSpec::Plex { url, token, .. } => format!("plex {url} token {}", mask(token)),
                     };
                     let err = s.last_error.as_deref().map(|e| format!("  (last error: {e})")).unwrap_or_default();
                     println!("{:>4}  {}  {what}{err}", s.id, s.name);

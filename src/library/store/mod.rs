@@ -144,6 +144,26 @@ pub fn get_source(conn: &Connection, id: SourceId) -> rusqlite::Result<Option<So
     conn.query_row(&format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = ?1"), [id.0], source_from_row).optional()
 }
 
+/// What opening items needs beyond their URIs (the tokens of the Plex sources).
+pub fn credentials(conn: &Connection) -> rusqlite::Result<crate::library::secret::Credentials> {
+    Ok(crate::library::secret::Credentials::from_sources(&list_sources(conn)?))
+}
+
+/// The source that is `spec` already: the same folder and kind, or the same server URL and
+/// libraries.
+pub fn same_source(conn: &Connection, spec: &SourceSpec) -> rusqlite::Result<Option<Source>> {
+    let same = |s: &Source| match (&s.spec, spec) {
+        (SourceSpec::Folder { path: a, content_kind: k }, SourceSpec::Folder { path: b, content_kind: l }) => {
+            a == b && k == l
+        }
+        (SourceSpec::Plex { url: a, libraries: l, .. }, SourceSpec::Plex { url: b, libraries: m, .. }) => {
+            a == b && l == m
+        }
+        _ => false,
+    };
+    Ok(list_sources(conn)?.into_iter().find(same))
+}
+
 /// Remove a source and every item it brought (returns false if there was none).
 pub fn remove_source(conn: &Connection, id: SourceId) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM sources WHERE id = ?1", [id.0])? > 0)

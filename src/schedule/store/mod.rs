@@ -1,7 +1,7 @@
 //! The schedule's tables: `programming_slots`, `series_progress`, `schedule_programs`,
 //! `schedule_items`, `playout_log`, `schedule_publications`. Nothing else runs SQL on them.
 //!
-//! Readers: playout reads [`airings_between`] / [`airing_at`], guides read
+//! Readers: playout reads [`airings_to_play`] / [`airing_at`], guides read
 //! [`programs_between`], everyone may watch [`generation`] (bumped by every [`publish`]).
 //! Writers: the planner publishes; playout appends to the as-run log with
 //! [`record_as_run`] / [`finish_as_run`]; the web page lists it with [`as_run`].
@@ -20,6 +20,7 @@ use super::rules::{Days, Fill, Slot};
 use super::{Airing, AiringKind, Program, ProgramInfo};
 use crate::clock::from_ms;
 use crate::library::MediaId;
+use crate::library::secret::redact;
 use crate::lineup::ChannelId;
 
 mod publish;
@@ -213,6 +214,19 @@ pub fn airings_between(conn: &Connection, channel: ChannelId, from_ms: i64, to_m
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// [`airings_between`] as playout opens them: each stored URI (which never carries a source's
+/// secret) with its source's credentials added ([`crate::library::secret::Credentials`]).
+pub fn airings_to_play(conn: &Connection, channel: ChannelId, from_ms: i64, to_ms: i64) -> Result<Vec<Airing>> {
+    let credentials = crate::library::store::credentials(conn)?;
+    let mut airings = airings_between(conn, channel, from_ms, to_ms)?;
+    for a in &mut airings {
+        if let Some(uri) = &a.uri {
+            a.uri = Some(credentials.openable(uri));
+        }
+    }
+    Ok(airings)
+}
+
 /// The airing of a channel at `at_ms` (index seek on `(channel_id, start_ms)`).
 pub fn airing_at(conn: &Connection, channel: ChannelId, at_ms: i64) -> Result<Option<Airing>> {
     let mut st = conn.prepare_cached(&format!(
@@ -337,7 +351,8 @@ impl AsRun {
     }
 }
 
-/// Append an as-run entry; returns its id.
+/// Append an as-run entry; returns its id. A source secret quoted in the error (GStreamer
+/// quotes the URL it opened) is stored masked.
 pub fn record_as_run(conn: &Connection, e: &AsRun) -> Result<i64> {
     conn.execute(
         "INSERT INTO playout_log (channel_id, schedule_item_id, item_id, kind, title, planned_start_ms, planned_end_ms,
@@ -354,13 +369,13 @@ pub fn record_as_run(conn: &Connection, e: &AsRun) -> Result<i64> {
             e.actual_start_ms,
             e.actual_end_ms,
             e.status.as_str(),
-            e.error
+            e.error.as_deref().map(redact)
         ],
     )?;
     Ok(conn.last_insert_rowid())
 }
 
-/// Close an as-run entry.
+/// Close an as-run entry (a secret quoted in `error` is stored masked).
 pub fn finish_as_run(
     conn: &Connection,
     id: i64,
@@ -370,7 +385,7 @@ pub fn finish_as_run(
 ) -> Result<()> {
     conn.execute(
         "UPDATE playout_log SET actual_end_ms = ?2, status = ?3, error = ?4 WHERE id = ?1",
-        params![id, actual_end_ms, status.as_str(), error],
+        params![id, actual_end_ms, status.as_str(), error.map(redact)],
     )?;
     Ok(())
 }

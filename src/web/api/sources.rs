@@ -11,8 +11,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::parse_id;
-use super::settings::{PLEX_TOKEN, mask};
+use super::settings::PLEX_TOKEN;
 use crate::config::store as config_store;
+use crate::library::secret::mask;
 use crate::library::store::{self as library_store, Source, SourceSpec};
 use crate::library::{Library, SourceId};
 use crate::web::WebState;

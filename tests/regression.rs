@@ -1,0 +1,341 @@
+//! One test per reported bug, named `issue_<N>_<what>` (ripgrep's `tests/regression.rs`):
+//! each failed on the code the issue was reported against, and keeps the bug from coming back.
+//!
+//! Issue 16, "Defects to fix on the way": https://github.com/retrovue/retrovue/issues/16
+
+mod plex_support;
+mod util;
+mod webclient;
+
+use std::time::Duration;
+
+use plex_support::{Plex, episode, movie};
+use retrovue::db::Db;
+use retrovue::library::MediaItem;
+use retrovue::library::store::{ItemFilter, list_items};
+use retrovue::lineup::store as lineup_store;
+use retrovue::schedule::planner::{ChannelPlan, PlannedProgram};
+use retrovue::schedule::{Airing, AiringKind, ProgramInfo, store as schedule_store};
+use serde_json::json;
+use util::{Home, wait_for};
+use webclient::Api;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Everything a run printed, answered or stored, by where it came from.
+#[derive(Default)]
+struct Seen(Vec<(String, String)>);
+
+impl Seen {
+    fn add(&mut self, what: impl Into<String>, text: impl Into<String>) {
+        self.0.push((what.into(), text.into()));
+    }
+
+    /// Run a CLI command (it must succeed) and keep its stdout and stderr.
+    fn cli(&mut self, home: &Home, args: &[&str]) -> String {
+        let out = home.run(args);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "retrovue {args:?} failed:\n{stdout}\n{stderr}");
+        self.add(format!("retrovue {} (stdout)", args.join(" ")), stdout.clone());
+        self.add(format!("retrovue {} (stderr)", args.join(" ")), stderr);
+        stdout.into_owned()
+    }
+
+    /// Every place `secret`, or any 8 characters of it, shows.
+    fn leaks(&self, secret: &str) -> Vec<String> {
+        let chars: Vec<char> = secret.chars().collect();
+        let pieces: Vec<String> = chars.windows(8).map(|w| w.iter().collect()).collect();
+        self.0
+            .iter()
+            .filter(|(_, text)| pieces.iter().any(|p| text.contains(p.as_str())))
+            .map(|(what, text)| {
+                let at = pieces.iter().find_map(|p| text.find(p.as_str())).unwrap_or(0);
+                let from = text[..at].char_indices().rev().nth(80).map_or(0, |(i, _)| i);
+                let context: String = text[from..].chars().take(200).collect();
+                format!("{what}: …{context}…")
+            })
+            .collect()
+    }
+}
+
+fn items(db: &Db) -> Vec<MediaItem> {
+    db.call_blocking(|c| list_items(c, &ItemFilter { include_gone: true, ..Default::default() })).unwrap()
+}
+
+/// Issue 16: the Plex token was baked into item URIs, so the item API, `library show`,
+/// schedule rows and as-run errors carried it in full. It must show nowhere but masked:
+/// not in any CLI output, API answer, daemon log line, or row outside `sources`, while
+/// playout still opens Plex media with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_plex_token_never_leaks() {
+    const CANARY: &str = "LeakCanary7f3a9c2e51d4b8";
+    let home = Home::new();
+    home.write_config("[schedule]\nhorizon_days = 1\nfrozen_hours = 1\n");
+    let mut plex = Plex::new(
+        CANARY,
+        &[("1", "Movies", "movie"), ("2", "TV Shows", "show")],
+        vec![
+            ("1", vec![movie("101", "Canary Movie", "PG", 1000), movie("102", "Broken Movie", "PG", 1000)]),
+            ("2", vec![episode("201", 1, "TV-G", 1000), episode("202", 2, "TV-G", 1000)]),
+        ],
+        plex_support::clip_bytes(home.path(), 2.0, "smpte"),
+    );
+    plex.broken_parts.insert("102".into());
+    let (fake, addr, _server) = plex_support::start(plex).await;
+    let url = format!("http://{addr}");
+    let mut seen = Seen::default();
+
+    seen.cli(&home, &["source", "add", "--plex", &url, "--token", CANARY, "--name", "Den Plex"]);
+    seen.cli(&home, &["source", "list"]);
+    seen.cli(&home, &["source", "list", "--json"]);
+    seen.cli(&home, &["scan"]);
+    seen.cli(&home, &["scan", "--json"]);
+    seen.cli(&home, &["library", "list"]);
+    seen.cli(&home, &["library", "list", "--json"]);
+    let db = Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let all = items(&db);
+    assert_eq!(all.len(), 4, "the fake server's four items were imported");
+    for i in &all {
+        seen.cli(&home, &["library", "show", &i.id.to_string()]);
+        seen.cli(&home, &["library", "show", &i.id.to_string(), "--json"]);
+    }
+    let channels = home.path().join("channels.toml");
+    std::fs::write(
+        &channels,
+        "[[channel]]\nnumber = \"2\"\nname = \"Plex TV\"\nmode = \"always_on\"\nbreak_style = \"none\"\n\
+         default_fill = \"Retro Robots\"\n[[channel.slot]]\nstart = \"00:00\"\nlength = 30\nmovies = true\n",
+    )
+    .unwrap();
+    seen.cli(&home, &["channel", "import", channels.to_str().unwrap()]);
+    seen.cli(&home, &["schedule", "build", "--days", "1"]);
+    seen.cli(&home, &["schedule", "build", "--days", "1", "--json"]);
+    seen.cli(&home, &["schedule", "show", "--channel", "2", "--hours", "24"]);
+    seen.cli(&home, &["schedule", "show", "--channel", "2", "--hours", "24", "--json"]);
+    seen.cli(&home, &["schedule", "now", "--json"]);
+    seen.cli(&home, &["guide", "xmltv"]);
+    seen.cli(&home, &["guide", "m3u", "--base-url", "http://127.0.0.1:1"]);
+
+    // What airs next, from now on: the four Plex items back to back, 2 s each (one answers 404).
+    let channel = db.call_blocking(|c| lineup_store::by_number(c, "2")).unwrap().unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let t0 = now + 10_000;
+    let mut airings = vec![Airing {
+        id: 0,
+        channel_id: channel.id,
+        program_id: None,
+        start: retrovue::clock::from_ms(now - 1000),
+        end: retrovue::clock::from_ms(t0),
+        kind: AiringKind::Slate,
+        media_id: None,
+        uri: None,
+        title: "Slate".into(),
+        offset_in_ms: 0,
+        offset_out_ms: t0 - now + 1000,
+        loudness_lufs: None,
+    }];
+    let order = ["Canary Movie", "Broken Movie", "Episode 1", "Episode 2"];
+    for (n, title) in order.iter().enumerate() {
+        let i = all.iter().find(|i| i.title == *title).unwrap();
+        let start = t0 + n as i64 * 2000;
+        airings.push(Airing {
+            id: 0,
+            channel_id: channel.id,
+            program_id: None,
+            start: retrovue::clock::from_ms(start),
+            end: retrovue::clock::from_ms(start + 2000),
+            kind: AiringKind::Program,
+            media_id: Some(i.id),
+            uri: Some(i.uri.clone()),
+            title: i.title.clone(),
+            offset_in_ms: 0,
+            offset_out_ms: 2000,
+            loudness_lufs: i.loudness_lufs,
+        });
+    }
+    let end = t0 + 8000;
+    let plan = ChannelPlan {
+        programs: vec![PlannedProgram {
+            start_ms: now - 1000,
+            end_ms: end,
+            media_id: None,
+            info: ProgramInfo::filler("Plex test", None),
+            airings,
+        }],
+        ..Default::default()
+    };
+    db.call_blocking(|c| schedule_store::publish(c, channel.id, 0, &plan, now, 86_400_000)).unwrap();
+
+    let daemon = home.serve(&[]);
+    // Wait until the last one has aired.
+    let finished = wait_for(Duration::from_secs(60), || {
+        let n: i64 = db
+            .call_blocking(|c| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM playout_log WHERE planned_start_ms >= ?1 AND actual_end_ms IS NOT NULL",
+                    [t0],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap();
+        (n >= 4).then_some(n)
+    });
+    assert!(finished.is_some(), "the four Plex items did not air; daemon log:\n{}", daemon.stderr());
+    // Playout opened the good parts with the token, which no stored URI carries.
+    for part in ["101", "201", "202"] {
+        assert!(fake.part_hits(part) > 0, "part {part} was never fetched with the token");
+    }
+    let broken: (String, Option<String>) = db
+        .call_blocking(|c| {
+            c.query_row(
+                "SELECT status, error FROM playout_log WHERE title = 'Broken Movie' AND planned_start_ms >= ?1",
+                [t0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .unwrap();
+    assert_eq!(broken.0, "failed", "{broken:?}");
+
+    let mut api = Api::new(daemon.url(""));
+    api.setup(PASSWORD).await;
+    let mut paths: Vec<String> = [
+        "/api/items",
+        "/api/items?search=canary",
+        "/api/sources",
+        "/api/status",
+        "/api/logs?hours=1",
+        "/api/logs.csv?hours=1",
+        "/api/channels",
+        "/api/settings",
+        "/api/guide",
+        "/api/scan",
+        "/xmltv.xml",
+        "/playlist.m3u",
+        "/lineup.json",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    for i in &all {
+        paths.push(format!("/api/items/{}", i.id));
+        paths.push(format!("/api/items/{}/still.jpg", i.id));
+    }
+    // A scan by the daemon, and what it reports.
+    let started = api.change(reqwest::Method::POST, "/api/scan", &json!({})).await;
+    seen.add("POST /api/scan", started.text());
+    for _ in 0..100 {
+        if api.get("/api/scan").await.json["running"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for p in &paths {
+        let a = api.get(p).await;
+        assert!(a.status.is_success() || p.ends_with("still.jpg"), "{p}: {}", a.status);
+        seen.add(format!("GET {p}"), a.text());
+    }
+    seen.add("daemon stderr", daemon.stderr());
+    // Every row outside `sources`, every column.
+    let rows: Vec<(String, String)> = db.call_blocking(|c| {
+        let tables: Vec<String> = c
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('sources', 'sqlite_sequence')",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        tables
+            .into_iter()
+            .map(|t| {
+                let mut st = c.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+                let n = st.column_count();
+                let text: Vec<String> = st
+                    .query_map([], |r| {
+                        Ok((0..n)
+                            .map(|i| match r.get_ref(i).unwrap() {
+                                rusqlite::types::ValueRef::Text(b) => String::from_utf8_lossy(b).into_owned(),
+                                other => format!("{other:?}"),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" | "))
+                    })
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                (format!("table {t}"), text.join("\n"))
+            })
+            .collect()
+    });
+    for (t, text) in rows {
+        seen.add(t, text);
+    }
+    let leaks = seen.leaks(CANARY);
+    assert!(leaks.is_empty(), "the Plex token leaked in {} places:\n{}", leaks.len(), leaks.join("\n\n"));
+    // The token is still shown masked where it is configured.
+    assert!(
+        seen.0.iter().any(|(w, t)| w.starts_with("retrovue source list") && t.contains("••••d4b8")),
+        "source list shows the masked token"
+    );
+}
+
+/// A database file at an older schema: only the migrations up to `version` applied, as a
+/// Retrovue of that version left it.
+fn old_database(path: &std::path::Path, version: i64) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .unwrap();
+    for m in retrovue::db::MIGRATIONS.iter().filter(|m| m.version <= version) {
+        conn.execute_batch(m.sql).unwrap();
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, 0)",
+            rusqlite::params![m.version, m.name],
+        )
+        .unwrap();
+    }
+    conn
+}
+
+/// Issue 16: databases written before the token left the URIs hold it in item URIs, schedule
+/// rows and as-run errors; opening one with this version takes it out of all of them.
+#[test]
+fn issue_16_an_upgraded_database_keeps_the_plex_token_only_with_its_source() {
+    const TOKEN: &str = "OldToken-0123456789ab";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("retrovue.db");
+    let part = "http://10.0.0.2:32400/library/parts/7/1/file.mkv";
+    {
+        let c = old_database(&path, 25);
+        c.execute_batch(&format!(
+            "INSERT INTO sources (id, kind, name, url, token, created_at) VALUES (1, 'plex', 'Plex', 'http://10.0.0.2:32400', '{TOKEN}', 0);
+             INSERT INTO content_items (id, source_id, external_id, kind, uri, title, playable, loudness_error, created_at, updated_at)
+                 VALUES (1, 1, '7', 'movie', '{part}?X-Plex-Token={TOKEN}', 'Movie', 1, 'decoding failed: 404 ({part}?X-Plex-Token={TOKEN})', 0, 0);
+             INSERT INTO channels (id, number, name, xmltv_id, created_at, updated_at) VALUES (1, '2', 'Two', 'two', 0, 0);
+             INSERT INTO schedule_items (channel_id, start_ms, end_ms, kind, item_id, uri, title, built_at)
+                 VALUES (1, 0, 1000, 'program', 1, '{part}?X-Plex-Token={TOKEN}', 'Movie', 0);
+             INSERT INTO playout_log (channel_id, kind, title, actual_start_ms, status, error)
+                 VALUES (1, 'program', 'Movie', 0, 'failed', 'souphttpsrc: Not Found (URL: {part}?X-Plex-Token={TOKEN}, Redirect to: (NULL))');"
+        ))
+        .unwrap();
+    }
+    let db = Db::open(&path).unwrap();
+    let (uri, loudness_error, row_uri, error, token): (String, String, String, String, String) =
+        db.call_blocking(|c| {
+            c.query_row(
+                "SELECT i.uri, i.loudness_error, s.uri, l.error, src.token FROM content_items i, schedule_items s,
+                 playout_log l, sources src",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap()
+        });
+    assert_eq!((uri.as_str(), row_uri.as_str()), (part, part));
+    assert!(
+        !loudness_error.contains(TOKEN) && loudness_error.contains("file.mkv?X-Plex-Token=••••"),
+        "{loudness_error}"
+    );
+    assert!(!error.contains(TOKEN) && error.contains("(URL: http://"), "{error}");
+    assert_eq!(token, TOKEN, "the source keeps its token");
+}
