@@ -339,3 +339,31 @@ fn issue_16_an_upgraded_database_keeps_the_plex_token_only_with_its_source() {
     assert!(!error.contains(TOKEN) && error.contains("(URL: http://"), "{error}");
     assert_eq!(token, TOKEN, "the source keeps its token");
 }
+
+/// Issue 16: one unreadable `<breakpoint>` made the whole `.nfo` count as broken, so the
+/// item lost its title, season and rating. The rest is kept and the bad value reported.
+#[test]
+fn issue_16_one_bad_nfo_breakpoint_keeps_the_rest_of_the_file() {
+    let home = Home::new();
+    let shows = home.path().join("media/shows");
+    let file = shows.join("Robots/Season 02/Robots - S02E03.mkv");
+    util::Clip::new(320, 240, 1.0).write(&file);
+    std::fs::write(
+        file.with_extension("nfo"),
+        "<episodedetails><title>The Real Title</title><showtitle>Retro Robots</showtitle><season>2</season>\
+         <episode>3</episode><mpaa>TV-PG</mpaa><retrovue><breakpoint>soon</breakpoint>\
+         <breakpoint>0:00.5</breakpoint><daypart>morning</daypart></retrovue></episodedetails>",
+    )
+    .unwrap();
+    home.ok(&["source", "add", "--folder", shows.to_str().unwrap(), "--kind", "shows"]);
+    let report = home.json(&["scan", "--json", "--no-loudness"]);
+    let problems = report["sources"][0]["errors"].to_string();
+    assert!(problems.contains("soon") && problems.contains("Robots - S02E03.nfo"), "{report:#}");
+    let items = home.json(&["library", "list", "--json"]);
+    let item = &items[0];
+    assert_eq!(item["title"], "The Real Title", "{item:#}");
+    assert_eq!((item["series"].as_str(), item["season"].as_u64()), (Some("Retro Robots"), Some(2)));
+    assert_eq!(item["rating"], "TV-PG");
+    assert_eq!(item["meta"]["daypart"], json!(["morning"]));
+    assert_eq!(item["breakpoints"], json!([500]));
+}

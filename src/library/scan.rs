@@ -368,6 +368,9 @@ fn describe(
         }
         match read_nfo(&p) {
             Ok(n) if n.kind != NfoKind::TvShow => {
+                for problem in &n.problems {
+                    errors.push(ItemError { item: p.to_string_lossy().into_owned(), reason: problem.clone() });
+                }
                 own = Some(n);
                 break;
             }
