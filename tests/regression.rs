@@ -367,3 +367,147 @@ fn issue_16_one_bad_nfo_breakpoint_keeps_the_rest_of_the_file() {
     assert_eq!(item["meta"]["daypart"], json!(["morning"]));
     assert_eq!(item["breakpoints"], json!([500]));
 }
+
+fn stderr_of(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Issue 16: `source add` for a server (or folder) that is a source already printed that
+/// source, exited 0 and dropped the new token and name; a token the server refuses was only
+/// found out at the next scan. Both are said at once, with a non-zero exit, and a scan in
+/// which a source failed exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_source_add_says_what_is_wrong_at_once() {
+    const TOKEN: &str = "Right-Token-0123456789";
+    let home = Home::new();
+    let plex =
+        Plex::new(TOKEN, &[("1", "Movies", "movie")], vec![("1", vec![movie("101", "Movie", "PG", 1000)])], Vec::new());
+    let (fake, addr, _server) = plex_support::start(plex).await;
+    let url = format!("http://{addr}");
+    let sources = |home: &Home| home.json(&["source", "list", "--json"]).as_array().unwrap().len();
+
+    let refused = home.run(&["source", "add", "--plex", &url, "--token", "Wrong-Token-987654321"]);
+    assert!(!refused.status.success(), "a refused token is an error at once: {}", stderr_of(&refused));
+    assert!(stderr_of(&refused).contains("refused the token"), "{}", stderr_of(&refused));
+    assert_eq!(sources(&home), 0, "nothing was added");
+    let unknown = home.run(&["source", "add", "--plex", &url, "--token", TOKEN, "--library", "Cartoons"]);
+    assert!(!unknown.status.success() && stderr_of(&unknown).contains("Cartoons"), "{}", stderr_of(&unknown));
+
+    home.ok(&["source", "add", "--plex", &url, "--token", TOKEN, "--name", "Den"]);
+    let again = home.run(&["source", "add", "--plex", &url, "--token", "Fresh-Token-0000000000", "--name", "New"]);
+    let said = stderr_of(&again);
+    assert!(!again.status.success(), "a second add of the same server is refused: {said}");
+    assert!(said.contains("already source 1") && said.contains("retrovue source edit 1"), "{said}");
+    assert_eq!(sources(&home), 1);
+
+    let shows = home.path().join("shows");
+    std::fs::create_dir_all(&shows).unwrap();
+    home.ok(&["source", "add", "--folder", shows.to_str().unwrap(), "--kind", "shows"]);
+    let twice = home.run(&["source", "add", "--folder", shows.to_str().unwrap(), "--kind", "shows"]);
+    assert!(!twice.status.success() && stderr_of(&twice).contains("retrovue source edit 2"), "{}", stderr_of(&twice));
+
+    fake.plex.lock().unwrap().mode = plex_support::Mode::Unauthorized;
+    let scan = home.run(&["scan", "--no-loudness"]);
+    assert!(!scan.status.success(), "a scan in which a source failed exits non-zero: {}", stderr_of(&scan));
+    assert!(stderr_of(&scan).contains("FAILED"), "{}", stderr_of(&scan));
+}
+
+/// Issue 16: sources could not be edited. Token, URL, libraries and path map of a Plex source
+/// and the folder of a folder source now change in place (CLI and web): items keep their ids
+/// and the user's edits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_sources_are_edited_in_place() {
+    const OLD: &str = "Old-Token-0123456789ab";
+    const NEW: &str = "New-Token-ba9876543210";
+    let home = Home::new();
+    let clip = plex_support::clip_bytes(home.path(), 1.0, "smpte");
+    let catalogue = || {
+        vec![
+            ("1", vec![movie("101", "Local Movie", "PG", 1000), movie("102", "Remote Movie", "PG", 1000)]),
+            ("2", vec![episode("201", 1, "TV-G", 1000)]),
+        ]
+    };
+    let sections = [("1", "Movies", "movie"), ("2", "TV Shows", "show")];
+    let (fake, addr, _server) = plex_support::start(Plex::new(OLD, &sections, catalogue(), clip.clone())).await;
+    let url = format!("http://{addr}");
+    home.ok(&["source", "add", "--plex", &url, "--token", OLD, "--name", "Den"]);
+    home.ok(&["scan", "--no-loudness"]);
+    let db = Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let before = items(&db);
+    let id_of = |items: &[MediaItem], title: &str| items.iter().find(|i| i.title == title).unwrap().id;
+    let local = id_of(&before, "Local Movie");
+    home.ok(&["library", "edit", &local.to_string(), "--daypart", "morning", "--breakpoints", "0:01"]);
+
+    // The server's token changed: the scan fails until the source has the new one.
+    fake.plex.lock().unwrap().token = NEW.into();
+    assert!(!home.run(&["scan", "--no-loudness"]).status.success());
+    let bad = home.run(&["source", "edit", "1", "--token", "Typo-Token-000000000000"]);
+    assert!(!bad.status.success() && stderr_of(&bad).contains("refused the token"), "{}", stderr_of(&bad));
+    home.ok(&["source", "edit", "1", "--token", NEW]);
+    home.ok(&["scan", "--no-loudness"]);
+
+    // The server moved.
+    let (_fake2, addr2, _server2) = plex_support::start(Plex::new(NEW, &sections, catalogue(), clip.clone())).await;
+    let url2 = format!("http://{addr2}");
+    home.ok(&["source", "edit", "1", "--url", &url2, "--name", "Den Plex"]);
+    let moved = items(&db);
+    assert!(moved.iter().all(|i| i.uri.starts_with(&format!("{url2}/library/parts/"))), "{moved:#?}");
+    home.ok(&["scan", "--no-loudness"]);
+
+    // Only the movies, and one of them played from this box through a path mapping.
+    let mirror = home.path().join("mirror");
+    std::fs::create_dir_all(mirror.join("Movies")).unwrap();
+    std::fs::write(mirror.join("Movies/Local Movie.mkv"), &clip).unwrap();
+    let map = format!("/plexmedia={}", mirror.display());
+    home.ok(&["source", "edit", "1", "--library", "Movies", "--path-map", &map]);
+    home.ok(&["scan", "--no-loudness"]);
+    let after = items(&db);
+    for i in &before {
+        let now = after.iter().find(|a| a.title == i.title).unwrap();
+        assert_eq!(now.id, i.id, "{} kept its id", i.title);
+    }
+    let kept = after.iter().find(|i| i.id == local).unwrap();
+    assert_eq!(kept.meta.daypart, ["morning"], "the user's metadata survived");
+    assert_eq!(kept.breakpoints, [1000], "the user's breakpoints survived");
+    assert!(kept.uri.starts_with("file:///") && kept.uri.ends_with("/mirror/Movies/Local%20Movie.mkv"), "{}", kept.uri);
+    let gone = db.call_blocking(|c| retrovue::library::store::get_item_details(c, id_of(&after, "Episode 1")));
+    assert!(gone.unwrap().unwrap().gone, "the TV library is no longer imported");
+    let list = home.json(&["source", "list", "--json"]);
+    assert_eq!((list[0]["name"].as_str(), list[0]["url"].as_str()), (Some("Den Plex"), Some(url2.as_str())));
+
+    // A folder that moved on disk: its items follow, ids and edits kept.
+    let first = home.path().join("disk1/shows");
+    util::Clip::new(320, 240, 1.0).write(&first.join("Echo/Season 01/Echo - S01E01.mkv"));
+    home.ok(&["source", "add", "--folder", first.to_str().unwrap(), "--kind", "shows"]);
+    home.ok(&["scan", "--no-loudness", "--source", "2"]);
+    let echo =
+        items(&db).into_iter().find(|i| i.title.contains("S01E01") || i.series.as_deref() == Some("Echo")).unwrap();
+    home.ok(&["library", "edit", &echo.id.to_string(), "--era", "1980s"]);
+    let second = home.path().join("disk2/shows");
+    std::fs::create_dir_all(second.parent().unwrap()).unwrap();
+    std::fs::rename(&first, &second).unwrap();
+    home.ok(&["source", "edit", "2", "--path", second.to_str().unwrap()]);
+    let report = home.json(&["scan", "--json", "--no-loudness", "--source", "2"]);
+    assert_eq!((report["added"].as_u64(), report["removed"].as_u64()), (Some(0), Some(0)), "{report:#}");
+    let echo2 = items(&db).into_iter().find(|i| i.id == echo.id).unwrap();
+    assert!(echo2.uri.contains("/disk2/shows/Echo/"), "{}", echo2.uri);
+    assert_eq!(echo2.meta.era.as_deref(), Some("1980s"));
+    assert!(!home.run(&["source", "edit", "2", "--token", "x"]).status.success(), "no token on a folder");
+
+    // The web page edits in place too.
+    let daemon = home.serve(&[]);
+    let mut api = Api::new(daemon.url(""));
+    api.setup(PASSWORD).await;
+    let a = api.change(reqwest::Method::PUT, "/api/sources/2", &json!({ "name": "Cartoon disk" })).await;
+    assert!(a.status.is_success(), "{}", a.text());
+    let a = api.change(reqwest::Method::PUT, "/api/sources/1", &json!({ "token": "Typo-Token-000000000000" })).await;
+    assert_eq!(a.status, reqwest::StatusCode::BAD_REQUEST, "{}", a.text());
+    let a = api
+        .change(reqwest::Method::PUT, "/api/sources/1", &json!({ "libraries": [], "path_map": null, "token": NEW }))
+        .await;
+    assert!(a.status.is_success(), "{}", a.text());
+    assert_eq!((a.json["libraries"].as_array().map(Vec::len), &a.json["path_map"]), (Some(0), &json!(null)));
+    let list = api.get("/api/sources").await;
+    assert_eq!(list.json[1]["name"], "Cartoon disk");
+    assert_eq!(items(&db).len(), after.len() + 1, "no item was lost or duplicated");
+}

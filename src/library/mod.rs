@@ -29,7 +29,7 @@ pub mod secret;
 pub mod store;
 pub mod thumbnail;
 
-pub use catalog::{ItemEdit, Library, LibraryError};
+pub use catalog::{ItemEdit, Library, LibraryError, SourceEdit, SourceEdited};
 pub use progress::{Progress, ProgressUpdate};
 pub use report::{ItemError, ScanReport, SourceReport};
 

@@ -337,6 +337,17 @@ impl Client {
     }
 }
 
+/// The movie and show libraries of the server at `url`, asked with `token`.
+pub async fn libraries(url: &str, token: &str, timeout: Duration) -> Result<Vec<PlexLibrary>, PlexError> {
+    let sections: Sections = Client::new(url, token, timeout).get("/library/sections").await?;
+    Ok(sections
+        .directories
+        .into_iter()
+        .filter(|s| s.kind == "movie" || s.kind == "show")
+        .map(|d| PlexLibrary { key: d.key, kind: d.kind, title: d.title })
+        .collect())
+}
+
 /// Sync a Plex source into the library.
 pub async fn sync(
     db: &Db,

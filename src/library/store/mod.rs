@@ -169,6 +169,62 @@ pub fn remove_source(conn: &Connection, id: SourceId) -> rusqlite::Result<bool> 
     Ok(conn.execute("DELETE FROM sources WHERE id = ?1", [id.0])? > 0)
 }
 
+/// Rewrite a source in place (its id, and so its items and their user edits, stay).
+pub fn update_source(conn: &Connection, source: &Source) -> rusqlite::Result<bool> {
+    let n = match &source.spec {
+        SourceSpec::Folder { path, content_kind } => conn.execute(
+            "UPDATE sources SET name = ?2, path = ?3, content_kind = ?4, enabled = ?5 WHERE id = ?1 AND kind = 'folder'",
+            params![source.id.0, source.name, path.display().to_string(), content_kind, source.enabled],
+        )?,
+        SourceSpec::Plex { url, token, libraries, path_map } => conn.execute(
+            "UPDATE sources SET name = ?2, url = ?3, token = ?4, libraries = ?5, path_map_from = ?6, path_map_to = ?7,
+                enabled = ?8
+             WHERE id = ?1 AND kind = 'plex'",
+            params![
+                source.id.0,
+                source.name,
+                url,
+                token,
+                serde_json::to_string(libraries).expect("json"),
+                path_map.as_ref().map(|p| &p.0),
+                path_map.as_ref().map(|p| &p.1),
+                source.enabled
+            ],
+        )?,
+    };
+    Ok(n > 0)
+}
+
+/// The source's items moved: URIs starting with `old_uri` now start with `new_uri`, and local
+/// paths starting with `old_path` (if given) with `new_path`. Returns the items changed.
+pub fn move_items(
+    conn: &Connection,
+    source: SourceId,
+    (old_uri, new_uri): (&str, &str),
+    paths: Option<(&str, &str)>,
+) -> rusqlite::Result<usize> {
+    let n = conn.execute(
+        "UPDATE content_items SET uri = ?3 || substr(uri, length(?2) + 1)
+         WHERE source_id = ?1 AND substr(uri, 1, length(?2)) = ?2",
+        params![source.0, old_uri, new_uri],
+    )?;
+    if let Some((old, new)) = paths {
+        conn.execute(
+            "UPDATE content_items SET path = ?3 || substr(path, length(?2) + 1)
+             WHERE source_id = ?1 AND substr(path, 1, length(?2)) = ?2",
+            params![source.0, old, new],
+        )?;
+    }
+    Ok(n)
+}
+
+/// Forget what the last sync saw of a remote source's items, so the next sync reads each one
+/// again (after its path mapping changed).
+pub fn forget_remote_state(conn: &Connection, source: SourceId) -> rusqlite::Result<()> {
+    conn.execute("UPDATE content_items SET remote_updated_at = NULL WHERE source_id = ?1", [source.0])?;
+    Ok(())
+}
+
 /// Record the outcome of a sync.
 pub fn mark_source_synced(conn: &Connection, id: SourceId, now_ms: i64, error: Option<&str>) -> rusqlite::Result<()> {
     conn.execute(

@@ -227,6 +227,15 @@ pub fn airings_to_play(conn: &Connection, channel: ChannelId, from_ms: i64, to_m
     Ok(airings)
 }
 
+/// Media moved (a source's folder or server URL changed): airings whose URI starts with
+/// `old_prefix` now start with `new_prefix`. Returns the airings changed.
+pub fn move_uris(conn: &Connection, old_prefix: &str, new_prefix: &str) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE schedule_items SET uri = ?2 || substr(uri, length(?1) + 1) WHERE substr(uri, 1, length(?1)) = ?1",
+        params![old_prefix, new_prefix],
+    )?)
+}
+
 /// The airing of a channel at `at_ms` (index seek on `(channel_id, start_ms)`).
 pub fn airing_at(conn: &Connection, channel: ChannelId, at_ms: i64) -> Result<Option<Airing>> {
     let mut st = conn.prepare_cached(&format!(
