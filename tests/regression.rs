@@ -511,3 +511,84 @@ async fn issue_16_sources_are_edited_in_place() {
     assert_eq!(list.json[1]["name"], "Cartoon disk");
     assert_eq!(items(&db).len(), after.len() + 1, "no item was lost or duplicated");
 }
+
+/// Issue 16: a backup taken by an older Retrovue (an older schema) could not be restored
+/// ("the backup has schema version 1; this box runs version 25"). Restore migrates it
+/// forward first; a backup from a newer Retrovue is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_a_backup_from_an_older_version_is_restored() {
+    let home = Home::new();
+    let backup = home.path().join("oldest.db");
+    {
+        let c = old_database(&backup, 1);
+        c.execute_batch(
+            "INSERT INTO system_config (key, value, updated_at) VALUES ('device.friendly_name', 'Grandpa TV', 0);
+             INSERT INTO sources (id, kind, name, content_kind, path, created_at)
+                 VALUES (1, 'folder', 'Old shows', 'shows', '/media/shows', 0);
+             INSERT INTO content_items (id, source_id, external_id, kind, uri, title, series, season, episode,
+                     duration_ms, playable, created_at, updated_at)
+                 VALUES (1, 1, 'Echo/e1.mkv', 'episode', 'file:///media/shows/Echo/e1.mkv', 'Pilot', 'Echo', 1, 1,
+                     1320000, 1, 0, 0);
+             INSERT INTO content_scheduling_metadata (item_id, origin, daypart, updated_at)
+                 VALUES (1, 'user', 'primetime', 0);
+             INSERT INTO channels (id, number, name, xmltv_id, created_at, updated_at)
+                 VALUES (1, '3', 'Oldies', 'oldies.retrovue', 0, 0);
+             INSERT INTO programming_slots (channel_id, days, start_minute, length_min, fill, created_at)
+                 VALUES (1, 127, 1200, 30, '{\"series\":\"Echo\"}', 0);
+             INSERT INTO schedule_programs (id, channel_id, start_ms, end_ms, item_id, info, built_at)
+                 VALUES (1, 1, 0, 1800000, 1, '{\"kind\":\"episode\",\"title\":\"Echo\"}', 0);
+             INSERT INTO schedule_items (channel_id, program_id, start_ms, end_ms, kind, item_id, uri, title, built_at)
+                 VALUES (1, 1, 0, 1800000, 'program', 1, 'file:///media/shows/Echo/e1.mkv', 'Pilot', 0);",
+        )
+        .unwrap();
+    }
+    let daemon = home.serve(&[]);
+    let mut api = Api::new(daemon.url(""));
+    api.setup(PASSWORD).await;
+    let upload = |bytes: Vec<u8>| {
+        api.http
+            .post(daemon.url("/api/restore"))
+            .header("Cookie", format!("rv_session={}", api.cookie.clone().unwrap()))
+            .header("X-CSRF-Token", api.csrf.clone().unwrap())
+            .body(bytes)
+            .send()
+    };
+    // A backup from a newer Retrovue is refused (and changes nothing).
+    let newer = home.path().join("newer.db");
+    {
+        let c = old_database(&newer, retrovue::db::latest_version());
+        c.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 0)", [])
+            .unwrap();
+    }
+    let r = upload(std::fs::read(&newer).unwrap()).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("9999"));
+    let r = upload(std::fs::read(&backup).unwrap()).await.unwrap();
+    let status = r.status();
+    assert_eq!(status, reqwest::StatusCode::OK, "{}\n{}", r.text().await.unwrap(), daemon.stderr());
+
+    let db = Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let all = items(&db);
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].title.as_str(), all[0].meta.daypart.as_slice()), ("Pilot", &["primetime".to_owned()][..]));
+    let channel = db.call_blocking(|c| lineup_store::by_number(c, "3")).unwrap().unwrap();
+    assert_eq!(channel.name, "Oldies");
+    let slots = db.call_blocking(|c| schedule_store::list_slots(c, channel.id)).unwrap();
+    assert_eq!(slots.len(), 1);
+    let airings = db.call_blocking(|c| schedule_store::airings_between(c, channel.id, 0, 1_800_000)).unwrap();
+    assert_eq!(airings.len(), 1, "the schedule came through the 0025 rewrite of its tables");
+    let name: String = db
+        .call_blocking(|c| {
+            c.query_row("SELECT value FROM system_config WHERE key = 'device.friendly_name'", [], |r| r.get(0))
+        })
+        .unwrap();
+    assert_eq!(name, "Grandpa TV");
+    assert!(
+        std::fs::read_dir(home.data_dir()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".restore")),
+        "no scratch file left"
+    );
+}
