@@ -592,3 +592,105 @@ async fn issue_16_a_backup_from_an_older_version_is_restored() {
         "no scratch file left"
     );
 }
+
+/// An airing as the schedule tests compare them: (id, start ms, kind, item).
+type Row = (i64, i64, AiringKind, Option<i64>);
+
+/// Airings of channel `number` starting in `[from, to)` (ms).
+fn airings(db: &Db, number: &str, from: i64, to: i64) -> Vec<Row> {
+    db.call_blocking(|c| {
+        let ch = lineup_store::by_number(c, number).unwrap().unwrap();
+        schedule_store::airings_between(c, ch.id, from, to).unwrap()
+    })
+    .into_iter()
+    .filter(|a| a.start.timestamp_millis() >= from)
+    .map(|a| (a.id, a.start.timestamp_millis(), a.kind, a.media_id.map(|m| m.0)))
+    .collect()
+}
+
+/// Issue 16: changing a channel's settings, an item's metadata or breakpoints, or adding
+/// media did nothing until the horizon rolled (or a `schedule build --force`). Each edit now
+/// reaches the schedule after the frozen window within seconds, from the CLI and from the
+/// web page (which also has "rebuild now"), and leaves the frozen window alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_edits_reach_the_schedule_after_the_frozen_window() {
+    let home = Home::new();
+    home.write_config("[schedule]\nhorizon_days = 1\nfrozen_hours = 1\n");
+    let media = home.path().join("media");
+    let episode = |n: u32| media.join(format!("shows/Echo/Season 01/Echo - S01E0{n}.mp4"));
+    for n in 1..=3 {
+        util::Clip::new(160, 120, 2.0).write(&episode(n));
+    }
+    for i in 0..3 {
+        util::Clip::new(160, 120, 1.0).write(&media.join(format!("ads/Spot {i}.mp4")));
+    }
+    home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
+    home.ok(&["source", "add", "--folder", media.join("ads").to_str().unwrap(), "--kind", "commercials"]);
+    home.ok(&["scan", "--no-loudness"]);
+    let file = home.path().join("channels.toml");
+    std::fs::write(
+        &file,
+        "[[channel]]\nnumber = \"2\"\nname = \"Echo TV\"\nrating_limit = \"TV-PG\"\ndefault_fill = \"Echo\"\n\
+         [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Echo\"\n",
+    )
+    .unwrap();
+    home.ok(&["channel", "import", file.to_str().unwrap()]);
+    home.ok(&["schedule", "build", "--days", "1"]);
+    let db = Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let id_of = |title: &str| items(&db).into_iter().find(|i| i.title.contains(title)).unwrap().id.0;
+    let ep2 = id_of("S01E02");
+    let now = chrono::Utc::now().timestamp_millis();
+    let (frozen_end, later, day) = (now + 3_600_000, now + 2 * 3_600_000, now + 20 * 3_600_000);
+    let frozen = airings(&db, "2", now, frozen_end - 1_800_000);
+    assert!(!frozen.is_empty());
+    let after = |db: &Db| airings(db, "2", later, day);
+    let has_spots = |a: &[Row]| a.iter().any(|x| x.2 == AiringKind::Commercial);
+    let airs = |a: &[Row], id: i64| a.iter().any(|x| x.3 == Some(id));
+    assert!(has_spots(&after(&db)) && airs(&after(&db), ep2));
+    let until = |what: &str, ok: &dyn Fn(&[Row]) -> bool| {
+        let done = wait_for(Duration::from_secs(30), || ok(&after(&db)).then_some(()));
+        assert!(done.is_some(), "{what}: the schedule after the frozen window never changed");
+        assert_eq!(airings(&db, "2", now, frozen_end - 1_800_000), frozen, "{what}: the frozen window changed");
+    };
+
+    let daemon = home.serve(&[]);
+    // A channel's settings, from the CLI.
+    home.ok(&["channel", "edit", "2", "--break-style", "none"]);
+    until("channel edit --break-style none", &|a| !has_spots(a));
+    // An item's metadata, from the CLI: episode 2 now exceeds the channel's rating limit.
+    home.ok(&["library", "edit", &ep2.to_string(), "--rating", "TV-MA"]);
+    until("library edit --rating", &|a| !airs(a, ep2));
+    // Media added.
+    util::Clip::new(160, 120, 2.0).write(&episode(4));
+    home.ok(&["scan", "--no-loudness"]);
+    let ep4 = id_of("S01E04");
+    until("scan that added an episode", &|a| airs(a, ep4));
+
+    // The web page: a channel's settings, an item's metadata, and "rebuild now".
+    let mut api = Api::new(daemon.url(""));
+    api.setup(PASSWORD).await;
+    let ch = api.get("/api/channels").await.json[0].clone();
+    let mut settings = ch["settings"].clone();
+    settings["break_style"] = json!("us");
+    let a = api
+        .change(
+            reqwest::Method::PUT,
+            &format!("/api/channels/{}", ch["id"]),
+            &json!({ "number": "2", "name": "Echo TV", "settings": settings }),
+        )
+        .await;
+    assert!(a.status.is_success(), "{}", a.text());
+    until("PUT /api/channels/{id} break_style us", &|a| has_spots(a));
+    let a = api
+        .change(
+            reqwest::Method::PUT,
+            &format!("/api/items/{ep2}/metadata"),
+            &json!({ "daypart": [], "season": [], "content_rating": null }),
+        )
+        .await;
+    assert!(a.status.is_success(), "{}", a.text());
+    let a = api.change(reqwest::Method::POST, "/api/schedule/rebuild", &json!({})).await;
+    assert!(a.status.is_success(), "{}", a.text());
+    assert!(airs(&after(&db), ep2), "rebuild now: episode 2 is back right away");
+    assert_eq!(airings(&db, "2", now, frozen_end - 1_800_000), frozen, "rebuild now keeps the frozen window");
+}

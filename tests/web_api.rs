@@ -35,6 +35,7 @@ fn change_endpoints() -> Vec<(Method, &'static str, Value)> {
         (Method::PUT, "/api/channels/1/slots", json!([])),
         (Method::POST, "/api/channels/auto", json!({})),
         (Method::POST, "/api/scan", json!({})),
+        (Method::POST, "/api/schedule/rebuild", json!({})),
     ]
 }
 

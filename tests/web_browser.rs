@@ -73,6 +73,8 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     // Channels: create one, edit it.
     b.goto(&daemon.url("/#/channels")).await;
     b.wait_text("New channel", 10).await;
+    b.click("#rebuild-now").await;
+    b.wait_text("Rebuilt 0 channel schedules", 10).await;
     b.fill("#channel-form [name=number]", "5").await;
     b.fill("#channel-form [name=name]", "Sitcom Gold").await;
     b.fill("#channel-form [name=call_sign]", "SITG").await;

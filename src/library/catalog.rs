@@ -383,7 +383,7 @@ impl Library {
     pub fn edit(&self, id: MediaId, edit: &ItemEdit) -> Result<MediaItem, LibraryError> {
         let now = self.now_ms();
         self.db.call_blocking(|c| {
-            let tx = c.transaction()?;
+            let tx = store::write_transaction(c)?;
             if store::get_item(&tx, id)?.is_none() {
                 return Err(LibraryError::NoItem(id));
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::Context;
+use super::{Context, ask_replan};
 use crate::clock::{SystemClock, format_duration_ms};
 use crate::library::catalog::parse_breakpoints;
 use crate::library::plex::PlexError;
@@ -262,6 +262,7 @@ pub fn source(ctx: &Context, cmd: SourceCmd) -> anyhow::Result<()> {
         }
         SourceCmd::Remove { id } => {
             lib.remove_source(SourceId(id))?;
+            ask_replan(lib.db(), None, &format!("source {id} removed"))?;
             println!("removed source {id}");
         }
     }
@@ -313,6 +314,7 @@ fn edit_source(lib: &Library, a: SourceEditArgs) -> anyhow::Result<()> {
     if let Some((from, to)) = &done.moved {
         lib.db().call_blocking(|c| crate::schedule::store::move_uris(c, from, to))?;
     }
+    ask_replan(lib.db(), None, &format!("source {id} edited"))?;
     let s = &done.source;
     println!("source {} {} updated{}", s.id, s.name, source_summary(s));
     if done.items_moved > 0 {
@@ -414,6 +416,9 @@ pub fn scan(ctx: &Context, args: ScanArgs) -> anyhow::Result<()> {
     let lib = open_library(ctx)?;
     let report = run_scan(ctx, &lib, args.source.map(SourceId), &args)?;
     print_report(&report, args.json)?;
+    if report.added + report.updated + report.removed > 0 {
+        ask_replan(lib.db(), None, "a scan changed the library")?;
+    }
     let failed: Vec<String> = report.failed_sources().map(|s| s.name.clone()).collect();
     if !failed.is_empty() {
         anyhow::bail!("{} source(s) could not be scanned: {}", failed.len(), failed.join(", "));
@@ -529,6 +534,7 @@ pub fn library(ctx: &Context, cmd: LibraryCmd) -> anyhow::Result<()> {
                 breakpoints: a.breakpoints.as_deref().map(parse_breakpoints).transpose()?,
             };
             let item = lib.edit(MediaId(a.id), &edit)?;
+            ask_replan(lib.db(), None, &format!("item {} edited", item.id))?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&item)?);
             } else {
@@ -558,6 +564,7 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
         let scan_args = ScanArgs { source: None, json: false, no_loudness: false, loudness_limit: 200 };
         let report = run_scan(ctx, &lib, None, &scan_args)?;
         print_report(&report, false)?;
+        ask_replan(lib.db(), None, "demo library scanned")?;
     }
     Ok(())
 }

@@ -79,6 +79,13 @@ pub struct Source {
     pub last_error: Option<String>,
 }
 
+/// A transaction that takes the write lock at once: one that reads before it writes would,
+/// in WAL mode, fail with "database is locked" when another process (the daemon) committed
+/// in between, instead of waiting its turn.
+pub fn write_transaction(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Add a source.
 pub fn insert_source(conn: &Connection, name: &str, spec: &SourceSpec, now_ms: i64) -> rusqlite::Result<SourceId> {
     match spec {

@@ -1,10 +1,15 @@
 //! The schedule's tables: `programming_slots`, `series_progress`, `schedule_programs`,
-//! `schedule_items`, `playout_log`, `schedule_publications`. Nothing else runs SQL on them.
+//! `schedule_items`, `playout_log`, `schedule_publications`, `schedule_replans`. Nothing else
+//! runs SQL on them.
 //!
 //! Readers: playout reads [`airings_to_play`] / [`airing_at`], guides read
 //! [`programs_between`], everyone may watch [`generation`] (bumped by every [`publish`]).
-//! Writers: the planner publishes; playout appends to the as-run log with
+//! Writers: the planner publishes; edits ask for a replan with [`request_replan`], which the
+//! daemon serves ([`pending_replans`]); playout appends to the as-run log with
 //! [`record_as_run`] / [`finish_as_run`]; the web page lists it with [`as_run`].
+//!
+//! An airing's loudness is the item's as measured now (a gain only, so a new measurement
+//! applies at once, inside the frozen window too); the row's copy stands in for items gone.
 //!
 //! An item removed from the library after it was scheduled keeps its row (title, times) but
 //! reads back with `uri: None` and `media_id: None`: playout shows its slate for that span
@@ -159,6 +164,56 @@ pub fn spot_history(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Replans asked for and not yet made ([`request_replan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingReplans {
+    /// The newest request included (clear up to it once served).
+    pub up_to: i64,
+    /// The channels to replan; `None` for every channel.
+    pub channels: Option<Vec<ChannelId>>,
+    /// Why, oldest first (at most a few).
+    pub reasons: Vec<String>,
+}
+
+/// Ask for a replan after the frozen window, of one channel or of every one (`None`): an
+/// edit that changes what should air. The daemon serves it within seconds ([`pending_replans`]).
+pub fn request_replan(conn: &Connection, channel: Option<ChannelId>, reason: &str, now_ms: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO schedule_replans (channel_id, reason, requested_at) VALUES (?1, ?2, ?3)",
+        params![channel.map(|c| c.0), reason, now_ms],
+    )?;
+    Ok(())
+}
+
+/// The replans asked for so far, if any.
+pub fn pending_replans(conn: &Connection) -> Result<Option<PendingReplans>> {
+    let mut st = conn.prepare("SELECT id, channel_id, reason FROM schedule_replans ORDER BY id")?;
+    let rows: Vec<(i64, Option<i64>, String)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+    let Some(up_to) = rows.last().map(|r| r.0) else { return Ok(None) };
+    let channels = if rows.iter().any(|r| r.1.is_none()) {
+        None
+    } else {
+        let mut ids: Vec<ChannelId> = rows.iter().filter_map(|r| r.1.map(ChannelId)).collect();
+        ids.sort_unstable_by_key(|c| c.0);
+        ids.dedup();
+        Some(ids)
+    };
+    let mut reasons: Vec<String> = Vec::new();
+    for (_, _, r) in rows {
+        if reasons.len() < 5 && !reasons.contains(&r) {
+            reasons.push(r);
+        }
+    }
+    Ok(Some(PendingReplans { up_to, channels, reasons }))
+}
+
+/// Forget the requests up to `up_to` (they were served).
+pub fn clear_replans(conn: &Connection, up_to: i64) -> Result<()> {
+    conn.execute("DELETE FROM schedule_replans WHERE id <= ?1", [up_to])?;
+    Ok(())
+}
+
 /// The publication counter: changes whenever any channel's schedule was (re)published.
 pub fn generation(conn: &Connection) -> Result<i64> {
     Ok(conn
@@ -170,7 +225,7 @@ pub fn generation(conn: &Connection) -> Result<i64> {
 const AIRING_COLUMNS: &str = "s.id, s.channel_id, s.program_id, s.start_ms, s.end_ms, s.kind,
     CASE WHEN c.id IS NULL OR c.gone = 1 THEN NULL ELSE s.item_id END,
     CASE WHEN c.id IS NULL OR c.gone = 1 THEN NULL ELSE s.uri END,
-    s.title, s.offset_in_ms, s.offset_out_ms, s.loudness_lufs";
+    s.title, s.offset_in_ms, s.offset_out_ms, COALESCE(c.loudness_lufs, s.loudness_lufs)";
 
 fn kind_of(s: &str) -> AiringKind {
     match s {

@@ -10,6 +10,7 @@ pub mod guide;
 pub mod items;
 pub mod logs;
 pub mod scan;
+pub mod schedule;
 pub mod session;
 pub mod settings;
 pub mod sources;
@@ -35,6 +36,7 @@ pub fn router(state: WebState) -> Router<WebState> {
         .merge(sources::router())
         .merge(items::router())
         .merge(scan::router())
+        .merge(schedule::router())
         .merge(channels::router())
         .merge(grid::router())
         .merge(guide::router())

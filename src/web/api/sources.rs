@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::parse_id;
+use super::schedule::ask_replan;
 use super::settings::PLEX_TOKEN;
 use crate::config::store as config_store;
 use crate::library::plex::PlexError;
@@ -307,6 +308,7 @@ pub async fn update(
         state.db.call(move |c| schedule_store::move_uris(c, &from, &to)).await.flat("moving scheduled media")?;
     }
     tracing::info!(source = %id, moved = done.items_moved, rescan = done.rescan, "web: source edited");
+    ask_replan(&state, None, format!("source {id} edited")).await?;
     Ok(Json(done.source.into()))
 }
 
@@ -320,6 +322,7 @@ pub async fn remove(
     if !removed {
         return Err(Error::NotFound(format!("source {id}")));
     }
+    ask_replan(&state, None, format!("source {id} removed")).await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 

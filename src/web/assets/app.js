@@ -452,7 +452,14 @@ VIEWS.channels = async (main, [chanId]) => {
         h('td', {}, c.settings.profile.format), h('td', {}, c.settings.break_style), h('td', {}, c.settings.mode.replace('_', ' ')), h('td', {}, '✎'))))))
       : h('p', { class: 'dim' }, 'No channels yet.')),
     h('div', { class: 'panel' }, h('h2', {}, 'New channel'), form),
-    h('div', { class: 'panel' }, h('h2', {}, 'Auto build'), h('p', { class: 'dim' }, 'Let Retrovue propose channels from what the library holds (series, genres, movies).'), autoBtn, auto));
+    h('div', { class: 'panel' }, h('h2', {}, 'Auto build'), h('p', { class: 'dim' }, 'Let Retrovue propose channels from what the library holds (series, genres, movies).'), autoBtn, auto),
+    h('div', { class: 'panel' }, h('h2', {}, 'Schedules'),
+      h('p', { class: 'dim' }, 'Edits reach the schedules by themselves within seconds, after the frozen window (what is on now and next stays as published).'),
+      h('button', { id: 'rebuild-now', onclick: async (ev) => {
+        ev.target.disabled = true;
+        try { const r = await api('POST', '/api/schedule/rebuild', {}); toast(`Rebuilt ${r.channels.length} channel schedule${r.channels.length === 1 ? '' : 's'} after the frozen window`, 'good'); } catch (e) { fail(e); }
+        ev.target.disabled = false;
+      } }, 'Rebuild now')));
 };
 
 async function channelEditor(main, id) {
