@@ -105,6 +105,27 @@ fn plex_seed_answers_decode_as_a_sync_stores_them() {
     // one past the end and the intro/credits markers are no breakpoints.
     assert_eq!(detail[0].breakpoints, [420_000, 660_000, 900_000]);
 
+    // Parts and versions (issue 16): a movie on two discs keeps both parts in order; of three
+    // versions, the one whose second part has no length cannot be cut and is dropped, and the
+    // item is never scheduled longer than its shortest version.
+    let (_, multi) = plex::parse_items(&read("seed-parts-and-versions.json"), "http://plex:32400").unwrap();
+    let reels = &multi[0].record;
+    assert_eq!(reels.duration_ms, Some(5_400_000));
+    let parts: Vec<(&str, i64)> = reels.versions[0].parts.iter().map(|p| (p.uri.as_str(), p.duration_ms)).collect();
+    assert_eq!(
+        parts,
+        [
+            ("http://plex:32400/library/parts/5011/1/file.mkv", 2_700_000),
+            ("http://plex:32400/library/parts/5012/1/file.mkv", 2_700_000)
+        ]
+    );
+    let cuts = &multi[1].record;
+    assert_eq!(cuts.versions.len(), 2);
+    assert_eq!(cuts.versions[1].frame_rate.as_deref(), Some("30"));
+    assert_eq!(cuts.versions[1].parts[0].duration_ms, 5_990_000, "a single part takes its media's length");
+    assert_eq!(cuts.duration_ms, Some(5_990_000));
+    assert_eq!(cuts.uri, "http://plex:32400/library/parts/5021/1/file.mkv", "the default version's first part");
+
     for refused in ["seed-xml-answer.xml", "seed-unauthorized.html"] {
         let err = plex::parse_items(&read(refused), "http://plex:32400").unwrap_err();
         assert!(err.to_string().starts_with("not the JSON Plex sends"), "{err}");

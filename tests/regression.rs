@@ -694,3 +694,134 @@ async fn issue_16_edits_reach_the_schedule_after_the_frozen_window() {
     assert!(airs(&after(&db), ep2), "rebuild now: episode 2 is back right away");
     assert_eq!(airings(&db, "2", now, frozen_end - 1_800_000), frozen, "rebuild now keeps the frozen window");
 }
+
+/// Issue 16: a Plex item in several parts (one `Media` with several `Part`s) played only its
+/// first part while the schedule used the whole duration, and an item in several versions
+/// (several `Media`) played the first version whatever the channel. The schedule now airs
+/// every part in order (one airing per part, back to back) and the version that best fits
+/// the channel's profile, and playout plays them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_plex_multi_part_and_multi_version_items_play_whole_and_fitting() {
+    const TOKEN: &str = "Parts-Token-0123456789";
+    let home = Home::new();
+    // No background loudness: it reads the item's default version, and this test counts
+    // which versions playout fetched.
+    home.write_config("[schedule]\nhorizon_days = 1\nfrozen_hours = 1\n[library]\nloudness = false\n");
+    let mut two_parts = movie("301", "Two Parts", "PG", 1000);
+    two_parts["duration"] = json!(4000);
+    two_parts["Media"] = json!([plex_support::version(640, 480, "NTSC", "h264", &[(3011, 2000), (3012, 2000)])]);
+    let mut two_versions = movie("302", "Two Versions", "PG", 1000);
+    two_versions["Media"] = json!([
+        plex_support::version(1920, 1080, "24p", "hevc", &[(3021, 2000)]),
+        plex_support::version(640, 480, "NTSC", "h264", &[(3022, 2000)]),
+    ]);
+    let mut plex = Plex::new(
+        TOKEN,
+        &[("1", "Movies", "movie")],
+        vec![("1", vec![two_parts, two_versions])],
+        plex_support::clip_bytes(home.path(), 2.0, "smpte"),
+    );
+    plex.part_clips.insert("3012".into(), plex_support::clip_bytes(home.path(), 2.0, "red"));
+    let (fake, addr, _server) = plex_support::start(plex).await;
+    home.ok(&["source", "add", "--plex", &format!("http://{addr}"), "--token", TOKEN]);
+    home.ok(&["scan", "--no-loudness"]);
+    let file = home.path().join("channels.toml");
+    std::fs::write(
+        &file,
+        "[[channel]]\nnumber = \"2\"\nname = \"Movies\"\nmode = \"always_on\"\nbreak_style = \"none\"\n\
+         default_fill = \"movies\"\n",
+    )
+    .unwrap();
+    home.ok(&["channel", "import", file.to_str().unwrap()]);
+    home.ok(&["schedule", "build", "--days", "1"]);
+    let db = Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let id_of = |title: &str| items(&db).into_iter().find(|i| i.title == title).unwrap().id;
+    let (parts_id, versions_id) = (id_of("Two Parts"), id_of("Two Versions"));
+    let channel = db.call_blocking(|c| lineup_store::by_number(c, "2")).unwrap().unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let planned = db.call_blocking(|c| schedule_store::airings_between(c, channel.id, now, now + 86_400_000)).unwrap();
+    let of = |id| planned.iter().filter(move |a| a.media_id == Some(id) && a.kind == AiringKind::Program);
+    // Every showing of the two-part movie is two airings: part 1 whole, then part 2 whole.
+    let first = of(parts_id).next().expect("the two-part movie is scheduled");
+    let pair: Vec<&Airing> = of(parts_id).filter(|a| a.program_id == first.program_id).collect();
+    let shape: Vec<(String, i64, i64, i64)> = pair
+        .iter()
+        .map(|a| {
+            let part = a.uri.as_deref().unwrap().split("/library/parts/").nth(1).unwrap().split('/').next().unwrap();
+            (
+                part.to_owned(),
+                a.start.timestamp_millis() - first.start.timestamp_millis(),
+                a.offset_in_ms,
+                a.offset_out_ms,
+            )
+        })
+        .collect();
+    // (The program's runtime is floored to whole frames: part 2 may end up to a frame early.)
+    assert_eq!(shape.len(), 2, "{pair:#?}");
+    assert_eq!(shape[0], ("3011".into(), 0, 0, 2000), "{pair:#?}");
+    assert_eq!((shape[1].0.as_str(), shape[1].1, shape[1].2), ("3012", 2000, 0), "{pair:#?}");
+    assert!((1966..=2000).contains(&shape[1].3), "{pair:#?}");
+    // The version that fits a 640x480, 29.97 fps channel.
+    let v = of(versions_id).next().expect("the two-version movie is scheduled");
+    assert!(v.uri.as_deref().unwrap().contains("/library/parts/3022/"), "{v:#?}");
+
+    // Air both right now, as planned, and watch the daemon fetch every part it needs.
+    let t0 = now + 10_000;
+    let mut airings = vec![Airing {
+        id: 0,
+        channel_id: channel.id,
+        program_id: None,
+        start: retrovue::clock::from_ms(now - 1000),
+        end: retrovue::clock::from_ms(t0),
+        kind: AiringKind::Slate,
+        media_id: None,
+        uri: None,
+        title: "Slate".into(),
+        offset_in_ms: 0,
+        offset_out_ms: t0 - now + 1000,
+        loudness_lufs: None,
+    }];
+    let mut at = t0;
+    for a in pair.iter().copied().chain([v]) {
+        let len = a.duration_ms();
+        airings.push(Airing {
+            start: retrovue::clock::from_ms(at),
+            end: retrovue::clock::from_ms(at + len),
+            program_id: None,
+            ..a.clone()
+        });
+        at += len;
+    }
+    let plan = ChannelPlan {
+        programs: vec![PlannedProgram {
+            start_ms: now - 1000,
+            end_ms: at,
+            media_id: None,
+            info: ProgramInfo::filler("Parts test", None),
+            airings,
+        }],
+        ..Default::default()
+    };
+    db.call_blocking(|c| schedule_store::publish(c, channel.id, 0, &plan, now, 86_400_000)).unwrap();
+    let daemon = home.serve(&[]);
+    let aired = wait_for(Duration::from_secs(60), || {
+        let rows: Vec<(String, String)> = db.call_blocking(|c| {
+            c.prepare(
+                "SELECT title, status FROM playout_log WHERE planned_start_ms >= ?1 AND actual_end_ms IS NOT NULL
+                 ORDER BY planned_start_ms",
+            )
+            .unwrap()
+            .query_map([t0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        });
+        (rows.len() >= 3).then_some(rows)
+    });
+    let aired = aired.unwrap_or_else(|| panic!("the parts did not air; daemon log:\n{}", daemon.stderr()));
+    assert!(aired.iter().all(|(_, s)| s == "aired"), "{aired:?}");
+    for part in ["3011", "3012", "3022"] {
+        assert!(fake.part_hits(part) > 0, "part {part} was never played");
+    }
+    assert_eq!(fake.part_hits("3021"), 0, "the 1080p HEVC version does not fit this channel");
+}

@@ -5,7 +5,9 @@
 //! item decoded is described the way a sync stores it: breakpoints sorted, unique and inside
 //! the item, playable facts only with a positive duration and a part to play, and the part's
 //! URL a path on the server that carries no token (the token is added when the item is
-//! opened; the server's text never injects one or escapes the base).
+//! opened; the server's text never injects one or escapes the base); every part of every
+//! version likewise, of known length when a version has several, and no version shorter than
+//! what the schedule counts on.
 
 use retrovue::library::plex;
 
@@ -40,6 +42,19 @@ pub fn check(data: &[u8]) {
                     assert!(r.uri.starts_with(&format!("{BASE}/")), "part URL off the server: {}", r.uri);
                     assert!(!r.uri.to_ascii_lowercase().contains("x-plex-token"), "a token in the URI: {}", r.uri);
                     assert!(!r.uri.contains(char::is_whitespace) && !r.uri.contains('#'), "not a path: {}", r.uri);
+                }
+                for v in &r.versions {
+                    assert!(!v.parts.is_empty(), "a version without parts");
+                    for p in &v.parts {
+                        assert!(p.uri.starts_with(&format!("{BASE}/")), "part URL off the server: {}", p.uri);
+                        assert!(!p.uri.to_ascii_lowercase().contains("x-plex-token"), "a token in a part: {}", p.uri);
+                        assert!(v.parts.len() == 1 || p.duration_ms > 0, "a part of unknown length: {v:?}");
+                    }
+                    if let Some(d) = r.duration_ms
+                        && v.duration_ms() > 0
+                    {
+                        assert!(d <= v.duration_ms(), "scheduled {d} ms, longer than a version: {v:?}");
+                    }
                 }
                 assert!(r.path.is_none(), "a local path without a path map");
                 if r.season.is_some() || r.episode.is_some() {

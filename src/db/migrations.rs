@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(25, "0025_schedule_item_refs.sql"),
     migration!(30, "0030_plex_tokens_out_of_uris.sql"),
     migration!(35, "0035_schedule_replans.sql"),
+    migration!(40, "0040_content_item_versions.sql"),
 ];
 
 /// The newest schema version this binary knows.

@@ -428,6 +428,7 @@ fn describe(
         file_mtime: Some(f.mtime),
         remote_updated_at: None,
         duration_ms: None,
+        versions: Vec::new(),
     };
     let breakpoints = own.map(|o| o.breakpoints_ms).unwrap_or_default();
     (rec, meta, breakpoints)

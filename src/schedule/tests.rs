@@ -35,6 +35,7 @@ pub(crate) fn item(id: i64, kind: ContentKind, title: &str, ms: i64) -> MediaIte
         loudness_lufs: Some(-23.0),
         meta: SchedulingMetadata::default(),
         breakpoints: Vec::new(),
+        versions: Vec::new(),
     }
 }
 

@@ -104,7 +104,8 @@ fn item_select() -> String {
         "SELECT i.id, i.source_id, i.kind, i.uri, i.title, i.series, i.season, i.episode, i.year, i.plot, i.rating,
             i.genres, i.tags, i.duration_ms, i.playable, i.probe_error, i.loudness_lufs, {}, {},
             (SELECT group_concat(offset_ms) FROM content_breakpoints b WHERE b.item_id = i.id AND b.origin = 'user'),
-            (SELECT group_concat(offset_ms) FROM content_breakpoints b WHERE b.item_id = i.id)
+            (SELECT group_concat(offset_ms) FROM content_breakpoints b WHERE b.item_id = i.id),
+            i.versions
          FROM content_items i
          LEFT JOIN content_scheduling_metadata mi ON mi.item_id = i.id AND mi.origin = 'import'
          LEFT JOIN content_scheduling_metadata mu ON mu.item_id = i.id AND mu.origin = 'user'",
@@ -149,6 +150,10 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<MediaItem> {
         loudness_lufs: r.get(16)?,
         meta: merge_metadata(origin(USER)?, origin(IMPORT)?),
         breakpoints: merge_breakpoints(offsets(BREAKS)?, offsets(BREAKS + 1)?),
+        versions: r
+            .get::<_, Option<String>>(BREAKS + 2)?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default(),
     })
 }
 

@@ -279,6 +279,8 @@ pub struct ItemRecord {
     pub remote_updated_at: Option<i64>,
     /// Duration known without probing (Plex), ms.
     pub duration_ms: Option<i64>,
+    /// Parts and versions when the item is not one file ([`MediaItem::versions`]).
+    pub versions: Vec<crate::library::MediaVersion>,
 }
 
 /// Probe facts.
@@ -316,17 +318,19 @@ pub fn upsert_item(
     let kind = rec.kind.unwrap_or(ContentKind::Episode).as_str();
     let genres = serde_json::to_string(&rec.genres).expect("json");
     let tags = serde_json::to_string(&rec.tags).expect("json");
+    let versions = (!rec.versions.is_empty()).then(|| serde_json::to_string(&rec.versions).expect("json"));
     let mut st = conn.prepare_cached(
         "INSERT INTO content_items (source_id, external_id, kind, uri, path, title, series, season, episode,
             year, plot, rating, genres, tags, file_size, file_mtime, remote_updated_at, duration_ms,
-            created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)
+            created_at, updated_at, versions)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, ?20)
          ON CONFLICT(source_id, external_id) DO UPDATE SET kind = excluded.kind, uri = excluded.uri,
             path = excluded.path, title = excluded.title, series = excluded.series, season = excluded.season,
             episode = excluded.episode, year = excluded.year, plot = excluded.plot, rating = excluded.rating,
             genres = excluded.genres, tags = excluded.tags, file_size = excluded.file_size,
             file_mtime = excluded.file_mtime, remote_updated_at = excluded.remote_updated_at,
-            duration_ms = COALESCE(excluded.duration_ms, duration_ms), gone = 0, updated_at = excluded.updated_at
+            duration_ms = COALESCE(excluded.duration_ms, duration_ms), versions = excluded.versions, gone = 0,
+            updated_at = excluded.updated_at
          RETURNING id, created_at = ?19",
     )?;
     st.query_row(
@@ -349,7 +353,8 @@ pub fn upsert_item(
             rec.file_mtime,
             rec.remote_updated_at,
             rec.duration_ms,
-            now_ms
+            now_ms,
+            versions
         ],
         |r| Ok((MediaId(r.get(0)?), r.get(1)?)),
     )
