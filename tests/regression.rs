@@ -877,3 +877,79 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Mean brightness (luma) of the top-left and top-right quarters of the last video frame of
+/// `ts` (640x480); `None` when it holds no decodable frame (the channel is still starting).
+fn top_corners(ts: &std::path::Path) -> Option<(f64, f64)> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(ts)
+        .args(["-map", "0:v", "-vf", "format=gray", "-f", "rawvideo", "-"])
+        .output()
+        .unwrap();
+    let (w, h) = (640, 480);
+    let frame = out.stdout.chunks_exact(w * h).last()?;
+    let mean = |x0: usize| {
+        let sum: u64 = (0..h / 4)
+            .flat_map(|y| (x0..x0 + w / 4).map(move |x| (y, x)))
+            .map(|(y, x)| u64::from(frame[y * w + x]))
+            .sum();
+        sum as f64 / (w / 4 * h / 4) as f64
+    };
+    Some((mean(0), mean(w - w / 4)))
+}
+
+/// Issue 16: a channel's bug, clock, graphics and lower-third settings were read when its
+/// pipeline started, so an edit showed only after a restart. They now apply on air within
+/// seconds, and the channel keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_graphics_settings_apply_on_air_without_a_restart() {
+    let home = Home::new();
+    // No media: the channel airs its black station-break background, with the bug always on.
+    let file = home.path().join("channels.toml");
+    std::fs::write(
+        &file,
+        "[[channel]]\nnumber = \"2\"\nname = \"Bug TV\"\ncall_sign = \"BUG\"\nmode = \"always_on\"\n\
+         lower_thirds = false\nclock = false\n",
+    )
+    .unwrap();
+    home.ok(&["channel", "import", file.to_str().unwrap()]);
+    home.ok(&["channel", "edit", "2", "--bug-rule", "always", "--bug-corner", "top_right", "--bug-opacity", "1.0"]);
+    home.ok(&["schedule", "build", "--days", "1"]);
+    let daemon = home.serve(&[]);
+    let http = reqwest::Client::new();
+    let capture = |n: u32| {
+        let (http, url, path) =
+            (http.clone(), daemon.url("/auto/v2?duration=3"), home.path().join(format!("cap{n}.ts")));
+        async move {
+            let body = http.get(url).send().await.unwrap().bytes().await.unwrap();
+            std::fs::write(&path, &body).unwrap();
+            top_corners(&path)
+        }
+    };
+    let mut n = 0;
+    let mut corners = (0.0, 0.0);
+    for _ in 0..10 {
+        n += 1;
+        corners = capture(n).await.unwrap_or_default();
+        if corners.1 > corners.0 + 2.0 {
+            break;
+        }
+    }
+    assert!(corners.1 > corners.0 + 2.0, "the bug shows top right first: {corners:?}\n{}", daemon.stderr());
+    home.ok(&["channel", "edit", "2", "--bug-corner", "top_left"]);
+    let started = std::time::Instant::now();
+    let moved = loop {
+        n += 1;
+        let c = capture(n).await.unwrap_or_default();
+        if c.0 > c.1 + 2.0 {
+            break Some(c);
+        }
+        if started.elapsed() > Duration::from_secs(25) {
+            break None;
+        }
+    };
+    assert!(moved.is_some(), "the bug never moved to the top left on air");
+    let log = daemon.stderr();
+    assert_eq!(log.matches("channel started").count(), 1, "the channel was not restarted:\n{log}");
+}

@@ -209,6 +209,8 @@ struct Running {
     // Keeps the channel's graphics tasks alive; dropped with the channel.
     _graphics: Option<ChannelOverlay>,
     profile: OutputProfile,
+    /// The channel as its graphics last drew it: a change is applied on air.
+    drawn: Channel,
     idle_since: Option<Instant>,
     started: Instant,
 }
@@ -278,6 +280,12 @@ pub async fn run(deps: ChannelsDeps) {
                     r.player.stop().await;
                 }
                 Some(r) => {
+                    if r.drawn != *ch {
+                        if let Some(g) = &r._graphics {
+                            g.graphics.apply_settings(ch);
+                        }
+                        r.drawn = ch.clone();
+                    }
                     r.idle_since = if watched || always { None } else { r.idle_since.or(Some(Instant::now())) };
                     if r.idle_since.is_some_and(|t| t.elapsed() >= grace) {
                         tracing::info!(channel = %ch.number, "no viewers: stopping channel");
@@ -302,6 +310,7 @@ pub async fn run(deps: ChannelsDeps) {
                                 player,
                                 _graphics: graphics,
                                 profile: ch.settings.profile,
+                                drawn: ch.clone(),
                                 idle_since: None,
                                 started: Instant::now(),
                             },

@@ -15,7 +15,7 @@ use super::text::{self, TextStyle};
 use crate::emergency::{Alert, AlertMode};
 use crate::lineup::{BugSettings, Corner, FrameRate};
 
-/// What a channel shows, fixed for the life of its pipeline.
+/// What a channel shows (changed on air with [`Scene::reconfigure`]).
 #[derive(Debug, Clone)]
 pub struct SceneConfig {
     /// Frame width.
@@ -92,6 +92,14 @@ impl Scene {
             }
         });
         Self { cfg, bug_image, cache: HashMap::new(), next_id: 1 }
+    }
+
+    /// Show `cfg` from the next frame on (the channel's bug, lower thirds or clock changed).
+    /// Raster ids keep counting, so a cache keyed by them never shows an old raster.
+    pub fn reconfigure(&mut self, cfg: SceneConfig) {
+        let next_id = self.next_id;
+        *self = Self::new(cfg);
+        self.next_id = next_id;
     }
 
     /// Whether the bug is an image (false: text fallback).
