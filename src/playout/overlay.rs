@@ -117,8 +117,8 @@ impl ChannelGraphics {
     /// name, call sign) is drawn from the next frame on, without touching the pipeline. The
     /// output profile is not a graphics setting: changing it rebuilds the pipeline.
     pub fn apply_settings(&self, channel: &Channel) {
-        let cfg = scene_config(channel, self.shared.tz);
-        self.shared.scene.lock().unwrap_or_else(|p| p.into_inner()).reconfigure(cfg);
+        let next = Scene::new(scene_config(channel, self.shared.tz));
+        self.shared.scene.lock().unwrap_or_else(|p| p.into_inner()).replace(next);
     }
 
     /// Replace the schedule cues (current and upcoming items, in start order).
