@@ -29,9 +29,9 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_library_sidecars.sql"),
     migration!(20, "0020_schedule_state.sql"),
     migration!(25, "0025_schedule_item_refs.sql"),
-    migration!(30, "0030_plex_tokens_out_of_uris.sql"),
-    migration!(35, "0035_schedule_replans.sql"),
-    migration!(40, "0040_content_item_versions.sql"),
+    migration!(32, "0032_plex_tokens_out_of_uris.sql"),
+    migration!(33, "0033_schedule_replans.sql"),
+    migration!(34, "0034_content_item_versions.sql"),
 ];
 
 /// The newest schema version this binary knows.
