@@ -46,7 +46,7 @@ impl AiringSource for StoreAirings {
         let db = self.db.clone();
         let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
         Box::pin(async move {
-            db.call(move |c| schedule_store::airings_between(c, channel, from_ms, to_ms))
+            db.call(move |c| schedule_store::airings_to_play(c, channel, from_ms, to_ms))
                 .await
                 .map_err(|e| SourceError(e.to_string()))?
                 .map_err(|e| SourceError(e.to_string()))
@@ -251,6 +251,8 @@ struct Running {
     // Keeps the channel's graphics tasks alive; dropped with the channel.
     _graphics: Option<ChannelOverlay>,
     profile: OutputProfile,
+    /// The channel as its graphics last drew it: a change is applied on air.
+    drawn: Channel,
     idle_since: Option<Instant>,
     started: Instant,
 }
@@ -360,6 +362,12 @@ pub async fn run(deps: ChannelsDeps) {
                     stopping.spawn(r.player.stop());
                 }
                 Some(r) => {
+                    if r.drawn != *ch {
+                        if let Some(g) = &r._graphics {
+                            g.graphics.apply_settings(ch);
+                        }
+                        r.drawn = ch.clone();
+                    }
                     r.idle_since = if watched || always { None } else { r.idle_since.or(Some(Instant::now())) };
                     if r.idle_since.is_some_and(|t| t.elapsed() >= grace) {
                         tracing::info!(channel = %ch.number, "no viewers: stopping channel");
@@ -384,6 +392,7 @@ pub async fn run(deps: ChannelsDeps) {
                                 player,
                                 _graphics: graphics,
                                 profile: ch.settings.profile,
+                                drawn: ch.clone(),
                                 idle_since: None,
                                 started: Instant::now(),
                             },

@@ -21,9 +21,9 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use tokio_util::sync::CancellationToken;
 
-use super::probe;
 use super::store;
 use super::{MediaId, SourceId};
+use super::{probe, secret};
 use crate::clock::{self, Clock, SharedClock};
 use crate::db::Db;
 use crate::elements::{AUDIOCONVERT, AUDIORESAMPLE, ElementError, URIDECODEBIN};
@@ -139,10 +139,12 @@ pub fn measure_pending(
     source: Option<SourceId>,
     limit: usize,
 ) -> Result<u64, store::StoreError> {
-    let todo = db.call_blocking(|c| store::loudness_todo(c, source, limit))?;
+    let (todo, credentials) = db.call_blocking(|c| {
+        Ok::<_, store::StoreError>((store::loudness_todo(c, source, limit)?, store::credentials(c)?))
+    })?;
     let mut n = 0;
     for (id, uri, has_audio) in todo {
-        measure_one(db, clock, id, &uri, has_audio)?;
+        measure_one(db, clock, id, &credentials.openable(&uri), has_audio)?;
         n += 1;
     }
     Ok(n)
@@ -150,13 +152,15 @@ pub fn measure_pending(
 
 fn measure_one(db: &Db, clock: &dyn Clock, id: MediaId, uri: &str, has_audio: bool) -> Result<(), store::StoreError> {
     let result = if has_audio { measure(uri, Duration::from_secs(600)) } else { Err(LoudnessError::NoAudio) };
-    if let Err(e) = &result {
+    // GStreamer's messages may quote the URL opened, token included.
+    let error = result.as_ref().err().map(|e| secret::redact(&e.to_string()).into_owned());
+    if let Some(e) = &error {
         tracing::info!(item = %id, error = %e, "loudness not measured");
     }
     let now = clock::to_ms(clock.now());
-    db.call_blocking(|c| match &result {
-        Ok(v) => store::set_loudness(c, id, Ok(*v), now),
-        Err(e) => store::set_loudness(c, id, Err(&e.to_string()), now),
+    db.call_blocking(|c| match (&result, &error) {
+        (Ok(v), _) => store::set_loudness(c, id, Ok(*v), now),
+        (Err(_), e) => store::set_loudness(c, id, Err(e.as_deref().unwrap_or_default()), now),
     })
 }
 

@@ -377,7 +377,9 @@ impl<'a> Session<'a> {
         use gst::MessageView;
         match msg.view() {
             MessageView::Error(err) => {
-                let text = format!("{} ({})", err.error(), err.debug().map(|d| d.to_string()).unwrap_or_default());
+                // GStreamer quotes the URL it opened (a Plex part URL carries the token).
+                let debug = err.debug().map(|d| crate::library::secret::redact(&d).into_owned());
+                let text = format!("{} ({})", err.error(), debug.as_deref().unwrap_or_default());
                 match self.origin(msg.src()) {
                     Origin::Item(serial) => {
                         // "souphttpsrc: Internal data stream error. (streaming stopped, reason
@@ -393,7 +395,7 @@ impl<'a> Session<'a> {
                         {
                             super::verify::remember_decoder_failure(uri);
                         }
-                        let detail = err.debug().and_then(|d| d.lines().last().map(str::to_owned));
+                        let detail = debug.as_deref().and_then(|d| d.lines().last().map(str::to_owned));
                         let reason = match detail {
                             Some(d) if !d.is_empty() => format!("{element}: {} ({d})", err.error()),
                             _ => format!("{element}: {}", err.error()),

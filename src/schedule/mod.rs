@@ -9,6 +9,7 @@ pub mod filler;
 pub mod horizon;
 pub mod import;
 pub mod order;
+pub mod parts;
 pub mod planner;
 pub mod pool;
 pub mod rotation;
