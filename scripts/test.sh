@@ -18,9 +18,9 @@ step "build"
 cargo build --all-targets --locked
 
 step "shellcheck"
-shellcheck scripts/*.sh systemd/*.sh buildroot/board/*/*.sh
+shellcheck scripts/*.sh scripts/standin/*.sh systemd/*.sh buildroot/board/*/*.sh
 
-step "appliance: unit files, first-boot growth, aarch64 cross-build under qemu, buildroot"
+step "appliance: unit files, first-boot growth, aarch64 cross-build under qemu, buildroot, the stand-in image booted in QEMU"
 bash scripts/test-appliance.sh
 
 step "tests"
