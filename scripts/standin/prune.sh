@@ -10,7 +10,7 @@ set -eu
 root="$1"
 ver="$(ls "$root/usr/lib/modules")"
 want="virtio_net virtio_blk virtio_pci virtio_rng virtio_console vfat nls_cp437 nls_iso8859_1
-  nls_utf8 overlay i6300esb iTCO_wdt sp5100_tco ext4 ahci nvme sd_mod uas usb_storage xhci_pci
+  nls_utf8 nls_ascii overlay i6300esb iTCO_wdt sp5100_tco ext4 ahci nvme sd_mod uas usb_storage xhci_pci
   ehci_pci autofs4 loop efivarfs configfs fuse e1000e igb igc r8169 tg3 i915"
 keep="$(for m in $want; do chroot "$root" modprobe --show-depends --set-version "$ver" "$m"; done |
   awk '$1 == "insmod" { print $2 }' | sort -u)"
