@@ -151,6 +151,13 @@ cp -a overlay/. "$target/"
 BR2_EXTERNAL_RETROVUE_PATH="$repo/buildroot" BINARIES_DIR="$binaries" \
   sh buildroot/board/common/post-build.sh "$target" "$(conf BR2_ROOTFS_POST_SCRIPT_ARGS)"
 
+# Upstream systemd (so Buildroot's) mounts a tmpfs on /tmp (tmp.mount, enabled at install);
+# Debian moves that unit aside. Without it /tmp is the read-only root, and every unit with
+# PrivateDevices= (resolved, timesyncd) fails: systemd makes their private /dev under /tmp.
+install -m 0644 "$target/usr/share/systemd/tmp.mount" "$target/etc/systemd/system/tmp.mount"
+mkdir -p "$target/etc/systemd/system/local-fs.target.wants"
+ln -sf ../tmp.mount "$target/etc/systemd/system/local-fs.target.wants/tmp.mount"
+
 # systemd.mk: every unit with an [Install] section is enabled by its preset. Debian's own
 # maintenance timers (apt, dpkg, e2scrub, fstrim) are not in the Buildroot image.
 systemctl --root="$target" preset-all >/dev/null 2>&1
