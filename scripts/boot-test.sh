@@ -154,7 +154,15 @@ clip() { # FILE SECONDS
     -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$2" \
     -c:v libx264 -preset ultrafast -g 50 -pix_fmt yuv420p -c:a aac -b:a 96k -shortest "$1"
 }
-for e in 1 2 3; do clip "$media/Shows/Test Show/Season 01/Test Show - S01E0$e - Episode $e.mp4" 20; done
+# With a genre and a decade in Kodi .nfo files, as a real library has: the proposed
+# channels are built from them.
+printf '<tvshow><title>Test Show</title><genre>Comedy</genre><premiered>1985-09-01</premiered></tvshow>\n' \
+  >"$media/Shows/Test Show/tvshow.nfo"
+for e in 1 2 3; do
+  clip "$media/Shows/Test Show/Season 01/Test Show - S01E0$e - Episode $e.mp4" 20
+  printf '<episodedetails><title>Episode %d</title><season>1</season><episode>%d</episode><aired>1985-09-0%d</aired><genre>Comedy</genre></episodedetails>\n' \
+    "$e" "$e" "$e" >"$media/Shows/Test Show/Season 01/Test Show - S01E0$e - Episode $e.nfo"
+done
 clip "$media/Commercials/Soap.mp4" 15
 clip "$media/Commercials/Cola.mp4" 10
 mkfs.ext4 -q -d "$media" -L retrovue-media "$w/media.ext4" 64M
