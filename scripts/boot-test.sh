@@ -389,6 +389,7 @@ jq -e . <<<"$a" >/dev/null || fail "PUT /api/settings: $a"
 step "boot 2: systemctl reboot"
 boot_id1="$(guest 10 'cat /proc/sys/kernel/random/boot_id')"
 printf ' systemctl reboot\n' >&7
+boots=$((boots + 1))
 sleep $((5 * slow))
 wait_shell 300
 [ "$(guest 10 'cat /proc/sys/kernel/random/boot_id')" != "$boot_id1" ] || fail "the guest did not reboot"
