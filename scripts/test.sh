@@ -24,9 +24,9 @@ CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" && export CARGO_TARGET_DIR
   && cargo build --lib --locked && cargo test --locked)
 
 step "shellcheck"
-shellcheck scripts/*.sh systemd/*.sh buildroot/board/*/*.sh
+shellcheck scripts/*.sh scripts/standin/*.sh systemd/*.sh buildroot/board/*/*.sh
 
-step "appliance: unit files, first-boot growth, aarch64 cross-build under qemu, buildroot"
+step "appliance: unit files, first-boot growth, aarch64 cross-build under qemu, buildroot, the stand-in image booted in QEMU"
 bash scripts/test-appliance.sh
 
 step "fresh machine: deps.sh, selftest, demo.sh in a clean Debian 12 root (scripts/test-fresh.sh)"

@@ -150,7 +150,12 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), DbError> {
     let err = |source| DbError::Sqlite { path: path.to_owned(), source };
     conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+    // FULL: in WAL mode each commit syncs the log, so what the API answered survives a
+    // power cut (scripts/boot-test.sh pulls the power right after a settings change). With
+    // NORMAL the log is synced only at checkpoints, and the data partition's ext4 commits
+    // every 30 s (fstab `commit=30`): with NORMAL, the boot test's settings change was gone
+    // after the power cut; with FULL it was there.
+    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
     Ok(())
 }
