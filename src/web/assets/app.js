@@ -194,11 +194,13 @@ VIEWS.dashboard = async (main) => {
           h('div', {},
             h('div', { class: 'spread' }, h('b', {}, c.name),
               h('span', {}, h('span', { class: `badge ${c.running ? 'on' : ''}` }, c.running ? 'running' : 'idle'), ' ',
+                c.running && !c.realtime ? [h('span', { class: 'badge warn', title: `${c.dropped_frames} frames dropped; output ${c.late_ms} ms late` }, 'cannot keep up'), ' '] : null,
                 h('span', { class: 'badge info' }, `${c.viewers} watching`))),
             now ? [h('div', { class: 'now' }, now.title, now.sub_title ? h('small', {}, ` — ${now.sub_title}`) : null),
               h('div', { class: 'meter' }, h('span', { style: { width: `${progress}%` } })),
               h('div', { class: 'next' }, `${fmtTime(now.start)}–${fmtTime(now.end)}`, next ? ` · next ${fmtTime(next.start)} ${next.title}` : '')]
               : h('div', { class: 'next' }, 'Nothing scheduled'),
+            c.last_recovery ? h('div', { class: 'notice warn' }, `Recovered ${c.watchdog_recoveries}× — last at ${fmtTime(c.last_recovery.at)}: ${c.last_recovery.what}`) : null,
             c.error ? h('div', { class: 'notice bad' }, c.error) : null));
       }));
     }
