@@ -135,6 +135,8 @@ if [ "$build_inside" != 1 ] && [ ! -x "$bin" ]; then
   exit 1
 fi
 
+# (--format=tar: mmdebstrap picks the format from the name's extension, and ".tar.tmp" would
+# otherwise make a directory, which the cache check below then takes for a tarball.)
 # The mirrors: this machine's Debian 12 sources (not third-party ones), as apt lines.
 # shellcheck disable=SC2016 # apt's own $(FIELD) syntax, not the shell's
 mapfile -t mirrors < <(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Identifier: Packages' |
@@ -147,9 +149,9 @@ base="$cache/base-$key.tar"
 if [ -f "$base" ] && [ -z "$(find "$base" -mtime +30)" ]; then
   echo "fresh: minbase root from the cache ($base)"
 else
-  rm -f "$cache"/base-*.tar
+  rm -rf "$cache"/base-*.tar "$cache"/base-*.tar.tmp
   echo "fresh: creating a Debian 12 minbase root from: ${mirrors[*]}"
-  timed "mmdebstrap" mmdebstrap --quiet --variant=minbase bookworm "$base.tmp" "${mirrors[@]}"
+  timed "mmdebstrap" mmdebstrap --quiet --variant=minbase --format=tar bookworm "$base.tmp" "${mirrors[@]}"
   mv "$base.tmp" "$base"
 fi
 
