@@ -7,6 +7,9 @@
 pub mod logo;
 pub mod m3u;
 pub mod store;
+pub mod watch;
+
+pub use watch::Lineups;
 
 use std::fmt;
 use std::str::FromStr;

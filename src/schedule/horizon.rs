@@ -301,27 +301,41 @@ impl Published {
             changed
         });
     }
+
+    /// Follow the publication counter in `db` (publications by this process or another)
+    /// until `shutdown`.
+    pub async fn follow(self, db: Db, shutdown: CancellationToken) {
+        let mut changes = db.changes().watch(&["schedule_publications"]);
+        loop {
+            if let Ok(Ok(g)) = db.call(|c| store::generation(c)).await {
+                self.set(g);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = changes.changed() => {}
+            }
+        }
+    }
 }
 
-/// The background job: extend every channel's horizon now and every ten minutes (once the
-/// clock is trusted), and forward the publication counter every few seconds, until `shutdown`.
+/// The background job, until `shutdown`: extend every channel's horizon now and every ten
+/// minutes (once the clock is trusted: a Pi without RTC boots in 1970), and replan the
+/// channels that edits asked for as soon as they ask (`schedule_replans`, written by this
+/// process or the CLI). Publications reach playout and the guide through their watches.
 pub async fn run_horizon(
     db: Db,
     config: Arc<Config>,
     clock: SharedClock,
-    published: Published,
-    clock_sync: crate::clock::sync::ClockWatch,
+    mut clock_sync: crate::clock::sync::ClockWatch,
     shutdown: CancellationToken,
 ) {
-    const POLL: Duration = Duration::from_secs(5);
-    const EXTEND_EVERY: u32 = 120; // polls: 10 minutes
-    let mut tick: u32 = 0;
-    let mut next_extend: u32 = 0;
+    const EXTEND_EVERY: Duration = Duration::from_secs(600);
+    let mut replans = db.changes().watch(&["schedule_replans"]);
+    let mut next_extend = tokio::time::Instant::now();
     loop {
-        // Never plan from an untrusted clock (a Pi without RTC boots in 1970).
-        let trusted = clock_sync.borrow().is_trusted() && clock.is_plausible();
-        if tick >= next_extend && trusted {
-            next_extend = tick.saturating_add(EXTEND_EVERY);
+        let trusted = clock_sync.borrow_and_update().is_trusted() && clock.is_plausible();
+        if trusted && tokio::time::Instant::now() >= next_extend {
+            next_extend = tokio::time::Instant::now() + EXTEND_EVERY;
             let cfg = config.schedule.clone();
             let now = clock.now();
             let db2 = db.clone();
@@ -359,13 +373,11 @@ pub async fn run_horizon(
                 Err(e) => tracing::warn!(error = %e, "replanning after edits failed"),
             }
         }
-        if let Ok(Ok(g)) = db.call(|c| store::generation(c)).await {
-            published.set(g);
-        }
-        tick = tick.wrapping_add(1);
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(POLL) => {}
+            _ = replans.changed() => {}
+            r = clock_sync.changed() => if r.is_err() { break },
+            _ = tokio::time::sleep_until(next_extend), if trusted => {}
         }
     }
 }

@@ -4,9 +4,11 @@
 //! log. Owns `programming_slots`, `series_progress`, `schedule_programs`, `schedule_items`,
 //! `playout_log` ([`store`]).
 
+pub mod asrun;
 pub mod auto;
 pub mod filler;
 pub mod horizon;
+pub mod horizons;
 pub mod import;
 pub mod order;
 pub mod parts;

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
@@ -20,8 +19,8 @@ use crate::elements;
 use crate::lineup::{ChannelId, OutputProfile};
 use crate::playout::pipeline::{ChannelPipeline, Output, SLATE_ZORDER};
 use crate::playout::tsscan::{KeyframeSplitter, PACKET};
-use crate::playout::{AiringSource, AsRun, AsRunSink, ChannelPlayer, PlayerConfig, SourceError, encoder};
-use crate::schedule::Airing;
+use crate::playout::{AsRunEvent, AsRunSink, ChannelPlayer, PlayerConfig, encoder};
+use crate::schedule::horizons::{self, Horizon};
 use crate::stream::StreamHub;
 
 /// `retrovue selftest`
@@ -35,24 +34,10 @@ pub struct SelftestArgs {
     pub encoder: Option<String>,
 }
 
-/// Nothing scheduled: the self-test shows its own pattern.
-struct NoAirings;
-
-impl AiringSource for NoAirings {
-    fn airings(
-        &self,
-        _: ChannelId,
-        _: DateTime<Utc>,
-        _: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
-
 struct NoLog;
 
 impl AsRunSink for NoLog {
-    fn record(&self, _: AsRun) {}
+    fn record(&self, _: AsRunEvent) {}
     fn interrupted(&self, _: ChannelId, _: DateTime<Utc>, _: &str) {}
 }
 
@@ -122,7 +107,9 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
     let output = Output { feed: hub.feed(channel), hls: None };
     let mut sub = hub.subscribe(channel);
     let started = Instant::now();
-    let player = ChannelPlayer::spawn(config, Arc::new(NoAirings), Arc::new(NoLog), Arc::new(SystemClock), output)?;
+    // Nothing scheduled: the self-test shows its own pattern.
+    let nothing = horizons::fixed(Horizon::default());
+    let player = ChannelPlayer::spawn(config, nothing, Arc::new(NoLog), Arc::new(SystemClock), output)?;
     anyhow::ensure!(player.wait_running(Duration::from_secs(10)).await, "the channel pipeline did not start");
     player
         .with_pipeline(|cp| {

@@ -38,6 +38,9 @@ pub enum ScheduleStoreError {
     /// SQLite failed.
     #[error("schedule tables: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database task failed.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
     /// A stored slot's fill could not be decoded.
     #[error("programming slot {id}: stored fill is invalid: {source}")]
     BadFill {
@@ -336,6 +339,9 @@ pub fn programs_between(conn: &Connection, channel: ChannelId, from_ms: i64, to_
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AsRunStatus {
+    /// On the air now: the entry is open (no end yet).
+    #[serde(rename = "on_air")]
+    Started,
     /// Played as planned.
     Aired,
     /// Could not play (slate shown instead).
@@ -347,8 +353,10 @@ pub enum AsRunStatus {
 }
 
 impl AsRunStatus {
-    fn as_str(self) -> &'static str {
+    /// The name stored in the as-run log.
+    pub fn as_str(self) -> &'static str {
         match self {
+            Self::Started => "on_air",
             Self::Aired => "aired",
             Self::Failed => "failed",
             Self::Partial => "partial",
@@ -358,6 +366,7 @@ impl AsRunStatus {
 
     fn parse(s: &str) -> Self {
         match s {
+            "on_air" => Self::Started,
             "aired" => Self::Aired,
             "partial" => Self::Partial,
             "alert" => Self::Alert,
@@ -409,7 +418,7 @@ impl AsRun {
             planned_end_ms: Some(airing.end.timestamp_millis()),
             actual_start_ms,
             actual_end_ms: None,
-            status: AsRunStatus::Aired,
+            status: AsRunStatus::Started,
             error: None,
         }
     }
