@@ -95,6 +95,16 @@ impl TableWatch {
         self.tables.iter().map(|t| counters.get(*t).copied().unwrap_or(0)).collect()
     }
 
+    /// One of the tables changed since the last call to this or [`Self::changed`] (or since
+    /// the watch was made); never waits.
+    pub fn has_changed(&mut self) -> bool {
+        let (counts, external) = (self.counts(), self.changes.inner.external.load(Ordering::SeqCst));
+        let changed = counts != self.seen || external != self.external;
+        self.seen = counts;
+        self.external = external;
+        changed
+    }
+
     /// Wait until one of the tables changed since the last call (or since the watch was
     /// made). Several changes in a row are seen as one.
     pub async fn changed(&mut self) {

@@ -256,6 +256,12 @@ fn routes(app: &App) -> Router {
         }))
         .merge(crate::guide::http::router(crate::guide::http::GuideState {
             config: app.config.clone(),
+            guide: crate::guide::cache::GuideCache::new(
+                app.db.clone(),
+                app.clock.clone(),
+                app.config.schedule.timezone,
+                app.config.schedule.horizon_days,
+            ),
             db: app.db.clone(),
             clock: app.clock.clone(),
             urls: app.hdhr.urls().clone(),

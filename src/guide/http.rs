@@ -28,6 +28,8 @@ use crate::lineup::{ChannelId, logo};
 pub struct GuideState {
     /// Configuration (horizon, base URL).
     pub config: Arc<Config>,
+    /// The XMLTV guide, kept until what it shows changes.
+    pub guide: super::cache::GuideCache,
     /// The database.
     pub db: Db,
     /// The clock.
@@ -62,12 +64,9 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Response {
 
 async fn xmltv(State(s): State<GuideState>, headers: HeaderMap, ext: Extensions) -> Response {
     let base = base(&s, &headers, &ext);
-    let now = s.clock.now().timestamp_millis();
-    let (from, to) = (now - 2 * 3_600_000, now + i64::from(s.config.schedule.horizon_days) * 86_400_000);
-    let (db, tz) = (s.db.clone(), s.config.schedule.timezone);
-    let render = move || super::gather(&db, from, to, tz).map(|g| super::xmltv::render(&g, &base));
-    match tokio::task::spawn_blocking(render).await {
-        Ok(Ok(xml)) => ([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], xml).into_response(),
+    let guide = s.guide.clone();
+    match tokio::task::spawn_blocking(move || guide.xmltv(&base)).await {
+        Ok(Ok(xml)) => ([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], xml.to_string()).into_response(),
         Ok(Err(e)) => internal("XMLTV", e),
         Err(e) => internal("XMLTV", e),
     }
