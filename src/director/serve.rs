@@ -262,7 +262,7 @@ fn routes(app: &App) -> Router {
                 app.config.schedule.timezone,
                 app.config.schedule.horizon_days,
             ),
-            db: app.db.clone(),
+            lineups: app.lineups.clone(),
             clock: app.clock.clone(),
             urls: app.hdhr.urls().clone(),
             art: crate::library::art::ArtStore::new(
