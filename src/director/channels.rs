@@ -16,15 +16,18 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::SharedClock;
+use crate::clock::{self, SharedClock};
 use crate::config::Config;
 use crate::db::Db;
 use crate::director::graphics::{ChannelOverlay, ChannelOverlays};
+use crate::library::{MediaId, store as library_store};
 use crate::lineup::{Channel, ChannelId, ChannelMode, OutputProfile};
 use crate::playout::encoder::{self, EncoderKind};
 use crate::playout::pipeline::Output;
 use crate::playout::watchdog::Backoff;
-use crate::playout::{AiringSource, AsRun, AsRunSink, AsRunStatus, ChannelPlayer, PlayerConfig, SourceError};
+use crate::playout::{
+    AiringSource, AsRun, AsRunSink, AsRunStatus, ChannelPlayer, ItemLoudness, PlayerConfig, SourceError,
+};
 use crate::schedule::{Airing, store as schedule_store};
 use crate::stream::StreamHub;
 use crate::stream::hls::HlsWriter;
@@ -51,6 +54,45 @@ impl AiringSource for StoreAirings {
                 .map_err(|e| SourceError(e.to_string()))?
                 .map_err(|e| SourceError(e.to_string()))
         })
+    }
+}
+
+/// Items' loudness from the library store, for playout: the latest measurement when an item
+/// is opened, and on-air measurements written back (on the runtime it was made on, so the
+/// channel's thread never waits for the database's writer).
+pub struct LibraryLoudness {
+    db: Db,
+    clock: SharedClock,
+    runtime: tokio::runtime::Handle,
+}
+
+impl LibraryLoudness {
+    /// Over `db`; must be made on the daemon's runtime.
+    pub fn new(db: Db, clock: SharedClock) -> Self {
+        Self { db, clock, runtime: tokio::runtime::Handle::current() }
+    }
+}
+
+impl ItemLoudness for LibraryLoudness {
+    fn current(&self, item: MediaId) -> Option<f64> {
+        match self.db.call_blocking(|c| library_store::current_loudness(c, item)) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(%item, error = %e, "cannot read the item's loudness; measuring it on the air");
+                None
+            }
+        }
+    }
+
+    fn measured_on_air(&self, item: MediaId, lufs: f64, seconds: f64) {
+        let (db, now) = (self.db.clone(), clock::to_ms(self.clock.now()));
+        self.runtime.spawn(async move {
+            match db.call(move |c| library_store::set_on_air_loudness(c, item, lufs, now)).await {
+                Ok(Ok(())) => tracing::info!(%item, lufs, seconds, "loudness measured on the air stored"),
+                Ok(Err(e)) => tracing::warn!(%item, error = %e, "cannot store the on-air loudness"),
+                Err(e) => tracing::warn!(%item, error = %e, "cannot store the on-air loudness"),
+            }
+        });
     }
 }
 
@@ -421,6 +463,8 @@ fn start(
         target_lufs: deps.config.playout.target_lufs,
         overlay: graphics.as_ref().map(|g| g.video.clone()),
         audio_overlay: graphics.as_ref().map(|g| g.audio.clone()),
+        loudness: Some(Arc::new(LibraryLoudness::new(deps.db.clone(), deps.clock.clone()))),
+        audio_tracks: ch.settings.audio.clone(),
     };
     let player = ChannelPlayer::spawn(
         config,

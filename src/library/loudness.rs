@@ -1,6 +1,13 @@
 //! Integrated loudness (EBU R128, `ebur128`) of each playable item, measured over audio that
 //! GStreamer decodes (`uridecodebin caps=audio/x-raw` → `audioconvert` → `audioresample` →
-//! `appsink`, F32 interleaved; video is never decoded), as a low-priority background job.
+//! `appsink`; video is never decoded), as a low-priority background job.
+//!
+//! Measured in the layout that airs: the appsink takes [`aired_caps`], F32 48 kHz stereo,
+//! exactly the caps a channel's item branch converts every item to with the same two
+//! elements, so `audioconvert` applies the same mix matrix (a mono item is duplicated to
+//! both channels, +3 LU against its one channel; a 5.1 item is downmixed with the default
+//! matrix, about 10 LU quieter than its six channels). The gain playout sets from this
+//! number then lands the item on the target as it airs.
 //!
 //! Low priority means: one item at a time, on one blocking thread, with a pause between
 //! items ([`run_background`]); the process's OS niceness is left alone (that needs `unsafe`
@@ -50,7 +57,19 @@ pub enum LoudnessError {
     Meter(#[from] ebur128::Error),
 }
 
-/// Decode `uri`'s first audio stream and return its integrated loudness in LUFS.
+/// The raw audio every channel airs (the same as `playout::pipeline::audio_caps`, which
+/// `tests/loudness_as_aired.rs` checks): what items are measured in.
+pub fn aired_caps() -> gst::Caps {
+    gst::Caps::builder("audio/x-raw")
+        .field("format", "F32LE")
+        .field("rate", 48000i32)
+        .field("channels", 2i32)
+        .field("layout", "interleaved")
+        .build()
+}
+
+/// Decode `uri`'s first audio stream and return its integrated loudness in LUFS, in the
+/// layout that airs ([`aired_caps`]).
 pub fn measure(uri: &str, timeout: Duration) -> Result<f64, LoudnessError> {
     probe::init().map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
     let pipeline = gst::Pipeline::new();
@@ -62,11 +81,7 @@ pub fn measure(uri: &str, timeout: Duration) -> Result<f64, LoudnessError> {
         .map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
     let convert = make("audioconvert")?;
     let resample = make("audioresample")?;
-    let sink = gst_app::AppSink::builder()
-        .caps(&gst::Caps::builder("audio/x-raw").field("format", "F32LE").field("layout", "interleaved").build())
-        .sync(false)
-        .max_buffers(8)
-        .build();
+    let sink = gst_app::AppSink::builder().caps(&aired_caps()).sync(false).max_buffers(8).build();
     pipeline
         .add_many([&src, &convert, &resample, sink.upcast_ref()])
         .map_err(|e| LoudnessError::Pipeline(e.to_string()))?;

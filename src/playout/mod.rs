@@ -9,6 +9,10 @@
 //!   rebuilds the pipeline after a fatal error.
 //! - [`pipeline`]: background, mixers, encoder, mux, appsink; the graphics seam.
 //! - [`item`]: item bins (build, offset, cut, retire).
+//! - [`tracks`]: which of an item's audio streams feeds each of the channel's audio tracks.
+//! - [`leveller`]: an item's gain (static, or the on-air loudness control); [`limiter`]:
+//!   the true-peak limiter of each audio track. Loudness facts come and go through
+//!   [`ItemLoudness`].
 //! - [`timeline`]: wall clock ↔ running time.
 //! - [`encoder`]: encoder probing and settings.
 //! - [`tsscan`]: keyframe detection in the muxed TS.
@@ -23,12 +27,15 @@ pub mod encoder;
 pub mod graphics;
 pub mod graphics_feed;
 pub mod item;
+pub mod leveller;
+pub mod limiter;
 pub mod overlay;
 pub mod pipeline;
 pub mod player;
 mod probe;
 pub mod reaper;
 pub mod timeline;
+pub mod tracks;
 pub mod tsscan;
 pub mod watchdog;
 
@@ -40,6 +47,7 @@ use gstreamer::prelude::*;
 pub use player::{ChannelPlayer, Command, PlayerConfig, PlayerError, PlayerStatus};
 
 use crate::clock::SharedClock;
+use crate::library::MediaId;
 use crate::lineup::ChannelId;
 use crate::schedule::Airing;
 
@@ -121,4 +129,15 @@ pub trait AsRunSink: Send + Sync + 'static {
     /// The channel's playout was replaced at `at` without closing what it had on the air
     /// (stuck, or died): close its open entries with `reason`.
     fn interrupted(&self, channel: ChannelId, at: DateTime<Utc>, reason: &str);
+}
+
+/// The library's loudness of items, as playout needs it (the director implements it over the
+/// library store). Values are integrated loudness in LUFS in the layout that airs (48 kHz
+/// stereo after the channel's conversion).
+pub trait ItemLoudness: Send + Sync + 'static {
+    /// The item's latest measurement, asked on the actor's thread when the item is opened
+    /// (a quick read; `None`: never measured, so it plays with the on-air control).
+    fn current(&self, item: MediaId) -> Option<f64>;
+    /// What the on-air control measured over `seconds` of the item. Must not block.
+    fn measured_on_air(&self, item: MediaId, lufs: f64, seconds: f64);
 }
