@@ -8,9 +8,9 @@
 //! 1. [`ItemBin::build`] (actor): bin `item-<serial>` with `uridecodebin` and every branch,
 //!    ready before any pad appears — video: `videoconvert ! deinterlace ! videoconvert !
 //!    videoscale add-borders ! capsfilter ! videoconvert ! videorate ! capsfilter ! queue`;
-//!    audio, one per channel audio track: `audioconvert ! audioresample ! capsfilter !
-//!    leveller ! queue` (the [`leveller`](super::leveller) sets the item's gain, or measures
-//!    it on the air), the main track's with a `tee` before its queue and one more queue per
+//!    audio, one per channel audio track: `audioconvert ! audioresample ! capsfilter ! queue`
+//!    with the item's [`leveller`](super::leveller) (a fixed gain, or the on-air loudness
+//!    control metering before the queue and setting the gain after it), the main track's with a `tee` before its queue and one more queue per
 //!    other track, for a track that plays a copy of the main audio. Each queue's src pad is
 //!    *blocked*, so nothing reaches the mixers yet.
 //! 2. `pad-added` (streaming thread) only links or blocks: the first video pad is linked to
@@ -193,9 +193,9 @@ impl ItemBin {
         let slot_ns = placement.end_ns.saturating_sub(placement.air_ns);
 
         let (video, scaled) = build_video_branch(&bin, pipeline.video_caps())?;
-        let audio = build_audio_branches(&bin, pipeline.audio_caps(), pipeline.audio_track_count(), level)?;
+        let audio = build_audio_branches(&bin, pipeline.audio_caps(), pipeline.audio_track_count())?;
         let mut outputs = vec![(Kind::Video, 0, false, video)];
-        for (track, copy, pads) in audio.branches {
+        for (track, copy, pads) in audio.branches.iter().cloned() {
             outputs.push((Kind::Audio, track, copy, pads));
         }
         let mut branches = Vec::with_capacity(outputs.len());
@@ -207,6 +207,9 @@ impl ItemBin {
                 add_input_probe(&input, progress.clone(), late);
             }
             branches.push(Branch { kind, track, copy, input, out, block, linked: Arc::default() });
+        }
+        for (meter, gain_pads, report) in audio.levels {
+            leveller::attach(level, &meter, &gain_pads, report);
         }
         let audio_pads: Arc<Mutex<AudioPads>> = Arc::default();
 
@@ -510,25 +513,33 @@ struct AudioBranches {
     branches: Vec<(usize, bool, (gst::Pad, gst::Pad))>,
     tee: Option<gst::Element>,
     measured: MeasuredSlot,
+    /// Where each track's level goes: (meter pad, gain pads, report), for
+    /// [`leveller::attach`] once the outputs' block probes are in place (a probe added
+    /// after the block runs once the block is lifted, on data that will air).
+    levels: Vec<(gst::Pad, Vec<gst::Pad>, MeasuredSlot)>,
 }
 
-/// One `audioconvert ! audioresample ! capsfilter ! leveller ! queue` per channel audio track
-/// (the main one with a `tee` before its queue when there are more tracks), and a queue per
-/// other track for a copy of the main audio.
-fn build_audio_branches(
-    bin: &gst::Bin,
-    caps: &gst::Caps,
-    tracks: usize,
-    level: Level,
-) -> Result<AudioBranches, PipelineError> {
+/// One `audioconvert ! audioresample ! capsfilter ! queue` per channel audio track (the main
+/// one with a `tee` before its queue when there are more tracks), a queue per other track
+/// for a copy of the main audio, and the item's level on each (see [`leveller::attach`]).
+fn build_audio_branches(bin: &gst::Bin, caps: &gst::Caps, tracks: usize) -> Result<AudioBranches, PipelineError> {
     let mut branches = Vec::with_capacity(2 * tracks);
+    let mut copies = Vec::new();
+    for track in 1..tracks {
+        let queue = branch_queue()?;
+        bin.add(&queue).map_err(|source| PipelineError::Setup { what: "add copy queue", source })?;
+        let input = queue.static_pad("sink").expect("sink pad");
+        let out = queue.static_pad("src").expect("src pad");
+        copies.push((track, true, (input, out)));
+    }
     let mut tee = None;
     let measured = MeasuredSlot::default();
+    let mut levels = Vec::with_capacity(tracks);
     for track in 0..tracks {
         let filter = make("capsfilter")?;
         filter.set_property("caps", caps);
-        let report = if track == 0 { measured.clone() } else { MeasuredSlot::default() };
-        let mut chain = vec![make("audioconvert")?, make("audioresample")?, filter, leveller::element(level, report)?];
+        let meter = filter.static_pad("src").expect("src pad");
+        let mut chain = vec![make("audioconvert")?, make("audioresample")?, filter];
         if track == 0 && tracks > 1 {
             let t = make("tee")?;
             t.set_property("allow-not-linked", true);
@@ -536,16 +547,20 @@ fn build_audio_branches(
             tee = Some(t);
         }
         chain.push(branch_queue()?);
-        branches.push((track, false, add_started(bin, &chain)?));
+        let (input, out) = add_started(bin, &chain)?;
+        // The main track's level also applies to its copies; the report is the item's.
+        let mut gain_pads = vec![out.clone()];
+        let report = if track == 0 {
+            gain_pads.extend(copies.iter().map(|(_, _, (_, out))| out.clone()));
+            measured.clone()
+        } else {
+            MeasuredSlot::default()
+        };
+        levels.push((meter, gain_pads, report));
+        branches.push((track, false, (input, out)));
     }
-    for track in 1..tracks {
-        let queue = branch_queue()?;
-        bin.add(&queue).map_err(|source| PipelineError::Setup { what: "add copy queue", source })?;
-        let input = queue.static_pad("sink").expect("sink pad");
-        let out = queue.static_pad("src").expect("src pad");
-        branches.push((track, true, (input, out)));
-    }
-    Ok(AudioBranches { branches, tee, measured })
+    branches.extend(copies);
+    Ok(AudioBranches { branches, tee, measured, levels })
 }
 
 /// Block a decoded audio pad at its first buffer (its tags, with the language, have passed

@@ -1,0 +1,151 @@
+//! Loudness as aired (issue #18), measured on what leaves the box: a channel plays items of
+//! known loudness in every layout — 12 LU too loud, 10 LU too quiet, mono, 5.1, a quiet
+//! commercial with full-scale clicks, and one never measured — and ffmpeg's `ebur128`
+//! measures each item's window of the decoded output: within ±1 LU of the target, true peak
+//! ≤ -1 dBTP. The gain comes from the library's latest measurement when the item is opened
+//! (the schedule rows say every item is already at the target, which would leave the loud
+//! one 12 LU too loud), and the never-measured item's on-air measurement is handed back.
+//! Real time: about 100 s.
+
+mod util;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use retrovue::clock::SystemClock;
+use retrovue::library::{MediaId, loudness};
+use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
+use retrovue::playout::ChannelPlayer;
+use retrovue::playout::pipeline::{Output, audio_caps};
+use retrovue::schedule::Airing;
+use retrovue::stream::StreamHub;
+use util::audio::{self, Book, Layout};
+use util::player::{self, FakeSource, Log};
+
+const TARGET: f64 = -24.0;
+const ITEM_SECS: f64 = 12.0;
+const GAP_SECS: f64 = 2.0;
+
+fn profile() -> OutputProfile {
+    OutputProfile { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: 800, audio_kbps: 128 }
+}
+
+#[test]
+fn the_library_measures_in_the_layout_that_airs() {
+    gstreamer::init().unwrap();
+    assert_eq!(loudness::aired_caps(), audio_caps());
+    let dir = tempfile::tempdir().unwrap();
+    // At -24 LUFS in their own layouts: a mono item airs duplicated to two channels (+3 LU), a
+    // 5.1 item downmixed (about 10 LU quieter). The library must see what airs.
+    for (layout, aired) in [(Layout::Mono, -21.0), (Layout::Surround, -34.0), (Layout::Stereo, -24.0)] {
+        let path = audio::item(dir.path(), &format!("{layout:?}"), layout, -24.0, 6.0);
+        let uri = glib::filename_to_uri(&path, None).unwrap();
+        let lufs = loudness::measure(&uri, Duration::from_secs(60)).unwrap();
+        println!("{layout:?}: -24.0 LUFS in its own layout, {lufs:.1} LUFS as aired");
+        assert!((lufs - aired).abs() < 1.5, "{layout:?}: {lufs:.1} LUFS as aired, expected about {aired}");
+    }
+}
+
+struct Case {
+    name: &'static str,
+    layout: Layout,
+    lufs: f64,
+    measured: bool,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_item_airs_on_the_target_with_true_peaks_under_the_ceiling() {
+    gstreamer::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases = [
+        Case { name: "loud", layout: Layout::Stereo, lufs: TARGET + 12.0, measured: true },
+        Case { name: "quiet", layout: Layout::Stereo, lufs: TARGET - 10.0, measured: true },
+        Case { name: "mono", layout: Layout::Mono, lufs: TARGET, measured: true },
+        Case { name: "surround", layout: Layout::Surround, lufs: TARGET, measured: true },
+        Case { name: "clicks", layout: Layout::Clicks, lufs: TARGET - 12.0, measured: true },
+        Case { name: "unmeasured", layout: Layout::Stereo, lufs: TARGET + 10.0, measured: false },
+    ];
+    let book = Arc::new(Book::default());
+    let mut items = Vec::new();
+    let mut aired_layout = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let path = audio::item(d, c.name, c.layout, c.lufs, ITEM_SECS + 1.0);
+        // What the library's background job stores for the item: measured as it airs.
+        let uri = glib::filename_to_uri(&path, None).unwrap();
+        let as_aired = loudness::measure(&uri, Duration::from_secs(60)).unwrap();
+        aired_layout.push(as_aired);
+        if c.measured {
+            book.known.lock().unwrap().insert(MediaId(i as i64 + 1), as_aired);
+        }
+        items.push(path);
+    }
+    let start = Utc::now() + chrono::Duration::seconds(4);
+    let mut airings: Vec<Airing> = Vec::new();
+    for (i, (c, path)) in cases.iter().zip(&items).enumerate() {
+        let at = start + chrono::Duration::milliseconds((i as f64 * (ITEM_SECS + GAP_SECS) * 1000.0) as i64);
+        let mut a = player::airing(i as i64 + 1, ChannelId(1), c.name, path, at, (ITEM_SECS * 1000.0) as i64);
+        a.media_id = Some(MediaId(i as i64 + 1));
+        // The frozen schedule row: "already at the target" (a 0 dB gain if it were used).
+        a.loudness_lufs = Some(TARGET);
+        airings.push(a);
+    }
+    let hub = StreamHub::new();
+    let log = Arc::new(Log::default());
+    let mut config = player::x264_config(profile());
+    config.target_lufs = TARGET;
+    config.loudness = Some(book.clone());
+    let player = ChannelPlayer::spawn(
+        config,
+        Arc::new(FakeSource(airings)),
+        log.clone(),
+        Arc::new(SystemClock),
+        Output { feed: hub.feed(ChannelId(1)), hls: None },
+    )
+    .unwrap();
+    let total = 4.0 + cases.len() as f64 * (ITEM_SECS + GAP_SECS) + 1.0;
+    let ts = player::capture(&hub, ChannelId(1), total).await;
+    player.stop().await;
+    let cap = d.join("capture.ts");
+    std::fs::write(&cap, &ts).unwrap();
+    let wav = d.join("capture.wav");
+    audio::decode_track(&cap, "0:a:0", &wav);
+    let runs = audio::sounding_runs(&audio::wav_samples(&wav), 1.0);
+    println!("sounding runs: {runs:?}");
+    assert_eq!(runs.len(), cases.len(), "one run of sound per item: {runs:?}");
+
+    let mut failures = Vec::new();
+    for ((c, (s, e)), as_aired) in cases.iter().zip(&runs).zip(&aired_layout) {
+        assert!(e - s > ITEM_SECS - 0.5, "{}: only {:.1} s of sound", c.name, e - s);
+        let (lufs, peak) = audio::ebur128(&wav, Some((s + 0.3, e - s - 0.6)));
+        let (late, _) = audio::ebur128(&wav, Some((s + 4.0, e - s - 4.3)));
+        println!(
+            "{:<10} source {:6.1} LUFS ({:6.1} as aired) -> output {lufs:6.1} LUFS ({:+.1} LU), from 4 s {late:6.1}, true peak {peak:5.1} dBTP",
+            c.name,
+            c.lufs,
+            as_aired,
+            lufs - TARGET
+        );
+        if (lufs - TARGET).abs() > 1.0 {
+            failures.push(format!("{}: {lufs:.1} LUFS, target {TARGET}", c.name));
+        }
+        if peak > -1.0 {
+            failures.push(format!("{}: true peak {peak:.1} dBTP", c.name));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    // The never-measured item's on-air measurement went back to the library, close to what
+    // the background job measures in the same layout.
+    let on_air = book.on_air.lock().unwrap().clone();
+    let unmeasured = cases.len() as i64;
+    let m = on_air
+        .iter()
+        .find(|(id, ..)| id.0 == unmeasured)
+        .unwrap_or_else(|| panic!("no on-air measurement: {on_air:?}"));
+    println!("on-air measurement: {:.1} LUFS over {:.1} s (library: {:.1})", m.1, m.2, aired_layout[5]);
+    assert!((m.1 - aired_layout[5]).abs() < 0.5, "{m:?} vs {:.1}", aired_layout[5]);
+    assert!(m.2 > ITEM_SECS - 1.0, "{m:?}");
+    assert_eq!(on_air.len(), 1, "measured items are not measured again: {on_air:?}");
+}
