@@ -172,10 +172,10 @@ impl TruePeakLimiter {
             // 5. The frame that leaves the delay line (aligned with need m - lookahead) takes
             //    the gain; the new frame takes its place.
             let d = self.delay_pos * ch;
-            for c in 0..ch {
-                let out = self.delay[d + c] * self.env;
-                self.delay[d + c] = frame[c];
-                frame[c] = out;
+            for (sample, delayed) in frame.iter_mut().zip(&mut self.delay[d..d + ch]) {
+                let out = *delayed * self.env;
+                *delayed = *sample;
+                *sample = out;
             }
             self.delay_pos = (self.delay_pos + 1) % (self.delay.len() / ch);
         }

@@ -50,8 +50,6 @@ use std::sync::{Arc, Mutex};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use gstreamer_audio as gst_audio;
-use gstreamer_audio::prelude::*;
 use gstreamer_video as gst_video;
 
 use super::encoder::EncoderKind;
@@ -511,16 +509,8 @@ fn build_audio_path(
     let aconv = make("audioconvert")?;
     let aenc = make("avenc_aac")?;
     aenc.set_property("bitrate", (spec.profile.audio_kbps * 1000) as i32);
-    if let Some(lang) = spec.audio_tracks.language(track)
-        && let Some(enc) = aenc.downcast_ref::<gst_audio::AudioEncoder>()
-    {
-        // Pushed with the encoder's first buffer; mpegtsmux reads it before it creates the
-        // stream, and writes an ISO 639 language descriptor for the PID into the PMT.
-        let mut tags = gst::TagList::new();
-        tags.get_mut()
-            .expect("new tag list")
-            .add::<gst::tags::LanguageCode>(&lang.as_str(), gst::TagMergeMode::Replace);
-        enc.merge_tags(Some(&tags), gst::TagMergeMode::Replace);
+    if let Some(lang) = spec.audio_tracks.language(track) {
+        set_language(&aenc, lang.as_str());
     }
     let aparse = make("aacparse")?;
     let amux_queue = make("queue")?;
@@ -534,6 +524,26 @@ fn build_audio_path(
     gst::Element::link_many(chain.iter().copied()).map_err(setup("link audio chain"))?;
     abg.link(&abg_caps).map_err(setup("link audio background"))?;
     Ok(AudioPath { background: abg_caps, mixer: audiomixer, mux_queue: amux_queue })
+}
+
+/// Tag the stream audio encoder `encoder` makes with `language` (ISO 639-2): `mpegtsmux`
+/// writes an ISO 639 language descriptor for the stream's PID into the PMT. The language is
+/// added to the tag event the encoder pushes ahead of its first buffer (codec and bitrate):
+/// tags set on the encoder itself are replaced by its own when it starts.
+fn set_language(encoder: &gst::Element, language: &str) {
+    let Some(src) = encoder.static_pad("src") else { return };
+    let language = language.to_owned();
+    src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        let Some(gst::PadProbeData::Event(ev)) = &info.data else { return gst::PadProbeReturn::Ok };
+        let gst::EventView::Tag(tag) = ev.view() else { return gst::PadProbeReturn::Ok };
+        if tag.tag().get::<gst::tags::LanguageCode>().is_some_and(|l| l.get() == language) {
+            return gst::PadProbeReturn::Ok;
+        }
+        let mut tags = tag.tag_owned();
+        tags.make_mut().add::<gst::tags::LanguageCode>(&language.as_str(), gst::TagMergeMode::Replace);
+        info.data = Some(gst::PadProbeData::Event(gst::event::Tag::new(tags)));
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// `element` in a bin of its own named `name`, with ghost pads "sink" and "src".
