@@ -54,11 +54,27 @@ struct Case {
     measured: bool,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_item_airs_on_the_target_with_true_peaks_under_the_ceiling() {
+/// One item's figures on the output.
+struct Outcome {
+    name: &'static str,
+    /// Integrated loudness of its window (LUFS) and from 4 s on.
+    lufs: f64,
+    late: f64,
+    /// True peak (dBTP).
+    peak: f64,
+}
+
+/// What a run of the cases gave: each item's outcome, what the library measured of each (in
+/// the aired layout), and the on-air measurements playout handed back.
+struct Aired {
+    outcomes: Vec<Outcome>,
+    as_aired: Vec<f64>,
+    on_air: Vec<(MediaId, f64, f64)>,
+}
+
+/// Play the six cases on one channel and measure each on the decoded output.
+async fn air_the_cases(d: &std::path::Path) -> Aired {
     gstreamer::init().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
     let cases = [
         Case { name: "loud", layout: Layout::Stereo, lufs: TARGET + 12.0, measured: true },
         Case { name: "quiet", layout: Layout::Stereo, lufs: TARGET - 10.0, measured: true },
@@ -115,7 +131,7 @@ async fn every_item_airs_on_the_target_with_true_peaks_under_the_ceiling() {
     println!("sounding runs: {runs:?}");
     assert_eq!(runs.len(), cases.len(), "one run of sound per item: {runs:?}");
 
-    let mut failures = Vec::new();
+    let mut outcomes = Vec::new();
     for ((c, (s, e)), as_aired) in cases.iter().zip(&runs).zip(&aired_layout) {
         assert!(e - s > ITEM_SECS - 0.5, "{}: only {:.1} s of sound", c.name, e - s);
         let (lufs, peak) = audio::ebur128(&wav, Some((s + 0.3, e - s - 0.6)));
@@ -127,19 +143,34 @@ async fn every_item_airs_on_the_target_with_true_peaks_under_the_ceiling() {
             as_aired,
             lufs - TARGET
         );
-        if (lufs - TARGET).abs() > 1.0 {
-            failures.push(format!("{}: {lufs:.1} LUFS, target {TARGET}", c.name));
+        outcomes.push(Outcome { name: c.name, lufs, late, peak });
+    }
+    let on_air = book.on_air.lock().unwrap().clone();
+    Aired { outcomes, as_aired: aired_layout, on_air }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_item_airs_on_the_target_with_true_peaks_under_the_ceiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let aired = air_the_cases(dir.path()).await;
+    let mut failures = Vec::new();
+    for Outcome { name, lufs, late, peak } in &aired.outcomes {
+        if (late - TARGET).abs() > 1.0 {
+            failures.push(format!("{name}: {late:.1} LUFS from 4 s on, target {TARGET}"));
         }
-        if peak > -1.0 {
-            failures.push(format!("{}: true peak {peak:.1} dBTP", c.name));
+        if (lufs - TARGET).abs() > 1.0 {
+            failures.push(format!("{name}: {lufs:.1} LUFS, target {TARGET}"));
+        }
+        if *peak > -1.0 {
+            failures.push(format!("{name}: true peak {peak:.1} dBTP"));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
 
     // The never-measured item's on-air measurement went back to the library, close to what
     // the background job measures in the same layout.
-    let on_air = book.on_air.lock().unwrap().clone();
-    let unmeasured = cases.len() as i64;
+    let (on_air, aired_layout) = (aired.on_air, aired.as_aired);
+    let unmeasured = aired.outcomes.len() as i64;
     let m = on_air
         .iter()
         .find(|(id, ..)| id.0 == unmeasured)
@@ -148,4 +179,70 @@ async fn every_item_airs_on_the_target_with_true_peaks_under_the_ceiling() {
     assert!((m.1 - aired_layout[5]).abs() < 0.5, "{m:?} vs {:.1}", aired_layout[5]);
     assert!(m.2 > ITEM_SECS - 1.0, "{m:?}");
     assert_eq!(on_air.len(), 1, "measured items are not measured again: {on_air:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run by scripts/bench.sh"]
+async fn bench_loudness_per_item_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let aired = air_the_cases(dir.path()).await;
+    for o in &aired.outcomes {
+        println!(
+            "BENCH loudness class={} error_lu={:.2} late_error_lu={:.2} true_peak_dbtp={:.1}",
+            o.name,
+            o.lufs - TARGET,
+            o.late - TARGET,
+            o.peak
+        );
+    }
+    if let Some((_, lufs, secs)) = aired.on_air.first() {
+        println!("BENCH on_air_measurement lufs={lufs:.2} library_lufs={:.2} seconds={secs:.1}", aired.as_aired[5]);
+    }
+}
+
+/// CPU time of this thread (s).
+fn thread_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // utime, stime: fields 14 and 15 of stat, 11 and 12 after the command.
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[test]
+#[ignore = "benchmark: run by scripts/bench.sh"]
+fn bench_audio_processing_cost() {
+    use retrovue::playout::leveller::{self, Level, Leveller};
+    use retrovue::playout::limiter::{CEILING_DBTP, TruePeakLimiter};
+    let secs = 60usize;
+    let mut seed = 7u32;
+    let audio: Vec<f32> = (0..48_000 * secs * 2)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 1.5
+        })
+        .collect();
+    let block = 2 * 1024;
+    let mut limiter = TruePeakLimiter::new(2, 48_000, CEILING_DBTP);
+    let mut work = audio.clone();
+    let t0 = thread_cpu_s();
+    for chunk in work.chunks_mut(block) {
+        limiter.process(chunk);
+    }
+    let limiter_s = thread_cpu_s() - t0;
+    let mut l = Leveller::new(Level::OnAir(TARGET), 2, 48_000);
+    let mut work = audio.clone();
+    let t0 = thread_cpu_s();
+    let mut applied = 0.0;
+    for chunk in work.chunks_mut(block) {
+        l.measure(chunk);
+        leveller::apply(chunk, 2, applied, l.gain_db());
+        applied = l.gain_db();
+    }
+    let on_air_s = thread_cpu_s() - t0;
+    println!(
+        "BENCH audio_cost limiter_ms_per_s={:.2} on_air_control_ms_per_s={:.2} audio_s={secs}",
+        limiter_s * 1000.0 / secs as f64,
+        on_air_s * 1000.0 / secs as f64
+    );
 }
