@@ -47,6 +47,30 @@ fn the_library_measures_in_the_layout_that_airs() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_reads_the_latest_loudness_and_stores_what_aired() {
+    use retrovue::director::channels::LibraryLoudness;
+    use retrovue::library::store::{self, ItemRecord, SourceSpec};
+    use retrovue::playout::ItemLoudness;
+    let db = retrovue::db::Db::open_in_memory().unwrap();
+    let id = db.call_blocking(|c| {
+        let spec = SourceSpec::Folder { path: "/media/spots".into(), content_kind: "commercials".into() };
+        let src = store::insert_source(c, "Spots", &spec, 1).unwrap();
+        let rec =
+            ItemRecord { external_id: "a.mp4".into(), uri: "file:///media/spots/a.mp4".into(), ..Default::default() };
+        store::upsert_item(c, src, &rec, 1).unwrap().0
+    });
+    let book = Arc::new(LibraryLoudness::new(db.clone(), Arc::new(SystemClock)));
+    // Asked from a channel's own thread, as the actor does.
+    let b = book.clone();
+    assert_eq!(std::thread::spawn(move || b.current(id)).join().unwrap(), None);
+    book.measured_on_air(id, -17.5, 12.0);
+    let stored = util::wait_for(Duration::from_secs(5), || book.current(id));
+    assert_eq!(stored, Some(-17.5), "the on-air measurement is the item's latest loudness");
+    db.call_blocking(|c| store::set_loudness(c, id, Ok(-18.0), 2)).unwrap();
+    assert_eq!(book.current(id), Some(-18.0), "a full measurement wins");
+}
+
 struct Case {
     name: &'static str,
     layout: Layout,
