@@ -428,7 +428,7 @@ cost="$(cargo test -q --release --test loudness_as_aired bench_audio_processing_
   grep '^BENCH' || true)"
 say "$cost"
 row "audio: true-peak limiter CPU per track" "$(bench_kv "$cost" limiter_ms_per_s)" "ms CPU/s" "-" "-" "" "#18" \
-  "one core of this machine per second of 48 kHz stereo; every audio track of every channel runs one"
+  "one core of this machine per second of 48 kHz stereo noise at programme level (peaks -6 dBFS); every audio track of every channel runs one; $(bench_kv "$cost" limiter_worst_ms_per_s) ms/s on loud noise that keeps its oversampling busy on every frame"
 row "audio: on-air loudness control CPU" "$(bench_kv "$cost" on_air_control_ms_per_s)" "ms CPU/s" "-" "-" "" "#18" \
   "per second of 48 kHz stereo, only while an item that was never measured airs (else a fixed gain)"
 if [ "$quick" = 1 ]; then

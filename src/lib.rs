@@ -10,10 +10,10 @@
 //! | [`db`]      | SQLite plumbing: open, WAL, embedded migrations, blocking calls |
 //! | [`config`]  | TOML file → validated `Config`; run-time overrides; the one base-URL rule |
 //! | [`library`] | media sources (folders + `.nfo`, Plex), probe, loudness; the catalogue |
-//! | [`lineup`]  | the channels that exist: numbers, names, profiles, logos; the one M3U renderer |
+//! | [`lineup`]  | the channels that exist: numbers, names, profiles, audio languages, logos; the one M3U renderer |
 //! | [`schedule`]| coarse grid → break-level airings over a frozen horizon; as-run log |
 //! | [`guide`]   | XMLTV (pure renderer of lineup + schedule + library facts), its routes, logos, art |
-//! | [`playout`] | GStreamer: one actor per channel, continuous MPEG-TS out |
+//! | [`playout`] | GStreamer: one actor per channel, continuous MPEG-TS out, loudness held on the air |
 //! | [`stream`]  | per-channel fan-out of TS bytes (broadcast + GOP cache), HLS files |
 //! | [`emergency`]| alerts: model, activation, expiry; a watch the channels follow |
 //! | [`hdhr`]    | pretend to be an HDHomeRun: UDP/TCP 65001, SSDP, mDNS, HTTP, tuners |

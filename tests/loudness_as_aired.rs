@@ -247,13 +247,19 @@ fn bench_audio_processing_cost() {
         })
         .collect();
     let block = 2 * 1024;
-    let mut limiter = TruePeakLimiter::new(2, 48_000, CEILING_DBTP);
-    let mut work = audio.clone();
-    let t0 = thread_cpu_s();
-    for chunk in work.chunks_mut(block) {
-        limiter.process(chunk);
-    }
-    let limiter_s = thread_cpu_s() - t0;
+    // Loud noise keeps the limiter's oversampling busy on every frame (its worst case);
+    // programme audio at the target (peaks well under the ceiling) mostly skips it.
+    let limiter_cost = |scale: f32| {
+        let mut limiter = TruePeakLimiter::new(2, 48_000, CEILING_DBTP);
+        let mut work: Vec<f32> = audio.iter().map(|s| s * scale).collect();
+        let t0 = thread_cpu_s();
+        for chunk in work.chunks_mut(block) {
+            limiter.process(chunk);
+        }
+        thread_cpu_s() - t0
+    };
+    let worst_s = limiter_cost(1.0);
+    let limiter_s = limiter_cost(0.2);
     let mut l = Leveller::new(Level::OnAir(TARGET), 2, 48_000);
     let mut work = audio.clone();
     let t0 = thread_cpu_s();
@@ -265,8 +271,9 @@ fn bench_audio_processing_cost() {
     }
     let on_air_s = thread_cpu_s() - t0;
     println!(
-        "BENCH audio_cost limiter_ms_per_s={:.2} on_air_control_ms_per_s={:.2} audio_s={secs}",
+        "BENCH audio_cost limiter_ms_per_s={:.2} limiter_worst_ms_per_s={:.2} on_air_control_ms_per_s={:.2} audio_s={secs}",
         limiter_s * 1000.0 / secs as f64,
+        worst_s * 1000.0 / secs as f64,
         on_air_s * 1000.0 / secs as f64
     );
 }

@@ -52,6 +52,9 @@ pub struct TruePeakLimiter {
     release: f32,
     /// Interpolation kernel per inter-sample phase (1/4, 2/4, 3/4), `TAPS` each.
     kernels: [[f32; TAPS]; OVERSAMPLE - 1],
+    /// The largest sum of absolute taps of a kernel: no interpolated point exceeds the
+    /// window's largest sample by more than this factor.
+    kernel_bound: f32,
     /// The last `TAPS` input frames, per channel, oldest first (ring at `hist_pos`).
     hist: Vec<f32>,
     hist_pos: usize,
@@ -96,12 +99,14 @@ impl TruePeakLimiter {
             }
         }
         let delay_frames = lookahead + TAPS / 2;
+        let kernel_bound = kernels.iter().map(|k| k.iter().map(|t| t.abs()).sum::<f32>()).fold(1.0, f32::max);
         Self {
             channels: channels.max(1),
             ceiling: 10f64.powf(ceiling_dbtp / 20.0) as f32,
             lookahead,
             release,
             kernels,
+            kernel_bound,
             hist: vec![0.0; TAPS * channels.max(1)],
             hist_pos: 0,
             prev_interval_peak: 0.0,
@@ -139,8 +144,16 @@ impl TruePeakLimiter {
             let m = (self.hist_pos + TAPS / 2 - 1) % TAPS; // ring index of frame m
             let mut sample_peak = 0f32;
             let mut interval_peak = 0f32;
+            // No interpolated point can exceed the window's largest sample times the kernel's
+            // gain on a worst-case signal: below the ceiling by that margin (programme audio
+            // at its target, nearly all the time), skip the interpolation.
+            let window_peak = self.hist.iter().fold(0f32, |a, x| a.max(x.abs()));
+            let quiet = window_peak * self.kernel_bound <= self.ceiling;
             for c in 0..ch {
                 sample_peak = sample_peak.max(self.hist[m * ch + c].abs());
+                if quiet {
+                    continue;
+                }
                 for kernel in &self.kernels {
                     let mut acc = 0f32;
                     for (k, tap) in kernel.iter().enumerate() {
@@ -148,6 +161,10 @@ impl TruePeakLimiter {
                     }
                     interval_peak = interval_peak.max(acc.abs());
                 }
+            }
+            if quiet {
+                // Every point of the window is under the ceiling: bounded by it, not measured.
+                interval_peak = window_peak * self.kernel_bound;
             }
             let peak = sample_peak.max(interval_peak).max(self.prev_interval_peak);
             self.prev_interval_peak = interval_peak;
