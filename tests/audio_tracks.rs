@@ -16,9 +16,10 @@ use retrovue::lineup::{AudioTracks, ChannelId, FrameRate, MissingLanguage, Outpu
 use retrovue::playout::ChannelPlayer;
 use retrovue::playout::pipeline::Output;
 use retrovue::schedule::Airing;
+use retrovue::schedule::horizons::{self, Horizon};
 use retrovue::stream::StreamHub;
 use util::audio::{self, ffmpeg};
-use util::player::{self, FakeSource, Log};
+use util::player::{self, Log};
 
 const ITEM_MS: i64 = 8_000;
 const GAP_MS: i64 = 2_000;
@@ -60,8 +61,14 @@ fn spawn(channel: i64, tracks: AudioTracks, airings: Vec<Airing>, hub: &StreamHu
     config.channel = ChannelId(channel);
     config.audio_tracks = tracks;
     let output = Output { feed: hub.feed(ChannelId(channel)), hls: None };
-    ChannelPlayer::spawn(config, Arc::new(FakeSource(airings)), Arc::new(Log::default()), Arc::new(SystemClock), output)
-        .unwrap()
+    ChannelPlayer::spawn(
+        config,
+        horizons::fixed(Horizon::of(airings)),
+        Arc::new(Log::default()),
+        Arc::new(SystemClock),
+        output,
+    )
+    .unwrap()
 }
 
 /// (PID, language) of each audio stream ffprobe finds in `ts`.

@@ -19,9 +19,10 @@ use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
 use retrovue::playout::ChannelPlayer;
 use retrovue::playout::pipeline::{Output, audio_caps};
 use retrovue::schedule::Airing;
+use retrovue::schedule::horizons::{self, Horizon};
 use retrovue::stream::StreamHub;
 use util::audio::{self, Book, Layout};
-use util::player::{self, FakeSource, Log};
+use util::player::{self, Log};
 
 const TARGET: f64 = -24.0;
 const ITEM_SECS: f64 = 12.0;
@@ -49,7 +50,7 @@ fn the_library_measures_in_the_layout_that_airs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_reads_the_latest_loudness_and_stores_what_aired() {
-    use retrovue::director::channels::LibraryLoudness;
+    use retrovue::library::loudness::LibraryLoudness;
     use retrovue::library::store::{self, ItemRecord, SourceSpec};
     use retrovue::playout::ItemLoudness;
     let db = retrovue::db::Db::open_in_memory().unwrap();
@@ -138,7 +139,7 @@ async fn air_the_cases(d: &std::path::Path) -> Aired {
     config.loudness = Some(book.clone());
     let player = ChannelPlayer::spawn(
         config,
-        Arc::new(FakeSource(airings)),
+        horizons::fixed(Horizon::of(airings)),
         log.clone(),
         Arc::new(SystemClock),
         Output { feed: hub.feed(ChannelId(1)), hls: None },

@@ -1,14 +1,15 @@
-//! Wiring of each channel's graphics and alert display (issue 6): [`ChannelOverlays`] makes,
-//! for a channel about to start, its [`ChannelGraphics`] (following the emergency watch),
-//! the two factories for the player's overlay seams, a task feeding it schedule cues, and
-//! a task writing the alert's actual start and end on that channel into the as-run log.
-//! Both tasks stop when the returned [`ChannelOverlay`] is dropped (the channel stopped).
+//! Wiring of each channel's graphics and alert display (issue 6): [`ChannelOverlays`] is the
+//! supervisor's [`Overlays`]: for a channel about to start, its [`ChannelGraphics`]
+//! (following the emergency watch), the two factories for the player's overlay seams, a task
+//! feeding it schedule cues from the channel's horizon, and a task writing the alert's actual
+//! start and end on that channel into the as-run log. Both tasks stop when the returned
+//! [`ChannelOverlay`] is dropped (the channel stopped).
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use tokio::sync::watch;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::{SharedClock, to_ms};
@@ -16,24 +17,13 @@ use crate::db::Db;
 use crate::emergency::Emergency;
 use crate::library::MediaId;
 use crate::lineup::Channel;
-use crate::playout::AiringSource;
 use crate::playout::graphics::layout::parse_aspect;
 use crate::playout::graphics_feed::{self, Facts, ItemFacts};
 use crate::playout::overlay::{ChannelGraphics, OnAir};
-use crate::playout::pipeline::OverlayFactory;
+use crate::playout::supervisor::{ChannelOverlay, Overlays};
 use crate::schedule::AiringKind;
+use crate::schedule::horizons::Horizon;
 use crate::schedule::store as schedule_store;
-
-/// What a channel's player gets; drop it when the channel stops.
-pub struct ChannelOverlay {
-    /// For `PlayerConfig::overlay`.
-    pub video: OverlayFactory,
-    /// For `PlayerConfig::audio_overlay`.
-    pub audio: OverlayFactory,
-    /// The graphics (tests, status).
-    pub graphics: ChannelGraphics,
-    _stop: DropGuard,
-}
 
 /// Makes [`ChannelOverlay`]s for channels as they start.
 #[derive(Clone)]
@@ -52,16 +42,15 @@ pub struct ChannelOverlays {
     pub shutdown: CancellationToken,
 }
 
-impl ChannelOverlays {
-    /// Graphics for `channel`, its cues read from `source`.
-    pub fn for_channel(&self, channel: &Channel, source: Arc<dyn AiringSource>) -> ChannelOverlay {
+impl Overlays for ChannelOverlays {
+    fn for_channel(&self, channel: &Channel, airings: watch::Receiver<Arc<Horizon>>) -> ChannelOverlay {
         let graphics = ChannelGraphics::new(channel, self.emergency.subscribe(), self.clock.clone(), self.tz);
         let stop = self.shutdown.child_token();
         let facts: Arc<dyn ItemFacts> = Arc::new(LibraryFacts { db: self.db.clone() });
         self.tracker.spawn(graphics_feed::follow(
             graphics.clone(),
             channel.id,
-            source,
+            airings,
             Some(facts),
             self.clock.clone(),
             stop.clone(),
@@ -77,7 +66,7 @@ impl ChannelOverlays {
             video: graphics.video_factory(),
             audio: graphics.audio_factory(),
             graphics,
-            _stop: stop.drop_guard(),
+            keep: Box::new(stop.drop_guard()),
         }
     }
 }

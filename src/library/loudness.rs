@@ -28,11 +28,12 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use tokio_util::sync::CancellationToken;
 
-use super::probe;
 use super::store;
 use super::{MediaId, SourceId};
+use super::{probe, secret};
 use crate::clock::{self, Clock, SharedClock};
 use crate::db::Db;
+use crate::elements::{AUDIOCONVERT, AUDIORESAMPLE, ElementError, URIDECODEBIN};
 
 /// The value stored for digital silence.
 pub const SILENCE_LUFS: f64 = -70.0;
@@ -43,6 +44,9 @@ pub enum LoudnessError {
     /// GStreamer could not build or run the decoder.
     #[error("cannot decode audio: {0}")]
     Pipeline(String),
+    /// An element is missing (the message says what to install).
+    #[error(transparent)]
+    Element(#[from] ElementError),
     /// Decoding stopped with an error.
     #[error("decoding failed: {0}")]
     Decode(String),
@@ -55,6 +59,57 @@ pub enum LoudnessError {
     /// The meter refused the samples.
     #[error("loudness meter: {0}")]
     Meter(#[from] ebur128::Error),
+}
+
+/// Items' loudness as playout needs it: the latest measurement when an item is opened, and
+/// what playout measured on the air going back. Values are integrated loudness in LUFS in
+/// the layout that airs ([`aired_caps`]). Playout holds it (`playout::ItemLoudness`);
+/// [`LibraryLoudness`] is the library store's.
+pub trait ItemLoudness: Send + Sync + 'static {
+    /// The item's latest measurement, asked on the channel's actor thread when the item is
+    /// opened (a quick read; `None`: never measured, so it plays with the on-air control).
+    fn current(&self, item: MediaId) -> Option<f64>;
+    /// What the on-air control measured over `seconds` of the item. Must not block.
+    fn measured_on_air(&self, item: MediaId, lufs: f64, seconds: f64);
+}
+
+/// [`ItemLoudness`] over the library store: reads are quick blocking reads (the actor's
+/// thread is not an async worker), on-air measurements are written on the runtime the value
+/// was made on, so a channel's thread never waits for the database's writer.
+pub struct LibraryLoudness {
+    db: Db,
+    clock: SharedClock,
+    runtime: tokio::runtime::Handle,
+}
+
+impl LibraryLoudness {
+    /// Over `db`; must be made on the daemon's runtime.
+    pub fn new(db: Db, clock: SharedClock) -> Self {
+        Self { db, clock, runtime: tokio::runtime::Handle::current() }
+    }
+}
+
+impl ItemLoudness for LibraryLoudness {
+    fn current(&self, item: MediaId) -> Option<f64> {
+        match self.db.call_blocking(|c| store::current_loudness(c, item)) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(%item, error = %e, "cannot read the item's loudness; measuring it on the air");
+                None
+            }
+        }
+    }
+
+    fn measured_on_air(&self, item: MediaId, lufs: f64, seconds: f64) {
+        let (db, now) = (self.db.clone(), clock::to_ms(self.clock.now()));
+        self.runtime.spawn(async move {
+            match db.call(move |c| store::set_on_air_loudness(c, item, lufs, now)).await {
+                Ok(Ok(())) => tracing::info!(%item, lufs, seconds, "loudness measured on the air stored"),
+                Ok(Err(e)) => tracing::warn!(%item, error = %e, "cannot store the on-air loudness"),
+                Err(e) => tracing::warn!(%item, error = %e, "cannot store the on-air loudness"),
+            }
+        });
+    }
 }
 
 /// The raw audio every channel airs (the same as `playout::pipeline::audio_caps`, which
@@ -73,14 +128,10 @@ pub fn aired_caps() -> gst::Caps {
 pub fn measure(uri: &str, timeout: Duration) -> Result<f64, LoudnessError> {
     probe::init().map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
     let pipeline = gst::Pipeline::new();
-    let make = |name: &str| gst::ElementFactory::make(name).build().map_err(|e| LoudnessError::Pipeline(e.to_string()));
-    let src = gst::ElementFactory::make("uridecodebin")
-        .property("uri", uri)
-        .property("caps", gst::Caps::builder("audio/x-raw").build())
-        .build()
-        .map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
-    let convert = make("audioconvert")?;
-    let resample = make("audioresample")?;
+    let src = URIDECODEBIN
+        .make_with(|b| b.property("uri", uri).property("caps", gst::Caps::builder("audio/x-raw").build()))?;
+    let convert = AUDIOCONVERT.make()?;
+    let resample = AUDIORESAMPLE.make()?;
     let sink = gst_app::AppSink::builder().caps(&aired_caps()).sync(false).max_buffers(8).build();
     pipeline
         .add_many([&src, &convert, &resample, sink.upcast_ref()])
@@ -154,10 +205,12 @@ pub fn measure_pending(
     source: Option<SourceId>,
     limit: usize,
 ) -> Result<u64, store::StoreError> {
-    let todo = db.call_blocking(|c| store::loudness_todo(c, source, limit))?;
+    let (todo, credentials) = db.call_blocking(|c| {
+        Ok::<_, store::StoreError>((store::loudness_todo(c, source, limit)?, store::credentials(c)?))
+    })?;
     let mut n = 0;
     for (id, uri, has_audio) in todo {
-        measure_one(db, clock, id, &uri, has_audio)?;
+        measure_one(db, clock, id, &credentials.openable(&uri), has_audio)?;
         n += 1;
     }
     Ok(n)
@@ -165,13 +218,15 @@ pub fn measure_pending(
 
 fn measure_one(db: &Db, clock: &dyn Clock, id: MediaId, uri: &str, has_audio: bool) -> Result<(), store::StoreError> {
     let result = if has_audio { measure(uri, Duration::from_secs(600)) } else { Err(LoudnessError::NoAudio) };
-    if let Err(e) = &result {
+    // GStreamer's messages may quote the URL opened, token included.
+    let error = result.as_ref().err().map(|e| secret::redact(&e.to_string()).into_owned());
+    if let Some(e) = &error {
         tracing::info!(item = %id, error = %e, "loudness not measured");
     }
     let now = clock::to_ms(clock.now());
-    db.call_blocking(|c| match &result {
-        Ok(v) => store::set_loudness(c, id, Ok(*v), now),
-        Err(e) => store::set_loudness(c, id, Err(&e.to_string()), now),
+    db.call_blocking(|c| match (&result, &error) {
+        (Ok(v), _) => store::set_loudness(c, id, Ok(*v), now),
+        (Err(_), e) => store::set_loudness(c, id, Err(e.as_deref().unwrap_or_default()), now),
     })
 }
 

@@ -28,6 +28,7 @@ use gstreamer::prelude::*;
 use gstreamer_audio as gst_audio;
 
 use super::pipeline::{PipelineError, make};
+use crate::elements::IDENTITY;
 
 /// The limiter's ceiling (dBTP). The goal on the output is ≤ -1 dBTP (EBU R128, and ATSC
 /// A/85's recommendation for AC-3 of -2): one more dB of room for the AAC encoder, whose
@@ -201,7 +202,7 @@ impl TruePeakLimiter {
 
 /// The limiter element for one track, in the channel's raw audio caps (F32LE interleaved).
 pub(crate) fn element(name: &str) -> Result<gst::Element, PipelineError> {
-    let identity = make("identity")?;
+    let identity = make(IDENTITY)?;
     identity.set_property("name", name);
     let pad = identity.static_pad("src").expect("identity has a src pad");
     // std Mutex: touched by this pad's streaming thread only, one buffer at a time.

@@ -1,7 +1,7 @@
 //! Playout: one long-lived GStreamer pipeline per running channel, fed by the channel's
 //! airings, producing continuous MPEG-TS into the channel's [`crate::stream::Feed`] (and HLS).
-//! Knows nothing of SQLite: airings come through [`AiringSource`] and the as-run log goes to
-//! [`AsRunSink`]; the director implements both over the schedule store.
+//! Knows nothing of SQLite: each channel follows its published horizon (a watched
+//! [`crate::schedule::horizons::Horizon`]) and the as-run log goes to [`AsRunSink`].
 //! (Design: `reference/gstreamer.md` §9.)
 //!
 //! - [`player`]: [`ChannelPlayer`] handle and its [`Command`]s.
@@ -14,15 +14,20 @@
 //!   the true-peak limiter of each audio track. Loudness facts come and go through
 //!   [`ItemLoudness`].
 //! - [`timeline`]: wall clock ↔ running time.
-//! - [`encoder`]: encoder probing and settings.
+//! - [`encoder`]: encoder kinds, probe order and settings; [`verify`]: trial encodes and
+//!   decodes that decide which hardware elements are trusted; [`budget`]: how many channels
+//!   the chosen encoder carries.
 //! - [`tsscan`]: keyframe detection in the muxed TS.
 //! - [`watchdog`]: stall detection and restart back-off.
 //! - [`graphics`]: overlay rendering (bug, lower thirds, alerts; issue 6), pure.
 //! - [`overlay`], [`alert_audio`]: the graphics and alert elements for the pipeline's seam.
 //! - [`graphics_feed`]: keeps the graphics fed with schedule cues.
+//! - [`supervisor`]: which channels run (lineup watch, viewer demand), restarts and
+//!   replacements; [`reaper`]: elements brought to NULL off the actor's thread.
 
 pub mod actor;
 pub mod alert_audio;
+pub mod budget;
 pub mod encoder;
 pub mod graphics;
 pub mod graphics_feed;
@@ -34,22 +39,22 @@ pub mod pipeline;
 pub mod player;
 mod probe;
 pub mod reaper;
+pub mod supervisor;
 pub mod timeline;
 pub mod tracks;
 pub mod tsscan;
+pub mod verify;
 pub mod watchdog;
 
-use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
 pub use player::{ChannelPlayer, Command, PlayerConfig, PlayerError, PlayerStatus};
 
+pub use crate::library::loudness::ItemLoudness;
+pub use crate::schedule::asrun::{AsRunEvent, AsRunSink, AsRunStatus};
+
 use crate::clock::SharedClock;
-use crate::library::MediaId;
-use crate::lineup::ChannelId;
-use crate::schedule::Airing;
 
 /// The wall clock and `element`'s running time read together: the running time is read
 /// between two wall-clock readings and paired with their midpoint; with it, how far apart the
@@ -61,83 +66,4 @@ pub(crate) fn read_clocks(clock: &SharedClock, element: &gst::Element) -> Option
     let running_ns = element.current_running_time()?.nseconds();
     let spread = clock.now() - before;
     Some((timeline::Anchor { wall: before + spread / 2, running_ns }, spread))
-}
-
-/// The airings source could not answer.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read airings: {0}")]
-pub struct SourceError(pub String);
-
-/// Where a channel's airings come from (the director implements it over the schedule store).
-pub trait AiringSource: Send + Sync + 'static {
-    /// Airings of `channel` that overlap `[from, to)`, in start order.
-    fn airings(
-        &self,
-        channel: ChannelId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>>;
-}
-
-/// Outcome of an airing in the as-run log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AsRunStatus {
-    /// It went on air (`actual_end` is `None`).
-    Started,
-    /// It played to its scheduled end.
-    Aired,
-    /// It played, but its media ended before the slot did (the gap showed black/silence).
-    Partial,
-    /// It could not play (the gap showed black/silence); `reason` says why.
-    Failed,
-}
-
-impl AsRunStatus {
-    /// The name stored in the as-run log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Started => "started",
-            Self::Aired => "aired",
-            Self::Partial => "partial",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-/// One as-run record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AsRun {
-    /// Channel.
-    pub channel: ChannelId,
-    /// The airing as scheduled.
-    pub airing: Airing,
-    /// When it actually went on air (for failures: when the failure was noticed, or the
-    /// scheduled start).
-    pub actual_start: DateTime<Utc>,
-    /// When it actually left the air (`None` for [`AsRunStatus::Started`]).
-    pub actual_end: Option<DateTime<Utc>>,
-    /// Outcome.
-    pub status: AsRunStatus,
-    /// Why it failed or ended early.
-    pub reason: Option<String>,
-}
-
-/// Where as-run records go. Must not block (the director queues them for the database).
-pub trait AsRunSink: Send + Sync + 'static {
-    /// Record one event.
-    fn record(&self, entry: AsRun);
-    /// The channel's playout was replaced at `at` without closing what it had on the air
-    /// (stuck, or died): close its open entries with `reason`.
-    fn interrupted(&self, channel: ChannelId, at: DateTime<Utc>, reason: &str);
-}
-
-/// The library's loudness of items, as playout needs it (the director implements it over the
-/// library store). Values are integrated loudness in LUFS in the layout that airs (48 kHz
-/// stereo after the channel's conversion).
-pub trait ItemLoudness: Send + Sync + 'static {
-    /// The item's latest measurement, asked on the actor's thread when the item is opened
-    /// (a quick read; `None`: never measured, so it plays with the on-air control).
-    fn current(&self, item: MediaId) -> Option<f64>;
-    /// What the on-air control measured over `seconds` of the item. Must not block.
-    fn measured_on_air(&self, item: MediaId, lufs: f64, seconds: f64);
 }

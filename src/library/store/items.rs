@@ -105,7 +105,8 @@ fn item_select() -> String {
             i.genres, i.tags, i.duration_ms, i.playable, i.probe_error, i.loudness_lufs, {}, {},
             (SELECT group_concat(offset_ms) FROM content_breakpoints b WHERE b.item_id = i.id AND b.origin = 'user'),
             (SELECT group_concat(offset_ms) FROM content_breakpoints b WHERE b.item_id = i.id),
-            i.aired
+            i.aired,
+            i.versions
          FROM content_items i
          LEFT JOIN content_scheduling_metadata mi ON mi.item_id = i.id AND mi.origin = 'import'
          LEFT JOIN content_scheduling_metadata mu ON mu.item_id = i.id AND mu.origin = 'user'",
@@ -153,6 +154,10 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<MediaItem> {
         aired: r
             .get::<_, Option<String>>(BREAKS + 2)?
             .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+        versions: r
+            .get::<_, Option<String>>(BREAKS + 3)?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default(),
     })
 }
 

@@ -15,7 +15,7 @@ use super::text::{self, TextStyle};
 use crate::emergency::{Alert, AlertMode};
 use crate::lineup::{BugSettings, Corner, FrameRate};
 
-/// What a channel shows, fixed for the life of its pipeline.
+/// What a channel shows (changed on air with [`Scene::replace`]).
 #[derive(Debug, Clone)]
 pub struct SceneConfig {
     /// Frame width.
@@ -92,6 +92,14 @@ impl Scene {
             }
         });
         Self { cfg, bug_image, cache: HashMap::new(), next_id: 1 }
+    }
+
+    /// Draw what `next` shows from the next frame on (the channel's bug, lower thirds or clock
+    /// changed; `next` is built beforehand, as loading a bug image takes a moment). Raster ids
+    /// keep counting, so a cache keyed by them never shows an old raster.
+    pub fn replace(&mut self, mut next: Scene) {
+        next.next_id = self.next_id;
+        *self = next;
     }
 
     /// Whether the bug is an image (false: text fallback).

@@ -15,7 +15,7 @@ use axum::routing::get;
 
 use super::parse_id;
 use crate::library::store as library_store;
-use crate::library::{MediaId, thumbnail};
+use crate::library::{MediaId, secret, thumbnail};
 use crate::web::WebState;
 use crate::web::error::{Error, Flatten, ResultExt};
 
@@ -56,17 +56,23 @@ pub async fn still(State(state): State<WebState>, UrlPath(id): UrlPath<String>) 
     if let Some(b) = state.stills.cache.lock().expect("stills lock").get(&id) {
         return Ok(jpeg(b.clone()));
     }
-    let item = state.db.call(move |c| library_store::get_item(c, id)).await.flat("reading an item")?;
+    let (item, credentials) = state
+        .db
+        .call(move |c| {
+            Ok::<_, library_store::StoreError>((library_store::get_item(c, id)?, library_store::credentials(c)?))
+        })
+        .await
+        .flat("reading an item")?;
     let item = item.ok_or_else(|| Error::NotFound(format!("item {id}")))?;
     let _permit = state.stills.permit.acquire().await.ctx("waiting for the thumbnailer")?;
-    let uri = item.uri.clone();
+    let uri = credentials.openable(&item.uri);
     let made = tokio::task::spawn_blocking(move || thumbnail::still(&uri, WIDTH, Duration::from_secs(15)))
         .await
         .ctx("making a still")?;
     let bytes = match made {
         Ok(b) => Bytes::from(b),
         Err(e) => {
-            tracing::debug!(item = %id, error = %e, "web: no still");
+            tracing::debug!(item = %id, error = %secret::redact(&e.to_string()), "web: no still");
             return Err(Error::NotFound(format!("a still of item {id}")));
         }
     };
