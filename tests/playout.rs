@@ -236,7 +236,7 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
     let playlist = std::fs::read_to_string(hls_dir.join("index.m3u8")).unwrap();
     assert!(playlist.contains("#EXT-X-TARGETDURATION:2\n"), "{playlist}");
     assert!(playlist.contains("#EXTINF:2.002,"), "{playlist}");
-    assert!(!playlist.contains("#EXT-X-DISCONTINUITY"), "{playlist}");
+    assert!(!playlist.lines().any(|l| l == "#EXT-X-DISCONTINUITY"), "{playlist}");
     let seq: u64 = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).unwrap().parse().unwrap();
     assert!(seq >= 1_000);
     let seg = playlist.lines().find(|l| l.starts_with("seg-")).unwrap();

@@ -192,7 +192,11 @@ pub async fn run(mut deps: SupervisorDeps) {
                     if r.idle_since.is_some_and(|t| t.elapsed() >= grace) {
                         tracing::info!(channel = %ch.number, "no viewers: stopping channel");
                         let r = running.remove(&ch.id).expect("present");
-                        stopping.spawn(r.player.stop());
+                        let number = ch.number.clone();
+                        stopping.spawn(async move {
+                            r.player.stop().await;
+                            tracing::info!(channel = %number, "channel stopped");
+                        });
                     }
                     continue;
                 }
