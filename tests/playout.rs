@@ -222,7 +222,8 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
     assert!(media_end <= 2 * frame_ns, "joined item ended {} ms off", media_end as f64 / 1e6);
     let green_start = (wall_of(runs[3].1) - ms(4000)).num_nanoseconds().unwrap().abs();
     assert!(green_start <= frame_ns, "green started {} ms off", green_start as f64 / 1e6);
-    assert!(first.len() > 150, "{}", first.len());
+    // (About 165 frames on a quiet box; a starved one drops late frames rather than fall behind.)
+    assert!(first.len() > 90, "{}", first.len());
 
     // Second pipeline: the viewer stayed connected, the stream starts with a keyframe, and
     // "green" is rejoined in progress.

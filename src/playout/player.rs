@@ -254,7 +254,9 @@ impl ChannelPlayer {
         .await
         .is_ok();
         let this = self;
-        if !in_time {
+        if in_time {
+            tracing::info!(channel = %this.channel, "channel stopped");
+        } else {
             tracing::warn!(channel = %this.channel, "channel playout did not stop in time: abandoned");
             this.abandon();
         }

@@ -8,6 +8,11 @@
 //! as-run entries it left open are closed. Viewers stay subscribed to the channel's feed
 //! throughout and continue at the new pipeline's first keyframe, its timestamps continuing
 //! the old ones.
+//!
+//! Tuners: an always-on channel holds a tuner lease of its own while it runs, so it counts
+//! against `TunerCount` and the encoder's budget like a viewer's channel (one that does not
+//! fit is not started, and said so). An on-demand channel in its idle grace holds none; when
+//! its tuner is wanted by another channel it stops at once instead of encoding on beside it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +34,7 @@ use crate::schedule::horizons::{Horizon, Horizons};
 use crate::stream::StreamHub;
 use crate::stream::hls::HlsWriter;
 use crate::stream::http::hls_dir_of;
+use crate::stream::tuners::{Lease, TunerChoice};
 
 /// An actor that has not gone round its loop for this long is stuck in a call.
 const STUCK_AFTER: Duration = Duration::from_secs(15);
@@ -87,6 +93,8 @@ struct Running {
     drawn: Channel,
     idle_since: Option<Instant>,
     started: Instant,
+    /// An always-on channel's own tuner.
+    lease: Option<Lease>,
 }
 
 /// Restart state of a channel whose actor died or was replaced.
@@ -131,6 +139,8 @@ pub async fn run(mut deps: SupervisorDeps) {
     // holds up the others.
     let stopping = tokio_util::task::TaskTracker::new();
     let mut last_round = Instant::now();
+    // Always-on channels that did not fit the tuners (said once each).
+    let mut unfit: std::collections::HashSet<ChannelId> = std::collections::HashSet::new();
     loop {
         tokio::select! {
             _ = deps.shutdown.cancelled() => break,
@@ -188,15 +198,20 @@ pub async fn run(mut deps: SupervisorDeps) {
                         }
                         r.drawn = ch.clone();
                     }
+                    match (always, r.lease.is_some()) {
+                        (true, false) => r.lease = own_tuner(&deps.hub, ch, &mut unfit),
+                        (false, true) => r.lease = None,
+                        _ => {}
+                    }
                     r.idle_since = if watched || always { None } else { r.idle_since.or(Some(Instant::now())) };
-                    if r.idle_since.is_some_and(|t| t.elapsed() >= grace) {
-                        tracing::info!(channel = %ch.number, "no viewers: stopping channel");
+                    let tuner_wanted = r.idle_since.is_some()
+                        && !deps.hub.tuners().carries(ch.id)
+                        && !deps.hub.tuners().would_fit(ch.settings.profile.macroblocks_per_second());
+                    if tuner_wanted || r.idle_since.is_some_and(|t| t.elapsed() >= grace) {
+                        let why = if tuner_wanted { "its tuner went to another channel" } else { "no viewers" };
+                        tracing::info!(channel = %ch.number, "{why}: stopping channel");
                         let r = running.remove(&ch.id).expect("present");
-                        let number = ch.number.clone();
-                        stopping.spawn(async move {
-                            r.player.stop().await;
-                            tracing::info!(channel = %number, "channel stopped");
-                        });
+                        stopping.spawn(r.player.stop());
                     }
                     continue;
                 }
@@ -206,6 +221,11 @@ pub async fn run(mut deps: SupervisorDeps) {
                 continue;
             }
             if (watched || always || replaced.contains(&ch.id)) && !running.contains_key(&ch.id) {
+                // (A watched channel is on its viewers' tuner already: sharing always fits.)
+                let lease = if always { own_tuner(&deps.hub, ch, &mut unfit) } else { None };
+                if always && lease.is_none() && !watched {
+                    continue;
+                }
                 match start(&deps, ch, encoder).await {
                     Ok((player, overlay)) => {
                         tracing::info!(channel = %ch.number, "channel started");
@@ -220,6 +240,7 @@ pub async fn run(mut deps: SupervisorDeps) {
                                 drawn: ch.clone(),
                                 idle_since: None,
                                 started: Instant::now(),
+                                lease,
                             },
                         );
                     }
@@ -239,6 +260,23 @@ pub async fn run(mut deps: SupervisorDeps) {
     }
     stopping.close();
     stopping.wait().await;
+}
+
+/// A tuner for an always-on channel, or `None` (said once) when it does not fit.
+fn own_tuner(hub: &StreamHub, ch: &Channel, unfit: &mut std::collections::HashSet<ChannelId>) -> Option<Lease> {
+    let cost = ch.settings.profile.macroblocks_per_second();
+    match hub.tuners().acquire_costing(TunerChoice::Auto, ch.id, &ch.number, cost) {
+        Ok(l) => {
+            unfit.remove(&ch.id);
+            Some(l)
+        }
+        Err(e) => {
+            if unfit.insert(ch.id) {
+                tracing::error!(channel = %ch.number, reason = %e, "always-on channel does not fit the tuners: not started");
+            }
+            None
+        }
+    }
 }
 
 /// Why a channel could not start.
