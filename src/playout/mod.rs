@@ -13,6 +13,7 @@
 //! - [`leveller`]: an item's gain (static, or the on-air loudness control); [`limiter`]:
 //!   the true-peak limiter of each audio track. Loudness facts come and go through
 //!   [`ItemLoudness`].
+//! - [`captions`]: subtitle cues as CEA-608 pop-on bytes per frame (pure).
 //! - [`timeline`]: wall clock ↔ running time.
 //! - [`encoder`]: encoder kinds, probe order and settings; [`verify`]: trial encodes and
 //!   decodes that decide which hardware elements are trusted; [`budget`]: how many channels
@@ -28,6 +29,7 @@
 pub mod actor;
 pub mod alert_audio;
 pub mod budget;
+pub mod captions;
 pub mod encoder;
 pub mod graphics;
 pub mod graphics_feed;
