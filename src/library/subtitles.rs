@@ -40,6 +40,24 @@ pub fn parse_srt(text: &str) -> Vec<Cue> {
     cues
 }
 
+/// Largest sidecar read (a feature film's SubRip is about 100 kB).
+const MAX_SIDECAR_BYTES: u64 = 4 << 20;
+
+/// The cues of the SubRip file beside the media at `uri` (`file://` only): `NAME.srt`, else
+/// `NAME.en.srt`, else `NAME.eng.srt`. `None` when there is none or it has no cue.
+pub fn sidecar_cues(uri: &str) -> Option<Vec<Cue>> {
+    let path = url::Url::parse(uri).ok().filter(|u| u.scheme() == "file")?.to_file_path().ok()?;
+    let stem = path.file_stem()?.to_string_lossy().into_owned();
+    let dir = path.parent()?;
+    ["srt", "en.srt", "eng.srt"].iter().find_map(|ext| {
+        let candidate = dir.join(format!("{stem}.{ext}"));
+        std::fs::metadata(&candidate).ok().filter(|m| m.is_file() && m.len() <= MAX_SIDECAR_BYTES)?;
+        let bytes = std::fs::read(&candidate).ok()?;
+        let cues = parse_srt(&String::from_utf8_lossy(&bytes));
+        (!cues.is_empty()).then_some(cues)
+    })
+}
+
 /// `00:01:02,500 --> 00:01:04,000` (a dot is accepted for the comma, trailing position
 /// settings are ignored).
 fn parse_timing(line: &str) -> Option<(Duration, Duration)> {
@@ -107,6 +125,18 @@ mod tests {
                 Cue { start: ms(62_250), end: ms(64_000), lines: vec!["Second".into()] },
             ]
         );
+    }
+
+    #[test]
+    fn the_sidecar_beside_the_media_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let media = dir.path().join("Show S01E01.mkv");
+        std::fs::write(&media, b"").unwrap();
+        let uri = url::Url::from_file_path(&media).unwrap().to_string();
+        assert_eq!(sidecar_cues(&uri), None);
+        std::fs::write(dir.path().join("Show S01E01.en.srt"), "1\n00:00:01,000 --> 00:00:02,000\nHi\n").unwrap();
+        assert_eq!(sidecar_cues(&uri).unwrap()[0].lines, ["Hi"]);
+        assert_eq!(sidecar_cues("http://example.invalid/a.mkv"), None);
     }
 
     #[test]

@@ -508,6 +508,11 @@ impl<'a> Session<'a> {
         tracing::debug!(serial, title = %airing.title, air_ns = placement.air_ns, media_ns = placement.media_ns, joined = placement.joined, ?level, "preparing item");
         match ItemBin::build(&self.cp, serial, &uri, placement, level, self.events_tx.clone()) {
             Ok(bin) => {
+                // Subtitles beside the media air as closed captions.
+                if let Some(cues) = crate::library::subtitles::sidecar_cues(&uri) {
+                    let frame = std::time::Duration::from_nanos(self.cp.rate().frame_ns());
+                    self.cp.captions().add(serial, &placement, super::captions::PopOn::new(&cues, frame));
+                }
                 self.items.insert(serial, active(Some(bin)));
             }
             Err(e) => self.record_failure(airing, Failure::Transient(e.to_string())),
@@ -563,6 +568,7 @@ impl<'a> Session<'a> {
         let overdue = now_rt > p.end_ns + 2 * RETIRE_AFTER_NS;
         if (finished || overdue) && now_rt > end_rt + RETIRE_AFTER_NS {
             let a = self.items.remove(&serial).expect("present");
+            self.cp.captions().remove(serial, false);
             if let Some(bin) = a.bin {
                 store_measured(self.deps, &a.airing, &bin);
                 bin.retire(&self.cp, &self.deps.reaper);
@@ -613,6 +619,7 @@ impl<'a> Session<'a> {
             Failure::Transient(r) | Failure::Permanent(r) => r.clone(),
         };
         tracing::warn!(channel = %self.deps.config.channel, title = %a.airing.title, %reason, "item failed");
+        self.cp.captions().remove(serial, true);
         if let Some(bin) = a.bin {
             store_measured(self.deps, &a.airing, &bin);
             bin.retire(&self.cp, &self.deps.reaper);

@@ -12,8 +12,14 @@
 //! kept to the 4 bottom rows, centred.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_video as gst_video;
+
+use super::timeline::Placement;
 use crate::library::subtitles::Cue;
 
 /// Columns of a 608 caption row.
@@ -228,6 +234,103 @@ fn char_code(c: char) -> u8 {
     }
 }
 
+/// An item's captions on the channel's running time.
+struct Scheduled {
+    serial: u64,
+    /// The item's window on the air (running time, ns).
+    from_ns: u64,
+    to_ns: u64,
+    /// Running time at which the item's media time 0 would air.
+    origin_ns: i64,
+    track: PopOn,
+}
+
+/// The captions of the items the actor has placed, read by the probe that attaches each
+/// frame's bytes ahead of the encoder. The last two frames of every item's window carry
+/// erase-displayed-memory, so what an item showed never stays on over the next one.
+#[derive(Clone, Default)]
+pub struct CaptionFeed {
+    state: Arc<Mutex<FeedState>>,
+}
+
+#[derive(Default)]
+struct FeedState {
+    items: Vec<Scheduled>,
+    /// Frames that must still carry erase-displayed-memory (an item taken off early).
+    clear_frames: u8,
+}
+
+impl CaptionFeed {
+    /// Air `track` (frames from media time 0) with the item `serial` placed at `placement`.
+    pub fn add(&self, serial: u64, placement: &Placement, track: PopOn) {
+        let origin_ns = placement.air_ns as i64 - placement.media_ns as i64;
+        let s = Scheduled { serial, from_ns: placement.air_ns, to_ns: placement.end_ns, origin_ns, track };
+        self.state.lock().expect("captions lock").items.push(s);
+    }
+
+    /// Forget item `serial`: retired after its window (its last frames cleared the screen),
+    /// or taken off early (`early`: the next frames clear it).
+    pub fn remove(&self, serial: u64, early: bool) {
+        let mut st = self.state.lock().expect("captions lock");
+        let before = st.items.len();
+        st.items.retain(|s| s.serial != serial);
+        if early && st.items.len() < before {
+            st.clear_frames = 2;
+        }
+    }
+
+    /// The byte pair of the frame at running time `rt_ns`; `None` while no placed item has
+    /// captions (the pictures then carry none).
+    pub fn pair_at(&self, rt_ns: u64, frame_ns: u64) -> Option<[u8; 2]> {
+        let edm = [odd_parity(EDM[0]), odd_parity(EDM[1])];
+        let mut st = self.state.lock().expect("captions lock");
+        if st.clear_frames > 0 {
+            st.clear_frames -= 1;
+            return Some(edm);
+        }
+        if st.items.is_empty() {
+            return None;
+        }
+        let Some(item) = st.items.iter().find(|s| s.from_ns <= rt_ns && rt_ns < s.to_ns) else {
+            return Some(PADDING);
+        };
+        if rt_ns + 2 * frame_ns >= item.to_ns {
+            return Some(edm);
+        }
+        let media_ns = rt_ns as i64 - item.origin_ns + (frame_ns / 2) as i64;
+        if media_ns < 0 {
+            return Some(PADDING);
+        }
+        Some(item.track.pair(media_ns as u64 / frame_ns.max(1)))
+    }
+
+    /// Attach each video frame's caption bytes (CEA-708 `cc_data`, one 608 pair) to the
+    /// buffers leaving `pad`: x264enc writes them into the picture's SEI.
+    pub(crate) fn attach(&self, pad: &gst::Pad, frame_ns: u64) {
+        let feed = self.clone();
+        let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
+        pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(ev) = info.event() {
+                if let gst::EventView::Segment(s) = ev.view() {
+                    *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+                }
+                return gst::PadProbeReturn::Ok;
+            }
+            let rt = {
+                let seg = segment.lock().expect("segment lock");
+                info.buffer().and_then(|b| seg.as_ref()?.to_running_time(b.pts()?))
+            };
+            let Some(rt) = rt else { return gst::PadProbeReturn::Ok };
+            let Some(pair) = feed.pair_at(rt.nseconds(), frame_ns) else { return gst::PadProbeReturn::Ok };
+            if let Some(buffer) = info.buffer_mut() {
+                let data = cc_data(pair);
+                gst_video::VideoCaptionMeta::add(buffer.make_mut(), gst_video::VideoCaptionType::Cea708Raw, &data);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +453,28 @@ mod tests {
         assert_eq!(changes.len(), 2, "{changes:?}");
         assert_eq!(changes[0].1, "An opening line of thirty chars\nand another one just as long!");
         assert!(changes[0].0 > 0);
+    }
+
+    #[test]
+    fn the_feed_maps_running_time_to_media_frames_and_clears_before_the_window_ends() {
+        let f = FRAME.as_nanos() as u64;
+        let feed = CaptionFeed::default();
+        assert_eq!(feed.pair_at(0, f), None, "no captions: no bytes");
+        let track = PopOn::new(&[cue(1000, 2000, &["Hi"])], FRAME);
+        // Joined 0.5 s into its media, on the air from running time 10 s to 12 s.
+        let placement =
+            Placement { air_ns: 10_000_000_000, end_ns: 12_000_000_000, media_ns: 500_000_000, joined: true };
+        feed.add(7, &placement, track.clone());
+        let flip = (1_000_000_000u64).div_ceil(f); // the EOC's frame in media time
+        let rt = placement.air_ns + flip * f - placement.media_ns;
+        assert_eq!(feed.pair_at(rt, f), Some(track.pair(flip)));
+        assert_eq!(strip(feed.pair_at(rt, f).unwrap()), EOC);
+        assert_eq!(feed.pair_at(5_000_000_000, f), Some(PADDING), "outside every window");
+        assert_eq!(strip(feed.pair_at(placement.end_ns - f, f).unwrap()), EDM);
+        feed.remove(7, true);
+        assert_eq!(strip(feed.pair_at(0, f).unwrap()), EDM);
+        assert_eq!(strip(feed.pair_at(0, f).unwrap()), EDM);
+        assert_eq!(feed.pair_at(0, f), None);
     }
 
     #[test]

@@ -52,6 +52,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
+use super::captions::CaptionFeed;
 use super::encoder::EncoderKind;
 use super::limiter;
 use super::probe::DISCARD;
@@ -175,6 +176,7 @@ pub struct ChannelPipeline {
     program_muted: Arc<Mutex<bool>>,
     program_audio_pads: Arc<Mutex<Vec<gst::Pad>>>,
     meter: Arc<Meter>,
+    captions: CaptionFeed,
 }
 
 pub(crate) fn make(factory: Factory) -> Result<gst::Element, PipelineError> {
@@ -323,6 +325,8 @@ impl ChannelPipeline {
         }
         watch_position(&compositor, &meter);
         drop_when_encoder_behind(&venc_queue, backlog, &meter);
+        let captions = CaptionFeed::default();
+        captions.attach(&venc_queue.static_pad("src").expect("src"), rate.frame_ns());
         mux.link(&appsink).map_err(setup("link mux to appsink"))?;
 
         let this = Self {
@@ -337,6 +341,7 @@ impl ChannelPipeline {
             program_muted: Arc::default(),
             program_audio_pads: Arc::default(),
             meter,
+            captions,
         };
         let vpad = this.request_video_pad(BACKGROUND_ZORDER)?;
         vbg_caps
@@ -393,6 +398,11 @@ impl ChannelPipeline {
     /// Raw audio caps every input must deliver.
     pub fn audio_caps(&self) -> &gst::Caps {
         &self.audio_caps
+    }
+
+    /// The items' closed captions, attached to each frame ahead of the encoder.
+    pub fn captions(&self) -> &CaptionFeed {
+        &self.captions
     }
 
     /// The output frame rate.
