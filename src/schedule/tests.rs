@@ -123,7 +123,7 @@ fn slot(days: &str, start: &str, len: u32, fill: Fill) -> Slot {
     Slot { id: 0, days: Days::parse(days).unwrap(), start_minute: parse_start(start).unwrap(), length_min: len, fill }
 }
 
-fn grid() -> Vec<Slot> {
+pub(crate) fn grid() -> Vec<Slot> {
     vec![
         slot("daily", "18:00", 60, Fill::Series("Cheers".into())),
         slot("mon-fri", "19:00", 30, Fill::Series("Taxi".into())),
