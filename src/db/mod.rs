@@ -243,9 +243,24 @@ pub fn with_one_checkpoint<T>(conn: &mut Connection, f: impl FnOnce(&mut Connect
     Ok(out)
 }
 
+/// How long a connection waits for another's write transaction before giving up.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+/// How often a waiting connection tries again.
+const BUSY_RETRY: Duration = Duration::from_millis(1);
+
+/// The busy handler: try again every millisecond, for up to [`BUSY_WAIT`]. SQLite's own
+/// (`busy_timeout`) backs off to 100 ms between tries, so a write waiting behind a burst of
+/// short transactions (a schedule build publishing channel after channel) misses the gaps
+/// between them and waits for the whole burst, holding the daemon's connection meanwhile.
+fn wait_for_the_writer(tries: i32) -> bool {
+    let limit = (BUSY_WAIT.as_micros() / BUSY_RETRY.as_micros()) as i32;
+    std::thread::sleep(BUSY_RETRY);
+    tries < limit
+}
+
 fn configure(conn: &Connection, path: &Path) -> Result<(), DbError> {
     let err = |source| DbError::Sqlite { path: path.to_owned(), source };
-    conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+    conn.busy_handler(Some(wait_for_the_writer)).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
     // FULL: in WAL mode each commit syncs the log, so what the API answered survives a
     // power cut (scripts/boot-test.sh pulls the power right after a settings change). With

@@ -156,6 +156,10 @@ pub fn build_with(
     build_channels(db, config, lib, now, days, mode, None)
 }
 
+/// The pause after each channel's publish: a write of another connection waiting for the
+/// database (it tries again every millisecond) gets in before the next channel's.
+const PUBLISH_GAP: Duration = Duration::from_millis(3);
+
 /// How many times a channel whose schedule changed under its build (another build published
 /// it meanwhile) is read and planned again before the build leaves it as the other made it.
 const ATTEMPTS: usize = 3;
@@ -337,6 +341,7 @@ fn publish_job(
                 return Ok(());
             }
             Ok(Some(stats)) => {
+                std::thread::sleep(PUBLISH_GAP);
                 report.warnings.extend(plan.warnings.iter().cloned());
                 entry.from = Some(crate::clock::from_ms(from));
                 entry.until = plan.programs.last().map(|p| crate::clock::from_ms(p.end_ms));
