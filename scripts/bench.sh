@@ -9,7 +9,8 @@
 #
 # Builds the release binary, the benchmark examples and tests once, then measures (the full run
 # takes about 15 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
-# transcode, channels sustained in real time, tune latency through the daemon's HTTP, fan-out
+# transcode, channels sustained in real time, tune latency through the daemon's HTTP (idle and
+# while a 50-channel 7-day schedule build runs: scripts/bench-tune-build.sh), fan-out
 # to 1/10/100 viewers (CPU per viewer and identical bytes), daemon RSS idle and with 4
 # channels, library scan and re-scan, schedule build/XMLTV/lookup, graphics overhead (full run
 # only), loudness as aired per item class with true peaks and the audio processing cost,
@@ -340,6 +341,30 @@ fi
 
 kill -TERM "$daemon" 2>/dev/null || true
 wait "$daemon" 2>/dev/null || true
+
+# ---- 3b. Tunes while a schedule build runs ----------------------------------------------
+say "== tune latency idle and while a ${SCHED_CHANNELS}-channel ${SCHED_DAYS}-day schedule build runs"
+tb="$(CHANNELS="$SCHED_CHANNELS" DAYS="$SCHED_DAYS" SAMPLES="$TUNES" scripts/bench-tune-build.sh \
+  "$rel/retrovue" "$viewers" 2>"$work/tune-build.err" | grep '^BENCH' || true)"
+say "$tb"
+tbk() { bench_kv "$(grep "case=$1 " <<<"$tb" || true)" "$2"; }
+for what in lineup tune; do
+  label=/lineup.json path="GET /lineup.json"
+  [ "$what" = tune ] && label=/auto/v1 path="a tune of /auto/v1 (the channel kept running by another viewer)"
+  idle_med="$(tbk idle "${what}_med_ms")" idle_max="$(tbk idle "${what}_max_ms")"
+  # "Unchanged": no worse than the worst idle figure, plus 20 ms for the CPU the build itself
+  # takes on a small box.
+  limit="$(awk -v m="${idle_max:-0}" 'BEGIN { printf "%.1f", m + 20 }')"
+  failed=""
+  [ -n "$idle_med" ] || failed="; the benchmark failed: $(tail -1 "$work/tune-build.err" 2>/dev/null)"
+  for case in web cli; do
+    who="the daemon rebuilds (the web page's rebuild now)"
+    [ "$case" = cli ] && who="retrovue schedule build --force runs in another process"
+    row "$label first byte during a schedule build ($case)" "$(tbk "$case" "${what}_med_ms")" "ms" \
+      "unchanged from idle (idle median ${idle_med:-?} ms, worst ${idle_max:-?} ms)" le "$limit" "#16" \
+      "median of $(tbk "$case" samples) samples of $path while $who, ${SCHED_CHANNELS} channels x ${SCHED_DAYS} days in $(tbk "$case" build_s) s; worst $(tbk "$case" "${what}_max_ms") ms$failed"
+  done
+done
 
 # ---- 4. Library scan --------------------------------------------------------------------
 say "== library: scan and unchanged re-scan of $SCAN_ITEMS items"

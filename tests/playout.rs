@@ -29,7 +29,12 @@ fn airing(id: i64, title: &str, path: &Path, start: DateTime<Utc>, ms: i64) -> A
 }
 
 fn profile() -> OutputProfile {
-    OutputProfile { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: 1000, audio_kbps: 96 }
+    OutputProfile {
+        format: VideoFormat::Sd640x480,
+        frame_rate: FrameRate::Ntsc,
+        video_kbps: retrovue::lineup::VideoKbps::of(1000),
+        audio_kbps: retrovue::lineup::AudioKbps::of(96),
+    }
 }
 
 /// Read the channel's TS for `secs` into `path`.
@@ -378,7 +383,11 @@ fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> Channel
     gstreamer::init().unwrap();
     let config = PlayerConfig {
         channel: ChannelId(channel),
-        profile: OutputProfile { video_kbps: 2000, audio_kbps: 128, ..profile() },
+        profile: OutputProfile {
+            video_kbps: retrovue::lineup::VideoKbps::of(2000),
+            audio_kbps: retrovue::lineup::AudioKbps::of(128),
+            ..profile()
+        },
         encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
         target_lufs: -24.0,
         overlay: None,

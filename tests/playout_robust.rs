@@ -195,8 +195,12 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
     ];
     let hub = StreamHub::new();
     let log = Arc::new(Log::default());
-    let profile =
-        OutputProfile { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: 1000, audio_kbps: 96 };
+    let profile = OutputProfile {
+        format: VideoFormat::Sd640x480,
+        frame_rate: FrameRate::Ntsc,
+        video_kbps: retrovue::lineup::VideoKbps::of(1000),
+        audio_kbps: retrovue::lineup::AudioKbps::of(96),
+    };
     let player = player::spawn(profile, airings, &hub, log.clone(), None);
     assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
     let anchor = player.status().anchor.unwrap();
@@ -301,8 +305,8 @@ async fn slow_drift_is_absorbed_gently_by_moving_the_anchor() {
     let config = player::x264_config(OutputProfile {
         format: VideoFormat::Sd640x480,
         frame_rate: FrameRate::Ntsc,
-        video_kbps: 500,
-        audio_kbps: 64,
+        video_kbps: retrovue::lineup::VideoKbps::of(500),
+        audio_kbps: retrovue::lineup::AudioKbps::of(64),
     });
     let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
     let log = Arc::new(Log::default());
@@ -340,8 +344,8 @@ async fn a_backward_clock_step_rejoins_the_schedule_on_the_same_pipeline() {
     let config = player::x264_config(OutputProfile {
         format: VideoFormat::Sd640x480,
         frame_rate: FrameRate::Ntsc,
-        video_kbps: 500,
-        audio_kbps: 64,
+        video_kbps: retrovue::lineup::VideoKbps::of(500),
+        audio_kbps: retrovue::lineup::AudioKbps::of(64),
     });
     let log = Arc::new(Log::default());
     let output = Output { feed: hub.feed(ChannelId(1)), hls: None };

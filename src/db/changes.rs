@@ -52,6 +52,12 @@ impl Changes {
     /// A call that may have written returned: announce the tables it changed.
     pub(super) fn flush(&self) {
         let dirty: Vec<String> = self.inner.pending.lock().expect("pending lock").drain().collect();
+        self.announce(dirty);
+    }
+
+    /// Announce `dirty`, tables another connection of this process committed to (its own
+    /// pending set: the shared one may hold tables of a transaction still under way).
+    pub(super) fn announce(&self, dirty: Vec<String>) {
         if dirty.is_empty() {
             return;
         }

@@ -274,7 +274,7 @@ impl ChannelPipeline {
         venc_queue.set_property("max-size-time", 0u64);
         venc_queue.set_property("max-size-bytes", 0u32);
         let encoder = make(spec.encoder.factory())?;
-        super::encoder::configure(&encoder, spec.encoder, rate.gop_frames(2), spec.profile.video_kbps)?;
+        super::encoder::configure(&encoder, spec.encoder, rate.gop_frames(2), spec.profile.video_kbps.get())?;
         let enc_caps = match spec.encoder.output_caps() {
             Some(c) => Some(capsfilter(&c.parse::<gst::Caps>().map_err(setup("encoder caps"))?)?),
             None => None,
@@ -518,7 +518,7 @@ fn build_audio_path(
     let limiter = limiter::element(&format!("limiter-{track}"))?;
     let aconv = make(AUDIOCONVERT)?;
     let aenc = make(AVENC_AAC)?;
-    aenc.set_property("bitrate", (spec.profile.audio_kbps * 1000) as i32);
+    aenc.set_property("bitrate", (spec.profile.audio_kbps.get() * 1000) as i32);
     if let Some(lang) = spec.audio_tracks.language(track) {
         set_language(&aenc, lang.as_str());
     }

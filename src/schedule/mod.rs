@@ -203,4 +203,6 @@ pub struct Program {
 }
 
 #[cfg(test)]
+mod build_tests;
+#[cfg(test)]
 mod tests;
