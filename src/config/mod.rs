@@ -122,6 +122,9 @@ pub struct RawPlayout {
     pub encoder: Option<String>,
     /// Seconds an on-demand channel keeps running after its last viewer leaves.
     pub idle_grace_secs: Option<u64>,
+    /// Seconds before a channel that fell back from a failed encoder tries it again
+    /// (doubling after each new failure, up to 30 minutes).
+    pub encoder_retry_secs: Option<u64>,
     /// Loudness every item is brought to (LUFS).
     pub target_lufs: Option<f64>,
     /// HLS playlist length in segments.
@@ -244,6 +247,8 @@ pub struct PlayoutConfig {
     pub encoder: EncoderChoice,
     /// Idle grace for on-demand channels.
     pub idle_grace: Duration,
+    /// First wait before a channel that fell back from a failed encoder tries it again.
+    pub encoder_retry: Duration,
     /// Loudness target in LUFS.
     pub target_lufs: f64,
     /// HLS playlist length in segments.
@@ -449,6 +454,7 @@ impl Config {
             playout: PlayoutConfig {
                 encoder,
                 idle_grace: Duration::from_secs(playout.idle_grace_secs.unwrap_or(30)),
+                encoder_retry: Duration::from_secs(playout.encoder_retry_secs.unwrap_or(60).max(1)),
                 target_lufs,
                 hls_window,
                 hls_dir: playout.hls_dir.unwrap_or_else(|| data_dir.join("hls")),
@@ -567,6 +573,7 @@ mod tests {
             "[playout]",
             "encoder",
             "idle_grace_secs",
+            "encoder_retry_secs",
             "target_lufs",
             "hls_window",
             "hls_dir",
