@@ -3,7 +3,9 @@
 //! the daemon auto-selects the hardware encoder, NV12 flows through compositor, graphics and
 //! encoder to a stream ffprobe decodes with the bug in the right colour, an encoder that cannot
 //! open its device (or hangs) is skipped with a log line, a decoder failing on one item leaves
-//! the next item playing, and the tuner count and admission follow the encoder's budget.
+//! the next item playing, the tuner count and admission follow the encoder's budget, and an
+//! encoder that fails on air (error, stall, not-negotiated) hands the channel to x264enc with
+//! the viewer connected and its timestamps moving forward, and is tried again later.
 
 mod util;
 mod webclient;
@@ -440,4 +442,28 @@ async fn an_encoder_that_stalls_on_air_is_replaced() {
         watched.longest_gap.as_secs_f64(),
         jump as f64 / 90_000.0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encoder_refusing_its_format_mid_stream_is_replaced() {
+    // GST_FLOW_NOT_NEGOTIATED from the encoder travels upstream and is posted by a source
+    // whose thread it stops (here the compositor's background): it still counts as the
+    // encoder's.
+    let home = Home::new();
+    home.ok(&["channel", "add", "5", "--name", "Test"]);
+    home.ok(&["schedule", "build", "--days", "1"]);
+    let env = util::hw::env(home.path(), Some(&pi_failing("not-negotiated")));
+    let daemon = home.serve_with_env(&[], &env_refs(&env));
+    let mut api = Api::new(daemon.url(""));
+    api.setup(PASSWORD).await;
+    let viewer = tokio::spawn(watch(daemon.url("/auto/v5"), 12.0));
+    let fell_back = channel_status(&mut api, 15, |c| c["encoder"] == "x264enc").await;
+    assert_eq!(fell_back["encoder"], "x264enc", "{fell_back}\n{}", daemon.stderr());
+    let what = fell_back["encoder_change"]["what"].as_str().unwrap_or_default();
+    assert!(what.contains("v4l2h264enc failed: ") && what.contains("not-negotiated"), "{fell_back}");
+    let watched = viewer.await.unwrap();
+    let file = home.path().join("renegotiate.ts");
+    std::fs::write(&file, &watched.ts).unwrap();
+    assert_forward(&video_packets(&file));
+    assert!(decode(&file).0 > 150);
 }

@@ -5,9 +5,9 @@
 //! error (encoder, mux, …) or an output that stopped tears the pipeline down and rebuilds it
 //! with back-off, rejoining the timeline in progress, its output timestamps continuing where
 //! the last pipeline's ended. An encoder that fails on air is replaced by the next one of the
-//! probe order and tried again later ([`fallback`]). A wall-clock jump (NTP stepping the clock) takes every item
-//! off, re-anchors and rejoins the timeline on the same pipeline; slow drift is slewed
-//! ([`timeline::Realigner`]).
+//! probe order and tried again later ([`fallback`]). A wall-clock jump (NTP stepping the
+//! clock) takes every item off, re-anchors and rejoins the timeline on the same pipeline;
+//! slow drift is slewed ([`timeline::Realigner`]).
 //!
 //! The actor runs on a thread of its own ([`super::player`]): GStreamer calls that block (a
 //! seek, a state change) hold this channel only, never the daemon's async workers. Bins leave
@@ -168,7 +168,11 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
             _ => None,
         };
         if let Some(session) = session {
-            session.shutdown(change.as_ref().map_or("channel stopped", |c| c.what.as_str()));
+            session.shutdown(match (&change, &end) {
+                (Some(c), _) => c.what.as_str(),
+                (None, End::RetryEncoder) => "rebuilt to try the preferred encoder again",
+                _ => "channel stopped",
+            });
         }
         deps.report(&status, |s| {
             s.running = false;

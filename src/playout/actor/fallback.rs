@@ -1,7 +1,8 @@
 //! Encoder fallback on the actor's side. An encoder that fails on air — an error from the
-//! encoder element (or from the queue feeding it, which reports the flow errors the encoder
-//! returns into its thread: `not-negotiated`), a failure to start, or no output while its input
-//! flows for [`ENCODER_STALL`] (a wedged V4L2 queue) — ends the session with
+//! encoder element or the queue feeding it, a fatal flow it returned to its input without
+//! having been given it by downstream (a `not-negotiated` travels upstream and is posted by
+//! whichever source's thread it stops), a failure to start, or no output while its input flows
+//! for [`ENCODER_STALL`] (a wedged V4L2 queue) — ends the session with
 //! [`End::EncoderFailed`]; the channel is rebuilt at once on the next verified encoder of the
 //! probe order ([`Encoders::failed`]), viewers staying subscribed and the output timeline
 //! continuing. The preferred encoder is tried again when its back-off runs out (a deliberate
@@ -123,6 +124,7 @@ impl Encoders {
 /// Counts the encoder's output buffers and notes how far its input had got.
 #[derive(Debug)]
 pub(super) struct EncoderWatch {
+    encoder: Option<gst::Element>,
     out: Arc<AtomicU64>,
     /// (output buffers seen last, when that count last changed, compositor position then).
     last: (u64, Instant, u64),
@@ -132,14 +134,26 @@ impl EncoderWatch {
     /// Watch the `kind` element of `pipeline` (none found: nothing is ever stalled).
     pub(super) fn new(pipeline: &gst::Pipeline, kind: EncoderKind) -> Self {
         let out = Arc::new(AtomicU64::new(0));
-        if let Some(pad) = encoder_of(pipeline, kind).and_then(|e| e.static_pad("src")) {
+        let encoder = encoder_of(pipeline, kind);
+        if let Some(pad) = encoder.as_ref().and_then(|e| e.static_pad("src")) {
             let count = out.clone();
             pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, _| {
                 count.fetch_add(1, Ordering::Relaxed);
                 gst::PadProbeReturn::Ok
             });
         }
-        Self { out, last: (0, Instant::now(), 0) }
+        Self { encoder, out, last: (0, Instant::now(), 0) }
+    }
+
+    /// Whether the encoder refused its input: its sink pad last returned a fatal flow that its
+    /// source pad did not get from downstream.
+    fn refused(&self) -> bool {
+        let fatal = |pad: Option<gst::Pad>| {
+            pad.is_some_and(
+                |p| matches!(p.last_flow_result(), Err(e) if e != gst::FlowError::Flushing && e != gst::FlowError::Eos),
+            )
+        };
+        self.encoder.as_ref().is_some_and(|e| fatal(e.static_pad("sink")) && !fatal(e.static_pad("src")))
     }
 }
 
@@ -175,7 +189,7 @@ impl Session<'_> {
         debug: Option<&str>,
         text: String,
     ) -> End {
-        if from_encoder(src, self.encoder) {
+        if from_encoder(src, self.encoder) || self.encoded.refused() {
             let detail = debug.and_then(|d| d.lines().last()).map(str::trim).filter(|d| !d.is_empty());
             let reason = match detail {
                 Some(d) => format!("{error} ({d})"),
