@@ -84,6 +84,8 @@ pub fn x264_config(profile: OutputProfile) -> PlayerConfig {
         target_lufs: -24.0,
         overlay: None,
         audio_overlay: None,
+        loudness: None,
+        audio_tracks: Default::default(),
     }
 }
 
