@@ -200,6 +200,7 @@ VIEWS.dashboard = async (main) => {
               h('div', { class: 'meter' }, h('span', { style: { width: `${progress}%` } })),
               h('div', { class: 'next' }, `${fmtTime(now.start)}–${fmtTime(now.end)}`, next ? ` · next ${fmtTime(next.start)} ${next.title}` : '')]
               : h('div', { class: 'next' }, 'Nothing scheduled'),
+            c.encoder_change ? h('div', { class: 'notice warn' }, `Encoder ${c.encoder} since ${fmtTime(c.encoder_change.at)}: ${c.encoder_change.what}`) : null,
             c.last_recovery ? h('div', { class: 'notice warn' }, `Recovered ${c.watchdog_recoveries}× — last at ${fmtTime(c.last_recovery.at)}: ${c.last_recovery.what}`) : null,
             c.error ? h('div', { class: 'notice bad' }, c.error) : null));
       }));
