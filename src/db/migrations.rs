@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::DbError;
 
@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(32, "0032_plex_tokens_out_of_uris.sql"),
     migration!(33, "0033_schedule_replans.sql"),
     migration!(34, "0034_content_item_versions.sql"),
+    migration!(35, "0035_jellyfin_emby_sources.sql"),
 ];
 
 /// The newest schema version this binary knows.
@@ -57,6 +58,17 @@ pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), DbError> {
     if found > known {
         return Err(DbError::TooNew { path: path.to_owned(), found, known });
     }
+    // Foreign keys off while migrating (SQLite's procedure for rebuilding a table: with them on,
+    // dropping a parent table deletes its children's rows); each migration checks them before
+    // it commits. The pragma is a no-op inside a transaction, so it is set out here.
+    conn.pragma_update(None, "foreign_keys", "OFF").map_err(sqlite)?;
+    let out = apply_each(conn, path);
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
+    out
+}
+
+fn apply_each(conn: &mut Connection, path: &Path) -> Result<(), DbError> {
+    let sqlite = |source| DbError::Sqlite { path: path.to_owned(), source };
     for m in MIGRATIONS {
         let done: bool = conn
             .query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)", [m.version], |r| r.get(0))
@@ -67,6 +79,16 @@ pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), DbError> {
         let fail = |source| DbError::Migration { path: path.to_owned(), version: m.version, name: m.name, source };
         let tx = conn.transaction().map_err(fail)?;
         tx.execute_batch(m.sql).map_err(fail)?;
+        let broken: Option<String> = tx
+            .query_row("SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1", [], |r| r.get(0))
+            .optional()
+            .map_err(fail)?;
+        if let Some(table) = broken {
+            return Err(fail(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!("migration left rows in {table} that break a foreign key")),
+            )));
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             rusqlite::params![m.version, m.name, chrono::Utc::now().timestamp_millis()],
