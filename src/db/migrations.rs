@@ -114,6 +114,65 @@ mod tests {
         }
     }
 
+    /// 0035 rebuilds `sources` and `content_breakpoints` (foreign keys off while migrating):
+    /// every row stays, items still go with their source, the schedule's trigger still runs,
+    /// and foreign keys are on again afterwards.
+    #[test]
+    fn rebuilding_sources_keeps_rows_references_and_the_trigger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("retrovue.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "foreign_keys", "ON").unwrap();
+            c.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+                .unwrap();
+            let tx = c.transaction().unwrap();
+            for m in MIGRATIONS.iter().filter(|m| m.version < 35) {
+                tx.execute_batch(m.sql).unwrap();
+                tx.execute("INSERT INTO schema_migrations VALUES (?1, ?2, 0)", rusqlite::params![m.version, m.name])
+                    .unwrap();
+            }
+            tx.execute_batch(
+                "INSERT INTO sources (id, kind, name, url, token, created_at) VALUES (1, 'plex', 'Plex', 'http://p', 't', 0);
+                 INSERT INTO content_items (id, source_id, external_id, kind, uri, title, playable, created_at, updated_at)
+                     VALUES (7, 1, '7', 'movie', 'http://p/library/parts/7', 'Movie', 1, 0, 0);
+                 INSERT INTO content_breakpoints (item_id, offset_ms, origin) VALUES (7, 600, 'plex');
+                 INSERT INTO channels (id, number, name, xmltv_id, created_at, updated_at) VALUES (1, '2', 'Two', 'two', 0, 0);
+                 INSERT INTO schedule_items (channel_id, start_ms, end_ms, kind, item_id, uri, title, built_at)
+                     VALUES (1, 0, 1000, 'program', 7, 'http://p/library/parts/7', 'Movie', 0);",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let db = crate::db::Db::open(&path).unwrap();
+        db.call_blocking(|c| {
+            let on: bool = c.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+            assert!(on, "foreign keys are on again");
+            let kept: (String, i64, i64) = c
+                .query_row(
+                    "SELECT s.kind, i.id, b.offset_ms FROM sources s JOIN content_items i ON i.source_id = s.id
+                     JOIN content_breakpoints b ON b.item_id = i.id",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!(kept, ("plex".to_owned(), 7, 600));
+            c.execute(
+                "INSERT INTO sources (id, kind, name, url, token, created_at) VALUES (2, 'emby', 'Emby', 'http://e', 'k', 0)",
+                [],
+            )
+            .unwrap();
+            c.execute("INSERT INTO content_breakpoints (item_id, offset_ms, origin) VALUES (7, 900, 'jellyfin')", [])
+                .unwrap();
+            assert!(c.execute("INSERT INTO sources (kind, name, created_at) VALUES ('kodi', 'K', 0)", []).is_err());
+            c.execute("DELETE FROM sources WHERE id = 1", []).unwrap();
+            let items: i64 = c.query_row("SELECT count(*) FROM content_items", [], |r| r.get(0)).unwrap();
+            let bps: i64 = c.query_row("SELECT count(*) FROM content_breakpoints", [], |r| r.get(0)).unwrap();
+            let airing: Option<i64> = c.query_row("SELECT item_id FROM schedule_items", [], |r| r.get(0)).unwrap();
+            assert_eq!((items, bps, airing), (0, 0, None), "items go with their source; the trigger clears airings");
+        });
+    }
+
     #[test]
     fn every_file_in_migrations_is_embedded() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
