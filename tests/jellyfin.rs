@@ -386,6 +386,29 @@ async fn daemon_plays_mapped_from_disk_and_streams_the_rest(flavor: Flavor) {
         (Some(server_flavor.as_str()), Some("••••2b46"))
     );
     seen.add("GET /api/sources", sources.text());
+    // The web page's way: test, a refused key (nothing added), then a second source.
+    let kind = server_flavor.as_str();
+    let tested = api
+        .change(reqwest::Method::POST, "/api/sources/test", &json!({"type": kind, "url": url, "api_key": CANARY}))
+        .await;
+    assert_eq!(
+        (tested.json["ok"].as_bool(), tested.json["libraries"].clone()),
+        (Some(true), json!(["Movies", "TV Shows"]))
+    );
+    seen.add("POST /api/sources/test", tested.text());
+    let body = json!({"type": kind, "url": url, "api_key": "Wrong-Key-000000000000", "libraries": ["Movies"]});
+    let refused = api.change(reqwest::Method::POST, "/api/sources", &body).await;
+    assert_eq!(refused.status.as_u16(), 400, "{}", refused.text());
+    assert!(refused.text().contains("refused the API key"), "{}", refused.text());
+    let body = json!({"type": kind, "url": url, "api_key": CANARY, "libraries": ["Movies"], "name": "Films"});
+    let added = api.change(reqwest::Method::POST, "/api/sources", &body).await;
+    assert_eq!(
+        (added.json["type"].as_str(), added.json["token"].as_str(), added.json["libraries"].clone()),
+        (Some(kind), Some("••••2b46"), json!(["Movies"])),
+        "{}",
+        added.text()
+    );
+    seen.add("POST /api/sources", added.text());
     let started = api.change(reqwest::Method::POST, "/api/scan", &json!({})).await;
     seen.add("POST /api/scan", started.text());
     for _ in 0..100 {
