@@ -34,7 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(32, "0032_plex_tokens_out_of_uris.sql"),
     migration!(33, "0033_schedule_replans.sql"),
     migration!(34, "0034_content_item_versions.sql"),
-    migration!(35, "0035_jellyfin_emby_sources.sql"),
+    migration!(36, "0036_jellyfin_emby_sources.sql"),
 ];
 
 /// The newest schema version this binary knows.
@@ -114,7 +114,7 @@ mod tests {
         }
     }
 
-    /// 0035 rebuilds `sources` and `content_breakpoints` (foreign keys off while migrating):
+    /// 0036 rebuilds `sources` and `content_breakpoints` (foreign keys off while migrating):
     /// every row stays, items still go with their source, the schedule's trigger still runs,
     /// and foreign keys are on again afterwards.
     #[test]
@@ -127,7 +127,7 @@ mod tests {
             c.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
                 .unwrap();
             let tx = c.transaction().unwrap();
-            for m in MIGRATIONS.iter().filter(|m| m.version < 35) {
+            for m in MIGRATIONS.iter().filter(|m| m.version < 36) {
                 tx.execute_batch(m.sql).unwrap();
                 tx.execute("INSERT INTO schema_migrations VALUES (?1, ?2, 0)", rusqlite::params![m.version, m.name])
                     .unwrap();
