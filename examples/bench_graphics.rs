@@ -112,6 +112,8 @@ async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
         target_lufs: -24.0,
         overlay: (!matches!(variant, Variant::Plain)).then(|| gfx.video_factory()),
         audio_overlay: (!matches!(variant, Variant::Plain)).then(|| gfx.audio_factory()),
+        loudness: None,
+        audio_tracks: Default::default(),
     };
     let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
     let player = ChannelPlayer::spawn(

@@ -11,10 +11,10 @@
 //! | [`config`]  | TOML file → validated `Config`; run-time overrides; the one base-URL rule |
 //! | [`elements`]| every GStreamer element we create, its plugin, Debian package, Buildroot option |
 //! | [`library`] | media sources (folders + `.nfo`, Plex, Jellyfin, Emby), probe, loudness; the catalogue |
-//! | [`lineup`]  | the channels that exist: numbers, names, profiles, logos; the one M3U renderer |
+//! | [`lineup`]  | the channels that exist: numbers, names, profiles, audio languages, logos; the one M3U renderer |
 //! | [`schedule`]| coarse grid → break-level airings over a frozen horizon; watched horizons; as-run log |
 //! | [`guide`]   | XMLTV (pure renderer of lineup + schedule + library facts), its routes, logos, art |
-//! | [`playout`] | GStreamer: one actor per channel, continuous MPEG-TS out; the channel supervisor |
+//! | [`playout`] | GStreamer: one actor per channel, continuous MPEG-TS out, loudness held on the air; the channel supervisor |
 //! | [`stream`]  | per-channel fan-out of TS bytes (broadcast + GOP cache), HLS files; the tuners and the one viewer admission |
 //! | [`emergency`]| alerts: model, activation, expiry; a watch the channels follow |
 //! | [`hdhr`]    | pretend to be an HDHomeRun: UDP/TCP 65001, SSDP, mDNS, HTTP, tuners |

@@ -196,6 +196,8 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
             target_lufs: -24.0,
             overlay: Some(overlay.video.clone()),
             audio_overlay: Some(overlay.audio.clone()),
+            loudness: None,
+            audio_tracks: Default::default(),
         };
         keep.push(overlay);
         let output = Output { feed: hub.feed(ch.id), hls: None };

@@ -237,7 +237,7 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
     let playlist = std::fs::read_to_string(hls_dir.join("index.m3u8")).unwrap();
     assert!(playlist.contains("#EXT-X-TARGETDURATION:2\n"), "{playlist}");
     assert!(playlist.contains("#EXTINF:2.002,"), "{playlist}");
-    assert!(!playlist.contains("#EXT-X-DISCONTINUITY"), "{playlist}");
+    assert!(!playlist.lines().any(|l| l == "#EXT-X-DISCONTINUITY"), "{playlist}");
     let seq: u64 = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).unwrap().parse().unwrap();
     assert!(seq >= 1_000);
     let seg = playlist.lines().find(|l| l.starts_with("seg-")).unwrap();
@@ -299,6 +299,8 @@ async fn the_mux_takes_nothing_before_every_input_has_caps_when_one_path_starts_
             target_lufs: -24.0,
             overlay: (!late_audio).then(|| late_start(2)),
             audio_overlay: late_audio.then(|| late_start(2)),
+            loudness: None,
+            audio_tracks: Default::default(),
         };
         let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
         let log = Arc::new(Log::default());
@@ -381,6 +383,8 @@ fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> Channel
         target_lufs: -24.0,
         overlay: None,
         audio_overlay: None,
+        loudness: None,
+        audio_tracks: Default::default(),
     };
     let output = Output { feed: hub.feed(ChannelId(channel)), hls: None };
     ChannelPlayer::spawn(

@@ -462,6 +462,7 @@ async fn a_dead_playout_actor_is_restarted_by_the_supervisor_with_backoff_and_th
         horizons,
         hub: hub.clone(),
         as_run: as_run.clone(),
+        loudness: None,
         clock,
         overlays: Some(source.clone()),
         shutdown: shutdown.clone(),

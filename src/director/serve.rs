@@ -215,6 +215,7 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
         horizons: app.horizons.clone(),
         hub: app.hub.clone(),
         as_run,
+        loudness: Some(Arc::new(crate::library::loudness::LibraryLoudness::new(app.db.clone(), app.clock.clone()))),
         clock: app.clock.clone(),
         overlays: Some(Arc::new(crate::director::graphics::ChannelOverlays {
             db: app.db.clone(),

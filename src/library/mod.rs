@@ -11,6 +11,7 @@
 //! | [`nfo`] / [`naming`] | what `.nfo` files and file names say (pure) |
 //! | [`probe`] | GStreamer Discoverer: duration, streams, chapters |
 //! | [`loudness`] | EBU R128 integrated loudness, a low-priority background job |
+//! | [`subtitles`] | SubRip cues an item carries beside it (pure) |
 //! | [`plex`] | import from a Plex server |
 //! | [`jellyfin`] | import from a Jellyfin or Emby server |
 //! | [`demo`] | generate a demo library of test clips |
@@ -31,6 +32,7 @@ pub mod report;
 pub mod scan;
 pub mod secret;
 pub mod store;
+pub mod subtitles;
 pub mod thumbnail;
 
 pub use catalog::{ItemEdit, Library, LibraryError, SourceEdit, SourceEdited};

@@ -1,9 +1,10 @@
 //! The channels that exist: [`Channel`] with its [`GuideNumber`], name, output profile and
 //! presentation settings. Owns the `channels` table ([`store`]), the channel's face to
 //! clients — its logo ([`logo`]) and the one M3U playlist renderer ([`m3u`]) that the
-//! guide's `/playlist.m3u` and the tuner's `/lineup.m3u` share. Knows nothing of schedules
-//! or playout; those read a [`Lineup`] snapshot.
+//! guide's `/playlist.m3u` and the tuner's `/lineup.m3u` share — and its audio tracks
+//! ([`language`]). Knows nothing of schedules or playout; those read a [`Lineup`] snapshot.
 
+pub mod language;
 pub mod logo;
 pub mod m3u;
 pub mod store;
@@ -15,6 +16,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+pub use language::{AudioTracks, Language, MissingLanguage};
 
 /// Database id of a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -283,6 +286,8 @@ pub struct ChannelSettings {
     /// The channel's colour, `#rrggbb`: the background of its generated logo (see
     /// [`logo`]); `None` picks one from a palette by channel id.
     pub colour: Option<String>,
+    /// The audio tracks it carries (languages, and what fills a missing one).
+    pub audio: AudioTracks,
 }
 
 impl Default for ChannelSettings {
@@ -299,6 +304,7 @@ impl Default for ChannelSettings {
             clock: false,
             group: None,
             colour: None,
+            audio: AudioTracks::default(),
         }
     }
 }

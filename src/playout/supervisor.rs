@@ -1,12 +1,13 @@
 //! The channel supervisor: which channels have a running playout actor. It follows the
 //! watched lineup and the viewers' demand (the stream hub), never a database: always-on
 //! channels run from start, on-demand ones start on their first viewer and stop after
-//! `playout.idle_grace` without one; a channel whose profile changes is restarted, one whose
-//! graphics settings change is redrawn on air. An actor that died (a panic) is started again
-//! with back-off; one that stopped answering (stuck in a GStreamer call) is replaced — its
-//! pipeline can no longer publish or record — and in both cases the as-run entries it left
-//! open are closed. Viewers stay subscribed to the channel's feed throughout and continue at
-//! the new pipeline's first keyframe, its timestamps continuing the old ones.
+//! `playout.idle_grace` without one; a channel whose profile or audio tracks change is
+//! restarted, one whose graphics settings change is redrawn on air. An actor that died (a
+//! panic) is started again with back-off; one that stopped answering (stuck in a GStreamer
+//! call) is replaced — its pipeline can no longer publish or record — and in both cases the
+//! as-run entries it left open are closed. Viewers stay subscribed to the channel's feed
+//! throughout and continue at the new pipeline's first keyframe, its timestamps continuing
+//! the old ones.
 //!
 //! Tuners: an always-on channel holds a tuner lease of its own while it runs, so it counts
 //! against `TunerCount` and the encoder's budget like a viewer's channel (one that does not
@@ -20,15 +21,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::AsRunSink;
 use super::encoder::{self, EncoderKind};
 use super::overlay::ChannelGraphics;
 use super::pipeline::{Output, OverlayFactory};
 use super::player::{ChannelPlayer, PlayerConfig, PlayerError};
 use super::watchdog::Backoff;
+use super::{AsRunSink, ItemLoudness};
 use crate::clock::SharedClock;
 use crate::config::PlayoutConfig;
-use crate::lineup::{Channel, ChannelId, ChannelMode, Lineup, OutputProfile};
+use crate::lineup::{AudioTracks, Channel, ChannelId, ChannelMode, Lineup, OutputProfile};
 use crate::schedule::horizons::{Horizon, Horizons};
 use crate::stream::StreamHub;
 use crate::stream::hls::HlsWriter;
@@ -71,6 +72,9 @@ pub struct SupervisorDeps {
     pub hub: StreamHub,
     /// The as-run log.
     pub as_run: Arc<dyn AsRunSink>,
+    /// Items' latest loudness, and where on-air measurements go (`None`: each airing's own
+    /// `loudness_lufs`, nothing stored).
+    pub loudness: Option<Arc<dyn ItemLoudness>>,
     /// Clock.
     pub clock: SharedClock,
     /// Graphics and alert display per channel, if any.
@@ -83,6 +87,8 @@ struct Running {
     player: ChannelPlayer,
     overlay: Option<ChannelOverlay>,
     profile: OutputProfile,
+    /// Its audio tracks: a change rebuilds the pipeline, like the profile.
+    audio: AudioTracks,
     /// The channel as its graphics last drew it: a change is applied on air.
     drawn: Channel,
     idle_since: Option<Instant>,
@@ -181,7 +187,7 @@ pub async fn run(mut deps: SupervisorDeps) {
             let watched = viewers.get(&ch.id).copied().unwrap_or(0) > 0;
             let always = ch.settings.mode == ChannelMode::AlwaysOn;
             match running.get_mut(&ch.id) {
-                Some(r) if r.profile != ch.settings.profile => {
+                Some(r) if r.profile != ch.settings.profile || r.audio != ch.settings.audio => {
                     let r = running.remove(&ch.id).expect("present");
                     stopping.spawn(r.player.stop());
                 }
@@ -230,6 +236,7 @@ pub async fn run(mut deps: SupervisorDeps) {
                                 player,
                                 overlay,
                                 profile: ch.settings.profile,
+                                audio: ch.settings.audio.clone(),
                                 drawn: ch.clone(),
                                 idle_since: None,
                                 started: Instant::now(),
@@ -300,6 +307,8 @@ async fn start(
         profile: ch.settings.profile,
         encoder,
         target_lufs: deps.settings.target_lufs,
+        loudness: deps.loudness.clone(),
+        audio_tracks: ch.settings.audio.clone(),
         overlay: overlay.as_ref().map(|g| g.video.clone()),
         audio_overlay: overlay.as_ref().map(|g| g.audio.clone()),
     };

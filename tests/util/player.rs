@@ -83,6 +83,8 @@ pub fn x264_config(profile: OutputProfile) -> PlayerConfig {
         target_lufs: -24.0,
         overlay: None,
         audio_overlay: None,
+        loudness: None,
+        audio_tracks: Default::default(),
     }
 }
 

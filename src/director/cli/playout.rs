@@ -103,6 +103,8 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
         target_lufs: -24.0,
         overlay: None,
         audio_overlay: None,
+        loudness: None,
+        audio_tracks: Default::default(),
     };
     let output = Output { feed: hub.feed(channel), hls: None };
     let mut sub = hub.subscribe(channel);

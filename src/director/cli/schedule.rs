@@ -148,6 +148,12 @@ pub struct ChannelOpts {
     /// On-screen clock: on or off.
     #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
     pub clock: Option<bool>,
+    /// Audio tracks by language, main first (ISO 639: `eng,spa`); "" = one main track.
+    #[arg(long)]
+    pub audio_languages: Option<String>,
+    /// What a second-language track carries when an item lacks that language: main or silence.
+    #[arg(long)]
+    pub missing_language: Option<String>,
 }
 
 /// `retrovue channel slot-add`
@@ -293,6 +299,12 @@ impl ChannelOpts {
                 crate::playout::graphics::image::validate_bug_image(p)?;
                 s.bug.image = Some(std::fs::canonicalize(p)?);
             }
+        }
+        if let Some(v) = &self.audio_languages {
+            s.audio.languages = crate::lineup::AudioTracks::parse_list(v)?;
+        }
+        if let Some(v) = &self.missing_language {
+            s.audio.missing = enum_arg(v, "missing language", "main, silence")?;
         }
         if let Some(v) = &self.bug_text {
             s.bug.text = Some(v.clone()).filter(|v| !v.trim().is_empty());
