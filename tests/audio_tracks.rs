@@ -25,7 +25,12 @@ const ITEM_MS: i64 = 8_000;
 const GAP_MS: i64 = 2_000;
 
 fn profile() -> OutputProfile {
-    OutputProfile { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: retrovue::lineup::VideoKbps::of(600), audio_kbps: retrovue::lineup::AudioKbps::of(96) }
+    OutputProfile {
+        format: VideoFormat::Sd640x480,
+        frame_rate: FrameRate::Ntsc,
+        video_kbps: retrovue::lineup::VideoKbps::of(600),
+        audio_kbps: retrovue::lineup::AudioKbps::of(96),
+    }
 }
 
 /// An item with one audio stream per (frequency, language tag) in that order.

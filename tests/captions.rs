@@ -117,8 +117,12 @@ async fn a_channel_airs_the_sidecar_of_each_item_and_clears_it_at_the_item_chang
     ];
     let hub = retrovue::stream::StreamHub::new();
     let log = Arc::new(util::player::Log::default());
-    let profile =
-        OutputProfile { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: retrovue::lineup::VideoKbps::of(800), audio_kbps: retrovue::lineup::AudioKbps::of(128) };
+    let profile = OutputProfile {
+        format: VideoFormat::Sd640x480,
+        frame_rate: FrameRate::Ntsc,
+        video_kbps: retrovue::lineup::VideoKbps::of(800),
+        audio_kbps: retrovue::lineup::AudioKbps::of(128),
+    };
     let player = util::player::spawn(profile, airings, &hub, log, None);
     let ts_bytes = util::player::capture(&hub, ChannelId(1), 17.0).await;
     let anchor = player.status().anchor.expect("the channel has a time anchor");

@@ -29,7 +29,12 @@ const ITEM_SECS: f64 = 12.0;
 const GAP_SECS: f64 = 2.0;
 
 fn profile() -> OutputProfile {
-    OutputProfile { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: retrovue::lineup::VideoKbps::of(800), audio_kbps: retrovue::lineup::AudioKbps::of(128) }
+    OutputProfile {
+        format: VideoFormat::Sd640x480,
+        frame_rate: FrameRate::Ntsc,
+        video_kbps: retrovue::lineup::VideoKbps::of(800),
+        audio_kbps: retrovue::lineup::AudioKbps::of(128),
+    }
 }
 
 #[test]
