@@ -35,14 +35,12 @@ use super::pipeline::{ChannelPipeline, Output, PipelineSpec, Sink};
 use super::player::{Command, PlayerConfig, PlayerStatus};
 use super::reaper::Reaper;
 use super::timeline::{self, Anchor, Placement, Realigner};
-use super::watchdog::{self, Backoff, Failure, RealtimeMeter, Retry};
+use super::watchdog::{self, Backoff, Failure, PrepareLead, RealtimeMeter, Retry};
 use super::{AsRunEvent, AsRunSink, AsRunStatus};
 use crate::clock::SharedClock;
 use crate::schedule::horizons::Horizon;
 use crate::schedule::{Airing, AiringKind};
 
-/// Build an item this long before its start.
-const PREPARE_LEAD: chrono::Duration = chrono::Duration::milliseconds(1500);
 /// An item must be placed at least this far ahead; sooner ones are joined in progress then.
 const JOIN_LEAD: chrono::Duration = chrono::Duration::milliseconds(700);
 /// Retire an item this long after its last frame (the mixers have consumed it by then).
@@ -233,6 +231,8 @@ struct Active {
     delivered: (u64, u64),
     /// Said in the as-run log when it ends (e.g. "rejoined by the content watchdog").
     note: Option<String>,
+    /// When its bin was built (for [`PrepareLead`]).
+    built: Instant,
 }
 
 enum Origin {
@@ -270,6 +270,8 @@ struct Session<'a> {
     /// The compositor's output position seen last, and when it last moved.
     position: (u64, Instant),
     realtime: RealtimeMeter,
+    /// How long before their start items are built.
+    lead: PrepareLead,
     /// Where this pipeline's output timeline starts (ns).
     output_offset_ns: u64,
     /// The encoder this pipeline runs, its output, and when to try the preferred one again.
@@ -330,6 +332,7 @@ impl<'a> Session<'a> {
             serial,
             position: (0, Instant::now()),
             realtime: RealtimeMeter::default(),
+            lead: PrepareLead::default(),
             output_offset_ns: start_ns,
             encoder,
             encoded,
@@ -485,6 +488,7 @@ impl<'a> Session<'a> {
                 if bin.is_live() {
                     return;
                 }
+                self.lead.observe(a.built.elapsed());
                 if let Err(e) = bin.go_live(&self.cp) {
                     self.fail(serial, Failure::Transient(format!("cannot link item: {e}")));
                 }
@@ -503,8 +507,11 @@ impl<'a> Session<'a> {
     fn tick(&mut self) {
         let now = self.deps.clock.now();
         let horizon = self.horizon();
-        let due: Vec<Airing> =
-            horizon.between(now, now + PREPARE_LEAD).filter(|a| !self.handled.contains(&key(a))).cloned().collect();
+        let due: Vec<Airing> = horizon
+            .between(now, now + chrono::Duration::milliseconds(self.lead.lead_ms()))
+            .filter(|a| !self.handled.contains(&key(a)))
+            .cloned()
+            .collect();
         for a in due {
             self.handled.insert(key(&a));
             self.place_and_prepare(a, now, None);
@@ -543,6 +550,7 @@ impl<'a> Session<'a> {
             started: false,
             delivered: (0, position),
             note: note.clone(),
+            built: Instant::now(),
         };
         let uri = match (&airing.uri, airing.kind) {
             (Some(uri), kind) if kind != AiringKind::Slate => to_uri(uri),

@@ -5,12 +5,21 @@
 //!
 //! ```text
 //! videotestsrc(black, live) ! caps ─┐
-//! item bins (video, offset) ───────┤ compositor ! caps ! [overlay slot] ! queue ! ENCODER
+//! item bins (video, offset) ───────┤ compositor ! caps ! [overlay slot] ! queue ! ENCODER (nice +5)
 //!                                   │     ! [caps] ! h264parse config-interval=-1 ! queue ─┐
 //! audiotestsrc(silence, live) ! caps┐                                                    mpegtsmux ! appsink
-//! item bins (audio, offset) ────────┤ audiomixer ! caps ! [audio slot] ! limiter ! audioconvert
-//!                                   │     ! avenc_aac ! aacparse ! queue ─┘      (× each audio track)
+//! item bins (audio, offset) ────────┤ audiomixer ! caps ! queue ! [audio slot] ! limiter
+//!                                   │     ! audioconvert ! avenc_aac ! aacparse ! queue ─┘ (× each audio track)
 //! ```
+//!
+//! # On a box that cannot do all the work (issue #21)
+//!
+//! What gives is the video encoder, never an item: its threads run at a lower priority
+//! ([`yield_encoder_thread`]), so the items' decoders and the mixers get the CPU first and
+//! stay on time; the encoder falls behind, and frames are dropped at its queue once a second
+//! of them waits ([`drop_when_encoder_behind`]): viewers see fewer frames, never black or
+//! silence. Each mixer's thread only mixes (a queue after it carries the limiter and the AAC
+//! encoder): a mixer that is late for its inputs drops what they bring as too late.
 //!
 //! # Audio tracks
 //!
@@ -38,7 +47,7 @@
 //!   with [`ChannelPipeline::release_pad`] to clear.
 //! * **Audio slot.** [`PipelineSpec::audio_overlay`] is the same for the audio path: one
 //!   element taking and giving raw audio in [`ChannelPipeline::audio_caps`], linked between
-//!   the audiomixer's capsfilter and the AAC encoder (alert tone, program mute; issue 6),
+//!   the queue after the audiomixer and the limiter (alert tone, program mute; issue 6),
 //!   once per audio track (the factory is called for each; from the second track on, its
 //!   element is wrapped in a bin of its own so element names may repeat).
 //! * **Muting the program.** [`ChannelPipeline::set_program_muted`] sets `mute` on every
@@ -79,6 +88,8 @@ const MIXER_LATENCY_NS: u64 = 200_000_000;
 /// of falling ever further behind the wall clock. A second rides over encoder bursts; only a
 /// box that stays behind drops, and it is then reported as not keeping real time.
 const ENCODER_BACKLOG_SECS: u64 = 1;
+/// Mixed audio waiting for the limiter and the AAC encoder (ns), see [`build_audio_path`].
+const AUDIO_BACKLOG_NS: u64 = 3_000_000_000;
 
 /// Builds the optional overlay element at each pipeline (re)build.
 pub type OverlayFactory = Arc<dyn Fn() -> Option<gst::Element> + Send + Sync>;
@@ -325,6 +336,7 @@ impl ChannelPipeline {
         }
         watch_position(&compositor, &meter);
         drop_when_encoder_behind(&venc_queue, backlog, &meter);
+        yield_encoder_thread(&venc_queue);
         let captions = CaptionFeed::default();
         captions.attach(&venc_queue.static_pad("src").expect("src"), rate.frame_ns());
         mux.link(&appsink).map_err(setup("link mux to appsink"))?;
@@ -511,6 +523,13 @@ fn build_audio_path(
     audiomixer.set_property("latency", MIXER_LATENCY_NS);
     audiomixer.set_property("ignore-inactive-pads", true);
     let aout_caps = capsfilter(caps)?;
+    // The mixer's thread only mixes: the limiter and the AAC encoder run on this queue's
+    // thread, so a box that falls behind delays the encoded audio (the multiplexer waits for
+    // it) instead of making the mixer late for its inputs, which it then drops as silence.
+    let amix_queue = make(QUEUE)?;
+    amix_queue.set_property("max-size-time", AUDIO_BACKLOG_NS);
+    amix_queue.set_property("max-size-buffers", 0u32);
+    amix_queue.set_property("max-size-bytes", 0u32);
     let audio_overlay = match spec.audio_overlay.as_ref().and_then(|f| f()) {
         Some(o) if track > 0 => Some(wrap(&format!("track-{track}-audio-slot"), o)?),
         other => other,
@@ -524,7 +543,7 @@ fn build_audio_path(
     }
     let aparse = make(AACPARSE)?;
     let amux_queue = make(QUEUE)?;
-    let mut chain: Vec<&gst::Element> = vec![&audiomixer, &aout_caps];
+    let mut chain: Vec<&gst::Element> = vec![&audiomixer, &aout_caps, &amix_queue];
     if let Some(o) = &audio_overlay {
         chain.push(o);
     }
@@ -642,6 +661,39 @@ fn watch_position(compositor: &gst::Element, meter: &Arc<Meter>) {
         }
         if let Some(rt) = info.buffer().and_then(|b| running_ns(&segment.lock().expect("segment lock"), b)) {
             position.fetch_max(rt, Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Nice value of the video encoder's threads, above the daemon's own.
+const ENCODER_NICE: i32 = 5;
+
+/// Run the video encoder (the encoder queue's streaming thread, and the threads a software
+/// encoder starts from it, which inherit its nice value) at a lower priority than the rest of
+/// the channel. On a box that cannot do all the work, what has to give is then the encoder:
+/// it falls behind, frames are dropped at its queue ([`drop_when_encoder_behind`]) and the
+/// channel airs fewer frames of every item. At equal priority the CPU went to encoding
+/// whatever the compositor had, while the items' decoders fell behind their air time and their
+/// frames and sound were dropped as too late: black and silence on a box that was only busy
+/// (issue #21). On a box with CPU to spare the nice value changes nothing.
+fn yield_encoder_thread(queue: &gst::Element) {
+    let Some(src) = queue.static_pad("src") else { return };
+    // The thread last set (a queue's task may move to another pool thread after a flush).
+    let done = AtomicI64::new(0);
+    src.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, move |_, _| {
+        let tid = rustix::thread::gettid();
+        let raw = i64::from(tid.as_raw_nonzero().get());
+        if done.swap(raw, Ordering::Relaxed) != raw {
+            // The daemon's own nice value is its main thread's (the process id's).
+            let base = rustix::process::getpriority_process(Some(rustix::process::getpid())).unwrap_or(0);
+            let now = rustix::process::getpriority_process(Some(tid)).unwrap_or(base);
+            let want = (base + ENCODER_NICE).min(19);
+            if now < want
+                && let Err(e) = rustix::process::setpriority_process(Some(tid), want)
+            {
+                tracing::debug!(error = %e, "cannot lower the encoder thread's priority");
+            }
         }
         gst::PadProbeReturn::Ok
     });

@@ -152,6 +152,37 @@ impl RealtimeMeter {
     }
 }
 
+/// The least time an item is built ahead of its start (ms).
+pub const PREPARE_LEAD_MIN_MS: i64 = 1_500;
+/// The most: beyond it a box is too slow for any lead to help, and every item in preparation
+/// holds its decoder and a half-second of decoded frames.
+pub const PREPARE_LEAD_MAX_MS: i64 = 6_000;
+
+/// How long before its start an item is built: long enough for the box as it is now. Opening
+/// a file, finding its streams and decoding its first frames takes ~0.2 s on a quiet box and
+/// several seconds on a starved one; an item that becomes ready after its air time has its
+/// first frames dropped as too late (black and silence on a box that is only busy). The lead
+/// is twice the slowest recent preparation plus half a second, between
+/// [`PREPARE_LEAD_MIN_MS`] and [`PREPARE_LEAD_MAX_MS`]; a slow preparation counts at once,
+/// and is forgotten by a tenth per item that prepares faster.
+#[derive(Debug, Clone, Default)]
+pub struct PrepareLead {
+    slowest_ms: f64,
+}
+
+impl PrepareLead {
+    /// An item took `took` from being built to ready.
+    pub fn observe(&mut self, took: Duration) {
+        let ms = took.as_secs_f64() * 1000.0;
+        self.slowest_ms = ms.max(self.slowest_ms * 0.9);
+    }
+
+    /// Build items starting this soon (ms).
+    pub fn lead_ms(&self) -> i64 {
+        ((2.0 * self.slowest_ms) as i64 + 500).clamp(PREPARE_LEAD_MIN_MS, PREPARE_LEAD_MAX_MS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
@@ -200,5 +231,26 @@ mod tests {
         assert!(v.ok, "a clean window restores it: {v:?}");
         let v = m.sample(w + REALTIME_WINDOW, 500, 100, 300_000_000);
         assert!(!v.ok && (v.dropped_share - 100.0 / 300.0).abs() < 1e-9, "{v:?}");
+    }
+
+    #[test]
+    fn the_prepare_lead_follows_the_slowest_recent_preparation() {
+        let mut lead = PrepareLead::default();
+        assert_eq!(lead.lead_ms(), PREPARE_LEAD_MIN_MS, "a quiet box keeps the least lead");
+        lead.observe(Duration::from_millis(200));
+        assert_eq!(lead.lead_ms(), PREPARE_LEAD_MIN_MS);
+        lead.observe(Duration::from_millis(1_800));
+        assert_eq!(lead.lead_ms(), 4_100, "a slow preparation counts at once");
+        for _ in 0..5 {
+            lead.observe(Duration::from_millis(200));
+        }
+        let after_five = lead.lead_ms();
+        assert!(after_five < 4_100 && after_five > PREPARE_LEAD_MIN_MS, "{after_five}");
+        for _ in 0..30 {
+            lead.observe(Duration::from_millis(200));
+        }
+        assert_eq!(lead.lead_ms(), PREPARE_LEAD_MIN_MS, "forgotten once the box is quiet again");
+        lead.observe(Duration::from_secs(30));
+        assert_eq!(lead.lead_ms(), PREPARE_LEAD_MAX_MS, "capped");
     }
 }

@@ -128,28 +128,24 @@ pub async fn show(State(state): State<WebState>, Query(q): Query<GuideQuery>) ->
     Ok(Json(Guide { now, start, end, channels }))
 }
 
+/// What is on now, and next.
+pub type NowNext = (Option<GuideProgram>, Option<GuideProgram>);
+
 /// What is on now and next on each channel.
-pub async fn now_next(
-    state: &WebState,
-    ids: Vec<ChannelId>,
-) -> Result<HashMap<ChannelId, (Option<GuideProgram>, Option<GuideProgram>)>, Error> {
-    let now = state.now_ms();
-    state
-        .db
-        .call(move |c| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
-            let mut out = HashMap::new();
-            for id in ids {
-                let mut progs = schedule_store::programs_between(c, id, now, now + 12 * 3_600_000)?.into_iter();
-                let first = progs.next().map(GuideProgram::from);
-                let (cur, next) = match first {
-                    Some(p) if p.start <= now => (Some(p), progs.next().map(GuideProgram::from)),
-                    other => (None, other),
-                };
-                out.insert(id, (cur, next));
-            }
-            Ok(out)
-        })
-        .await
-        .ctx("reading what is on")?
-        .map_err(|e| Error::internal("reading what is on", e))
+pub fn now_next(
+    c: &rusqlite::Connection,
+    ids: &[ChannelId],
+    now: i64,
+) -> Result<HashMap<ChannelId, NowNext>, schedule_store::ScheduleStoreError> {
+    let mut out = HashMap::new();
+    for &id in ids {
+        let mut progs = schedule_store::programs_between(c, id, now, now + 12 * 3_600_000)?.into_iter();
+        let first = progs.next().map(GuideProgram::from);
+        let (cur, next) = match first {
+            Some(p) if p.start <= now => (Some(p), progs.next().map(GuideProgram::from)),
+            other => (None, other),
+        };
+        out.insert(id, (cur, next));
+    }
+    Ok(out)
 }

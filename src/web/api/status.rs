@@ -18,7 +18,7 @@ use crate::lineup::store as lineup_store;
 use crate::lineup::{ChannelId, GuideNumber};
 use crate::schedule::store::{self as schedule_store, AsRunStatus};
 use crate::web::WebState;
-use crate::web::error::{Error, Flatten, ResultExt};
+use crate::web::error::{Error, ResultExt};
 
 /// CPU use between two polls, from `/proc/stat`.
 #[derive(Debug, Default)]
@@ -194,11 +194,23 @@ pub fn router() -> Router<WebState> {
 
 /// `GET /api/status`
 pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> {
-    let mut channels =
-        state.db.call(|c| lineup_store::list(c)).await.ctx("listing channels")?.ctx("listing channels")?;
-    channels.sort_by_key(|c| c.number.sort_key());
-    let sources = state.db.call(|c| library_store::list_sources(c)).await.flat("listing sources")?;
-    let mut on = super::guide::now_next(&state, channels.iter().map(|c| c.id).collect()).await?;
+    // One trip to the database for everything it holds (each call waits its turn on the shared
+    // connection, and a busy box made four of them take seconds).
+    let (now_ms, since, until) = (state.now_ms(), state.now_ms() - 24 * 3_600_000, state.now_ms() + 60_000);
+    let (channels, sources, mut on, aired) = state
+        .db
+        .call(move |c| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+            let mut channels = lineup_store::list(c)?;
+            channels.sort_by_key(|ch| ch.number.sort_key());
+            let sources = library_store::list_sources(c)?;
+            let ids: Vec<ChannelId> = channels.iter().map(|ch| ch.id).collect();
+            let on = super::guide::now_next(c, &ids, now_ms)?;
+            let aired = schedule_store::as_run(c, None, since, until, 500)?;
+            Ok((channels, sources, on, aired))
+        })
+        .await
+        .ctx("reading the status")?
+        .map_err(|e| Error::internal("reading the status", e))?;
     let channels: Vec<ChannelStatus> = channels
         .into_iter()
         .map(|c| {
@@ -225,13 +237,6 @@ pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> 
             }
         })
         .collect();
-    let since = state.now_ms() - 24 * 3_600_000;
-    let until = state.now_ms() + 60_000;
-    let aired = state
-        .db
-        .call(move |c| schedule_store::as_run(c, None, since, until, 500))
-        .await
-        .flat("reading the as-run log")?;
     let numbers: std::collections::HashMap<ChannelId, String> =
         channels.iter().map(|c| (c.id, c.number.to_string())).collect();
     let mut errors: Vec<RecentError> = aired
