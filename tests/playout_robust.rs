@@ -44,6 +44,7 @@ fn airing(id: i64, title: &str, uri: &str, start: DateTime<Utc>, ms: i64) -> Air
         offset_in_ms: 0,
         offset_out_ms: ms,
         loudness_lufs: Some(-24.0),
+        card: None,
     }
 }
 

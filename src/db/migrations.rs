@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(25, "0025_schedule_item_refs.sql"),
     migration!(30, "0030_media_server_links.sql"),
     migration!(31, "0031_guide_data.sql"),
+    migration!(32, "0032_station.sql"),
 ];
 
 /// The newest schema version this binary knows.

@@ -421,6 +421,7 @@ fn start(
         target_lufs: deps.config.playout.target_lufs,
         overlay: graphics.as_ref().map(|g| g.video.clone()),
         audio_overlay: graphics.as_ref().map(|g| g.audio.clone()),
+        presentation: graphics.as_ref().map(|g| g.presentation.clone()).unwrap_or_default(),
     };
     let player = ChannelPlayer::spawn(
         config,

@@ -1,8 +1,9 @@
 //! Wiring of each channel's graphics and alert display (issue 6): [`ChannelOverlays`] makes,
 //! for a channel about to start, its [`ChannelGraphics`] (following the emergency watch),
 //! the two factories for the player's overlay seams, a task feeding it schedule cues, and
-//! a task writing the alert's actual start and end on that channel into the as-run log.
-//! Both tasks stop when the returned [`ChannelOverlay`] is dropped (the channel stopped).
+//! a task writing the alert's actual start and end on that channel into the as-run log;
+//! for a guide channel, a task feeding it every channel's programmes ([`StoreGuide`]).
+//! The tasks stop when the returned [`ChannelOverlay`] is dropped (the channel stopped).
 
 use std::sync::Arc;
 
@@ -15,12 +16,14 @@ use crate::clock::{SharedClock, to_ms};
 use crate::db::Db;
 use crate::emergency::Emergency;
 use crate::library::MediaId;
-use crate::lineup::Channel;
-use crate::playout::AiringSource;
+use crate::lineup::{Channel, ChannelKind};
+use crate::playout::graphics::guide::{GuideData, GuideRow, GuideSlot};
 use crate::playout::graphics::layout::parse_aspect;
 use crate::playout::graphics_feed::{self, Facts, ItemFacts};
 use crate::playout::overlay::{ChannelGraphics, OnAir};
 use crate::playout::pipeline::OverlayFactory;
+use crate::playout::station::Presentation;
+use crate::playout::{AiringSource, GuideSource, SourceError};
 use crate::schedule::AiringKind;
 use crate::schedule::store as schedule_store;
 
@@ -32,6 +35,8 @@ pub struct ChannelOverlay {
     pub audio: OverlayFactory,
     /// The graphics (tests, status).
     pub graphics: ChannelGraphics,
+    /// For `PlayerConfig::presentation`: the stand-by cover, a guide's preview window.
+    pub presentation: Presentation,
     _stop: DropGuard,
 }
 
@@ -66,6 +71,10 @@ impl ChannelOverlays {
             self.clock.clone(),
             stop.clone(),
         ));
+        if channel.settings.kind == ChannelKind::Guide {
+            let guide: Arc<dyn GuideSource> = Arc::new(StoreGuide { db: self.db.clone() });
+            self.tracker.spawn(graphics_feed::follow_guide(graphics.clone(), guide, self.clock.clone(), stop.clone()));
+        }
         self.tracker.spawn(record_alerts(
             self.db.clone(),
             self.clock.clone(),
@@ -76,9 +85,49 @@ impl ChannelOverlays {
         ChannelOverlay {
             video: graphics.video_factory(),
             audio: graphics.audio_factory(),
+            presentation: Presentation { standby: Some(graphics.standby()), item_window: graphics.item_window() },
             graphics,
             _stop: stop.drop_guard(),
         }
+    }
+}
+
+/// A guide channel's listing from the lineup and the published programmes: every enabled
+/// channel but guide channels, in number order.
+pub struct StoreGuide {
+    /// The database.
+    pub db: Db,
+}
+
+impl GuideSource for StoreGuide {
+    fn guide(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'static, Result<GuideData, SourceError>> {
+        let db = self.db.clone();
+        let (from_ms, to_ms) = (to_ms(from), to_ms(to));
+        Box::pin(async move {
+            let read = db
+                .call(move |c| -> Result<GuideData, Box<dyn std::error::Error + Send + Sync>> {
+                    let mut rows = Vec::new();
+                    for ch in crate::lineup::store::lineup(c)?.channels {
+                        if ch.settings.kind == ChannelKind::Guide {
+                            continue;
+                        }
+                        let programs = schedule_store::programs_between(c, ch.id, from_ms, to_ms)?
+                            .into_iter()
+                            .map(|p| GuideSlot { start: p.start, end: p.end, title: p.info.title })
+                            .collect();
+                        let call_sign = if ch.call_sign.is_empty() { ch.name.clone() } else { ch.call_sign.clone() };
+                        rows.push(GuideRow { number: ch.number.to_string(), call_sign, programs });
+                    }
+                    Ok(GuideData { rows })
+                })
+                .await
+                .map_err(|e| SourceError(e.to_string()))?;
+            read.map_err(|e| SourceError(e.to_string()))
+        })
     }
 }
 

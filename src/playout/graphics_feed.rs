@@ -1,7 +1,8 @@
 //! Keeps a channel's [`ChannelGraphics`] fed with schedule cues: a task reads the channel's
 //! airings around "now" (the same [`AiringSource`] the player uses) and, through
 //! [`ItemFacts`], each program's rating and picture aspect, so lower thirds and the bug's
-//! placement follow the schedule.
+//! placement follow the schedule. A guide channel's graphics also get every channel's
+//! programmes from a [`GuideSource`] ([`follow_guide`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,9 +11,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use super::AiringSource;
 use super::graphics::cues::Cue;
 use super::overlay::ChannelGraphics;
+use super::{AiringSource, GuideSource};
 use crate::clock::SharedClock;
 use crate::library::MediaId;
 use crate::lineup::ChannelId;
@@ -20,6 +21,30 @@ use crate::schedule::Airing;
 
 /// How often the cues are re-read (the schedule is frozen near "now", so this is plenty).
 pub const REFRESH: Duration = Duration::from_secs(20);
+
+/// How often a guide channel's listing is re-read.
+pub const GUIDE_REFRESH: Duration = Duration::from_secs(30);
+
+/// Feed a guide channel's `graphics` with the listing of every channel (now and the next
+/// hours) until `shutdown`.
+pub async fn follow_guide(
+    graphics: ChannelGraphics,
+    source: Arc<dyn GuideSource>,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let now = clock.now();
+        match source.guide(now - chrono::Duration::hours(3), now + chrono::Duration::hours(4)).await {
+            Ok(data) => graphics.set_guide(data),
+            Err(e) => tracing::warn!("guide channel: {e}"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(GUIDE_REFRESH) => {}
+        }
+    }
+}
 
 /// What graphics need to know about a library item.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -46,6 +71,7 @@ pub fn cue(airing: &Airing, facts: &Facts) -> Cue {
         title: airing.title.clone(),
         rating: facts.rating.clone(),
         aspect: facts.aspect,
+        card: airing.card.clone(),
     }
 }
 

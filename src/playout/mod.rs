@@ -15,7 +15,9 @@
 //! - [`watchdog`]: stall detection and restart back-off.
 //! - [`graphics`]: overlay rendering (bug, lower thirds, alerts; issue 6), pure.
 //! - [`overlay`], [`alert_audio`]: the graphics and alert elements for the pipeline's seam.
-//! - [`graphics_feed`]: keeps the graphics fed with schedule cues.
+//! - [`graphics_feed`]: keeps the graphics fed with schedule cues (and a guide channel with
+//!   every channel's programmes, through [`GuideSource`]).
+//! - [`station`]: the stand-by cover over failed airings and a guide channel's preview window.
 
 pub mod actor;
 pub mod alert_audio;
@@ -28,6 +30,7 @@ pub mod pipeline;
 pub mod player;
 mod probe;
 pub mod reaper;
+pub mod station;
 pub mod timeline;
 pub mod tsscan;
 pub mod watchdog;
@@ -69,6 +72,18 @@ pub trait AiringSource: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>>;
+}
+
+/// Where a guide channel's listing comes from (the director implements it over the lineup
+/// and the published schedule): every channel but guides, in number order, with their
+/// programmes overlapping `[from, to)`.
+pub trait GuideSource: Send + Sync + 'static {
+    /// The listing.
+    fn guide(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxFuture<'static, Result<graphics::guide::GuideData, SourceError>>;
 }
 
 /// Outcome of an airing in the as-run log.

@@ -24,13 +24,16 @@ use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 use tokio::sync::watch;
 
-use super::graphics::cues::Cue;
+use super::graphics::cues::{self, Cue};
+use super::graphics::guide::GuideData;
 use super::graphics::scene::{Layer, Scene, SceneConfig};
 use super::pipeline::OverlayFactory;
+use super::station::Standby;
 use crate::clock::SharedClock;
 use crate::emergency::activation::AlertTimeline;
 use crate::emergency::{ActiveAlerts, Alert};
-use crate::lineup::{Channel, GuideNumber};
+use crate::lineup::{Channel, ChannelKind, GuideNumber};
+use crate::schedule::AiringKind;
 
 /// Shared between the streaming threads and the handle. std Mutexes: each is held for one
 /// frame's bookkeeping, never across an await.
@@ -47,6 +50,8 @@ struct Shared {
     seen: Mutex<Option<(i64, DateTime<Utc>)>>,
     /// What the channel has on air, for the as-run log.
     on_air: watch::Sender<OnAir>,
+    /// Airings playout covers (failed): the stand-by card shows there.
+    standby: Standby,
 }
 
 /// The alert a channel's picture carries (or none), since the first frame that did.
@@ -112,6 +117,10 @@ impl ChannelGraphics {
             clock: channel.settings.clock,
             tz,
             frame_rate: channel.settings.profile.frame_rate,
+            call_sign: channel.call_sign.clone(),
+            name: channel.name.clone(),
+            era: channel.settings.era,
+            guide: channel.settings.kind == ChannelKind::Guide,
         });
         Self {
             shared: Arc::new(Shared {
@@ -124,6 +133,7 @@ impl ChannelGraphics {
                 rects: Mutex::new(HashMap::new()),
                 seen: Mutex::new(None),
                 on_air: watch::channel(OnAir { alert: None, since: DateTime::<Utc>::MIN_UTC }).0,
+                standby: Standby::default(),
             }),
         }
     }
@@ -131,6 +141,23 @@ impl ChannelGraphics {
     /// Replace the schedule cues (current and upcoming items, in start order).
     pub fn set_cues(&self, cues: Vec<Cue>) {
         *self.shared.cues.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(cues);
+    }
+
+    /// What a guide channel lists (every channel's programmes around now).
+    pub fn set_guide(&self, data: GuideData) {
+        self.shared.scene.lock().unwrap_or_else(|p| p.into_inner()).set_guide(Arc::new(data));
+    }
+
+    /// Where the player reports airings it covers (for [`super::PlayerConfig::presentation`]):
+    /// the graphics show "Please stand by" there.
+    pub fn standby(&self) -> Standby {
+        self.shared.standby.clone()
+    }
+
+    /// A guide channel's preview window (items play scaled into it), else `None`.
+    pub fn item_window(&self) -> Option<super::graphics::raster::Rect> {
+        let scene = self.shared.scene.lock().unwrap_or_else(|p| p.into_inner());
+        scene.is_guide().then(|| scene.guide_layout().preview)
     }
 
     /// What alert the channel's picture carries, changing on the first frame with or without
@@ -203,10 +230,17 @@ pub struct AudioState {
     pub mute: bool,
     /// Replace the program with the attention tone.
     pub tone: bool,
+    /// Replace the program with the 1 kHz line-up tone (a test card is on).
+    pub lineup: bool,
 }
 
 fn audio_state(shared: &Shared, at: DateTime<Utc>) -> AudioState {
-    let Some(alert) = alert_at(shared, at) else { return AudioState::default() };
+    let Some(alert) = alert_at(shared, at) else {
+        let cues = shared.cues.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let test_card = cues::current(&cues, at)
+            .is_some_and(|(_, c)| c.kind == AiringKind::Card && c.card.as_ref().is_some_and(|s| s.template.has_tone()));
+        return AudioState { lineup: test_card, ..AudioState::default() };
+    };
     let first = first_seen(shared, &alert, at);
     let slate = alert.mode == crate::emergency::AlertMode::Slate;
     // The tone plays from when this channel first showed the alert, unless the channel
@@ -215,7 +249,7 @@ fn audio_state(shared: &Shared, at: DateTime<Utc>) -> AudioState {
         && (first - alert.starts_at) < chrono::Duration::seconds(10)
         && at >= first
         && at < first + super::alert_audio::TONE;
-    AudioState { mute: slate || tone, tone }
+    AudioState { mute: slate || tone, tone, lineup: false }
 }
 
 /// The alert the channel carries at the air instant `at`, following the live set as it is now.
@@ -281,7 +315,11 @@ fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayCom
         !same
     });
     let cues = shared.cues.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let layers = shared.scene.lock().unwrap_or_else(|p| p.into_inner()).frame(at, &cues, alert);
+    let layers = {
+        let mut scene = shared.scene.lock().unwrap_or_else(|p| p.into_inner());
+        scene.set_standby(shared.standby.covering(at));
+        scene.frame(at, &cues, alert)
+    };
     let mut rects = shared.rects.lock().unwrap_or_else(|p| p.into_inner());
     rects.retain(|id, _| layers.iter().any(|l| l.id == *id));
     if layers.is_empty() {

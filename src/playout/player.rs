@@ -37,6 +37,8 @@ pub struct PlayerConfig {
     pub overlay: Option<OverlayFactory>,
     /// Alert audio seam (see [`super::pipeline`]).
     pub audio_overlay: Option<OverlayFactory>,
+    /// Stand-by cover and preview window (see [`super::station`]).
+    pub presentation: super::station::Presentation,
 }
 
 /// A closure run on the actor task with the live pipeline (graphics, alerts).

@@ -5,6 +5,7 @@
 //! `playout_log` ([`store`]).
 
 pub mod auto;
+pub mod card;
 pub mod filler;
 pub mod horizon;
 pub mod import;
@@ -13,6 +14,7 @@ pub mod planner;
 pub mod pool;
 pub mod rotation;
 pub mod rules;
+pub mod station;
 pub mod store;
 pub mod timeline;
 
@@ -44,6 +46,8 @@ pub enum AiringKind {
     Filler,
     /// A slate (no media): the channel shows its slate card / black for the span.
     Slate,
+    /// A generated card (no media): the graphics layer draws [`Airing::card`] full screen.
+    Card,
 }
 
 impl AiringKind {
@@ -59,6 +63,7 @@ impl AiringKind {
             Self::Outro => "outro",
             Self::Filler => "filler",
             Self::Slate => "slate",
+            Self::Card => "card",
         }
     }
 
@@ -95,6 +100,9 @@ pub struct Airing {
     pub offset_out_ms: i64,
     /// Measured loudness, for the static gain toward the channel target.
     pub loudness_lufs: Option<f64>,
+    /// What a generated card shows (kind [`AiringKind::Card`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<card::CardSpec>,
 }
 
 impl Airing {

@@ -36,7 +36,8 @@ pub struct SourceAddArgs {
     /// A folder of media.
     #[arg(long, conflicts_with = "plex", required_unless_present = "plex")]
     pub folder: Option<PathBuf>,
-    /// What the folder holds: shows, movies, commercials, bumpers, promos, station_ids, intros, outros, slates.
+    /// What the folder holds: shows, movies, commercials, bumpers, promos, station_ids, intros, outros, slates,
+    /// signoffs, signons.
     #[arg(long, requires = "folder")]
     pub kind: Option<String>,
     /// A Plex server URL.

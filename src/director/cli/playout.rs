@@ -83,6 +83,7 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
         target_lufs: -24.0,
         overlay: None,
         audio_overlay: None,
+        presentation: Default::default(),
     };
     let output = Output { feed: hub.feed(channel), hls: None };
     let mut sub = hub.subscribe(channel);

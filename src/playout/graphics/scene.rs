@@ -1,19 +1,28 @@
 //! The channel's overlay layer (pure): from the channel's graphics settings, the schedule
 //! cues, the live alert and "now", the list of [`Layer`]s to blend on a frame. Rasters are
 //! rendered once per change and cached by what they show; per frame only positions and
-//! opacities are computed (the crawl moves, the bug fades).
+//! opacities are computed (the crawl moves, the bug fades, the guide's rows scroll).
+//!
+//! Full-screen cards ([`super::card`]) show on the frames of a card airing, and "Please
+//! stand by" while playout covers an item that cannot play ([`Scene::set_standby`]). A guide
+//! channel ([`SceneConfig::guide`]) draws the programme guide ([`super::guide`]) from the
+//! data it is handed ([`Scene::set_guide`]) instead of the bug and lower thirds.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::card::{self, CardLook};
 use super::cues::{self, Cue};
+use super::guide::{self, GuideData, GuideLayout};
 use super::layout::{self, TITLE_SAFE};
 use super::raster::{Raster, Rect, Rgba};
 use super::text::{self, TextStyle};
 use crate::emergency::{Alert, AlertMode};
-use crate::lineup::{BugSettings, Corner, FrameRate};
+use crate::lineup::{BugSettings, CardEra, Corner, FrameRate};
+use crate::schedule::AiringKind;
+use crate::schedule::card::{CardSpec, CardTemplate};
 
 /// What a channel shows, fixed for the life of its pipeline.
 #[derive(Debug, Clone)]
@@ -34,6 +43,14 @@ pub struct SceneConfig {
     pub tz: chrono_tz::Tz,
     /// The channel's frame rate: the crawl moves a whole number of pixels every frame.
     pub frame_rate: FrameRate,
+    /// Call sign on cards (else the name).
+    pub call_sign: String,
+    /// The channel's name (the guide's panel).
+    pub name: String,
+    /// The look of its cards.
+    pub era: CardEra,
+    /// A guide channel: draw the programme guide.
+    pub guide: bool,
 }
 
 /// One graphic placed on a frame.
@@ -60,6 +77,11 @@ enum Key {
     CrawlLabel(u32),
     CrawlText(i64, u32),
     Slate(i64),
+    Card(CardSpec, String),
+    GuidePanel(String, i64),
+    /// Row index, its window's start (ms), data generation.
+    GuideRow(usize, i64, u64),
+    GuideFill(usize, i64, u64),
 }
 
 /// Crawl speed in picture heights per second (about 120 px/s at 480 lines), rounded to whole
@@ -72,6 +94,11 @@ pub struct Scene {
     bug_image: Option<Raster>,
     cache: HashMap<Key, (u64, Arc<Raster>)>,
     next_id: u64,
+    standby: bool,
+    guide: Arc<GuideData>,
+    guide_gen: u64,
+    /// The guide rows' window (ms) and data generation of the current frame.
+    guide_window: (i64, u64),
 }
 
 impl std::fmt::Debug for Scene {
@@ -91,7 +118,40 @@ impl Scene {
                 None
             }
         });
-        Self { cfg, bug_image, cache: HashMap::new(), next_id: 1 }
+        Self {
+            cfg,
+            bug_image,
+            cache: HashMap::new(),
+            next_id: 1,
+            standby: false,
+            guide: Arc::default(),
+            guide_gen: 0,
+            guide_window: (0, 0),
+        }
+    }
+
+    /// Playout covers an item that cannot play: show "Please stand by" (not on a guide
+    /// channel, whose preview window simply stays dark).
+    pub fn set_standby(&mut self, on: bool) {
+        self.standby = on;
+    }
+
+    /// What a guide channel lists (ignored by other channels).
+    pub fn set_guide(&mut self, data: Arc<GuideData>) {
+        if *data != *self.guide {
+            self.guide = data;
+            self.guide_gen += 1;
+        }
+    }
+
+    /// Whether this is a guide channel's scene.
+    pub fn is_guide(&self) -> bool {
+        self.cfg.guide
+    }
+
+    /// The guide's layout for this channel's frame.
+    pub fn guide_layout(&self) -> GuideLayout {
+        guide::layout(self.cfg.width, self.cfg.height)
     }
 
     /// Whether the bug is an image (false: text fallback).
@@ -124,6 +184,18 @@ impl Scene {
             return layers;
         }
         let cur = cues::current(cues, now).map(|(_, c)| c);
+        if self.cfg.guide {
+            let guide = self.guide_layers(now, cur, &mut used);
+            layers.extend(guide);
+        } else if let Some(spec) = self.card_on_air(cur) {
+            let clock = now.with_timezone(&self.cfg.tz).format("%-I:%M %p").to_string();
+            // The time only matters (and only re-renders) on a test card.
+            let clock = if matches!(spec.template, CardTemplate::TestClassic) { clock } else { String::new() };
+            let key = Key::Card(spec.clone(), clock.clone());
+            let (id, raster) = self.get(key.clone(), |s| s.render_card(&spec, &clock));
+            used.push(key);
+            layers.push(Layer { id, raster, x: 0, y: 0, alpha: 1.0 });
+        }
         let picture = layout::picture_area(w, h, cur.and_then(|c| c.aspect));
         let mut area = picture;
         if let Some(a) = alert {
@@ -132,6 +204,10 @@ impl Scene {
             let band_top = crawl.first().map_or(h as i32, |l| l.y);
             area.h = (band_top - area.y).max(0) as u32;
             layers.extend(crawl);
+        }
+        if self.cfg.guide {
+            self.evict(&used);
+            return layers;
         }
         // Bug.
         let bug_alpha = cues::bug_alpha(cues, now, self.cfg.bug.rule, self.cfg.bug.opacity);
@@ -179,11 +255,91 @@ impl Scene {
     }
 
     /// Drop cached rasters not used by this frame (the bug stays: it comes back after
-    /// every break).
+    /// every break; so do the guide's rows of the current window, which scroll back).
     fn evict(&mut self, used: &[Key]) {
         if self.cache.len() > used.len() {
-            self.cache.retain(|k, _| used.contains(k) || matches!(k, Key::Bug(..)));
+            let (from, generation) = self.guide_window;
+            self.cache.retain(|k, _| {
+                used.contains(k)
+                    || matches!(k, Key::Bug(..))
+                    || matches!(k, Key::GuideRow(_, f, g) if *f == from && *g == generation)
+            });
         }
+    }
+
+    /// The card to show full screen: the card airing on now, else "Please stand by" while
+    /// playout covers a failed item.
+    fn card_on_air(&self, cur: Option<&Cue>) -> Option<CardSpec> {
+        match cur {
+            Some(c) if c.kind == AiringKind::Card && c.card.is_some() => c.card.clone(),
+            _ if self.standby => Some(CardSpec::stand_by()),
+            _ => None,
+        }
+    }
+
+    fn render_card(&self, spec: &CardSpec, clock: &str) -> Raster {
+        let call_sign = if self.cfg.call_sign.is_empty() { self.cfg.name.clone() } else { self.cfg.call_sign.clone() };
+        let look = CardLook { era: self.cfg.era, call_sign, logo: self.bug_image.clone() };
+        card::render(spec, &look, self.cfg.width, self.cfg.height, clock)
+    }
+
+    /// The guide: panel with the preview window's hole and the band on top, rows scrolling
+    /// beneath it. The preview window shows a card when no clip is on.
+    fn guide_layers(&mut self, now: DateTime<Utc>, cur: Option<&Cue>, used: &mut Vec<Key>) -> Vec<Layer> {
+        let l = self.guide_layout();
+        let (w, h) = (self.cfg.width, self.cfg.height);
+        let from = guide::window_start(now);
+        let from_ms = from.timestamp_millis();
+        let generation = self.guide_gen;
+        self.guide_window = (from_ms, generation);
+        let mut layers = Vec::new();
+        let data = self.guide.clone();
+        let (num, den) = self.cfg.frame_rate.fraction();
+        let fps = f64::from(num) / f64::from(den);
+        let frames = (now.timestamp_micros() as f64 / 1e6 * fps).round() as i64;
+        let step = (f64::from(h) / 480.0).round().max(1.0) as i64;
+        let positions = guide::row_positions(&l, data.rows.len(), frames, step);
+        let mut bottom = l.grid.y;
+        for (i, y) in positions {
+            let key = Key::GuideRow(i, from_ms, generation);
+            let row = &data.rows[i];
+            let (id, raster) = self.get(key.clone(), |_| guide::render_row(row, &l, from));
+            used.push(key);
+            bottom = bottom.max(y + raster.height as i32);
+            layers.push(Layer { id, raster, x: 0, y, alpha: 1.0 });
+        }
+        if bottom < h as i32 {
+            // Below the last row of a short lineup: the grid's background.
+            let fill_h = (h as i32 - bottom) as u32;
+            let key = Key::GuideFill(fill_h as usize, from_ms, generation);
+            let (id, raster) = self.get(key.clone(), |_| Raster::filled(w, fill_h, Rgba(12, 24, 92, 255)));
+            used.push(key);
+            layers.push(Layer { id, raster, x: 0, y: bottom, alpha: 1.0 });
+        }
+        let clock = now.with_timezone(&self.cfg.tz).format("%-I:%M %p").to_string();
+        let key = Key::GuidePanel(clock.clone(), from_ms);
+        let (tz, name) = (self.cfg.tz, self.cfg.name.clone());
+        let (id, raster) = self.get(key.clone(), |_| guide::render_panel(&l, w, &name, &clock, from, tz));
+        used.push(key);
+        layers.push(Layer { id, raster, x: 0, y: 0, alpha: 1.0 });
+        // Nothing in the preview (a slate or a card in the guide's own schedule): its title
+        // card, small.
+        if cur.is_none_or(|c| matches!(c.kind, AiringKind::Slate | AiringKind::Card)) {
+            let key = Key::Card(
+                CardSpec { template: CardTemplate::SignOn, lines: vec!["Program Guide".into()] },
+                "preview".into(),
+            );
+            let (pw, ph) = (l.preview.w, l.preview.h);
+            let (id, raster) = self.get(key.clone(), |s| {
+                let call_sign = if s.cfg.call_sign.is_empty() { s.cfg.name.clone() } else { s.cfg.call_sign.clone() };
+                let look = CardLook { era: s.cfg.era, call_sign, logo: s.bug_image.clone() };
+                let spec = CardSpec { template: CardTemplate::SignOn, lines: vec!["Program Guide".into()] };
+                card::render(&spec, &look, pw, ph, "")
+            });
+            used.push(key);
+            layers.push(Layer { id, raster, x: l.preview.x, y: l.preview.y, alpha: 1.0 });
+        }
+        layers
     }
 
     fn crawl_layers(&mut self, a: &Alert, now: DateTime<Utc>, used: &mut Vec<Key>) -> Vec<Layer> {
@@ -299,6 +455,10 @@ mod tests {
             clock: false,
             tz: chrono_tz::UTC,
             frame_rate: FrameRate::Ntsc,
+            call_sign: "RTV".into(),
+            name: "Retro".into(),
+            era: CardEra::Eighties,
+            guide: false,
         })
     }
 
@@ -311,6 +471,7 @@ mod tests {
             title: "Cheers".into(),
             rating: Some("TV-PG".into()),
             aspect,
+            card: None,
         }]
     }
 

@@ -88,6 +88,7 @@ fn validate(body: &ChannelBody) -> Result<(GuideNumber, Option<PathBuf>), Error>
         if !(200..=20_000).contains(&s.profile.video_kbps) || !(32..=512).contains(&s.profile.audio_kbps) {
             return Err(Error::BadRequest("video bitrate must be 200-20000 kbit/s and audio 32-512 kbit/s".into()));
         }
+        crate::schedule::station::check_settings(s).map_err(|e| Error::BadRequest(e.to_string()))?;
     }
     let logo = body.logo.as_deref().filter(|l| !l.trim().is_empty()).map(checked_image).transpose()?;
     Ok((number, logo))

@@ -210,7 +210,7 @@ VIEWS.dashboard = async (main) => {
 
 // ---------------------------------------------------------------- 2. sources and scan
 
-const FOLDER_KINDS = ['shows', 'movies', 'commercials', 'bumpers', 'promos', 'station_ids', 'intros', 'outros', 'slates'];
+const FOLDER_KINDS = ['shows', 'movies', 'commercials', 'bumpers', 'promos', 'station_ids', 'intros', 'outros', 'slates', 'signoffs', 'signons'];
 
 VIEWS.sources = async (main) => {
   const list = h('div', { class: 'table-wrap' });
