@@ -288,8 +288,12 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
     let mut pass = std::mem::take(&mut *pass.lock().unwrap_or_else(|e| e.into_inner()));
     let had_audio = pass.meter.is_some();
     if let Err(e) = ran {
-        // An error before any sound came out means there is none to measure.
-        return Err(if had_audio { e } else { LoudnessError::NoAudio });
+        tracing::debug!(uri, error = %e, had_audio, "analysis pass failed");
+        // A decoding error before any sound came out means there is none to measure.
+        return Err(match e {
+            LoudnessError::Decode(_) if !had_audio => LoudnessError::NoAudio,
+            e => e,
+        });
     }
     if let Some(f) = pass.failed.take() {
         return Err(LoudnessError::Decode(f));

@@ -2,6 +2,7 @@
 //! or as a daemon on loopback, and generated media clips.
 #![allow(dead_code)]
 
+pub mod episode;
 pub mod media;
 pub mod player;
 pub mod ts;

@@ -401,6 +401,23 @@ pub fn library(ctx: &Context, cmd: LibraryCmd) -> anyhow::Result<()> {
                 .map(|b| format!("{} ({})", format_duration_ms(b.offset_ms), b.origin))
                 .collect();
             line("breakpoints", (!bps.is_empty()).then(|| bps.join(", ")));
+            let used: Vec<String> = i.breakpoints.iter().map(|ms| format_duration_ms(*ms)).collect();
+            line("breaks at", (!used.is_empty()).then(|| used.join(", ")));
+            if !d.break_candidates.is_empty() {
+                println!("  break candidates (black and silent in the media):");
+                for c in &d.break_candidates {
+                    let fade = if c.fade_ms > 0 { format!("fade {:.1} s", c.fade_ms as f64 / 1e3) } else { "cut".into() };
+                    println!(
+                        "    {:>10}  gap {:.2} s  {fade:<9}  confidence {:.2}  {}",
+                        format_duration_ms(c.offset_ms),
+                        (c.end_ms - c.start_ms) as f64 / 1e3,
+                        c.confidence,
+                        serde_json::to_value(c.state)?.as_str().unwrap_or("")
+                    );
+                }
+            } else if d.breaks_at.is_some() {
+                line("break candidates", Some("none found in the media".into()));
+            }
             line("uri", Some(i.uri.clone()));
             line("plot", i.plot.clone());
             if d.gone {
