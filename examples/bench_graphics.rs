@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use retrovue::clock::{SharedClock, SystemClock};
 use retrovue::config::EncoderChoice;
 use retrovue::emergency::{ActiveAlerts, Alert, AlertChannels, AlertId, AlertMode, AlertOrigin};
@@ -20,27 +19,15 @@ use retrovue::lineup::{Channel, ChannelId, ChannelSettings, FrameRate, OutputPro
 use retrovue::playout::graphics::cues::Cue;
 use retrovue::playout::overlay::ChannelGraphics;
 use retrovue::playout::pipeline::Output;
-use retrovue::playout::{AiringSource, AsRun, AsRunSink, ChannelPlayer, PlayerConfig, SourceError, encoder};
+use retrovue::playout::{AsRunEvent, AsRunSink, ChannelPlayer, PlayerConfig, encoder};
+use retrovue::schedule::horizons::{self, Horizon};
 use retrovue::schedule::{Airing, AiringKind};
 use retrovue::stream::StreamHub;
 use tokio::sync::watch;
 
-struct Source(Vec<Airing>);
-impl AiringSource for Source {
-    fn airings(
-        &self,
-        _: ChannelId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>> {
-        let v = self.0.iter().filter(|a| a.end > from && a.start < to).cloned().collect();
-        Box::pin(async move { Ok(v) })
-    }
-}
-
 struct NoLog;
 impl AsRunSink for NoLog {
-    fn record(&self, _: AsRun) {}
+    fn record(&self, _: AsRunEvent) {}
     fn interrupted(&self, _: ChannelId, _: DateTime<Utc>, _: &str) {}
 }
 
@@ -129,8 +116,14 @@ async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
         presentation: Default::default(),
     };
     let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
-    let player =
-        ChannelPlayer::spawn(config, Arc::new(Source(vec![airing])), Arc::new(NoLog), clock.clone(), output).unwrap();
+    let player = ChannelPlayer::spawn(
+        config,
+        horizons::fixed(Horizon::of(vec![airing])),
+        Arc::new(NoLog),
+        clock.clone(),
+        output,
+    )
+    .unwrap();
     let mut sub = hub.subscribe(ChannelId(1));
     tokio::spawn(async move { while sub.next().await.is_some() {} });
     assert!(player.wait_running(Duration::from_secs(10)).await);

@@ -23,8 +23,9 @@ need() {
   }
 }
 
-# The arm64 packages the sysroot holds: headers and libraries to link, plugins to run.
-sysroot_packages="libc6-dev,libgstreamer1.0-dev,libgstreamer-plugins-base1.0-dev,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-plugins-bad,gstreamer1.0-plugins-ugly,gstreamer1.0-libav"
+# The arm64 packages the sysroot holds: headers and libraries to link, plugins to run (the
+# plugin packages of scripts/deps.sh: selftest under qemu checks every element of src/elements.rs).
+sysroot_packages="libc6-dev,libgstreamer1.0-dev,libgstreamer-plugins-base1.0-dev,gstreamer1.0-plugins-base,gstreamer1.0-x,gstreamer1.0-plugins-good,gstreamer1.0-plugins-bad,gstreamer1.0-plugins-ugly,gstreamer1.0-libav"
 
 # Recorded in the sysroot: a change of packages or recipe makes a new one.
 sysroot_stamp="2:$sysroot_packages"

@@ -6,7 +6,11 @@
 #   aarch64    cross-build, run --version and selftest under qemu-aarch64-static, print the
 #              stripped size (goal: under 15 MB)
 #   buildroot  scripts/check-buildroot.sh $BUILDROOT_DIR (skips without one)
-# Usage: scripts/test-appliance.sh [units|grow-data|machine-id|aarch64|buildroot]...  (default: all)
+#   boot       the stand-in image (scripts/build-standin-image.sh, with the release binary)
+#              booted in QEMU through the first-boot journey (scripts/boot-test.sh); the
+#              release build is cargo's own (RETROVUE_BOOT_BIN=FILE uses that binary
+#              instead), the Debian base is cached. RETROVUE_BOOT_TEST=0 skips it (says so).
+# Usage: scripts/test-appliance.sh [units|grow-data|machine-id|aarch64|buildroot|boot]...  (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -194,8 +198,30 @@ check_buildroot() {
   bash scripts/check-buildroot.sh "${BUILDROOT_DIR:-}"
 }
 
+check_boot() {
+  if [ "${RETROVUE_BOOT_TEST:-1}" = 0 ]; then
+    echo "SKIP boot: RETROVUE_BOOT_TEST=0"
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIP boot: building the stand-in image needs root"
+    return 0
+  fi
+  local started bin="${RETROVUE_BOOT_BIN:-}"
+  if [ -z "$bin" ]; then
+    started=$(date +%s)
+    cargo build --release --locked --bin retrovue
+    echo "appliance: release build took $(($(date +%s) - started)) s"
+    bin="${CARGO_TARGET_DIR:-$repo/target}/release/retrovue"
+  fi
+  started=$(date +%s)
+  bash scripts/build-standin-image.sh "$scratch/standin" "$bin"
+  echo "appliance: stand-in image took $(($(date +%s) - started)) s"
+  bash scripts/boot-test.sh "$scratch/standin/retrovue-x86_64.img"
+}
+
 steps=("$@")
-[ "${#steps[@]}" -gt 0 ] || steps=(units grow-data machine-id aarch64 buildroot)
+[ "${#steps[@]}" -gt 0 ] || steps=(units grow-data machine-id aarch64 buildroot boot)
 for s in "${steps[@]}"; do
   case "$s" in
     units) timed "$s" check_units ;;
@@ -203,6 +229,7 @@ for s in "${steps[@]}"; do
     machine-id) timed "$s" check_machine_id ;;
     aarch64) timed "$s" check_aarch64 ;;
     buildroot) timed "$s" check_buildroot ;;
+    boot) timed "$s" check_boot ;;
     *)
       echo "unknown step '$s'" >&2
       exit 2

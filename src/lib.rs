@@ -9,6 +9,7 @@
 //! | [`clock`]   | the only source of "now" (`SystemClock`, `ManualClock`) |
 //! | [`db`]      | SQLite plumbing: open, WAL, embedded migrations, blocking calls |
 //! | [`config`]  | TOML file → validated `Config`; run-time overrides; the one base-URL rule |
+//! | [`elements`]| every GStreamer element we create, its plugin, Debian package, Buildroot option |
 //! | [`library`] | media sources (folders + `.nfo`, Plex), probe, loudness; the catalogue |
 //! | [`lineup`]  | the channels that exist: numbers, names, profiles, logos; the one M3U renderer |
 //! | [`schedule`]| coarse grid → break-level airings over a frozen horizon; as-run log |
@@ -23,22 +24,26 @@
 //!
 //! # Import rules (enforced by `tests/architecture.rs`)
 //!
-//! - `clock`, `db` import nothing internal; `config` → `db`.
-//! - `library` → {db, config, clock}; `lineup` → {db, config, clock};
+//! - `clock`, `db`, `elements` import nothing internal; `config` → `db`.
+//! - `library` → {db, config, clock, elements}; `lineup` → {db, config, clock};
 //!   `schedule` → {library, lineup, clock, db, config}; `emergency` → {db, clock, config, lineup}.
-//! - `stream` → {lineup}; `playout` → {schedule, lineup, library, stream, emergency, clock, config}.
+//! - `stream` → {lineup}; `playout` → {schedule, lineup, library, stream, emergency, clock, config,
+//!   elements}.
 //! - Edges `hdhr`, `guide`, `web` → {lineup, schedule, library, stream, emergency, config, clock, db};
 //!   they never import each other, nor `playout`.
 //! - Edge `mediaserver` → {db, config, clock}: what it advertises comes in as a `Target` and
 //!   changes as a `watch`, both from the director; it never imports `hdhr`, `guide`, `web`, `playout`.
 //! - `director` → everything; nothing imports `director`.
-//! - `gstreamer` only in `playout` and `library::probe`/`loudness`/`demo`/`thumbnail`; `rusqlite` only in
-//!   `db` and `*/store.rs`; `axum` only in `*/http.rs`, `web` and `director`.
+//! - `gstreamer` only in `elements`, `playout` and `library::probe`/`loudness`/`demo`/`thumbnail`;
+//!   `rusqlite` only in `db` and `*/store.rs`; `axum` only in `*/http.rs`, `web` and `director`.
+//! - GStreamer elements are created only through `elements` (a listed `Factory`, or a launch
+//!   line checked against the list; `tests/elements.rs`).
 
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod director;
+pub mod elements;
 pub mod emergency;
 pub mod guide;
 pub mod hdhr;

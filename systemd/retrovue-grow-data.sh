@@ -26,12 +26,24 @@ if [ "$free" -lt 2048 ]; then
 	echo "grow-data: $part already fills $disk"
 	exit 0
 fi
+# Hold the whole disk's BSD lock while its table changes (systemd's block device locking
+# convention), so udev looks at the disk and its partitions once, when the table and the
+# kernel agree again. Without it, udev caught the half-done state on a first boot under
+# QEMU, dropped /dev/disk/by-label/retrovue-data for a moment, and systemd cancelled the
+# data partition's fsck and mount: local-fs.target was never reached and retrovue.service
+# never started (scripts/boot-test.sh).
+exec 9<"$disk"
+flock --exclusive 9
 # A GPT image written to a larger disk has its backup table in the middle: move it to the end.
-if sfdisk --dump "$disk" | grep -q '^label: gpt'; then
-	sfdisk --no-reread --no-tell-kernel --quiet --relocate gpt-bak-std "$disk"
+if sfdisk --lock=no --dump "$disk" | grep -q '^label: gpt'; then
+	sfdisk --lock=no --no-reread --no-tell-kernel --quiet --relocate gpt-bak-std "$disk"
 fi
 # --no-reread: the disk is in use (root is mounted); partx tells the kernel about this one
 # partition, which is not mounted yet.
-echo ', +' | sfdisk --no-reread --no-tell-kernel --quiet -N "$number" "$disk"
+echo ', +' | sfdisk --lock=no --no-reread --no-tell-kernel --quiet -N "$number" "$disk"
 partx --update --nr "$number" "$disk"
+flock --unlock 9
+exec 9<&-
+# What starts after us (fsck, the mount) finds the partition's links in place.
+udevadm settle --timeout=60 2>/dev/null || true
 echo "grow-data: $part grown from $size to $(cat "$sys/size") sectors"

@@ -80,7 +80,10 @@ fn the_scan_lists_candidates_and_the_schedule_breaks_there_until_the_user_decide
     assert_eq!(candidates.len(), 3, "{show:#}");
     let offsets: Vec<i64> = candidates.iter().map(|c| c["offset_ms"].as_i64().unwrap()).collect();
     // Without chapters, .nfo or hand-set breakpoints, the candidates are the breakpoints.
-    assert_eq!(show["breakpoints"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect::<Vec<_>>(), offsets);
+    assert_eq!(
+        show["breakpoints"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect::<Vec<_>>(),
+        offsets
+    );
     let text = home.ok(&["library", "show", &id]);
     assert!(text.contains("break candidates") && text.contains("fade"), "{text}");
     // A hand-set breakpoint wins over every candidate.

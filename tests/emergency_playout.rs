@@ -20,14 +20,16 @@ use retrovue::emergency::{AlertChannels, AlertMode, AlertRequest, Emergency};
 use retrovue::lineup::store::{NewChannel, insert};
 use retrovue::lineup::{ChannelId, ChannelSettings, FrameRate, OutputProfile, VideoFormat};
 use retrovue::playout::pipeline::Output;
+use retrovue::playout::supervisor::Overlays;
 use retrovue::playout::timeline::Anchor;
 use retrovue::playout::{ChannelPlayer, PlayerConfig, encoder};
 use retrovue::schedule::Airing;
+use retrovue::schedule::horizons::{self, Horizon};
 use retrovue::schedule::store as schedule_store;
 use retrovue::stream::StreamHub;
 use tokio_util::sync::CancellationToken;
 use util::Clip;
-use util::player::{self, FakeSource, Log};
+use util::player::{self, Log};
 
 fn airing(id: i64, channel: ChannelId, path: &Path, start: DateTime<Utc>, ms: i64) -> Airing {
     player::airing(id, channel, &format!("item {id}"), path, start, ms)
@@ -169,7 +171,7 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
     // Channel 5: red until S+4.5 s, then blue. Channels 7 and 9: nothing scheduled (black).
     let s = clock.now() + chrono::Duration::seconds(2);
     let ch5 = channels[0].id;
-    let source = Arc::new(FakeSource(vec![
+    let source = horizons::fixed(Horizon::of(vec![
         airing(1, ch5, &red, s, 4500),
         airing(2, ch5, &blue, s + chrono::Duration::milliseconds(4500), 7000),
     ]));

@@ -80,33 +80,54 @@ fn plex_seed_answers_decode_as_a_sync_stores_them() {
         libraries.iter().map(|l| (l.key.as_str(), l.kind.as_str(), l.title.as_str())).collect();
     assert_eq!(names, [("1", "movie", "Movies"), ("2", "show", "TV Shows"), ("3", "artist", "Music")]);
 
-    let (total, movies) = plex::parse_items(&read("seed-movies-page.json"), "http://plex:32400/", "t").unwrap();
+    let (total, movies) = plex::parse_items(&read("seed-movies-page.json"), "http://plex:32400/").unwrap();
     assert_eq!((total, movies.len()), (Some(5), 2));
     let first = &movies[0];
     assert_eq!(first.record.external_id, "101");
     assert_eq!(first.record.title, "Back to the Past");
     assert_eq!(first.record.year, Some(1985));
     assert_eq!(first.record.genres, ["Comedy", "Science Fiction"]);
-    assert_eq!(first.record.uri, "http://plex:32400/library/parts/301/1690000000/file.mkv?X-Plex-Token=t");
+    assert_eq!(first.record.uri, "http://plex:32400/library/parts/301/1690000000/file.mkv");
     let facts = first.facts.as_ref().unwrap();
     assert_eq!((facts.duration_ms, facts.width, facts.audio_channels), (Some(6_960_000), Some(1920), Some(6)));
     // A numeric ratingKey is read as text; the movie's duration comes from its media.
     assert_eq!(movies[1].record.external_id, "102");
     assert_eq!(movies[1].record.duration_ms, Some(5_400_000));
 
-    let (_, episodes) = plex::parse_items(&read("seed-episodes-page.json"), "http://plex:32400", "t").unwrap();
+    let (_, episodes) = plex::parse_items(&read("seed-episodes-page.json"), "http://plex:32400").unwrap();
     assert_eq!(episodes[0].record.series.as_deref(), Some("Retro Robots"));
     assert_eq!((episodes[0].record.season, episodes[0].record.episode), (Some(1), Some(1)));
     assert_eq!(episodes[0].record.plot, None, "an empty summary is no plot");
     assert_eq!(episodes[1].facts, Err("Plex lists no playable part for this item".to_owned()));
 
-    let (_, detail) = plex::parse_items(&read("seed-detail-markers.json"), "http://plex:32400", "t").unwrap();
+    let (_, detail) = plex::parse_items(&read("seed-detail-markers.json"), "http://plex:32400").unwrap();
     // Chapter starts and commercial markers inside the item, once each; the chapter at 0, the
     // one past the end and the intro/credits markers are no breakpoints.
     assert_eq!(detail[0].breakpoints, [420_000, 660_000, 900_000]);
 
+    // Parts and versions (issue 16): a movie on two discs keeps both parts in order; of three
+    // versions, the one whose second part has no length cannot be cut and is dropped, and the
+    // item is never scheduled longer than its shortest version.
+    let (_, multi) = plex::parse_items(&read("seed-parts-and-versions.json"), "http://plex:32400").unwrap();
+    let reels = &multi[0].record;
+    assert_eq!(reels.duration_ms, Some(5_400_000));
+    let parts: Vec<(&str, i64)> = reels.versions[0].parts.iter().map(|p| (p.uri.as_str(), p.duration_ms)).collect();
+    assert_eq!(
+        parts,
+        [
+            ("http://plex:32400/library/parts/5011/1/file.mkv", 2_700_000),
+            ("http://plex:32400/library/parts/5012/1/file.mkv", 2_700_000)
+        ]
+    );
+    let cuts = &multi[1].record;
+    assert_eq!(cuts.versions.len(), 2);
+    assert_eq!(cuts.versions[1].frame_rate.as_deref(), Some("30"));
+    assert_eq!(cuts.versions[1].parts[0].duration_ms, 5_990_000, "a single part takes its media's length");
+    assert_eq!(cuts.duration_ms, Some(5_990_000));
+    assert_eq!(cuts.uri, "http://plex:32400/library/parts/5021/1/file.mkv", "the default version's first part");
+
     for refused in ["seed-xml-answer.xml", "seed-unauthorized.html"] {
-        let err = plex::parse_items(&read(refused), "http://plex:32400", "t").unwrap_err();
+        let err = plex::parse_items(&read(refused), "http://plex:32400").unwrap_err();
         assert!(err.to_string().starts_with("not the JSON Plex sends"), "{err}");
     }
 }

@@ -85,8 +85,9 @@ fn folder_scan_imports_reports_and_survives_bad_input() {
     build_shows(&shows);
     let out = home.ok(&["source", "add", "--folder", shows.to_str().unwrap(), "--kind", "shows", "--name", "Shows"]);
     assert!(out.contains("source 1 Shows"), "{out}");
-    // Adding the same folder again does not duplicate it.
-    home.ok(&["source", "add", "--folder", shows.to_str().unwrap(), "--kind", "shows"]);
+    // Adding the same folder again does not duplicate it: it says so and points to the edit.
+    let again = home.run(&["source", "add", "--folder", shows.to_str().unwrap(), "--kind", "shows"]);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("retrovue source edit 1"));
     assert_eq!(home.json(&["source", "list", "--json"]).as_array().unwrap().len(), 1);
     let bad = home.run(&["source", "add", "--folder", shows.to_str().unwrap(), "--kind", "cartoons"]);
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("unknown folder kind"));
@@ -349,7 +350,7 @@ fn plex_tokens_are_never_printed_in_full() {
     let json = home.ok(&["source", "list", "--json"]);
     let text = home.ok(&["source", "list"]);
     assert!(!json.contains(token) && !text.contains(token), "{json}\n{text}");
-    assert!(json.contains("abcd"));
+    assert!(json.contains("••••wxyz"), "masked the one way: {json}");
     // The server is down: the scan says so per source and fails.
     let out = home.run(&["scan", "--json"]);
     assert!(!out.status.success());

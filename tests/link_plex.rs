@@ -177,9 +177,11 @@ async fn a_linked_plex_follows_renames_repairs_losses_and_outlives_outages() {
 
     // A rename reaches Plex's guide within a minute.
     ok(&home, &["channel", "edit", "5", "--name", "Sitcom Platinum"]);
-    let took = wait_for("a guide reload after the rename", 60, || reloads(&fake) >= 1).await;
+    // (A reload already under way for another reason, a horizon extension say, may have read
+    // the guide a moment before the rename: the one that follows it carries the new name.)
+    let renamed = |fake: &FakePlex| fake.dvrs()[0].loads.iter().any(|l| l.contains("Sitcom Platinum"));
+    let took = wait_for("a guide reload with the new name", 60, || reloads(&fake) >= 1 && renamed(&fake)).await;
     println!("rename → reloadGuide in {:.1} s", took.as_secs_f32());
-    assert!(fake.dvrs()[0].loads.last().unwrap().contains("Sitcom Platinum"));
 
     // A lost mapping is put back, and the log says so.
     fake.drop_mapping("7");

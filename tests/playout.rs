@@ -17,11 +17,12 @@ use retrovue::playout::pipeline::Output;
 use retrovue::playout::timeline::Anchor;
 use retrovue::playout::{AsRunStatus, ChannelPlayer, PlayerConfig, encoder};
 use retrovue::schedule::Airing;
+use retrovue::schedule::horizons::{self, Horizon};
 use retrovue::stream::StreamHub;
 use retrovue::stream::hls::HlsWriter;
 use util::Clip;
 use util::media::{assert_continuous, colour_runs, frames, probe, wall_of};
-use util::player::{self, FakeSource, Log};
+use util::player::{self, Log};
 
 fn airing(id: i64, title: &str, path: &Path, start: DateTime<Utc>, ms: i64) -> Airing {
     player::airing(id, ChannelId(1), title, path, start, ms)
@@ -302,7 +303,8 @@ async fn the_mux_takes_nothing_before_every_input_has_caps_when_one_path_starts_
         let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
         let log = Arc::new(Log::default());
         let player =
-            ChannelPlayer::spawn(config, Arc::new(FakeSource(Vec::new())), log, Arc::new(SystemClock), output).unwrap();
+            ChannelPlayer::spawn(config, horizons::fixed(Horizon::default()), log, Arc::new(SystemClock), output)
+                .unwrap();
         let ts = dir.path().join(format!("late-{late_audio}.ts"));
         assert!(player.wait_running(Duration::from_secs(20)).await, "late audio {late_audio}: not running");
         capture(&hub, &ts, 4.0).await;
@@ -382,8 +384,14 @@ fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> Channel
         presentation: Default::default(),
     };
     let output = Output { feed: hub.feed(ChannelId(channel)), hls: None };
-    ChannelPlayer::spawn(config, Arc::new(FakeSource(airings)), Arc::new(Log::default()), Arc::new(SystemClock), output)
-        .unwrap()
+    ChannelPlayer::spawn(
+        config,
+        horizons::fixed(Horizon::of(airings)),
+        Arc::new(Log::default()),
+        Arc::new(SystemClock),
+        output,
+    )
+    .unwrap()
 }
 
 /// Seconds of video (by keyframe PTS) a viewer of `channel` receives in `secs` of wall time.

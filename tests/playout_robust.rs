@@ -18,17 +18,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
+use gstreamer::prelude::*;
 use retrovue::clock::{Clock, SystemClock};
+use retrovue::lineup::Channel;
 use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
+use retrovue::playout::overlay::ChannelGraphics;
 use retrovue::playout::pipeline::Output;
+use retrovue::playout::supervisor::{self, ChannelOverlay, Overlays};
 use retrovue::playout::timeline::Anchor;
-use retrovue::playout::{AiringSource, AsRunStatus, ChannelPlayer, SourceError};
+use retrovue::playout::{AsRunStatus, ChannelPlayer};
+use retrovue::schedule::horizons::{self, Horizon, Horizons};
 use retrovue::schedule::{Airing, AiringKind};
 use retrovue::stream::StreamHub;
+use tokio::sync::watch;
 use util::Clip;
 use util::media::{Frame, assert_continuous, dump, frames, wall_of};
-use util::player::{self, FakeSource, Log};
+use util::player::{self, Log};
 
 fn airing(id: i64, title: &str, uri: &str, start: DateTime<Utc>, ms: i64) -> Airing {
     Airing {
@@ -303,7 +308,7 @@ async fn slow_drift_is_absorbed_gently_by_moving_the_anchor() {
     });
     let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
     let log = Arc::new(Log::default());
-    let player = ChannelPlayer::spawn(config, Arc::new(FakeSource(vec![])), log, clock.clone(), output).unwrap();
+    let player = ChannelPlayer::spawn(config, horizons::fixed(Horizon::default()), log, clock.clone(), output).unwrap();
     assert!(player.wait_running(Duration::from_secs(10)).await);
     let (a0, r0) = (player.status().anchor.unwrap(), player.status().restarts);
     // The wall clock is found 120 ms ahead of the pipeline's idea of it.
@@ -343,7 +348,8 @@ async fn a_backward_clock_step_rejoins_the_schedule_on_the_same_pipeline() {
     let log = Arc::new(Log::default());
     let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
     let player =
-        ChannelPlayer::spawn(config, Arc::new(FakeSource(airings)), log.clone(), clock.clone(), output).unwrap();
+        ChannelPlayer::spawn(config, horizons::fixed(Horizon::of(airings)), log.clone(), clock.clone(), output)
+            .unwrap();
     assert!(player.wait_running(Duration::from_secs(10)).await);
     let r0 = player.status().restarts;
     // Two seconds into the airing the clock is stepped back three seconds: by the new clock
@@ -384,31 +390,53 @@ async fn a_backward_clock_step_rejoins_the_schedule_on_the_same_pipeline() {
     assert_eq!(entries.iter().filter(|e| e.status == AsRunStatus::Started).count(), 2);
 }
 
-// ---- The director restarts a channel whose actor died ----
+// ---- The supervisor restarts a channel whose actor died ----
 
-/// The store's airings, except that it panics (inside the actor) while `panics` is above 0.
-struct PanickySource {
-    inner: retrovue::director::channels::StoreAirings,
+/// Graphics whose overlay factory (called by the actor at every pipeline build) panics while
+/// `panics` is above 0. The overlay is an `identity`; [`PanickyOverlays::fail`] makes the one
+/// on air error after 30 more frames, so the actor rebuilds, and the rebuild is where it dies.
+#[derive(Default)]
+struct PanickyOverlays {
     panics: AtomicU32,
+    on_air: Mutex<Option<gstreamer::Element>>,
+    /// Every build: when, and whether it panicked.
     calls: Mutex<Vec<(Instant, bool)>>,
 }
 
-impl AiringSource for PanickySource {
-    fn airings(
-        &self,
-        channel: ChannelId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>> {
-        let panic = self.panics.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-        self.calls.lock().unwrap().push((Instant::now(), panic));
-        assert!(!panic, "test: the airing source blew up");
-        self.inner.airings(channel, from, to)
+impl Overlays for PanickyOverlays {
+    fn for_channel(&self, channel: &Channel, _: watch::Receiver<Arc<Horizon>>) -> ChannelOverlay {
+        let me = PANICKY.get().expect("overlays set").clone();
+        let video: retrovue::playout::pipeline::OverlayFactory = Arc::new(move || {
+            let panic = me.panics.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            me.calls.lock().unwrap().push((Instant::now(), panic));
+            assert!(!panic, "test: the pipeline build blew up");
+            let identity = gstreamer::ElementFactory::make("identity").build().unwrap();
+            *me.on_air.lock().unwrap() = Some(identity.clone());
+            Some(identity)
+        });
+        let (_alerts, rx) = watch::channel(Arc::default());
+        ChannelOverlay {
+            video,
+            audio: Arc::new(|| None),
+            graphics: ChannelGraphics::new(channel, rx, Arc::new(SystemClock), chrono_tz::UTC),
+            presentation: Default::default(),
+            keep: Box::new(()),
+        }
     }
 }
 
+impl PanickyOverlays {
+    /// The pipeline on air fails (an error on the bus) 30 frames from now.
+    fn fail(&self) {
+        let on_air = self.on_air.lock().unwrap().clone().expect("no pipeline built yet");
+        on_air.set_property("error-after", 30i32);
+    }
+}
+
+static PANICKY: std::sync::OnceLock<Arc<PanickyOverlays>> = std::sync::OnceLock::new();
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_playout_actor_is_restarted_by_the_director_with_backoff_and_the_viewer_stays() {
+async fn a_dead_playout_actor_is_restarted_by_the_supervisor_with_backoff_and_the_viewer_stays() {
     let home = util::Home::new();
     home.ok(&["channel", "add", "5", "--name", "Test"]);
     home.ok(&["schedule", "build", "--days", "1"]);
@@ -420,37 +448,38 @@ async fn a_dead_playout_actor_is_restarted_by_the_director_with_backoff_and_the_
         hls.display()
     ))
     .unwrap();
-    let source = Arc::new(PanickySource {
-        inner: retrovue::director::channels::StoreAirings { db: db.clone() },
-        panics: AtomicU32::new(0),
-        calls: Mutex::default(),
-    });
+    let source = PANICKY.get_or_init(|| Arc::new(PanickyOverlays::default())).clone();
     let hub = StreamHub::new();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let tracker = tokio_util::task::TaskTracker::new();
-    let as_run = Arc::new(retrovue::director::channels::AsRunLog::start(db.clone(), Arc::new(SystemClock), &tracker));
+    let clock: retrovue::clock::SharedClock = Arc::new(SystemClock);
+    let as_run = Arc::new(retrovue::schedule::asrun::AsRunLog::start(db.clone(), clock.clone(), &tracker));
+    let lineups = retrovue::lineup::Lineups::load(&db).await.unwrap();
+    let horizons = Horizons::new(db.clone(), clock.clone());
+    tracker.spawn(horizons.clone().follow(shutdown.clone()));
     // The viewer arrives first: its demand starts the on-demand channel.
     let mut sub = hub.subscribe(channel);
-    let director = tokio::spawn(retrovue::director::channels::run(retrovue::director::channels::ChannelsDeps {
-        config: Arc::new(config),
-        db: db.clone(),
-        clock: Arc::new(SystemClock),
+    let director = tokio::spawn(supervisor::run(supervisor::SupervisorDeps {
+        settings: config.playout.clone(),
+        lineup: lineups.subscribe(),
+        horizons,
         hub: hub.clone(),
-        source: source.clone(),
         as_run: as_run.clone(),
-        graphics: None,
+        clock,
+        overlays: Some(source.clone()),
         shutdown: shutdown.clone(),
     }));
     let first = tokio::time::timeout(Duration::from_secs(20), sub.next()).await;
     assert!(matches!(first, Ok(Some(_))), "the channel did not start");
 
-    // Two deaths in a row once the first airing is on air: the running actor's next airings
-    // read, then the first read of the actor that replaces it.
+    // Two deaths in a row once the first airing is on air: the running actor's rebuild after
+    // a pipeline error, then the first build of the actor that replaces it.
     while source.calls.lock().unwrap().is_empty() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     source.panics.store(2, Ordering::SeqCst);
+    source.fail();
     let armed = Instant::now();
     let mut follower = util::ts::TsFollower::default();
     let mut after = util::ts::TsFollower::default();

@@ -228,6 +228,9 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
         tail(&daemon.stderr())
     );
     assert!(t.sessions >= VIEWERS as u64, "too few sessions: {}", t.sessions);
+    // Item bins come and go every few seconds: each must reach NULL before it is dropped.
+    let complaints = util::gst_complaints(&daemon.stderr());
+    assert!(complaints.is_empty(), "GLib/GStreamer complaints in the daemon's log:\n{}", complaints.join("\n"));
     assert!(
         peak_second as f64 <= peak_first as f64 * 1.10,
         "RSS grew more than 10% after warm-up: peak {peak_first} kB, then {peak_second} kB"

@@ -20,6 +20,7 @@ fn change_endpoints() -> Vec<(Method, &'static str, Value)> {
         (Method::PUT, "/api/settings", json!({ "device_name": "Hacked" })),
         (Method::POST, "/api/sources", json!({ "type": "folder", "path": "/tmp", "content_kind": "shows" })),
         (Method::POST, "/api/sources/test", json!({ "type": "folder", "path": "/tmp", "content_kind": "shows" })),
+        (Method::PUT, "/api/sources/1", json!({ "name": "Renamed" })),
         (Method::DELETE, "/api/sources/1", json!({})),
         (Method::PUT, "/api/items/1/metadata", json!({ "daypart": [], "season": [] })),
         (Method::PUT, "/api/items/1/breakpoints", json!({ "breakpoints": [] })),
@@ -34,6 +35,7 @@ fn change_endpoints() -> Vec<(Method, &'static str, Value)> {
         (Method::PUT, "/api/channels/1/slots", json!([])),
         (Method::POST, "/api/channels/auto", json!({})),
         (Method::POST, "/api/scan", json!({})),
+        (Method::POST, "/api/schedule/rebuild", json!({})),
     ]
 }
 

@@ -62,11 +62,19 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     b.wait_text("Last scan finished", 30).await;
     let added = b.js("return document.querySelector('#scan-report .bigstat').textContent", json!([])).await;
     assert_eq!(added, "1", "one episode added");
+    // Edit the source in place (issue 16): rename it through the dialog.
+    b.click("#source-edit-1").await;
+    b.fill("#source-edit-form [name=name]", "Den shows").await;
+    b.click("#dialog-ok").await;
+    b.wait_text("Saved Den shows", 10).await;
+    b.wait_text("Den shows", 10).await;
     b.screenshot("03-sources").await;
 
     // Channels: create one, edit it.
     b.goto(&daemon.url("/#/channels")).await;
     b.wait_text("New channel", 10).await;
+    b.click("#rebuild-now").await;
+    b.wait_text("Rebuilt 0 channel schedules", 10).await;
     b.fill("#channel-form [name=number]", "5").await;
     b.fill("#channel-form [name=name]", "Sitcom Gold").await;
     b.fill("#channel-form [name=call_sign]", "SITG").await;

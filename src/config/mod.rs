@@ -231,7 +231,7 @@ pub struct ScheduleConfig {
 /// Encoder choice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EncoderChoice {
-    /// Probe the registry: v4l2h264enc, vah264enc, vaapih264enc, x264enc, openh264enc.
+    /// Probe and verify: v4l2h264enc, vah264enc, vah264lpenc, vaapih264enc, x264enc, openh264enc.
     Auto,
     /// This element, by name.
     Named(String),

@@ -31,7 +31,10 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(25, "0025_schedule_item_refs.sql"),
     migration!(30, "0030_media_server_links.sql"),
     migration!(31, "0031_guide_data.sql"),
-    migration!(32, "0032_station.sql"),
+    migration!(32, "0032_plex_tokens_out_of_uris.sql"),
+    migration!(33, "0033_schedule_replans.sql"),
+    migration!(34, "0034_content_item_versions.sql"),
+    migration!(35, "0035_station.sql"),
 ];
 
 /// The newest schema version this binary knows.

@@ -2,6 +2,7 @@
 //! and run closures on a blocking thread; and the free space of the disk it lives on
 //! ([`space`]). No domain SQL lives here: each table belongs to a `<module>/store.rs`.
 
+pub mod changes;
 mod migrations;
 pub mod space;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use changes::{Changes, TableWatch};
 pub use migrations::{MIGRATIONS, Migration, latest_version};
 
 /// Errors opening or using the database.
@@ -62,6 +64,7 @@ pub struct Db {
     path: PathBuf,
     // std Mutex: held only inside spawn_blocking while a closure runs; never across an await.
     conn: Arc<Mutex<Connection>>,
+    changes: Changes,
 }
 
 impl std::fmt::Debug for Db {
@@ -74,7 +77,27 @@ impl Db {
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<Self, DbError> {
         let conn = open_connection(path)?;
-        Ok(Self { path: path.to_owned(), conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self::with_connection(path.to_owned(), conn))
+    }
+
+    fn with_connection(path: PathBuf, conn: Connection) -> Self {
+        let changes = Changes::default();
+        let hook = changes.clone();
+        conn.update_hook(Some(move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| hook.touched(table)));
+        Self { path, conn: Arc::new(Mutex::new(conn)), changes }
+    }
+
+    /// Which tables changed (this process's writes and, once [`Self::watch_external`] runs,
+    /// other processes' commits): what the watched values refresh on.
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+
+    /// Follow other processes' commits (the CLI run beside the daemon) into [`Self::changes`].
+    pub fn watch_external(&self) -> std::io::Result<()> {
+        let db = self.clone();
+        let version = move || db.call_blocking(|c| c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)).ok());
+        changes::watch_external(&self.path, self.changes.clone(), version)
     }
 
     /// An in-memory database with the real migrations (tests).
@@ -83,7 +106,7 @@ impl Db {
         let mut conn = Connection::open_in_memory().map_err(|source| DbError::Sqlite { path: path.clone(), source })?;
         configure(&conn, &path)?;
         migrations::apply(&mut conn, &path)?;
-        Ok(Self { path, conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self::with_connection(path, conn))
     }
 
     /// The database file.
@@ -97,10 +120,13 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> T + Send + 'static,
     {
-        let conn = self.conn.clone();
+        let (conn, changes) = (self.conn.clone(), self.changes.clone());
         Ok(tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut conn)
+            let out = f(&mut conn);
+            drop(conn);
+            changes.flush();
+            out
         })
         .await?)
     }
@@ -118,7 +144,10 @@ impl Db {
     /// Run `f` with the connection on the current thread (CLI commands, blocking contexts).
     pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut conn)
+        let out = f(&mut conn);
+        drop(conn);
+        self.changes.flush();
+        out
     }
 }
 
@@ -150,7 +179,12 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), DbError> {
     let err = |source| DbError::Sqlite { path: path.to_owned(), source };
     conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+    // FULL: in WAL mode each commit syncs the log, so what the API answered survives a
+    // power cut (scripts/boot-test.sh pulls the power right after a settings change). With
+    // NORMAL the log is synced only at checkpoints, and the data partition's ext4 commits
+    // every 30 s (fstab `commit=30`): with NORMAL, the boot test's settings change was gone
+    // after the power cut; with FULL it was there.
+    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
     Ok(())
 }

@@ -1,15 +1,17 @@
-//! Wiring of each channel's graphics and alert display (issue 6): [`ChannelOverlays`] makes,
-//! for a channel about to start, its [`ChannelGraphics`] (following the emergency watch),
-//! the two factories for the player's overlay seams, a task feeding it schedule cues, and
-//! a task writing the alert's actual start and end on that channel into the as-run log;
-//! for a guide channel, a task feeding it every channel's programmes ([`StoreGuide`]).
-//! The tasks stop when the returned [`ChannelOverlay`] is dropped (the channel stopped).
+//! Wiring of each channel's graphics and alert display (issue 6): [`ChannelOverlays`] is the
+//! supervisor's [`Overlays`]: for a channel about to start, its [`ChannelGraphics`]
+//! (following the emergency watch), the two factories for the player's overlay seams, a task
+//! feeding it schedule cues from the channel's horizon, and a task writing the alert's actual
+//! start and end on that channel into the as-run log; for a guide channel, a task feeding it
+//! every channel's programmes whenever the lineup or the published programmes change
+//! ([`follow_guide`]). The tasks stop when the returned [`ChannelOverlay`] is dropped (the
+//! channel stopped).
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use tokio::sync::watch;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::{SharedClock, to_ms};
@@ -21,24 +23,11 @@ use crate::playout::graphics::guide::{GuideData, GuideRow, GuideSlot};
 use crate::playout::graphics::layout::parse_aspect;
 use crate::playout::graphics_feed::{self, Facts, ItemFacts};
 use crate::playout::overlay::{ChannelGraphics, OnAir};
-use crate::playout::pipeline::OverlayFactory;
 use crate::playout::station::Presentation;
-use crate::playout::{AiringSource, GuideSource, SourceError};
+use crate::playout::supervisor::{ChannelOverlay, Overlays};
 use crate::schedule::AiringKind;
+use crate::schedule::horizons::Horizon;
 use crate::schedule::store as schedule_store;
-
-/// What a channel's player gets; drop it when the channel stops.
-pub struct ChannelOverlay {
-    /// For `PlayerConfig::overlay`.
-    pub video: OverlayFactory,
-    /// For `PlayerConfig::audio_overlay`.
-    pub audio: OverlayFactory,
-    /// The graphics (tests, status).
-    pub graphics: ChannelGraphics,
-    /// For `PlayerConfig::presentation`: the stand-by cover, a guide's preview window.
-    pub presentation: Presentation,
-    _stop: DropGuard,
-}
 
 /// Makes [`ChannelOverlay`]s for channels as they start.
 #[derive(Clone)]
@@ -57,23 +46,21 @@ pub struct ChannelOverlays {
     pub shutdown: CancellationToken,
 }
 
-impl ChannelOverlays {
-    /// Graphics for `channel`, its cues read from `source`.
-    pub fn for_channel(&self, channel: &Channel, source: Arc<dyn AiringSource>) -> ChannelOverlay {
+impl Overlays for ChannelOverlays {
+    fn for_channel(&self, channel: &Channel, airings: watch::Receiver<Arc<Horizon>>) -> ChannelOverlay {
         let graphics = ChannelGraphics::new(channel, self.emergency.subscribe(), self.clock.clone(), self.tz);
         let stop = self.shutdown.child_token();
         let facts: Arc<dyn ItemFacts> = Arc::new(LibraryFacts { db: self.db.clone() });
         self.tracker.spawn(graphics_feed::follow(
             graphics.clone(),
             channel.id,
-            source,
+            airings,
             Some(facts),
             self.clock.clone(),
             stop.clone(),
         ));
         if channel.settings.kind == ChannelKind::Guide {
-            let guide: Arc<dyn GuideSource> = Arc::new(StoreGuide { db: self.db.clone() });
-            self.tracker.spawn(graphics_feed::follow_guide(graphics.clone(), guide, self.clock.clone(), stop.clone()));
+            self.tracker.spawn(follow_guide(self.db.clone(), self.clock.clone(), graphics.clone(), stop.clone()));
         }
         self.tracker.spawn(record_alerts(
             self.db.clone(),
@@ -87,48 +74,47 @@ impl ChannelOverlays {
             audio: graphics.audio_factory(),
             presentation: Presentation { standby: Some(graphics.standby()), item_window: graphics.item_window() },
             graphics,
-            _stop: stop.drop_guard(),
+            keep: Box::new(stop.drop_guard()),
         }
     }
 }
 
-/// A guide channel's listing from the lineup and the published programmes: every enabled
-/// channel but guide channels, in number order.
-pub struct StoreGuide {
-    /// The database.
-    pub db: Db,
+/// The tables a guide channel's listing is read from.
+const GUIDE_TABLES: &[&str] = &["channels", "schedule_programs", "schedule_publications"];
+
+/// Feed a guide channel's `graphics` with the listing of every enabled channel but guide
+/// channels, in number order, with their published programmes from a little before now on;
+/// read again whenever the lineup or the published programmes change, until `stop`.
+async fn follow_guide(db: Db, clock: SharedClock, graphics: ChannelGraphics, stop: CancellationToken) {
+    let mut changes = db.changes().watch(GUIDE_TABLES);
+    loop {
+        let from = to_ms(clock.now() - chrono::Duration::hours(3));
+        match db.call(move |c| read_guide(c, from)).await {
+            Ok(Ok(data)) => graphics.set_guide(data),
+            Ok(Err(e)) => tracing::warn!(error = %e, "guide channel: cannot read the listing; keeping the last one"),
+            Err(e) => tracing::warn!(error = %e, "guide channel: cannot read the listing; keeping the last one"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = changes.changed() => {}
+        }
+    }
 }
 
-impl GuideSource for StoreGuide {
-    fn guide(
-        &self,
-        from: chrono::DateTime<chrono::Utc>,
-        to: chrono::DateTime<chrono::Utc>,
-    ) -> BoxFuture<'static, Result<GuideData, SourceError>> {
-        let db = self.db.clone();
-        let (from_ms, to_ms) = (to_ms(from), to_ms(to));
-        Box::pin(async move {
-            let read = db
-                .call(move |c| -> Result<GuideData, Box<dyn std::error::Error + Send + Sync>> {
-                    let mut rows = Vec::new();
-                    for ch in crate::lineup::store::lineup(c)?.channels {
-                        if ch.settings.kind == ChannelKind::Guide {
-                            continue;
-                        }
-                        let programs = schedule_store::programs_between(c, ch.id, from_ms, to_ms)?
-                            .into_iter()
-                            .map(|p| GuideSlot { start: p.start, end: p.end, title: p.info.title })
-                            .collect();
-                        let call_sign = if ch.call_sign.is_empty() { ch.name.clone() } else { ch.call_sign.clone() };
-                        rows.push(GuideRow { number: ch.number.to_string(), call_sign, programs });
-                    }
-                    Ok(GuideData { rows })
-                })
-                .await
-                .map_err(|e| SourceError(e.to_string()))?;
-            read.map_err(|e| SourceError(e.to_string()))
-        })
+fn read_guide(c: &rusqlite::Connection, from_ms: i64) -> Result<GuideData, Box<dyn std::error::Error + Send + Sync>> {
+    let mut rows = Vec::new();
+    for ch in crate::lineup::store::lineup(c)?.channels {
+        if ch.settings.kind == ChannelKind::Guide || !ch.enabled {
+            continue;
+        }
+        let programs = schedule_store::programs_between(c, ch.id, from_ms, i64::MAX)?
+            .into_iter()
+            .map(|p| GuideSlot { start: p.start, end: p.end, title: p.info.title })
+            .collect();
+        let call_sign = if ch.call_sign.is_empty() { ch.name.clone() } else { ch.call_sign.clone() };
+        rows.push(GuideRow { number: ch.number.to_string(), call_sign, programs });
     }
+    Ok(GuideData { rows })
 }
 
 /// Rating and picture aspect from the library.

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use blake2::{Blake2s256, Digest};
 use futures::future::BoxFuture;
@@ -20,10 +19,6 @@ use crate::mediaserver::store::LinkStatus;
 use crate::mediaserver::{ChannelRef, LinkError, LinkRequest, Links, Secret, ServerKind, Target, TargetSource};
 use crate::schedule::horizon::Published;
 use crate::web::api::links::{Credential, LinkFailure, LinkTarget, LinkView, MediaLinks, UnlinkView};
-
-/// How often the lineup is compared with the last one seen (it has no change signal of its
-/// own yet, and the CLI changes it from another process).
-const LINEUP_POLL: Duration = Duration::from_secs(2);
 
 /// The box as a media server sees it.
 pub struct BoxTargets {
@@ -102,34 +97,27 @@ impl TargetSource for BoxTargets {
 
 /// The "guide changed" signal the links follow: a counter bumped on every schedule
 /// publication and every lineup change (a channel added, removed, renamed, renumbered, a new
-/// logo). The one place to re-point when the lineup and horizons become push-based watches.
+/// logo), both followed as watched values.
 pub fn guide_changes(
-    db: Db,
+    lineup: watch::Receiver<Arc<Lineup>>,
     published: &Published,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> watch::Receiver<u64> {
     let (tx, rx) = watch::channel(0u64);
     let mut publications = published.subscribe();
+    let mut lineup = lineup;
     tracker.spawn(async move {
-        let mut last: Option<Lineup> = None;
         loop {
-            if let Ok(Ok(lineup)) = db.call(|c| crate::lineup::store::lineup(c)).await {
-                if last.as_ref().is_some_and(|l| *l != lineup) {
-                    tx.send_modify(|n| *n += 1);
-                }
-                last = Some(lineup);
-            }
-            tokio::select! {
+            let changed = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                changed = publications.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    tx.send_modify(|n| *n += 1);
-                }
-                _ = tokio::time::sleep(LINEUP_POLL) => {}
+                r = publications.changed() => r,
+                r = lineup.changed() => r,
+            };
+            if changed.is_err() {
+                return;
             }
+            tx.send_modify(|n| *n += 1);
         }
     });
     rx

@@ -2,7 +2,6 @@
 //! supervises long-lived tasks and shuts down in order. Also the CLI commands' bodies
 //! ([`cli`]). Nothing imports `director`.
 
-pub mod channels;
 pub mod cli;
 pub mod encoders;
 pub mod graphics;

@@ -61,6 +61,10 @@ pub struct App {
     pub clock_sync: ClockWatch,
     /// Schedule publication counter: changes whenever a channel's schedule is (re)published.
     pub published: crate::schedule::horizon::Published,
+    /// The channels that exist, as a watched snapshot.
+    pub lineups: crate::lineup::Lineups,
+    /// Each channel's published horizon, as watched snapshots.
+    pub horizons: crate::schedule::horizons::Horizons,
     /// Linked media servers (Plex, Jellyfin, Emby).
     pub links: crate::mediaserver::Links,
 }
@@ -84,6 +88,10 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let db = Db::open(&config.database_path())?;
     apply_stored_settings(&mut config, &db, &args)?;
+    // Commits by the CLI beside the daemon reach the watched values too.
+    if let Err(e) = db.watch_external() {
+        tracing::warn!(error = %e, "cannot follow database changes made by other processes: CLI edits show after a restart");
+    }
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -95,16 +103,22 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let identity =
         crate::hdhr::Identity::load_or_create(&db, &config.device.friendly_name, clock.now().timestamp_millis())
             .await?;
+    let encoder_plan = crate::director::encoders::plan(&config, &db).await;
     let hdhr = crate::hdhr::Hdhr::new(
         identity,
-        tuner_count(&config),
+        encoder_plan.tuners,
         db.clone(),
         hub.clone(),
         crate::config::BaseUrl::new(config.server.base_url.as_deref(), local_addr),
         clock.clone(),
     );
+    hdhr.tuners().set_budget(encoder_plan.budget);
     let links = crate::director::links::links(&db, &hdhr, &clock, &config);
+    let lineups = crate::lineup::Lineups::load(&db).await.context("cannot read the lineup")?;
+    let horizons = crate::schedule::horizons::Horizons::new(db.clone(), clock.clone());
     let app = App {
+        lineups,
+        horizons,
         links,
         config: Arc::new(config),
         db,
@@ -176,11 +190,14 @@ fn apply_stored_settings(config: &mut Config, db: &Db, args: &ServeArgs) -> anyh
 /// Start the background services (each adds its own line).
 async fn start_services(app: &App) -> anyhow::Result<()> {
     app.tracker.spawn(app.emergency.clone().run(app.shutdown.clone()));
+    // The watched values, each following its tables.
+    app.tracker.spawn(app.lineups.clone().follow(app.db.clone(), app.shutdown.clone()));
+    app.tracker.spawn(app.horizons.clone().follow(app.shutdown.clone()));
+    app.tracker.spawn(app.published.clone().follow(app.db.clone(), app.shutdown.clone()));
     app.tracker.spawn(crate::schedule::horizon::run_horizon(
         app.db.clone(),
         app.config.clone(),
         app.clock.clone(),
-        app.published.clone(),
         app.clock_sync.clone(),
         app.shutdown.clone(),
     ));
@@ -192,42 +209,36 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
     };
     crate::hdhr::start(&app.hdhr, &hdhr_services, &app.shutdown, &app.tracker).await;
     let as_run: Arc<dyn crate::playout::AsRunSink> =
-        Arc::new(crate::director::channels::AsRunLog::start(app.db.clone(), app.clock.clone(), &app.tracker));
-    app.tracker.spawn(crate::director::channels::run(crate::director::channels::ChannelsDeps {
-        config: app.config.clone(),
-        db: app.db.clone(),
-        clock: app.clock.clone(),
+        Arc::new(crate::schedule::asrun::AsRunLog::start(app.db.clone(), app.clock.clone(), &app.tracker));
+    app.tracker.spawn(crate::playout::supervisor::run(crate::playout::supervisor::SupervisorDeps {
+        settings: app.config.playout.clone(),
+        lineup: app.lineups.subscribe(),
+        horizons: app.horizons.clone(),
         hub: app.hub.clone(),
-        source: Arc::new(crate::director::channels::StoreAirings { db: app.db.clone() }),
         as_run,
-        graphics: Some(crate::director::graphics::ChannelOverlays {
+        clock: app.clock.clone(),
+        overlays: Some(Arc::new(crate::director::graphics::ChannelOverlays {
             db: app.db.clone(),
             clock: app.clock.clone(),
             emergency: app.emergency.clone(),
             tz: app.config.schedule.timezone,
             tracker: app.tracker.clone(),
             shutdown: app.shutdown.clone(),
-        }),
+        })),
         shutdown: app.shutdown.clone(),
     }));
-    let changes =
-        crate::director::links::guide_changes(app.db.clone(), &app.published, app.shutdown.clone(), &app.tracker);
+    let changes = crate::director::links::guide_changes(
+        app.lineups.subscribe(),
+        &app.published,
+        app.shutdown.clone(),
+        &app.tracker,
+    );
     app.tracker.spawn(app.links.clone().run(changes, app.shutdown.clone(), app.tracker.clone()));
     if app.config.library.loudness {
         let (db, clock, stop) = (app.db.clone(), app.clock.clone(), app.shutdown.clone());
         app.tracker.spawn(crate::library::loudness::run_background(db, clock, stop, Duration::from_secs(60)));
     }
     Ok(())
-}
-
-/// Tuners advertised when `device.tuner_count` is automatic. Until playout reports how many
-/// channels its encoder sustains (then the director passes that probe result here), the
-/// automatic count is 2: two concurrent software x264 encodes at SD is what a Raspberry
-/// Pi 4-class box keeps in real time.
-const AUTO_TUNER_COUNT: u8 = 2;
-
-pub(crate) fn tuner_count(config: &Config) -> u8 {
-    config.device.tuner_count.map_or(AUTO_TUNER_COUNT, |n| u8::try_from(n).unwrap_or(u8::MAX))
 }
 
 /// Every HTTP route of the daemon, one `merge` per component.
@@ -241,7 +252,7 @@ fn routes(app: &App) -> Router {
         .merge(crate::hdhr::http::router(app.hdhr.clone()))
         .merge(crate::stream::http::router(crate::stream::http::StreamRoutes {
             hub: app.hub.clone(),
-            resolve: crate::director::channels::resolver(app.db.clone()),
+            resolve: resolver(app.lineups.clone()),
             hls_dir: app.config.playout.hls_dir.clone(),
         }))
         .merge(crate::guide::http::router(crate::guide::http::GuideState {
@@ -271,6 +282,14 @@ fn routes(app: &App) -> Router {
             published: app.published.clone(),
             links: Some(Arc::new(crate::director::links::WebLinks(app.links.clone()))),
         }))
+}
+
+/// Guide number → channel id, from the watched lineup (enabled channels only).
+fn resolver(lineups: crate::lineup::Lineups) -> crate::stream::http::Resolver {
+    Arc::new(move |number: String| {
+        let id = lineups.current().by_number(&number).map(|c| c.id);
+        Box::pin(async move { id })
+    })
 }
 
 async fn wait_for_signal() {

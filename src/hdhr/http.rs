@@ -287,9 +287,14 @@ async fn tuner_stream(
     if method == Method::HEAD {
         return stream_headers(Body::empty());
     }
-    let lease = match h.tuners().acquire(choice, ch.id, &number) {
+    let cost = ch.settings.profile.macroblocks_per_second();
+    let lease = match h.tuners().acquire_costing(choice, ch.id, &number, cost) {
         Ok(l) => l,
         Err(TuneError::AllBusy(_)) => return tune_error(StatusCode::SERVICE_UNAVAILABLE, "805 All Tuners In Use"),
+        Err(e @ TuneError::OverBudget(..)) => {
+            tracing::info!(channel = %number, reason = %e, "tune refused: the encoder budget is spent");
+            return tune_error(StatusCode::SERVICE_UNAVAILABLE, "805 All Tuners In Use");
+        }
         Err(TuneError::TunerBusy(_)) => return tune_error(StatusCode::SERVICE_UNAVAILABLE, "804 Tuner In Use"),
         Err(TuneError::NoSuchTuner(_)) => return unknown_channel(),
     };

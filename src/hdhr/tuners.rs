@@ -3,6 +3,12 @@
 //! share it, so one tuner = one running channel with viewers. Dropping the last lease frees
 //! the tuner at once (Kodi probes a URL, closes it and reopens it immediately).
 //!
+//! Admission: besides the slot count, the encoder has a budget in macroblocks per second
+//! ([`TunerPool::set_budget`], from the director's encoder probe). A tune that would start a
+//! channel whose cost ([`crate::lineup::OutputProfile::macroblocks_per_second`]) does not fit
+//! in what the channels already tuned leave is refused like a full house (805): a viewer waits
+//! for a tuner instead of every channel falling behind real time.
+//!
 //! A small `std::sync::Mutex`-guarded table rather than an actor: the release has to happen
 //! synchronously in `Drop` (an actor could only be told asynchronously, leaving a window in
 //! which the reopen sees the tuner still busy), and every critical section is a few field
@@ -30,6 +36,9 @@ pub enum TuneError {
     /// Every tuner carries another channel (805).
     #[error("all {0} tuners are in use")]
     AllBusy(usize),
+    /// The encoder's budget is spent (805 too): (needed, left) in macroblocks/s.
+    #[error("the encoder has {1} macroblocks/s left, the channel needs {0}")]
+    OverBudget(u64, u64),
     /// The requested tuner carries another channel (804).
     #[error("tuner {0} is in use")]
     TunerBusy(usize),
@@ -42,6 +51,7 @@ struct Tuning {
     channel: ChannelId,
     number: GuideNumber,
     leases: usize,
+    cost: u64,
     since: Instant,
     bytes: Arc<AtomicU64>,
 }
@@ -50,6 +60,8 @@ struct Tuning {
 #[derive(Clone)]
 pub struct TunerPool {
     slots: Arc<Mutex<Vec<Option<Tuning>>>>,
+    /// Encoder budget in macroblocks/s; 0 = none.
+    budget: Arc<AtomicU64>,
 }
 
 /// What one tuner is doing, for `/tunerN/status` and the web page.
@@ -80,7 +92,17 @@ impl TunerStatus {
 impl TunerPool {
     /// A pool of `count` idle tuners.
     pub fn new(count: usize) -> Self {
-        Self { slots: Arc::new(Mutex::new((0..count).map(|_| None).collect())) }
+        Self { slots: Arc::new(Mutex::new((0..count).map(|_| None).collect())), budget: Arc::default() }
+    }
+
+    /// Limit the channels tuned at once to what the encoder carries (macroblocks/s; 0 = none).
+    pub fn set_budget(&self, macroblocks_per_second: u64) {
+        self.budget.store(macroblocks_per_second, Ordering::Relaxed);
+    }
+
+    /// The encoder budget (macroblocks/s; 0 = none).
+    pub fn budget(&self) -> u64 {
+        self.budget.load(Ordering::Relaxed)
     }
 
     /// Number of tuners (the advertised TunerCount).
@@ -93,9 +115,29 @@ impl TunerPool {
         self.lock().iter().filter(|s| s.is_some()).count()
     }
 
-    /// Lease a tuner for `channel`.
+    /// Lease a tuner for `channel`, whose encode costs nothing against the budget.
     pub fn acquire(&self, choice: TunerChoice, channel: ChannelId, number: &GuideNumber) -> Result<Lease, TuneError> {
+        self.acquire_costing(choice, channel, number, 0)
+    }
+
+    /// Lease a tuner for `channel`, whose encode costs `cost` macroblocks/s of the budget.
+    pub fn acquire_costing(
+        &self,
+        choice: TunerChoice,
+        channel: ChannelId,
+        number: &GuideNumber,
+        cost: u64,
+    ) -> Result<Lease, TuneError> {
         let mut slots = self.lock();
+        let budget = self.budget();
+        let tuned = slots.iter().flatten().any(|t| t.channel == channel);
+        if budget > 0 && !tuned {
+            let spent: u64 = slots.iter().flatten().map(|t| t.cost).sum();
+            let left = budget.saturating_sub(spent);
+            if cost > left {
+                return Err(TuneError::OverBudget(cost, left));
+            }
+        }
         let index = match choice {
             TunerChoice::Auto => {
                 let sharing = slots.iter().position(|s| s.as_ref().is_some_and(|t| t.channel == channel));
@@ -115,6 +157,7 @@ impl TunerPool {
             channel,
             number: number.clone(),
             leases: 0,
+            cost,
             since: Instant::now(),
             bytes: Arc::default(),
         });
@@ -203,6 +246,23 @@ mod tests {
         assert_eq!(pool.status(0).unwrap().status_line(), "ch=none lock=none ss=0 snq=0 seq=0 bps=0 pps=0");
         let c = pool.acquire(TunerChoice::Auto, ChannelId(3), &n("3")).unwrap();
         assert_eq!(c.tuner(), 0);
+    }
+
+    #[test]
+    fn a_channel_beyond_the_encoder_budget_is_refused() {
+        let pool = TunerPool::new(6);
+        pool.set_budget(244_800); // the Pi's block
+        let hd = 107_892;
+        let a = pool.acquire_costing(TunerChoice::Auto, ChannelId(1), &n("1"), hd).unwrap();
+        let b = pool.acquire_costing(TunerChoice::Auto, ChannelId(2), &n("2"), hd).unwrap();
+        assert_eq!(
+            pool.acquire_costing(TunerChoice::Auto, ChannelId(3), &n("3"), hd).err(),
+            Some(TuneError::OverBudget(hd, 244_800 - 2 * hd))
+        );
+        assert!(pool.acquire_costing(TunerChoice::Auto, ChannelId(2), &n("2"), hd).is_ok(), "sharing costs nothing");
+        assert!(pool.acquire_costing(TunerChoice::Auto, ChannelId(4), &n("4"), 28_000).is_ok(), "a small one fits");
+        drop((a, b));
+        assert!(pool.acquire_costing(TunerChoice::Auto, ChannelId(3), &n("3"), hd).is_ok());
     }
 
     #[test]

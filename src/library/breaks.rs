@@ -292,11 +292,12 @@ mod tests {
     const FRAME: u64 = 33_366_667;
 
     fn tone(n: usize, level: f32) -> Vec<f32> {
-        (0..n).flat_map(|i| {
-            let v = level * (i as f32 * 0.06).sin();
-            [v, v]
-        })
-        .collect()
+        (0..n)
+            .flat_map(|i| {
+                let v = level * (i as f32 * 0.06).sin();
+                [v, v]
+            })
+            .collect()
     }
 
     #[test]

@@ -51,6 +51,31 @@ pub enum LibraryError {
     /// A background task panicked.
     #[error("scan task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The folder or server is a source already.
+    #[error(
+        "{what} is already source {} ({:?}); to change its name, token, URL, libraries or path, edit it: \
+         `retrovue source edit {}` (or Edit on the Sources page)",
+        existing.id, existing.name, existing.id
+    )]
+    AlreadyASource {
+        /// What was given (the folder or the server URL).
+        what: String,
+        /// The source it already is.
+        existing: Box<Source>,
+    },
+    /// A change that does not apply to this kind of source.
+    #[error("source {id} is a {kind} source: {what} does not apply to it")]
+    NotThatKind {
+        /// The source.
+        id: SourceId,
+        /// `folder` or `plex`.
+        kind: &'static str,
+        /// The field.
+        what: &'static str,
+    },
+    /// A Plex server could not be asked, or refused.
+    #[error(transparent)]
+    Plex(#[from] plex::PlexError),
 }
 
 /// A user edit of one item: `None` leaves a field as it is, `Some("")` / `Some([])` clears
@@ -77,6 +102,41 @@ pub struct ItemEdit {
     pub notes: Option<String>,
     /// Breakpoints, ms.
     pub breakpoints: Option<Vec<i64>>,
+}
+
+/// A change to a source, made in place: `None` leaves a field as it is. The source keeps its
+/// id, so its items keep theirs, and with them the user's edits (metadata, breakpoints).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceEdit {
+    /// Display name.
+    pub name: Option<String>,
+    /// Included in scans and schedules.
+    pub enabled: Option<bool>,
+    /// Folder: the folder (its items move with it).
+    pub path: Option<PathBuf>,
+    /// Plex: the server's URL (its items' URIs follow).
+    pub url: Option<String>,
+    /// Plex: the token.
+    pub token: Option<String>,
+    /// Plex: the libraries to import (`[]` = all).
+    pub libraries: Option<Vec<String>>,
+    /// Plex: the path mapping (`Some(None)` removes it).
+    pub path_map: Option<Option<(String, String)>>,
+}
+
+/// What [`Library::edit_source`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceEdited {
+    /// The source as it is now.
+    pub source: Source,
+    /// The URI prefix its items moved from and to (a new folder or server URL): copies of
+    /// those URIs elsewhere (the schedule) must follow.
+    pub moved: Option<(String, String)>,
+    /// The items changed in place.
+    pub items_moved: usize,
+    /// The next scan of this source must read every item again (libraries or path mapping
+    /// changed).
+    pub rescan: bool,
 }
 
 /// Parse `1:30,12:10.5,450000` into ms.
@@ -126,20 +186,18 @@ impl Library {
         clock::to_ms(self.clock.now())
     }
 
-    /// Add a folder source (or return the one with the same folder and kind).
+    /// Add a folder source ([`LibraryError::AlreadyASource`] if the folder is one, with that kind).
     pub fn add_folder(&self, path: &Path, kind: &str, name: Option<&str>) -> Result<Source, LibraryError> {
         super::kind_for_folder(kind)?;
-        let abs: PathBuf = std::fs::canonicalize(path)
-            .map_err(|source| LibraryError::Folder { path: path.display().to_string(), source })?;
-        std::fs::read_dir(&abs).map_err(|source| LibraryError::Folder { path: abs.display().to_string(), source })?;
+        let abs = readable_folder(path)?;
         let spec = SourceSpec::Folder { path: abs.clone(), content_kind: kind.to_owned() };
         let default_name = abs.file_name().map_or_else(|| abs.display().to_string(), |n| n.to_string_lossy().into());
         let name = name.map_or(default_name, str::to_owned);
         self.add(name, spec)
     }
 
-    /// Add a Plex source (or return the one with the same URL and libraries, with its token
-    /// replaced by `token`).
+    /// Add a Plex source ([`LibraryError::AlreadyASource`] if one has the same URL and
+    /// libraries). The token is not checked here: [`Self::check_plex`] asks the server.
     pub fn add_plex(
         &self,
         url: &str,
@@ -148,44 +206,162 @@ impl Library {
         name: Option<&str>,
         path_map: Option<(String, String)>,
     ) -> Result<Source, LibraryError> {
-        let url = url.trim_end_matches('/').to_owned();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(LibraryError::PlexUrl(url));
-        }
+        let url = plex_url(url)?;
         let name = name.map_or_else(|| format!("Plex {url}"), str::to_owned);
         self.add(name, SourceSpec::Plex { url, token: token.to_owned(), libraries, path_map })
+    }
+
+    /// [`Self::add_plex`] for people: a server that is a source already is refused before
+    /// the server is asked; then the server is asked with `token` ([`Self::check_plex`]). A
+    /// refused token, or a library the server does not have, adds nothing; a server that
+    /// cannot be reached now is added anyway and that failure returned beside the source
+    /// (the next scan tries again).
+    pub async fn add_plex_checked(
+        &self,
+        url: &str,
+        token: &str,
+        libraries: Vec<String>,
+        name: Option<&str>,
+        path_map: Option<(String, String)>,
+    ) -> Result<(Source, Option<plex::PlexError>), LibraryError> {
+        let url = plex_url(url)?;
+        let spec =
+            SourceSpec::Plex { url: url.clone(), token: token.to_owned(), libraries: libraries.clone(), path_map };
+        if let Some(e) = already_a_source(self.db.call_blocking(|c| store::same_source(c, &spec))?, &spec) {
+            return Err(e);
+        }
+        let unreachable = match self.check_plex(&url, token).await {
+            Ok(found) => {
+                if let Some(l) = libraries.iter().find(|l| !found.iter().any(|f| f.title.eq_ignore_ascii_case(l))) {
+                    return Err(plex::PlexError::NoLibrary(l.clone()).into());
+                }
+                None
+            }
+            Err(LibraryError::Plex(e @ (plex::PlexError::Unauthorized { .. } | plex::PlexError::Garbage { .. }))) => {
+                return Err(e.into());
+            }
+            Err(LibraryError::Plex(e)) => Some(e),
+            Err(e) => return Err(e),
+        };
+        let name = name.map_or_else(|| format!("Plex {url}"), str::to_owned);
+        Ok((self.add(name, spec)?, unreachable))
+    }
+
+    /// Ask the Plex server at `url` for its libraries with `token`: a refused token is
+    /// [`plex::PlexError::Unauthorized`], said when the source is added or edited rather than
+    /// at the next scan.
+    pub async fn check_plex(&self, url: &str, token: &str) -> Result<Vec<plex::PlexLibrary>, LibraryError> {
+        let url = plex_url(url)?;
+        Ok(plex::libraries(&url, token, self.plex_timeout).await?)
     }
 
     fn add(&self, name: String, spec: SourceSpec) -> Result<Source, LibraryError> {
         let now = self.now_ms();
         self.db.call_blocking(|c| {
-            let same = |s: &Source| match (&s.spec, &spec) {
-                (SourceSpec::Folder { path: a, content_kind: k }, SourceSpec::Folder { path: b, content_kind: l }) => {
-                    a == b && k == l
-                }
-                (SourceSpec::Plex { url: a, libraries: l, .. }, SourceSpec::Plex { url: b, libraries: m, .. }) => {
-                    a == b && l == m
-                }
-                _ => false,
-            };
-            if let Some(s) = store::list_sources(c)?.into_iter().find(same) {
-                // The same server again with a fresh token: keep the source, take the token.
-                if let (SourceSpec::Plex { token: old, .. }, SourceSpec::Plex { token: new, .. }) = (&s.spec, &spec)
-                    && old != new
-                {
-                    store::set_source_token(c, s.id, new)?;
-                    return Ok(store::get_source(c, s.id)?.expect("exists"));
-                }
-                return Ok(s);
+            if let Some(e) = already_a_source(store::same_source(c, &spec)?, &spec) {
+                return Err(e);
             }
             let id = store::insert_source(c, &name, &spec, now)?;
             Ok(store::get_source(c, id)?.expect("just inserted"))
         })
     }
 
+    /// Change a source in place ([`SourceEdit`]). A new folder must exist; a new URL must be
+    /// http(s); fields of the other kind of source are refused. The token is not checked here
+    /// ([`Self::check_plex`]).
+    pub fn edit_source(&self, id: SourceId, edit: &SourceEdit) -> Result<SourceEdited, LibraryError> {
+        let old = self.db.call_blocking(|c| store::get_source(c, id))?.ok_or(LibraryError::NoSource(id))?;
+        let mut new = old.clone();
+        if let Some(n) = edit.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            new.name = n.to_owned();
+        }
+        if let Some(e) = edit.enabled {
+            new.enabled = e;
+        }
+        let mut rescan = false;
+        let mut moved = None;
+        let mut paths = None;
+        match &mut new.spec {
+            SourceSpec::Folder { path, .. } => {
+                let not = |what| LibraryError::NotThatKind { id, kind: "folder", what };
+                if edit.url.is_some() {
+                    return Err(not("a server URL"));
+                }
+                if edit.token.is_some() {
+                    return Err(not("a token"));
+                }
+                if edit.libraries.is_some() {
+                    return Err(not("Plex libraries"));
+                }
+                if edit.path_map.is_some() {
+                    return Err(not("a path mapping"));
+                }
+                if let Some(p) = &edit.path {
+                    let abs = readable_folder(p)?;
+                    if abs != *path {
+                        moved = Some((format!("{}/", scan::file_uri(path)), format!("{}/", scan::file_uri(&abs))));
+                        paths = Some((format!("{}/", path.display()), format!("{}/", abs.display())));
+                        *path = abs;
+                    }
+                }
+            }
+            SourceSpec::Plex { url, token, libraries, path_map } => {
+                if edit.path.is_some() {
+                    return Err(LibraryError::NotThatKind { id, kind: "plex", what: "a folder path" });
+                }
+                if let Some(u) = &edit.url {
+                    let u = plex_url(u)?;
+                    if u != *url {
+                        moved = Some((format!("{url}/"), format!("{u}/")));
+                        *url = u;
+                    }
+                }
+                if let Some(t) = edit.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                    *token = t.to_owned();
+                }
+                if let Some(l) = &edit.libraries
+                    && l != libraries
+                {
+                    *libraries = l.clone();
+                    rescan = true;
+                }
+                if let Some(m) = &edit.path_map
+                    && m != path_map
+                {
+                    *path_map = m.clone();
+                    rescan = true;
+                }
+            }
+        }
+        let items_moved = self.db.call_blocking(|c| -> Result<usize, LibraryError> {
+            let tx = c.transaction()?;
+            store::update_source(&tx, &new)?;
+            let n = match &moved {
+                Some((from, to)) => store::move_items(
+                    &tx,
+                    id,
+                    (from.as_str(), to.as_str()),
+                    paths.as_ref().map(|(a, b): &(String, String)| (a.as_str(), b.as_str())),
+                )?,
+                None => 0,
+            };
+            if rescan {
+                store::forget_remote_state(&tx, id)?;
+            }
+            tx.commit()?;
+            Ok(n)
+        })?;
+        Ok(SourceEdited { source: new, moved, items_moved, rescan })
+    }
+
     /// Every source.
     pub fn sources(&self) -> Result<Vec<Source>, LibraryError> {
         Ok(self.db.call_blocking(|c| store::list_sources(c))?)
+    }
+
+    /// What opening items needs beyond their stored URIs (source secrets).
+    pub fn credentials(&self) -> Result<super::secret::Credentials, LibraryError> {
+        Ok(self.db.call_blocking(|c| store::credentials(c))?)
     }
 
     /// Remove a source and its items.
@@ -207,7 +383,7 @@ impl Library {
     pub fn edit(&self, id: MediaId, edit: &ItemEdit) -> Result<MediaItem, LibraryError> {
         let now = self.now_ms();
         self.db.call_blocking(|c| {
-            let tx = c.transaction()?;
+            let tx = store::write_transaction(c)?;
             if store::get_item(&tx, id)?.is_none() {
                 return Err(LibraryError::NoItem(id));
             }
@@ -269,6 +445,35 @@ impl Library {
     pub fn measure_loudness(&self, source: Option<SourceId>, limit: usize) -> Result<u64, LibraryError> {
         Ok(loudness::measure_pending(&self.db, &*self.clock, source, limit)?)
     }
+}
+
+/// [`LibraryError::AlreadyASource`] if a source has the folder and kind, or the server URL
+/// and libraries, of `spec`.
+fn already_a_source(existing: Option<Source>, spec: &SourceSpec) -> Option<LibraryError> {
+    existing.map(|s| {
+        let what = match spec {
+            SourceSpec::Folder { path, content_kind } => format!("folder {} ({content_kind})", path.display()),
+            SourceSpec::Plex { url, .. } => format!("Plex server {url}"),
+        };
+        LibraryError::AlreadyASource { what, existing: Box::new(s) }
+    })
+}
+
+/// A folder that exists and can be listed, made absolute.
+fn readable_folder(path: &Path) -> Result<PathBuf, LibraryError> {
+    let abs: PathBuf = std::fs::canonicalize(path)
+        .map_err(|source| LibraryError::Folder { path: path.display().to_string(), source })?;
+    std::fs::read_dir(&abs).map_err(|source| LibraryError::Folder { path: abs.display().to_string(), source })?;
+    Ok(abs)
+}
+
+/// A Plex server URL as stored: http(s), no trailing slash.
+fn plex_url(url: &str) -> Result<String, LibraryError> {
+    let url = url.trim().trim_end_matches('/').to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(LibraryError::PlexUrl(url));
+    }
+    Ok(url)
 }
 
 fn apply_edit(m: &mut SchedulingMetadata, e: &ItemEdit) {

@@ -15,6 +15,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::probe;
+use crate::elements::{self, ElementError, MATROSKAMUX, MP4MUX};
 
 /// Why the demo library could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,12 @@ pub enum DemoError {
         #[source]
         source: std::io::Error,
     },
+    /// GStreamer did not start.
+    #[error("GStreamer is not available: {0}")]
+    Init(#[source] probe::ProbeError),
+    /// An element the generator needs is missing (the message says what to install).
+    #[error(transparent)]
+    Element(#[from] ElementError),
     /// GStreamer could not generate a clip.
     #[error("cannot generate {path}: {reason}")]
     Generate {
@@ -89,11 +96,8 @@ impl ClipSpec {
     }
 }
 
-/// Generate one clip at `path` (container from the extension: `.mkv` or `.mp4`).
-pub fn generate(spec: &ClipSpec, path: &Path) -> Result<(), DemoError> {
-    let fail = |reason: String| DemoError::Generate { path: path.to_owned(), reason };
-    probe::init().map_err(|e| fail(e.to_string()))?;
-    let mkv = path.extension().is_some_and(|e| e == "mkv");
+/// The launch line for `spec` (`mkv`: Matroska, else MP4).
+fn description(spec: &ClipSpec, mkv: bool) -> String {
     let frames = spec.seconds * spec.fps;
     let mut desc = format!(
         "videotestsrc num-buffers={frames} pattern={} ! video/x-raw,width={},height={},framerate={}/1 ! \
@@ -104,7 +108,7 @@ pub fn generate(spec: &ClipSpec, path: &Path) -> Result<(), DemoError> {
         spec.height,
         spec.fps,
         spec.fps * 2,
-        if mkv { "matroskamux" } else { "mp4mux" },
+        if mkv { MATROSKAMUX } else { MP4MUX },
     );
     if let Some(hz) = spec.tone_hz {
         let buffers = (spec.seconds as u64 * 48_000).div_ceil(1024);
@@ -114,8 +118,29 @@ pub fn generate(spec: &ClipSpec, path: &Path) -> Result<(), DemoError> {
             spec.volume
         ));
     }
-    let pipeline = gst::parse::launch(&desc)
-        .map_err(|e| fail(e.to_string()))?
+    desc
+}
+
+/// Check that every element the generator uses is installed, before generating anything.
+pub fn check_elements() -> Result<(), DemoError> {
+    probe::init().map_err(DemoError::Init)?;
+    let spec = ClipSpec::new(640, 480, 1, "check");
+    for mkv in [false, true] {
+        elements::check_launch(&description(&spec, mkv))?;
+    }
+    Ok(())
+}
+
+/// Generate one clip at `path` (container from the extension: `.mkv` or `.mp4`).
+pub fn generate(spec: &ClipSpec, path: &Path) -> Result<(), DemoError> {
+    let fail = |reason: String| DemoError::Generate { path: path.to_owned(), reason };
+    probe::init().map_err(|e| fail(e.to_string()))?;
+    let mkv = path.extension().is_some_and(|e| e == "mkv");
+    let pipeline = elements::launch(&description(spec, mkv))
+        .map_err(|e| match e {
+            e @ (ElementError::Missing { .. } | ElementError::Unlisted(_)) => DemoError::Element(e),
+            e => fail(e.to_string()),
+        })?
         .downcast::<gst::Pipeline>()
         .map_err(|_| fail("not a pipeline".into()))?;
     let by_name = |n: &str| pipeline.by_name(n).ok_or_else(|| fail(format!("no element {n}")));
@@ -311,6 +336,7 @@ pub const FOLDERS: [(&str, &str, &str); 7] = [
 /// Write the demo library under `dir` (clips that exist are kept); `threads` clips are
 /// generated at a time. Returns the folders to register.
 pub fn write(dir: &Path, threads: usize) -> Result<Vec<DemoFolder>, DemoError> {
+    check_elements()?;
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| DemoError::Io { path, source }

@@ -26,12 +26,12 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use tokio_util::sync::CancellationToken;
 
-use super::breaks;
-use super::probe;
-use super::store;
 use super::SourceId;
+use super::store;
+use super::{breaks, probe, secret};
 use crate::clock::{self, Clock, SharedClock};
 use crate::db::Db;
+use crate::elements::{AUDIOCONVERT, AUDIORESAMPLE, DECODEBIN, ElementError, QUEUE, URIDECODEBIN, VIDEOCONVERT};
 
 /// The value stored for digital silence.
 pub const SILENCE_LUFS: f64 = -70.0;
@@ -42,6 +42,9 @@ pub enum LoudnessError {
     /// GStreamer could not build or run the decoder.
     #[error("cannot decode audio: {0}")]
     Pipeline(String),
+    /// An element is missing (the message says what to install).
+    #[error(transparent)]
+    Element(#[from] ElementError),
     /// Decoding stopped with an error.
     #[error("decoding failed: {0}")]
     Decode(String),
@@ -160,26 +163,31 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
     probe::init().map_err(pipeline_err)?;
     let deadline = Instant::now() + timeout;
     let pipeline = gst::Pipeline::new();
-    let make = |name: &str| gst::ElementFactory::make(name).build().map_err(pipeline_err);
     let caps = if find_breaks { "audio/x-raw; video/x-raw" } else { "audio/x-raw" };
-    let src = gst::ElementFactory::make("uridecodebin")
-        .property("uri", uri)
-        .property("caps", caps.parse::<gst::Caps>().map_err(pipeline_err)?)
-        .build()
-        .map_err(pipeline_err)?;
-    let convert = make("audioconvert")?;
-    let resample = make("audioresample")?;
+    let caps = caps.parse::<gst::Caps>().map_err(pipeline_err)?;
+    let src = URIDECODEBIN.make_with(|b| b.property("uri", uri).property("caps", caps))?;
+    let convert = AUDIOCONVERT.make()?;
+    let resample = AUDIORESAMPLE.make()?;
     let asink = gst_app::AppSink::builder()
         .caps(&gst::Caps::builder("audio/x-raw").field("format", "F32LE").field("layout", "interleaved").build())
         .sync(false)
         .build();
     // Compressed video as the parser leaves it; raw video when nothing stops before a decoder.
-    let vqueue = make("queue")?;
+    let vqueue = QUEUE.make()?;
     let vsink = gst_app::AppSink::builder().sync(false).build();
-    let rconvert = make("videoconvert")?;
+    let rconvert = VIDEOCONVERT.make()?;
     let rsink = gst_app::AppSink::builder().caps(&gray_caps()).sync(false).build();
     pipeline
-        .add_many([&src, &convert, &resample, asink.upcast_ref(), &vqueue, vsink.upcast_ref(), &rconvert, rsink.upcast_ref()])
+        .add_many([
+            &src,
+            &convert,
+            &resample,
+            asink.upcast_ref(),
+            &vqueue,
+            vsink.upcast_ref(),
+            &rconvert,
+            rsink.upcast_ref(),
+        ])
         .map_err(pipeline_err)?;
     gst::Element::link_many([&convert, &resample, asink.upcast_ref()]).map_err(pipeline_err)?;
     gst::Element::link_many([&vqueue, vsink.upcast_ref()]).map_err(pipeline_err)?;
@@ -189,9 +197,7 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
         src.connect("autoplug-continue", false, |args| {
             let caps = args.get(2).and_then(|v| v.get::<gst::Caps>().ok());
             let stop = caps.as_ref().and_then(|c| c.structure(0)).is_some_and(|s| {
-                s.name().starts_with("video/")
-                    && s.name() != "video/x-raw"
-                    && s.get::<bool>("parsed").unwrap_or(false)
+                s.name().starts_with("video/") && s.name() != "video/x-raw" && s.get::<bool>("parsed").unwrap_or(false)
             });
             Some((!stop).to_value())
         });
@@ -364,8 +370,10 @@ fn gray_stat(sample: &gst::Sample) -> Option<breaks::FrameStat> {
     let map = buffer.map_readable().ok()?;
     let (black_share, mean) =
         breaks::frame_stat(map.as_slice(), info.width() as usize, info.height() as usize, info.stride()[0] as usize);
-    let fallback = gst::ClockTime::from_nseconds(1_000_000_000 * u64::from(info.fps().denom().unsigned_abs())
-        / u64::from(info.fps().numer().unsigned_abs().max(1)));
+    let fallback = gst::ClockTime::from_nseconds(
+        1_000_000_000 * u64::from(info.fps().denom().unsigned_abs())
+            / u64::from(info.fps().numer().unsigned_abs().max(1)),
+    );
     Some(breaks::FrameStat {
         pts: buffer.pts()?.nseconds(),
         duration: buffer.duration().unwrap_or(fallback).nseconds(),
@@ -399,8 +407,8 @@ fn run_to_end(pipeline: &gst::Pipeline, deadline: Instant, timeout: Duration) ->
 fn decode_run(caps: &gst::Caps, run: Vec<Gop>, left: Duration) -> Result<Vec<breaks::FrameStat>, LoudnessError> {
     let pipeline = gst::Pipeline::new();
     let src = gst_app::AppSrc::builder().caps(caps).format(gst::Format::Time).build();
-    let decode = gst::ElementFactory::make("decodebin").build().map_err(pipeline_err)?;
-    let convert = gst::ElementFactory::make("videoconvert").build().map_err(pipeline_err)?;
+    let decode = DECODEBIN.make()?;
+    let convert = VIDEOCONVERT.make()?;
     let sink = gst_app::AppSink::builder().caps(&gray_caps()).sync(false).build();
     pipeline.add_many([src.upcast_ref(), &decode, &convert, sink.upcast_ref()]).map_err(pipeline_err)?;
     src.link(&decode).map_err(pipeline_err)?;
@@ -456,10 +464,12 @@ pub fn measure_pending(
     source: Option<SourceId>,
     limit: usize,
 ) -> Result<u64, store::StoreError> {
-    let todo = db.call_blocking(|c| store::loudness_todo(c, source, limit))?;
+    let (todo, credentials) = db.call_blocking(|c| {
+        Ok::<_, store::StoreError>((store::loudness_todo(c, source, limit)?, store::credentials(c)?))
+    })?;
     let mut n = 0;
     for item in todo {
-        measure_one(db, clock, &item)?;
+        measure_one(db, clock, &item, &credentials.openable(&item.uri))?;
         n += 1;
     }
     Ok(n)
@@ -468,11 +478,11 @@ pub fn measure_pending(
 /// How long one item may take (a feature film over a network share).
 const ITEM_TIMEOUT: Duration = Duration::from_secs(900);
 
-fn measure_one(db: &Db, clock: &dyn Clock, item: &store::LoudnessTodo) -> Result<(), store::StoreError> {
+fn measure_one(db: &Db, clock: &dyn Clock, item: &store::LoudnessTodo, uri: &str) -> Result<(), store::StoreError> {
     let id = item.id;
     let started = Instant::now();
     let (lufs, found) = if item.has_audio {
-        match analyse(&item.uri, ITEM_TIMEOUT, item.find_breaks) {
+        match analyse(uri, ITEM_TIMEOUT, item.find_breaks) {
             Ok(a) => {
                 if let Some(b) = &a.breaks {
                     tracing::info!(item = %id, found = b.len(), video_decoded_pct = a.video_decoded * 100.0,
@@ -487,14 +497,16 @@ fn measure_one(db: &Db, clock: &dyn Clock, item: &store::LoudnessTodo) -> Result
         // No sound, so no silence: nothing to find.
         (Err(LoudnessError::NoAudio), item.find_breaks.then(Vec::new))
     };
-    if let Err(e) = &lufs {
+    // GStreamer's messages may quote the URL opened, token included.
+    let error = lufs.as_ref().err().map(|e| secret::redact(&e.to_string()).into_owned());
+    if let Some(e) = &error {
         tracing::info!(item = %id, error = %e, "loudness not measured");
     }
     let now = clock::to_ms(clock.now());
     db.call_blocking(|c| {
-        match &lufs {
-            Ok(v) => store::set_loudness(c, id, Ok(*v), now)?,
-            Err(e) => store::set_loudness(c, id, Err(&e.to_string()), now)?,
+        match (&lufs, &error) {
+            (Ok(v), _) => store::set_loudness(c, id, Ok(*v), now)?,
+            (Err(_), e) => store::set_loudness(c, id, Err(e.as_deref().unwrap_or_default()), now)?,
         }
         if let Some(found) = &found {
             store::set_break_candidates(c, id, found, now)?;

@@ -15,6 +15,7 @@
 //! | [`plex`] | import from a Plex server |
 //! | [`demo`] | generate a demo library of test clips |
 //! | [`progress`] / [`report`] | one progress indication per scan; its summary |
+//! | [`secret`] | source secrets: masked for display, added back when an item is opened |
 
 pub mod art;
 pub mod breaks;
@@ -28,10 +29,11 @@ pub mod probe;
 pub mod progress;
 pub mod report;
 pub mod scan;
+pub mod secret;
 pub mod store;
 pub mod thumbnail;
 
-pub use catalog::{ItemEdit, Library, LibraryError};
+pub use catalog::{ItemEdit, Library, LibraryError, SourceEdit, SourceEdited};
 pub use progress::{Progress, ProgressUpdate};
 pub use report::{ItemError, ScanReport, SourceReport};
 
@@ -246,4 +248,46 @@ pub struct MediaItem {
     /// Original air (episodes) or release (movies) date, when the source knows it.
     #[serde(default)]
     pub aired: Option<chrono::NaiveDate>,
+    /// The versions of an item that is not simply `uri`: several parts (files played in
+    /// order) and/or several versions (copies in other resolutions); empty for one file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<MediaVersion>,
+}
+
+/// One version of an item (Plex: one `Media`): its picture and sound, and its parts in order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MediaVersion {
+    /// Width in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Height in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Frame rate as the source names it (Plex: "24p", "NTSC", "PAL", "60p").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_rate: Option<String>,
+    /// Video codec ("h264", "hevc", "mpeg2video").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_codec: Option<String>,
+    /// Audio codec ("aac", "ac3").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_codec: Option<String>,
+    /// The files, played one after the other.
+    pub parts: Vec<MediaPart>,
+}
+
+impl MediaVersion {
+    /// Length of all parts, ms.
+    pub fn duration_ms(&self) -> i64 {
+        self.parts.iter().map(|p| p.duration_ms).sum()
+    }
+}
+
+/// One file of a version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaPart {
+    /// Where to read it (as `MediaItem::uri`: no secrets).
+    pub uri: String,
+    /// Its length, ms.
+    pub duration_ms: i64,
 }

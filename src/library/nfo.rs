@@ -38,7 +38,9 @@
 //! Files over [`MAX_NFO_BYTES`] and nesting deeper than [`MAX_DEPTH`] are refused. Entities:
 //! quick-xml never reads DTDs, so a custom entity (`<!ENTITY lol ...>`, "billion laughs",
 //! external `SYSTEM` entities) is never expanded: text that uses one is kept verbatim. Broken
-//! XML is an [`NfoError`]; the scanner then imports the item from its file name.
+//! XML is an [`NfoError`]; the scanner then imports the item from its file name. A value that
+//! cannot be read in well-formed XML (a `<breakpoint>` that is no timecode) costs only that
+//! value: it is listed in [`Nfo::problems`], which the scan reports, and the rest is kept.
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -99,6 +101,9 @@ pub struct Nfo {
     pub meta: SchedulingMetadata,
     /// Breakpoints (ms) from `<retrovue><breakpoint>` and `retrovue:breakpoint=` tags, sorted.
     pub breakpoints_ms: Vec<i64>,
+    /// Values that could not be read and were left out (the rest of the file still counts),
+    /// e.g. a `<breakpoint>` that is no timecode.
+    pub problems: Vec<String>,
 }
 
 /// Why an `.nfo` file could not be read.
@@ -125,9 +130,6 @@ pub enum NfoError {
     /// No element at all.
     #[error("nfo has no root element")]
     Empty,
-    /// A `<breakpoint>` that is neither ms nor a timecode.
-    #[error("nfo breakpoint {0:?} is neither milliseconds nor a timecode like 12:10.5")]
-    BadBreakpoint(String),
 }
 
 /// Parse an `.nfo` file's bytes.
@@ -184,7 +186,7 @@ pub fn parse(bytes: &[u8]) -> Result<Nfo, NfoError> {
             Event::CData(c) => text.push_str(&String::from_utf8_lossy(&c)),
             Event::End(_) => {
                 if let Some(n) = nfo.as_mut() {
-                    n.apply(&stack, text.trim(), &thumb_attrs)?;
+                    n.apply(&stack, text.trim(), &thumb_attrs);
                 }
                 text.clear();
                 stack.pop();
@@ -236,14 +238,15 @@ impl Nfo {
             plot: None,
             meta: SchedulingMetadata::default(),
             breakpoints_ms: Vec::new(),
+            problems: Vec::new(),
         }
     }
 
     /// Take the text of the element that just closed; `path` is root..element, `thumb` the
     /// `aspect` and `type` of the last `<thumb>` opened.
-    fn apply(&mut self, path: &[String], text: &str, thumb: &(Option<String>, Option<String>)) -> Result<(), NfoError> {
+    fn apply(&mut self, path: &[String], text: &str, thumb: &(Option<String>, Option<String>)) {
         if text.is_empty() {
-            return Ok(());
+            return;
         }
         let owned = || Some(text.to_owned());
         match path {
@@ -281,7 +284,7 @@ impl Nfo {
                 "tag" => match text.strip_prefix("retrovue:") {
                     Some(kv) => {
                         if let Some((k, v)) = kv.split_once('=') {
-                            self.retrovue(k.trim(), v.trim())?;
+                            self.retrovue(k.trim(), v.trim());
                         }
                     }
                     None => self.tags.push(text.to_owned()),
@@ -290,14 +293,13 @@ impl Nfo {
                 "plot" => self.plot = owned(),
                 _ => {}
             },
-            [_, r, e] if r == "retrovue" => self.retrovue(e, text)?,
+            [_, r, e] if r == "retrovue" => self.retrovue(e, text),
             [_, f, t] if f == "fanart" && t == "thumb" && self.fanart.is_none() => self.fanart = owned(),
             _ => {}
         }
-        Ok(())
     }
 
-    fn retrovue(&mut self, key: &str, value: &str) -> Result<(), NfoError> {
+    fn retrovue(&mut self, key: &str, value: &str) {
         let m = &mut self.meta;
         let one = || Some(value.to_owned());
         match key {
@@ -310,13 +312,14 @@ impl Nfo {
             "rating" => m.content_rating = normalise_rating(value).or_else(one),
             "warnings" => m.warnings = one(),
             "notes" => m.notes = one(),
-            "breakpoint" => {
-                let ms = parse_timecode(value).ok_or_else(|| NfoError::BadBreakpoint(value.to_owned()))?;
-                self.breakpoints_ms.push(ms);
-            }
+            "breakpoint" => match parse_timecode(value) {
+                Some(ms) => self.breakpoints_ms.push(ms),
+                None => self.problems.push(format!(
+                    "breakpoint {value:?} is neither milliseconds nor a timecode like 12:10.5; left out"
+                )),
+            },
             _ => {}
         }
-        Ok(())
     }
 }
 
@@ -517,10 +520,17 @@ mod tests {
         assert_eq!(n.plot.as_deref(), Some("&xxe;"));
         assert!(matches!(parse(b"<movie><title>x</movie>"), Err(NfoError::Xml { .. })));
         assert!(matches!(parse(b"<movie><title>x</title>"), Err(NfoError::Xml { .. })));
-        assert!(matches!(
-            parse(b"<movie><retrovue><breakpoint>soon</breakpoint></retrovue></movie>"),
-            Err(NfoError::BadBreakpoint(_))
-        ));
+        // One bad value costs that value, not the file (issue 16).
+        let n = parse(
+            b"<movie><title>Kept</title><year>1987</year><mpaa>PG</mpaa><retrovue><breakpoint>soon</breakpoint>\
+              <breakpoint>7:30</breakpoint><daypart>primetime</daypart></retrovue><tag>retrovue:breakpoint=1:x</tag></movie>",
+        )
+        .unwrap();
+        assert_eq!((n.title.as_deref(), n.year, n.rating.as_deref()), (Some("Kept"), Some(1987), Some("PG")));
+        assert_eq!(n.breakpoints_ms, [450_000]);
+        assert_eq!(n.meta.daypart, ["primetime"]);
+        assert_eq!(n.problems.len(), 2, "{:?}", n.problems);
+        assert!(n.problems[0].contains("\"soon\"") && n.problems[1].contains("\"1:x\""), "{:?}", n.problems);
     }
 
     #[test]

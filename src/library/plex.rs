@@ -8,6 +8,11 @@
 //! full (`/library/metadata/{key}?includeChapters=1&includeMarkers=1`) for chapters and
 //! commercial markers (breakpoints, origin `plex`); what disappeared is marked gone. Plex's
 //! own media facts (duration, codecs, size) stand in for a probe: nothing is downloaded.
+//! An item's URI is its part URL on the server *without* the token, which stays with the
+//! source and is added only when the item is opened ([`super::secret::Credentials`]). An item
+//! in several parts (one `Media`, several `Part`s) or versions (several `Media`) keeps them
+//! all ([`super::MediaVersion`]): the schedule airs every part and picks the version that
+//! fits each channel; its length is never more than its shortest version's.
 //!
 //! The whole listing is read before anything is written: a server that is down, slow, says
 //! 401, sends garbage or a short page fails the source with a clear error and changes
@@ -23,7 +28,7 @@ use super::art::{Art, ArtRef};
 use super::progress::Progress;
 use super::report::{ItemError, SourceReport};
 use super::store::{self, ItemRecord, ProbeFacts, Source, SourceSpec};
-use super::{ContentKind, MediaId, nfo, scan};
+use super::{ContentKind, MediaId, MediaPart, MediaVersion, nfo, scan};
 use crate::clock::{self, Clock};
 use crate::db::Db;
 
@@ -182,6 +187,8 @@ struct Media {
     audio_codec: Option<String>,
     #[serde(rename = "audioChannels")]
     audio_channels: Option<u32>,
+    #[serde(rename = "videoFrameRate", default, deserialize_with = "opt_string_or_number")]
+    video_frame_rate: Option<String>,
     #[serde(rename = "Part", default)]
     parts: Vec<Part>,
 }
@@ -190,6 +197,7 @@ struct Media {
 struct Part {
     key: String,
     file: Option<String>,
+    duration: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -247,15 +255,15 @@ pub fn parse_sections(body: &[u8]) -> Result<Vec<PlexLibrary>, ParseError> {
 
 /// Decode the answer to a library listing (`/library/sections/{key}/all`) or an item's
 /// detail (`/library/metadata/{key}`): the `totalSize` announced (if any) and each item as a
-/// sync against the server at `base` with `token` stores it (with complete details, no path
-/// mapping).
-pub fn parse_items(body: &[u8], base: &str, token: &str) -> Result<(Option<usize>, Vec<PlexItem>), ParseError> {
+/// sync against the server at `base` stores it (with complete details, no path mapping).
+/// Part URLs carry no token: it is added when the item is opened ([`super::secret`]).
+pub fn parse_items(body: &[u8], base: &str) -> Result<(Option<usize>, Vec<PlexItem>), ParseError> {
     let listing: Listing = decode(body)?;
     let items = listing
         .metadata
         .iter()
         .map(|m| {
-            let (record, facts, breakpoints) = describe(m, m, base, token, None, true);
+            let (record, facts, breakpoints) = describe(m, m, base, None, true);
             PlexItem { record, facts, breakpoints }
         })
         .collect();
@@ -267,6 +275,15 @@ fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D:
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) => Ok(n.to_string()),
         other => Err(serde::de::Error::custom(format!("expected a string or number, got {other}"))),
+    }
+}
+
+fn opt_string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(serde::de::Error::custom(format!("expected a string or number, got {other}"))),
     }
 }
 
@@ -346,6 +363,17 @@ impl Client {
     }
 }
 
+/// The movie and show libraries of the server at `url`, asked with `token`.
+pub async fn libraries(url: &str, token: &str, timeout: Duration) -> Result<Vec<PlexLibrary>, PlexError> {
+    let sections: Sections = Client::new(url, token, timeout).get("/library/sections").await?;
+    Ok(sections
+        .directories
+        .into_iter()
+        .filter(|s| s.kind == "movie" || s.kind == "show")
+        .map(|d| PlexLibrary { key: d.key, kind: d.kind, title: d.title })
+        .collect())
+}
+
 /// Sync a Plex source into the library.
 pub async fn sync(
     db: &Db,
@@ -408,7 +436,7 @@ pub async fn sync(
         };
         let complete = detail.is_some();
         let full = detail.unwrap_or_else(|| item.clone());
-        let (rec, facts, breakpoints) = describe(&full, &item, url, token, path_map.as_ref(), complete);
+        let (rec, facts, breakpoints) = describe(&full, &item, url, path_map.as_ref(), complete);
         let now = clock::to_ms(clock.now());
         db.call_blocking(|c| -> Result<MediaId, store::StoreError> {
             let tx = c.transaction()?;
@@ -443,24 +471,62 @@ fn describe(
     m: &Metadata,
     listed: &Metadata,
     base: &str,
-    token: &str,
     path_map: Option<&(String, String)>,
     complete: bool,
 ) -> (ItemRecord, Result<ProbeFacts, String>, Vec<i64>) {
-    let media = m.media.first();
-    let part = media.and_then(|md| md.parts.first());
-    let local = part.and_then(|p| p.file.as_deref()).and_then(|file| {
-        let (from, to) = path_map?;
-        let rest = file.strip_prefix(from.as_str())?;
-        let p = PathBuf::from(format!("{}{}", to.trim_end_matches('/'), rest));
-        p.is_file().then_some(p)
-    });
-    let uri = match (&local, part) {
-        (Some(p), _) => scan::file_uri(p),
-        (None, Some(p)) => format!("{}{}?X-Plex-Token={}", base.trim_end_matches('/'), p.key, urlencode(token)),
-        (None, None) => String::new(),
+    // Each version (a `Media`) with its parts in order; a part is played from this box when the
+    // path mapping finds its file here. A version in several parts is cut at its parts'
+    // lengths, so it is usable only when Plex gives them.
+    let versions: Vec<(&Media, MediaVersion, Option<PathBuf>)> = m
+        .media
+        .iter()
+        .filter_map(|md| {
+            if md.parts.is_empty() || md.parts.iter().any(|p| !safe_key(&p.key)) {
+                return None;
+            }
+            let single = md.parts.len() == 1;
+            let lengths: Vec<Option<i64>> = md
+                .parts
+                .iter()
+                .map(|p| p.duration.or(if single { md.duration } else { None }).filter(|d| *d > 0))
+                .collect();
+            if !single && lengths.iter().any(Option::is_none) {
+                return None;
+            }
+            let locals: Vec<Option<PathBuf>> = md.parts.iter().map(|p| local_file(p, path_map)).collect();
+            let parts = md
+                .parts
+                .iter()
+                .zip(&lengths)
+                .zip(&locals)
+                .map(|((p, ms), local)| MediaPart {
+                    uri: local
+                        .as_deref()
+                        .map_or_else(|| format!("{}{}", base.trim_end_matches('/'), p.key), scan::file_uri),
+                    duration_ms: ms.unwrap_or(0),
+                })
+                .collect();
+            let version = MediaVersion {
+                width: md.width,
+                height: md.height,
+                frame_rate: md.video_frame_rate.clone(),
+                video_codec: md.video_codec.clone(),
+                audio_codec: md.audio_codec.clone(),
+                parts,
+            };
+            Some((md, version, locals.into_iter().next().flatten()))
+        })
+        .collect();
+    let media = versions.first().map(|(md, _, _)| *md);
+    let local = versions.first().and_then(|(_, _, l)| l.clone());
+    let uri = versions.first().map(|(_, v, _)| v.parts[0].uri.clone()).unwrap_or_default();
+    let several = versions.len() > 1 || versions.iter().any(|(_, v, _)| v.parts.len() > 1);
+    // What the schedule counts on: Plex's length, but never longer than any version.
+    let shortest = versions.iter().map(|(_, v, _)| v.duration_ms()).filter(|d| *d > 0).min().filter(|_| several);
+    let duration = match (m.duration.or(media.and_then(|md| md.duration)).filter(|d| *d > 0), shortest) {
+        (Some(d), Some(s)) => Some(d.min(s)),
+        (d, s) => d.or(s),
     };
-    let duration = m.duration.or(media.and_then(|md| md.duration)).filter(|d| *d > 0);
     let kind = if m.kind == "episode" { ContentKind::Episode } else { ContentKind::Movie };
     let year = m.year.or_else(|| m.originally_available_at.as_deref().and_then(|d| d.get(..4)?.parse().ok()));
     let aired = m
@@ -497,8 +563,9 @@ fn describe(
         duration_ms: duration,
         aired,
         art,
+        versions: if several { versions.iter().map(|(_, v, _)| v.clone()).collect() } else { Vec::new() },
     };
-    let facts = match (part, duration) {
+    let facts = match (media, duration) {
         (None, _) => Err("Plex lists no playable part for this item".to_owned()),
         (_, None) => Err("Plex reports no duration for this item".to_owned()),
         (Some(_), Some(d)) => Ok(ProbeFacts {
@@ -523,6 +590,18 @@ fn describe(
     (rec, facts, breakpoints)
 }
 
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+/// The file of `part` on this box, through the source's path mapping, if it is there.
+fn local_file(part: &Part, path_map: Option<&(String, String)>) -> Option<PathBuf> {
+    let (from, to) = path_map?;
+    let rest = part.file.as_deref()?.strip_prefix(from.as_str())?;
+    let p = PathBuf::from(format!("{}{}", to.trim_end_matches('/'), rest));
+    p.is_file().then_some(p)
+}
+
+/// A part key that stays a path on the server: it starts with `/`, has no fragment, no
+/// whitespace, and names no token of its own.
+fn safe_key(key: &str) -> bool {
+    key.starts_with('/')
+        && !key.contains(|c: char| c == '#' || c.is_whitespace() || c.is_control())
+        && !key.to_ascii_lowercase().contains("x-plex-token")
 }

@@ -486,6 +486,9 @@ fn describe(
         match read_nfo(&p) {
             Ok(n) if n.kind != NfoKind::TvShow => {
                 own_dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                for problem in &n.problems {
+                    errors.push(ItemError { item: p.to_string_lossy().into_owned(), reason: problem.clone() });
+                }
                 own = Some(n);
                 break;
             }
@@ -553,6 +556,7 @@ fn describe(
         // The item's own date: a show's premiere is not its episodes' air date.
         aired: own_ref.and_then(|o| o.aired),
         art,
+        versions: Vec::new(),
     };
     let breakpoints = own.map(|o| o.breakpoints_ms).unwrap_or_default();
     (rec, meta, breakpoints)

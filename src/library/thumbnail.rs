@@ -8,12 +8,17 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+use crate::elements::{ElementError, FAKESINK, PLAYBIN};
+
 /// Why no still could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ThumbnailError {
-    /// GStreamer could not start or an element is missing.
+    /// GStreamer failed at something.
     #[error("GStreamer: {0}")]
     Gst(#[source] glib::BoolError),
+    /// An element is missing (the message says what to install).
+    #[error(transparent)]
+    Element(#[from] ElementError),
     /// GStreamer could not start.
     #[error("GStreamer is not available: {0}")]
     Init(#[source] glib::Error),
@@ -84,9 +89,9 @@ pub fn still(uri: &str, width: u32, timeout: Duration) -> Result<Vec<u8>, Thumbn
 /// nearest keyframe), `width` pixels wide.
 pub fn still_at(uri: &str, width: u32, at: Option<Duration>, timeout: Duration) -> Result<Vec<u8>, ThumbnailError> {
     gst::init().map_err(ThumbnailError::Init)?;
-    let playbin = gst::ElementFactory::make("playbin").property("uri", uri).build().map_err(ThumbnailError::Gst)?;
-    let video = gst::ElementFactory::make("fakesink").build().map_err(ThumbnailError::Gst)?;
-    let audio = gst::ElementFactory::make("fakesink").build().map_err(ThumbnailError::Gst)?;
+    let playbin = PLAYBIN.make_with(|b| b.property("uri", uri))?;
+    let video = FAKESINK.make()?;
+    let audio = FAKESINK.make()?;
     playbin.set_property("video-sink", &video);
     playbin.set_property("audio-sink", &audio);
     let _stop = Stopper(playbin.clone());

@@ -7,6 +7,9 @@
 pub mod logo;
 pub mod m3u;
 pub mod store;
+pub mod watch;
+
+pub use watch::Lineups;
 
 use std::fmt;
 use std::str::FromStr;
@@ -147,6 +150,17 @@ pub struct OutputProfile {
     pub video_kbps: u32,
     /// Audio bitrate in kbit/s (AAC).
     pub audio_kbps: u32,
+}
+
+impl OutputProfile {
+    /// 16x16 macroblocks the encoder codes per second for this profile: the unit every
+    /// encoder budget is counted in (a partial macroblock at an edge counts whole).
+    pub fn macroblocks_per_second(&self) -> u64 {
+        let (w, h) = self.format.size();
+        let (n, d) = self.frame_rate.fraction();
+        let per_frame = u64::from(w.div_ceil(16)) * u64::from(h.div_ceil(16));
+        (per_frame * n as u64).div_ceil(d as u64)
+    }
 }
 
 impl Default for OutputProfile {

@@ -16,6 +16,9 @@ pub enum LineupStoreError {
     /// No such channel.
     #[error("no channel {0}")]
     NotFound(String),
+    /// The database task failed.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
     /// A stored row could not be decoded.
     #[error("channel {id}: stored settings are invalid: {source}")]
     BadSettings {

@@ -33,18 +33,15 @@ use super::player::{Command, PlayerConfig, PlayerStatus};
 use super::reaper::Reaper;
 use super::timeline::{self, Anchor, Placement, Realigner};
 use super::watchdog::{self, Backoff, Failure, RealtimeMeter, Retry};
-use super::{AiringSource, AsRun, AsRunSink, AsRunStatus};
+use super::{AsRunEvent, AsRunSink, AsRunStatus};
 use crate::clock::SharedClock;
+use crate::schedule::horizons::Horizon;
 use crate::schedule::{Airing, AiringKind};
 
 /// Build an item this long before its start.
 const PREPARE_LEAD: chrono::Duration = chrono::Duration::milliseconds(1500);
 /// An item must be placed at least this far ahead; sooner ones are joined in progress then.
 const JOIN_LEAD: chrono::Duration = chrono::Duration::milliseconds(700);
-/// How far ahead airings are read.
-const LOOKAHEAD: chrono::Duration = chrono::Duration::minutes(3);
-/// How often airings are re-read (schedule edits are picked up this fast).
-const REFRESH: Duration = Duration::from_secs(5);
 /// Retire an item this long after its last frame (the mixers have consumed it by then).
 const RETIRE_AFTER_NS: u64 = 300_000_000;
 /// How long a stopping session waits for its pipeline to reach NULL.
@@ -86,7 +83,8 @@ impl Shared {
 /// Everything the actor needs.
 pub(crate) struct Deps {
     pub config: PlayerConfig,
-    pub source: Arc<dyn AiringSource>,
+    /// The channel's published horizon, followed as it changes.
+    pub airings: watch::Receiver<Arc<Horizon>>,
     pub as_run: Arc<dyn AsRunSink>,
     pub clock: SharedClock,
     pub output: Output,
@@ -96,7 +94,7 @@ pub(crate) struct Deps {
 
 impl Deps {
     /// Record an as-run event, unless this actor was abandoned (its replacement records).
-    fn record(&self, entry: AsRun) {
+    fn record(&self, entry: AsRunEvent) {
         if !self.shared.is_abandoned() {
             self.as_run.record(entry);
         }
@@ -224,11 +222,9 @@ struct Session<'a> {
     events_tx: mpsc::UnboundedSender<ItemEvent>,
     events_rx: mpsc::UnboundedReceiver<ItemEvent>,
     items: HashMap<u64, Active>,
-    airings: Vec<Airing>,
     handled: HashSet<(i64, i64)>,
     /// Airings that failed, for the content watchdog.
     failed: HashMap<(i64, i64), Retry>,
-    last_fetch: Option<Instant>,
     serial: &'a mut u64,
     /// The compositor's output position seen last, and when it last moved.
     position: (u64, Instant),
@@ -274,10 +270,8 @@ impl<'a> Session<'a> {
             events_tx,
             events_rx,
             items: HashMap::new(),
-            airings: Vec::new(),
             handled: HashSet::new(),
             failed: HashMap::new(),
-            last_fetch: None,
             serial,
             position: (0, Instant::now()),
             realtime: RealtimeMeter::default(),
@@ -287,6 +281,7 @@ impl<'a> Session<'a> {
 
     async fn run(&mut self, rx: &mut mpsc::Receiver<Command>, status: &watch::Sender<PlayerStatus>) -> End {
         let mut bus = self.cp.pipeline.bus().expect("pipeline bus").stream();
+        let mut airings = self.deps.airings.clone();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -300,6 +295,8 @@ impl<'a> Session<'a> {
                     None => return End::Restart { reason: "pipeline bus closed".into(), deliberate: false },
                 },
                 Some(ev) = self.events_rx.recv() => self.on_item_event(ev),
+                // A published change: act on it now rather than at the next tick.
+                Ok(()) = airings.changed() => self.tick(),
                 cmd = rx.recv() => match cmd {
                     None | Some(Command::Stop) => return End::Stop,
                     Some(Command::Restart) => return End::Restart { reason: "restart requested".into(), deliberate: true },
@@ -310,7 +307,7 @@ impl<'a> Session<'a> {
                         let anchor = self.anchor;
                         self.deps.report(status, |s| s.anchor = Some(anchor));
                     }
-                    self.tick().await;
+                    self.tick();
                     if let Some(end) = self.guard(status) {
                         return end;
                     }
@@ -325,7 +322,7 @@ impl<'a> Session<'a> {
         let now = self.deps.clock.now();
         for (_, a) in self.items.drain() {
             if a.started {
-                self.deps.record(AsRun {
+                self.deps.record(AsRunEvent {
                     channel: self.deps.config.channel,
                     actual_start: self.anchor.wall_at(a.placement.air_ns),
                     actual_end: Some(now.min(a.airing.end)),
@@ -378,7 +375,9 @@ impl<'a> Session<'a> {
         use gst::MessageView;
         match msg.view() {
             MessageView::Error(err) => {
-                let text = format!("{} ({})", err.error(), err.debug().map(|d| d.to_string()).unwrap_or_default());
+                // GStreamer quotes the URL it opened (a Plex part URL carries the token).
+                let debug = err.debug().map(|d| crate::library::secret::redact(&d).into_owned());
+                let text = format!("{} ({})", err.error(), debug.as_deref().unwrap_or_default());
                 match self.origin(msg.src()) {
                     Origin::Item(serial) => {
                         // "souphttpsrc: Internal data stream error. (streaming stopped, reason
@@ -389,7 +388,12 @@ impl<'a> Session<'a> {
                             .and_then(|e| e.factory())
                             .map(|f| f.name().to_string())
                             .unwrap_or_else(|| "item".into());
-                        let detail = err.debug().and_then(|d| d.lines().last().map(str::to_owned));
+                        if super::verify::is_hardware_decoder(&element)
+                            && let Some(uri) = self.items.get(&serial).and_then(|a| a.airing.uri.as_deref())
+                        {
+                            super::verify::remember_decoder_failure(uri);
+                        }
+                        let detail = debug.as_deref().and_then(|d| d.lines().last().map(str::to_owned));
                         let reason = match detail {
                             Some(d) if !d.is_empty() => format!("{element}: {} ({d})", err.error()),
                             _ => format!("{element}: {}", err.error()),
@@ -429,34 +433,21 @@ impl<'a> Session<'a> {
         }
     }
 
-    async fn refresh(&mut self, now: DateTime<Utc>) {
-        if self.last_fetch.is_some_and(|t| t.elapsed() < REFRESH) {
-            return;
-        }
-        self.last_fetch = Some(Instant::now());
-        match self.deps.source.airings(self.deps.config.channel, now, now + LOOKAHEAD).await {
-            Ok(mut list) => {
-                list.sort_by_key(|a| a.start);
-                self.airings = list;
-            }
-            Err(e) => tracing::warn!(channel = %self.deps.config.channel, error = %e, "keeping the previous airings"),
-        }
+    /// The channel's horizon as published now (an `Arc` of the latest snapshot: schedule
+    /// edits reach the actor the moment they are published).
+    fn horizon(&self) -> Arc<Horizon> {
+        self.deps.airings.borrow().clone()
     }
 
-    async fn tick(&mut self) {
+    fn tick(&mut self) {
         let now = self.deps.clock.now();
-        self.refresh(now).await;
-        let due: Vec<Airing> = self
-            .airings
-            .iter()
-            .filter(|a| a.end > now && a.start <= now + PREPARE_LEAD && !self.handled.contains(&key(a)))
-            .cloned()
-            .collect();
+        let horizon = self.horizon();
+        let due: Vec<Airing> =
+            horizon.between(now, now + PREPARE_LEAD).filter(|a| !self.handled.contains(&key(a))).cloned().collect();
         for a in due {
             self.handled.insert(key(&a));
             self.place_and_prepare(a, now, None);
         }
-        self.airings.retain(|a| a.end > now);
         // k.1 is the airing's end: forget it only once it is well over.
         let horizon = now.timestamp_millis() - 60_000;
         self.handled.retain(|k| k.1 > horizon);
@@ -525,7 +516,7 @@ impl<'a> Session<'a> {
             if let Some(s) = &self.deps.config.presentation.standby {
                 s.uncover(key(&a.airing), actual_start);
             }
-            let entry = AsRun {
+            let entry = AsRunEvent {
                 channel: self.deps.config.channel,
                 airing: a.airing.clone(),
                 actual_start,
@@ -548,7 +539,8 @@ impl<'a> Session<'a> {
         if delivered != a.delivered.0 {
             a.delivered = (delivered, position);
         }
-        if !live && now_rt > p.air_ns + watchdog::NOT_READY_NS {
+        // Against the output too: on a starved box opening a file takes longer in wall time.
+        if !live && position > p.air_ns + watchdog::NOT_READY_NS {
             return self.fail(serial, Failure::Transient("media did not open in time".into()));
         }
         // Measured against the output, not the clock: on a starved box the output is late
@@ -595,7 +587,7 @@ impl<'a> Session<'a> {
                     None => note,
                 });
             }
-            self.deps.record(AsRun {
+            self.deps.record(AsRunEvent {
                 channel: self.deps.config.channel,
                 actual_start: self.anchor.wall_at(p.air_ns),
                 actual_end: Some(self.anchor.wall_at(p.air_ns + played.min(slot))),
@@ -620,7 +612,7 @@ impl<'a> Session<'a> {
         let now = self.deps.clock.now();
         self.note_failure(&a.airing, failure);
         self.stand_by(&a.airing, now);
-        self.deps.record(AsRun {
+        self.deps.record(AsRunEvent {
             channel: self.deps.config.channel,
             actual_start: if a.started { self.anchor.wall_at(a.placement.air_ns) } else { now.max(a.airing.start) },
             actual_end: Some(now.min(a.airing.end)),
@@ -638,7 +630,7 @@ impl<'a> Session<'a> {
         let now = self.deps.clock.now();
         self.note_failure(&airing, failure);
         self.stand_by(&airing, now);
-        self.deps.record(AsRun {
+        self.deps.record(AsRunEvent {
             channel: self.deps.config.channel,
             actual_start: now.max(airing.start),
             actual_end: Some(airing.end.min(now.max(airing.start))),

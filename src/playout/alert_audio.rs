@@ -17,6 +17,7 @@ use gstreamer_audio as gst_audio;
 
 use super::overlay::{AudioState, OverlayError};
 use crate::clock::SharedClock;
+use crate::elements::IDENTITY;
 
 /// How long the attention tone plays.
 pub const TONE: chrono::Duration = chrono::Duration::seconds(4);
@@ -41,10 +42,7 @@ pub(crate) fn element(
     state: impl Fn(DateTime<Utc>) -> AudioState + Send + Sync + 'static,
 ) -> Result<gst::Element, OverlayError> {
     gst::init().map_err(OverlayError::Init)?;
-    let identity = gst::ElementFactory::make("identity")
-        .name("alert-audio")
-        .build()
-        .map_err(|source| OverlayError::Element { element: "identity", source })?;
+    let identity = IDENTITY.make_with(|b| b.name("alert-audio"))?;
     let pad = identity.static_pad("src").expect("identity has a src pad");
     // std Mutex: touched only by this pad's streaming thread, one buffer at a time.
     let track = Arc::new(Mutex::new(Track::default()));

@@ -1,9 +1,16 @@
 //! H.264 encoder choice and settings. The registry is probed in order `v4l2h264enc` (Pi),
-//! `vah264enc`, `vaapih264enc` (x86 VA-API), `x264enc`, `openh264enc`, unless the config
-//! names one. Every encoder gets a fixed 2 s GOP, CBR at the channel bitrate, no B-frames, and
-//! no scene-cut keyframes, so keyframes (and HLS segments) fall exactly every 2 s.
+//! `vah264enc`, `vah264lpenc` (x86 VA-API; Intel chips with only the low-power entry point
+//! have just the latter), `vaapih264enc` (legacy VA-API), `x264enc`, `openh264enc`, unless the
+//! config names one. A registered encoder is trusted only after it encoded a few frames of the
+//! channel's caps with these settings ([`super::verify`]); one that cannot open its device is
+//! skipped with a log line saying why. Every encoder gets a fixed 2 s GOP, CBR at the channel
+//! bitrate, no B-frames, and no scene-cut keyframes, so keyframes (and HLS segments) fall
+//! exactly every 2 s.
+
+use gstreamer::prelude::*;
 
 use crate::config::EncoderChoice;
+use crate::elements::{self, Factory, OPENH264ENC, System, V4L2H264ENC, VAAPIH264ENC, VAH264ENC, VAH264LPENC, X264ENC};
 
 /// An H.264 encoder we know how to configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +19,8 @@ pub enum EncoderKind {
     V4l2,
     /// VA-API (new `va` plugin).
     Va,
+    /// VA-API low-power entry point (`VAEntrypointEncSliceLP`, new `va` plugin).
+    VaLp,
     /// VA-API (legacy gstreamer-vaapi).
     Vaapi,
     /// Software x264 (GPL).
@@ -21,30 +30,70 @@ pub enum EncoderKind {
 }
 
 /// Probe order for [`EncoderChoice::Auto`].
-pub const PROBE_ORDER: [EncoderKind; 5] =
-    [EncoderKind::V4l2, EncoderKind::Va, EncoderKind::Vaapi, EncoderKind::X264, EncoderKind::OpenH264];
+pub const PROBE_ORDER: [EncoderKind; 6] = [
+    EncoderKind::V4l2,
+    EncoderKind::Va,
+    EncoderKind::VaLp,
+    EncoderKind::Vaapi,
+    EncoderKind::X264,
+    EncoderKind::OpenH264,
+];
 
 /// No usable encoder.
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
-    /// The configured element is unknown or not installed.
-    #[error("encoder {0:?} is not available (known: v4l2h264enc, vah264enc, vaapih264enc, x264enc, openh264enc)")]
+    /// The configured element is not one playout knows.
+    #[error(
+        "encoder {0:?} is not available (known: v4l2h264enc, vah264enc, vah264lpenc, vaapih264enc, x264enc, openh264enc)"
+    )]
     Unavailable(String),
+    /// The configured encoder is not in the registry; the message says what to install.
+    #[error("{}", .0.factory().missing())]
+    NotInstalled(EncoderKind),
+    /// The configured element exists but failed its trial encode.
+    #[error("encoder {name} failed its trial encode: {reason}")]
+    Failed {
+        /// Element name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A setting could not be applied to the element.
+    #[error("encoder {element} refused {property}={value}: {reason}")]
+    Setting {
+        /// Element name.
+        element: &'static str,
+        /// Property.
+        property: &'static str,
+        /// Value as text.
+        value: String,
+        /// Why (no such property, or a value of the wrong type or range).
+        reason: String,
+    },
     /// Auto probing found nothing.
-    #[error("no H.264 encoder found in the GStreamer registry (install gstreamer1.0-plugins-ugly for x264enc)")]
+    #[error(
+        "no H.264 encoder found in the GStreamer registry ({})",
+        elements::missing_line(X264ENC, System::detect(), false)
+    )]
     NoneFound,
 }
 
 impl EncoderKind {
+    /// The GStreamer element.
+    pub fn factory(self) -> Factory {
+        match self {
+            Self::V4l2 => V4L2H264ENC,
+            Self::Va => VAH264ENC,
+            Self::VaLp => VAH264LPENC,
+            Self::Vaapi => VAAPIH264ENC,
+            Self::X264 => X264ENC,
+            Self::OpenH264 => OPENH264ENC,
+        }
+    }
+
     /// The GStreamer element name.
     pub fn element(self) -> &'static str {
-        match self {
-            Self::V4l2 => "v4l2h264enc",
-            Self::Va => "vah264enc",
-            Self::Vaapi => "vaapih264enc",
-            Self::X264 => "x264enc",
-            Self::OpenH264 => "openh264enc",
-        }
+        self.factory().name()
     }
 
     /// The kind for an element name.
@@ -55,7 +104,7 @@ impl EncoderKind {
     /// Raw video format the encoder takes without a conversion.
     pub fn input_format(self) -> &'static str {
         match self {
-            Self::V4l2 | Self::Va | Self::Vaapi => "NV12",
+            Self::V4l2 | Self::Va | Self::VaLp | Self::Vaapi => "NV12",
             Self::X264 | Self::OpenH264 => "I420",
         }
     }
@@ -76,7 +125,7 @@ impl EncoderKind {
                     kbps * 1000
                 ),
             )],
-            Self::Va => vec![
+            Self::Va | Self::VaLp => vec![
                 ("key-int-max", gop.to_string()),
                 ("rate-control", "cbr".into()),
                 ("bitrate", kbps.to_string()),
@@ -121,16 +170,73 @@ pub fn choose(choice: &EncoderChoice, available: impl Fn(&str) -> bool) -> Resul
     match choice {
         EncoderChoice::Named(name) => match EncoderKind::from_element(name) {
             Some(kind) if available(name) => Ok(kind),
-            _ => Err(EncoderError::Unavailable(name.clone())),
+            Some(kind) => Err(EncoderError::NotInstalled(kind)),
+            None => Err(EncoderError::Unavailable(name.clone())),
         },
         EncoderChoice::Auto => PROBE_ORDER.into_iter().find(|k| available(k.element())).ok_or(EncoderError::NoneFound),
     }
 }
 
-/// Probe the real GStreamer registry (call after `gst::init`). Hardware encoders are only
-/// registered when their device exists, so a factory lookup is the probe.
+/// Whether this is a hardware encoder.
+impl EncoderKind {
+    /// Hardware (V4L2 or VA) rather than software.
+    pub fn is_hardware(self) -> bool {
+        matches!(self, Self::V4l2 | Self::Va | Self::VaLp | Self::Vaapi)
+    }
+}
+
+/// Apply `settings` to `element` without trusting them: each property must exist and its value
+/// must parse for the property's type and range (what `set_property_from_str` would panic on).
+pub fn configure(element: &gstreamer::Element, kind: EncoderKind, gop: u64, kbps: u32) -> Result<(), EncoderError> {
+    for (property, value) in kind.settings(gop, kbps) {
+        let refuse =
+            |reason: String| EncoderError::Setting { element: kind.element(), property, value: value.clone(), reason };
+        let pspec = element.find_property(property).ok_or_else(|| refuse("no such property".into()))?;
+        let v = <gstreamer::glib::Value as GstValueExt>::deserialize_with_pspec(&value, &pspec)
+            .map_err(|e| refuse(format!("not a valid {}: {e}", pspec.value_type())))?;
+        if !in_range(&pspec, &v) {
+            return Err(refuse(format!("out of range for {}", pspec.value_type())));
+        }
+        element.set_property_from_value(property, &v);
+    }
+    Ok(())
+}
+
+/// Whether a numeric value lies in the property's range (what GObject would clamp or refuse).
+fn in_range(pspec: &gstreamer::glib::ParamSpec, v: &gstreamer::glib::Value) -> bool {
+    use gstreamer::glib::{ParamSpecInt, ParamSpecInt64, ParamSpecUInt, ParamSpecUInt64};
+    if let Some(p) = pspec.downcast_ref::<ParamSpecUInt>() {
+        return v.get::<u32>().is_ok_and(|x| (p.minimum()..=p.maximum()).contains(&x));
+    }
+    if let Some(p) = pspec.downcast_ref::<ParamSpecInt>() {
+        return v.get::<i32>().is_ok_and(|x| (p.minimum()..=p.maximum()).contains(&x));
+    }
+    if let Some(p) = pspec.downcast_ref::<ParamSpecUInt64>() {
+        return v.get::<u64>().is_ok_and(|x| (p.minimum()..=p.maximum()).contains(&x));
+    }
+    if let Some(p) = pspec.downcast_ref::<ParamSpecInt64>() {
+        return v.get::<i64>().is_ok_and(|x| (p.minimum()..=p.maximum()).contains(&x));
+    }
+    true
+}
+
+/// Probe (with a trial encode of the default profile) and remember the answer for the life of
+/// the process: the director, the web page and the channels all see the same choice.
 pub fn probe(choice: &EncoderChoice) -> Result<EncoderKind, EncoderError> {
-    choose(choice, |name| gstreamer::ElementFactory::find(name).is_some())
+    probe_with(choice, &crate::lineup::OutputProfile::default())
+}
+
+/// [`probe`], trying the encoders on `profile`'s caps if this choice was not probed yet.
+pub fn probe_with(choice: &EncoderChoice, profile: &crate::lineup::OutputProfile) -> Result<EncoderKind, EncoderError> {
+    type Cache = Vec<(EncoderChoice, Result<EncoderKind, String>)>;
+    static CHOSEN: std::sync::Mutex<Cache> = std::sync::Mutex::new(Vec::new());
+    let mut chosen = CHOSEN.lock().expect("encoder cache");
+    if let Some((_, r)) = chosen.iter().find(|(c, _)| c == choice) {
+        return r.clone().map_err(|reason| EncoderError::Failed { name: format!("{choice:?}"), reason });
+    }
+    let result = super::verify::choose_encoder(choice, profile);
+    chosen.push((choice.clone(), result.as_ref().map(|k| *k).map_err(|e| e.to_string())));
+    result
 }
 
 #[cfg(test)]
@@ -171,7 +277,10 @@ mod tests {
     fn this_machine_has_a_software_encoder() {
         gstreamer::init().unwrap();
         let kind = probe(&EncoderChoice::Auto).unwrap();
-        assert!(matches!(kind, EncoderKind::X264 | EncoderKind::OpenH264 | EncoderKind::Va | EncoderKind::Vaapi));
+        assert!(matches!(
+            kind,
+            EncoderKind::X264 | EncoderKind::OpenH264 | EncoderKind::Va | EncoderKind::VaLp | EncoderKind::Vaapi
+        ));
         assert_eq!(probe(&EncoderChoice::Named("openh264enc".into())).unwrap(), EncoderKind::OpenH264);
     }
 }

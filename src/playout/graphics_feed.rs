@@ -1,50 +1,29 @@
-//! Keeps a channel's [`ChannelGraphics`] fed with schedule cues: a task reads the channel's
-//! airings around "now" (the same [`AiringSource`] the player uses) and, through
+//! Keeps a channel's [`ChannelGraphics`] fed with schedule cues: a task follows the channel's
+//! published horizon (the same watched [`Horizon`] the player follows) and, through
 //! [`ItemFacts`], each program's rating and picture aspect, so lower thirds and the bug's
-//! placement follow the schedule. A guide channel's graphics also get every channel's
-//! programmes from a [`GuideSource`] ([`follow_guide`]).
+//! placement follow the schedule the moment it is published. (A guide channel's listing is
+//! fed by the director through [`ChannelGraphics::set_guide`].)
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::graphics::cues::Cue;
 use super::overlay::ChannelGraphics;
-use super::{AiringSource, GuideSource};
 use crate::clock::SharedClock;
 use crate::library::MediaId;
 use crate::lineup::ChannelId;
 use crate::schedule::Airing;
+use crate::schedule::horizons::Horizon;
 
-/// How often the cues are re-read (the schedule is frozen near "now", so this is plenty).
-pub const REFRESH: Duration = Duration::from_secs(20);
-
-/// How often a guide channel's listing is re-read.
-pub const GUIDE_REFRESH: Duration = Duration::from_secs(30);
-
-/// Feed a guide channel's `graphics` with the listing of every channel (now and the next
-/// hours) until `shutdown`.
-pub async fn follow_guide(
-    graphics: ChannelGraphics,
-    source: Arc<dyn GuideSource>,
-    clock: SharedClock,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let now = clock.now();
-        match source.guide(now - chrono::Duration::hours(3), now + chrono::Duration::hours(4)).await {
-            Ok(data) => graphics.set_guide(data),
-            Err(e) => tracing::warn!("guide channel: {e}"),
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(GUIDE_REFRESH) => {}
-        }
-    }
-}
+/// How far ahead of now the cues reach; the window moves on this often (from the snapshot
+/// in memory) when the horizon does not change meanwhile.
+const AHEAD: chrono::Duration = chrono::Duration::hours(4);
+const MOVE_ON: Duration = Duration::from_secs(600);
 
 /// What graphics need to know about a library item.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -75,11 +54,12 @@ pub fn cue(airing: &Airing, facts: &Facts) -> Cue {
     }
 }
 
-/// Feed `graphics` with channel `channel`'s cues until `shutdown`.
+/// Feed `graphics` with channel `channel`'s cues until `shutdown`: at once, whenever its
+/// horizon is published anew, and as the window moves on.
 pub async fn follow(
     graphics: ChannelGraphics,
     channel: ChannelId,
-    source: Arc<dyn AiringSource>,
+    mut airings: watch::Receiver<Arc<Horizon>>,
     facts: Option<Arc<dyn ItemFacts>>,
     clock: SharedClock,
     shutdown: CancellationToken,
@@ -87,33 +67,31 @@ pub async fn follow(
     let mut known: HashMap<MediaId, Facts> = HashMap::new();
     loop {
         let now = clock.now();
-        match source.airings(channel, now - chrono::Duration::hours(1), now + chrono::Duration::hours(4)).await {
-            Ok(airings) => {
-                let mut cues = Vec::with_capacity(airings.len());
-                for a in &airings {
-                    let f = match (a.media_id, &facts) {
-                        (Some(id), Some(src)) => match known.get(&id) {
-                            Some(f) => f.clone(),
-                            None => {
-                                let f = src.facts(id).await;
-                                known.insert(id, f.clone());
-                                f
-                            }
-                        },
-                        _ => Facts::default(),
-                    };
-                    cues.push(cue(a, &f));
-                }
-                graphics.set_cues(cues);
-            }
-            Err(e) => tracing::warn!(%channel, "graphics: {e}"),
+        let horizon = airings.borrow_and_update().clone();
+        let mut cues = Vec::new();
+        for a in horizon.between(now - chrono::Duration::hours(1), now + AHEAD) {
+            let f = match (a.media_id, &facts) {
+                (Some(id), Some(src)) => match known.get(&id) {
+                    Some(f) => f.clone(),
+                    None => {
+                        let f = src.facts(id).await;
+                        known.insert(id, f.clone());
+                        f
+                    }
+                },
+                _ => Facts::default(),
+            };
+            cues.push(cue(a, &f));
         }
+        graphics.set_cues(cues);
         if known.len() > 2000 {
             known.clear();
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(REFRESH) => {}
+            r = airings.changed() => if r.is_err() { return },
+            () = tokio::time::sleep(MOVE_ON) => {}
         }
+        tracing::trace!(%channel, "graphics cues refreshed");
     }
 }

@@ -24,9 +24,10 @@
 //! 5. A probe on each branch's output cuts at the slot end: the buffer that crosses it is
 //!    trimmed (audio) or dropped (video), then EOS is pushed so the compositor stops showing
 //!    it and the decoder stops. [`ItemEvent::Finished`] follows.
-//! 6. [`ItemBin::retire`] (actor): release the mixer pads, take the bin out of the pipeline
-//!    and hand it to [`super::reaper`], which brings it to NULL on its own thread: a decoder
-//!    or source that takes seconds to stop never holds the channel up.
+//! 6. [`ItemBin::retire`] (actor): hand the bin to [`super::reaper`], which brings it to NULL
+//!    on its own thread, then releases its mixer pads and removes it: a decoder or source that
+//!    takes seconds to stop never holds the channel up, and no mixer pad is released while
+//!    the item's thread still pushes into it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,10 @@ use super::pipeline::{ChannelPipeline, ITEM_ZORDER_BASE, PipelineError, make};
 use super::probe::DISCARD;
 use super::reaper::Reaper;
 use super::timeline::Placement;
+use crate::elements::{
+    AUDIOCONVERT, AUDIORESAMPLE, CAPSFILTER, DEINTERLACE, QUEUE, URIDECODEBIN, VIDEOCONVERT, VIDEORATE, VIDEOSCALE,
+    VOLUME,
+};
 
 /// Highest gain applied to a quiet item (dB); quieter items stay quieter.
 const MAX_GAIN_DB: f64 = 12.0;
@@ -143,8 +148,10 @@ impl ItemBin {
         events: UnboundedSender<ItemEvent>,
     ) -> Result<Self, PipelineError> {
         let bin = gst::Bin::with_name(&bin_name(serial));
-        let decode = make("uridecodebin")?;
+        let decode = make(URIDECODEBIN)?;
         decode.set_property("uri", uri);
+        // Media a hardware decoder failed on before is decoded in software.
+        super::verify::avoid_failed_hardware(&decode, uri);
         // HTTP sources: give up on a dead server instead of hanging.
         decode.connect("source-setup", false, |args| {
             if let Ok(src) = args[1].get::<gst::Element>()
@@ -288,22 +295,18 @@ impl ItemBin {
         built > 0 && self.progress.finished.load(Ordering::SeqCst) >= built
     }
 
-    /// Release the mixer pads, take the bin out of the pipeline and have `reaper` bring it to
-    /// NULL. Actor thread only.
+    /// Take the item off: its branches unblocked, then the reaper brings the bin to NULL,
+    /// releases its mixer pads and removes it from the pipeline, on its own thread. Actor
+    /// thread only.
     pub fn retire(mut self, pipeline: &ChannelPipeline, reaper: &Reaper) {
-        for pad in self.mixer_pads.drain(..) {
-            pipeline.release_pad(&pad);
-        }
         // Unblock branches so their threads can leave (the bin is going down anyway).
         for b in &mut self.branches {
             if let Some(id) = b.block.take() {
                 b.out.remove_probe(id);
             }
         }
-        // Out of the pipeline first (nothing of it can reach the mixers or post to the
-        // channel's bus any more), then to NULL where a slow stop cannot hold the actor.
-        let _ = pipeline.pipeline.remove(&self.bin);
-        reaper.reap(self.bin.upcast(), format!("item {}", self.serial));
+        let pads = std::mem::take(&mut self.mixer_pads);
+        reaper.reap_item(&pipeline.pipeline, self.bin.clone(), pads, pipeline.releaser());
     }
 }
 
@@ -339,7 +342,7 @@ fn add_started(bin: &gst::Bin, chain: &[gst::Element]) -> Result<(gst::Pad, gst:
 }
 
 fn branch_queue() -> Result<gst::Element, PipelineError> {
-    let queue = make("queue")?;
+    let queue = make(QUEUE)?;
     // How far a branch decodes ahead of the mixer. Raw SD video is ~0.45 MB a frame, so this
     // is most of an item's memory: 0.5 s rides over decoder bursts (keyframes, frame
     // threads) well inside the mixers' 200 ms latency, at half the frames of 1 s.
@@ -354,23 +357,23 @@ fn branch_queue() -> Result<gst::Element, PipelineError> {
 fn build_video_branch(bin: &gst::Bin, caps: &gst::Caps) -> Result<((gst::Pad, gst::Pad), gst::Element), PipelineError> {
     // deinterlace takes 8-bit formats only: anything else (10-bit, 4:4:4) would pass through
     // still interlaced and fail to negotiate. Passthrough for 8-bit sources.
-    let scale = make("videoscale")?;
+    let scale = make(VIDEOSCALE)?;
     scale.set_property("add-borders", true);
     // Scale first, in the source's colours, then convert the colours (BT.709 HD to BT.601
     // SD, say) on the small picture: one converter doing both scales with a colour-matrix
     // pass on the large one, about 3x the cost.
-    let scaled = make("capsfilter")?;
+    let scaled = make(CAPSFILTER)?;
     scaled.set_property("caps", scaled_caps_template(caps));
-    let out_caps = make("capsfilter")?;
+    let out_caps = make(CAPSFILTER)?;
     out_caps.set_property("caps", caps);
     let chain = [
-        make("videoconvert")?,
-        make("deinterlace")?,
-        make("videoconvert")?,
+        make(VIDEOCONVERT)?,
+        make(DEINTERLACE)?,
+        make(VIDEOCONVERT)?,
         scale,
         scaled.clone(),
-        make("videoconvert")?,
-        make("videorate")?,
+        make(VIDEOCONVERT)?,
+        make(VIDEORATE)?,
         out_caps,
         branch_queue()?,
     ];
@@ -390,11 +393,11 @@ fn scaled_caps_template(out: &gst::Caps) -> gst::Caps {
 }
 
 fn build_audio_branch(bin: &gst::Bin, caps: &gst::Caps, gain_db: f64) -> Result<(gst::Pad, gst::Pad), PipelineError> {
-    let volume = make("volume")?;
+    let volume = make(VOLUME)?;
     volume.set_property("volume", 10f64.powf(gain_db / 20.0));
-    let filter = make("capsfilter")?;
+    let filter = make(CAPSFILTER)?;
     filter.set_property("caps", caps);
-    let chain = [make("audioconvert")?, make("audioresample")?, volume, filter, branch_queue()?];
+    let chain = [make(AUDIOCONVERT)?, make(AUDIORESAMPLE)?, volume, filter, branch_queue()?];
     add_started(bin, &chain)
 }
 

@@ -30,6 +30,7 @@ use super::graphics::scene::{Layer, Scene, SceneConfig};
 use super::pipeline::OverlayFactory;
 use super::station::Standby;
 use crate::clock::SharedClock;
+use crate::elements::{ElementError, OVERLAYCOMPOSITION};
 use crate::emergency::activation::AlertTimeline;
 use crate::emergency::{ActiveAlerts, Alert};
 use crate::lineup::{Channel, ChannelKind, GuideNumber};
@@ -40,6 +41,7 @@ use crate::schedule::AiringKind;
 struct Shared {
     number: GuideNumber,
     clock: SharedClock,
+    tz: chrono_tz::Tz,
     alerts: watch::Receiver<Arc<ActiveAlerts>>,
     /// The live sets followed so far, to decide each buffer by its air instant.
     timeline: Mutex<AlertTimeline>,
@@ -81,15 +83,9 @@ pub enum OverlayError {
     /// GStreamer did not initialise.
     #[error("GStreamer init failed: {0}")]
     Init(#[source] glib::Error),
-    /// A plugin is missing.
-    #[error("cannot create the {element} element for graphics: {source}")]
-    Element {
-        /// Element factory.
-        element: &'static str,
-        /// Why.
-        #[source]
-        source: glib::BoolError,
-    },
+    /// A plugin is missing (the message says what to install).
+    #[error(transparent)]
+    Element(#[from] ElementError),
 }
 
 impl ChannelGraphics {
@@ -100,32 +96,12 @@ impl ChannelGraphics {
         clock: SharedClock,
         tz: chrono_tz::Tz,
     ) -> Self {
-        let (width, height) = channel.settings.profile.format.size();
-        let bug_text = channel
-            .settings
-            .bug
-            .text
-            .clone()
-            .or_else(|| (!channel.call_sign.is_empty()).then(|| channel.call_sign.clone()))
-            .unwrap_or_else(|| channel.name.clone());
-        let scene = Scene::new(SceneConfig {
-            width,
-            height,
-            bug: channel.settings.bug.clone(),
-            bug_text,
-            lower_thirds: channel.settings.lower_thirds,
-            clock: channel.settings.clock,
-            tz,
-            frame_rate: channel.settings.profile.frame_rate,
-            call_sign: channel.call_sign.clone(),
-            name: channel.name.clone(),
-            era: channel.settings.era,
-            guide: channel.settings.kind == ChannelKind::Guide,
-        });
+        let scene = Scene::new(scene_config(channel, tz));
         Self {
             shared: Arc::new(Shared {
                 number: channel.number.clone(),
                 clock,
+                tz,
                 alerts,
                 timeline: Mutex::new(AlertTimeline::default()),
                 cues: Mutex::new(Arc::new(Vec::new())),
@@ -136,6 +112,14 @@ impl ChannelGraphics {
                 standby: Standby::default(),
             }),
         }
+    }
+
+    /// Follow the channel's settings on air: a changed bug, lower-third or clock setting (or
+    /// name, call sign) is drawn from the next frame on, without touching the pipeline. The
+    /// output profile is not a graphics setting: changing it rebuilds the pipeline.
+    pub fn apply_settings(&self, channel: &Channel) {
+        let next = Scene::new(scene_config(channel, self.shared.tz));
+        self.shared.scene.lock().unwrap_or_else(|p| p.into_inner()).replace(next);
     }
 
     /// Replace the schedule cues (current and upcoming items, in start order).
@@ -175,10 +159,7 @@ impl ChannelGraphics {
     /// pipeline build; the state lives here, so a rebuilt pipeline resumes the graphics).
     pub fn video_element(&self) -> Result<gst::Element, OverlayError> {
         gst::init().map_err(OverlayError::Init)?;
-        let element = gst::ElementFactory::make("overlaycomposition")
-            .name("graphics")
-            .build()
-            .map_err(|source| OverlayError::Element { element: "overlaycomposition", source })?;
+        let element = OVERLAYCOMPOSITION.make_with(|b| b.name("graphics"))?;
         let shared = self.shared.clone();
         element.connect("draw", false, move |args| {
             // The signal must return a (possibly NULL) composition, and a panic must not
@@ -220,6 +201,32 @@ impl ChannelGraphics {
     pub fn audio_element(&self) -> Result<gst::Element, OverlayError> {
         let shared = self.shared.clone();
         super::alert_audio::element(self.shared.clock.clone(), move |at| audio_state(&shared, at))
+    }
+}
+
+/// What `channel`'s graphics show.
+fn scene_config(channel: &Channel, tz: chrono_tz::Tz) -> SceneConfig {
+    let (width, height) = channel.settings.profile.format.size();
+    let bug_text = channel
+        .settings
+        .bug
+        .text
+        .clone()
+        .or_else(|| (!channel.call_sign.is_empty()).then(|| channel.call_sign.clone()))
+        .unwrap_or_else(|| channel.name.clone());
+    SceneConfig {
+        width,
+        height,
+        bug: channel.settings.bug.clone(),
+        bug_text,
+        lower_thirds: channel.settings.lower_thirds,
+        clock: channel.settings.clock,
+        tz,
+        frame_rate: channel.settings.profile.frame_rate,
+        call_sign: channel.call_sign.clone(),
+        name: channel.name.clone(),
+        era: channel.settings.era,
+        guide: channel.settings.kind == ChannelKind::Guide,
     }
 }
 

@@ -43,6 +43,10 @@ use super::encoder::EncoderKind;
 use super::probe::DISCARD;
 use super::timeline::Rate;
 use super::tsscan::{AUDIO_PID, KeyframeSplitter, VIDEO_PID};
+use crate::elements::{
+    AACPARSE, AUDIOCONVERT, AUDIOMIXER, AUDIOTESTSRC, AVENC_AAC, CAPSFILTER, COMPOSITOR, ElementError, Factory,
+    H264PARSE, MPEGTSMUX, QUEUE, VIDEOTESTSRC,
+};
 use crate::lineup::OutputProfile;
 use crate::stream::hls::HlsWriter;
 use crate::stream::{Feed, Publisher};
@@ -116,15 +120,10 @@ pub struct Meter {
 /// Building the pipeline failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    /// A required element is missing from the registry.
-    #[error("cannot create GStreamer element {element}: {source}")]
-    Element {
-        /// Factory name.
-        element: &'static str,
-        /// Cause.
-        #[source]
-        source: glib::BoolError,
-    },
+    /// A required element is missing from the registry (the message says what to install)
+    /// or would not construct.
+    #[error(transparent)]
+    Element(#[from] ElementError),
     /// Linking, adding or a state change failed.
     #[error("pipeline setup failed ({what}): {source}")]
     Setup {
@@ -134,6 +133,9 @@ pub enum PipelineError {
         #[source]
         source: glib::BoolError,
     },
+    /// The encoder refused a setting.
+    #[error(transparent)]
+    Encoder(#[from] super::encoder::EncoderError),
     /// Pads would not link.
     #[error("cannot link {what}: {source}")]
     Link {
@@ -161,8 +163,8 @@ pub struct ChannelPipeline {
     item_window: Option<super::graphics::raster::Rect>,
 }
 
-pub(crate) fn make(factory: &'static str) -> Result<gst::Element, PipelineError> {
-    gst::ElementFactory::make(factory).build().map_err(|source| PipelineError::Element { element: factory, source })
+pub(crate) fn make(factory: Factory) -> Result<gst::Element, PipelineError> {
+    Ok(factory.make()?)
 }
 
 /// A mixer that never ends its stream. With `ignore-inactive-pads`, a live aggregator whose
@@ -171,11 +173,8 @@ pub(crate) fn make(factory: &'static str) -> Result<gst::Element, PipelineError>
 /// returns EOS (GStreamer 1.22 `fill_queues`/`aggregate`, unless `force-live`). That path is
 /// then dead: the mux sees EOS without caps on it and fails with "Sink pad caps were not set
 /// before pushing" once the other path has data, and the pipeline is rebuilt.
-fn make_mixer(factory: &'static str) -> Result<gst::Element, PipelineError> {
-    gst::ElementFactory::make(factory)
-        .property("force-live", true)
-        .build()
-        .map_err(|source| PipelineError::Element { element: factory, source })
+fn make_mixer(factory: Factory) -> Result<gst::Element, PipelineError> {
+    Ok(factory.make_with(|b| b.property("force-live", true))?)
 }
 
 fn setup(what: &'static str) -> impl FnOnce(glib::BoolError) -> PipelineError {
@@ -224,7 +223,7 @@ pub fn rate_of(profile: &OutputProfile) -> Rate {
 }
 
 fn capsfilter(caps: &gst::Caps) -> Result<gst::Element, PipelineError> {
-    let e = make("capsfilter")?;
+    let e = make(CAPSFILTER)?;
     e.set_property("caps", caps);
     Ok(e)
 }
@@ -240,11 +239,11 @@ impl ChannelPipeline {
         let acaps = audio_caps();
 
         // Video background and mixer.
-        let vbg = make("videotestsrc")?;
+        let vbg = make(VIDEOTESTSRC)?;
         vbg.set_property("is-live", true);
         vbg.set_property_from_str("pattern", "black");
         let vbg_caps = capsfilter(&vcaps)?;
-        let compositor = make_mixer("compositor")?;
+        let compositor = make_mixer(COMPOSITOR)?;
         compositor.set_property_from_str("background", "black");
         compositor.set_property("latency", MIXER_LATENCY_NS);
         compositor.set_property("ignore-inactive-pads", true);
@@ -253,41 +252,39 @@ impl ChannelPipeline {
         // Encoder input: a few raw frames decouple the compositor's thread from the encoder's
         // (the default, 1 s or 10 MB, lets the compositor's buffer pool grow to ~20 frames
         // whenever the encoder falls behind for a moment, and a pool never shrinks).
-        let venc_queue = make("queue")?;
+        let venc_queue = make(QUEUE)?;
         let backlog = rate.gop_frames(ENCODER_BACKLOG_SECS).max(2) as u32;
         venc_queue.set_property("max-size-buffers", backlog + 2);
         venc_queue.set_property("max-size-time", 0u64);
         venc_queue.set_property("max-size-bytes", 0u32);
-        let encoder = make(spec.encoder.element())?;
-        for (k, v) in spec.encoder.settings(rate.gop_frames(2), spec.profile.video_kbps) {
-            encoder.set_property_from_str(k, &v);
-        }
+        let encoder = make(spec.encoder.factory())?;
+        super::encoder::configure(&encoder, spec.encoder, rate.gop_frames(2), spec.profile.video_kbps)?;
         let enc_caps = match spec.encoder.output_caps() {
             Some(c) => Some(capsfilter(&c.parse::<gst::Caps>().map_err(setup("encoder caps"))?)?),
             None => None,
         };
-        let parse = make("h264parse")?;
+        let parse = make(H264PARSE)?;
         parse.set_property("config-interval", -1i32);
-        let vmux_queue = make("queue")?;
+        let vmux_queue = make(QUEUE)?;
 
         // Audio background and mixer.
-        let abg = make("audiotestsrc")?;
+        let abg = make(AUDIOTESTSRC)?;
         abg.set_property("is-live", true);
         abg.set_property_from_str("wave", "silence");
         abg.set_property("samplesperbuffer", 960i32);
         let abg_caps = capsfilter(&acaps)?;
-        let audiomixer = make_mixer("audiomixer")?;
+        let audiomixer = make_mixer(AUDIOMIXER)?;
         audiomixer.set_property("latency", MIXER_LATENCY_NS);
         audiomixer.set_property("ignore-inactive-pads", true);
         let aout_caps = capsfilter(&acaps)?;
         let audio_overlay = spec.audio_overlay.as_ref().and_then(|f| f());
-        let aconv = make("audioconvert")?;
-        let aenc = make("avenc_aac")?;
+        let aconv = make(AUDIOCONVERT)?;
+        let aenc = make(AVENC_AAC)?;
         aenc.set_property("bitrate", (spec.profile.audio_kbps * 1000) as i32);
-        let aparse = make("aacparse")?;
-        let amux_queue = make("queue")?;
+        let aparse = make(AACPARSE)?;
+        let amux_queue = make(QUEUE)?;
 
-        let mux = make("mpegtsmux")?;
+        let mux = make(MPEGTSMUX)?;
         mux.set_property("alignment", 7i32);
         let appsink = gst_app::AppSink::builder().name("out").sync(false).max_buffers(256).drop(true).build();
 
@@ -455,9 +452,12 @@ impl ChannelPipeline {
 
     /// Release a mixer input obtained from this pipeline.
     pub fn release_pad(&self, pad: &gst::Pad) {
-        let Some(parent) = pad.parent_element() else { return };
-        self.program_audio_pads.lock().expect("pads lock").retain(|p| p != pad);
-        parent.release_request_pad(pad);
+        self.releaser().release(pad);
+    }
+
+    /// A handle that releases this pipeline's mixer inputs from any thread (the reaper's).
+    pub(crate) fn releaser(&self) -> PadReleaser {
+        PadReleaser { program_audio_pads: self.program_audio_pads.clone() }
     }
 
     /// Mute (or unmute) all program audio, e.g. under an emergency slate.
@@ -466,6 +466,21 @@ impl ChannelPipeline {
         for pad in self.program_audio_pads.lock().expect("pads lock").iter() {
             pad.set_property("mute", muted);
         }
+    }
+}
+
+/// Releases mixer inputs (see [`ChannelPipeline::releaser`]).
+#[derive(Clone)]
+pub(crate) struct PadReleaser {
+    program_audio_pads: Arc<Mutex<Vec<gst::Pad>>>,
+}
+
+impl PadReleaser {
+    /// Release a mixer input (and forget it among the program audio pads).
+    pub(crate) fn release(&self, pad: &gst::Pad) {
+        let Some(parent) = pad.parent_element() else { return };
+        self.program_audio_pads.lock().expect("pads lock").retain(|p| p != pad);
+        parent.release_request_pad(pad);
     }
 }
 

@@ -17,9 +17,10 @@ use super::encoder::EncoderKind;
 use super::pipeline::{ChannelPipeline, Output, OverlayFactory};
 use super::reaper::Reaper;
 use super::timeline::Anchor;
-use super::{AiringSource, AsRunSink, actor};
+use super::{AsRunSink, actor};
 use crate::clock::SharedClock;
 use crate::lineup::{ChannelId, OutputProfile};
+use crate::schedule::horizons::Horizon;
 use crate::stream::Health;
 
 /// How to run a channel.
@@ -155,7 +156,7 @@ impl ChannelPlayer {
     /// Start a channel's actor (on the current tokio runtime).
     pub fn spawn(
         config: PlayerConfig,
-        source: Arc<dyn AiringSource>,
+        airings: watch::Receiver<Arc<Horizon>>,
         as_run: Arc<dyn AsRunSink>,
         clock: SharedClock,
         output: Output,
@@ -165,7 +166,8 @@ impl ChannelPlayer {
         let (status_tx, status) = watch::channel(PlayerStatus::default());
         let channel = config.channel;
         let shared = Arc::new(actor::Shared::new());
-        let deps = actor::Deps { config, source, as_run, clock, output, shared: shared.clone(), reaper: Reaper::new() };
+        let deps =
+            actor::Deps { config, airings, as_run, clock, output, shared: shared.clone(), reaper: Reaper::new() };
         let ended = Arc::new(AtomicBool::new(false));
         let (done_tx, done) = tokio::sync::oneshot::channel();
         let thread_ended = ended.clone();

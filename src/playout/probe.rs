@@ -34,7 +34,7 @@ mod tests {
                 CRITICALS.fetch_add(1, Ordering::SeqCst);
             });
         CRITICALS.store(0, Ordering::SeqCst);
-        let p = gst::parse::launch("videotestsrc num-buffers=20 ! queue name=q ! fakesink")
+        let p = crate::elements::launch("videotestsrc num-buffers=20 ! queue name=q ! fakesink")
             .unwrap()
             .downcast::<gst::Pipeline>()
             .unwrap();

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+use super::pipeline::PadReleaser;
+
 /// Taking longer than this over one element is worth a warning.
 const SLOW: Duration = Duration::from_secs(5);
 
@@ -39,9 +41,38 @@ impl Reaper {
         Self::default()
     }
 
+    /// Take an item bin out of its running `pipeline`: bring it to NULL (its streaming threads
+    /// stop), only then release its mixer inputs (a mixer pad released while the item's thread
+    /// still pushes into it is how the audiomixer once read a freed pad), and remove it. The
+    /// bin's state is locked first, so the pipeline's own state changes leave it alone.
+    pub(crate) fn reap_item(
+        &self,
+        pipeline: &gst::Pipeline,
+        bin: gst::Bin,
+        mixer_pads: Vec<gst::Pad>,
+        releaser: PadReleaser,
+    ) {
+        bin.set_locked_state(true);
+        let pipeline = pipeline.downgrade();
+        let name = bin.name().to_string();
+        self.run(bin.clone().upcast(), name, move || {
+            for pad in &mixer_pads {
+                releaser.release(pad);
+            }
+            if let Some(p) = pipeline.upgrade() {
+                let _ = p.remove(&bin);
+            }
+        });
+    }
+
     /// Bring `element` (out of any running pipeline, or a whole pipeline) to NULL and drop it.
     /// `what` names it in log lines.
     pub fn reap(&self, element: gst::Element, what: String) -> Reaping {
+        self.run(element, what, || {})
+    }
+
+    /// Bring `element` to NULL, then run `after` (still on the reaper's thread).
+    fn run(&self, element: gst::Element, what: String, after: impl FnOnce() + Send + 'static) -> Reaping {
         let (tx, done) = std::sync::mpsc::channel();
         let fallback = element.clone();
         let in_flight = self.in_flight.clone();
@@ -57,6 +88,9 @@ impl Reaper {
                 tracing::warn!(element = %what, ?state, "did not reach NULL");
             } else if took > SLOW {
                 tracing::warn!(element = %what, took_ms = took.as_millis() as u64, "slow to stop");
+            }
+            if state == gst::State::Null {
+                after();
             }
             drop(element);
             in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -84,7 +118,7 @@ mod tests {
     #[test]
     fn a_playing_bin_reaches_null_on_the_reaper() {
         gst::init().unwrap();
-        let pipeline = gst::parse::launch("videotestsrc is-live=true ! fakesink").unwrap();
+        let pipeline = crate::elements::launch("videotestsrc is-live=true ! fakesink").unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
         let _ = pipeline.state(gst::ClockTime::from_seconds(5));
         let weak = pipeline.downgrade();

@@ -16,14 +16,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{NaiveDateTime, Timelike};
 use chrono_tz::Tz;
 
+use super::card::{CardSpec, CardTemplate};
 use super::pool::LibraryIndex;
 use super::rotation::{Rules, SpotPool};
 use super::rules::{Daypart, decade_of, effective_rating, rating_allows};
-use super::card::{CardSpec, CardTemplate};
-use super::{Airing, AiringKind};
+use super::{Airing, AiringKind, parts};
 use crate::clock::from_ms;
 use crate::library::MediaItem;
-use crate::lineup::{BreakStyle, Channel, ChannelId, FrameRate};
+use crate::lineup::{BreakStyle, Channel, ChannelId, FrameRate, OutputProfile};
 
 /// Whole frames of a channel's rate, expressed in integer ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +113,8 @@ pub struct BreakFiller<'a> {
     lib: &'a LibraryIndex,
     tz: Tz,
     frames: Frames,
+    /// The channel's output: which version of a multi-version item fits it.
+    profile: OutputProfile,
     style: BreakStyle,
     seed: u64,
     channel: ChannelId,
@@ -167,6 +169,7 @@ impl<'a> BreakFiller<'a> {
             lib,
             tz,
             frames,
+            profile: channel.settings.profile,
             style: channel.settings.break_style,
             seed,
             channel: channel.id,
@@ -223,8 +226,19 @@ impl<'a> BreakFiller<'a> {
         from_ms(ms).with_timezone(&self.tz).naive_local()
     }
 
-    fn airing(&self, kind: AiringKind, start: i64, len: i64, item: Option<&MediaItem>, offset_in: i64) -> Airing {
-        Airing {
+    /// Append the airing of `[offset_in, offset_in + len)` of `item` (a slate when `None`)
+    /// from `start`: one airing per file it plays ([`parts::segments`]: an item in several
+    /// parts airs part after part, in the version that fits the channel).
+    fn air(
+        &self,
+        out: &mut Vec<Airing>,
+        kind: AiringKind,
+        start: i64,
+        len: i64,
+        item: Option<&MediaItem>,
+        offset_in: i64,
+    ) {
+        let airing = |start: i64, len: i64, uri: Option<String>, offset_in: i64| Airing {
             id: 0,
             channel_id: self.channel,
             program_id: None,
@@ -232,12 +246,21 @@ impl<'a> BreakFiller<'a> {
             end: from_ms(start + len),
             kind,
             media_id: item.map(|i| i.id),
-            uri: item.map(|i| i.uri.clone()),
+            uri,
             title: item.map_or_else(|| "Slate".to_owned(), |i| i.title.clone()),
             offset_in_ms: offset_in,
             offset_out_ms: offset_in + len,
             loudness_lufs: item.and_then(|i| i.loudness_lufs),
             card: None,
+        };
+        let Some(it) = item else {
+            out.push(airing(start, len, None, offset_in));
+            return;
+        };
+        let mut at = start;
+        for seg in parts::segments(it, &self.profile, offset_in, len) {
+            out.push(airing(at, seg.len_ms, Some(seg.uri), seg.offset_in_ms));
+            at += seg.len_ms;
         }
     }
 
@@ -247,7 +270,16 @@ impl<'a> BreakFiller<'a> {
             kind: AiringKind::Card,
             title: spec.title(),
             card: Some(spec),
-            ..self.airing(AiringKind::Card, start, len, None, 0)
+            id: 0,
+            channel_id: self.channel,
+            program_id: None,
+            start: from_ms(start),
+            end: from_ms(start + len),
+            media_id: None,
+            uri: None,
+            offset_in_ms: 0,
+            offset_out_ms: len,
+            loudness_lufs: None,
         }
     }
 
@@ -299,13 +331,13 @@ impl<'a> BreakFiller<'a> {
         };
         let mut at = start;
         if let Some(i) = intro {
-            out.push(self.airing(AiringKind::Intro, at, intro_ms, Some(lib.item(i)), 0));
+            self.air(out, AiringKind::Intro, at, intro_ms, Some(lib.item(i)), 0);
             at += intro_ms;
         }
         let mut media_at = 0;
         for cut in cuts.iter().copied().chain(std::iter::once(runtime)) {
             let len = cut - media_at;
-            out.push(self.airing(AiringKind::Program, at, len, Some(item), media_at));
+            self.air(out, AiringKind::Program, at, len, Some(item), media_at);
             at += len;
             media_at = cut;
             if cut < runtime {
@@ -314,7 +346,7 @@ impl<'a> BreakFiller<'a> {
             }
         }
         if let Some(o) = outro {
-            out.push(self.airing(AiringKind::Outro, at, outro_ms, Some(lib.item(o)), 0));
+            self.air(out, AiringKind::Outro, at, outro_ms, Some(lib.item(o)), 0);
             at += outro_ms;
         }
         let end_ctx = BreakCtx { mid: false, after_program: true, top_of_hour: self.local(end).minute() == 0, ..ctx };
@@ -382,18 +414,18 @@ impl<'a> BreakFiller<'a> {
             let Some(i) = self.pick(Pool::Commercial, at, budget, ctx) else { break };
             let d = self.frames.floor_ms(self.lib.duration(i));
             self.aired_commercial(i, at);
-            out.push(self.airing(AiringKind::Commercial, at, d, Some(self.lib.item(i)), 0));
+            self.air(out, AiringKind::Commercial, at, d, Some(self.lib.item(i)), 0);
             at += d;
             budget -= d;
         }
         if let Some((i, d)) = promo {
-            out.push(self.airing(AiringKind::Promo, at, d, Some(self.lib.item(i)), 0));
+            self.air(out, AiringKind::Promo, at, d, Some(self.lib.item(i)), 0);
             at += d;
         }
         self.pad(at, budget, out);
         at += budget;
         if let Some((i, d)) = station_id {
-            out.push(self.airing(AiringKind::StationId, at, d, Some(self.lib.item(i)), 0));
+            self.air(out, AiringKind::StationId, at, d, Some(self.lib.item(i)), 0);
             at += d;
         }
         if let Some(spot) = in_bumper {
@@ -406,7 +438,7 @@ impl<'a> BreakFiller<'a> {
     fn put(&self, kind: AiringKind, spot: Spot, at: i64, out: &mut Vec<Airing>) -> i64 {
         match spot {
             Spot::Item(i, d) => {
-                out.push(self.airing(kind, at, d, Some(self.lib.item(i)), 0));
+                self.air(out, kind, at, d, Some(self.lib.item(i)), 0);
                 at + d
             }
             Spot::Card(spec, d) => {
@@ -422,13 +454,13 @@ impl<'a> BreakFiller<'a> {
         while len >= 1000 && clips < 8 {
             let Some(i) = self.pick(Pool::Filler, at, i64::MAX, &BreakCtx::default()) else { break };
             let d = self.frames.floor_ms(self.lib.duration(i)).min(len);
-            out.push(self.airing(AiringKind::Filler, at, d, Some(self.lib.item(i)), 0));
+            self.air(out, AiringKind::Filler, at, d, Some(self.lib.item(i)), 0);
             at += d;
             len -= d;
             clips += 1;
         }
         if len > 0 {
-            out.push(self.airing(AiringKind::Slate, at, len, None, 0));
+            self.air(out, AiringKind::Slate, at, len, None, 0);
         }
     }
 
@@ -474,7 +506,7 @@ impl<'a> BreakFiller<'a> {
                 break;
             }
             let d = self.frames.floor_ms(self.lib.duration(i));
-            out.push(self.airing(AiringKind::StationId, cur, d, Some(item), 0));
+            self.air(&mut out, AiringKind::StationId, cur, d, Some(item), 0);
             cur += d;
         }
         out

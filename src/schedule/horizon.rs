@@ -3,8 +3,11 @@
 //! [`build`] either *replans* (rewrites everything after the frozen window, or after the
 //! program on air with `force`) or *extends* (appends after the last published program,
 //! never touching what is published). [`run_horizon`] is the background job the director
-//! spawns: it extends the horizon periodically and forwards the publication counter to a
-//! [`Published`] watch, so playout and the guide notice replans made by any process.
+//! spawns: it extends the horizon periodically, replans within seconds the channels that
+//! edits asked for ([`replan_requested`]: a channel's settings or grid, an item's metadata or
+//! breakpoints, media added, a source edited; the frozen window stays as published), and
+//! forwards the publication counter to a [`Published`] watch, so playout and the guide notice
+//! replans made by any process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +25,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, ScheduleConfig};
 use crate::db::Db;
 use crate::library::store::{ItemFilter, list_items};
+use crate::lineup::ChannelId;
 use crate::lineup::store::{LineupStoreError, lineup};
 
 /// Published rows older than this before the replan point are pruned.
@@ -93,11 +97,49 @@ pub fn build(
     days: u32,
     mode: BuildMode,
 ) -> Result<BuildReport, HorizonError> {
+    build_for(db, config, now, days, mode, None)
+}
+
+/// [`build`] for the channels in `only` (`None`: every enabled channel). A replan of every
+/// channel also serves the replans edits asked for until then ([`store::request_replan`]).
+pub fn build_for(
+    db: &Db,
+    config: &ScheduleConfig,
+    now: DateTime<Utc>,
+    days: u32,
+    mode: BuildMode,
+    only: Option<&[ChannelId]>,
+) -> Result<BuildReport, HorizonError> {
+    let serves = matches!(mode, BuildMode::Replan { .. }) && only.is_none();
+    let pending = if serves { db.call_blocking(|c| store::pending_replans(c))? } else { None };
     let items = db
         .call_blocking(|c| list_items(c, &ItemFilter { playable_only: true, ..Default::default() }))
         .map_err(|e| HorizonError::Library(Box::new(e)))?;
     let lib = LibraryIndex::new(items);
-    build_with(db, config, &lib, now, days, mode)
+    let report = build_channels(db, config, &lib, now, days, mode, only)?;
+    if let Some(p) = pending {
+        db.call_blocking(|c| store::clear_replans(c, p.up_to))?;
+    }
+    Ok(report)
+}
+
+/// Serve the replans that edits asked for ([`store::request_replan`]): the channels named are
+/// replanned after the frozen window, up to the horizon, and the requests served forgotten.
+/// `None` when nothing was pending; else the build and why it was asked for.
+pub fn replan_requested(
+    db: &Db,
+    config: &ScheduleConfig,
+    now: DateTime<Utc>,
+) -> Result<Option<(BuildReport, Vec<String>)>, HorizonError> {
+    let Some(pending) = db.call_blocking(|c| store::pending_replans(c))? else { return Ok(None) };
+    let items = db
+        .call_blocking(|c| list_items(c, &ItemFilter { playable_only: true, ..Default::default() }))
+        .map_err(|e| HorizonError::Library(Box::new(e)))?;
+    let lib = LibraryIndex::new(items);
+    let mode = BuildMode::Replan { force: false };
+    let report = build_channels(db, config, &lib, now, config.horizon_days, mode, pending.channels.as_deref())?;
+    db.call_blocking(|c| store::clear_replans(c, pending.up_to))?;
+    Ok(Some((report, pending.reasons)))
 }
 
 /// [`build`] with an already loaded library (benchmarks, repeated builds).
@@ -108,6 +150,18 @@ pub fn build_with(
     now: DateTime<Utc>,
     days: u32,
     mode: BuildMode,
+) -> Result<BuildReport, HorizonError> {
+    build_channels(db, config, lib, now, days, mode, None)
+}
+
+fn build_channels(
+    db: &Db,
+    config: &ScheduleConfig,
+    lib: &LibraryIndex,
+    now: DateTime<Utc>,
+    days: u32,
+    mode: BuildMode,
+    only: Option<&[ChannelId]>,
 ) -> Result<BuildReport, HorizonError> {
     let tz = config.timezone;
     let now_ms = now.timestamp_millis();
@@ -130,7 +184,7 @@ pub fn build_with(
             // thread publishes: planning is pure, so channel N+1 is planned while channel N is
             // written (the two halves of a build take about the same time).
             let mut jobs = Vec::new();
-            for channel in lineup(conn)?.channels {
+            for channel in lineup(conn)?.channels.into_iter().filter(|c| only.is_none_or(|o| o.contains(&c.id))) {
                 let slots = store::list_slots(conn, channel.id)?;
                 if let Err(e) = validate_grid(&slots) {
                     report
@@ -247,27 +301,41 @@ impl Published {
             changed
         });
     }
+
+    /// Follow the publication counter in `db` (publications by this process or another)
+    /// until `shutdown`.
+    pub async fn follow(self, db: Db, shutdown: CancellationToken) {
+        let mut changes = db.changes().watch(&["schedule_publications"]);
+        loop {
+            if let Ok(Ok(g)) = db.call(|c| store::generation(c)).await {
+                self.set(g);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = changes.changed() => {}
+            }
+        }
+    }
 }
 
-/// The background job: extend every channel's horizon now and every ten minutes (once the
-/// clock is trusted), and forward the publication counter every few seconds, until `shutdown`.
+/// The background job, until `shutdown`: extend every channel's horizon now and every ten
+/// minutes (once the clock is trusted: a Pi without RTC boots in 1970), and replan the
+/// channels that edits asked for as soon as they ask (`schedule_replans`, written by this
+/// process or the CLI). Publications reach playout and the guide through their watches.
 pub async fn run_horizon(
     db: Db,
     config: Arc<Config>,
     clock: SharedClock,
-    published: Published,
-    clock_sync: crate::clock::sync::ClockWatch,
+    mut clock_sync: crate::clock::sync::ClockWatch,
     shutdown: CancellationToken,
 ) {
-    const POLL: Duration = Duration::from_secs(5);
-    const EXTEND_EVERY: u32 = 120; // polls: 10 minutes
-    let mut tick: u32 = 0;
-    let mut next_extend: u32 = 0;
+    const EXTEND_EVERY: Duration = Duration::from_secs(600);
+    let mut replans = db.changes().watch(&["schedule_replans"]);
+    let mut next_extend = tokio::time::Instant::now();
     loop {
-        // Never plan from an untrusted clock (a Pi without RTC boots in 1970).
-        let trusted = clock_sync.borrow().is_trusted() && clock.is_plausible();
-        if tick >= next_extend && trusted {
-            next_extend = tick.saturating_add(EXTEND_EVERY);
+        let trusted = clock_sync.borrow_and_update().is_trusted() && clock.is_plausible();
+        if trusted && tokio::time::Instant::now() >= next_extend {
+            next_extend = tokio::time::Instant::now() + EXTEND_EVERY;
             let cfg = config.schedule.clone();
             let now = clock.now();
             let db2 = db.clone();
@@ -287,13 +355,29 @@ pub async fn run_horizon(
                 Err(e) => tracing::warn!(error = %e, "extending the schedule horizon failed"),
             }
         }
-        if let Ok(Ok(g)) = db.call(|c| store::generation(c)).await {
-            published.set(g);
+        if trusted {
+            let (db2, cfg, now) = (db.clone(), config.schedule.clone(), clock.now());
+            match tokio::task::spawn_blocking(move || replan_requested(&db2, &cfg, now)).await {
+                Ok(Ok(Some((r, why)))) => {
+                    let planned: usize = r.channels.iter().map(|c| c.programs).sum();
+                    let channels: Vec<&str> = r.channels.iter().map(|c| c.number.as_str()).collect();
+                    tracing::info!(
+                        programs = planned,
+                        channels = %channels.join(","),
+                        why = %why.join("; "),
+                        "schedule replanned after the frozen window for edits"
+                    );
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "replanning after edits failed"),
+                Err(e) => tracing::warn!(error = %e, "replanning after edits failed"),
+            }
         }
-        tick = tick.wrapping_add(1);
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(POLL) => {}
+            _ = replans.changed() => {}
+            r = clock_sync.changed() => if r.is_err() { break },
+            _ = tokio::time::sleep_until(next_extend), if trusted => {}
         }
     }
 }

@@ -12,8 +12,8 @@ use super::store::{self, ScheduleStoreError};
 use crate::db::Db;
 use crate::lineup::store::{self as lineup_store, LineupStoreError, NewChannel};
 use crate::lineup::{
-    BreakStyle, BugSettings, CardEra, ChannelKind, ChannelMode, ChannelSettings, GuideNumber, GuideSettings, OffAirHours,
-    OutputProfile,
+    BreakStyle, BugSettings, CardEra, ChannelKind, ChannelMode, ChannelSettings, GuideNumber, GuideSettings,
+    OffAirHours, OutputProfile,
 };
 
 /// Errors importing channels.
@@ -325,7 +325,10 @@ movies = true
             let e = apply(c, &parse(&FILE.replace("TV-PG", "TV-PGX")).unwrap(), 1).unwrap_err();
             assert!(e.to_string().contains("not known"), "{e}");
             assert!(parse(&FILE.replace("call_sign", "callsign")).unwrap_err().to_string().contains("callsign"));
-            let off = FILE.replace("[channel.profile]", "[[channel.off_air]]\nstart = \"02:00\"\nend = \"02:00\"\n[channel.profile]");
+            let off = FILE.replace(
+                "[channel.profile]",
+                "[[channel.off_air]]\nstart = \"02:00\"\nend = \"02:00\"\n[channel.profile]",
+            );
             assert!(apply(c, &parse(&off).unwrap(), 1).unwrap_err().to_string().contains("same time"));
             let guide = FILE.replace("[channel.profile]", "[channel.guide]\npreview = \"clips\"\n[channel.profile]");
             assert!(apply(c, &parse(&guide).unwrap(), 1).unwrap_err().to_string().contains("unknown content kind"));

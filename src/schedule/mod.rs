@@ -4,12 +4,15 @@
 //! log. Owns `programming_slots`, `series_progress`, `schedule_programs`, `schedule_items`,
 //! `playout_log` ([`store`]).
 
+pub mod asrun;
 pub mod auto;
 pub mod card;
 pub mod filler;
 pub mod horizon;
+pub mod horizons;
 pub mod import;
 pub mod order;
+pub mod parts;
 pub mod planner;
 pub mod pool;
 pub mod rotation;

@@ -179,15 +179,8 @@ fn outside(start: i64, end: i64, cut: &[(i64, i64, CardTemplate)]) -> Vec<(i64, 
 pub fn plan_channel(req: &PlanRequest<'_>) -> ChannelPlan {
     if req.channel.settings.kind == ChannelKind::Guide {
         let mut progress = req.progress.clone();
-        let programs = super::station::plan_guide(
-            req.channel,
-            req.lib,
-            req.tz,
-            req.seed,
-            req.from_ms,
-            req.to_ms,
-            &mut progress,
-        );
+        let programs =
+            super::station::plan_guide(req.channel, req.lib, req.tz, req.seed, req.from_ms, req.to_ms, &mut progress);
         let mut warnings = Vec::new();
         if programs.iter().flat_map(|p| &p.airings).all(|a| a.kind == super::AiringKind::Slate) {
             warnings.push(format!(

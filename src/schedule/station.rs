@@ -233,11 +233,8 @@ pub fn plan_guide(
     let frames = super::filler::Frames::of(channel.settings.profile.frame_rate);
     let pools = [guide_pool(lib, Some(preview)), guide_pool(lib, music.as_deref())];
     let keys = ["#guide:preview", "#guide:music"];
-    let mut shuffles: Vec<Shuffle> = pools
-        .iter()
-        .zip(keys)
-        .map(|(p, k)| Shuffle::new(seed, &format!("{}:{k}", channel.id), p.len()))
-        .collect();
+    let mut shuffles: Vec<Shuffle> =
+        pools.iter().zip(keys).map(|(p, k)| Shuffle::new(seed, &format!("{}:{k}", channel.id), p.len())).collect();
     let mut programs = Vec::new();
     let mut cur = start_ms;
     let mut turn = progress.get("#guide:turn").copied().unwrap_or(0) as usize;
@@ -342,7 +339,10 @@ mod tests {
         assert!(OffAirRule::parse(&hours("daily", "02:10", "06:00")).is_err());
         assert!(OffAirRule::parse(&hours("someday", "02:00", "06:00")).is_err());
         let h = parse_off_air("mon-fri 02:00-06:00 classic").unwrap();
-        assert_eq!((h.days.as_str(), h.start.as_str(), h.end.as_str(), h.test_card), ("mon-fri", "02:00", "06:00", TestCard::Classic));
+        assert_eq!(
+            (h.days.as_str(), h.start.as_str(), h.end.as_str(), h.test_card),
+            ("mon-fri", "02:00", "06:00", TestCard::Classic)
+        );
         assert_eq!(parse_off_air("01:00-05:30").unwrap().days, "daily");
         assert!(parse_off_air("02:00 06:00").is_err());
     }

@@ -36,6 +36,7 @@ pub(crate) fn item(id: i64, kind: ContentKind, title: &str, ms: i64) -> MediaIte
         meta: SchedulingMetadata::default(),
         breakpoints: Vec::new(),
         aired: None,
+        versions: Vec::new(),
     }
 }
 

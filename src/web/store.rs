@@ -1,5 +1,6 @@
 //! The web's own tables, `users` and `sessions`, plus whole-database backup (`VACUUM INTO`)
-//! and restore (copy every table from an uploaded file of the same schema version).
+//! and restore (copy every table from an uploaded file, migrated forward first when it was
+//! written by an older version).
 //! Session tokens are stored hashed; the CSRF token is stored as is (it is only useful
 //! together with the session cookie).
 
@@ -30,14 +31,17 @@ pub enum RestoreError {
     /// The file failed SQLite's integrity check.
     #[error("the backup is damaged: {0}")]
     Damaged(String),
-    /// The backup was written by a different schema version.
-    #[error("the backup has schema version {found}; this box runs version {expected}")]
+    /// The backup was written by a newer Retrovue (a schema this box does not know).
+    #[error("the backup has schema version {found}, newer than this box's {expected}: update this box, then restore")]
     Version {
         /// In the file.
         found: i64,
         /// Here.
         expected: i64,
     },
+    /// Bringing an older backup to this box's schema failed.
+    #[error("the backup is from an older version and could not be brought up to date: {0}")]
+    Upgrade(#[source] crate::db::DbError),
 }
 
 /// Whether an admin user exists (first-run setup done).
@@ -115,19 +119,39 @@ pub fn backup_into(conn: &Connection, dest: &Path) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Replace the content of every table with the content of the database file `src`, which
-/// must be a Retrovue database of schema version `expected_version`. One transaction: on
-/// any failure nothing changes. Returns the number of rows copied.
+/// Replace the content of every table with the content of the database file `src`, a
+/// Retrovue database of schema version `expected_version` or older. An older one (a backup
+/// taken before this box was updated) is first migrated forward in place, so `src` must be a
+/// scratch copy. One transaction: on any failure nothing changes. Returns the rows copied.
 pub fn restore_from(conn: &mut Connection, src: &Path, expected_version: i64) -> Result<u64, RestoreError> {
-    conn.execute("ATTACH DATABASE ?1 AS restored", [src.to_string_lossy()])?;
-    let result = copy_all(conn, expected_version);
-    let detach = conn.execute("DETACH DATABASE restored", []);
-    let copied = result?;
-    detach?;
-    Ok(copied)
+    let found = with_attached(conn, src, version_of)?;
+    if found > expected_version {
+        return Err(RestoreError::Version { found, expected: expected_version });
+    }
+    if found < expected_version {
+        // The embedded migrations, applied to the copy exactly as to a database left by that
+        // version; the connection is closed (and its log folded back) before the copy.
+        drop(crate::db::open_connection(src).map_err(RestoreError::Upgrade)?);
+    }
+    with_attached(conn, src, |conn| copy_all(conn, expected_version))
 }
 
-fn copy_all(conn: &mut Connection, expected_version: i64) -> Result<u64, RestoreError> {
+/// Run `f` with `src` attached as `restored`, detaching whatever happens.
+fn with_attached<T>(
+    conn: &mut Connection,
+    src: &Path,
+    f: impl FnOnce(&mut Connection) -> Result<T, RestoreError>,
+) -> Result<T, RestoreError> {
+    conn.execute("ATTACH DATABASE ?1 AS restored", [src.to_string_lossy()])?;
+    let result = f(conn);
+    let detach = conn.execute("DETACH DATABASE restored", []);
+    let out = result?;
+    detach?;
+    Ok(out)
+}
+
+/// The schema version of the attached file, once it proves an intact Retrovue database.
+fn version_of(conn: &mut Connection) -> Result<i64, RestoreError> {
     let check: String = conn.query_row("PRAGMA restored.quick_check", [], |r| r.get(0))?;
     if check != "ok" {
         return Err(RestoreError::Damaged(check));
@@ -140,8 +164,11 @@ fn copy_all(conn: &mut Connection, expected_version: i64) -> Result<u64, Restore
     if !has_migrations {
         return Err(RestoreError::NotRetrovue);
     }
-    let found: i64 =
-        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM restored.schema_migrations", [], |r| r.get(0))?;
+    Ok(conn.query_row("SELECT COALESCE(MAX(version), 0) FROM restored.schema_migrations", [], |r| r.get(0))?)
+}
+
+fn copy_all(conn: &mut Connection, expected_version: i64) -> Result<u64, RestoreError> {
+    let found = version_of(conn)?;
     if found != expected_version {
         return Err(RestoreError::Version { found, expected: expected_version });
     }
@@ -239,7 +266,8 @@ mod tests {
             let v: String =
                 c.query_row("SELECT group_concat(key || '=' || value) FROM system_config", [], |r| r.get(0)).unwrap();
             assert_eq!(v, "device.friendly_name=Den");
-            assert!(matches!(restore_from(c, &file, 999), Err(RestoreError::Version { .. })));
+            // A backup written by a newer version is refused; by an older one, migrated.
+            assert!(matches!(restore_from(c, &file, 1), Err(RestoreError::Version { found, .. }) if found > 1));
             let junk = dir.path().join("junk.db");
             std::fs::write(&junk, b"not a database at all, just text").unwrap();
             assert!(restore_from(c, &junk, latest_version()).is_err());

@@ -62,7 +62,7 @@ impl Episode {
         }
         let (w, h) = self.size;
         let d = self.seconds;
-        let mut graph = format!("[0:v]null[v0];");
+        let mut graph = "[0:v]null[v0];".to_string();
         let mut mute = Vec::new();
         for (i, e) in self.events.iter().enumerate() {
             // Times half a frame off the grid, so each frame is plainly in or out.

@@ -1,4 +1,4 @@
-//! Driving a channel player through the library API without a daemon: a fixed list of
+//! Driving a channel player through the library API without a daemon: a fixed horizon of
 //! airings as the schedule, an as-run log kept in memory, and a viewer that records the
 //! channel's bytes.
 
@@ -7,41 +7,24 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use std::sync::Arc;
 
 use retrovue::clock::SystemClock;
 use retrovue::config::EncoderChoice;
 use retrovue::lineup::{ChannelId, OutputProfile};
 use retrovue::playout::pipeline::Output;
-use retrovue::playout::{
-    AiringSource, AsRun, AsRunSink, AsRunStatus, ChannelPlayer, PlayerConfig, SourceError, encoder,
-};
+use retrovue::playout::{AsRunEvent, AsRunSink, AsRunStatus, ChannelPlayer, PlayerConfig, encoder};
+use retrovue::schedule::horizons::{self, Horizon};
 use retrovue::schedule::{Airing, AiringKind};
 use retrovue::stream::StreamHub;
 use retrovue::stream::hls::HlsWriter;
 
-/// A schedule that is a fixed list of airings (every channel's).
-pub struct FakeSource(pub Vec<Airing>);
-
-impl AiringSource for FakeSource {
-    fn airings(
-        &self,
-        channel: ChannelId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>> {
-        let list = self.0.iter().filter(|a| a.channel_id == channel && a.end > from && a.start < to).cloned().collect();
-        Box::pin(async move { Ok(list) })
-    }
-}
-
 /// An as-run log kept in memory.
 #[derive(Default)]
-pub struct Log(pub Mutex<Vec<AsRun>>);
+pub struct Log(pub Mutex<Vec<AsRunEvent>>);
 
 impl AsRunSink for Log {
-    fn record(&self, entry: AsRun) {
+    fn record(&self, entry: AsRunEvent) {
         self.0.lock().unwrap().push(entry);
     }
 
@@ -114,6 +97,12 @@ pub fn spawn(
     hls: Option<HlsWriter>,
 ) -> ChannelPlayer {
     let output = Output { feed: hub.feed(ChannelId(1)), hls };
-    ChannelPlayer::spawn(x264_config(profile), Arc::new(FakeSource(airings)), log, Arc::new(SystemClock), output)
-        .unwrap()
+    ChannelPlayer::spawn(
+        x264_config(profile),
+        horizons::fixed(Horizon::of(airings)),
+        log,
+        Arc::new(SystemClock),
+        output,
+    )
+    .unwrap()
 }

@@ -39,6 +39,12 @@ esac
 
 support/scripts/genimage.sh -c "$cfg"
 
+# scripts/build-standin-image.sh boots the raw image at once: RETROVUE_IMAGE_RAW_ONLY=1
+# spares it compressing ~1 GB (a minute or more on two cores). Buildroot never sets it.
+if [ "${RETROVUE_IMAGE_RAW_ONLY:-0}" = 1 ]; then
+	echo "post-image: $binaries/$image (not compressed: RETROVUE_IMAGE_RAW_ONLY=1)"
+	exit 0
+fi
 xz_bin="$(command -v xz || echo "$HOST_DIR/bin/xz")"
 "$xz_bin" --threads=0 -6 --force --keep "$binaries/$image"
 echo "post-image: $binaries/$image.xz"

@@ -6,11 +6,15 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::Context;
+use super::{Context, ask_replan};
 use crate::clock::{SystemClock, format_duration_ms};
 use crate::library::catalog::parse_breakpoints;
+use crate::library::plex::PlexError;
+use crate::library::secret::mask;
 use crate::library::store::{ItemFilter, Source, SourceSpec};
-use crate::library::{ItemEdit, Library, MediaId, Progress, ProgressUpdate, ScanReport, SourceId, demo};
+use crate::library::{
+    ItemEdit, Library, LibraryError, MediaId, Progress, ProgressUpdate, ScanReport, SourceEdit, SourceId, demo,
+};
 
 /// `retrovue source ...`
 #[derive(Debug, clap::Subcommand)]
@@ -23,11 +27,50 @@ pub enum SourceCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Change a source in place: its items keep their ids and your edits.
+    Edit(Box<SourceEditArgs>),
     /// Remove a source and its items.
     Remove {
         /// Source id.
         id: i64,
     },
+}
+
+/// `retrovue source edit` (only the options given change)
+#[derive(Debug, clap::Args)]
+pub struct SourceEditArgs {
+    /// Source id (see `retrovue source list`).
+    pub id: i64,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Folder sources: where the folder is now (its items move with it).
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+    /// Plex: the server URL.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Plex: the token.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Plex: a library to import (repeatable; replaces the list).
+    #[arg(long = "library", conflicts_with = "all_libraries")]
+    pub libraries: Vec<String>,
+    /// Plex: import every library.
+    #[arg(long)]
+    pub all_libraries: bool,
+    /// Plex: path mapping `PLEX_PREFIX=LOCAL_PREFIX`.
+    #[arg(long, conflicts_with = "no_path_map")]
+    pub path_map: Option<String>,
+    /// Plex: no path mapping.
+    #[arg(long)]
+    pub no_path_map: bool,
+    /// Include it in scans and schedules.
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    /// Leave it out of scans and schedules.
+    #[arg(long)]
+    pub disable: bool,
 }
 
 /// `retrovue source add`
@@ -156,11 +199,6 @@ fn open_library(ctx: &Context) -> anyhow::Result<Library> {
     Ok(Library::new(ctx.open_db()?, Arc::new(SystemClock), ctx.config.library.clone()))
 }
 
-fn masked(token: &str) -> String {
-    let head: String = token.chars().take(4).collect();
-    if token.chars().count() <= 8 { "****".to_owned() } else { format!("{head}…") }
-}
-
 fn source_json(s: &Source) -> serde_json::Value {
     let mut v = serde_json::json!({
         "id": s.id, "name": s.name, "enabled": s.enabled, "last_sync_at": s.last_sync_at, "last_error": s.last_error,
@@ -174,7 +212,7 @@ fn source_json(s: &Source) -> serde_json::Value {
         SourceSpec::Plex { url, token, libraries, path_map } => {
             v["type"] = "plex".into();
             v["url"] = url.clone().into();
-            v["token"] = masked(token).into();
+            v["token"] = mask(token).into();
             v["libraries"] = serde_json::json!(libraries);
             v["path_map"] = serde_json::json!(path_map);
         }
@@ -193,18 +231,18 @@ pub fn source(ctx: &Context, cmd: SourceCmd) -> anyhow::Result<()> {
             } else {
                 let url = a.plex.context("give --folder PATH --kind KIND or --plex URL --token T")?;
                 let token = a.token.context("--plex needs --token")?;
-                let path_map = a
-                    .path_map
-                    .map(|m| {
-                        m.split_once('=')
-                            .map(|(f, t)| (f.to_owned(), t.to_owned()))
-                            .context("--path-map is PLEX_PREFIX=LOCAL_PREFIX")
-                    })
-                    .transpose()?;
-                lib.add_plex(&url, &token, a.libraries, a.name.as_deref(), path_map)?
+                let path_map = a.path_map.as_deref().map(parse_path_map).transpose()?;
+                let rt = tokio::runtime::Runtime::new()?;
+                let added = rt.block_on(lib.add_plex_checked(&url, &token, a.libraries, a.name.as_deref(), path_map));
+                let (s, unreachable) = added.context("the source was not added")?;
+                if let Some(e) = unreachable {
+                    eprintln!("warning: {e}; the source is added and the next scan tries again");
+                }
+                s
             };
             println!("source {} {}", s.id, s.name);
         }
+        SourceCmd::Edit(a) => edit_source(&lib, *a)?,
         SourceCmd::List { json } => {
             let sources = lib.sources()?;
             if json {
@@ -216,7 +254,7 @@ pub fn source(ctx: &Context, cmd: SourceCmd) -> anyhow::Result<()> {
                         SourceSpec::Folder { path, content_kind } => {
                             format!("folder {content_kind} {}", path.display())
                         }
-                        SourceSpec::Plex { url, token, .. } => format!("plex {url} token {}", masked(token)),
+                        SourceSpec::Plex { url, token, .. } => format!("plex {url} token {}", mask(token)),
                     };
                     let err = s.last_error.as_deref().map(|e| format!("  (last error: {e})")).unwrap_or_default();
                     println!("{:>4}  {}  {what}{err}", s.id, s.name);
@@ -225,10 +263,81 @@ pub fn source(ctx: &Context, cmd: SourceCmd) -> anyhow::Result<()> {
         }
         SourceCmd::Remove { id } => {
             lib.remove_source(SourceId(id))?;
+            ask_replan(lib.db(), None, &format!("source {id} removed"))?;
             println!("removed source {id}");
         }
     }
     Ok(())
+}
+
+fn parse_path_map(m: &str) -> anyhow::Result<(String, String)> {
+    m.split_once('=').map(|(f, t)| (f.to_owned(), t.to_owned())).context("--path-map is PLEX_PREFIX=LOCAL_PREFIX")
+}
+
+/// `retrovue source edit`: a changed token or URL is tried on the server first (a refused
+/// token changes nothing); moved media is followed by the schedule's rows.
+fn edit_source(lib: &Library, a: SourceEditArgs) -> anyhow::Result<()> {
+    let id = SourceId(a.id);
+    let edit = SourceEdit {
+        name: a.name,
+        enabled: if a.enable {
+            Some(true)
+        } else if a.disable {
+            Some(false)
+        } else {
+            None
+        },
+        path: a.path,
+        url: a.url,
+        token: a.token,
+        libraries: if a.all_libraries { Some(Vec::new()) } else { Some(a.libraries).filter(|l| !l.is_empty()) },
+        path_map: if a.no_path_map {
+            Some(None)
+        } else {
+            a.path_map.as_deref().map(parse_path_map).transpose()?.map(Some)
+        },
+    };
+    let current = lib.sources()?.into_iter().find(|s| s.id == id).with_context(|| format!("no source with id {id}"))?;
+    if let SourceSpec::Plex { url, token, .. } = &current.spec
+        && (edit.url.is_some() || edit.token.is_some())
+    {
+        let (url, token) = (edit.url.as_deref().unwrap_or(url), edit.token.as_deref().unwrap_or(token));
+        let rt = tokio::runtime::Runtime::new()?;
+        match rt.block_on(lib.check_plex(url, token)) {
+            Ok(_) => {}
+            Err(LibraryError::Plex(e @ (PlexError::Unauthorized { .. } | PlexError::Garbage { .. }))) => {
+                return Err(anyhow::Error::new(e).context(format!("source {id} was not changed")));
+            }
+            Err(e) => eprintln!("warning: {e}; the change is saved and the next scan tries again"),
+        }
+    }
+    let done = lib.edit_source(id, &edit)?;
+    if let Some((from, to)) = &done.moved {
+        lib.db().call_blocking(|c| crate::schedule::store::move_uris(c, from, to))?;
+    }
+    ask_replan(lib.db(), None, &format!("source {id} edited"))?;
+    let s = &done.source;
+    println!("source {} {} updated{}", s.id, s.name, source_summary(s));
+    if done.items_moved > 0 {
+        println!("{} items moved with it (same ids, your edits kept)", done.items_moved);
+    }
+    if done.rescan {
+        println!("run `retrovue scan --source {}` to import what the new settings select", s.id);
+    }
+    Ok(())
+}
+
+/// `: folder shows /media/shows` or `: plex http://… token ••••abcd`.
+fn source_summary(s: &Source) -> String {
+    match &s.spec {
+        SourceSpec::Folder { path, content_kind } => format!(": folder {content_kind} {}", path.display()),
+        SourceSpec::Plex { url, token, libraries, path_map } => format!(
+            ": plex {url} token {}{}{}",
+            mask(token),
+            if libraries.is_empty() { String::new() } else { format!(" libraries {}", libraries.join(", ")) },
+            path_map.as_ref().map(|(f, t)| format!(" path map {f}={t}")).unwrap_or_default()
+        ),
+    }
 }
 
 /// The single progress display: an indicatif bar on a terminal, plain lines otherwise.
@@ -308,6 +417,9 @@ pub fn scan(ctx: &Context, args: ScanArgs) -> anyhow::Result<()> {
     let lib = open_library(ctx)?;
     let report = run_scan(ctx, &lib, args.source.map(SourceId), &args)?;
     print_report(&report, args.json)?;
+    if report.added + report.updated + report.removed > 0 {
+        ask_replan(lib.db(), None, "a scan changed the library")?;
+    }
     let failed: Vec<String> = report.failed_sources().map(|s| s.name.clone()).collect();
     if !failed.is_empty() {
         anyhow::bail!("{} source(s) could not be scanned: {}", failed.len(), failed.join(", "));
@@ -406,7 +518,8 @@ pub fn library(ctx: &Context, cmd: LibraryCmd) -> anyhow::Result<()> {
             if !d.break_candidates.is_empty() {
                 println!("  break candidates (black and silent in the media):");
                 for c in &d.break_candidates {
-                    let fade = if c.fade_ms > 0 { format!("fade {:.1} s", c.fade_ms as f64 / 1e3) } else { "cut".into() };
+                    let fade =
+                        if c.fade_ms > 0 { format!("fade {:.1} s", c.fade_ms as f64 / 1e3) } else { "cut".into() };
                     println!(
                         "    {:>10}  gap {:.2} s  {fade:<9}  confidence {:.2}  {}",
                         format_duration_ms(c.offset_ms),
@@ -440,6 +553,7 @@ pub fn library(ctx: &Context, cmd: LibraryCmd) -> anyhow::Result<()> {
                 breakpoints: a.breakpoints.as_deref().map(parse_breakpoints).transpose()?,
             };
             let item = lib.edit(MediaId(a.id), &edit)?;
+            ask_replan(lib.db(), None, &format!("item {} edited", item.id))?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&item)?);
             } else {
@@ -459,13 +573,17 @@ pub fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
     eprintln!("clips ready in {:.1} s", started.elapsed().as_secs_f64());
     let lib = open_library(ctx)?;
     for f in &folders {
-        let s = lib.add_folder(&f.path, f.kind, Some(f.name))?;
+        let s = match lib.add_folder(&f.path, f.kind, Some(f.name)) {
+            Err(LibraryError::AlreadyASource { existing, .. }) => *existing,
+            other => other?,
+        };
         println!("source {} {} ({})", s.id, s.name, f.kind);
     }
     if !args.no_scan {
         let scan_args = ScanArgs { source: None, json: false, no_loudness: false, loudness_limit: 200 };
         let report = run_scan(ctx, &lib, None, &scan_args)?;
         print_report(&report, false)?;
+        ask_replan(lib.db(), None, "demo library scanned")?;
     }
     Ok(())
 }

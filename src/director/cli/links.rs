@@ -92,9 +92,12 @@ fn open(ctx: &Context, rt: &tokio::runtime::Runtime) -> anyhow::Result<Links> {
     let clock: SharedClock = std::sync::Arc::new(SystemClock);
     let now = clock.now().timestamp_millis();
     let identity = rt.block_on(crate::hdhr::Identity::load_or_create(&db, &config.device.friendly_name, now))?;
+    // The same tuner count the daemon advertises: configured, or sized from the verified
+    // encoder's budget.
+    let plan = rt.block_on(crate::director::encoders::plan(&config, &db));
     let hdhr = crate::hdhr::Hdhr::new(
         identity,
-        crate::director::serve::tuner_count(&config),
+        plan.tuners,
         db.clone(),
         crate::stream::StreamHub::new(),
         crate::config::BaseUrl::of(&config),

@@ -1,4 +1,6 @@
-//! `retrovue selftest`: report the encoder the registry offers and encode a few seconds of
+//! `retrovue selftest`: report the encoder chosen by probe-and-verify (or the one forced with
+//! `--encoder`), the hardware decoders that passed their trial, the encoder budget in
+//! channels, and encode a few seconds of
 //! test pattern (colour bars + 1 kHz tone, attached through the pipeline's slate seam)
 //! through the real channel pipeline, then check the TS that came out: sync bytes, a
 //! keyframe every 2 s, video PTS advancing in real time.
@@ -8,17 +10,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::Context;
 use crate::clock::SystemClock;
+use crate::elements;
 use crate::lineup::{ChannelId, OutputProfile};
 use crate::playout::pipeline::{ChannelPipeline, Output, SLATE_ZORDER};
 use crate::playout::tsscan::{KeyframeSplitter, PACKET};
-use crate::playout::{AiringSource, AsRun, AsRunSink, ChannelPlayer, PlayerConfig, SourceError, encoder};
-use crate::schedule::Airing;
+use crate::playout::{AsRunEvent, AsRunSink, ChannelPlayer, PlayerConfig, encoder};
+use crate::schedule::horizons::{self, Horizon};
 use crate::stream::StreamHub;
 
 /// `retrovue selftest`
@@ -27,26 +29,15 @@ pub struct SelftestArgs {
     /// Seconds of test pattern to encode.
     #[arg(long, default_value_t = 3)]
     pub seconds: u32,
-}
-
-/// Nothing scheduled: the self-test shows its own pattern.
-struct NoAirings;
-
-impl AiringSource for NoAirings {
-    fn airings(
-        &self,
-        _: ChannelId,
-        _: DateTime<Utc>,
-        _: DateTime<Utc>,
-    ) -> BoxFuture<'static, Result<Vec<Airing>, SourceError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
+    /// Use this encoder element (e.g. `v4l2h264enc`) instead of the configured choice.
+    #[arg(long)]
+    pub encoder: Option<String>,
 }
 
 struct NoLog;
 
 impl AsRunSink for NoLog {
-    fn record(&self, _: AsRun) {}
+    fn record(&self, _: AsRunEvent) {}
     fn interrupted(&self, _: ChannelId, _: DateTime<Utc>, _: &str) {}
 }
 
@@ -55,8 +46,37 @@ pub fn selftest(ctx: &Context, args: SelftestArgs) -> anyhow::Result<()> {
     gst::init().context("GStreamer did not start")?;
     let (maj, min, micro, _) = gst::version();
     println!("gstreamer: {maj}.{min}.{micro}");
-    let kind = encoder::probe(&ctx.config.playout.encoder)?;
-    println!("encoder: {}", kind.element());
+    check_elements()?;
+    let choice = match args.encoder {
+        Some(name) if name != "auto" => crate::config::EncoderChoice::Named(name),
+        Some(_) => crate::config::EncoderChoice::Auto,
+        None => ctx.config.playout.encoder.clone(),
+    };
+    let kind = encoder::probe(&choice)?;
+    println!(
+        "encoder: {} ({}, verified by a trial encode of {} frames)",
+        kind.element(),
+        if kind.is_hardware() { "hardware" } else { "software" },
+        crate::playout::verify::TRIAL_FRAMES
+    );
+    let decoders = crate::playout::verify::rank_decoders();
+    if decoders.is_empty() {
+        println!("decoders: software (no hardware H.264 decoder registered)");
+    }
+    for (name, result) in decoders {
+        match result {
+            Ok(()) => println!("decoder: {name} (hardware, verified; preferred for H.264 items)"),
+            Err(reason) => println!("decoder: {name} skipped: {reason}"),
+        }
+    }
+    let budget = crate::playout::budget::budget_here(kind);
+    let sd = OutputProfile::default();
+    let hd = OutputProfile { format: crate::lineup::VideoFormat::Hd720, ..OutputProfile::default() };
+    println!(
+        "budget: {budget} macroblocks/s = {} channels at 640x480 29.97, {} at 1280x720 29.97",
+        crate::playout::budget::tuner_count(budget, &[sd]),
+        crate::playout::budget::tuner_count(budget, &[hd])
+    );
     let seconds = args.seconds.clamp(2, 60);
     let rt = tokio::runtime::Runtime::new()?;
     let (bytes, elapsed) = rt.block_on(encode(kind, seconds))?;
@@ -88,7 +108,9 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
     let output = Output { feed: hub.feed(channel), hls: None };
     let mut sub = hub.subscribe(channel);
     let started = Instant::now();
-    let player = ChannelPlayer::spawn(config, Arc::new(NoAirings), Arc::new(NoLog), Arc::new(SystemClock), output)?;
+    // Nothing scheduled: the self-test shows its own pattern.
+    let nothing = horizons::fixed(Horizon::default());
+    let player = ChannelPlayer::spawn(config, nothing, Arc::new(NoLog), Arc::new(SystemClock), output)?;
     anyhow::ensure!(player.wait_running(Duration::from_secs(10)).await, "the channel pipeline did not start");
     player
         .with_pipeline(|cp| {
@@ -108,9 +130,24 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
     Ok((out, started.elapsed()))
 }
 
+/// Every element the list requires is in the registry; otherwise print what to install.
+fn check_elements() -> anyhow::Result<()> {
+    let missing = elements::missing();
+    let required = elements::ELEMENTS.iter().filter(|e| e.used != elements::Use::Encoder).count();
+    if let Some(first) = missing.first() {
+        for m in &missing[1..] {
+            eprintln!("{m}");
+        }
+        let more = if missing.len() > 1 { format!(" (and {} more above)", missing.len() - 1) } else { String::new() };
+        anyhow::bail!("{first}{more}");
+    }
+    println!("elements: all {required} required GStreamer elements are installed");
+    Ok(())
+}
+
 /// Colour bars and a tone, live, above everything (the same way a slate is attached).
 fn attach_pattern(cp: &ChannelPipeline) -> anyhow::Result<()> {
-    let bin = gst::parse::bin_from_description(
+    let bin = elements::bin_from_description(
         "videotestsrc is-live=true pattern=smpte ! videoconvert ! videoscale ! capsfilter name=vcaps ! queue name=vq \
          audiotestsrc is-live=true freq=1000 volume=0.2 ! audioconvert ! audioresample ! capsfilter name=acaps ! queue name=aq",
         false,

@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde::de::DeserializeOwned;
 
-use super::Context;
+use super::{Context, REPLAN_NOTE, ask_replan};
 use crate::clock::{Clock, SystemClock, format_duration_ms};
 use crate::db::Db;
 use crate::lineup::store::{self as lineup_store, NewChannel};
@@ -395,6 +395,7 @@ pub fn channel(ctx: &Context, cmd: ChannelCmd) -> anyhow::Result<()> {
                 settings,
             };
             let ch = db.call_blocking(|c| lineup_store::insert(c, &new, now_ms()))?;
+            ask_replan(&db, Some(ch.id), &format!("channel {} added", ch.number))?;
             println!("added channel {} {} ({})", ch.number, ch.name, ch.xmltv_id);
             Ok(())
         }
@@ -415,10 +416,8 @@ pub fn channel(ctx: &Context, cmd: ChannelCmd) -> anyhow::Result<()> {
                 ch.enabled
             };
             db.call_blocking(|c| lineup_store::update(c, &ch, now_ms()))?;
-            println!(
-                "updated channel {} {}; run `retrovue schedule build` for grid changes to take effect",
-                ch.number, ch.name
-            );
+            ask_replan(&db, Some(ch.id), &format!("channel {} edited", ch.number))?;
+            println!("updated channel {} {}; {REPLAN_NOTE}", ch.number, ch.name);
             Ok(())
         }
         ChannelCmd::Remove { number } => {
@@ -433,6 +432,7 @@ pub fn channel(ctx: &Context, cmd: ChannelCmd) -> anyhow::Result<()> {
             for (number, name, added, slots) in import::apply(&db, &parsed, now_ms())? {
                 println!("{} channel {number} {name} ({slots} slots)", if added { "added" } else { "updated" });
             }
+            ask_replan(&db, None, &format!("channels imported from {}", file.display()))?;
             Ok(())
         }
         ChannelCmd::Auto { apply, json } => {
@@ -456,7 +456,8 @@ pub fn channel(ctx: &Context, cmd: ChannelCmd) -> anyhow::Result<()> {
             }
             if apply {
                 let made = auto::apply(&db, &proposals, now_ms())?;
-                eprintln!("created {} channels; run `retrovue schedule build`", made.len());
+                ask_replan(&db, None, "channels created by `channel auto`")?;
+                eprintln!("created {} channels; {REPLAN_NOTE}", made.len());
             } else if !json && !proposals.is_empty() {
                 eprintln!("run `retrovue channel auto --apply` to create these channels");
             }
@@ -495,13 +496,15 @@ pub fn channel(ctx: &Context, cmd: ChannelCmd) -> anyhow::Result<()> {
             grid.push(slot.clone());
             validate_grid(&grid)?;
             let id = db.call_blocking(|c| store::add_slot(c, ch.id, &slot, now_ms()))?;
-            println!("added slot {id}: {slot}; run `retrovue schedule build` for it to take effect");
+            ask_replan(&db, Some(ch.id), &format!("slot added to channel {}", ch.number))?;
+            println!("added slot {id}: {slot}; {REPLAN_NOTE}");
             Ok(())
         }
         ChannelCmd::SlotRemove { number, id } => {
             let ch = find(&db, &number)?;
             db.call_blocking(|c| store::remove_slot(c, ch.id, id))?;
-            println!("removed slot {id} from channel {}", ch.number);
+            ask_replan(&db, Some(ch.id), &format!("slot removed from channel {}", ch.number))?;
+            println!("removed slot {id} from channel {}; {REPLAN_NOTE}", ch.number);
             Ok(())
         }
     }

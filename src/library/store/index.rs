@@ -205,9 +205,3 @@ pub fn get_item_details(conn: &Connection, id: MediaId) -> rusqlite::Result<Opti
         breaks_at,
     }))
 }
-
-/// Replace a Plex source's token (re-adding a server with a fresh token).
-pub fn set_source_token(conn: &Connection, id: SourceId, token: &str) -> rusqlite::Result<()> {
-    conn.execute("UPDATE sources SET token = ?2 WHERE id = ?1 AND kind = 'plex'", params![id.0, token])?;
-    Ok(())
-}

@@ -125,7 +125,8 @@ fn item_select() -> String {
             (SELECT group_concat(offset_ms) FROM content_breakpoints b WHERE b.item_id = i.id),
             i.aired,
             (SELECT group_concat(offset_ms) FROM content_break_candidates d
-             WHERE d.item_id = i.id AND d.state = 'candidate' AND d.confidence >= {})
+             WHERE d.item_id = i.id AND d.state = 'candidate' AND d.confidence >= {}),
+            i.versions
          FROM content_items i
          LEFT JOIN content_scheduling_metadata mi ON mi.item_id = i.id AND mi.origin = 'import'
          LEFT JOIN content_scheduling_metadata mu ON mu.item_id = i.id AND mu.origin = 'user'",
@@ -174,6 +175,10 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<MediaItem> {
         aired: r
             .get::<_, Option<String>>(BREAKS + 2)?
             .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+        versions: r
+            .get::<_, Option<String>>(BREAKS + 4)?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default(),
     })
 }
 

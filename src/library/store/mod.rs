@@ -86,6 +86,13 @@ pub struct Source {
     pub last_error: Option<String>,
 }
 
+/// A transaction that takes the write lock at once: one that reads before it writes would,
+/// in WAL mode, fail with "database is locked" when another process (the daemon) committed
+/// in between, instead of waiting its turn.
+pub fn write_transaction(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Add a source.
 pub fn insert_source(conn: &Connection, name: &str, spec: &SourceSpec, now_ms: i64) -> rusqlite::Result<SourceId> {
     match spec {
@@ -151,9 +158,85 @@ pub fn get_source(conn: &Connection, id: SourceId) -> rusqlite::Result<Option<So
     conn.query_row(&format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = ?1"), [id.0], source_from_row).optional()
 }
 
+/// What opening items needs beyond their URIs (the tokens of the Plex sources).
+pub fn credentials(conn: &Connection) -> rusqlite::Result<crate::library::secret::Credentials> {
+    Ok(crate::library::secret::Credentials::from_sources(&list_sources(conn)?))
+}
+
+/// The source that is `spec` already: the same folder and kind, or the same server URL and
+/// libraries.
+pub fn same_source(conn: &Connection, spec: &SourceSpec) -> rusqlite::Result<Option<Source>> {
+    let same = |s: &Source| match (&s.spec, spec) {
+        (SourceSpec::Folder { path: a, content_kind: k }, SourceSpec::Folder { path: b, content_kind: l }) => {
+            a == b && k == l
+        }
+        (SourceSpec::Plex { url: a, libraries: l, .. }, SourceSpec::Plex { url: b, libraries: m, .. }) => {
+            a == b && l == m
+        }
+        _ => false,
+    };
+    Ok(list_sources(conn)?.into_iter().find(same))
+}
+
 /// Remove a source and every item it brought (returns false if there was none).
 pub fn remove_source(conn: &Connection, id: SourceId) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM sources WHERE id = ?1", [id.0])? > 0)
+}
+
+/// Rewrite a source in place (its id, and so its items and their user edits, stay).
+pub fn update_source(conn: &Connection, source: &Source) -> rusqlite::Result<bool> {
+    let n = match &source.spec {
+        SourceSpec::Folder { path, content_kind } => conn.execute(
+            "UPDATE sources SET name = ?2, path = ?3, content_kind = ?4, enabled = ?5 WHERE id = ?1 AND kind = 'folder'",
+            params![source.id.0, source.name, path.display().to_string(), content_kind, source.enabled],
+        )?,
+        SourceSpec::Plex { url, token, libraries, path_map } => conn.execute(
+            "UPDATE sources SET name = ?2, url = ?3, token = ?4, libraries = ?5, path_map_from = ?6, path_map_to = ?7,
+                enabled = ?8
+             WHERE id = ?1 AND kind = 'plex'",
+            params![
+                source.id.0,
+                source.name,
+                url,
+                token,
+                serde_json::to_string(libraries).expect("json"),
+                path_map.as_ref().map(|p| &p.0),
+                path_map.as_ref().map(|p| &p.1),
+                source.enabled
+            ],
+        )?,
+    };
+    Ok(n > 0)
+}
+
+/// The source's items moved: URIs starting with `old_uri` now start with `new_uri`, and local
+/// paths starting with `old_path` (if given) with `new_path`. Returns the items changed.
+pub fn move_items(
+    conn: &Connection,
+    source: SourceId,
+    (old_uri, new_uri): (&str, &str),
+    paths: Option<(&str, &str)>,
+) -> rusqlite::Result<usize> {
+    let n = conn.execute(
+        "UPDATE content_items SET uri = ?3 || substr(uri, length(?2) + 1)
+         WHERE source_id = ?1 AND substr(uri, 1, length(?2)) = ?2",
+        params![source.0, old_uri, new_uri],
+    )?;
+    if let Some((old, new)) = paths {
+        conn.execute(
+            "UPDATE content_items SET path = ?3 || substr(path, length(?2) + 1)
+             WHERE source_id = ?1 AND substr(path, 1, length(?2)) = ?2",
+            params![source.0, old, new],
+        )?;
+    }
+    Ok(n)
+}
+
+/// Forget what the last sync saw of a remote source's items, so the next sync reads each one
+/// again (after its path mapping changed).
+pub fn forget_remote_state(conn: &Connection, source: SourceId) -> rusqlite::Result<()> {
+    conn.execute("UPDATE content_items SET remote_updated_at = NULL WHERE source_id = ?1", [source.0])?;
+    Ok(())
 }
 
 /// Record the outcome of a sync.
@@ -207,6 +290,8 @@ pub struct ItemRecord {
     pub aired: Option<chrono::NaiveDate>,
     /// Where the item's pictures are.
     pub art: Art,
+    /// Parts and versions when the item is not one file ([`MediaItem::versions`]).
+    pub versions: Vec<crate::library::MediaVersion>,
 }
 
 /// Probe facts.
@@ -246,18 +331,19 @@ pub fn upsert_item(
     let tags = serde_json::to_string(&rec.tags).expect("json");
     let art = serde_json::to_string(&rec.art).expect("json");
     let aired = rec.aired.map(|d| d.format("%Y-%m-%d").to_string());
+    let versions = (!rec.versions.is_empty()).then(|| serde_json::to_string(&rec.versions).expect("json"));
     let mut st = conn.prepare_cached(
         "INSERT INTO content_items (source_id, external_id, kind, uri, path, title, series, season, episode,
             year, plot, rating, genres, tags, file_size, file_mtime, remote_updated_at, duration_ms,
-            created_at, updated_at, aired, art)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, ?20, ?21)
+            created_at, updated_at, aired, art, versions)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, ?20, ?21, ?22)
          ON CONFLICT(source_id, external_id) DO UPDATE SET kind = excluded.kind, uri = excluded.uri,
             path = excluded.path, title = excluded.title, series = excluded.series, season = excluded.season,
             episode = excluded.episode, year = excluded.year, plot = excluded.plot, rating = excluded.rating,
             genres = excluded.genres, tags = excluded.tags, file_size = excluded.file_size,
             file_mtime = excluded.file_mtime, remote_updated_at = excluded.remote_updated_at,
-            duration_ms = COALESCE(excluded.duration_ms, duration_ms), gone = 0, updated_at = excluded.updated_at,
-            aired = excluded.aired, art = excluded.art
+            duration_ms = COALESCE(excluded.duration_ms, duration_ms), versions = excluded.versions, gone = 0,
+            updated_at = excluded.updated_at, aired = excluded.aired, art = excluded.art
          RETURNING id, created_at = ?19",
     )?;
     st.query_row(
@@ -282,7 +368,8 @@ pub fn upsert_item(
             rec.duration_ms,
             now_ms,
             aired,
-            art
+            art,
+            versions
         ],
         |r| Ok((MediaId(r.get(0)?), r.get(1)?)),
     )

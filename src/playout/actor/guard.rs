@@ -29,10 +29,10 @@ impl Session<'_> {
 
         let now = self.deps.clock.now();
         let now_ms = now.timestamp_millis();
-        let due: Vec<_> = self
-            .airings
-            .iter()
-            .filter(|a| a.start <= now && now < a.end && a.uri.is_some() && a.kind != AiringKind::Slate)
+        let horizon = self.horizon();
+        let due: Vec<_> = horizon
+            .between(now, now + chrono::Duration::milliseconds(1))
+            .filter(|a| a.uri.is_some() && a.kind != AiringKind::Slate)
             .filter(|a| {
                 let left_ns = (a.end.timestamp_millis() - now_ms).max(0) as u64 * 1_000_000;
                 self.failed.get(&key(a)).is_some_and(|r| r.due(Instant::now(), left_ns))

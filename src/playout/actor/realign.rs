@@ -11,7 +11,7 @@ use gstreamer::prelude::*;
 use super::Session;
 use crate::clock::SharedClock;
 use crate::playout::timeline::{Anchor, Realign};
-use crate::playout::{AsRun, AsRunStatus, read_clocks};
+use crate::playout::{AsRunEvent, AsRunStatus, read_clocks};
 
 /// Readings of the wall clock further apart than this bracket a preempted thread.
 const CLEAN_SAMPLE: chrono::Duration = chrono::Duration::milliseconds(5);
@@ -79,7 +79,7 @@ impl Session<'_> {
             } else {
                 (AsRunStatus::Failed, old_now)
             };
-            self.deps.record(AsRun {
+            self.deps.record(AsRunEvent {
                 channel: self.deps.config.channel,
                 actual_start: if a.started { self.anchor.wall_at(a.placement.air_ns) } else { old_now },
                 actual_end: Some(actual_end),
@@ -91,7 +91,5 @@ impl Session<'_> {
         self.anchor = Anchor { wall, running_ns: now_rt };
         self.handled.clear();
         self.failed.clear();
-        self.airings.clear();
-        self.last_fetch = None;
     }
 }

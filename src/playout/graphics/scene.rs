@@ -24,7 +24,7 @@ use crate::lineup::{BugSettings, CardEra, Corner, FrameRate};
 use crate::schedule::AiringKind;
 use crate::schedule::card::{CardSpec, CardTemplate};
 
-/// What a channel shows, fixed for the life of its pipeline.
+/// What a channel shows (changed on air with [`Scene::replace`]).
 #[derive(Debug, Clone)]
 pub struct SceneConfig {
     /// Frame width.
@@ -152,6 +152,17 @@ impl Scene {
     /// The guide's layout for this channel's frame.
     pub fn guide_layout(&self) -> GuideLayout {
         guide::layout(self.cfg.width, self.cfg.height)
+    }
+
+    /// Draw what `next` shows from the next frame on (the channel's bug, lower thirds or clock
+    /// changed; `next` is built beforehand, as loading a bug image takes a moment). Raster ids
+    /// keep counting, so a cache keyed by them never shows an old raster.
+    pub fn replace(&mut self, mut next: Scene) {
+        next.next_id = self.next_id;
+        next.standby = self.standby;
+        next.guide = self.guide.clone();
+        next.guide_gen = self.guide_gen + 1;
+        *self = next;
     }
 
     /// Whether the bug is an image (false: text fallback).

@@ -1,10 +1,15 @@
 //! The schedule's tables: `programming_slots`, `series_progress`, `schedule_programs`,
-//! `schedule_items`, `playout_log`, `schedule_publications`. Nothing else runs SQL on them.
+//! `schedule_items`, `playout_log`, `schedule_publications`, `schedule_replans`. Nothing else
+//! runs SQL on them.
 //!
-//! Readers: playout reads [`airings_between`] / [`airing_at`], guides read
+//! Readers: playout reads [`airings_to_play`] / [`airing_at`], guides read
 //! [`programs_between`], everyone may watch [`generation`] (bumped by every [`publish`]).
-//! Writers: the planner publishes; playout appends to the as-run log with
+//! Writers: the planner publishes; edits ask for a replan with [`request_replan`], which the
+//! daemon serves ([`pending_replans`]); playout appends to the as-run log with
 //! [`record_as_run`] / [`finish_as_run`]; the web page lists it with [`as_run`].
+//!
+//! An airing's loudness is the item's as measured now (a gain only, so a new measurement
+//! applies at once, inside the frozen window too); the row's copy stands in for items gone.
 //!
 //! An item removed from the library after it was scheduled keeps its row (title, times) but
 //! reads back with `uri: None` and `media_id: None`: playout shows its slate for that span
@@ -21,6 +26,7 @@ use super::rules::{Days, Fill, Slot};
 use super::{Airing, AiringKind, Program, ProgramInfo};
 use crate::clock::from_ms;
 use crate::library::MediaId;
+use crate::library::secret::redact;
 use crate::lineup::ChannelId;
 
 mod publish;
@@ -33,6 +39,9 @@ pub enum ScheduleStoreError {
     /// SQLite failed.
     #[error("schedule tables: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database task failed.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
     /// A stored slot's fill could not be decoded.
     #[error("programming slot {id}: stored fill is invalid: {source}")]
     BadFill {
@@ -159,6 +168,56 @@ pub fn spot_history(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Replans asked for and not yet made ([`request_replan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingReplans {
+    /// The newest request included (clear up to it once served).
+    pub up_to: i64,
+    /// The channels to replan; `None` for every channel.
+    pub channels: Option<Vec<ChannelId>>,
+    /// Why, oldest first (at most a few).
+    pub reasons: Vec<String>,
+}
+
+/// Ask for a replan after the frozen window, of one channel or of every one (`None`): an
+/// edit that changes what should air. The daemon serves it within seconds ([`pending_replans`]).
+pub fn request_replan(conn: &Connection, channel: Option<ChannelId>, reason: &str, now_ms: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO schedule_replans (channel_id, reason, requested_at) VALUES (?1, ?2, ?3)",
+        params![channel.map(|c| c.0), reason, now_ms],
+    )?;
+    Ok(())
+}
+
+/// The replans asked for so far, if any.
+pub fn pending_replans(conn: &Connection) -> Result<Option<PendingReplans>> {
+    let mut st = conn.prepare("SELECT id, channel_id, reason FROM schedule_replans ORDER BY id")?;
+    let rows: Vec<(i64, Option<i64>, String)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+    let Some(up_to) = rows.last().map(|r| r.0) else { return Ok(None) };
+    let channels = if rows.iter().any(|r| r.1.is_none()) {
+        None
+    } else {
+        let mut ids: Vec<ChannelId> = rows.iter().filter_map(|r| r.1.map(ChannelId)).collect();
+        ids.sort_unstable_by_key(|c| c.0);
+        ids.dedup();
+        Some(ids)
+    };
+    let mut reasons: Vec<String> = Vec::new();
+    for (_, _, r) in rows {
+        if reasons.len() < 5 && !reasons.contains(&r) {
+            reasons.push(r);
+        }
+    }
+    Ok(Some(PendingReplans { up_to, channels, reasons }))
+}
+
+/// Forget the requests up to `up_to` (they were served).
+pub fn clear_replans(conn: &Connection, up_to: i64) -> Result<()> {
+    conn.execute("DELETE FROM schedule_replans WHERE id <= ?1", [up_to])?;
+    Ok(())
+}
+
 /// The publication counter: changes whenever any channel's schedule was (re)published.
 pub fn generation(conn: &Connection) -> Result<i64> {
     Ok(conn
@@ -170,7 +229,7 @@ pub fn generation(conn: &Connection) -> Result<i64> {
 const AIRING_COLUMNS: &str = "s.id, s.channel_id, s.program_id, s.start_ms, s.end_ms, s.kind,
     CASE WHEN c.id IS NULL OR c.gone = 1 THEN NULL ELSE s.item_id END,
     CASE WHEN c.id IS NULL OR c.gone = 1 THEN NULL ELSE s.uri END,
-    s.title, s.offset_in_ms, s.offset_out_ms, s.loudness_lufs, s.card";
+    s.title, s.offset_in_ms, s.offset_out_ms, COALESCE(c.loudness_lufs, s.loudness_lufs), s.card";
 
 fn kind_of(s: &str) -> AiringKind {
     match s {
@@ -229,6 +288,28 @@ pub fn airings_between(conn: &Connection, channel: ChannelId, from_ms: i64, to_m
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// [`airings_between`] as playout opens them: each stored URI (which never carries a source's
+/// secret) with its source's credentials added ([`crate::library::secret::Credentials`]).
+pub fn airings_to_play(conn: &Connection, channel: ChannelId, from_ms: i64, to_ms: i64) -> Result<Vec<Airing>> {
+    let credentials = crate::library::store::credentials(conn)?;
+    let mut airings = airings_between(conn, channel, from_ms, to_ms)?;
+    for a in &mut airings {
+        if let Some(uri) = &a.uri {
+            a.uri = Some(credentials.openable(uri));
+        }
+    }
+    Ok(airings)
+}
+
+/// Media moved (a source's folder or server URL changed): airings whose URI starts with
+/// `old_prefix` now start with `new_prefix`. Returns the airings changed.
+pub fn move_uris(conn: &Connection, old_prefix: &str, new_prefix: &str) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE schedule_items SET uri = ?2 || substr(uri, length(?1) + 1) WHERE substr(uri, 1, length(?1)) = ?1",
+        params![old_prefix, new_prefix],
+    )?)
+}
+
 /// The airing of a channel at `at_ms` (index seek on `(channel_id, start_ms)`).
 pub fn airing_at(conn: &Connection, channel: ChannelId, at_ms: i64) -> Result<Option<Airing>> {
     let mut st = conn.prepare_cached(&format!(
@@ -274,6 +355,9 @@ pub fn programs_between(conn: &Connection, channel: ChannelId, from_ms: i64, to_
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AsRunStatus {
+    /// On the air now: the entry is open (no end yet).
+    #[serde(rename = "on_air")]
+    Started,
     /// Played as planned.
     Aired,
     /// Could not play (slate shown instead).
@@ -285,8 +369,10 @@ pub enum AsRunStatus {
 }
 
 impl AsRunStatus {
-    fn as_str(self) -> &'static str {
+    /// The name stored in the as-run log.
+    pub fn as_str(self) -> &'static str {
         match self {
+            Self::Started => "on_air",
             Self::Aired => "aired",
             Self::Failed => "failed",
             Self::Partial => "partial",
@@ -296,6 +382,7 @@ impl AsRunStatus {
 
     fn parse(s: &str) -> Self {
         match s {
+            "on_air" => Self::Started,
             "aired" => Self::Aired,
             "partial" => Self::Partial,
             "alert" => Self::Alert,
@@ -347,13 +434,14 @@ impl AsRun {
             planned_end_ms: Some(airing.end.timestamp_millis()),
             actual_start_ms,
             actual_end_ms: None,
-            status: AsRunStatus::Aired,
+            status: AsRunStatus::Started,
             error: None,
         }
     }
 }
 
-/// Append an as-run entry; returns its id.
+/// Append an as-run entry; returns its id. A source secret quoted in the error (GStreamer
+/// quotes the URL it opened) is stored masked.
 pub fn record_as_run(conn: &Connection, e: &AsRun) -> Result<i64> {
     conn.execute(
         "INSERT INTO playout_log (channel_id, schedule_item_id, item_id, kind, title, planned_start_ms, planned_end_ms,
@@ -370,13 +458,13 @@ pub fn record_as_run(conn: &Connection, e: &AsRun) -> Result<i64> {
             e.actual_start_ms,
             e.actual_end_ms,
             e.status.as_str(),
-            e.error
+            e.error.as_deref().map(redact)
         ],
     )?;
     Ok(conn.last_insert_rowid())
 }
 
-/// Close an as-run entry.
+/// Close an as-run entry (a secret quoted in `error` is stored masked).
 pub fn finish_as_run(
     conn: &Connection,
     id: i64,
@@ -386,7 +474,7 @@ pub fn finish_as_run(
 ) -> Result<()> {
     conn.execute(
         "UPDATE playout_log SET actual_end_ms = ?2, status = ?3, error = ?4 WHERE id = ?1",
-        params![id, actual_end_ms, status.as_str(), error],
+        params![id, actual_end_ms, status.as_str(), error.map(redact)],
     )?;
     Ok(())
 }

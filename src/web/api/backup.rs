@@ -1,7 +1,7 @@
 //! `/api/backup` (download) and `/api/restore` (upload): the configuration and the whole
 //! database as one SQLite file. The backup is a consistent `VACUUM INTO` copy; restore
-//! checks the file (a Retrovue database of this schema version, intact) and replaces every
-//! table's rows in one transaction. Running channels pick up restored channels and
+//! checks the file (an intact Retrovue database of this schema version or an older one,
+//! which is migrated forward first) and replaces every table's rows in one transaction. Running channels pick up restored channels and
 //! schedules at the next restart (the answer says so).
 
 use axum::body::Bytes;
@@ -61,7 +61,12 @@ pub async fn restore(State(state): State<WebState>, body: Bytes) -> Result<Json<
     tokio::fs::write(&path, &body).await.ctx("saving the upload")?;
     let p = path.clone();
     let result = state.db.call(move |c| store::restore_from(c, &p, latest_version())).await;
-    let _ = tokio::fs::remove_file(&path).await;
+    // An older backup is migrated in place, which may leave SQLite's log beside it.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut f = path.clone().into_os_string();
+        f.push(suffix);
+        let _ = tokio::fs::remove_file(&f).await;
+    }
     let rows = match result.ctx("restoring")? {
         Ok(n) => n,
         Err(store::RestoreError::Sqlite(e)) => return Err(Error::internal("restoring", e)),

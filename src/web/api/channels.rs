@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::parse_id;
+use super::schedule::ask_replan;
 use super::settings::OUTPUT_DEFAULT;
 use crate::config::store as config_store;
 use crate::lineup::store::{self as lineup_store, LineupStoreError, NewChannel};
@@ -137,6 +138,7 @@ pub async fn create(State(state): State<WebState>, Json(body): Json<ChannelBody>
         .ctx("adding a channel")?
         .map_err(store_error)?;
     tracing::info!(channel = %ch.number, name = %ch.name, "web: channel created");
+    ask_replan(&state, Some(ch.id), format!("channel {} added", ch.number)).await?;
     Ok(Json(ch))
 }
 
@@ -174,6 +176,7 @@ pub async fn update(
         .await
         .ctx("editing a channel")?
         .map_err(store_error)?;
+    ask_replan(&state, Some(ch.id), format!("channel {} edited", ch.number)).await?;
     Ok(Json(ch))
 }
 

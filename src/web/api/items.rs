@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::parse_id;
+use super::schedule::ask_replan;
 use crate::library::store::{self as library_store, ItemFilter, Origin};
 use crate::library::{ContentKind, MediaId, MediaItem, SchedulingMetadata, SourceId};
 use crate::web::WebState;
@@ -257,6 +258,7 @@ pub async fn set_metadata(
     if !found {
         return Err(Error::NotFound(format!("item {id}")));
     }
+    ask_replan(&state, None, format!("item {id} edited")).await?;
     show(State(state), UrlPath(id.to_string())).await
 }
 
@@ -284,6 +286,7 @@ pub async fn set_breakpoints(
     points.sort_unstable();
     points.dedup();
     state.db.call(move |c| library_store::set_breakpoints(c, id, "user", &points)).await.flat("editing breakpoints")?;
+    ask_replan(&state, None, format!("breakpoints of item {id} edited")).await?;
     show(State(state), UrlPath(id.to_string())).await
 }
 
@@ -381,5 +384,8 @@ pub async fn bulk(State(state): State<WebState>, Json(body): Json<BulkEdit>) -> 
         })
         .await
         .flat("bulk edit")?;
+    if changed > 0 {
+        ask_replan(&state, None, format!("{changed} items edited")).await?;
+    }
     Ok(Json(serde_json::json!({ "changed": changed })))
 }

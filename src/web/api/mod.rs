@@ -11,6 +11,7 @@ pub mod items;
 pub mod links;
 pub mod logs;
 pub mod scan;
+pub mod schedule;
 pub mod session;
 pub mod settings;
 pub mod sources;
@@ -37,6 +38,7 @@ pub fn router(state: WebState) -> Router<WebState> {
         .merge(items::router())
         .merge(links::router())
         .merge(scan::router())
+        .merge(schedule::router())
         .merge(channels::router())
         .merge(grid::router())
         .merge(guide::router())

@@ -9,6 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::schedule::ask_replan;
 use crate::library::{Library, Progress, ScanReport, SourceId};
 use crate::web::WebState;
 use crate::web::error::Error;
@@ -91,12 +92,19 @@ pub async fn start(State(state): State<WebState>, Json(req): Json<ScanRequest>) 
     }));
     let library = Library::new(state.db.clone(), state.clock.clone(), state.config.library.clone());
     let clock = state.clock.clone();
+    let web = state.clone();
     tokio::spawn(async move {
         let result = library.scan(req.source.map(SourceId), progress).await;
         let end = crate::clock::to_ms(clock.now());
         match &result {
             Ok(r) => tracing::info!(added = r.added, updated = r.updated, removed = r.removed, "web: scan finished"),
             Err(e) => tracing::warn!(error = %e, "web: scan failed"),
+        }
+        if let Ok(r) = &result
+            && r.added + r.updated + r.removed > 0
+            && let Err(e) = ask_replan(&web, None, "a scan changed the library".into()).await
+        {
+            tracing::warn!(error = %e, "web: cannot ask for a replan after the scan");
         }
         job.update(|s| {
             s.running = false;

@@ -83,12 +83,6 @@ pub struct SettingsView {
     pub urls: Urls,
 }
 
-/// Mask a secret: only its last 4 characters show.
-pub fn mask(secret: &str) -> String {
-    let tail: String = secret.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-    if secret.chars().count() <= 8 { "••••".to_owned() } else { format!("••••{tail}") }
-}
-
 /// The base URL clients should use, by the box's one rule ([`crate::config::BaseUrl`]):
 /// `server.base_url`, else the address the browser used (a `localhost` or `.local` one
 /// replaced by the box's numeric address, which Plex on another machine can reach).
@@ -136,7 +130,7 @@ pub async fn show(State(state): State<WebState>, headers: HeaderMap) -> Result<J
         running,
         restart_needed,
         output,
-        plex_token: get(PLEX_TOKEN).map(|t| mask(&t)),
+        plex_token: get(PLEX_TOKEN).map(|t| crate::library::secret::mask(&t)),
         encoders: state.encoders.clone(),
         urls: Urls {
             xmltv: format!("{base}/xmltv.xml"),

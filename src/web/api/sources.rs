@@ -1,4 +1,5 @@
-//! `/api/sources`: list, add (folder or Plex), remove, and test a source before adding it.
+//! `/api/sources`: list, add (folder or Plex), edit in place, remove, and test a source
+//! before adding it.
 //! Folder paths are checked before they touch the filesystem (absolute, no `..`, an existing
 //! directory); Plex tokens are stored but only ever sent back masked.
 
@@ -11,10 +12,14 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::parse_id;
-use super::settings::{PLEX_TOKEN, mask};
+use super::schedule::ask_replan;
+use super::settings::PLEX_TOKEN;
 use crate::config::store as config_store;
+use crate::library::plex::PlexError;
+use crate::library::secret::mask;
 use crate::library::store::{self as library_store, Source, SourceSpec};
-use crate::library::{Library, SourceId};
+use crate::library::{Library, LibraryError, SourceEdit, SourceId};
+use crate::schedule::store as schedule_store;
 use crate::web::WebState;
 use crate::web::error::{Error, Flatten, ResultExt};
 
@@ -49,6 +54,8 @@ pub struct SourceView {
     pub content_kind: Option<String>,
     /// Plex libraries.
     pub libraries: Vec<String>,
+    /// Plex path mapping (prefix as Plex sees files, as this box does).
+    pub path_map: Option<(String, String)>,
     /// Masked Plex token.
     pub token: Option<String>,
     /// Enabled.
@@ -61,11 +68,13 @@ pub struct SourceView {
 
 impl From<Source> for SourceView {
     fn from(s: Source) -> Self {
-        let (kind, location, content_kind, libraries, token) = match s.spec {
+        let (kind, location, content_kind, libraries, path_map, token) = match s.spec {
             SourceSpec::Folder { path, content_kind } => {
-                ("folder", path.display().to_string(), Some(content_kind), Vec::new(), None)
+                ("folder", path.display().to_string(), Some(content_kind), Vec::new(), None, None)
             }
-            SourceSpec::Plex { url, token, libraries, .. } => ("plex", url, None, libraries, Some(mask(&token))),
+            SourceSpec::Plex { url, token, libraries, path_map } => {
+                ("plex", url, None, libraries, path_map, Some(mask(&token)))
+            }
         };
         Self {
             id: s.id,
@@ -74,6 +83,7 @@ impl From<Source> for SourceView {
             location,
             content_kind,
             libraries,
+            path_map,
             token,
             enabled: s.enabled,
             last_sync_at: s.last_sync_at,
@@ -112,12 +122,66 @@ pub enum NewSource {
     },
 }
 
+/// Body of `PUT /api/sources/{id}`: the fields present change, the source keeps its id
+/// (and its items theirs, with every edit).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceChange {
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Included in scans and schedules.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Folder: its absolute path now.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Plex: the server URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Plex: a new token (empty: keep the stored one).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Plex: libraries to import ([] = all).
+    #[serde(default)]
+    pub libraries: Option<Vec<String>>,
+    /// Plex: `{"from": …, "to": …}`, or `null` to remove the mapping.
+    #[serde(default, deserialize_with = "present")]
+    pub path_map: Option<Option<PathMap>>,
+}
+
+/// A Plex path mapping as the page sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathMap {
+    /// Prefix as Plex sees the files.
+    pub from: String,
+    /// The same place on this box.
+    pub to: String,
+}
+
+/// A field that is present (even as `null`) is `Some`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// Every route of this file.
 pub fn router() -> Router<WebState> {
     Router::new()
         .route("/sources", get(list).post(add))
         .route("/sources/test", post(test))
-        .route("/sources/{id}", delete(remove))
+        .route("/sources/{id}", delete(remove).put(update))
+}
+
+/// A library failure as the page should see it: a duplicate is a conflict, the rest a bad
+/// request naming what to fix.
+fn library_error(e: LibraryError) -> Error {
+    match e {
+        LibraryError::AlreadyASource { .. } => Error::Conflict(e.to_string()),
+        LibraryError::NoSource(id) => Error::NotFound(format!("source {id}")),
+        LibraryError::Sql(_) | LibraryError::Db(_) | LibraryError::Join(_) => Error::internal("sources", e),
+        other => Error::BadRequest(other.to_string()),
+    }
 }
 
 /// Check a folder path given by the user: absolute, no `..`, an existing directory.
@@ -187,18 +251,76 @@ pub async fn add(State(state): State<WebState>, Json(body): Json<NewSource>) -> 
     if name.chars().count() > 100 {
         return Err(Error::BadRequest("the name is too long".into()));
     }
-    let library = Library::new(state.db.clone(), state.clock.clone(), state.config.library.clone());
-    let source = tokio::task::spawn_blocking(move || match spec {
-        SourceSpec::Folder { path, content_kind } => library.add_folder(&path, &content_kind, Some(&name)),
-        SourceSpec::Plex { url, token, libraries, path_map } => {
-            library.add_plex(&url, &token, libraries, Some(&name), path_map)
+    let library = Library::new(state.db.clone(), state.clock.clone(), state.config.library.clone())
+        .with_plex_timeout(Duration::from_secs(6));
+    let source = match spec {
+        SourceSpec::Folder { path, content_kind } => {
+            tokio::task::spawn_blocking(move || library.add_folder(&path, &content_kind, Some(&name)))
+                .await
+                .ctx("adding a source")?
+                .map_err(library_error)?
         }
-    })
-    .await
-    .ctx("adding a source")?
-    .map_err(|e| Error::BadRequest(e.to_string()))?;
+        SourceSpec::Plex { url, token, libraries, path_map } => {
+            let (source, unreachable) = library
+                .add_plex_checked(&url, &token, libraries, Some(&name), path_map)
+                .await
+                .map_err(library_error)?;
+            if let Some(e) = unreachable {
+                tracing::warn!(source = %source.id, error = %e, "web: Plex source added while its server is unreachable");
+            }
+            source
+        }
+    };
     tracing::info!(source = %source.id, name = %source.name, "web: source added");
     Ok(Json(source.into()))
+}
+
+/// `PUT /api/sources/{id}`: change a source in place. A new token or URL is tried on the
+/// server first (a refused token changes nothing); moved media is followed by the schedule.
+pub async fn update(
+    State(state): State<WebState>,
+    UrlPath(id): UrlPath<String>,
+    Json(body): Json<SourceChange>,
+) -> Result<Json<SourceView>, Error> {
+    let id = SourceId(parse_id(&id, "source")?);
+    if body.name.as_deref().is_some_and(|n| n.chars().count() > 100) {
+        return Err(Error::BadRequest("the name is too long".into()));
+    }
+    let edit = SourceEdit {
+        name: body.name,
+        enabled: body.enabled,
+        path: body.path.as_deref().map(checked_folder).transpose()?,
+        url: body.url.as_deref().map(checked_url).transpose()?,
+        token: body.token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+        libraries: body.libraries,
+        path_map: body.path_map.map(|m| m.map(|m| (m.from, m.to))),
+    };
+    let library = Library::new(state.db.clone(), state.clock.clone(), state.config.library.clone())
+        .with_plex_timeout(Duration::from_secs(6));
+    let current = state.db.call(move |c| library_store::get_source(c, id)).await.flat("reading a source")?;
+    let current = current.ok_or_else(|| Error::NotFound(format!("source {id}")))?;
+    if let SourceSpec::Plex { url, token, .. } = &current.spec
+        && (edit.url.is_some() || edit.token.is_some())
+    {
+        let (url, token) = (edit.url.as_deref().unwrap_or(url), edit.token.as_deref().unwrap_or(token));
+        match library.check_plex(url, token).await {
+            Ok(_) => {}
+            Err(e @ LibraryError::Plex(PlexError::Unauthorized { .. } | PlexError::Garbage { .. })) => {
+                return Err(Error::BadRequest(format!("{e}; nothing was changed")));
+            }
+            Err(e) => tracing::warn!(source = %id, error = %e, "web: source changed while its server is unreachable"),
+        }
+    }
+    let done = tokio::task::spawn_blocking(move || library.edit_source(id, &edit))
+        .await
+        .ctx("editing a source")?
+        .map_err(library_error)?;
+    if let Some((from, to)) = done.moved.clone() {
+        state.db.call(move |c| schedule_store::move_uris(c, &from, &to)).await.flat("moving scheduled media")?;
+    }
+    tracing::info!(source = %id, moved = done.items_moved, rescan = done.rescan, "web: source edited");
+    ask_replan(&state, None, format!("source {id} edited")).await?;
+    Ok(Json(done.source.into()))
 }
 
 /// `DELETE /api/sources/{id}`
@@ -211,6 +333,7 @@ pub async fn remove(
     if !removed {
         return Err(Error::NotFound(format!("source {id}")));
     }
+    ask_replan(&state, None, format!("source {id} removed")).await?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }
 

@@ -75,10 +75,34 @@ pub struct ChannelStatus {
     pub viewers: usize,
     /// Output is flowing (a keyframe is cached).
     pub running: bool,
+    /// The channel keeps real time (a starved box drops frames and says so here).
+    pub realtime: bool,
+    /// How late its output is against the clock (ms, the mixers' latency included).
+    pub late_ms: i64,
+    /// Frames dropped before the encoder because the box was behind.
+    pub dropped_frames: u64,
+    /// The encoder element running it.
+    pub encoder: Option<String>,
+    /// Pipeline rebuilds since the channel started.
+    pub restarts: u32,
+    /// Times the content watchdog recovered the channel (item retried, pipeline rebuilt,
+    /// playout replaced).
+    pub watchdog_recoveries: u32,
+    /// The last recovery: when (UTC ms) and what it did why.
+    pub last_recovery: Option<Recovery>,
     /// On the air now.
     pub now: Option<GuideProgram>,
     /// Next.
     pub next: Option<GuideProgram>,
+}
+
+/// What the content watchdog did last on a channel.
+#[derive(Debug, Serialize)]
+pub struct Recovery {
+    /// When (UTC ms).
+    pub at: i64,
+    /// What it did, why.
+    pub what: String,
 }
 
 /// A recent problem.
@@ -176,11 +200,20 @@ pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> 
         .into_iter()
         .map(|c| {
             let (now, next) = on.remove(&c.id).unwrap_or_default();
+            let feed = state.hub.feed(c.id);
+            let health = feed.health();
             ChannelStatus {
                 now,
                 next,
                 viewers: state.hub.viewers(c.id),
-                running: state.hub.feed(c.id).cached_bytes() > 0,
+                running: feed.cached_bytes() > 0,
+                realtime: health.realtime,
+                late_ms: health.late_ms,
+                dropped_frames: health.dropped_frames,
+                encoder: health.encoder,
+                restarts: health.restarts,
+                watchdog_recoveries: health.watchdog_recoveries,
+                last_recovery: health.last_recovery.map(|(at, what)| Recovery { at: at.timestamp_millis(), what }),
                 id: c.id,
                 number: c.number,
                 name: c.name,

@@ -16,7 +16,7 @@ use axum::routing::get;
 
 use super::parse_id;
 use crate::library::store as library_store;
-use crate::library::{MediaId, thumbnail};
+use crate::library::{MediaId, secret, thumbnail};
 use crate::web::WebState;
 use crate::web::error::{Error, Flatten, ResultExt};
 
@@ -69,10 +69,16 @@ pub async fn still(
     if let Some(b) = state.stills.cache.lock().expect("stills lock").get(&(id, at)) {
         return Ok(jpeg(b.clone()));
     }
-    let item = state.db.call(move |c| library_store::get_item(c, id)).await.flat("reading an item")?;
+    let (item, credentials) = state
+        .db
+        .call(move |c| {
+            Ok::<_, library_store::StoreError>((library_store::get_item(c, id)?, library_store::credentials(c)?))
+        })
+        .await
+        .flat("reading an item")?;
     let item = item.ok_or_else(|| Error::NotFound(format!("item {id}")))?;
     let _permit = state.stills.permit.acquire().await.ctx("waiting for the thumbnailer")?;
-    let uri = item.uri.clone();
+    let uri = credentials.openable(&item.uri);
     let width = if at.is_some() { WIDTH / 2 } else { WIDTH };
     let at = at.map(|ms| Duration::from_millis(ms as u64));
     let made = tokio::task::spawn_blocking(move || thumbnail::still_at(&uri, width, at, Duration::from_secs(15)))
@@ -81,7 +87,7 @@ pub async fn still(
     let bytes = match made {
         Ok(b) => Bytes::from(b),
         Err(e) => {
-            tracing::debug!(item = %id, error = %e, "web: no still");
+            tracing::debug!(item = %id, error = %secret::redact(&e.to_string()), "web: no still");
             return Err(Error::NotFound(format!("a still of item {id}")));
         }
     };

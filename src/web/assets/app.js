@@ -194,11 +194,13 @@ VIEWS.dashboard = async (main) => {
           h('div', {},
             h('div', { class: 'spread' }, h('b', {}, c.name),
               h('span', {}, h('span', { class: `badge ${c.running ? 'on' : ''}` }, c.running ? 'running' : 'idle'), ' ',
+                c.running && !c.realtime ? [h('span', { class: 'badge warn', title: `${c.dropped_frames} frames dropped; output ${c.late_ms} ms late` }, 'cannot keep up'), ' '] : null,
                 h('span', { class: 'badge info' }, `${c.viewers} watching`))),
             now ? [h('div', { class: 'now' }, now.title, now.sub_title ? h('small', {}, ` — ${now.sub_title}`) : null),
               h('div', { class: 'meter' }, h('span', { style: { width: `${progress}%` } })),
               h('div', { class: 'next' }, `${fmtTime(now.start)}–${fmtTime(now.end)}`, next ? ` · next ${fmtTime(next.start)} ${next.title}` : '')]
               : h('div', { class: 'next' }, 'Nothing scheduled'),
+            c.last_recovery ? h('div', { class: 'notice warn' }, `Recovered ${c.watchdog_recoveries}× — last at ${fmtTime(c.last_recovery.at)}: ${c.last_recovery.what}`) : null,
             c.error ? h('div', { class: 'notice bad' }, c.error) : null));
       }));
     }
@@ -252,10 +254,33 @@ VIEWS.sources = async (main) => {
         h('td', {}, s.name), h('td', {}, h('span', { class: 'badge' }, s.type)), h('td', { class: 'mono' }, s.location, s.token ? h('small', {}, ` token ${s.token}`) : null),
         h('td', {}, s.content_kind || s.libraries.join(', ') || 'all'),
         h('td', {}, fmtWhen(s.last_sync_at), s.last_error ? h('div', { class: 'notice bad' }, s.last_error) : null),
-        h('td', {}, h('button', { class: 'small danger', onclick: async () => {
-          if (!await dialog('Remove source', h('p', {}, `Remove ${s.name} and every item it brought from the library?`), 'Remove', true)) return;
-          try { await api('DELETE', `/api/sources/${s.id}`); load(); } catch (e) { fail(e); }
-        } }, 'Remove')))))) : h('p', { class: 'dim' }, 'No sources yet: add a folder of shows, movies or commercials below.'));
+        h('td', { class: 'actions' }, h('button', { class: 'small', id: `source-edit-${s.id}`, onclick: () => editSource(s) }, 'Edit'),
+          h('button', { class: 'small danger', onclick: async () => {
+            if (!await dialog('Remove source', h('p', {}, `Remove ${s.name} and every item it brought from the library?`), 'Remove', true)) return;
+            try { await api('DELETE', `/api/sources/${s.id}`); load(); } catch (e) { fail(e); }
+          } }, 'Remove')))))) : h('p', { class: 'dim' }, 'No sources yet: add a folder of shows, movies or commercials below.'));
+  };
+  // Edit in place: the source keeps its id, its items theirs and every edit made to them.
+  const editSource = async (s) => {
+    const plex = s.type === 'plex';
+    const f = h('div', { id: 'source-edit-form' },
+      field('Name', h('input', { type: 'text', name: 'name', value: s.name })),
+      plex ? [field('Server URL', h('input', { type: 'text', name: 'url', value: s.location })),
+        field(`Token (blank: keep ${s.token || 'the stored one'})`, h('input', { type: 'password', name: 'token', autocomplete: 'off' })),
+        field('Libraries (comma separated, blank: all)', h('input', { type: 'text', name: 'libraries', value: s.libraries.join(', ') })),
+        field('Path as Plex sees it (optional)', h('input', { type: 'text', name: 'map_from', value: s.path_map ? s.path_map[0] : '' })),
+        field('Same place on this box', h('input', { type: 'text', name: 'map_to', value: s.path_map ? s.path_map[1] : '' }))]
+        : field('Folder (absolute path)', h('input', { type: 'text', name: 'path', value: s.location })));
+    if (!await dialog(`Edit ${s.name}`, f, 'Save')) return;
+    const v = (n) => { const el = $(`[name=${n}]`, f); return el ? el.value.trim() : ''; };
+    const body = { name: v('name') };
+    if (plex) {
+      body.url = v('url');
+      if (v('token')) body.token = v('token');
+      body.libraries = v('libraries').split(',').map((x) => x.trim()).filter(Boolean);
+      body.path_map = v('map_from') && v('map_to') ? { from: v('map_from'), to: v('map_to') } : null;
+    } else body.path = v('path');
+    try { const r = await api('PUT', `/api/sources/${s.id}`, body); toast(`Saved ${r.name}: scan it to apply`, 'good'); load(); } catch (e) { fail(e); }
   };
   const showScan = (p) => {
     if (!p) return;
@@ -473,7 +498,14 @@ VIEWS.channels = async (main, [chanId]) => {
         h('td', {}, c.settings.profile.format), h('td', {}, c.settings.break_style), h('td', {}, c.settings.mode.replace('_', ' ')), h('td', {}, '✎'))))))
       : h('p', { class: 'dim' }, 'No channels yet.')),
     h('div', { class: 'panel' }, h('h2', {}, 'New channel'), form),
-    h('div', { class: 'panel' }, h('h2', {}, 'Auto build'), h('p', { class: 'dim' }, 'Let Retrovue propose channels from what the library holds (series, genres, movies).'), autoBtn, auto));
+    h('div', { class: 'panel' }, h('h2', {}, 'Auto build'), h('p', { class: 'dim' }, 'Let Retrovue propose channels from what the library holds (series, genres, movies).'), autoBtn, auto),
+    h('div', { class: 'panel' }, h('h2', {}, 'Schedules'),
+      h('p', { class: 'dim' }, 'Edits reach the schedules by themselves within seconds, after the frozen window (what is on now and next stays as published).'),
+      h('button', { id: 'rebuild-now', onclick: async (ev) => {
+        ev.target.disabled = true;
+        try { const r = await api('POST', '/api/schedule/rebuild', {}); toast(`Rebuilt ${r.channels.length} channel schedule${r.channels.length === 1 ? '' : 's'} after the frozen window`, 'good'); } catch (e) { fail(e); }
+        ev.target.disabled = false;
+      } }, 'Rebuild now')));
 };
 
 async function channelEditor(main, id) {
