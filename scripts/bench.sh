@@ -120,7 +120,8 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 say "== building release binary, examples and benchmark tests (once)"
 t_build=$(date +%s)
 cargo build -q --release --locked --bin retrovue \
-  --example bench_scan --example bench_schedule --example bench_graphics --example bench_viewers >&2
+  --example bench_scan --example bench_schedule --example bench_graphics --example bench_viewers \
+  --example bench_breaks >&2
 bench_build_tests >&2
 build_s=$(($(date +%s) - t_build))
 t_measure=$(date +%s)
@@ -352,6 +353,15 @@ row "library: first scan with probing" "$full_rate" "items/s" "-" "-" "" "#2" \
 # Goal: 5,000 unchanged items re-scanned under 2 s, i.e. at least 2,500 items/s.
 row "library: unchanged re-scan rate" "$re_rate" "items/s" ">= 2500 items/s" ge 2500 "#2" \
   "${re_s:-?} s for $SCAN_ITEMS unchanged items (goal: 5,000 under 2 s); second re-scan"
+
+# Break points found in the loudness pass (issue #20): the same pass with and without them.
+BREAKS_SECS=1320
+[ "$quick" = 1 ] && BREAKS_SECS=300
+say "== library: break-point search cost ($BREAKS_SECS s episode, 3 interleaved rounds)"
+brk="$(RUST_LOG=warn "$rel/examples/bench_breaks" "$BREAKS_SECS" 3 2>&1 | tee "$work/breaks.txt" | grep '^plain_s=' || true)"
+say "$brk"
+row "library: scan time added by break detection" "$(bench_kv "$brk" overhead_pct)" "%" "<= 5 %" le 5 "#20" \
+  "loudness pass $(bench_kv "$brk" plain_s) s vs $(bench_kv "$brk" breaks_s) s with breaks (median of 3); $(bench_kv "$brk" found) of $(bench_kv "$brk" gaps) gaps found; $(bench_kv "$brk" video_decoded_pct) % of the video decoded"
 
 # ---- 5. Schedule ------------------------------------------------------------------------
 say "== schedule: build $SCHED_DAYS days x $SCHED_CHANNELS channels from 50,000 items, XMLTV, lookup"

@@ -253,16 +253,20 @@ pub fn candidates(silences: &[Span], frames: &[FrameStat], length_ns: u64) -> Ve
         if start < EDGE_NS || (length_ns > 0 && end + EDGE_NS > length_ns) {
             continue;
         }
-        // The fade: going back from the gap, frames that get brighter and brighter.
+        // The fade: going back from the gap past the black frames before it (black while
+        // the sound still plays out, or the frame the silence begins in), frames that get
+        // brighter and brighter.
+        let follows = |k: usize| frames[k].pts <= frames[k - 1].pts + frames[k - 1].duration * 3 / 2;
         let mut k = first;
-        while k > 0
-            && frames[k - 1].mean > frames[k].mean + 0.5
-            && frames[k].pts <= frames[k - 1].pts + frames[k - 1].duration * 3 / 2
-        {
+        while k > 0 && follows(k) && frames[k - 1].is_black() {
             k -= 1;
         }
-        let faded = first - k >= 4 && frames[k].mean - frames[first].mean >= 30.0;
-        let fade_ns = if faded { start - frames[k].pts } else { 0 };
+        let black_from = k;
+        while k > 0 && follows(k) && frames[k - 1].mean > frames[k].mean + 0.5 {
+            k -= 1;
+        }
+        let faded = black_from - k >= 4 && frames[k].mean - frames[black_from].mean >= 30.0;
+        let fade_ns = if faded { frames[black_from].pts - frames[k].pts } else { 0 };
         let mut confidence: f64 = 0.55;
         if end - start >= 400_000_000 {
             confidence += 0.2;

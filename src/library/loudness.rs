@@ -177,21 +177,15 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
     let vsink = gst_app::AppSink::builder().sync(false).build();
     let rconvert = VIDEOCONVERT.make()?;
     let rsink = gst_app::AppSink::builder().caps(&gray_caps()).sync(false).build();
-    pipeline
-        .add_many([
-            &src,
-            &convert,
-            &resample,
-            asink.upcast_ref(),
-            &vqueue,
-            vsink.upcast_ref(),
-            &rconvert,
-            rsink.upcast_ref(),
-        ])
-        .map_err(pipeline_err)?;
-    gst::Element::link_many([&convert, &resample, asink.upcast_ref()]).map_err(pipeline_err)?;
-    gst::Element::link_many([&vqueue, vsink.upcast_ref()]).map_err(pipeline_err)?;
-    gst::Element::link_many([&rconvert, rsink.upcast_ref()]).map_err(pipeline_err)?;
+    // Each branch joins the pipeline when a stream comes for it: a sink no stream reaches
+    // would hold the pipeline out of PLAYING (and an EOS pushed into it waits for preroll on
+    // the streaming thread that pushed it).
+    pipeline.add(&src).map_err(pipeline_err)?;
+    let branches: [(&'static str, Vec<gst::Element>); 3] = [
+        ("audio", vec![convert.clone(), resample.clone(), asink.clone().upcast()]),
+        ("compressed", vec![vqueue.clone(), vsink.clone().upcast()]),
+        ("raw", vec![rconvert.clone(), rsink.clone().upcast()]),
+    ];
     if find_breaks {
         // Stop at parsed compressed video: it is exposed as it is, not decoded.
         src.connect("autoplug-continue", false, |args| {
@@ -203,18 +197,7 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
         });
     }
     let pass = Arc::new(Mutex::new(Pass::default()));
-    let sinks = [
-        ("audio", convert.static_pad("sink")),
-        ("compressed", vqueue.static_pad("sink")),
-        ("raw", rconvert.static_pad("sink")),
-    ];
-    // Branches no stream came to end at once, so the pipeline's end is its streams' end.
-    let unused = sinks.clone();
-    src.connect_no_more_pads(move |_| {
-        for pad in unused.iter().filter_map(|(_, p)| p.as_ref()).filter(|p| !p.is_linked()) {
-            pad.send_event(gst::event::Eos::new());
-        }
-    });
+    let weak = pipeline.downgrade();
     src.connect_pad_added(move |_, pad| {
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
         let name = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_default();
@@ -227,15 +210,14 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
         } else {
             ""
         };
-        let target = sinks.iter().find(|(w, p)| *w == which && p.as_ref().is_some_and(|p| !p.is_linked()));
-        match target.and_then(|(_, p)| p.as_ref()) {
-            Some(sinkpad) => {
-                let _ = pad.link(sinkpad);
-            }
+        let branch = branches.iter().find(|(w, b)| *w == which && b[0].parent().is_none()).map(|(_, b)| b);
+        let joined = match (branch, weak.upgrade()) {
+            (Some(b), Some(pipeline)) => join(&pipeline, b, pad),
+            _ => false,
+        };
+        if !joined {
             // A second track, subtitles: dropped at the pad (never "not linked").
-            None => {
-                pad.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, |_, _| gst::PadProbeReturn::Drop);
-            }
+            pad.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, |_, _| gst::PadProbeReturn::Drop);
         }
     });
     {
@@ -331,6 +313,14 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
     let found = breaks::candidates(&silences, &frames, length_ns);
     let video_decoded = if length_ns > 0 { decoded_ns as f64 / length_ns as f64 } else { 0.0 };
     Ok(Analysis { lufs, breaks: Some(found), video_decoded })
+}
+
+/// Add `branch` to `pipeline`, link it and `pad` to its head, and start it.
+fn join(pipeline: &gst::Pipeline, branch: &[gst::Element], pad: &gst::Pad) -> bool {
+    let ok = pipeline.add_many(branch).is_ok()
+        && gst::Element::link_many(branch).is_ok()
+        && branch.iter().all(|e| e.sync_state_with_parent().is_ok());
+    ok && branch[0].static_pad("sink").is_some_and(|sink| pad.link(&sink).is_ok())
 }
 
 impl Pass {
