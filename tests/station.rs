@@ -151,6 +151,7 @@ fn station(home: &Home) {
         &file,
         format!(
             "[[channel]]\nnumber = \"2\"\nname = \"Harbor\"\ncall_sign = \"KHBR\"\nmode = \"on_demand\"\n\
+             generated_bumpers = true\n\
              default_fill = \"Harbor Lights\"\n\
              [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Harbor Lights\"\n\
              [[channel]]\nnumber = \"4\"\nname = \"Canyon\"\ncall_sign = \"WCNY\"\nmode = \"on_demand\"\n\
@@ -211,4 +212,77 @@ fn off_air_shows_the_test_card_with_its_tone_and_the_guide_lists_every_channel()
     for want in ["KHBR", "WCNY", "HARBOR LIGHTS", "OFF AIR"] {
         assert!(seen.contains(want), "the guide shows {want:?}:\n{seen}");
     }
+}
+
+/// libfaketime's multithreaded library (installed by `scripts/deps.sh --test`).
+fn libfaketime() -> PathBuf {
+    ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"]
+        .iter()
+        .map(|d| PathBuf::from(d).join("faketime/libfaketimeMT.so.1"))
+        .find(|p| p.exists())
+        .expect("libfaketime is not installed (apt install libfaketime; scripts/deps.sh --test)")
+}
+
+/// The library has no bumpers: after each 40 s episode the schedule has a generated "Coming
+/// up next" card naming the next programme. The daemon runs under libfaketime from 8 s before
+/// the next half hour's card, so the viewer sees it within seconds.
+#[test]
+fn a_generated_bumper_names_the_next_programme() {
+    let home = Home::new();
+    station(&home);
+    let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let now_ms = Utc::now().timestamp_millis();
+    let (start_ms, card): (i64, String) = db
+        .call_blocking(move |c| {
+            c.query_row(
+                "SELECT s.start_ms, s.card FROM schedule_items s JOIN channels ch ON ch.id = s.channel_id
+                 WHERE ch.number = '2' AND s.kind = 'card' AND s.start_ms > ?1 ORDER BY s.start_ms LIMIT 1",
+                [now_ms + 60_000],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .expect("a generated card in channel 2's schedule");
+    eprintln!("card at {start_ms}: {card}");
+    assert!(card.contains("coming_up"), "{card}");
+    let fake = chrono::DateTime::from_timestamp_millis(start_ms - 8_000).unwrap();
+    let lib = libfaketime();
+    let d = home.serve_with_env(
+        &[],
+        &[
+            ("LD_PRELOAD", lib.to_str().unwrap()),
+            ("FAKETIME", &format!("@{}", fake.format("%Y-%m-%d %H:%M:%S"))),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ("DONT_FAKE_MONOTONIC", "1"),
+            ("TZ", "UTC"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // The card is on for 5 s, some seconds in (the daemon's start takes part of the 8 s).
+    let ts = tune(&d, "2", 16, dir.path());
+    // What the card on the air announces, as the daemon's schedule has it now.
+    let card: String = db
+        .call_blocking(move |c| {
+            c.query_row(
+                "SELECT s.card FROM schedule_items s JOIN channels ch ON ch.id = s.channel_id
+                 WHERE ch.number = '2' AND s.kind = 'card' AND s.start_ms <= ?1 AND s.end_ms > ?1",
+                [start_ms + 1_000],
+                |r| r.get(0),
+            )
+        })
+        .expect("the card on the air");
+    let spec: serde_json::Value = serde_json::from_str(&card).unwrap();
+    assert_eq!(spec["template"], "coming_up", "{card}");
+    let next = normalise(spec["lines"][1].as_str().unwrap());
+    let mut seen = String::new();
+    for at in (1..16).map(f64::from) {
+        seen.push_str(&normalise(&ocr(&frame(&ts, at))));
+        seen.push('\n');
+        // "Coming up next" is the card's headline (the lower third says "Coming up: <episode>").
+        if seen.contains("COMING UP NEXT") && seen.contains(&next) {
+            break;
+        }
+    }
+    eprintln!("bumper OCR (the card announces {next:?}):\n{seen}");
+    assert!(seen.contains("COMING UP NEXT"), "the card says what it is:\n{seen}");
+    assert!(seen.contains(&next), "the card names the next programme, {next:?}:\n{seen}");
 }

@@ -89,8 +89,8 @@ async fn follow_guide(db: Db, clock: SharedClock, graphics: ChannelGraphics, sto
     let mut changes = db.changes().watch(GUIDE_TABLES);
     loop {
         let from = to_ms(clock.now() - chrono::Duration::hours(3));
-        match db.call(move |c| read_guide(c, from)).await {
-            Ok(Ok(data)) => graphics.set_guide(data),
+        match db.call(move |c| schedule_store::listing(c, from)).await {
+            Ok(Ok(listing)) => graphics.set_guide(guide_rows(listing)),
             Ok(Err(e)) => tracing::warn!(error = %e, "guide channel: cannot read the listing; keeping the last one"),
             Err(e) => tracing::warn!(error = %e, "guide channel: cannot read the listing; keeping the last one"),
         }
@@ -101,20 +101,21 @@ async fn follow_guide(db: Db, clock: SharedClock, graphics: ChannelGraphics, sto
     }
 }
 
-fn read_guide(c: &rusqlite::Connection, from_ms: i64) -> Result<GuideData, Box<dyn std::error::Error + Send + Sync>> {
-    let mut rows = Vec::new();
-    for ch in crate::lineup::store::lineup(c)?.channels {
-        if ch.settings.kind == ChannelKind::Guide || !ch.enabled {
-            continue;
-        }
-        let programs = schedule_store::programs_between(c, ch.id, from_ms, i64::MAX)?
-            .into_iter()
-            .map(|p| GuideSlot { start: p.start, end: p.end, title: p.info.title })
-            .collect();
-        let call_sign = if ch.call_sign.is_empty() { ch.name.clone() } else { ch.call_sign.clone() };
-        rows.push(GuideRow { number: ch.number.to_string(), call_sign, programs });
-    }
-    Ok(GuideData { rows })
+/// The listing from the published programmes of every channel but guide channels.
+fn guide_rows(listing: Vec<(Channel, Vec<crate::schedule::Program>)>) -> GuideData {
+    let rows = listing
+        .into_iter()
+        .filter(|(ch, _)| ch.settings.kind != ChannelKind::Guide)
+        .map(|(ch, programs)| GuideRow {
+            number: ch.number.to_string(),
+            call_sign: if ch.call_sign.is_empty() { ch.name.clone() } else { ch.call_sign.clone() },
+            programs: programs
+                .into_iter()
+                .map(|p| GuideSlot { start: p.start, end: p.end, title: p.info.title })
+                .collect(),
+        })
+        .collect();
+    GuideData { rows }
 }
 
 /// Rating and picture aspect from the library.

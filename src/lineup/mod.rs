@@ -365,6 +365,10 @@ pub struct ChannelSettings {
     pub kind: ChannelKind,
     /// The look of its generated cards.
     pub era: CardEra,
+    /// Generate "We'll be right back" / "Now back to …" / "Coming up next" cards where the
+    /// library has no bumper that fits (default off: a card's first frame is drawn on the
+    /// channel's streaming thread, which a slow box may not afford yet).
+    pub generated_bumpers: bool,
     /// When it is off the air.
     pub off_air: Vec<OffAirHours>,
     /// Guide channels: preview and music.
@@ -387,6 +391,7 @@ impl Default for ChannelSettings {
             colour: None,
             kind: ChannelKind::Regular,
             era: CardEra::Eighties,
+            generated_bumpers: false,
             off_air: Vec::new(),
             guide: GuideSettings::default(),
         }

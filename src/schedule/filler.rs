@@ -116,6 +116,10 @@ pub struct BreakFiller<'a> {
     /// The channel's output: which version of a multi-version item fits it.
     profile: OutputProfile,
     style: BreakStyle,
+    /// Generate bumper cards where the library has none ([`ChannelSettings::generated_bumpers`]).
+    ///
+    /// [`ChannelSettings::generated_bumpers`]: crate::lineup::ChannelSettings::generated_bumpers
+    cards: bool,
     seed: u64,
     channel: ChannelId,
     window_ms: i64,
@@ -171,6 +175,7 @@ impl<'a> BreakFiller<'a> {
             frames,
             profile: channel.settings.profile,
             style: channel.settings.break_style,
+            cards: channel.settings.generated_bumpers,
             seed,
             channel: channel.id,
             window_ms,
@@ -376,7 +381,7 @@ impl<'a> BreakFiller<'a> {
         let bumper = |this: &mut Self, pool: Pool, budget: i64, make: &dyn Fn() -> CardSpec| -> Option<Spot> {
             match take(this, pool, start, budget / 4) {
                 Some((i, d)) => Some(Spot::Item(i, d)),
-                None => (budget / 4 >= card_ms).then(|| Spot::Card(make(), card_ms)),
+                None => (this.cards && budget / 4 >= card_ms).then(|| Spot::Card(make(), card_ms)),
             }
         };
         let program = ctx.title.clone();

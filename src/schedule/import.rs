@@ -108,6 +108,8 @@ pub struct ChannelEntry {
     pub kind: Option<ChannelKind>,
     /// The look of generated cards: `1970s`, `1980s`, `1990s`.
     pub era: Option<CardEra>,
+    /// Generate bumper cards where the library has none.
+    pub generated_bumpers: Option<bool>,
     /// `[[channel.off_air]]` tables: hours off the air.
     pub off_air: Option<Vec<OffAirHours>>,
     /// `[channel.guide]`: a guide channel's preview and music kinds.
@@ -176,7 +178,7 @@ impl ChannelEntry {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { base.$f = v.clone(); } )* };
         }
-        set!(mode, break_style, lower_thirds, clock, profile, bug, kind, era, off_air, guide);
+        set!(mode, break_style, lower_thirds, clock, profile, bug, kind, era, generated_bumpers, off_air, guide);
         if self.rating_limit.is_some() {
             base.rating_limit = self.rating_limit.clone();
         }

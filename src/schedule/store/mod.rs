@@ -59,6 +59,9 @@ pub enum ScheduleStoreError {
         /// Slot id.
         id: i64,
     },
+    /// The lineup could not be read.
+    #[error(transparent)]
+    Lineup(#[from] crate::lineup::store::LineupStoreError),
 }
 
 type Result<T> = std::result::Result<T, ScheduleStoreError>;
@@ -349,6 +352,19 @@ pub fn programs_between(conn: &Connection, channel: ChannelId, from_ms: i64, to_
         });
     }
     Ok(out)
+}
+
+/// Every channel of the lineup (in number order) with its published programmes ending
+/// after `from_ms` (what a guide lists).
+pub fn listing(conn: &Connection, from_ms: i64) -> Result<Vec<(crate::lineup::Channel, Vec<Program>)>> {
+    let channels = crate::lineup::store::lineup(conn)?.channels;
+    channels
+        .into_iter()
+        .map(|ch| {
+            let programs = programs_between(conn, ch.id, from_ms, i64::MAX)?;
+            Ok((ch, programs))
+        })
+        .collect()
 }
 
 /// How an airing went.
