@@ -55,8 +55,8 @@ async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
     let profile = OutputProfile {
         format: VideoFormat::Sd640x480,
         frame_rate: FrameRate::Ntsc,
-        video_kbps: 2000,
-        audio_kbps: 128,
+        video_kbps: retrovue::lineup::VideoKbps::of(2000),
+        audio_kbps: retrovue::lineup::AudioKbps::of(128),
     };
     let start = clock.now() + chrono::Duration::seconds(2);
     let end = start + chrono::Duration::seconds(secs as i64 + 10);
@@ -114,6 +114,8 @@ async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
         overlay: (!matches!(variant, Variant::Plain)).then(|| gfx.video_factory()),
         audio_overlay: (!matches!(variant, Variant::Plain)).then(|| gfx.audio_factory()),
         presentation: Default::default(),
+        loudness: None,
+        audio_tracks: Default::default(),
     };
     let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
     let player = ChannelPlayer::spawn(

@@ -9,10 +9,12 @@
 #
 # Builds the release binary, the benchmark examples and tests once, then measures (the full run
 # takes about 15 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
-# transcode, channels sustained in real time, tune latency through the daemon's HTTP, fan-out
+# transcode, channels sustained in real time, tune latency through the daemon's HTTP (idle and
+# while a 50-channel 7-day schedule build runs: scripts/bench-tune-build.sh), fan-out
 # to 1/10/100 viewers (CPU per viewer and identical bytes), daemon RSS idle and with 4
 # channels, library scan and re-scan, schedule build/XMLTV/lookup, graphics overhead (full run
-# only), and the aarch64 binary size if one was cross-built. All traffic stays on 127.0.0.1
+# only), loudness as aired per item class with true peaks and the audio processing cost,
+# audio tracks by language, and the aarch64 binary size if one was cross-built. All traffic stays on 127.0.0.1
 # (daemon with --no-announce --no-discovery). Figures are printed, never asserted: a shared
 # or busy machine gives worse figures; the JSON records the load average before and after.
 set -euo pipefail
@@ -123,6 +125,7 @@ cargo build -q --release --locked --bin retrovue \
   --example bench_scan --example bench_schedule --example bench_graphics --example bench_viewers \
   --example bench_breaks >&2
 bench_build_tests >&2
+cargo test -q --release --no-run --test loudness_as_aired --test audio_tracks 2>/dev/null >&2
 build_s=$(($(date +%s) - t_build))
 t_measure=$(date +%s)
 
@@ -340,6 +343,30 @@ fi
 kill -TERM "$daemon" 2>/dev/null || true
 wait "$daemon" 2>/dev/null || true
 
+# ---- 3b. Tunes while a schedule build runs ----------------------------------------------
+say "== tune latency idle and while a ${SCHED_CHANNELS}-channel ${SCHED_DAYS}-day schedule build runs"
+tb="$(CHANNELS="$SCHED_CHANNELS" DAYS="$SCHED_DAYS" SAMPLES="$TUNES" scripts/bench-tune-build.sh \
+  "$rel/retrovue" "$viewers" 2>"$work/tune-build.err" | grep '^BENCH' || true)"
+say "$tb"
+tbk() { bench_kv "$(grep "case=$1 " <<<"$tb" || true)" "$2"; }
+for what in lineup tune; do
+  label=/lineup.json path="GET /lineup.json"
+  [ "$what" = tune ] && label=/auto/v1 path="a tune of /auto/v1 (the channel kept running by another viewer)"
+  idle_med="$(tbk idle "${what}_med_ms")" idle_max="$(tbk idle "${what}_max_ms")"
+  # "Unchanged": no worse than the worst idle figure, plus 20 ms for the CPU the build itself
+  # takes on a small box.
+  limit="$(awk -v m="${idle_max:-0}" 'BEGIN { printf "%.1f", m + 20 }')"
+  failed=""
+  [ -n "$idle_med" ] || failed="; the benchmark failed: $(tail -1 "$work/tune-build.err" 2>/dev/null)"
+  for case in web cli; do
+    who="the daemon rebuilds (the web page's rebuild now)"
+    [ "$case" = cli ] && who="retrovue schedule build --force runs in another process"
+    row "$label first byte during a schedule build ($case)" "$(tbk "$case" "${what}_med_ms")" "ms" \
+      "unchanged from idle (idle median ${idle_med:-?} ms, worst ${idle_max:-?} ms)" le "$limit" "#16" \
+      "median of $(tbk "$case" samples) samples of $path while $who, ${SCHED_CHANNELS} channels x ${SCHED_DAYS} days in $(tbk "$case" build_s) s; worst $(tbk "$case" "${what}_max_ms") ms$failed"
+  done
+done
+
 # ---- 4. Library scan --------------------------------------------------------------------
 say "== library: scan and unchanged re-scan of $SCAN_ITEMS items"
 scan="$(RUST_LOG=warn "$rel/examples/bench_scan" "$SCAN_ITEMS" 2>&1 | tee "$work/scan.txt" | grep '^BENCH' || true)"
@@ -397,7 +424,59 @@ else
   done
 fi
 
-# ---- 7. aarch64 binary size ---------------------------------------------------------------
+# ---- 7. Loudness as aired, audio tracks ---------------------------------------------------
+say "== loudness as aired: 6 item classes on one channel, ffmpeg ebur128 per item on the output (about 2 minutes)"
+loud="$(cargo test -q --release --test loudness_as_aired bench_ -- --ignored --nocapture --test-threads=1 2>/dev/null |
+  grep '^BENCH' || echo "BENCH loudness failed")"
+say "$loud"
+worst_tp=""
+declare -A class_note=(
+  [loud]="stereo, 12 LU over the target, measured"
+  [quiet]="stereo, 10 LU under the target, measured"
+  [mono]="mono at the target in its own layout (+3 LU once duplicated to stereo)"
+  [surround]="5.1 at the target in its own layout (about -10 LU once downmixed)"
+  [clicks]="quiet tone (12 LU under) with full-scale clicks: +12 dB gain, limiter"
+  [unmeasured]="stereo, 10 LU over, never measured: on-air loudness control"
+)
+for class in loud quiet mono surround clicks unmeasured; do
+  line="$(grep "class=$class " <<<"$loud" || true)"
+  err="$(bench_kv "$line" error_lu)"
+  abs=""
+  [ -n "$err" ] && abs="$(awk -v e="$err" 'BEGIN { printf "%.2f", (e < 0 ? -e : e) }')"
+  tp="$(bench_kv "$line" true_peak_dbtp)"
+  if [ -n "$tp" ] && { [ -z "$worst_tp" ] || awk -v a="$tp" -v b="$worst_tp" 'BEGIN { exit !(a > b) }'; }; then
+    worst_tp="$tp"
+  fi
+  row "loudness as aired: $class item, error" "$abs" "LU" "<= 1 LU" le 1.0 "#18" \
+    "${class_note[$class]}; 12 s item, target -24 LUFS, output decoded and measured with ffmpeg ebur128: ${err:-?} LU (${line:+from 4 s on: $(bench_kv "$line" late_error_lu) LU, }true peak ${tp:-?} dBTP)"
+done
+row "loudness as aired: highest true peak" "$worst_tp" "dBTP" "<= -1 dBTP" le -1.0 "#18" \
+  "highest of the 6 items above (limiter ceiling -2 dBTP before AAC)"
+on_air="$(grep 'BENCH on_air_measurement' <<<"$loud" || true)"
+diff=""
+if [ -n "$on_air" ]; then
+  diff="$(awk -v a="$(bench_kv "$on_air" lufs)" -v b="$(bench_kv "$on_air" library_lufs)" 'BEGIN { d = a - b; printf "%.2f", (d < 0 ? -d : d) }')"
+fi
+row "loudness: on-air measurement vs the library's" "$diff" "LU" "-" "-" "" "#18" \
+  "the never-measured item's loudness as playout measured it while it aired ($(bench_kv "$on_air" seconds) s), stored for its next airing"
+cost="$(cargo test -q --release --test loudness_as_aired bench_audio_processing_cost -- --ignored --nocapture 2>/dev/null |
+  grep '^BENCH' || true)"
+say "$cost"
+row "audio: true-peak limiter CPU per track" "$(bench_kv "$cost" limiter_ms_per_s)" "ms CPU/s" "-" "-" "" "#18" \
+  "one core of this machine per second of 48 kHz stereo noise at programme level (peaks -6 dBFS); every audio track of every channel runs one; $(bench_kv "$cost" limiter_worst_ms_per_s) ms/s on loud noise that keeps its oversampling busy on every frame"
+row "audio: on-air loudness control CPU" "$(bench_kv "$cost" on_air_control_ms_per_s)" "ms CPU/s" "-" "-" "" "#18" \
+  "per second of 48 kHz stereo, only while an item that was never measured airs (else a fixed gain)"
+if [ "$quick" = 1 ]; then
+  row "audio tracks: languages in the PMT, content per track" "" "" "yes" eq yes "#18" "skipped by --quick (about 1 minute)"
+else
+  say "== audio tracks: a two-language channel read back per PID (about 1 minute)"
+  tracks_ok=no
+  if cargo test -q --release --test audio_tracks -- --test-threads=1 >"$work/tracks.txt" 2>&1; then tracks_ok=yes; fi
+  row "audio tracks: languages in the PMT, content per track" "$tracks_ok" "" "yes" eq yes "#18" \
+    "eng + spa channel: both ISO 639 languages in the PMT from start to end, each PID carries its language's tone, a missing language the main audio (or silence by setting); tests/audio_tracks.rs"
+fi
+
+# ---- 8. aarch64 binary size ---------------------------------------------------------------
 arm="${RETROVUE_AARCH64_BIN:-$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/retrovue}"
 if [ "$cross" = 1 ]; then
   say "== cross-building for aarch64 (scripts/cross-build.sh aarch64)"

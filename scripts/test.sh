@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh --test
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step says how far into the run it starts (CI's budget: 90 min on 2 cores).
+step() { printf '\n=== [%d min %02d s] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "format"
 cargo fmt --check
@@ -55,25 +56,33 @@ else
   echo "  tests/hdhr.rs, tests/faults.rs::hostile_network_input_never_stops_the_daemon, tests/disk_full.rs did not run"
 fi
 
-step "fuzz (every cargo-fuzz target, RETROVUE_FUZZ_SECS=${RETROVUE_FUZZ_SECS:-20} s each; corpora also run in cargo test)"
-# CI fuzzes every target for a bounded time; fuzz.sh installs cargo-fuzz when missing (a few
-# minutes once) and its sanitizer build costs ~6-8 min cold on 2 cores. 0 skips it locally.
-if [ "${RETROVUE_FUZZ_SECS:-20}" != 0 ]; then
+step "fuzz (every cargo-fuzz target for RETROVUE_FUZZ_SECS=${RETROVUE_FUZZ_SECS:-20} s each, where cargo-fuzz is installed)"
+# The corpora run as tests above (tests/fuzz_corpus.rs). Fuzzing itself needs cargo-fuzz and a
+# sanitizer build of every target: ~12 min cold on 2 cores, more than the CI budget (90 min on
+# 2 cores) leaves, so a machine without cargo-fuzz says so and goes on; `scripts/fuzz.sh`
+# installs it and fuzzes (RETROVUE_FUZZ_SECS=0 skips it everywhere).
+if [ "${RETROVUE_FUZZ_SECS:-20}" = 0 ]; then
+  echo "RETROVUE_FUZZ_SECS=0: not fuzzing (the corpora ran as tests/fuzz_corpus.rs above)"
+elif command -v cargo-fuzz >/dev/null 2>&1; then
   bash scripts/fuzz.sh "${RETROVUE_FUZZ_SECS:-20}"
 else
-  echo "RETROVUE_FUZZ_SECS=0: skipped (the corpora ran as tests/fuzz_corpus.rs above)"
+  echo "fuzz: cargo-fuzz is not installed here: not fuzzing (the corpora ran as tests/fuzz_corpus.rs above;"
+  echo "      scripts/fuzz.sh SECONDS installs it and fuzzes every target)"
 fi
 
 step "soak (4 channels, 20 viewers; RETROVUE_SOAK_SECS=3600 for the long run)"
-RETROVUE_SOAK_SECS="${RETROVUE_SOAK_SECS:-300}" cargo test --locked --test soak -- --ignored --nocapture
+# 180 s on a quiet box in CI (the loaded soak below is the long one); 3600 s by hand.
+RETROVUE_SOAK_SECS="${RETROVUE_SOAK_SECS:-180}" cargo test --locked --test soak -- --ignored --nocapture
 
 step "loaded-box soak (issue #21: 4 channels, 20 viewers, CPU quota near the limit; RETROVUE_LOADED_SOAK_SECS=3600 for the long run)"
 RETROVUE_LOADED_SOAK_SECS="${RETROVUE_LOADED_SOAK_SECS:-600}" cargo test --locked --test soak_loaded -- --ignored --nocapture
 
-step "loaded soak on the aarch64 binary under qemu-user (RETROVUE_LOADED_QEMU_SECS=${RETROVUE_LOADED_QEMU_SECS:-180}; 0 skips)"
+step "loaded soak on the aarch64 binary under qemu-user (RETROVUE_LOADED_QEMU_SECS=${RETROVUE_LOADED_QEMU_SECS:-120}; 0 skips)"
 # The binary and sysroot are the ones the appliance step cross-built above (cached).
-if [ "${RETROVUE_LOADED_QEMU_SECS:-180}" != 0 ]; then
-  bash scripts/test-loaded-aarch64.sh "${RETROVUE_LOADED_QEMU_SECS:-180}"
+if [ "${RETROVUE_LOADED_QEMU_SECS:-120}" != 0 ]; then
+  bash scripts/test-loaded-aarch64.sh "${RETROVUE_LOADED_QEMU_SECS:-120}"
 else
   echo "RETROVUE_LOADED_QEMU_SECS=0: skipped"
 fi
+
+step "done"

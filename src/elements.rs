@@ -122,6 +122,8 @@ pub const QUEUE: Factory = Factory("queue");
 pub const CAPSFILTER: Factory = Factory("capsfilter");
 /// `identity`
 pub const IDENTITY: Factory = Factory("identity");
+/// `tee`
+pub const TEE: Factory = Factory("tee");
 /// `fakesink`
 pub const FAKESINK: Factory = Factory("fakesink");
 /// `filesink`
@@ -221,6 +223,7 @@ pub const ELEMENTS: &[Element] = &[
     direct(QUEUE, "coreelements"),
     direct(CAPSFILTER, "coreelements"),
     direct(IDENTITY, "coreelements"),
+    direct(TEE, "coreelements"),
     direct(FAKESINK, "coreelements"),
     direct(FILESINK, "coreelements"),
     direct(APPSINK, "app"),

@@ -126,3 +126,142 @@ fn external_crates_stay_in_their_place() {
     }
     assert!(violations.is_empty(), "{violations:#?}");
 }
+
+/// Source lines of a file that are code: comments dropped, and nothing from the first
+/// `#[cfg(test)]` on (unit tests may build what they test).
+fn code_lines(text: &str) -> Vec<(usize, &str)> {
+    text.lines()
+        .enumerate()
+        .take_while(|(_, l)| l.trim() != "#[cfg(test)]")
+        .map(|(n, l)| (n + 1, l.split("//").next().unwrap_or("")))
+        .collect()
+}
+
+fn sources() -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files
+        .iter()
+        .map(|f| (f.strip_prefix(&src).unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(f).unwrap()))
+        .collect()
+}
+
+/// Issue #16: `director` is wiring only, and only `director` wires: the watched values, the
+/// as-run writer, the channel supervisor, the tuners and the edges are made and started there
+/// (and in the module that defines them), nowhere else.
+#[test]
+fn only_the_director_wires_the_daemon() {
+    let wiring = [
+        ("Lineups::load(", "lineup/"),
+        ("Horizons::new(", "schedule/"),
+        ("Published::new(", "schedule/"),
+        ("AsRunLog::start(", "schedule/"),
+        ("supervisor::run(", "playout/"),
+        ("Hdhr::new(", "hdhr/"),
+        ("GuideCache::new(", "guide/"),
+        ("StreamHub::with_tuners(", "stream/"),
+    ];
+    let mut wrong = Vec::new();
+    for (rel, text) in sources() {
+        if rel.starts_with("director/") {
+            continue;
+        }
+        for (n, code) in code_lines(&text) {
+            for (call, home) in wiring {
+                if code.contains(call) && !rel.starts_with(home) {
+                    wrong.push(format!("{rel}:{n}: {}", code.trim()));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "wiring outside director:\n{}", wrong.join("\n"));
+}
+
+/// The module whose store owns a table.
+fn owner(table: &str) -> Option<&'static str> {
+    Some(match table {
+        "channels" => "lineup",
+        t if t.starts_with("schedule_") => "schedule",
+        "playout_log" | "programming_slots" | "series_progress" => "schedule",
+        t if t.starts_with("content_") => "library",
+        "sources" => "library",
+        "emergency_alerts" => "emergency",
+        "users" | "sessions" => "web",
+        "system_config" => "config",
+        "media_server_links" => "mediaserver",
+        _ => return None,
+    })
+}
+
+/// Read-only joins a store may make into a table it does not own, each with its reason.
+const JOINS: &[(&str, &str, &str)] = &[(
+    "schedule/store/mod.rs",
+    "content_items",
+    "an airing's media (URI, loudness, source) is joined when the horizon is read, so a moved \
+     file, a measured loudness or a new source token reaches playout without a republish",
+)];
+
+/// Issue #16: each table is read and written by the module that owns it (through its store);
+/// no other module below the director runs SQL on it (the joins above excepted, read-only).
+#[test]
+fn no_module_runs_sql_on_another_modules_table() {
+    let mut wrong = Vec::new();
+    for (rel, text) in sources() {
+        let module = rel.split(['/', '.']).next().unwrap_or("").to_owned();
+        if ["db", "director"].contains(&module.as_str()) {
+            continue;
+        }
+        for (n, code) in code_lines(&text) {
+            let words: Vec<&str> =
+                code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
+            for w in words.windows(2) {
+                if !["FROM", "JOIN", "INTO", "UPDATE", "TABLE"].contains(&w[0]) {
+                    continue;
+                }
+                let joined = JOINS.iter().any(|(f, t, _)| *f == rel && *t == w[1] && w[0] == "JOIN");
+                if let Some(o) = owner(w[1])
+                    && o != module
+                    && !joined
+                {
+                    wrong.push(format!("{rel}:{n}: {module} uses {} (owned by {o}): {}", w[1], code.trim()));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "SQL on another module's table:\n{}", wrong.join("\n"));
+}
+
+/// Issue #16: the lineup and the airings are watched values; nothing re-reads them on a
+/// timer. Their readers are called only by the watched values themselves, by one-shot
+/// commands and requests (the CLI, the web page's API, the schedule builder), and never from
+/// a file that runs a timer loop.
+#[test]
+fn no_timer_re_reads_the_lineup_or_the_airings() {
+    let readers = ["store::lineup(", "lineup_store::lineup(", "airings_to_play("];
+    let mut wrong = Vec::new();
+    for (rel, text) in sources() {
+        let code = code_lines(&text);
+        let reads: Vec<usize> =
+            code.iter().filter(|(_, c)| readers.iter().any(|r| c.contains(r))).map(|(n, _)| *n).collect();
+        if reads.is_empty() || rel.starts_with("lineup/") || rel.starts_with("schedule/store") {
+            continue;
+        }
+        let timer = code.iter().any(|(_, c)| c.contains("interval(") || c.contains("sleep(") && c.contains("loop"));
+        let allowed = rel == "schedule/horizons.rs"
+            || rel.starts_with("director/cli/")
+            || rel.starts_with("web/api/")
+            || rel == "schedule/import.rs"
+            || rel == "director/encoders.rs"
+            || rel == "director/links.rs"
+            || rel == "mediaserver/links.rs"
+            || rel == "emergency/store.rs";
+        if timer || !allowed {
+            wrong.push(format!(
+                "{rel}: reads the lineup or airings at lines {reads:?}{}",
+                if timer { " and runs a timer" } else { "" }
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -36,7 +36,12 @@ fn airing(id: i64, channel: ChannelId, path: &Path, start: DateTime<Utc>, ms: i6
 }
 
 fn profile() -> OutputProfile {
-    OutputProfile { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: 800, audio_kbps: 96 }
+    OutputProfile {
+        format: VideoFormat::Sd640x480,
+        frame_rate: FrameRate::Ntsc,
+        video_kbps: retrovue::lineup::VideoKbps::of(800),
+        audio_kbps: retrovue::lineup::AudioKbps::of(96),
+    }
 }
 
 fn ffprobe_pts(path: &Path, stream: &str) -> Vec<i64> {
@@ -197,6 +202,8 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
             overlay: Some(overlay.video.clone()),
             audio_overlay: Some(overlay.audio.clone()),
             presentation: Default::default(),
+            loudness: None,
+            audio_tracks: Default::default(),
         };
         keep.push(overlay);
         let output = Output { feed: hub.feed(ch.id), hls: None };

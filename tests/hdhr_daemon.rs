@@ -58,3 +58,47 @@ fn ffprobe_sees_h264_and_aac_in_mpeg_ts_on_auto_v_and_the_tuner_comes_back() {
     });
     assert!(free.is_some(), "tuner still held after the viewer left");
 }
+
+/// Issue #16: an always-on channel encodes all day, so it holds a tuner of its own. With one
+/// tuner, a viewer of another channel is refused (805 / 503) instead of a second encode
+/// starting beside it, while the always-on channel itself is shared by any number of viewers.
+#[test]
+fn an_always_on_channel_holds_a_tuner_of_its_own() {
+    let home = Home::new();
+    let media = home.path().join("media");
+    Clip::new(320, 240, 6.0).write(&media.join("shows/Echo/Season 01/Echo - S01E01 - One.mp4"));
+    home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
+    home.ok(&["scan"]);
+    let file = home.path().join("channels.toml");
+    std::fs::write(
+        &file,
+        "[[channel]]\nnumber = \"2\"\nname = \"Echo TV\"\nmode = \"always_on\"\ndefault_fill = \"Echo\"\n\
+         [[channel]]\nnumber = \"3\"\nname = \"Other TV\"\ndefault_fill = \"Echo\"\n",
+    )
+    .unwrap();
+    home.ok(&["channel", "import", file.to_str().unwrap()]);
+    home.ok(&["schedule", "build", "--days", "1"]);
+    home.write_config("[device]\ntuner_count = 1\n[playout]\nencoder = \"x264enc\"\n");
+    let d = home.serve(&[]);
+
+    let busy = util::wait_for(Duration::from_secs(30), || {
+        let s = Command::new("curl").args(["-s", &d.url("/status.json")]).output().ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&s.stdout).ok()?;
+        (v[0]["VctNumber"] == "2").then_some(v)
+    });
+    assert!(busy.is_some(), "the always-on channel holds no tuner:\n{}", d.stderr());
+    let head = |path: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-D", "-", "--max-time", "3", &d.url(path)])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_lowercase()
+    };
+    let auto = head("/auto/v3");
+    assert!(auto.starts_with("http/1.1 503") && auto.contains("x-hdhomerun-error: 805"), "{auto}");
+    let m3u = head("/stream/3.ts");
+    assert!(m3u.starts_with("http/1.1 503"), "{m3u}");
+    // The always-on channel itself is watched through its own tuner.
+    let own = head("/auto/v2?duration=1");
+    assert!(own.starts_with("http/1.1 200"), "{own}");
+}

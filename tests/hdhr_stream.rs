@@ -66,20 +66,22 @@ fn rig_with(
         let identity = Identity::load_or_create(&db, "Test", 0).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let hub = StreamHub::new();
+        let hub = StreamHub::with_tuners(usize::from(tuners));
+        let lineups = retrovue::lineup::Lineups::load(&db).await.unwrap();
         let hdhr = Hdhr::new(
             identity,
-            tuners,
-            db,
+            Arc::new(lineups.clone()),
             hub.clone(),
             retrovue::config::BaseUrl::new(None, addr),
             Arc::new(SystemClock),
         );
         // The channel feeds' own route too (`/stream/<number>.ts`), numbers resolved from the lineup.
-        let numbers: Vec<(String, retrovue::lineup::ChannelId)> =
-            channels.iter().zip(&ids).map(|((n, _), id)| ((*n).to_owned(), *id)).collect();
         let resolve: retrovue::stream::http::Resolver = Arc::new(move |n: String| {
-            let found = numbers.iter().find(|(m, _)| *m == n).map(|(_, id)| *id);
+            let found = lineups.current().by_number(&n).map(|c| retrovue::stream::http::Resolved {
+                channel: c.id,
+                number: c.number.clone(),
+                cost: c.settings.profile.macroblocks_per_second(),
+            });
             Box::pin(async move { found })
         });
         let streams = retrovue::stream::http::router(retrovue::stream::http::StreamRoutes {
@@ -197,6 +199,49 @@ fn tuners_are_shared_per_channel_exhausted_with_805_and_freed_within_a_second() 
     c2.read_exact(&mut byte).unwrap();
     let status = pool.status(1).or(pool.status(0)).unwrap();
     assert!(status.status_line().starts_with("ch="), "{status:?}");
+}
+
+/// Issue #16: one viewer admission. `/stream/<N>.ts` (the M3U that VLC reads) and HLS
+/// (the web preview, Safari) used to bypass the tuners: with both tuners taken they still
+/// started a third channel. Now every entrance leases from the same tuners, and is refused
+/// the same way (805 on the tuner URLs, a plain 503 elsewhere).
+#[test]
+fn every_entrance_takes_a_tuner_and_is_refused_alike_when_none_is_free() {
+    let rig = rig(2, &[("1", "One"), ("2", "Two"), ("3", "Three")]);
+    let addr = rig.addr.as_str();
+    let pool = rig.hdhr.tuners().clone();
+
+    // A VLC viewer through the M3U's URL holds a tuner like a Plex one does.
+    let (st, _, mut vlc, _) = open(addr, "/stream/1.ts");
+    assert_eq!((st, pool.in_use()), (200, 1));
+    let mut byte = [0u8; 188];
+    vlc.read_exact(&mut byte).unwrap();
+    let (st, _, _plex, _) = open(addr, "/auto/v2");
+    assert_eq!((st, pool.in_use()), (200, 2));
+
+    // Both taken: the third channel is refused on every entrance.
+    assert_eq!(error_header(&request(addr, "GET", "/auto/v3", 64)), (503, Some("805 All Tuners In Use")));
+    let ts = request(addr, "GET", "/stream/3.ts", 1024);
+    assert_eq!(ts.status, 503, "/stream/3.ts with both tuners taken");
+    assert!(String::from_utf8_lossy(&ts.body).contains("all 2 tuners are in use"), "{:?}", ts.body);
+    let hls = request(addr, "GET", "/hls/3/index.m3u8", 1024);
+    assert_eq!(hls.status, 503, "the HLS playlist of a third channel");
+    assert_eq!(pool.in_use(), 2, "a refused viewer holds nothing");
+    // A channel already on a tuner is shared by every entrance.
+    let (st, _, _vlc2, _) = open(addr, "/stream/2.ts");
+    assert_eq!(st, 200);
+    let two = (0..pool.count())
+        .filter_map(|i| pool.status(i))
+        .find(|s| s.channel.as_ref().is_some_and(|c| c.1.as_str() == "2"));
+    assert_eq!(two.map(|s| s.viewers), Some(2), "a Plex and a VLC viewer of channel 2 share its tuner");
+
+    // The VLC viewer leaves: its tuner is free for the next channel, through any entrance.
+    drop(vlc);
+    assert!(util::wait_for(Duration::from_secs(1), || (pool.in_use() == 1).then_some(())).is_some());
+    let (st, _, mut three, _) = open(addr, "/stream/3.ts");
+    assert_eq!(st, 200);
+    three.read_exact(&mut byte).unwrap();
+    assert_eq!(pool.in_use(), 2);
 }
 
 #[test]

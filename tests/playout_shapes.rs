@@ -72,8 +72,12 @@ async fn sources_of_every_shape_come_out_in_the_channel_format_with_stereo_and_c
     ];
     let hub = StreamHub::new();
     let log = Arc::new(Log::default());
-    let profile =
-        OutputProfile { format: VideoFormat::Hd720, frame_rate: FrameRate::Ntsc, video_kbps: 1500, audio_kbps: 96 };
+    let profile = OutputProfile {
+        format: VideoFormat::Hd720,
+        frame_rate: FrameRate::Ntsc,
+        video_kbps: retrovue::lineup::VideoKbps::of(1500),
+        audio_kbps: retrovue::lineup::AudioKbps::of(96),
+    };
     let player = player::spawn(profile, airings, &hub, log.clone(), None);
     assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
     let anchor = player.status().anchor.unwrap();

@@ -320,7 +320,8 @@ fn an_empty_library_still_gets_a_valid_guide_and_auto_proposes_nothing() {
     assert!(v.status.success());
     assert!(home.ok(&["channel", "auto"]).contains("nothing to propose"));
     let r = home.run(&["channel", "add", "4", "--name", "X", "--rating-limit", "PG-14"]);
-    assert!(String::from_utf8_lossy(&r.stderr).contains("not known"));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("rating limit \"PG-14\": expected one of"), "{err}");
 }
 
 #[test]

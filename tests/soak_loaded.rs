@@ -124,7 +124,8 @@ struct Session {
     ts: TsFollower,
     /// The capture, when kept for decoding.
     capture: Option<PathBuf>,
-    /// The tuner-busy answer (503, X-HDHomeRun-Error 805), or another refusal.
+    /// The tuner-busy answer (503: with X-HDHomeRun-Error 805 on `/auto/vN`, with the reason
+    /// on `/stream/N.ts`), or another refusal.
     refused: Option<String>,
     error: Option<String>,
 }
@@ -160,7 +161,9 @@ fn watch(
     let head = String::from_utf8_lossy(&head).to_string();
     if !head.starts_with("HTTP/1.1 200") {
         sess.refused = Some(head.lines().next().unwrap_or("").to_owned());
-        if !(head.starts_with("HTTP/1.1 503") && head.contains("805")) {
+        let tuner_busy = head.starts_with("HTTP/1.1 503")
+            && (head.contains("805") || (path.starts_with("/stream/") && head.contains("retry-after")));
+        if !tuner_busy {
             sess.error = Some(format!("refused: {}", head.lines().next().unwrap_or("")));
         }
         return sess;

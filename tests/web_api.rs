@@ -503,3 +503,40 @@ async fn the_grid_replans_and_the_guide_shows_what_airs() {
     let auto = api.get("/api/channels/auto").await;
     assert_eq!(auto.status, StatusCode::OK, "{}", auto.text());
 }
+
+/// Regression (issue #16): the web API took any rating limit and refused a bitrate or opacity
+/// with its own words; each bad value is now a 400 with the message the CLI and `channel
+/// import` give (the lineup's checked values), on create and on edit, and nothing changes.
+#[tokio::test]
+async fn channel_settings_out_of_range_are_refused_with_the_shared_message() {
+    use retrovue::lineup::{AudioKbps, Opacity, RatingLimit, VideoKbps};
+    let home = Home::new();
+    let daemon = home.serve(&[]);
+    let mut api = Api::new(daemon.url(""));
+    api.setup(PASSWORD).await;
+    let c = api.change(Method::POST, "/api/channels", &json!({ "number": "5", "name": "Five" })).await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.text());
+    let bad = [
+        ("/profile/video_kbps", json!(50), VideoKbps::try_from(50).unwrap_err().to_string()),
+        ("/profile/audio_kbps", json!(8), AudioKbps::try_from(8).unwrap_err().to_string()),
+        ("/bug/opacity", json!(1.5), Opacity::try_from(1.5).unwrap_err().to_string()),
+        ("/rating_limit", json!("nonsense"), "nonsense".parse::<RatingLimit>().unwrap_err().to_string()),
+    ];
+    for (pointer, value, message) in bad {
+        let mut settings = c.json["settings"].clone();
+        *settings.pointer_mut(pointer).unwrap() = value;
+        let create = json!({ "number": "6", "name": "Six", "settings": settings });
+        let edit = json!({ "number": "5", "name": "Five", "settings": settings });
+        for (method, path, body) in [
+            (Method::POST, "/api/channels".to_owned(), create),
+            (Method::PUT, format!("/api/channels/{}", c.json["id"]), edit),
+        ] {
+            let a = api.change(method.clone(), &path, &body).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{method} {pointer}: {}", a.text());
+            assert_eq!(a.json["error"], json!(message), "{method} {pointer}");
+        }
+    }
+    let list = api.get("/api/channels").await;
+    assert_eq!(list.json.as_array().unwrap().len(), 1, "{}", list.text());
+    assert_eq!(list.json[0]["settings"], c.json["settings"], "nothing changed");
+}

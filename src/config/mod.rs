@@ -122,7 +122,9 @@ pub struct RawPlayout {
     pub encoder: Option<String>,
     /// Seconds an on-demand channel keeps running after its last viewer leaves.
     pub idle_grace_secs: Option<u64>,
-    /// Loudness every item is brought to (LUFS).
+    /// Loudness standard: `atsc_a85` (-24 LKFS) or `ebu_r128` (-23 LUFS).
+    pub loudness_standard: Option<String>,
+    /// Loudness every item is brought to (LUFS), overriding the standard's number.
     pub target_lufs: Option<f64>,
     /// HLS playlist length in segments.
     pub hls_window: Option<u32>,
@@ -237,6 +239,34 @@ pub enum EncoderChoice {
     Named(String),
 }
 
+/// The loudness standard a box is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoudnessStandard {
+    /// ATSC A/85 (US): -24 LKFS. The default: Retrovue's channels are US-style cable.
+    #[default]
+    AtscA85,
+    /// EBU R128 (Europe): -23 LUFS.
+    EbuR128,
+}
+
+impl LoudnessStandard {
+    /// The standard's target loudness (LUFS; an LKFS is the same unit).
+    pub fn target_lufs(self) -> f64 {
+        match self {
+            Self::AtscA85 => -24.0,
+            Self::EbuR128 => -23.0,
+        }
+    }
+
+    /// The name written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AtscA85 => "atsc_a85",
+            Self::EbuR128 => "ebu_r128",
+        }
+    }
+}
+
 /// Playout settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlayoutConfig {
@@ -244,7 +274,9 @@ pub struct PlayoutConfig {
     pub encoder: EncoderChoice,
     /// Idle grace for on-demand channels.
     pub idle_grace: Duration,
-    /// Loudness target in LUFS.
+    /// The loudness standard the box follows.
+    pub loudness_standard: LoudnessStandard,
+    /// Loudness target in LUFS (the standard's, unless overridden).
     pub target_lufs: f64,
     /// HLS playlist length in segments.
     pub hls_window: u32,
@@ -402,7 +434,18 @@ impl Config {
                 });
             }
         };
-        let target_lufs = playout.target_lufs.unwrap_or(-24.0);
+        let loudness_standard = match playout.loudness_standard.as_deref() {
+            None | Some("atsc_a85") => LoudnessStandard::AtscA85,
+            Some("ebu_r128") => LoudnessStandard::EbuR128,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "playout.loudness_standard",
+                    value: other.to_owned(),
+                    expected: "\"atsc_a85\" (-24 LKFS) or \"ebu_r128\" (-23 LUFS)",
+                });
+            }
+        };
+        let target_lufs = playout.target_lufs.unwrap_or(loudness_standard.target_lufs());
         if !(-40.0..=-5.0).contains(&target_lufs) {
             return Err(ConfigError::Invalid {
                 key: "playout.target_lufs",
@@ -449,6 +492,7 @@ impl Config {
             playout: PlayoutConfig {
                 encoder,
                 idle_grace: Duration::from_secs(playout.idle_grace_secs.unwrap_or(30)),
+                loudness_standard,
                 target_lufs,
                 hls_window,
                 hls_dir: playout.hls_dir.unwrap_or_else(|| data_dir.join("hls")),
@@ -510,6 +554,16 @@ mod tests {
         assert_eq!(c.schedule.frozen, Duration::from_secs(24 * 3600));
         assert_eq!(c.playout.idle_grace, Duration::from_secs(30));
         assert_eq!(c.playout.hls_dir, PathBuf::from("./data/hls"));
+        assert_eq!(c.playout.loudness_standard, LoudnessStandard::AtscA85);
+        assert_eq!(c.playout.target_lufs, -24.0);
+    }
+
+    #[test]
+    fn the_loudness_standard_sets_the_target_unless_a_number_is_given() {
+        let c = Config::from_toml("[playout]\nloudness_standard = \"ebu_r128\"").unwrap();
+        assert_eq!((c.playout.loudness_standard, c.playout.target_lufs), (LoudnessStandard::EbuR128, -23.0));
+        let c = Config::from_toml("[playout]\nloudness_standard = \"ebu_r128\"\ntarget_lufs = -20.0").unwrap();
+        assert_eq!(c.playout.target_lufs, -20.0);
     }
 
     #[test]
@@ -528,6 +582,7 @@ mod tests {
             ("[schedule]\nhorizon_days = 0", "schedule.horizon_days"),
             ("[device]\ntuner_count = 99", "device.tuner_count"),
             ("[playout]\ntarget_lufs = 3.0", "playout.target_lufs"),
+            ("[playout]\nloudness_standard = \"loud\"", "playout.loudness_standard"),
             ("[playout]\nencoder = \"x264enc; rm -rf\"", "playout.encoder"),
         ];
         for (text, key) in cases {
@@ -567,6 +622,7 @@ mod tests {
             "[playout]",
             "encoder",
             "idle_grace_secs",
+            "loudness_standard",
             "target_lufs",
             "hls_window",
             "hls_dir",

@@ -52,6 +52,12 @@ impl Changes {
     /// A call that may have written returned: announce the tables it changed.
     pub(super) fn flush(&self) {
         let dirty: Vec<String> = self.inner.pending.lock().expect("pending lock").drain().collect();
+        self.announce(dirty);
+    }
+
+    /// Announce `dirty`, tables another connection of this process committed to (its own
+    /// pending set: the shared one may hold tables of a transaction still under way).
+    pub(super) fn announce(&self, dirty: Vec<String>) {
         if dirty.is_empty() {
             return;
         }
@@ -93,6 +99,16 @@ impl TableWatch {
     fn counts(&self) -> Vec<u64> {
         let counters = self.changes.inner.counters.lock().expect("counters lock");
         self.tables.iter().map(|t| counters.get(*t).copied().unwrap_or(0)).collect()
+    }
+
+    /// One of the tables changed since the last call to this or [`Self::changed`] (or since
+    /// the watch was made); never waits.
+    pub fn has_changed(&mut self) -> bool {
+        let (counts, external) = (self.counts(), self.changes.inner.external.load(Ordering::SeqCst));
+        let changed = counts != self.seen || external != self.external;
+        self.seen = counts;
+        self.external = external;
+        changed
     }
 
     /// Wait until one of the tables changed since the last call (or since the watch was

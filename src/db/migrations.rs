@@ -34,7 +34,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(32, "0032_plex_tokens_out_of_uris.sql"),
     migration!(33, "0033_schedule_replans.sql"),
     migration!(34, "0034_content_item_versions.sql"),
-    migration!(35, "0035_station.sql"),
+    migration!(35, "0035_loudness_as_aired.sql"),
+    migration!(36, "0036_station.sql"),
 ];
 
 /// The newest schema version this binary knows.

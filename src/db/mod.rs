@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::Connection;
-
 pub use changes::{Changes, TableWatch};
 pub use migrations::{MIGRATIONS, Migration, latest_version};
+/// The connection the closures of [`Db`]'s calls receive, named for code that hands it on to
+/// a store without running SQL itself (a schedule build on its [`OwnConnection`]).
+pub use rusqlite::Connection;
 
 /// Errors opening or using the database.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +59,9 @@ pub enum DbError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// A clonable handle to the database. Calls run on tokio's blocking pool.
+/// A clonable handle to the database. Calls run on tokio's blocking pool, one at a time on one
+/// shared connection, so each holds it only for a short section; long work (a schedule build)
+/// takes an [`OwnConnection`] instead.
 #[derive(Clone)]
 pub struct Db {
     path: PathBuf,
@@ -149,6 +152,71 @@ impl Db {
         self.changes.flush();
         out
     }
+
+    /// A connection of its own, for long work on the current thread (a schedule build): the
+    /// shared connection stays free for everyone else's calls meanwhile (WAL: readers never
+    /// wait for a writer; another writer waits only for one of its transactions). Its commits
+    /// are announced in [`Self::changes`] like the shared connection's. An in-memory database
+    /// (tests) has no second connection: its calls then go to the shared one, one by one.
+    /// Automatic checkpoints are off on it; dropping it checkpoints once.
+    pub fn own_connection(&self) -> Result<OwnConnection, DbError> {
+        if self.path == Path::new(":memory:") {
+            return Ok(OwnConnection { db: self.clone(), own: None });
+        }
+        let conn = open_connection(&self.path)?;
+        // Its writes come in bursts (a build publishing channel after channel): no automatic
+        // checkpoint after each, one when it is dropped (see `with_one_checkpoint`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|source| DbError::Sqlite { path: self.path.clone(), source })?;
+        let dirty: Arc<Mutex<Vec<String>>> = Arc::default();
+        let hook = dirty.clone();
+        conn.update_hook(Some(move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
+            let mut dirty = hook.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !dirty.iter().any(|t| t == table) {
+                dirty.push(table.to_owned());
+            }
+        }));
+        Ok(OwnConnection { db: self.clone(), own: Some((conn, dirty)) })
+    }
+}
+
+/// A connection apart from [`Db`]'s shared one ([`Db::own_connection`]).
+pub struct OwnConnection {
+    db: Db,
+    // The connection and the tables its update hook saw changed since the last call.
+    own: Option<(Connection, Arc<Mutex<Vec<String>>>)>,
+}
+
+impl OwnConnection {
+    /// Run `f` on this connection, on the current thread; what it committed is announced when
+    /// it returns.
+    pub fn call<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        let Some((conn, dirty)) = &mut self.own else { return self.db.call_blocking(f) };
+        let out = f(conn);
+        let tables = std::mem::take(&mut *dirty.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        self.db.changes.announce(tables);
+        out
+    }
+
+    /// Run `f`, a batch of reads, in one read transaction: a consistent snapshot.
+    pub fn snapshot<T>(&mut self, f: impl FnOnce(&Connection) -> T) -> Result<T, DbError> {
+        let path = self.db.path.clone();
+        self.call(|c| {
+            let tx = c.transaction().map_err(|source| DbError::Sqlite { path, source })?;
+            Ok(f(&tx))
+        })
+    }
+}
+
+impl Drop for OwnConnection {
+    fn drop(&mut self) {
+        // Passive: never waits for readers; what it cannot copy now a later checkpoint will.
+        if let Some((conn, _)) = &self.own
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            tracing::debug!(error = %e, "checkpoint after a burst of writes");
+        }
+    }
 }
 
 /// Open one connection with Retrovue's settings and migrations applied.
@@ -175,9 +243,24 @@ pub fn with_one_checkpoint<T>(conn: &mut Connection, f: impl FnOnce(&mut Connect
     Ok(out)
 }
 
+/// How long a connection waits for another's write transaction before giving up.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+/// How often a waiting connection tries again.
+const BUSY_RETRY: Duration = Duration::from_millis(1);
+
+/// The busy handler: try again every millisecond, for up to [`BUSY_WAIT`]. SQLite's own
+/// (`busy_timeout`) backs off to 100 ms between tries, so a write waiting behind a burst of
+/// short transactions (a schedule build publishing channel after channel) misses the gaps
+/// between them and waits for the whole burst, holding the daemon's connection meanwhile.
+fn wait_for_the_writer(tries: i32) -> bool {
+    let limit = (BUSY_WAIT.as_micros() / BUSY_RETRY.as_micros()) as i32;
+    std::thread::sleep(BUSY_RETRY);
+    tries < limit
+}
+
 fn configure(conn: &Connection, path: &Path) -> Result<(), DbError> {
     let err = |source| DbError::Sqlite { path: path.to_owned(), source };
-    conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+    conn.busy_handler(Some(wait_for_the_writer)).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
     // FULL: in WAL mode each commit syncs the log, so what the API answered survives a
     // power cut (scripts/boot-test.sh pulls the power right after a settings change). With

@@ -99,22 +99,21 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let clock: SharedClock = Arc::new(SystemClock);
     let (clock_tx, clock_sync) = clock_sync::channel(&clock, std::path::Path::new(clock_sync::TIMESYNC_FLAG));
     let emergency = Emergency::load(db.clone(), clock.clone()).context("cannot read emergency alerts")?;
-    let hub = StreamHub::new();
     let identity =
         crate::hdhr::Identity::load_or_create(&db, &config.device.friendly_name, clock.now().timestamp_millis())
             .await?;
     let encoder_plan = crate::director::encoders::plan(&config, &db).await;
+    let hub = StreamHub::with_tuners(usize::from(encoder_plan.tuners));
+    hub.tuners().set_budget(encoder_plan.budget);
+    let lineups = crate::lineup::Lineups::load(&db).await.context("cannot read the lineup")?;
     let hdhr = crate::hdhr::Hdhr::new(
         identity,
-        encoder_plan.tuners,
-        db.clone(),
+        Arc::new(lineups.clone()),
         hub.clone(),
         crate::config::BaseUrl::new(config.server.base_url.as_deref(), local_addr),
         clock.clone(),
     );
-    hdhr.tuners().set_budget(encoder_plan.budget);
     let links = crate::director::links::links(&db, &hdhr, &clock, &config);
-    let lineups = crate::lineup::Lineups::load(&db).await.context("cannot read the lineup")?;
     let horizons = crate::schedule::horizons::Horizons::new(db.clone(), clock.clone());
     let app = App {
         lineups,
@@ -216,6 +215,7 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
         horizons: app.horizons.clone(),
         hub: app.hub.clone(),
         as_run,
+        loudness: Some(Arc::new(crate::library::loudness::LibraryLoudness::new(app.db.clone(), app.clock.clone()))),
         clock: app.clock.clone(),
         overlays: Some(Arc::new(crate::director::graphics::ChannelOverlays {
             db: app.db.clone(),
@@ -257,7 +257,13 @@ fn routes(app: &App) -> Router {
         }))
         .merge(crate::guide::http::router(crate::guide::http::GuideState {
             config: app.config.clone(),
-            db: app.db.clone(),
+            guide: crate::guide::cache::GuideCache::new(
+                app.db.clone(),
+                app.clock.clone(),
+                app.config.schedule.timezone,
+                app.config.schedule.horizon_days,
+            ),
+            lineups: app.lineups.clone(),
             clock: app.clock.clone(),
             urls: app.hdhr.urls().clone(),
             art: crate::library::art::ArtStore::new(
@@ -275,8 +281,8 @@ fn routes(app: &App) -> Router {
             encoders: crate::director::encoders::detect(),
             encoder_in_use: crate::director::encoders::in_use(&app.config.playout.encoder),
             tuner_use: {
-                let hdhr = app.hdhr.clone();
-                Arc::new(move || (hdhr.tuners().in_use(), hdhr.tuners().count()))
+                let hub = app.hub.clone();
+                Arc::new(move || (hub.tuners().in_use(), hub.tuners().count()))
             },
             emergency: app.emergency.clone(),
             published: app.published.clone(),
@@ -284,11 +290,15 @@ fn routes(app: &App) -> Router {
         }))
 }
 
-/// Guide number → channel id, from the watched lineup (enabled channels only).
+/// Guide number → channel, from the watched lineup (enabled channels only).
 fn resolver(lineups: crate::lineup::Lineups) -> crate::stream::http::Resolver {
     Arc::new(move |number: String| {
-        let id = lineups.current().by_number(&number).map(|c| c.id);
-        Box::pin(async move { id })
+        let found = lineups.current().by_number(&number).map(|c| crate::stream::http::Resolved {
+            channel: c.id,
+            number: c.number.clone(),
+            cost: c.settings.profile.macroblocks_per_second(),
+        });
+        Box::pin(async move { found })
     })
 }
 

@@ -17,7 +17,6 @@ use axum::routing::get;
 
 use crate::clock::SharedClock;
 use crate::config::{BaseUrl, Config};
-use crate::db::Db;
 use crate::library::MediaId;
 use crate::library::art::{ArtKind, ArtStore};
 use crate::lineup::m3u::StreamUrls;
@@ -28,8 +27,10 @@ use crate::lineup::{ChannelId, logo};
 pub struct GuideState {
     /// Configuration (horizon, base URL).
     pub config: Arc<Config>,
-    /// The database.
-    pub db: Db,
+    /// The XMLTV guide, kept until what it shows changes.
+    pub guide: super::cache::GuideCache,
+    /// The channels (the watched lineup).
+    pub lineups: crate::lineup::Lineups,
     /// The clock.
     pub clock: SharedClock,
     /// The base-URL rule.
@@ -62,12 +63,9 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Response {
 
 async fn xmltv(State(s): State<GuideState>, headers: HeaderMap, ext: Extensions) -> Response {
     let base = base(&s, &headers, &ext);
-    let now = s.clock.now().timestamp_millis();
-    let (from, to) = (now - 2 * 3_600_000, now + i64::from(s.config.schedule.horizon_days) * 86_400_000);
-    let (db, tz) = (s.db.clone(), s.config.schedule.timezone);
-    let render = move || super::gather(&db, from, to, tz).map(|g| super::xmltv::render(&g, &base));
-    match tokio::task::spawn_blocking(render).await {
-        Ok(Ok(xml)) => ([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], xml).into_response(),
+    let guide = s.guide.clone();
+    match tokio::task::spawn_blocking(move || guide.xmltv(&base)).await {
+        Ok(Ok(xml)) => ([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], xml.to_string()).into_response(),
         Ok(Err(e)) => internal("XMLTV", e),
         Err(e) => internal("XMLTV", e),
     }
@@ -75,24 +73,15 @@ async fn xmltv(State(s): State<GuideState>, headers: HeaderMap, ext: Extensions)
 
 async fn playlist(State(s): State<GuideState>, headers: HeaderMap, ext: Extensions) -> Response {
     let base = base(&s, &headers, &ext);
-    match s.db.call(|c| crate::lineup::store::lineup(c)).await {
-        Ok(Ok(l)) => {
-            let m3u = crate::lineup::m3u::render(&l.channels, &base, StreamUrls::Direct);
-            ([(header::CONTENT_TYPE, "audio/x-mpegurl; charset=utf-8")], m3u).into_response()
-        }
-        Ok(Err(e)) => internal("M3U", e),
-        Err(e) => internal("M3U", e),
-    }
+    let m3u = crate::lineup::m3u::render(&s.lineups.current().channels, &base, StreamUrls::Direct);
+    ([(header::CONTENT_TYPE, "audio/x-mpegurl; charset=utf-8")], m3u).into_response()
 }
 
 async fn logo(State(s): State<GuideState>, Path(file): Path<String>) -> Response {
     let id = file.split_once('.').map_or(file.as_str(), |(id, _)| id);
     let Ok(id) = id.parse::<i64>() else { return StatusCode::NOT_FOUND.into_response() };
-    let channel = match s.db.call(move |c| crate::lineup::store::get(c, ChannelId(id))).await {
-        Ok(Ok(Some(c))) => c,
-        Ok(Ok(None)) => return StatusCode::NOT_FOUND.into_response(),
-        Ok(Err(e)) => return internal("logo", e),
-        Err(e) => return internal("logo", e),
+    let Some(channel) = s.lineups.current().by_id(ChannelId(id)).cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     if let Some(path) = &channel.logo {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();

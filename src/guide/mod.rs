@@ -5,6 +5,7 @@
 //! ([`http`]). Where a channel has nothing published (never built, or the horizon ran out)
 //! the guide shows "To Be Announced" so coverage never has a gap.
 
+pub mod cache;
 pub mod http;
 pub mod xmltv;
 

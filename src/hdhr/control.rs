@@ -145,10 +145,7 @@ async fn lookup(hdhr: &Hdhr, name: &str) -> Option<String> {
         "/sys/features" => "channelmap: us-bcast us-cable\nmodulation: 8vsb\nauto-modulation: auto\n".to_owned(),
         "/sys/debug" => debug_text(hdhr),
         "help" => HELP.replace("{tuners}", &(hdhr.tuner_count().saturating_sub(1)).to_string()),
-        "/lineup/scan" => match hdhr.lineup().await {
-            Ok(l) => format!("state=complete progress=100 found={}", l.channels.len()),
-            Err(_) => "state=idle progress=0 found=0".to_owned(),
-        },
+        "/lineup/scan" => format!("state=complete progress=100 found={}", hdhr.lineup().channels.len()),
         "/sys/id" => id.device_id.to_string(),
         "/sys/boot" => String::new(),
         "/lineup/location" => "disabled".to_owned(),
@@ -173,10 +170,7 @@ async fn tuner_item(hdhr: &Hdhr, name: &str) -> Option<String> {
         ("status", _) => status.status_line(),
         ("vstatus", Some(n)) => {
             let id = status.channel.as_ref().map(|(id, _)| *id)?;
-            let name = match hdhr.lineup().await {
-                Ok(l) => l.by_id(id).map(|c| c.name.clone()).unwrap_or_default(),
-                Err(_) => String::new(),
-            };
+            let name = hdhr.lineup().by_id(id).map(|c| c.name.clone()).unwrap_or_default();
             // A real device prints the name as it is, spaces included (libhdhomerun keeps
             // the first word); only line breaks would corrupt the one-line answer.
             let name = name.replace(['\n', '\r'], " ");
@@ -267,9 +261,8 @@ mod tests {
         let identity = Identity::load_or_create(&db, "T", 0).await.unwrap();
         let hdhr = Hdhr::new(
             identity,
-            2,
-            db,
-            StreamHub::new(),
+            Arc::new(crate::lineup::Lineup::default()),
+            StreamHub::with_tuners(2),
             crate::config::BaseUrl::new(None, "127.0.0.1:8080".parse().unwrap()),
             Arc::new(crate::clock::SystemClock),
         );
@@ -284,7 +277,7 @@ mod tests {
         let idle = "ch=none lock=none ss=0 snq=0 seq=0 bps=0 pps=0";
         assert_eq!(exchange(&mut s, "/tuner1/status", None).await, (tag::GETSET_VALUE, idle.into()));
         let n: crate::lineup::GuideNumber = "7".parse().unwrap();
-        let lease = hdhr.tuners().acquire(super::super::tuners::TunerChoice::Auto, crate::lineup::ChannelId(3), &n);
+        let lease = hdhr.tuners().acquire(crate::stream::tuners::TunerChoice::Auto, crate::lineup::ChannelId(3), &n);
         assert_eq!(exchange(&mut s, "/tuner0/vchannel", None).await, (tag::GETSET_VALUE, "7".into()));
         let (_, status) = exchange(&mut s, "/tuner0/status", None).await;
         assert!(status.starts_with("ch=virtual:7 lock=8vsb"), "{status}");

@@ -194,9 +194,8 @@ mod tests {
         let our_id = identity.device_id.get();
         let hdhr = Hdhr::new(
             identity,
-            3,
-            db,
-            StreamHub::new(),
+            std::sync::Arc::new(crate::lineup::Lineup::default()),
+            StreamHub::with_tuners(3),
             crate::config::BaseUrl::new(None, "127.0.0.1:8080".parse().unwrap()),
             std::sync::Arc::new(crate::clock::SystemClock),
         );

@@ -19,12 +19,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use super::Hdhr;
 use super::device::{FIRMWARE_NAME, FIRMWARE_VERSION, MANUFACTURER, MODEL_NUMBER};
-use super::tuners::{Lease, TuneError, TunerChoice};
-use super::{Hdhr, HdhrError};
 use crate::lineup::m3u::StreamUrls;
 use crate::lineup::{Channel, GuideNumber, Lineup, VideoFormat};
 use crate::stream::ending::Timed;
+use crate::stream::tuners::{TuneError, TunerChoice};
+use crate::stream::{Tune, Viewer as Admitted};
 
 /// A stream that delivers nothing for this long is ended, so a channel that never starts
 /// cannot hold a tuner (hyper only notices a vanished client when it writes to it).
@@ -76,11 +77,6 @@ impl Origin {
     fn base(&self, hdhr: &Hdhr) -> String {
         hdhr.urls().for_request(self.host.as_deref(), self.peer)
     }
-}
-
-fn internal(e: HdhrError) -> Response {
-    tracing::warn!("hdhr: {e}");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
 }
 
 fn json_response(v: serde_json::Value) -> Response {
@@ -135,18 +131,14 @@ fn entries(h: &Hdhr, lineup: &Lineup, base: &str) -> Vec<Entry> {
     v
 }
 
-async fn lineup_entries(h: &Hdhr, origin: &Origin) -> Result<Vec<Entry>, Response> {
-    let lineup = h.lineup().await.map_err(internal)?;
-    Ok(entries(h, &lineup, &origin.base(h)))
+fn lineup_entries(h: &Hdhr, origin: &Origin) -> Vec<Entry> {
+    entries(h, &h.lineup(), &origin.base(h))
 }
 
 // `?show=found|demo|unprotected` and `&tuning` are accepted and ignored: every channel is
 // always "found" and unprotected.
 async fn lineup_json(State(h): State<Hdhr>, origin: Origin) -> Response {
-    let list = match lineup_entries(&h, &origin).await {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
+    let list = lineup_entries(&h, &origin);
     let items: Vec<serde_json::Value> = list
         .into_iter()
         .map(|e| {
@@ -168,10 +160,7 @@ async fn lineup_json(State(h): State<Hdhr>, origin: Origin) -> Response {
 
 async fn lineup_xml(State(h): State<Hdhr>, origin: Origin) -> Response {
     use quick_xml::escape::escape;
-    let list = match lineup_entries(&h, &origin).await {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
+    let list = lineup_entries(&h, &origin);
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Lineup>\n");
     for e in list {
         s.push_str(&format!(
@@ -188,10 +177,7 @@ async fn lineup_xml(State(h): State<Hdhr>, origin: Origin) -> Response {
 }
 
 async fn lineup_m3u(State(h): State<Hdhr>, origin: Origin) -> Response {
-    let lineup = match h.lineup().await {
-        Ok(l) => l,
-        Err(e) => return internal(e),
-    };
+    let lineup = h.lineup();
     let m3u = crate::lineup::m3u::render(&lineup.channels, &origin.base(&h), StreamUrls::Tuner);
     ([(header::CONTENT_TYPE, "audio/x-mpegurl")], m3u).into_response()
 }
@@ -209,10 +195,7 @@ async fn lineup_post() -> Response {
 /// Tuner status as real devices report it to dashboards: idle tuners carry only their
 /// `Resource`; busy ones the virtual channel, full signal and the rate being sent.
 async fn status_json(State(h): State<Hdhr>) -> Response {
-    let lineup = match h.lineup().await {
-        Ok(l) => l,
-        Err(e) => return internal(e),
-    };
+    let lineup = h.lineup();
     let tuners = h.tuners();
     let items: Vec<serde_json::Value> = (0..tuners.count())
         .filter_map(|i| tuners.status(i).map(|s| (i, s)))
@@ -277,10 +260,7 @@ async fn tuner_stream(
     {
         return unknown_channel();
     }
-    let lineup = match h.lineup().await {
-        Ok(l) => l,
-        Err(e) => return internal(e),
-    };
+    let lineup = h.lineup();
     let Some(ch) = lineup.channels.iter().find(|c| c.number == number) else {
         return unknown_channel();
     };
@@ -288,11 +268,11 @@ async fn tuner_stream(
         return stream_headers(Body::empty());
     }
     let cost = ch.settings.profile.macroblocks_per_second();
-    let lease = match h.tuners().acquire_costing(choice, ch.id, &number, cost) {
-        Ok(l) => l,
+    let Admitted { subscription, lease } = match h.hub().tune(Tune { choice, channel: ch.id, number: &number, cost }) {
+        Ok(v) => v,
         Err(TuneError::AllBusy(_)) => return tune_error(StatusCode::SERVICE_UNAVAILABLE, "805 All Tuners In Use"),
-        Err(e @ TuneError::OverBudget(..)) => {
-            tracing::info!(channel = %number, reason = %e, "tune refused: the encoder budget is spent");
+        Err(e @ (TuneError::OverBudget(..) | TuneError::Overloaded)) => {
+            tracing::info!(channel = %number, reason = %e, "tune refused");
             return tune_error(StatusCode::SERVICE_UNAVAILABLE, "805 All Tuners In Use");
         }
         Err(TuneError::TunerBusy(_)) => return tune_error(StatusCode::SERVICE_UNAVAILABLE, "804 Tuner In Use"),
@@ -302,7 +282,7 @@ async fn tuner_stream(
     // `duration=<seconds>` closes the transfer after that long (spec §4.7), on a packet
     // boundary after the last whole frame (`stream::ending`).
     let duration = query.get("duration").and_then(|d| d.parse::<u64>().ok()).filter(|&d| d > 0);
-    let timed = Timed::new(h.hub().subscribe(ch.id), duration.map(Duration::from_secs));
+    let timed = Timed::new(subscription, duration.map(Duration::from_secs));
     let viewer = Viewer { stream: timed, lease };
     stream_headers(Body::from_stream(futures::stream::unfold(viewer, Viewer::next)))
 }
@@ -319,7 +299,7 @@ fn stream_headers(body: Body) -> Response {
 /// response body, so a disconnect frees both at once.
 struct Viewer {
     stream: Timed,
-    lease: Lease,
+    lease: crate::stream::tuners::Lease,
 }
 
 impl Viewer {

@@ -2,9 +2,10 @@
 //! 65001, SSDP, mDNS, the HTTP JSON API and `/auto/v<N>` streams with tuner leases.
 //! (Specification: `reference/hdhomerun.md`.) Never imports `guide`, `web` or `playout`.
 //!
-//! [`Hdhr`] is the shared state every surface reads: the [`device::Identity`], the
-//! [`tuners::TunerPool`], the lineup (read from the database on each request, so edits show
-//! at once) and the stream hub. [`start`] binds and spawns the network services; the HTTP
+//! [`Hdhr`] is the shared state every surface reads: the [`device::Identity`], the lineup
+//! through a [`LineupSource`] (in the daemon the watched [`crate::lineup::Lineups`], so an
+//! edit shows at once and no request reads the database) and the stream hub, whose one
+//! admission ([`crate::stream::StreamHub::tune`]) leases the tuners. [`start`] binds and spawns the network services; the HTTP
 //! routes are [`http::router`], merged into the daemon's one server by the director.
 //!
 //! Addresses: every URL we hand out is absolute and reachable, built by the one rule every
@@ -18,7 +19,6 @@ pub mod discovery;
 pub mod http;
 pub mod mdns;
 pub mod ssdp;
-pub mod tuners;
 pub mod wire;
 
 use std::net::{IpAddr, SocketAddr};
@@ -29,13 +29,31 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::SharedClock;
 use crate::config::BaseUrl;
-use crate::db::{Db, DbError};
-use crate::lineup::store::LineupStoreError;
-use crate::lineup::{Lineup, store as lineup_store};
+use crate::db::DbError;
+use crate::lineup::Lineup;
 use crate::stream::StreamHub;
+use crate::stream::tuners::TunerPool;
 
 pub use device::{DeviceId, Identity};
-pub use tuners::TunerPool;
+
+/// Where the HDHomeRun surfaces read the lineup from: the enabled channels as they are now.
+pub trait LineupSource: Send + Sync + 'static {
+    /// The enabled channels, sorted by number.
+    fn lineup(&self) -> Arc<Lineup>;
+}
+
+impl LineupSource for crate::lineup::Lineups {
+    fn lineup(&self) -> Arc<Lineup> {
+        self.current()
+    }
+}
+
+/// A lineup that never changes (tests, tools).
+impl LineupSource for Lineup {
+    fn lineup(&self) -> Arc<Lineup> {
+        Arc::new(self.clone())
+    }
+}
 
 /// The UDP and TCP port of HDHomeRun discovery and control.
 pub const HDHR_PORT: u16 = 65001;
@@ -54,9 +72,6 @@ pub enum HdhrError {
         #[source]
         source: std::io::Error,
     },
-    /// The lineup could not be read.
-    #[error("cannot read the lineup: {0}")]
-    Lineup(#[from] LineupStoreError),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -73,20 +88,24 @@ pub struct Hdhr {
 
 struct Inner {
     identity: Identity,
-    tuners: TunerPool,
-    db: Db,
+    lineup: Arc<dyn LineupSource>,
     hub: StreamHub,
     urls: BaseUrl,
     clock: SharedClock,
 }
 
 impl Hdhr {
-    /// Build the state. `tuner_count` is the advertised TunerCount (the director derives it
-    /// from the config or the encoder); `urls` is the box's base-URL rule (`server.base_url`
-    /// and the address the HTTP server is bound to).
-    pub fn new(identity: Identity, tuner_count: u8, db: Db, hub: StreamHub, urls: BaseUrl, clock: SharedClock) -> Self {
-        let tuners = TunerPool::new(usize::from(tuner_count.max(1)));
-        Self { inner: Arc::new(Inner { identity, tuners, db, hub, urls, clock }) }
+    /// Build the state. The advertised TunerCount is the hub's tuner count (the director
+    /// derives it from the config or the encoder); `urls` is the box's base-URL rule
+    /// (`server.base_url` and the address the HTTP server is bound to).
+    pub fn new(
+        identity: Identity,
+        lineup: Arc<dyn LineupSource>,
+        hub: StreamHub,
+        urls: BaseUrl,
+        clock: SharedClock,
+    ) -> Self {
+        Self { inner: Arc::new(Inner { identity, lineup, hub, urls, clock }) }
     }
 
     /// Who we are.
@@ -94,9 +113,9 @@ impl Hdhr {
         &self.inner.identity
     }
 
-    /// The tuners.
+    /// The tuners (the hub's).
     pub fn tuners(&self) -> &TunerPool {
-        &self.inner.tuners
+        self.inner.hub.tuners()
     }
 
     /// The clock (SSDP `DATE` headers).
@@ -111,12 +130,12 @@ impl Hdhr {
 
     /// TunerCount as the one byte the UDP reply carries.
     pub fn tuner_count(&self) -> u8 {
-        u8::try_from(self.inner.tuners.count()).unwrap_or(u8::MAX)
+        u8::try_from(self.tuners().count()).unwrap_or(u8::MAX)
     }
 
     /// The enabled channels, sorted by number.
-    pub async fn lineup(&self) -> Result<Lineup, HdhrError> {
-        Ok(self.inner.db.call(|c| lineup_store::lineup(c)).await??)
+    pub fn lineup(&self) -> Arc<Lineup> {
+        self.inner.lineup.lineup()
     }
 
     /// Port of the HTTP server.

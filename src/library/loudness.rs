@@ -1,9 +1,16 @@
 //! Integrated loudness (EBU R128, `ebur128`) of each playable item, measured over audio that
-//! GStreamer decodes (`uridecodebin` → `audioconvert` → `audioresample` → `appsink`, F32
-//! interleaved), as a low-priority background job. For programs the same pass finds break
-//! points ([`super::breaks`]): the video is not decoded in the pass but kept compressed,
-//! GOP by GOP, until the sound shows whether it lies near a silence; only those GOPs are
-//! decoded afterwards ([`analyse`]).
+//! GStreamer decodes (`uridecodebin` → `audioconvert` → `audioresample` → `appsink`), as a
+//! low-priority background job. For programs the same pass finds break points
+//! ([`super::breaks`]): the video is not decoded in the pass but kept compressed, GOP by GOP,
+//! until the sound shows whether it lies near a silence; only those GOPs are decoded
+//! afterwards ([`analyse`]).
+//!
+//! Measured in the layout that airs: the appsink takes [`aired_caps`], F32 48 kHz stereo,
+//! exactly the caps a channel's item branch converts every item to with the same two
+//! elements, so `audioconvert` applies the same mix matrix (a mono item is duplicated to
+//! both channels, +3 LU against its one channel; a 5.1 item is downmixed with the default
+//! matrix, about 10 LU quieter than its six channels). The gain playout sets from this
+//! number then lands the item on the target as it airs.
 //!
 //! Low priority means: one item at a time, on one blocking thread, with a pause between
 //! items ([`run_background`]); the process's OS niceness is left alone (that needs `unsafe`
@@ -26,8 +33,8 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use tokio_util::sync::CancellationToken;
 
-use super::SourceId;
 use super::store;
+use super::{MediaId, SourceId};
 use super::{breaks, probe, secret};
 use crate::clock::{self, Clock, SharedClock};
 use crate::db::Db;
@@ -59,7 +66,70 @@ pub enum LoudnessError {
     Meter(#[from] ebur128::Error),
 }
 
-/// Decode `uri`'s first audio stream and return its integrated loudness in LUFS.
+/// Items' loudness as playout needs it: the latest measurement when an item is opened, and
+/// what playout measured on the air going back. Values are integrated loudness in LUFS in
+/// the layout that airs ([`aired_caps`]). Playout holds it (`playout::ItemLoudness`);
+/// [`LibraryLoudness`] is the library store's.
+pub trait ItemLoudness: Send + Sync + 'static {
+    /// The item's latest measurement, asked on the channel's actor thread when the item is
+    /// opened (a quick read; `None`: never measured, so it plays with the on-air control).
+    fn current(&self, item: MediaId) -> Option<f64>;
+    /// What the on-air control measured over `seconds` of the item. Must not block.
+    fn measured_on_air(&self, item: MediaId, lufs: f64, seconds: f64);
+}
+
+/// [`ItemLoudness`] over the library store: reads are quick blocking reads (the actor's
+/// thread is not an async worker), on-air measurements are written on the runtime the value
+/// was made on, so a channel's thread never waits for the database's writer.
+pub struct LibraryLoudness {
+    db: Db,
+    clock: SharedClock,
+    runtime: tokio::runtime::Handle,
+}
+
+impl LibraryLoudness {
+    /// Over `db`; must be made on the daemon's runtime.
+    pub fn new(db: Db, clock: SharedClock) -> Self {
+        Self { db, clock, runtime: tokio::runtime::Handle::current() }
+    }
+}
+
+impl ItemLoudness for LibraryLoudness {
+    fn current(&self, item: MediaId) -> Option<f64> {
+        match self.db.call_blocking(|c| store::current_loudness(c, item)) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(%item, error = %e, "cannot read the item's loudness; measuring it on the air");
+                None
+            }
+        }
+    }
+
+    fn measured_on_air(&self, item: MediaId, lufs: f64, seconds: f64) {
+        let (db, now) = (self.db.clone(), clock::to_ms(self.clock.now()));
+        self.runtime.spawn(async move {
+            match db.call(move |c| store::set_on_air_loudness(c, item, lufs, now)).await {
+                Ok(Ok(())) => tracing::info!(%item, lufs, seconds, "loudness measured on the air stored"),
+                Ok(Err(e)) => tracing::warn!(%item, error = %e, "cannot store the on-air loudness"),
+                Err(e) => tracing::warn!(%item, error = %e, "cannot store the on-air loudness"),
+            }
+        });
+    }
+}
+
+/// The raw audio every channel airs (the same as `playout::pipeline::audio_caps`, which
+/// `tests/loudness_as_aired.rs` checks): what items are measured in.
+pub fn aired_caps() -> gst::Caps {
+    gst::Caps::builder("audio/x-raw")
+        .field("format", "F32LE")
+        .field("rate", 48000i32)
+        .field("channels", 2i32)
+        .field("layout", "interleaved")
+        .build()
+}
+
+/// Decode `uri`'s first audio stream and return its integrated loudness in LUFS, in the
+/// layout that airs ([`aired_caps`]).
 pub fn measure(uri: &str, timeout: Duration) -> Result<f64, LoudnessError> {
     analyse(uri, timeout, false)?.lufs
 }
@@ -168,10 +238,7 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
     let src = URIDECODEBIN.make_with(|b| b.property("uri", uri).property("caps", caps))?;
     let convert = AUDIOCONVERT.make()?;
     let resample = AUDIORESAMPLE.make()?;
-    let asink = gst_app::AppSink::builder()
-        .caps(&gst::Caps::builder("audio/x-raw").field("format", "F32LE").field("layout", "interleaved").build())
-        .sync(false)
-        .build();
+    let asink = gst_app::AppSink::builder().caps(&aired_caps()).sync(false).build();
     // Compressed video as the parser leaves it; raw video when nothing stops before a decoder.
     let vqueue = QUEUE.make()?;
     let vsink = gst_app::AppSink::builder().sync(false).build();

@@ -12,6 +12,7 @@
 //! | [`probe`] | GStreamer Discoverer: duration, streams, chapters |
 //! | [`loudness`] | EBU R128 integrated loudness, a low-priority background job; the same pass finds break points |
 //! | [`breaks`] | break points in the media: black-and-silent gaps and fades to black (pure) |
+//! | [`subtitles`] | SubRip cues an item carries beside it (pure) |
 //! | [`plex`] | import from a Plex server |
 //! | [`demo`] | generate a demo library of test clips |
 //! | [`progress`] / [`report`] | one progress indication per scan; its summary |
@@ -31,6 +32,7 @@ pub mod report;
 pub mod scan;
 pub mod secret;
 pub mod store;
+pub mod subtitles;
 pub mod thumbnail;
 
 pub use catalog::{ItemEdit, Library, LibraryError, SourceEdit, SourceEdited};

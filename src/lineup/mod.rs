@@ -1,20 +1,27 @@
 //! The channels that exist: [`Channel`] with its [`GuideNumber`], name, output profile and
 //! presentation settings. Owns the `channels` table ([`store`]), the channel's face to
 //! clients — its logo ([`logo`]) and the one M3U playlist renderer ([`m3u`]) that the
-//! guide's `/playlist.m3u` and the tuner's `/lineup.m3u` share. Knows nothing of schedules
-//! or playout; those read a [`Lineup`] snapshot.
+//! guide's `/playlist.m3u` and the tuner's `/lineup.m3u` share — and its audio tracks
+//! ([`language`]). Knows nothing of schedules or playout; those read a [`Lineup`] snapshot. A
+//! setting with a range is a checked value ([`setting`]): one rule for the CLI, the web API,
+//! `channel import` and what is stored.
 
+pub mod language;
 pub mod logo;
 pub mod m3u;
+pub mod setting;
 pub mod store;
 pub mod watch;
 
+pub use setting::{AudioKbps, InvalidSetting, Opacity, RatingLimit, VideoKbps};
 pub use watch::Lineups;
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+pub use language::{AudioTracks, Language, MissingLanguage};
 
 /// Database id of a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -147,9 +154,9 @@ pub struct OutputProfile {
     /// Frame rate.
     pub frame_rate: FrameRate,
     /// Video bitrate in kbit/s (CBR).
-    pub video_kbps: u32,
+    pub video_kbps: VideoKbps,
     /// Audio bitrate in kbit/s (AAC).
-    pub audio_kbps: u32,
+    pub audio_kbps: AudioKbps,
 }
 
 impl OutputProfile {
@@ -165,7 +172,12 @@ impl OutputProfile {
 
 impl Default for OutputProfile {
     fn default() -> Self {
-        Self { format: VideoFormat::Sd640x480, frame_rate: FrameRate::Ntsc, video_kbps: 2000, audio_kbps: 128 }
+        Self {
+            format: VideoFormat::Sd640x480,
+            frame_rate: FrameRate::Ntsc,
+            video_kbps: VideoKbps::of(2000),
+            audio_kbps: AudioKbps::of(128),
+        }
     }
 }
 
@@ -236,7 +248,7 @@ pub struct BugSettings {
     /// Height as a fraction of the picture height.
     pub size: f64,
     /// 0.0 (invisible) to 1.0 (opaque).
-    pub opacity: f64,
+    pub opacity: Opacity,
     /// When it shows.
     pub rule: BugRule,
 }
@@ -249,7 +261,7 @@ impl Default for BugSettings {
             corner: Corner::BottomRight,
             margin: 0.05,
             size: 0.12,
-            opacity: 0.7,
+            opacity: Opacity::of(0.7),
             rule: BugRule::ProgramsOnly,
         }
     }
@@ -340,7 +352,7 @@ pub struct ChannelSettings {
     /// Encoder output.
     pub profile: OutputProfile,
     /// Highest content rating allowed (e.g. "TV-PG", "PG-13"); `None` = no limit.
-    pub rating_limit: Option<String>,
+    pub rating_limit: Option<RatingLimit>,
     /// Target demographic (kids, family, teens, adults).
     pub demographic: Option<String>,
     /// When the pipeline runs.
@@ -373,6 +385,8 @@ pub struct ChannelSettings {
     pub off_air: Vec<OffAirHours>,
     /// Guide channels: preview and music.
     pub guide: GuideSettings,
+    /// The audio tracks it carries (languages, and what fills a missing one).
+    pub audio: AudioTracks,
 }
 
 impl Default for ChannelSettings {
@@ -394,6 +408,7 @@ impl Default for ChannelSettings {
             generated_bumpers: false,
             off_air: Vec::new(),
             guide: GuideSettings::default(),
+            audio: AudioTracks::default(),
         }
     }
 }

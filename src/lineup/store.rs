@@ -53,7 +53,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(Channel, Option<serde_json::Error>
     let settings_json: String = r.get(6)?;
     let (settings, err) = match serde_json::from_str(&settings_json) {
         Ok(s) => (s, None),
-        Err(e) => (ChannelSettings::default(), Some(e)),
+        Err(e) => match repaired(id, &settings_json) {
+            Some(s) => (s, None),
+            None => (ChannelSettings::default(), Some(e)),
+        },
     };
     let channel = Channel {
         id: ChannelId(id),
@@ -68,6 +71,16 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(Channel, Option<serde_json::Error>
         enabled: r.get(7)?,
     };
     Ok((channel, err))
+}
+
+/// Settings stored before the checked values' rules were shared, brought within them
+/// ([`crate::lineup::setting::repair_stored`]); `None` if they are broken otherwise.
+fn repaired(id: i64, json: &str) -> Option<ChannelSettings> {
+    let mut v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let changed = crate::lineup::setting::repair_stored(&mut v);
+    let settings = serde_json::from_value(v).ok()?;
+    tracing::warn!(channel = id, changed = %changed.join(", "), "stored channel settings out of range: used within range");
+    Some(settings)
 }
 
 fn checked(row: (Channel, Option<serde_json::Error>)) -> Result<Channel, LineupStoreError> {
@@ -205,6 +218,22 @@ mod tests {
             assert!(matches!(update(c, &b2, 3), Err(LineupStoreError::NumberTaken(_))));
             remove(c, b.id).unwrap();
             assert_eq!(lineup(c).unwrap().channels.len(), 2);
+        });
+    }
+
+    #[test]
+    fn settings_stored_before_the_shared_rules_still_read_within_them() {
+        let db = Db::open_in_memory().unwrap();
+        db.call_blocking(|c| {
+            let a = insert(c, &new("5", "Sitcom Gold"), 1).unwrap();
+            // As the CLI and `channel import` stored them before: a 50 kbit/s channel, an
+            // opacity above 1, a rating limit nothing knows.
+            let stored = r#"{"profile":{"video_kbps":50},"bug":{"opacity":1.5},"rating_limit":"nonsense"}"#;
+            c.execute("UPDATE channels SET settings = ?1 WHERE id = ?2", rusqlite::params![stored, a.id.0]).unwrap();
+            let s = get(c, a.id).unwrap().unwrap().settings;
+            assert_eq!((s.profile.video_kbps.get(), s.bug.opacity.get()), (200, 1.0));
+            assert_eq!(s.rating_limit.map(String::from).as_deref(), Some("TV-Y"), "the strictest, not none");
+            assert_eq!(lineup(c).unwrap().channels.len(), 1, "the lineup still reads");
         });
     }
 }

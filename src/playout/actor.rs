@@ -28,6 +28,7 @@ use gstreamer::prelude::*;
 use tokio::sync::{mpsc, watch};
 
 use super::item::{self, ItemBin, ItemEvent};
+use super::leveller::Level;
 use super::pipeline::{ChannelPipeline, Output, PipelineSpec, Sink};
 use super::player::{Command, PlayerConfig, PlayerStatus};
 use super::reaper::Reaper;
@@ -44,6 +45,9 @@ const PREPARE_LEAD: chrono::Duration = chrono::Duration::milliseconds(1500);
 const JOIN_LEAD: chrono::Duration = chrono::Duration::milliseconds(700);
 /// Retire an item this long after its last frame (the mixers have consumed it by then).
 const RETIRE_AFTER_NS: u64 = 300_000_000;
+/// Least on-air measurement (s) stored for an item (EBU R128 integrated loudness wants
+/// several seconds of programme).
+const MIN_ON_AIR_SECS: f64 = 10.0;
 /// How long a stopping session waits for its pipeline to reach NULL.
 const STOP_WAIT: Duration = Duration::from_secs(3);
 
@@ -241,6 +245,7 @@ impl<'a> Session<'a> {
             overlay: deps.config.overlay.clone(),
             audio_overlay: deps.config.audio_overlay.clone(),
             item_window: deps.config.presentation.item_window,
+            audio_tracks: deps.config.audio_tracks.clone(),
         };
         let name = format!("channel-{}", deps.config.channel);
         if deps.shared.is_abandoned() {
@@ -495,10 +500,20 @@ impl<'a> Session<'a> {
             Ok(u) => u,
             Err(reason) => return self.record_failure(airing, Failure::Permanent(reason)),
         };
-        let gain = item::gain_db(self.deps.config.target_lufs, airing.loudness_lufs);
-        tracing::debug!(serial, title = %airing.title, air_ns = placement.air_ns, media_ns = placement.media_ns, joined = placement.joined, "preparing item");
-        match ItemBin::build(&self.cp, serial, &uri, placement, gain, self.events_tx.clone()) {
+        // The item's latest measurement, read now (not the schedule row's, frozen days ago).
+        let lufs = match (&self.deps.config.loudness, airing.media_id) {
+            (Some(book), Some(id)) => book.current(id),
+            _ => airing.loudness_lufs,
+        };
+        let level = Level::for_item(self.deps.config.target_lufs, lufs);
+        tracing::debug!(serial, title = %airing.title, air_ns = placement.air_ns, media_ns = placement.media_ns, joined = placement.joined, ?level, "preparing item");
+        match ItemBin::build(&self.cp, serial, &uri, placement, level, self.events_tx.clone()) {
             Ok(bin) => {
+                // Subtitles beside the media air as closed captions.
+                if let Some(cues) = crate::library::subtitles::sidecar_cues(&uri) {
+                    let frame = std::time::Duration::from_nanos(self.cp.rate().frame_ns());
+                    self.cp.captions().add(serial, &placement, super::captions::PopOn::new(&cues, frame));
+                }
                 self.items.insert(serial, active(Some(bin)));
             }
             Err(e) => self.record_failure(airing, Failure::Transient(e.to_string())),
@@ -557,7 +572,9 @@ impl<'a> Session<'a> {
         let overdue = now_rt > p.end_ns + 2 * RETIRE_AFTER_NS;
         if (finished || overdue) && now_rt > end_rt + RETIRE_AFTER_NS {
             let a = self.items.remove(&serial).expect("present");
+            self.cp.captions().remove(serial, false);
             if let Some(bin) = a.bin {
+                store_measured(self.deps, &a.airing, &bin);
                 bin.retire(&self.cp, &self.deps.reaper);
             }
             let frame = self.cp.rate().frame_ns();
@@ -606,7 +623,9 @@ impl<'a> Session<'a> {
             Failure::Transient(r) | Failure::Permanent(r) => r.clone(),
         };
         tracing::warn!(channel = %self.deps.config.channel, title = %a.airing.title, %reason, "item failed");
+        self.cp.captions().remove(serial, true);
         if let Some(bin) = a.bin {
+            store_measured(self.deps, &a.airing, &bin);
             bin.retire(&self.cp, &self.deps.reaper);
         }
         let now = self.deps.clock.now();
@@ -651,6 +670,18 @@ impl<'a> Session<'a> {
     fn note_failure(&mut self, airing: &Airing, failure: Failure) {
         let tries = self.failed.get(&key(airing)).map_or(0, |r| r.tries);
         self.failed.insert(key(airing), Retry { tries, failure, failed_at: Instant::now() });
+    }
+}
+
+/// Hand what the item's on-air loudness control measured to the library, if it covered
+/// enough of the item to stand for it.
+fn store_measured(deps: &Deps, airing: &Airing, bin: &ItemBin) {
+    if let (Some(book), Some(id), Some(m)) = (&deps.config.loudness, airing.media_id, bin.measured())
+        && m.seconds >= MIN_ON_AIR_SECS
+        && !deps.shared.is_abandoned()
+    {
+        tracing::debug!(title = %airing.title, lufs = m.lufs, seconds = m.seconds, "loudness measured on the air");
+        book.measured_on_air(id, m.lufs, m.seconds);
     }
 }
 

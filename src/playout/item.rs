@@ -5,18 +5,27 @@
 //! streaming thread: a bin whose streaming thread was still adding and starting elements while
 //! the actor took it down left those elements in PAUSED, their threads running for ever and
 //! GStreamer complaining when they were disposed (issue #21).
-//! 1. [`ItemBin::build`] (actor): bin `item-<serial>` with `uridecodebin` and both branches,
+//! 1. [`ItemBin::build`] (actor): bin `item-<serial>` with `uridecodebin` and every branch,
 //!    ready before any pad appears — video: `videoconvert ! deinterlace ! videoconvert !
 //!    videoscale add-borders ! capsfilter ! videoconvert ! videorate ! capsfilter ! queue`;
-//!    audio: `audioconvert ! audioresample ! volume ! capsfilter ! queue`. Each queue's src
-//!    pad is *blocked*, so nothing reaches the mixers yet.
-//! 2. `pad-added` (streaming thread) only links: the first video and the first audio pad to
-//!    their branch, every other pad (subtitles, a second audio track) to nothing through a
-//!    probe that drops its data. `no-more-pads` → [`ItemEvent::Ready`].
-//! 3. [`ItemBin::go_live`] (actor): seek the item to its media position if needed (while the
-//!    pads are blocked the flush never reaches the mixers; after a flushing seek the segment
-//!    restarts at running time 0), ghost the linked branches with pad offset = air running
-//!    time, link to new mixer pads and unblock.
+//!    audio, one per channel audio track: `audioconvert ! audioresample ! capsfilter ! queue`
+//!    with the item's [`leveller`](super::leveller) (a fixed gain, or the on-air loudness
+//!    control metering before the queue and setting the gain after it), the main track's
+//!    with a `tee` before its queue and one more queue per other track, for a track that
+//!    plays a copy of the main audio. Each queue's src pad is *blocked*, so nothing reaches
+//!    the mixers yet.
+//! 2. `pad-added` (streaming thread) only links or blocks: the first video pad is linked to
+//!    its branch, every other non-audio pad (subtitles) to nothing through a probe that
+//!    drops its data; audio pads are blocked at their first buffer, by which time their tags
+//!    (language) have passed. `no-more-pads`, with every audio pad at its first buffer (or
+//!    ended) → [`ItemEvent::Ready`].
+//! 3. [`ItemBin::go_live`] (actor): link each audio track's branch to the decoded stream in
+//!    its language ([`super::tracks::choose`]; the main audio's copy or nothing when the item
+//!    lacks it), drop the unused streams, seek the item to its media position if needed
+//!    (while the pads are blocked the flush never reaches the mixers; after a flushing seek
+//!    the segment restarts at running time 0), ghost the linked branches with pad offset =
+//!    air running time, link to new mixer pads (each audio branch to its track's mixer) and
+//!    unblock.
 //! 4. A probe on each branch's input counts what the source delivers (a source that stops
 //!    is told from a starved box by it, [`super::watchdog`]) and, on video, drops frames that
 //!    are already too late for the mixer and tells the decoder (QoS) so it skips work: a busy
@@ -37,19 +46,17 @@ use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::leveller::{self, Level, Measured, MeasuredSlot};
 use super::pipeline::{ChannelPipeline, ITEM_ZORDER_BASE, PipelineError, make};
 use super::probe::DISCARD;
 use super::reaper::Reaper;
 use super::timeline::Placement;
+use super::tracks::{self, TrackFeed};
 use crate::elements::{
-    AUDIOCONVERT, AUDIORESAMPLE, CAPSFILTER, DEINTERLACE, QUEUE, URIDECODEBIN, VIDEOCONVERT, VIDEORATE, VIDEOSCALE,
-    VOLUME,
+    AUDIOCONVERT, AUDIORESAMPLE, CAPSFILTER, DEINTERLACE, QUEUE, TEE, URIDECODEBIN, VIDEOCONVERT, VIDEORATE, VIDEOSCALE,
 };
+use crate::lineup::Language;
 
-/// Highest gain applied to a quiet item (dB); quieter items stay quieter.
-const MAX_GAIN_DB: f64 = 12.0;
-/// Strongest attenuation (dB).
-const MIN_GAIN_DB: f64 = -20.0;
 /// Raw data a branch queues ahead of its mixer (ns).
 const BRANCH_QUEUE_NS: u64 = 500_000_000;
 /// A video frame this late for the mixer is dropped before it is converted.
@@ -68,14 +75,6 @@ pub enum ItemEvent {
     Failed(u64, String),
 }
 
-/// Static gain (dB) that moves an item at `item_lufs` toward `target_lufs`, clamped.
-pub fn gain_db(target_lufs: f64, item_lufs: Option<f64>) -> f64 {
-    match item_lufs {
-        Some(l) if l.is_finite() => (target_lufs - l).clamp(MIN_GAIN_DB, MAX_GAIN_DB),
-        _ => 0.0,
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Video,
@@ -85,7 +84,11 @@ enum Kind {
 /// One branch, built with the bin.
 struct Branch {
     kind: Kind,
-    /// The branch's first sink pad (a decoded pad links here).
+    /// The channel audio track it feeds (0 for video).
+    track: usize,
+    /// A copy of the main audio (fed from the main branch's tee), not a decoded stream.
+    copy: bool,
+    /// The branch's first sink pad (a decoded pad, or the tee, links here).
     input: gst::Pad,
     /// The queue's src pad (ghosted to a mixer).
     out: gst::Pad,
@@ -124,6 +127,37 @@ pub struct ItemBin {
     /// Progress counters.
     pub progress: Arc<Progress>,
     live: bool,
+    /// The decoded audio pads, waiting for [`Self::go_live`] to link them.
+    audio: Arc<Mutex<AudioPads>>,
+    /// The main branch's tee (channels with more than one audio track).
+    tee: Option<gst::Element>,
+    /// What the main track's leveller measured (items played with the on-air control).
+    measured: MeasuredSlot,
+}
+
+/// Decoded audio pads as `pad-added` found them, and when the item is ready.
+#[derive(Default)]
+struct AudioPads {
+    /// Each pad, its block probe, and whether its first buffer (or its end) reached it.
+    pads: Vec<(gst::Pad, Option<gst::PadProbeId>, bool)>,
+    no_more_pads: bool,
+    ready_sent: bool,
+}
+
+impl AudioPads {
+    /// Send [`ItemEvent::Ready`] (or `Failed`: nothing to play) once every pad is known and
+    /// primed.
+    fn check(&mut self, serial: u64, progress: &Progress, events: &UnboundedSender<ItemEvent>) {
+        if self.ready_sent || !self.no_more_pads || !self.pads.iter().all(|p| p.2) {
+            return;
+        }
+        self.ready_sent = true;
+        if progress.branches.load(Ordering::SeqCst) == 0 && self.pads.is_empty() {
+            let _ = events.send(ItemEvent::Failed(serial, "no playable audio or video stream".into()));
+        } else {
+            let _ = events.send(ItemEvent::Ready(serial));
+        }
+    }
 }
 
 /// Name of the bin of item `serial`.
@@ -144,7 +178,7 @@ impl ItemBin {
         serial: u64,
         uri: &str,
         placement: Placement,
-        gain_db: f64,
+        level: Level,
         events: UnboundedSender<ItemEvent>,
     ) -> Result<Self, PipelineError> {
         let bin = gst::Bin::with_name(&bin_name(serial));
@@ -166,46 +200,51 @@ impl ItemBin {
         let slot_ns = placement.end_ns.saturating_sub(placement.air_ns);
 
         let (video, scaled) = build_video_branch(&bin, pipeline.video_caps())?;
-        let audio = build_audio_branch(&bin, pipeline.audio_caps(), gain_db)?;
-        let mut branches = Vec::with_capacity(2);
-        for (kind, (input, out)) in [(Kind::Video, video), (Kind::Audio, audio)] {
+        let audio = build_audio_branches(&bin, pipeline.audio_caps(), pipeline.audio_track_count())?;
+        let mut outputs = vec![(Kind::Video, 0, false, video)];
+        for (track, copy, pads) in audio.branches.iter().cloned() {
+            outputs.push((Kind::Audio, track, copy, pads));
+        }
+        let mut branches = Vec::with_capacity(outputs.len());
+        for (kind, track, copy, (input, out)) in outputs {
             let block = out.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);
             add_cut_probe(&out, kind, slot_ns, progress.clone(), serial, events.clone());
-            let late = (kind == Kind::Video).then(|| (pipeline.output_position(), placement.air_ns));
-            add_input_probe(&input, progress.clone(), late);
-            branches.push(Branch { kind, input, out, block, linked: Arc::default() });
+            if !copy {
+                let late = (kind == Kind::Video).then(|| (pipeline.output_position(), placement.air_ns));
+                add_input_probe(&input, progress.clone(), late);
+            }
+            branches.push(Branch { kind, track, copy, input, out, block, linked: Arc::default() });
         }
+        for (meter, gain_pads, report) in audio.levels {
+            leveller::attach(level, &meter, &gain_pads, report);
+        }
+        let audio_pads: Arc<Mutex<AudioPads>> = Arc::default();
 
         {
-            let links: Vec<(Kind, gst::Pad, Arc<AtomicBool>)> =
-                branches.iter().map(|b| (b.kind, b.input.clone(), b.linked.clone())).collect();
+            let video = branches.iter().find(|b| b.kind == Kind::Video).expect("video branch");
+            let (vinput, vlinked) = (video.input.clone(), video.linked.clone());
             let progress = progress.clone();
             let events = events.clone();
             let vcaps = pipeline.video_caps().clone();
+            let audio_pads = audio_pads.clone();
             decode.connect_pad_added(move |_, pad| {
                 let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
                 let name = caps.structure(0).map(|s| s.name().as_str().to_owned()).unwrap_or_default();
-                let kind = if name.starts_with("video/") {
-                    Some(Kind::Video)
-                } else if name.starts_with("audio/") {
-                    Some(Kind::Audio)
-                } else {
-                    None
-                };
-                let branch = links.iter().find(|(k, _, linked)| Some(*k) == kind && !linked.load(Ordering::SeqCst));
-                let Some((kind, input, linked)) = branch else {
+                if name.starts_with("audio/") {
+                    hold_audio_pad(pad, &audio_pads, serial, &progress, &events);
+                    return;
+                }
+                if !name.starts_with("video/") || vlinked.load(Ordering::SeqCst) {
                     discard(pad);
                     return;
-                };
-                if *kind == Kind::Video {
-                    // Properties may be set from any thread; the scaler's caps follow the
-                    // source's colours (see `scaled_caps`).
-                    let narrowed = scaled_caps(&caps, &vcaps).unwrap_or_else(|| scaled_caps_template(&vcaps));
-                    scaled.set_property("caps", narrowed);
                 }
-                match pad.link(input) {
+                // Properties may be set from any thread; the scaler's caps follow the
+                // source's colours (see `scaled_caps`).
+                let narrowed = scaled_caps(&caps, &vcaps).unwrap_or_else(|| scaled_caps_template(&vcaps));
+                scaled.set_property("caps", narrowed);
+                match pad.link(&vinput) {
                     Ok(_) => {
-                        linked.store(true, Ordering::SeqCst);
+                        vlinked.store(true, Ordering::SeqCst);
                         progress.branches.fetch_add(1, Ordering::SeqCst);
                     }
                     Err(e) => {
@@ -218,16 +257,26 @@ impl ItemBin {
         {
             let events = events.clone();
             let progress = progress.clone();
+            let audio_pads = audio_pads.clone();
             decode.connect_no_more_pads(move |_| {
-                if progress.branches.load(Ordering::SeqCst) == 0 {
-                    let _ = events.send(ItemEvent::Failed(serial, "no playable audio or video stream".into()));
-                } else {
-                    let _ = events.send(ItemEvent::Ready(serial));
-                }
+                let mut st = audio_pads.lock().expect("audio pads lock");
+                st.no_more_pads = true;
+                st.check(serial, &progress, &events);
             });
         }
         pipeline.pipeline.add(&bin).map_err(|source| PipelineError::Setup { what: "add item bin", source })?;
-        let this = Self { serial, placement, bin, branches, mixer_pads: Vec::new(), progress, live: false };
+        let this = Self {
+            serial,
+            placement,
+            bin,
+            branches,
+            mixer_pads: Vec::new(),
+            progress,
+            live: false,
+            audio: audio_pads,
+            tee: audio.tee,
+            measured: audio.measured,
+        };
         if let Err(source) = this.bin.sync_state_with_parent() {
             // The source failed synchronously (e.g. the file vanished): take the bin out again.
             let _ = this.bin.set_state(gst::State::Null);
@@ -246,6 +295,7 @@ impl ItemBin {
     /// to the mixers with the air offset, and unblock. Actor thread only, after
     /// [`ItemEvent::Ready`].
     pub fn go_live(&mut self, pipeline: &ChannelPipeline) -> Result<(), PipelineError> {
+        self.link_audio(pipeline)?;
         let linked: Vec<usize> =
             (0..self.branches.len()).filter(|&i| self.branches[i].linked.load(Ordering::SeqCst)).collect();
         if self.placement.media_ns > 0
@@ -265,16 +315,20 @@ impl ItemBin {
         }
         for &i in &linked {
             let b = &self.branches[i];
+            let name = match b.kind {
+                Kind::Video => "video".to_owned(),
+                Kind::Audio => format!("audio_{}", b.track),
+            };
             let ghost = gst::GhostPad::builder_with_target(&b.out)
                 .map_err(|source| PipelineError::Setup { what: "ghost pad", source })?
-                .name(if b.kind == Kind::Video { "video" } else { "audio" })
+                .name(name)
                 .build();
             ghost.set_offset(self.placement.air_ns as i64);
             ghost.set_active(true).map_err(|source| PipelineError::Setup { what: "activate ghost pad", source })?;
             self.bin.add_pad(&ghost).map_err(|source| PipelineError::Setup { what: "add ghost pad", source })?;
             let mixer_pad = match b.kind {
                 Kind::Video => pipeline.request_video_pad(ITEM_ZORDER_BASE + (self.serial % 1_000_000) as u32)?,
-                Kind::Audio => pipeline.request_program_audio_pad()?,
+                Kind::Audio => pipeline.request_program_audio_pad(b.track)?,
             };
             let linked = ghost.link(&mixer_pad);
             self.mixer_pads.push(mixer_pad);
@@ -285,8 +339,71 @@ impl ItemBin {
                 self.branches[i].out.remove_probe(id);
             }
         }
+        self.unblock_audio_pads();
         self.live = true;
         Ok(())
+    }
+
+    /// Link each audio track's branch to its feed (see [`tracks::choose`]) and drop the
+    /// decoded audio streams no track plays. Their block probes stay until the end of
+    /// [`Self::go_live`].
+    fn link_audio(&mut self, pipeline: &ChannelPipeline) -> Result<(), PipelineError> {
+        let pads: Vec<gst::Pad> =
+            self.audio.lock().expect("audio pads lock").pads.iter().map(|p| p.0.clone()).collect();
+        let languages: Vec<Option<Language>> = pads.iter().map(pad_language).collect();
+        let feeds = tracks::choose(pipeline.audio_tracks(), &languages);
+        tracing::debug!(item = self.serial, ?languages, ?feeds, "audio tracks");
+        let mut used = vec![false; pads.len()];
+        for (track, feed) in feeds.into_iter().enumerate() {
+            let copy = match feed {
+                TrackFeed::Silence => continue,
+                TrackFeed::Stream(_) => false,
+                TrackFeed::MainCopy => true,
+            };
+            let Some(b) = self.branches.iter().find(|b| b.kind == Kind::Audio && b.track == track && b.copy == copy)
+            else {
+                continue;
+            };
+            let result = match (feed, &self.tee) {
+                (TrackFeed::Stream(j), _) => {
+                    used[j] = true;
+                    pads[j].link(&b.input).map(|_| ())
+                }
+                (_, Some(tee)) => {
+                    let src = tee
+                        .request_pad_simple("src_%u")
+                        .ok_or_else(|| PipelineError::Setup { what: "tee pad", source: glib::bool_error!("no pad") })?;
+                    src.link(&b.input).map(|_| ())
+                }
+                _ => continue,
+            };
+            result.map_err(|source| PipelineError::Link { what: "audio stream to its track", source })?;
+            b.linked.store(true, Ordering::SeqCst);
+            self.progress.branches.fetch_add(1, Ordering::SeqCst);
+        }
+        for (pad, used) in pads.iter().zip(used) {
+            if !used {
+                discard(pad);
+            }
+        }
+        Ok(())
+    }
+
+    /// Let the decoded audio pads' data through (linked ones into their branches, the others
+    /// into their discard probes).
+    fn unblock_audio_pads(&mut self) {
+        let mut st = self.audio.lock().expect("audio pads lock");
+        for (pad, block, _) in st.pads.iter_mut() {
+            if let Some(id) = block.take() {
+                pad.remove_probe(id);
+            }
+        }
+    }
+
+    /// What the item's on-air loudness control measured so far (`None` for an item played
+    /// at a static gain).
+    pub fn measured(&self) -> Option<Measured> {
+        *self.measured.lock().expect("measured lock")
     }
 
     /// All linked branches reached their cut or end.
@@ -305,6 +422,7 @@ impl ItemBin {
                 b.out.remove_probe(id);
             }
         }
+        self.unblock_audio_pads();
         let pads = std::mem::take(&mut self.mixer_pads);
         reaper.reap_item(&pipeline.pipeline, self.bin.clone(), pads, pipeline.releaser());
     }
@@ -392,13 +510,110 @@ fn scaled_caps_template(out: &gst::Caps) -> gst::Caps {
     b.build()
 }
 
-fn build_audio_branch(bin: &gst::Bin, caps: &gst::Caps, gain_db: f64) -> Result<(gst::Pad, gst::Pad), PipelineError> {
-    let volume = make(VOLUME)?;
-    volume.set_property("volume", 10f64.powf(gain_db / 20.0));
-    let filter = make(CAPSFILTER)?;
-    filter.set_property("caps", caps);
-    let chain = [make(AUDIOCONVERT)?, make(AUDIORESAMPLE)?, volume, filter, branch_queue()?];
-    add_started(bin, &chain)
+/// The audio branches of an item: (track, copy, (input, out)) each, the main track's tee and
+/// the main leveller's measurement.
+struct AudioBranches {
+    branches: Vec<(usize, bool, (gst::Pad, gst::Pad))>,
+    tee: Option<gst::Element>,
+    measured: MeasuredSlot,
+    /// Where each track's level goes: (meter pad, gain pads, report), for
+    /// [`leveller::attach`] once the outputs' block probes are in place (a probe added
+    /// after the block runs once the block is lifted, on data that will air).
+    levels: Vec<(gst::Pad, Vec<gst::Pad>, MeasuredSlot)>,
+}
+
+/// One `audioconvert ! audioresample ! capsfilter ! queue` per channel audio track (the main
+/// one with a `tee` before its queue when there are more tracks), a queue per other track
+/// for a copy of the main audio, and the item's level on each (see [`leveller::attach`]).
+fn build_audio_branches(bin: &gst::Bin, caps: &gst::Caps, tracks: usize) -> Result<AudioBranches, PipelineError> {
+    let mut branches = Vec::with_capacity(2 * tracks);
+    let mut copies = Vec::new();
+    for track in 1..tracks {
+        let queue = branch_queue()?;
+        bin.add(&queue).map_err(|source| PipelineError::Setup { what: "add copy queue", source })?;
+        let input = queue.static_pad("sink").expect("sink pad");
+        let out = queue.static_pad("src").expect("src pad");
+        copies.push((track, true, (input, out)));
+    }
+    let mut tee = None;
+    let measured = MeasuredSlot::default();
+    let mut levels = Vec::with_capacity(tracks);
+    for track in 0..tracks {
+        let filter = make(CAPSFILTER)?;
+        filter.set_property("caps", caps);
+        let meter = filter.static_pad("src").expect("src pad");
+        let mut chain = vec![make(AUDIOCONVERT)?, make(AUDIORESAMPLE)?, filter];
+        if track == 0 && tracks > 1 {
+            let t = make(TEE)?;
+            t.set_property("allow-not-linked", true);
+            chain.push(t.clone());
+            tee = Some(t);
+        }
+        chain.push(branch_queue()?);
+        let (input, out) = add_started(bin, &chain)?;
+        // The main track's level also applies to its copies; the report is the item's.
+        let mut gain_pads = vec![out.clone()];
+        let report = if track == 0 {
+            gain_pads.extend(copies.iter().map(|(_, _, (_, out))| out.clone()));
+            measured.clone()
+        } else {
+            MeasuredSlot::default()
+        };
+        levels.push((meter, gain_pads, report));
+        branches.push((track, false, (input, out)));
+    }
+    branches.extend(copies);
+    Ok(AudioBranches { branches, tee, measured, levels })
+}
+
+/// Block a decoded audio pad at its first buffer (its tags, with the language, have passed
+/// by then) and note it; the actor links it in [`ItemBin::go_live`].
+fn hold_audio_pad(
+    pad: &gst::Pad,
+    audio: &Arc<Mutex<AudioPads>>,
+    serial: u64,
+    progress: &Arc<Progress>,
+    events: &UnboundedSender<ItemEvent>,
+) {
+    let mut st = audio.lock().expect("audio pads lock");
+    let index = st.pads.len();
+    let primed = {
+        let (audio, progress, events) = (audio.clone(), progress.clone(), events.clone());
+        move || {
+            let mut st = audio.lock().expect("audio pads lock");
+            if let Some(p) = st.pads.get_mut(index) {
+                p.2 = true;
+            }
+            st.check(serial, &progress, &events);
+        }
+    };
+    let on_eos = primed.clone();
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(ev)) = &info.data
+            && ev.type_() == gst::EventType::Eos
+        {
+            on_eos();
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let block = pad.add_probe(
+        gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, _| {
+            primed();
+            gst::PadProbeReturn::Ok
+        },
+    );
+    st.pads.push((pad.clone(), block, false));
+}
+
+/// The language of a decoded stream: its tags' `language-code`, else its stream's tags.
+fn pad_language(pad: &gst::Pad) -> Option<Language> {
+    let from_tags = |tags: &gst::TagListRef| tags.get::<gst::tags::LanguageCode>().and_then(|v| v.get().parse().ok());
+    (0..4).filter_map(|i| pad.sticky_event::<gst::event::Tag>(i)).find_map(|ev| from_tags(ev.tag())).or_else(|| {
+        let start = pad.sticky_event::<gst::event::StreamStart>(0)?;
+        let tags = start.stream()?.tags()?;
+        from_tags(&tags)
+    })
 }
 
 /// Count what the source delivers into a branch; on video (`late` = the mixer's output
@@ -514,16 +729,6 @@ fn add_cut_probe(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loudness_gain_moves_toward_the_target_and_is_clamped() {
-        assert_eq!(gain_db(-24.0, Some(-14.0)), -10.0);
-        assert_eq!(gain_db(-24.0, Some(-30.0)), 6.0);
-        assert_eq!(gain_db(-24.0, Some(-70.0)), MAX_GAIN_DB);
-        assert_eq!(gain_db(-24.0, Some(0.0)), MIN_GAIN_DB);
-        assert_eq!(gain_db(-24.0, None), 0.0);
-        assert_eq!(gain_db(-24.0, Some(f64::NAN)), 0.0);
-    }
 
     #[test]
     fn bin_names_carry_the_serial() {

@@ -9,6 +9,11 @@
 //!   rebuilds the pipeline after a fatal error.
 //! - [`pipeline`]: background, mixers, encoder, mux, appsink; the graphics seam.
 //! - [`item`]: item bins (build, offset, cut, retire).
+//! - [`tracks`]: which of an item's audio streams feeds each of the channel's audio tracks.
+//! - [`leveller`]: an item's gain (static, or the on-air loudness control); [`limiter`]:
+//!   the true-peak limiter of each audio track. Loudness facts come and go through
+//!   [`ItemLoudness`].
+//! - [`captions`]: subtitle cues as CEA-608 pop-on bytes per frame (pure).
 //! - [`timeline`]: wall clock ↔ running time.
 //! - [`encoder`]: encoder kinds, probe order and settings; [`verify`]: trial encodes and
 //!   decodes that decide which hardware elements are trusted; [`budget`]: how many channels
@@ -26,10 +31,13 @@
 pub mod actor;
 pub mod alert_audio;
 pub mod budget;
+pub mod captions;
 pub mod encoder;
 pub mod graphics;
 pub mod graphics_feed;
 pub mod item;
+pub mod leveller;
+pub mod limiter;
 pub mod overlay;
 pub mod pipeline;
 pub mod player;
@@ -38,6 +46,7 @@ pub mod reaper;
 pub mod station;
 pub mod supervisor;
 pub mod timeline;
+pub mod tracks;
 pub mod tsscan;
 pub mod verify;
 pub mod watchdog;
@@ -47,6 +56,7 @@ use gstreamer::prelude::*;
 
 pub use player::{ChannelPlayer, Command, PlayerConfig, PlayerError, PlayerStatus};
 
+pub use crate::library::loudness::ItemLoudness;
 pub use crate::schedule::asrun::{AsRunEvent, AsRunSink, AsRunStatus};
 
 use crate::clock::SharedClock;

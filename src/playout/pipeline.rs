@@ -8,8 +8,18 @@
 //! item bins (video, offset) ───────┤ compositor ! caps ! [overlay slot] ! queue ! ENCODER
 //!                                   │     ! [caps] ! h264parse config-interval=-1 ! queue ─┐
 //! audiotestsrc(silence, live) ! caps┐                                                    mpegtsmux ! appsink
-//! item bins (audio, offset) ────────┤ audiomixer ! caps ! audioconvert ! avenc_aac ! aacparse ! queue ─┘
+//! item bins (audio, offset) ────────┤ audiomixer ! caps ! [audio slot] ! limiter ! audioconvert
+//!                                   │     ! avenc_aac ! aacparse ! queue ─┘      (× each audio track)
 //! ```
+//!
+//! # Audio tracks
+//!
+//! The channel's [`AudioTracks`] fix how many audio paths it has for its whole life (one per
+//! language, main first): each is its own silent background, `audiomixer`, alert-audio slot,
+//! true-peak [`limiter`](super::limiter), AAC encoder and multiplexer input on PID
+//! [`AUDIO_PID`] + track, its ISO 639 language (if the channel names one) set as the
+//! encoder's `language-code` tag, which `mpegtsmux` writes into the PMT as an ISO 639
+//! descriptor. Item bins attach to a track with [`ChannelPipeline::request_program_audio_pad`].
 //!
 //! # Seam for graphics and emergency alerts (issue 6)
 //!
@@ -22,12 +32,15 @@
 //!   property), from the actor via [`crate::playout::ChannelPlayer::with_pipeline`].
 //! * **Full-screen slate.** A source bin producing raw video in [`ChannelPipeline::video_caps`]
 //!   links to [`ChannelPipeline::request_video_pad`] with [`SLATE_ZORDER`] (above every
-//!   item); its audio (alert tone) to [`ChannelPipeline::request_audio_pad`]. Use live
+//!   item); its audio (alert tone) to [`ChannelPipeline::request_audio_pad`] (the main
+//!   track). Use live
 //!   sources (or pad offset = current running time) so they show at once; release the pads
 //!   with [`ChannelPipeline::release_pad`] to clear.
 //! * **Audio slot.** [`PipelineSpec::audio_overlay`] is the same for the audio path: one
 //!   element taking and giving raw audio in [`ChannelPipeline::audio_caps`], linked between
-//!   the audiomixer's capsfilter and the AAC encoder (alert tone, program mute; issue 6).
+//!   the audiomixer's capsfilter and the AAC encoder (alert tone, program mute; issue 6),
+//!   once per audio track (the factory is called for each; from the second track on, its
+//!   element is wrapped in a bin of its own so element names may repeat).
 //! * **Muting the program.** [`ChannelPipeline::set_program_muted`] sets `mute` on every
 //!   item audio pad, now and for items attached later, without touching the slate's pad.
 
@@ -39,7 +52,9 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
+use super::captions::CaptionFeed;
 use super::encoder::EncoderKind;
+use super::limiter;
 use super::probe::DISCARD;
 use super::timeline::Rate;
 use super::tsscan::{AUDIO_PID, KeyframeSplitter, VIDEO_PID};
@@ -47,7 +62,7 @@ use crate::elements::{
     AACPARSE, AUDIOCONVERT, AUDIOMIXER, AUDIOTESTSRC, AVENC_AAC, CAPSFILTER, COMPOSITOR, ElementError, Factory,
     H264PARSE, MPEGTSMUX, QUEUE, VIDEOTESTSRC,
 };
-use crate::lineup::OutputProfile;
+use crate::lineup::{AudioTracks, OutputProfile};
 use crate::stream::hls::HlsWriter;
 use crate::stream::{Feed, Publisher};
 
@@ -82,6 +97,8 @@ pub struct PipelineSpec {
     /// Where items show: the whole frame (`None`) or a window the compositor scales them
     /// into (a guide channel's preview, [`super::station::Presentation::item_window`]).
     pub item_window: Option<super::graphics::raster::Rect>,
+    /// The audio tracks (languages) the channel carries.
+    pub audio_tracks: AudioTracks,
 }
 
 /// Where a channel's muxed TS goes, whichever pipeline makes it.
@@ -152,7 +169,9 @@ pub struct ChannelPipeline {
     /// The pipeline.
     pub pipeline: gst::Pipeline,
     compositor: gst::Element,
-    audiomixer: gst::Element,
+    /// One per audio track, main first.
+    audiomixers: Vec<gst::Element>,
+    audio_tracks: AudioTracks,
     overlay: Option<gst::Element>,
     video_caps: gst::Caps,
     audio_caps: gst::Caps,
@@ -161,6 +180,7 @@ pub struct ChannelPipeline {
     program_audio_pads: Arc<Mutex<Vec<gst::Pad>>>,
     meter: Arc<Meter>,
     item_window: Option<super::graphics::raster::Rect>,
+    captions: CaptionFeed,
 }
 
 pub(crate) fn make(factory: Factory) -> Result<gst::Element, PipelineError> {
@@ -258,7 +278,7 @@ impl ChannelPipeline {
         venc_queue.set_property("max-size-time", 0u64);
         venc_queue.set_property("max-size-bytes", 0u32);
         let encoder = make(spec.encoder.factory())?;
-        super::encoder::configure(&encoder, spec.encoder, rate.gop_frames(2), spec.profile.video_kbps)?;
+        super::encoder::configure(&encoder, spec.encoder, rate.gop_frames(2), spec.profile.video_kbps.get())?;
         let enc_caps = match spec.encoder.output_caps() {
             Some(c) => Some(capsfilter(&c.parse::<gst::Caps>().map_err(setup("encoder caps"))?)?),
             None => None,
@@ -267,22 +287,10 @@ impl ChannelPipeline {
         parse.set_property("config-interval", -1i32);
         let vmux_queue = make(QUEUE)?;
 
-        // Audio background and mixer.
-        let abg = make(AUDIOTESTSRC)?;
-        abg.set_property("is-live", true);
-        abg.set_property_from_str("wave", "silence");
-        abg.set_property("samplesperbuffer", 960i32);
-        let abg_caps = capsfilter(&acaps)?;
-        let audiomixer = make_mixer(AUDIOMIXER)?;
-        audiomixer.set_property("latency", MIXER_LATENCY_NS);
-        audiomixer.set_property("ignore-inactive-pads", true);
-        let aout_caps = capsfilter(&acaps)?;
-        let audio_overlay = spec.audio_overlay.as_ref().and_then(|f| f());
-        let aconv = make(AUDIOCONVERT)?;
-        let aenc = make(AVENC_AAC)?;
-        aenc.set_property("bitrate", (spec.profile.audio_kbps * 1000) as i32);
-        let aparse = make(AACPARSE)?;
-        let amux_queue = make(QUEUE)?;
+        // Audio: one path per track (see "Audio tracks" above).
+        let audio_paths = (0..spec.audio_tracks.count())
+            .map(|i| build_audio_path(&pipeline, spec, i, &acaps))
+            .collect::<Result<Vec<_>, _>>()?;
 
         let mux = make(MPEGTSMUX)?;
         mux.set_property("alignment", 7i32);
@@ -297,26 +305,20 @@ impl ChannelPipeline {
             video_chain.push(c);
         }
         video_chain.extend([&parse, &vmux_queue]);
-        pipeline.add_many([&vbg, &vbg_caps, &abg, &abg_caps]).map_err(setup("add background"))?;
+        pipeline.add_many([&vbg, &vbg_caps]).map_err(setup("add background"))?;
         pipeline.add_many(video_chain.iter().copied()).map_err(setup("add video chain"))?;
-        let mut audio_chain: Vec<&gst::Element> = vec![&audiomixer, &aout_caps];
-        if let Some(o) = &audio_overlay {
-            audio_chain.push(o);
-        }
-        audio_chain.extend([&aconv, &aenc, &aparse, &amux_queue]);
-        pipeline.add_many(audio_chain.iter().copied()).map_err(setup("add audio chain"))?;
         pipeline.add(&mux).map_err(setup("add mux"))?;
         pipeline.add(appsink.upcast_ref::<gst::Element>()).map_err(setup("add appsink"))?;
 
         gst::Element::link_many(video_chain.iter().copied()).map_err(setup("link video chain"))?;
-        gst::Element::link_many(audio_chain.iter().copied()).map_err(setup("link audio chain"))?;
         vbg.link(&vbg_caps).map_err(setup("link video background"))?;
-        abg.link(&abg_caps).map_err(setup("link audio background"))?;
         let meter = Arc::new(Meter::default());
-        // Fixed PIDs so the TS scan knows which one is video.
-        for (queue, pid, what) in
-            [(&vmux_queue, VIDEO_PID, "link video to mux"), (&amux_queue, AUDIO_PID, "link audio to mux")]
-        {
+        // Fixed PIDs so the TS scan knows which one is video, and audio tracks keep theirs.
+        let mut mux_inputs = vec![(&vmux_queue, VIDEO_PID, "link video to mux")];
+        for (i, path) in audio_paths.iter().enumerate() {
+            mux_inputs.push((&path.mux_queue, AUDIO_PID + i as u16, "link audio to mux"));
+        }
+        for (queue, pid, what) in mux_inputs {
             let pad = mux
                 .request_pad_simple(&format!("sink_{pid}"))
                 .ok_or_else(|| PipelineError::Setup { what, source: glib::bool_error!("no mux pad") })?;
@@ -327,12 +329,15 @@ impl ChannelPipeline {
         }
         watch_position(&compositor, &meter);
         drop_when_encoder_behind(&venc_queue, backlog, &meter);
+        let captions = CaptionFeed::default();
+        captions.attach(&venc_queue.static_pad("src").expect("src"), rate.frame_ns());
         mux.link(&appsink).map_err(setup("link mux to appsink"))?;
 
         let this = Self {
             pipeline,
             compositor,
-            audiomixer,
+            audiomixers: audio_paths.iter().map(|p| p.mixer.clone()).collect(),
+            audio_tracks: spec.audio_tracks.clone(),
             overlay,
             video_caps: vcaps,
             audio_caps: acaps,
@@ -341,6 +346,7 @@ impl ChannelPipeline {
             program_audio_pads: Arc::default(),
             meter,
             item_window: spec.item_window,
+            captions,
         };
         let vpad = this.request_video_pad(BACKGROUND_ZORDER)?;
         vbg_caps
@@ -348,12 +354,17 @@ impl ChannelPipeline {
             .expect("src")
             .link(&vpad)
             .map_err(|source| PipelineError::Link { what: "video background", source })?;
-        let apad = this.request_audio_pad()?;
-        abg_caps
-            .static_pad("src")
-            .expect("src")
-            .link(&apad)
-            .map_err(|source| PipelineError::Link { what: "audio background", source })?;
+        for path in &audio_paths {
+            let apad = path
+                .mixer
+                .request_pad_simple("sink_%u")
+                .ok_or_else(|| PipelineError::Setup { what: "audiomixer pad", source: glib::bool_error!("no pad") })?;
+            path.background
+                .static_pad("src")
+                .expect("src")
+                .link(&apad)
+                .map_err(|source| PipelineError::Link { what: "audio background", source })?;
+        }
 
         let splitter = Mutex::new(KeyframeSplitter::default());
         appsink.set_callbacks(
@@ -392,6 +403,11 @@ impl ChannelPipeline {
     /// Raw audio caps every input must deliver.
     pub fn audio_caps(&self) -> &gst::Caps {
         &self.audio_caps
+    }
+
+    /// The items' closed captions, attached to each frame ahead of the encoder.
+    pub fn captions(&self) -> &CaptionFeed {
+        &self.captions
     }
 
     /// The output frame rate.
@@ -433,17 +449,32 @@ impl ChannelPipeline {
         Ok(pad)
     }
 
-    /// A new audiomixer input.
+    /// A new input of the main audio track's mixer.
     pub fn request_audio_pad(&self) -> Result<gst::Pad, PipelineError> {
-        self.audiomixer
-            .request_pad_simple("sink_%u")
+        self.request_track_pad(0)
+    }
+
+    fn request_track_pad(&self, track: usize) -> Result<gst::Pad, PipelineError> {
+        self.audiomixers
+            .get(track)
+            .and_then(|m| m.request_pad_simple("sink_%u"))
             .ok_or_else(|| PipelineError::Setup { what: "audiomixer pad", source: glib::bool_error!("no pad") })
     }
 
-    /// An audiomixer input for program (item) audio: muted while [`Self::set_program_muted`]
-    /// is on.
-    pub(crate) fn request_program_audio_pad(&self) -> Result<gst::Pad, PipelineError> {
-        let pad = self.request_audio_pad()?;
+    /// The audio tracks (languages) the channel carries.
+    pub fn audio_tracks(&self) -> &AudioTracks {
+        &self.audio_tracks
+    }
+
+    /// How many audio tracks the channel carries.
+    pub fn audio_track_count(&self) -> usize {
+        self.audiomixers.len()
+    }
+
+    /// An input of audio track `track`'s mixer for program (item) audio: muted while
+    /// [`Self::set_program_muted`] is on.
+    pub(crate) fn request_program_audio_pad(&self, track: usize) -> Result<gst::Pad, PipelineError> {
+        let pad = self.request_track_pad(track)?;
         let muted = *self.program_muted.lock().expect("mute lock");
         pad.set_property("mute", muted);
         self.program_audio_pads.lock().expect("pads lock").push(pad.clone());
@@ -467,6 +498,90 @@ impl ChannelPipeline {
             pad.set_property("mute", muted);
         }
     }
+}
+
+/// One audio track's elements, added and linked from the mixer to the multiplexer queue.
+struct AudioPath {
+    background: gst::Element,
+    mixer: gst::Element,
+    mux_queue: gst::Element,
+}
+
+/// Build audio track `track`: silent background, mixer, alert slot, limiter, AAC with the
+/// track's language tag.
+fn build_audio_path(
+    pipeline: &gst::Pipeline,
+    spec: &PipelineSpec,
+    track: usize,
+    caps: &gst::Caps,
+) -> Result<AudioPath, PipelineError> {
+    let abg = make(AUDIOTESTSRC)?;
+    abg.set_property("is-live", true);
+    abg.set_property_from_str("wave", "silence");
+    abg.set_property("samplesperbuffer", 960i32);
+    let abg_caps = capsfilter(caps)?;
+    let audiomixer = make_mixer(AUDIOMIXER)?;
+    audiomixer.set_property("latency", MIXER_LATENCY_NS);
+    audiomixer.set_property("ignore-inactive-pads", true);
+    let aout_caps = capsfilter(caps)?;
+    let audio_overlay = match spec.audio_overlay.as_ref().and_then(|f| f()) {
+        Some(o) if track > 0 => Some(wrap(&format!("track-{track}-audio-slot"), o)?),
+        other => other,
+    };
+    let limiter = limiter::element(&format!("limiter-{track}"))?;
+    let aconv = make(AUDIOCONVERT)?;
+    let aenc = make(AVENC_AAC)?;
+    aenc.set_property("bitrate", (spec.profile.audio_kbps.get() * 1000) as i32);
+    if let Some(lang) = spec.audio_tracks.language(track) {
+        set_language(&aenc, lang.as_str());
+    }
+    let aparse = make(AACPARSE)?;
+    let amux_queue = make(QUEUE)?;
+    let mut chain: Vec<&gst::Element> = vec![&audiomixer, &aout_caps];
+    if let Some(o) = &audio_overlay {
+        chain.push(o);
+    }
+    chain.extend([&limiter, &aconv, &aenc, &aparse, &amux_queue]);
+    pipeline.add_many([&abg, &abg_caps]).map_err(setup("add audio background"))?;
+    pipeline.add_many(chain.iter().copied()).map_err(setup("add audio chain"))?;
+    gst::Element::link_many(chain.iter().copied()).map_err(setup("link audio chain"))?;
+    abg.link(&abg_caps).map_err(setup("link audio background"))?;
+    Ok(AudioPath { background: abg_caps, mixer: audiomixer, mux_queue: amux_queue })
+}
+
+/// Tag the stream audio encoder `encoder` makes with `language` (ISO 639-2): `mpegtsmux`
+/// writes an ISO 639 language descriptor for the stream's PID into the PMT. The language is
+/// added to the tag event the encoder pushes ahead of its first buffer (codec and bitrate):
+/// tags set on the encoder itself are replaced by its own when it starts.
+fn set_language(encoder: &gst::Element, language: &str) {
+    let Some(src) = encoder.static_pad("src") else { return };
+    let language = language.to_owned();
+    src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        let Some(gst::PadProbeData::Event(ev)) = &info.data else { return gst::PadProbeReturn::Ok };
+        let gst::EventView::Tag(tag) = ev.view() else { return gst::PadProbeReturn::Ok };
+        if tag.tag().get::<gst::tags::LanguageCode>().is_some_and(|l| l.get() == language) {
+            return gst::PadProbeReturn::Ok;
+        }
+        let mut tags = tag.tag_owned();
+        tags.make_mut().add::<gst::tags::LanguageCode>(&language.as_str(), gst::TagMergeMode::Replace);
+        info.data = Some(gst::PadProbeData::Event(gst::event::Tag::new(tags)));
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// `element` in a bin of its own named `name`, with ghost pads "sink" and "src".
+fn wrap(name: &str, element: gst::Element) -> Result<gst::Element, PipelineError> {
+    let bin = gst::Bin::with_name(name);
+    bin.add(&element).map_err(setup("wrap audio slot"))?;
+    for dir in ["sink", "src"] {
+        let target = element.static_pad(dir).ok_or_else(|| PipelineError::Setup {
+            what: "wrap audio slot",
+            source: glib::bool_error!("slot element has no {dir} pad"),
+        })?;
+        let ghost = gst::GhostPad::builder_with_target(&target).map_err(setup("ghost audio slot"))?.name(dir).build();
+        bin.add_pad(&ghost).map_err(setup("ghost audio slot"))?;
+    }
+    Ok(bin.upcast())
 }
 
 /// Releases mixer inputs (see [`ChannelPipeline::releaser`]).

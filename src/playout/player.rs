@@ -17,9 +17,9 @@ use super::encoder::EncoderKind;
 use super::pipeline::{ChannelPipeline, Output, OverlayFactory};
 use super::reaper::Reaper;
 use super::timeline::Anchor;
-use super::{AsRunSink, actor};
+use super::{AsRunSink, ItemLoudness, actor};
 use crate::clock::SharedClock;
-use crate::lineup::{ChannelId, OutputProfile};
+use crate::lineup::{AudioTracks, ChannelId, OutputProfile};
 use crate::schedule::horizons::Horizon;
 use crate::stream::Health;
 
@@ -32,8 +32,13 @@ pub struct PlayerConfig {
     pub profile: OutputProfile,
     /// Encoder (see [`super::encoder::probe`]).
     pub encoder: EncoderKind,
-    /// Loudness target (LUFS) for the static per-item gain.
+    /// Loudness target (LUFS) every item is brought to.
     pub target_lufs: f64,
+    /// Where each item's latest loudness is read and on-air measurements go; `None`: the
+    /// airing's own `loudness_lufs` is used and nothing is stored.
+    pub loudness: Option<Arc<dyn ItemLoudness>>,
+    /// The audio tracks (languages) the channel carries.
+    pub audio_tracks: AudioTracks,
     /// Graphics seam (see [`super::pipeline`]).
     pub overlay: Option<OverlayFactory>,
     /// Alert audio seam (see [`super::pipeline`]).
@@ -251,7 +256,9 @@ impl ChannelPlayer {
         .await
         .is_ok();
         let this = self;
-        if !in_time {
+        if in_time {
+            tracing::info!(channel = %this.channel, "channel stopped");
+        } else {
             tracing::warn!(channel = %this.channel, "channel playout did not stop in time: abandoned");
             this.abandon();
         }

@@ -1,12 +1,18 @@
 //! The channel supervisor: which channels have a running playout actor. It follows the
 //! watched lineup and the viewers' demand (the stream hub), never a database: always-on
 //! channels run from start, on-demand ones start on their first viewer and stop after
-//! `playout.idle_grace` without one; a channel whose profile changes is restarted, one whose
-//! graphics settings change is redrawn on air. An actor that died (a panic) is started again
-//! with back-off; one that stopped answering (stuck in a GStreamer call) is replaced — its
-//! pipeline can no longer publish or record — and in both cases the as-run entries it left
-//! open are closed. Viewers stay subscribed to the channel's feed throughout and continue at
-//! the new pipeline's first keyframe, its timestamps continuing the old ones.
+//! `playout.idle_grace` without one; a channel whose profile or audio tracks change is
+//! restarted, one whose graphics settings change is redrawn on air. An actor that died (a
+//! panic) is started again with back-off; one that stopped answering (stuck in a GStreamer
+//! call) is replaced — its pipeline can no longer publish or record — and in both cases the
+//! as-run entries it left open are closed. Viewers stay subscribed to the channel's feed
+//! throughout and continue at the new pipeline's first keyframe, its timestamps continuing
+//! the old ones.
+//!
+//! Tuners: an always-on channel holds a tuner lease of its own while it runs, so it counts
+//! against `TunerCount` and the encoder's budget like a viewer's channel (one that does not
+//! fit is not started, and said so). An on-demand channel in its idle grace holds none; when
+//! its tuner is wanted by another channel it stops at once instead of encoding on beside it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,19 +21,20 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::AsRunSink;
 use super::encoder::{self, EncoderKind};
 use super::overlay::ChannelGraphics;
 use super::pipeline::{Output, OverlayFactory};
 use super::player::{ChannelPlayer, PlayerConfig, PlayerError};
 use super::watchdog::Backoff;
+use super::{AsRunSink, ItemLoudness};
 use crate::clock::SharedClock;
 use crate::config::PlayoutConfig;
-use crate::lineup::{Channel, ChannelId, ChannelMode, Lineup, OutputProfile};
+use crate::lineup::{AudioTracks, Channel, ChannelId, ChannelMode, Lineup, OutputProfile};
 use crate::schedule::horizons::{Horizon, Horizons};
 use crate::stream::StreamHub;
 use crate::stream::hls::HlsWriter;
 use crate::stream::http::hls_dir_of;
+use crate::stream::tuners::{Lease, TunerChoice};
 
 /// An actor that has not gone round its loop for this long is stuck in a call.
 const STUCK_AFTER: Duration = Duration::from_secs(15);
@@ -67,6 +74,9 @@ pub struct SupervisorDeps {
     pub hub: StreamHub,
     /// The as-run log.
     pub as_run: Arc<dyn AsRunSink>,
+    /// Items' latest loudness, and where on-air measurements go (`None`: each airing's own
+    /// `loudness_lufs`, nothing stored).
+    pub loudness: Option<Arc<dyn ItemLoudness>>,
     /// Clock.
     pub clock: SharedClock,
     /// Graphics and alert display per channel, if any.
@@ -79,10 +89,14 @@ struct Running {
     player: ChannelPlayer,
     overlay: Option<ChannelOverlay>,
     profile: OutputProfile,
+    /// Its audio tracks: a change rebuilds the pipeline, like the profile.
+    audio: AudioTracks,
     /// The channel as its graphics last drew it: a change is applied on air.
     drawn: Channel,
     idle_since: Option<Instant>,
     started: Instant,
+    /// An always-on channel's own tuner.
+    lease: Option<Lease>,
 }
 
 /// Restart state of a channel whose actor died or was replaced.
@@ -127,6 +141,8 @@ pub async fn run(mut deps: SupervisorDeps) {
     // holds up the others.
     let stopping = tokio_util::task::TaskTracker::new();
     let mut last_round = Instant::now();
+    // Always-on channels that did not fit the tuners (said once each).
+    let mut unfit: std::collections::HashSet<ChannelId> = std::collections::HashSet::new();
     loop {
         tokio::select! {
             _ = deps.shutdown.cancelled() => break,
@@ -173,7 +189,7 @@ pub async fn run(mut deps: SupervisorDeps) {
             let watched = viewers.get(&ch.id).copied().unwrap_or(0) > 0;
             let always = ch.settings.mode == ChannelMode::AlwaysOn;
             match running.get_mut(&ch.id) {
-                Some(r) if r.profile != ch.settings.profile => {
+                Some(r) if r.profile != ch.settings.profile || r.audio != ch.settings.audio => {
                     let r = running.remove(&ch.id).expect("present");
                     stopping.spawn(r.player.stop());
                 }
@@ -184,9 +200,18 @@ pub async fn run(mut deps: SupervisorDeps) {
                         }
                         r.drawn = ch.clone();
                     }
+                    match (always, r.lease.is_some()) {
+                        (true, false) => r.lease = own_tuner(&deps.hub, ch, &mut unfit),
+                        (false, true) => r.lease = None,
+                        _ => {}
+                    }
                     r.idle_since = if watched || always { None } else { r.idle_since.or(Some(Instant::now())) };
-                    if r.idle_since.is_some_and(|t| t.elapsed() >= grace) {
-                        tracing::info!(channel = %ch.number, "no viewers: stopping channel");
+                    let tuner_wanted = r.idle_since.is_some()
+                        && !deps.hub.tuners().carries(ch.id)
+                        && !deps.hub.tuners().would_fit(ch.settings.profile.macroblocks_per_second());
+                    if tuner_wanted || r.idle_since.is_some_and(|t| t.elapsed() >= grace) {
+                        let why = if tuner_wanted { "its tuner went to another channel" } else { "no viewers" };
+                        tracing::info!(channel = %ch.number, "{why}: stopping channel");
                         let r = running.remove(&ch.id).expect("present");
                         stopping.spawn(r.player.stop());
                     }
@@ -198,6 +223,11 @@ pub async fn run(mut deps: SupervisorDeps) {
                 continue;
             }
             if (watched || always || replaced.contains(&ch.id)) && !running.contains_key(&ch.id) {
+                // (A watched channel is on its viewers' tuner already: sharing always fits.)
+                let lease = if always { own_tuner(&deps.hub, ch, &mut unfit) } else { None };
+                if always && lease.is_none() && !watched {
+                    continue;
+                }
                 match start(&deps, ch, encoder).await {
                     Ok((player, overlay)) => {
                         tracing::info!(channel = %ch.number, "channel started");
@@ -208,9 +238,11 @@ pub async fn run(mut deps: SupervisorDeps) {
                                 player,
                                 overlay,
                                 profile: ch.settings.profile,
+                                audio: ch.settings.audio.clone(),
                                 drawn: ch.clone(),
                                 idle_since: None,
                                 started: Instant::now(),
+                                lease,
                             },
                         );
                     }
@@ -230,6 +262,23 @@ pub async fn run(mut deps: SupervisorDeps) {
     }
     stopping.close();
     stopping.wait().await;
+}
+
+/// A tuner for an always-on channel, or `None` (said once) when it does not fit.
+fn own_tuner(hub: &StreamHub, ch: &Channel, unfit: &mut std::collections::HashSet<ChannelId>) -> Option<Lease> {
+    let cost = ch.settings.profile.macroblocks_per_second();
+    match hub.tuners().acquire_costing(TunerChoice::Auto, ch.id, &ch.number, cost) {
+        Ok(l) => {
+            unfit.remove(&ch.id);
+            Some(l)
+        }
+        Err(e) => {
+            if unfit.insert(ch.id) {
+                tracing::error!(channel = %ch.number, reason = %e, "always-on channel does not fit the tuners: not started");
+            }
+            None
+        }
+    }
 }
 
 /// Why a channel could not start.
@@ -260,6 +309,8 @@ async fn start(
         profile: ch.settings.profile,
         encoder,
         target_lufs: deps.settings.target_lufs,
+        loudness: deps.loudness.clone(),
+        audio_tracks: ch.settings.audio.clone(),
         overlay: overlay.as_ref().map(|g| g.video.clone()),
         audio_overlay: overlay.as_ref().map(|g| g.audio.clone()),
         presentation: overlay.as_ref().map(|g| g.presentation.clone()).unwrap_or_default(),

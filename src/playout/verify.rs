@@ -82,7 +82,7 @@ pub fn trial_encode(kind: EncoderKind, profile: &OutputProfile) -> Result<usize,
     caps.set_property("caps", super::pipeline::video_caps(profile, kind.input_format()));
     let enc = make(kind.factory())?;
     let rate = super::pipeline::rate_of(profile);
-    encoder::configure(&enc, kind, rate.gop_frames(2), profile.video_kbps).map_err(|e| e.to_string())?;
+    encoder::configure(&enc, kind, rate.gop_frames(2), profile.video_kbps.get()).map_err(|e| e.to_string())?;
     let mut chain = vec![src, caps, enc];
     if let Some(c) = kind.output_caps() {
         let f = make(CAPSFILTER)?;

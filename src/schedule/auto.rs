@@ -103,7 +103,7 @@ pub fn propose(lib: &LibraryIndex, existing: &[Channel]) -> Vec<Proposal> {
     }
     if kids >= MIN_ITEMS {
         let settings = ChannelSettings {
-            rating_limit: Some("TV-G".into()),
+            rating_limit: Some("TV-G".parse().expect("a known rating")),
             demographic: Some("kids".into()),
             group: Some("Kids".into()),
             ..Default::default()

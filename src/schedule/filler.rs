@@ -23,7 +23,7 @@ use super::rules::{Daypart, decade_of, effective_rating, rating_allows};
 use super::{Airing, AiringKind, parts};
 use crate::clock::from_ms;
 use crate::library::MediaItem;
-use crate::lineup::{BreakStyle, Channel, ChannelId, FrameRate, OutputProfile};
+use crate::lineup::{BreakStyle, Channel, ChannelId, FrameRate, OutputProfile, RatingLimit};
 
 /// Whole frames of a channel's rate, expressed in integer ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,7 @@ pub struct BreakFiller<'a> {
 impl<'a> BreakFiller<'a> {
     /// A filler for `channel`: pools filtered by its rating limit and demographic.
     pub fn new(lib: &'a LibraryIndex, channel: &Channel, tz: Tz, seed: u64, window_ms: i64) -> Self {
-        let limit = channel.settings.rating_limit.as_deref();
+        let limit = channel.settings.rating_limit.as_ref().map(RatingLimit::as_str);
         let demo = channel.settings.demographic.as_deref();
         let fits = |i: &usize| {
             let it = lib.item(*i);

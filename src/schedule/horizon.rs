@@ -9,6 +9,7 @@
 //! forwards the publication counter to a [`Published`] watch, so playout and the guide notice
 //! replans made by any process.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,16 +18,17 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::planner::{PlanRequest, plan_channel, prev_boundary};
+use super::planner::{ChannelPlan, PlanRequest, plan_channel, prev_boundary};
 use super::pool::LibraryIndex;
-use super::rules::validate_grid;
-use super::store::{self, ScheduleStoreError};
+use super::rules::{Slot, validate_grid};
+use super::store::{self, ScheduleMark, ScheduleStoreError};
 use crate::clock::SharedClock;
 use crate::config::{Config, ScheduleConfig};
-use crate::db::Db;
+use crate::db::{Connection, Db, OwnConnection};
+use crate::library::MediaId;
 use crate::library::store::{ItemFilter, list_items};
-use crate::lineup::ChannelId;
-use crate::lineup::store::{LineupStoreError, lineup};
+use crate::lineup::store::{self as lineup_store, LineupStoreError, lineup};
+use crate::lineup::{Channel, ChannelId};
 
 /// Published rows older than this before the replan point are pruned.
 const KEEP_PAST_MS: i64 = 2 * 86_400_000;
@@ -154,6 +156,90 @@ pub fn build_with(
     build_channels(db, config, lib, now, days, mode, None)
 }
 
+/// The pause after each channel's publish: a write of another connection waiting for the
+/// database (it tries again every millisecond) gets in before the next channel's.
+const PUBLISH_GAP: Duration = Duration::from_millis(3);
+
+/// How many times a channel whose schedule changed under its build (another build published
+/// it meanwhile) is read and planned again before the build leaves it as the other made it.
+const ATTEMPTS: usize = 3;
+
+/// What one channel's plan starts from, read in one snapshot.
+struct Job {
+    channel: Channel,
+    slots: Vec<Slot>,
+    /// The schedule as read: the publish checks nothing changed it since.
+    mark: ScheduleMark,
+    /// First instant to plan.
+    from: i64,
+    planned_until: Option<i64>,
+    /// Progress and spot history at `from`; `None` when nothing needs planning.
+    inputs: Option<Inputs>,
+}
+
+/// Progress cursors and the spots aired in the repeat window, at a plan's start.
+type Inputs = (BTreeMap<String, u64>, Vec<(MediaId, i64)>);
+
+/// The instants a build works with.
+#[derive(Clone, Copy)]
+struct Span {
+    now_ms: i64,
+    to_ms: i64,
+    window_ms: i64,
+    mode: BuildMode,
+}
+
+/// Read what `channel`'s plan starts from: where it starts (after the frozen window, or the
+/// program on air, or the last published program) and the progress and history there.
+fn read_job(conn: &Connection, config: &ScheduleConfig, span: Span, channel: Channel) -> Result<Job, HorizonError> {
+    let now_ms = span.now_ms;
+    let slots = store::list_slots(conn, channel.id)?;
+    let mark = store::mark(conn, channel.id)?;
+    let floor_now = prev_boundary(config.timezone, now_ms);
+    let planned_until = store::planned_until(conn, channel.id)?;
+    let from = match (planned_until, span.mode) {
+        (None, _) => floor_now,
+        (Some(u), _) if u <= now_ms => u.max(floor_now),
+        (Some(u), BuildMode::Extend) => u,
+        (Some(u), BuildMode::Replan { force }) => {
+            let keep = if force { now_ms } else { now_ms + config.frozen.as_millis() as i64 };
+            if u <= keep { u } else { store::program_span_at(conn, channel.id, keep)?.map_or(keep, |(_, end)| end) }
+        }
+    };
+    let inputs = if from < span.to_ms {
+        Some((
+            store::progress_at(conn, channel.id, from)?,
+            store::spot_history(conn, channel.id, from, span.window_ms)?,
+        ))
+    } else {
+        None
+    };
+    Ok(Job { channel, slots, mark, from, planned_until, inputs })
+}
+
+fn plan_job(job: &Job, config: &ScheduleConfig, lib: &LibraryIndex, span: Span) -> Option<ChannelPlan> {
+    let (progress, history) = job.inputs.clone()?;
+    Some(plan_channel(&PlanRequest {
+        channel: &job.channel,
+        slots: &job.slots,
+        lib,
+        tz: config.timezone,
+        seed: config.seed,
+        repeat_window_ms: span.window_ms,
+        from_ms: job.from,
+        to_ms: span.to_ms,
+        progress,
+        history,
+    }))
+}
+
+/// Plan and publish the channels in `only` (`None`: every enabled one) on a connection of the
+/// build's own ([`Db::own_connection`]), so the shared one the daemon's calls use (a tune
+/// reading the lineup) is never held by the build: the inputs are read in one snapshot, plans
+/// are made with no transaction open (on a second thread, so channel N+1 is planned while
+/// channel N is written), and each channel is published in its own short transaction that
+/// first checks its schedule is still the one the plan was read from (else it is read and
+/// planned again), so the frozen window holds when another build publishes meanwhile.
 fn build_channels(
     db: &Db,
     config: &ScheduleConfig,
@@ -163,10 +249,13 @@ fn build_channels(
     mode: BuildMode,
     only: Option<&[ChannelId]>,
 ) -> Result<BuildReport, HorizonError> {
-    let tz = config.timezone;
     let now_ms = now.timestamp_millis();
-    let to_ms = now_ms + i64::from(days.max(1)) * 86_400_000;
-    let window_ms = config.commercial_repeat_window.as_millis() as i64;
+    let span = Span {
+        now_ms,
+        to_ms: now_ms + i64::from(days.max(1)) * 86_400_000,
+        window_ms: config.commercial_repeat_window.as_millis() as i64,
+        mode,
+    };
     let mut report = BuildReport {
         skipped_items: lib.skipped.iter().map(|(id, title, why)| format!("item {id} {title:?}: {why}")).collect(),
         ..Default::default()
@@ -178,95 +267,106 @@ fn build_channels(
                 .into(),
         );
     }
-    db.call_blocking(|conn| {
-        let built = crate::db::with_one_checkpoint(conn, |conn| {
-            // Read what every channel's plan starts from, then plan on a worker thread while this
-            // thread publishes: planning is pure, so channel N+1 is planned while channel N is
-            // written (the two halves of a build take about the same time).
-            let mut jobs = Vec::new();
-            for channel in lineup(conn)?.channels.into_iter().filter(|c| only.is_none_or(|o| o.contains(&c.id))) {
-                let slots = store::list_slots(conn, channel.id)?;
-                if let Err(e) = validate_grid(&slots) {
-                    report
-                        .warnings
-                        .push(format!("channel {}: {e}; later slots that collide are skipped", channel.number));
+    let mut own = db.own_connection().map_err(ScheduleStoreError::from)?;
+    let jobs = own
+        .snapshot(|conn| {
+            let channels = lineup(conn)?.channels.into_iter().filter(|c| only.is_none_or(|o| o.contains(&c.id)));
+            channels.map(|channel| read_job(conn, config, span, channel)).collect::<Result<Vec<_>, HorizonError>>()
+        })
+        .map_err(ScheduleStoreError::from)??;
+    for job in &jobs {
+        if let Err(e) = validate_grid(&job.slots) {
+            report.warnings.push(format!("channel {}: {e}; later slots that collide are skipped", job.channel.number));
+        }
+    }
+    std::thread::scope(|scope| {
+        let (plans, planned) = std::sync::mpsc::sync_channel(1);
+        let todo: Vec<&Job> = jobs.iter().filter(|j| j.inputs.is_some()).collect();
+        scope.spawn(move || {
+            for job in todo {
+                let Some(plan) = plan_job(job, config, lib, span) else { continue };
+                // The receiver is gone only when publishing failed: stop planning.
+                if plans.send(plan).is_err() {
+                    break;
                 }
-                let floor_now = prev_boundary(tz, now_ms);
-                let planned_until = store::planned_until(conn, channel.id)?;
-                let from = match (planned_until, mode) {
-                    (None, _) => floor_now,
-                    (Some(u), _) if u <= now_ms => u.max(floor_now),
-                    (Some(u), BuildMode::Extend) => u,
-                    (Some(u), BuildMode::Replan { force }) => {
-                        let keep = if force { now_ms } else { now_ms + config.frozen.as_millis() as i64 };
-                        if u <= keep {
-                            u
-                        } else {
-                            store::program_span_at(conn, channel.id, keep)?.map_or(keep, |(_, end)| end)
-                        }
-                    }
-                };
-                let inputs = if from < to_ms {
-                    let progress = store::progress_at(conn, channel.id, from)?;
-                    Some((progress, store::spot_history(conn, channel.id, from, window_ms)?))
-                } else {
-                    None
-                };
-                jobs.push((channel, slots, from, planned_until, inputs));
             }
-            std::thread::scope(|scope| {
-                let (plans, planned) = std::sync::mpsc::sync_channel(1);
-                let todo: Vec<_> = jobs.iter().filter(|j| j.4.is_some()).collect();
-                scope.spawn(move || {
-                    for (channel, slots, from, _, inputs) in todo {
-                        let Some((progress, history)) = inputs.clone() else { continue };
-                        let plan = plan_channel(&PlanRequest {
-                            channel,
-                            slots,
-                            lib,
-                            tz,
-                            seed: config.seed,
-                            repeat_window_ms: window_ms,
-                            from_ms: *from,
-                            to_ms,
-                            progress,
-                            history,
-                        });
-                        // The receiver is gone only when publishing failed: stop planning.
-                        if plans.send(plan).is_err() {
-                            break;
-                        }
-                    }
-                });
-                for (channel, _, from, planned_until, inputs) in &jobs {
-                    let mut entry = ChannelBuild {
-                        number: channel.number.to_string(),
-                        name: channel.name.clone(),
-                        from: None,
-                        until: planned_until.map(crate::clock::from_ms),
-                        programs: 0,
-                        airings: 0,
-                        replaced: 0,
-                    };
-                    if inputs.is_some() {
-                        let plan = planned.recv().expect("the planner sends one plan per channel to plan");
-                        report.warnings.extend(plan.warnings.iter().cloned());
-                        let stats = store::publish(conn, channel.id, *from, &plan, now_ms, KEEP_PAST_MS)?;
-                        entry.from = Some(crate::clock::from_ms(*from));
-                        entry.until = plan.programs.last().map(|p| crate::clock::from_ms(p.end_ms));
-                        entry.programs = stats.programs;
-                        entry.airings = stats.airings;
-                        entry.replaced = stats.removed_programs;
-                    }
-                    report.channels.push(entry);
-                }
-                Ok::<_, HorizonError>(())
-            })?;
-            report.generation = store::generation(conn)?;
-            Ok(report)
         });
-        built.map_err(|e| HorizonError::Store(e.into()))?
-    })
+        for job in &jobs {
+            let mut entry = ChannelBuild {
+                number: job.channel.number.to_string(),
+                name: job.channel.name.clone(),
+                from: None,
+                until: job.planned_until.map(crate::clock::from_ms),
+                programs: 0,
+                airings: 0,
+                replaced: 0,
+            };
+            if job.inputs.is_some() {
+                let plan = planned.recv().expect("the planner sends one plan per channel to plan");
+                publish_job(&mut own, config, lib, span, job, plan, &mut entry, &mut report)?;
+            }
+            report.channels.push(entry);
+        }
+        Ok::<_, HorizonError>(())
+    })?;
+    report.generation = own.call(|c| store::generation(c))?;
+    Ok(report)
+}
+
+/// Publish `plan`, made from `job`; if the channel's schedule changed since it was read, read
+/// and plan it again (no connection held while planning), up to [`ATTEMPTS`] times.
+#[allow(clippy::too_many_arguments)]
+fn publish_job(
+    own: &mut OwnConnection,
+    config: &ScheduleConfig,
+    lib: &LibraryIndex,
+    span: Span,
+    job: &Job,
+    plan: ChannelPlan,
+    entry: &mut ChannelBuild,
+    report: &mut BuildReport,
+) -> Result<(), HorizonError> {
+    let id = job.channel.id;
+    let (mut plan, mut from, mut mark) = (plan, job.from, job.mark);
+    for attempt in 1..=ATTEMPTS {
+        let published = own.call(|c| -> Result<_, HorizonError> {
+            if lineup_store::get(c, id)?.is_none() {
+                return Ok(Err(()));
+            }
+            Ok(Ok(store::publish_unless_changed(c, id, &mark, from, &plan, span.now_ms, KEEP_PAST_MS)?))
+        })?;
+        match published {
+            Err(()) => {
+                report.warnings.push(format!("channel {}: removed during the build; not published", entry.number));
+                return Ok(());
+            }
+            Ok(Some(stats)) => {
+                std::thread::sleep(PUBLISH_GAP);
+                report.warnings.extend(plan.warnings.iter().cloned());
+                entry.from = Some(crate::clock::from_ms(from));
+                entry.until = plan.programs.last().map(|p| crate::clock::from_ms(p.end_ms));
+                entry.programs = stats.programs;
+                entry.airings = stats.airings;
+                entry.replaced = stats.removed_programs;
+                return Ok(());
+            }
+            Ok(None) if attempt == ATTEMPTS => break,
+            Ok(None) => {
+                tracing::debug!(channel = %entry.number, attempt, "schedule changed during the build: planning again");
+                let again = own
+                    .snapshot(|c| read_job(c, config, span, job.channel.clone()))
+                    .map_err(ScheduleStoreError::from)??;
+                entry.until = again.planned_until.map(crate::clock::from_ms);
+                let Some(p) = plan_job(&again, config, lib, span) else { return Ok(()) };
+                (plan, from, mark) = (p, again.from, again.mark);
+            }
+        }
+    }
+    report.warnings.push(format!(
+        "channel {}: another build kept publishing it during this one; left as that one made it",
+        entry.number
+    ));
+    Ok(())
 }
 
 /// A handle on the publication counter: playout and guides subscribe and re-read their

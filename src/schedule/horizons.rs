@@ -22,6 +22,11 @@ use crate::lineup::ChannelId;
 /// their media openable (a URI moved, a token changed, a loudness measured).
 pub const TABLES: &[&str] = &["schedule_items", "schedule_publications", "content_items", "sources"];
 
+/// Changes that come in a burst (a scan or a loudness pass writing item after item, a build
+/// publishing channel after channel) are read once: the re-read waits this long after the
+/// first, so the database's one connection stays free for requests in between.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Airings that ended this long ago are left out of a snapshot.
 const KEEP_PAST: chrono::Duration = chrono::Duration::minutes(10);
 
@@ -95,6 +100,11 @@ impl Horizons {
                 _ = shutdown.cancelled() => return,
                 _ = changes.changed() => {}
             }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(COALESCE) => {}
+            }
+            changes.has_changed();
             let followed: Vec<ChannelId> = {
                 let mut map = self.channels.lock().expect("horizons lock");
                 map.retain(|_, tx| tx.receiver_count() > 0);

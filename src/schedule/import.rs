@@ -7,13 +7,13 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::rules::{Days, Fill, RuleError, Slot, check_rating_limit, parse_start, validate_grid};
+use super::rules::{Days, Fill, RuleError, Slot, parse_start, validate_grid};
 use super::store::{self, ScheduleStoreError};
 use crate::db::Db;
 use crate::lineup::store::{self as lineup_store, LineupStoreError, NewChannel};
 use crate::lineup::{
     BreakStyle, BugSettings, CardEra, ChannelKind, ChannelMode, ChannelSettings, GuideNumber, GuideSettings,
-    OffAirHours, OutputProfile,
+    OffAirHours, OutputProfile, RatingLimit,
 };
 
 /// Errors importing channels.
@@ -83,7 +83,7 @@ pub struct ChannelEntry {
     /// Listed and scheduled (default true).
     pub enabled: Option<bool>,
     /// Highest rating allowed.
-    pub rating_limit: Option<String>,
+    pub rating_limit: Option<RatingLimit>,
     /// Target demographic.
     pub demographic: Option<String>,
     /// `on_demand` or `always_on`.
@@ -215,9 +215,6 @@ pub fn apply(db: &Db, file: &ChannelFile, now_ms: i64) -> Result<ImportSummary, 
         if !seen.insert(number.clone()) {
             return Err(ImportError::Duplicate(number));
         }
-        if let Some(limit) = &c.rating_limit {
-            check_rating_limit(limit).map_err(|source| ImportError::Rule { number: number.clone(), source })?;
-        }
         if let Some(colour) = &c.colour
             && crate::lineup::logo::Rgb::parse(colour).is_none()
         {
@@ -324,8 +321,11 @@ movies = true
             let overlap = FILE.replace("start = \"20:00\"", "start = \"19:00\"");
             let e = apply(c, &parse(&overlap).unwrap(), 1).unwrap_err();
             assert!(e.to_string().contains("overlaps"), "{e}");
-            let e = apply(c, &parse(&FILE.replace("TV-PG", "TV-PGX")).unwrap(), 1).unwrap_err();
-            assert!(e.to_string().contains("not known"), "{e}");
+            // Checked settings are refused as the file is read, with the lineup's own words.
+            let e = parse(&FILE.replace("TV-PG", "TV-PGX")).unwrap_err().to_string();
+            assert!(e.contains("rating limit \"TV-PGX\": expected one of"), "{e}");
+            let e = parse(&FILE.replace("frame_rate = \"25\"", "frame_rate = \"25\"\nvideo_kbps = 50")).unwrap_err();
+            assert!(e.to_string().contains("video bitrate 50 kbit/s: expected 200 to 20000"), "{e}");
             assert!(parse(&FILE.replace("call_sign", "callsign")).unwrap_err().to_string().contains("callsign"));
             let off = FILE.replace(
                 "[channel.profile]",

@@ -211,4 +211,6 @@ pub struct Program {
 }
 
 #[cfg(test)]
+mod build_tests;
+#[cfg(test)]
 mod tests;

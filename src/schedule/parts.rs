@@ -95,7 +95,7 @@ pub fn segments(item: &MediaItem, profile: &OutputProfile, offset_in_ms: i64, le
 mod tests {
     use super::*;
     use crate::library::{ContentKind, MediaPart};
-    use crate::lineup::VideoFormat;
+    use crate::lineup::{AudioKbps, VideoFormat, VideoKbps};
 
     fn version(height: u32, rate: &str, codec: &str, parts: &[(&str, i64)]) -> MediaVersion {
         MediaVersion {
@@ -117,8 +117,8 @@ mod tests {
     const SD: OutputProfile = OutputProfile {
         format: VideoFormat::Sd640x480,
         frame_rate: FrameRate::Ntsc,
-        video_kbps: 2000,
-        audio_kbps: 128,
+        video_kbps: VideoKbps::of(2000),
+        audio_kbps: AudioKbps::of(128),
     };
 
     #[test]

@@ -24,7 +24,7 @@ use super::rules::{Fill, Slot, daypart_allows, effective_rating, rating_allows, 
 use super::{Airing, ProgramInfo, ProgramKind};
 use crate::clock::from_ms;
 use crate::library::{ContentKind, MediaId, MediaItem};
-use crate::lineup::{Channel, ChannelKind};
+use crate::lineup::{Channel, ChannelKind, RatingLimit};
 
 const HALF_HOUR_MS: i64 = 1_800_000;
 const SCAN_LIMIT: u64 = 2048;
@@ -328,7 +328,8 @@ impl Planner<'_> {
         let lib = self.req.lib;
         let limit = self.req.channel.settings.rating_limit.clone();
         let pool = self.pools.entry(fill.clone()).or_insert_with(|| {
-            let rated = |i: &usize| rating_allows(limit.as_deref(), effective_rating(lib.item(*i)));
+            let rated =
+                |i: &usize| rating_allows(limit.as_ref().map(RatingLimit::as_str), effective_rating(lib.item(*i)));
             let candidates = lib.candidates(fill).iter().copied();
             match fill {
                 // Series lists hold only that series' episodes, in episode order.

@@ -40,11 +40,6 @@ pub enum RuleError {
     /// A guide channel's preview or music kind that is not a library kind.
     #[error("guide channel: {0}")]
     BadGuide(String),
-    /// A rating that is not known.
-    #[error(
-        "rating {0:?} is not known: use one of TV-Y, TV-Y7, TV-G, TV-PG, TV-14, TV-MA, G, PG, PG-13, R, NC-17, Adult"
-    )]
-    UnknownRating(String),
 }
 
 /// Days of the week a slot runs: bit 0 = Monday ... bit 6 = Sunday.
@@ -378,25 +373,7 @@ pub fn season_allows(seasons: &[String], d: NaiveDate) -> bool {
     verdicts.is_empty() || verdicts.contains(&true)
 }
 
-/// The restrictiveness of a rating, 0 (for the youngest) to 7 (adult).
-pub fn rating_level(rating: &str) -> Option<u8> {
-    Some(match rating.trim().to_ascii_uppercase().replace(' ', "-").as_str() {
-        "TV-Y" => 0,
-        "TV-Y7" | "TV-Y7-FV" => 1,
-        "G" | "TV-G" => 2,
-        "PG" | "TV-PG" => 3,
-        "PG-13" | "TV-14" => 4,
-        "R" | "TV-MA" => 5,
-        "NC-17" => 6,
-        "ADULT" | "X" | "XXX" => 7,
-        _ => return None,
-    })
-}
-
-/// Check that a channel's rating limit is a known rating.
-pub fn check_rating_limit(limit: &str) -> Result<u8, RuleError> {
-    rating_level(limit).ok_or_else(|| RuleError::UnknownRating(limit.to_owned()))
-}
+pub use crate::lineup::setting::rating_level;
 
 /// Whether an item rated `rating` may air under `limit`. Unrated items pass (home libraries
 /// rarely carry ratings for everything); an unknown limit refuses every rated item.
@@ -464,7 +441,6 @@ mod tests {
         assert!(!rating_allows(Some("PG-13"), Some("R")));
         assert!(rating_allows(Some("PG-13"), None));
         assert!(!rating_allows(Some("nonsense"), Some("G")));
-        assert!(check_rating_limit("nonsense").is_err());
     }
 
     #[test]

@@ -123,7 +123,7 @@ fn slot(days: &str, start: &str, len: u32, fill: Fill) -> Slot {
     Slot { id: 0, days: Days::parse(days).unwrap(), start_minute: parse_start(start).unwrap(), length_min: len, fill }
 }
 
-fn grid() -> Vec<Slot> {
+pub(crate) fn grid() -> Vec<Slot> {
     vec![
         slot("daily", "18:00", 60, Fill::Series("Cheers".into())),
         slot("mon-fri", "19:00", 30, Fill::Series("Taxi".into())),
@@ -345,7 +345,7 @@ fn an_empty_library_or_rules_matching_nothing_give_station_breaks_not_holes() {
     // A kids channel whose rules match nothing still gets a valid, gap-free plan.
     let lib = LibraryIndex::new(library());
     let mut kids = channel(BreakStyle::Us);
-    kids.settings.rating_limit = Some("TV-Y".into());
+    kids.settings.rating_limit = Some("TV-Y".parse().unwrap());
     let p = plan(&kids, &grid(), &lib, Tz::UTC, from, 1);
     check_invariants(&p, &lib, from.timestamp_millis(), from.timestamp_millis() + 86_400_000, Tz::UTC);
     assert!(p.warnings.iter().any(|w| w.contains("Cheers")), "{:?}", p.warnings);
@@ -355,7 +355,7 @@ fn an_empty_library_or_rules_matching_nothing_give_station_breaks_not_holes() {
 fn rating_limits_hold_and_long_movies_take_the_half_hours_they_need() {
     let lib = LibraryIndex::new(library());
     let mut ch = channel(BreakStyle::Us);
-    ch.settings.rating_limit = Some("TV-PG".into());
+    ch.settings.rating_limit = Some("TV-PG".parse().unwrap());
     let from = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
     let p = plan(&ch, &grid(), &lib, Tz::UTC, from, 4);
     for x in &p.programs {

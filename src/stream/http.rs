@@ -1,10 +1,11 @@
 //! HTTP outputs of the channels: `GET /stream/<number>.ts` (endless MPEG-TS from the channel's
 //! feed: the GOP cache first so a decoder starts at once, then the live tail; `?duration=N`
 //! ends it cleanly after N seconds) and
-//! `GET /hls/<number>/index.m3u8` + segments from the channel's HLS directory. Any request
-//! counts as demand for the channel, so an on-demand channel starts for it: a TS viewer while
-//! it reads, an HLS client (one per channel and address, however often it polls) until it has
-//! not asked for the playlist for 20 s.
+//! `GET /hls/<number>/index.m3u8` + segments from the channel's HLS directory. Every request
+//! is admitted through the hub's one door ([`StreamHub::tune`]): it holds a tuner and counts
+//! as demand, so an on-demand channel starts for it — a TS viewer while it reads, an HLS
+//! client (one per channel and address, however often it polls) until it has not asked for
+//! 20 s. A channel that does not fit the tuners is refused with a plain 503 saying why.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -22,11 +23,24 @@ use futures::future::BoxFuture;
 
 use super::ending::Timed;
 use super::hls::{PLAYLIST, is_served_name};
-use super::{StreamHub, Subscription};
-use crate::lineup::ChannelId;
+use super::tuners::{TuneError, TunerChoice};
+use super::{StreamHub, Tune, Viewer};
+use crate::lineup::{ChannelId, GuideNumber};
+
+/// What the routes know of a channel: its id, number and the cost of its encode
+/// ([`crate::lineup::OutputProfile::macroblocks_per_second`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The channel.
+    pub channel: ChannelId,
+    /// Its guide number.
+    pub number: GuideNumber,
+    /// Macroblocks per second its encode costs.
+    pub cost: u64,
+}
 
 /// Looks up the channel with a guide number (the director implements it over the lineup).
-pub type Resolver = Arc<dyn Fn(String) -> BoxFuture<'static, Option<ChannelId>> + Send + Sync>;
+pub type Resolver = Arc<dyn Fn(String) -> BoxFuture<'static, Option<Resolved>> + Send + Sync>;
 
 /// How long an HLS request keeps an on-demand channel wanted.
 const HLS_DEMAND: Duration = Duration::from_secs(20);
@@ -68,19 +82,32 @@ struct Shared {
 struct HlsViewers(Mutex<HashMap<(ChannelId, IpAddr), HlsViewer>>);
 
 struct HlsViewer {
-    _subscription: Subscription,
+    _viewer: Viewer,
     until: tokio::time::Instant,
 }
 
 impl HlsViewers {
-    /// `client` polled `channel`'s playlist: it counts as a viewer for `hold` more.
-    fn polled(self: &Arc<Self>, hub: &StreamHub, channel: ChannelId, client: IpAddr, hold: Duration) {
+    /// `client` asked for `channel`'s playlist or a segment: it counts as a viewer (holding a
+    /// tuner) for `hold` more, if admitted.
+    fn polled(
+        self: &Arc<Self>,
+        hub: &StreamHub,
+        channel: &Resolved,
+        client: IpAddr,
+        hold: Duration,
+    ) -> Result<(), TuneError> {
         let until = tokio::time::Instant::now() + hold;
-        let key = (channel, client);
+        let key = (channel.channel, client);
         match self.0.lock().expect("hls viewers lock").entry(key) {
             Entry::Occupied(mut e) => e.get_mut().until = until,
             Entry::Vacant(e) => {
-                e.insert(HlsViewer { _subscription: hub.subscribe(channel), until });
+                let viewer = hub.tune(Tune {
+                    choice: TunerChoice::Auto,
+                    channel: channel.channel,
+                    number: &channel.number,
+                    cost: channel.cost,
+                })?;
+                e.insert(HlsViewer { _viewer: viewer, until });
                 let this = Arc::clone(self);
                 tokio::spawn(async move {
                     let mut until = until;
@@ -98,7 +125,16 @@ impl HlsViewers {
                 });
             }
         }
+        Ok(())
     }
+}
+
+/// A refused viewer: 503 and the reason, the way a browser or VLC shows it.
+fn refused(e: &TuneError) -> Response {
+    tracing::info!(reason = %e, "viewer refused");
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, format!("channel unavailable: {e}\n")).into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+    r
 }
 
 async fn ts(
@@ -110,11 +146,19 @@ async fn ts(
     let Some(channel) = (r.resolve)(number.to_owned()).await else {
         return (StatusCode::NOT_FOUND, "no such channel").into_response();
     };
+    let tune =
+        Tune { choice: TunerChoice::Auto, channel: channel.channel, number: &channel.number, cost: channel.cost };
+    let Viewer { subscription, lease } = match r.hub.tune(tune) {
+        Ok(v) => v,
+        Err(e) => return refused(&e),
+    };
     // `?duration=<seconds>` as on the tuner URLs: a clean end after that long.
     let duration = query.get("duration").and_then(|d| d.parse::<u64>().ok()).filter(|&d| d > 0);
-    let timed = Timed::new(r.hub.subscribe(channel), duration.map(Duration::from_secs));
-    let body = Body::from_stream(futures::stream::unfold(timed, |mut t| async move {
-        t.next().await.map(|b| (Ok::<_, std::convert::Infallible>(b), t))
+    let timed = Timed::new(subscription, duration.map(Duration::from_secs));
+    let body = Body::from_stream(futures::stream::unfold((timed, lease), |(mut t, lease)| async move {
+        let b = t.next().await?;
+        lease.sent(b.len());
+        Some((Ok::<_, std::convert::Infallible>(b), (t, lease)))
     }));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
@@ -134,11 +178,11 @@ async fn hls(
     let Some(channel) = (r.resolve)(number).await else {
         return (StatusCode::NOT_FOUND, "no such channel").into_response();
     };
-    let path = hls_dir_of(&r.hls_dir, channel).join(&file);
+    let path = hls_dir_of(&r.hls_dir, channel.channel).join(&file);
     let playlist = file == PLAYLIST;
-    if playlist {
-        // Keep the channel wanted while an HLS client polls it.
-        hls_viewers.polled(&r.hub, channel, peer.ip(), HLS_DEMAND);
+    // Keep the channel wanted (and its tuner held) while an HLS client polls it.
+    if let Err(e) = hls_viewers.polled(&r.hub, &channel, peer.ip(), HLS_DEMAND) {
+        return refused(&e);
     }
     let deadline = tokio::time::Instant::now() + if playlist { PLAYLIST_WAIT } else { Duration::ZERO };
     let data = loop {
@@ -157,28 +201,49 @@ async fn hls(
 mod tests {
     use super::*;
 
+    fn resolved(id: i64) -> Resolved {
+        Resolved { channel: ChannelId(id), number: id.to_string().parse().unwrap(), cost: 0 }
+    }
+
     #[tokio::test]
     async fn an_hls_client_is_one_viewer_however_often_it_polls() {
         let hub = StreamHub::new();
         let viewers = Arc::new(HlsViewers::default());
-        let (ch, other) = (ChannelId(1), ChannelId(2));
+        let (ch, other) = (resolved(1), resolved(2));
         let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         let hold = Duration::from_secs(2);
         let ms = Duration::from_millis;
         for _ in 0..5 {
-            viewers.polled(&hub, ch, a, hold);
+            viewers.polled(&hub, &ch, a, hold).unwrap();
             tokio::time::sleep(ms(200)).await;
         }
-        assert_eq!(hub.viewers(ch), 1, "five polls, one viewer");
-        viewers.polled(&hub, ch, b, hold);
-        viewers.polled(&hub, other, a, hold);
-        assert_eq!((hub.viewers(ch), hub.viewers(other)), (2, 1));
+        assert_eq!(hub.viewers(ch.channel), 1, "five polls, one viewer");
+        viewers.polled(&hub, &ch, b, hold).unwrap();
+        viewers.polled(&hub, &other, a, hold).unwrap();
+        assert_eq!((hub.viewers(ch.channel), hub.viewers(other.channel)), (2, 1));
+        assert_eq!(hub.tuners().in_use(), 2, "two channels, two tuners; two clients of one share it");
         tokio::time::sleep(ms(1000)).await;
-        viewers.polled(&hub, ch, a, hold);
+        viewers.polled(&hub, &ch, a, hold).unwrap();
         // b and the other channel lapse 2 s after their poll; a, polled again, stays.
         tokio::time::sleep(ms(1500)).await;
-        assert_eq!((hub.viewers(ch), hub.viewers(other)), (1, 0));
+        assert_eq!((hub.viewers(ch.channel), hub.viewers(other.channel)), (1, 0));
+        assert_eq!(hub.tuners().in_use(), 1);
         tokio::time::sleep(ms(1000)).await;
-        assert_eq!(hub.viewers(ch), 0);
+        assert_eq!(hub.viewers(ch.channel), 0);
+        assert_eq!(hub.tuners().in_use(), 0, "the tuner is freed with the last HLS client");
+    }
+
+    #[tokio::test]
+    async fn an_hls_client_of_a_third_channel_is_refused_when_both_tuners_are_taken() {
+        let hub = StreamHub::with_tuners(2);
+        let viewers = Arc::new(HlsViewers::default());
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let hold = Duration::from_secs(60);
+        viewers.polled(&hub, &resolved(1), a, hold).unwrap();
+        viewers.polled(&hub, &resolved(2), a, hold).unwrap();
+        assert_eq!(viewers.polled(&hub, &resolved(3), a, hold), Err(TuneError::AllBusy(2)));
+        assert_eq!(hub.viewers(ChannelId(3)), 0, "a refused client is no demand");
+        // Sharing a channel already tuned is always admitted.
+        viewers.polled(&hub, &resolved(2), "192.0.2.9".parse().unwrap(), hold).unwrap();
     }
 }

@@ -5,10 +5,22 @@
 //! the pipeline. The hub also counts viewers per channel, which is how the director knows to
 //! start an on-demand channel and when to stop it. A viewer with a time limit
 //! (`?duration=N`) ends on a clean packet boundary ([`ending`]). No GStreamer here.
+//!
+//! **Admission.** Every way of watching a channel from outside — the HDHomeRun tuner URLs,
+//! `/stream/<N>.ts`, HLS playlists and segments (the web preview among them) — comes in
+//! through one door, [`StreamHub::tune`]: a viewer holds a [`tuners::Lease`] as long as it
+//! watches, viewers of one channel share its tuner, and a channel that would need a tuner
+//! beyond `TunerCount`, the encoder's budget, or a box that already cannot keep real time
+//! ([`StreamHub::overloaded`]) is refused with one [`tuners::TuneError`], which each edge
+//! answers the way its clients expect (805 on the tuner URLs, a plain 503 elsewhere).
+//! Always-on channels hold a lease of their own while they run (the channel supervisor takes
+//! it), so they count against the same tuners. [`StreamHub::subscribe`] without a lease is
+//! for the box itself (self-test, tests).
 
 pub mod ending;
 pub mod hls;
 pub mod http;
+pub mod tuners;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +29,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
 
-use crate::lineup::ChannelId;
+use crate::lineup::{ChannelId, GuideNumber};
+use tuners::{Lease, TuneError, TunerChoice, TunerPool};
 
 /// Chunks a viewer may lag behind before it is moved to the next keyframe.
 const CHANNEL_CAPACITY: usize = 2048;
@@ -33,12 +46,44 @@ pub struct Chunk {
     pub keyframe: bool,
 }
 
+/// Tuners of a hub made with [`StreamHub::new`] (a real HDHomeRun's usual count).
+pub const DEFAULT_TUNERS: usize = 2;
+
 /// The fan-out registry shared by playout (publisher) and the edges (viewers).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct StreamHub {
     // std Mutex: short map look-ups only, never held across an await.
     feeds: Arc<Mutex<HashMap<ChannelId, Feed>>>,
     demand: Arc<DemandBoard>,
+    tuners: TunerPool,
+}
+
+impl Default for StreamHub {
+    fn default() -> Self {
+        Self::with_tuners(DEFAULT_TUNERS)
+    }
+}
+
+/// What a viewer asks for at [`StreamHub::tune`].
+#[derive(Debug, Clone, Copy)]
+pub struct Tune<'a> {
+    /// Which tuner (`Auto` everywhere but `/tuner<K>/v<N>`).
+    pub choice: TunerChoice,
+    /// The channel.
+    pub channel: ChannelId,
+    /// Its guide number (tuner status lines).
+    pub number: &'a GuideNumber,
+    /// What its encode costs of the encoder's budget (macroblocks/s).
+    pub cost: u64,
+}
+
+/// An admitted viewer: the channel's bytes and the tuner they come through. Dropping it
+/// leaves (the tuner is freed with the channel's last viewer).
+pub struct Viewer {
+    /// The bytes.
+    pub subscription: Subscription,
+    /// The tuner.
+    pub lease: Lease,
 }
 
 #[derive(Default)]
@@ -54,9 +99,30 @@ impl DemandBoard {
 }
 
 impl StreamHub {
-    /// An empty hub.
+    /// An empty hub with [`DEFAULT_TUNERS`] tuners.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty hub with `count` tuners (at least one).
+    pub fn with_tuners(count: usize) -> Self {
+        Self { feeds: Arc::default(), demand: Arc::default(), tuners: TunerPool::new(count.max(1)) }
+    }
+
+    /// The tuners every viewer is admitted through.
+    pub fn tuners(&self) -> &TunerPool {
+        &self.tuners
+    }
+
+    /// The one viewer admission (see the module docs): a tuner lease and a subscription, or
+    /// why not. A channel already on a tuner is always shared; a new one must fit the tuners,
+    /// the encoder's budget, and a box that keeps real time.
+    pub fn tune(&self, t: Tune<'_>) -> Result<Viewer, TuneError> {
+        if !self.tuners.carries(t.channel) && self.overloaded() {
+            return Err(TuneError::Overloaded);
+        }
+        let lease = self.tuners.acquire_costing(t.choice, t.channel, t.number, t.cost)?;
+        Ok(Viewer { subscription: self.subscribe(t.channel), lease })
     }
 
     /// The feed of a channel, created on first use.

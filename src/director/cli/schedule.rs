@@ -12,8 +12,8 @@ use super::{Context, REPLAN_NOTE, ask_replan};
 use crate::clock::{Clock, SystemClock, format_duration_ms};
 use crate::db::Db;
 use crate::lineup::store::{self as lineup_store, NewChannel};
-use crate::lineup::{Channel, ChannelSettings};
-use crate::schedule::rules::{Days, Fill, Slot, check_rating_limit, parse_start, validate_grid};
+use crate::lineup::{AudioKbps, Channel, ChannelSettings, Opacity, RatingLimit, VideoKbps};
+use crate::schedule::rules::{Days, Fill, Slot, parse_start, validate_grid};
 use crate::schedule::{auto, horizon, import, pool::LibraryIndex, station, store};
 
 /// `retrovue channel ...`
@@ -106,10 +106,13 @@ pub struct ChannelOpts {
     /// Frame rate: 29.97 or 25.
     #[arg(long)]
     pub frame_rate: Option<String>,
-    /// Video bitrate, kbit/s.
+    /// Video bitrate, kbit/s (200 to 20000).
     #[arg(long)]
-    pub video_kbps: Option<u32>,
-    /// Highest content rating (TV-PG, PG-13, ...).
+    pub video_kbps: Option<VideoKbps>,
+    /// Audio bitrate, kbit/s (32 to 512).
+    #[arg(long)]
+    pub audio_kbps: Option<AudioKbps>,
+    /// Highest content rating (TV-PG, PG-13, ...; "" = no limit).
     #[arg(long)]
     pub rating_limit: Option<String>,
     /// Target demographic (kids, family, teens, adults).
@@ -135,7 +138,7 @@ pub struct ChannelOpts {
     pub bug_rule: Option<String>,
     /// Bug opacity, 0.0 to 1.0.
     #[arg(long)]
-    pub bug_opacity: Option<f64>,
+    pub bug_opacity: Option<Opacity>,
     /// Bug image: a PNG with alpha, checked now ("" = back to the text bug).
     #[arg(long)]
     pub bug_image: Option<PathBuf>,
@@ -164,6 +167,12 @@ pub struct ChannelOpts {
     /// Guide channels: the library kind whose clips alternate with the previews ("" for none).
     #[arg(long)]
     pub guide_music: Option<String>,
+    /// Audio tracks by language, main first (ISO 639: `eng,spa`); "" = one main track.
+    #[arg(long)]
+    pub audio_languages: Option<String>,
+    /// What a second-language track carries when an item lacks that language: main or silence.
+    #[arg(long)]
+    pub missing_language: Option<String>,
 }
 
 /// `retrovue channel slot-add`
@@ -271,9 +280,11 @@ impl ChannelOpts {
         if let Some(v) = self.video_kbps {
             s.profile.video_kbps = v;
         }
+        if let Some(v) = self.audio_kbps {
+            s.profile.audio_kbps = v;
+        }
         if let Some(v) = &self.rating_limit {
-            check_rating_limit(v)?;
-            s.rating_limit = Some(v.clone()).filter(|v| !v.is_empty());
+            s.rating_limit = if v.trim().is_empty() { None } else { Some(v.parse::<RatingLimit>()?) };
         }
         if let Some(v) = &self.demographic {
             s.demographic = Some(v.clone()).filter(|v| !v.is_empty());
@@ -297,9 +308,6 @@ impl ChannelOpts {
             s.bug.rule = enum_arg(v, "bug rule", "programs_only, always, never")?;
         }
         if let Some(v) = self.bug_opacity {
-            if !(0.0..=1.0).contains(&v) {
-                bail!("bug opacity {v}: expected 0.0 to 1.0");
-            }
             s.bug.opacity = v;
         }
         if let Some(p) = &self.bug_image {
@@ -309,6 +317,12 @@ impl ChannelOpts {
                 crate::playout::graphics::image::validate_bug_image(p)?;
                 s.bug.image = Some(std::fs::canonicalize(p)?);
             }
+        }
+        if let Some(v) = &self.audio_languages {
+            s.audio.languages = crate::lineup::AudioTracks::parse_list(v)?;
+        }
+        if let Some(v) = &self.missing_language {
+            s.audio.missing = enum_arg(v, "missing language", "main, silence")?;
         }
         if let Some(v) = &self.bug_text {
             s.bug.text = Some(v.clone()).filter(|v| !v.trim().is_empty());
@@ -367,7 +381,7 @@ fn print_channels(channels: &[Channel], json: bool) -> anyhow::Result<()> {
             c.call_sign,
             c.xmltv_id,
             serde_json::to_value(s.break_style)?.as_str().unwrap_or(""),
-            s.rating_limit.as_deref().unwrap_or("any"),
+            s.rating_limit.as_ref().map_or("any", RatingLimit::as_str),
             s.default_fill.as_deref().unwrap_or("anything"),
             if c.enabled { "" } else { "(disabled)" }
         );

@@ -62,7 +62,8 @@ pub fn set_sidecar_sig(conn: &Connection, id: MediaId, sig: Option<&str>) -> rus
 pub fn invalidate_probe(conn: &Connection, id: MediaId) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE content_items SET probed_at = NULL, playable = 0, probe_error = NULL, loudness_lufs = NULL,
-            loudness_error = NULL, loudness_at = NULL, breaks_at = NULL
+            loudness_error = NULL, loudness_at = NULL, loudness_on_air_lufs = NULL, loudness_on_air_at = NULL,
+            breaks_at = NULL
          WHERE id = ?1",
         [id.0],
     )?;

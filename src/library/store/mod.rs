@@ -456,6 +456,28 @@ pub fn set_loudness(conn: &Connection, id: MediaId, result: Result<f64, &str>, n
     Ok(())
 }
 
+/// Store what playout measured while the item aired (LUFS, aired layout). It stands in for
+/// the full measurement until the background job makes one.
+pub fn set_on_air_loudness(conn: &Connection, id: MediaId, lufs: f64, now_ms: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE content_items SET loudness_on_air_lufs = ?2, loudness_on_air_at = ?3 WHERE id = ?1",
+        params![id.0, lufs, now_ms],
+    )?;
+    Ok(())
+}
+
+/// The item's latest loudness (LUFS, aired layout): the full measurement, else what playout
+/// measured on the air; `None` when neither exists yet.
+pub fn current_loudness(conn: &Connection, id: MediaId) -> rusqlite::Result<Option<f64>> {
+    conn.query_row(
+        "SELECT COALESCE(loudness_lufs, loudness_on_air_lufs) FROM content_items WHERE id = ?1",
+        [id.0],
+        |r| r.get::<_, Option<f64>>(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
 /// Write one origin's metadata row (replacing it).
 pub fn set_metadata(
     conn: &Connection,
@@ -566,6 +588,32 @@ mod tests {
             let none =
                 list_items(c, &ItemFilter { kind: Some(ContentKind::Commercial), ..Default::default() }).unwrap();
             assert!(none.is_empty());
+        });
+    }
+
+    #[test]
+    fn the_latest_loudness_is_the_full_measurement_else_the_on_air_one() {
+        let db = Db::open_in_memory().unwrap();
+        db.call_blocking(|c| {
+            let spec = SourceSpec::Folder { path: "/media/spots".into(), content_kind: "commercials".into() };
+            let src = insert_source(c, "Spots", &spec, 1).unwrap();
+            let rec = ItemRecord {
+                external_id: "a.mp4".into(),
+                uri: "file:///media/spots/a.mp4".into(),
+                ..Default::default()
+            };
+            let (id, _) = upsert_item(c, src, &rec, 1).unwrap();
+            assert_eq!(current_loudness(c, id).unwrap(), None);
+            set_on_air_loudness(c, id, -31.5, 2).unwrap();
+            assert_eq!(current_loudness(c, id).unwrap(), Some(-31.5));
+            // Still to do for the background job: the on-air value covers part of the item.
+            set_probe(c, id, Ok(&ProbeFacts { duration_ms: Some(30_000), ..Default::default() }), 2).unwrap();
+            assert_eq!(loudness_todo(c, None, 10).unwrap().len(), 1);
+            set_loudness(c, id, Ok(-30.0), 3).unwrap();
+            assert_eq!(current_loudness(c, id).unwrap(), Some(-30.0));
+            invalidate_probe(c, id).unwrap();
+            assert_eq!(current_loudness(c, id).unwrap(), None);
+            assert_eq!(current_loudness(c, MediaId(9999)).unwrap(), None);
         });
     }
 }

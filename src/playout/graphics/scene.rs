@@ -221,7 +221,7 @@ impl Scene {
             return layers;
         }
         // Bug.
-        let bug_alpha = cues::bug_alpha(cues, now, self.cfg.bug.rule, self.cfg.bug.opacity);
+        let bug_alpha = cues::bug_alpha(cues, now, self.cfg.bug.rule, self.cfg.bug.opacity.get());
         if bug_alpha > 0.0 {
             let bh = ((picture.h as f64 * self.cfg.bug.size).round() as u32).clamp(8, picture.h / 2);
             let bw = match &self.bug_image {

@@ -31,7 +31,7 @@ use crate::lineup::ChannelId;
 
 mod publish;
 
-pub use publish::{PublishStats, publish};
+pub use publish::{PublishStats, ScheduleMark, mark, publish, publish_unless_changed};
 
 /// Errors reading or writing the schedule.
 #[derive(Debug, thiserror::Error)]

@@ -72,8 +72,63 @@ pub fn publish(
     now_ms: i64,
     keep_past_ms: i64,
 ) -> Result<PublishStats> {
-    // Immediate: the write lock is ours from the start, so the program ids read below stay free.
+    let stats = publish_if(conn, channel, None, from_ms, plan, now_ms, keep_past_ms)?;
+    Ok(stats.expect("an unconditional publish always publishes"))
+}
+
+/// A channel's published schedule as it stood when a plan was read from it: a publish of
+/// that plan checks that nothing changed it since ([`publish_unless_changed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleMark {
+    programs: i64,
+    last_id: Option<i64>,
+    until: Option<i64>,
+}
+
+/// The mark of `channel`'s published schedule now. Every publish that changes it inserts
+/// programs with new ids or removes some, so the mark changes with it.
+pub fn mark(conn: &Connection, channel: ChannelId) -> Result<ScheduleMark> {
+    Ok(conn.query_row(
+        "SELECT count(*), MAX(id), MAX(end_ms) FROM schedule_programs WHERE channel_id = ?1",
+        [channel.0],
+        |r| Ok(ScheduleMark { programs: r.get(0)?, last_id: r.get(1)?, until: r.get(2)? }),
+    )?)
+}
+
+/// [`publish`] a plan made from the schedule as it stood at `read` (its start `from_ms`,
+/// progress and history were read then), in one transaction that first checks the channel's
+/// schedule is still that one. `None`, with nothing written, when it changed meanwhile
+/// (another build published the channel): the plan could overlap what is now published or
+/// cut into the frozen window, and must be made again from the schedule as it is.
+pub fn publish_unless_changed(
+    conn: &mut Connection,
+    channel: ChannelId,
+    read: &ScheduleMark,
+    from_ms: i64,
+    plan: &ChannelPlan,
+    now_ms: i64,
+    keep_past_ms: i64,
+) -> Result<Option<PublishStats>> {
+    publish_if(conn, channel, Some(read), from_ms, plan, now_ms, keep_past_ms)
+}
+
+fn publish_if(
+    conn: &mut Connection,
+    channel: ChannelId,
+    read: Option<&ScheduleMark>,
+    from_ms: i64,
+    plan: &ChannelPlan,
+    now_ms: i64,
+    keep_past_ms: i64,
+) -> Result<Option<PublishStats>> {
+    // Immediate: the write lock is ours from the start, so the program ids read below stay
+    // free, and the mark checked is the schedule this transaction replaces.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if let Some(read) = read
+        && mark(&tx, channel)? != *read
+    {
+        return Ok(None);
+    }
     let removed = tx
         .prepare_cached("DELETE FROM schedule_programs WHERE channel_id = ?1 AND (start_ms >= ?2 OR end_ms < ?3)")?
         .execute(params![channel.0, from_ms, now_ms - keep_past_ms])?;
@@ -168,5 +223,5 @@ pub fn publish(
         generation: generation(&tx)?,
     };
     tx.commit()?;
-    Ok(stats)
+    Ok(Some(stats))
 }

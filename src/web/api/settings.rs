@@ -165,8 +165,11 @@ pub struct Update {
 pub async fn update(
     State(state): State<WebState>,
     headers: HeaderMap,
-    Json(body): Json<Update>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<Json<SettingsView>, Error> {
+    // Decoded here, not by axum's extractor: a checked value out of range (the output
+    // profile's bitrates) is a 400 with its own message, as for a channel.
+    let body: Update = serde_json::from_value(body).map_err(|e| Error::BadRequest(e.to_string()))?;
     let mut writes: Vec<(&'static str, Option<String>)> = Vec::new();
     if let Some(v) = body.device_name {
         writes.push((overrides::FRIENDLY_NAME, Some(v.trim().to_owned())));
@@ -197,9 +200,6 @@ pub async fn update(
         }
     }
     if let Some(o) = body.output {
-        if !(200..=20_000).contains(&o.video_kbps) || !(32..=512).contains(&o.audio_kbps) {
-            return Err(Error::BadRequest("video bitrate must be 200-20000 kbit/s and audio 32-512 kbit/s".into()));
-        }
         writes.push((OUTPUT_DEFAULT, Some(serde_json::to_string(&o).expect("profile json"))));
     }
     if let Some(t) = body.plex_token {

@@ -1,5 +1,6 @@
-//! The virtual tuners: `TunerCount` slots, each carrying at most one channel. A stream
-//! request takes a [`Lease`] (an RAII guard); viewers of a channel that is already on a tuner
+//! The virtual tuners: `TunerCount` slots, each carrying at most one channel. A viewer
+//! admitted by [`super::StreamHub::tune`] holds a [`Lease`] (an RAII guard), and so does a
+//! running always-on channel; viewers of a channel that is already on a tuner
 //! share it, so one tuner = one running channel with viewers. Dropping the last lease frees
 //! the tuner at once (Kodi probes a URL, closes it and reopens it immediately).
 //!
@@ -30,7 +31,8 @@ pub enum TunerChoice {
     Index(usize),
 }
 
-/// Why no tuner was leased (mapped to `X-HDHomeRun-Error` codes by `hdhr::http`).
+/// Why no tuner was leased (the tuner URLs answer `X-HDHomeRun-Error` codes, the other
+/// entrances a plain 503 with this text).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TuneError {
     /// Every tuner carries another channel (805).
@@ -45,6 +47,10 @@ pub enum TuneError {
     /// No tuner with that index.
     #[error("there is no tuner {0}")]
     NoSuchTuner(usize),
+    /// A playing channel already cannot keep real time: another would make every picture
+    /// worse (805 too).
+    #[error("the box cannot keep up with the channels already playing")]
+    Overloaded,
 }
 
 struct Tuning {
@@ -108,6 +114,20 @@ impl TunerPool {
     /// Number of tuners (the advertised TunerCount).
     pub fn count(&self) -> usize {
         self.lock().len()
+    }
+
+    /// `channel` is on a tuner (a new viewer of it shares that tuner).
+    pub fn carries(&self, channel: ChannelId) -> bool {
+        self.lock().iter().flatten().any(|t| t.channel == channel)
+    }
+
+    /// A channel not on a tuner, costing `cost`, would get one now (a free slot and enough
+    /// of the budget left).
+    pub fn would_fit(&self, cost: u64) -> bool {
+        let slots = self.lock();
+        let budget = self.budget();
+        let spent: u64 = slots.iter().flatten().map(|t| t.cost).sum();
+        slots.iter().any(Option::is_none) && (budget == 0 || cost <= budget.saturating_sub(spent))
     }
 
     /// Tuners currently carrying a channel.

@@ -1,0 +1,487 @@
+//! Closed captions as US broadcast carries them: CEA-608 on caption channel 1 (field 1),
+//! pop-on style, in CEA-708 `cc_data` triplets that the H.264 encoder writes into each
+//! picture's SEI user data (ATSC A/53). Players read them there (ffmpeg, VLC, Kodi, Plex).
+//!
+//! [`PopOn`] turns subtitle cues into the two bytes each video frame carries (608's pace: two
+//! characters or one control code per frame). Each cue is loaded into the decoder's hidden
+//! memory while the previous one is still shown (resume caption loading, erase the hidden
+//! memory, a preamble address per row, the text), and flipped on screen with end-of-caption
+//! at its start frame; erase-displayed-memory takes it off at its end unless the next cue
+//! replaces it first. Control codes are sent twice, as decoders expect. A cue that cannot be
+//! loaded in time shows late rather than not at all. Lines are wrapped to 32 columns and
+//! kept to the 4 bottom rows, centred.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_video as gst_video;
+
+use super::timeline::Placement;
+use crate::library::subtitles::Cue;
+
+/// Columns of a 608 caption row.
+pub const COLUMNS: usize = 32;
+/// Rows a caption may use (the bottom ones: 12–15).
+pub const MAX_ROWS: usize = 4;
+/// Padding: no data this frame (0x00 0x00 with odd parity).
+pub const PADDING: [u8; 2] = [0x80, 0x80];
+
+const RCL: [u8; 2] = [0x14, 0x20];
+const ENM: [u8; 2] = [0x14, 0x2e];
+const EDM: [u8; 2] = [0x14, 0x2c];
+const EOC: [u8; 2] = [0x14, 0x2f];
+
+/// `byte` with odd parity in its top bit.
+pub fn odd_parity(byte: u8) -> u8 {
+    let b = byte & 0x7f;
+    if b.count_ones().is_multiple_of(2) { b | 0x80 } else { b }
+}
+
+/// The CEA-708 `cc_data` triplet carrying one field-1 608 byte pair (cc_valid, NTSC field 1).
+pub fn cc_data(pair: [u8; 2]) -> [u8; 3] {
+    [0xfc, pair[0], pair[1]]
+}
+
+/// Caption bytes per video frame for one item, frames counted from the item's media time 0.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PopOn {
+    /// Frame index → byte pair (parity applied); frames not listed carry [`PADDING`].
+    pairs: BTreeMap<u64, [u8; 2]>,
+}
+
+impl PopOn {
+    /// Encode `cues` at `frame` per video frame; the screen is cleared after the last one.
+    pub fn new(cues: &[Cue], frame: Duration) -> Self {
+        let frame_ns = frame.as_nanos().max(1) as u64;
+        let at = |d: Duration| (d.as_nanos() as u64).div_ceil(frame_ns);
+        let mut pairs = BTreeMap::new();
+        let mut next_free = 0u64;
+        let mut shown_until: Option<u64> = None;
+        for cue in cues {
+            let load = load_sequence(&cue.lines);
+            if load.is_empty() {
+                continue;
+            }
+            // Load while the previous caption is still on screen, just in time.
+            let mut load_start = next_free.max(at(cue.start).saturating_sub(load.len() as u64 + 2));
+            // The previous caption leaves at its end if this one does not replace it then:
+            // before this one's loading when that comes later.
+            if let Some(end) = shown_until
+                && end < at(cue.start)
+            {
+                if end.max(next_free) <= load_start {
+                    next_free = put_twice(&mut pairs, end.max(next_free), EDM);
+                    load_start = load_start.max(next_free);
+                    shown_until = None;
+                } else {
+                    // Its end falls in this one's loading: load first, as early as possible.
+                    load_start = next_free;
+                }
+            }
+            for (k, p) in load.iter().enumerate() {
+                pairs.insert(load_start + k as u64, *p);
+            }
+            next_free = load_start + load.len() as u64;
+            // (Or after it, when the loading had to start while it was still shown.)
+            if let Some(end) = shown_until.take()
+                && end < at(cue.start)
+            {
+                let f = end.max(next_free);
+                next_free = put_twice(&mut pairs, f, EDM);
+            }
+            let flip = at(cue.start).max(next_free);
+            next_free = put_twice(&mut pairs, flip, EOC);
+            shown_until = Some(at(cue.end).max(next_free));
+        }
+        if let Some(end) = shown_until {
+            put_twice(&mut pairs, end.max(next_free), EDM);
+        }
+        Self { pairs }
+    }
+
+    /// The byte pair of frame `index` (from the item's media time 0).
+    pub fn pair(&self, index: u64) -> [u8; 2] {
+        self.pairs.get(&index).copied().unwrap_or(PADDING)
+    }
+
+    /// The last frame that carries data (`None`: no captions).
+    pub fn last_frame(&self) -> Option<u64> {
+        self.pairs.keys().next_back().copied()
+    }
+}
+
+fn put_twice(pairs: &mut BTreeMap<u64, [u8; 2]>, frame: u64, code: [u8; 2]) -> u64 {
+    let code = [odd_parity(code[0]), odd_parity(code[1])];
+    pairs.insert(frame, code);
+    pairs.insert(frame + 1, code);
+    frame + 2
+}
+
+/// The pairs that put `lines` into the hidden memory: RCL, ENM, then per row its preamble
+/// address and its text.
+fn load_sequence(lines: &[String]) -> Vec<[u8; 2]> {
+    let rows = wrap(lines);
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let twice = |code: [u8; 2], out: &mut Vec<[u8; 2]>| {
+        let c = [odd_parity(code[0]), odd_parity(code[1])];
+        out.extend([c, c]);
+    };
+    let mut out = Vec::new();
+    twice(RCL, &mut out);
+    twice(ENM, &mut out);
+    let first_row = 16 - rows.len();
+    for (i, row) in rows.iter().enumerate() {
+        let indent = (COLUMNS - row.len().min(COLUMNS)) / 2;
+        twice(pac(first_row + i, indent), &mut out);
+        for pair in row.chunks(2) {
+            out.push([odd_parity(pair[0]), odd_parity(*pair.get(1).unwrap_or(&0))]);
+        }
+    }
+    out
+}
+
+/// The preamble address code that puts the cursor at `row` (1–15), column `indent` rounded
+/// down to a multiple of 4, white, no underline.
+fn pac(row: usize, indent: usize) -> [u8; 2] {
+    const FIRST: [(u8, u8); 15] = [
+        (0x11, 0x40),
+        (0x11, 0x60),
+        (0x12, 0x40),
+        (0x12, 0x60),
+        (0x15, 0x40),
+        (0x15, 0x60),
+        (0x16, 0x40),
+        (0x16, 0x60),
+        (0x17, 0x40),
+        (0x17, 0x60),
+        (0x10, 0x40),
+        (0x13, 0x40),
+        (0x13, 0x60),
+        (0x14, 0x40),
+        (0x14, 0x60),
+    ];
+    let (a, b) = FIRST[row.clamp(1, 15) - 1];
+    [a, b | 0x10 | (((indent / 4).min(7) as u8) << 1)]
+}
+
+/// The lines as 608 rows of character codes: words wrapped to [`COLUMNS`], at most
+/// [`MAX_ROWS`] (the last rows kept).
+fn wrap(lines: &[String]) -> Vec<Vec<u8>> {
+    let mut rows: Vec<Vec<u8>> = Vec::new();
+    for line in lines {
+        let mut row: Vec<u8> = Vec::new();
+        for word in line.split_whitespace() {
+            let word: Vec<u8> = word.chars().map(char_code).collect();
+            if !row.is_empty() && row.len() + 1 + word.len() > COLUMNS {
+                rows.push(std::mem::take(&mut row));
+            }
+            if !row.is_empty() {
+                row.push(b' ');
+            }
+            for chunk in word.chunks(COLUMNS) {
+                if row.len() + chunk.len() > COLUMNS {
+                    rows.push(std::mem::take(&mut row));
+                }
+                row.extend_from_slice(chunk);
+            }
+        }
+        if !row.is_empty() {
+            rows.push(row);
+        }
+    }
+    let skip = rows.len().saturating_sub(MAX_ROWS);
+    rows.split_off(skip)
+}
+
+/// The 608 basic character code of `c` (its own code for most of ASCII; the accented letters
+/// 608 puts in place of a few ASCII symbols; others become the nearest plain letter or a
+/// space).
+fn char_code(c: char) -> u8 {
+    match c {
+        'á' => 0x2a,
+        'é' => 0x5c,
+        'í' => 0x5e,
+        'ó' => 0x5f,
+        'ú' => 0x60,
+        'ç' => 0x7b,
+        '÷' => 0x7c,
+        'Ñ' => 0x7d,
+        'ñ' => 0x7e,
+        // Replaced in 608's basic set by the letters above.
+        '*' | '\\' | '^' | '_' | '`' | '{' | '|' | '}' | '~' => b' ',
+        '’' | '‘' => b'\'',
+        '“' | '”' => b'"',
+        '–' | '—' => b'-',
+        '…' => b'.',
+        c if (' '..='\u{7e}').contains(&c) => c as u8,
+        'à' | 'â' | 'ä' => b'a',
+        'è' | 'ê' | 'ë' => b'e',
+        'ì' | 'î' | 'ï' => b'i',
+        'ò' | 'ô' | 'ö' => b'o',
+        'ù' | 'û' | 'ü' => b'u',
+        'À' | 'Á' | 'Â' | 'Ä' => b'A',
+        'È' | 'É' | 'Ê' | 'Ë' => b'E',
+        'Ì' | 'Í' | 'Î' | 'Ï' => b'I',
+        'Ò' | 'Ó' | 'Ô' | 'Ö' => b'O',
+        'Ù' | 'Ú' | 'Û' | 'Ü' => b'U',
+        'Ç' => b'C',
+        _ => b' ',
+    }
+}
+
+/// An item's captions on the channel's running time.
+struct Scheduled {
+    serial: u64,
+    /// The item's window on the air (running time, ns).
+    from_ns: u64,
+    to_ns: u64,
+    /// Running time at which the item's media time 0 would air.
+    origin_ns: i64,
+    track: PopOn,
+}
+
+/// The captions of the items the actor has placed, read by the probe that attaches each
+/// frame's bytes ahead of the encoder. The last two frames of every item's window carry
+/// erase-displayed-memory, so what an item showed never stays on over the next one.
+#[derive(Clone, Default)]
+pub struct CaptionFeed {
+    state: Arc<Mutex<FeedState>>,
+}
+
+#[derive(Default)]
+struct FeedState {
+    items: Vec<Scheduled>,
+    /// Frames that must still carry erase-displayed-memory (an item taken off early).
+    clear_frames: u8,
+}
+
+impl CaptionFeed {
+    /// Air `track` (frames from media time 0) with the item `serial` placed at `placement`.
+    pub fn add(&self, serial: u64, placement: &Placement, track: PopOn) {
+        let origin_ns = placement.air_ns as i64 - placement.media_ns as i64;
+        let s = Scheduled { serial, from_ns: placement.air_ns, to_ns: placement.end_ns, origin_ns, track };
+        self.state.lock().expect("captions lock").items.push(s);
+    }
+
+    /// Forget item `serial`: retired after its window (its last frames cleared the screen),
+    /// or taken off early (`early`: the next frames clear it).
+    pub fn remove(&self, serial: u64, early: bool) {
+        let mut st = self.state.lock().expect("captions lock");
+        let before = st.items.len();
+        st.items.retain(|s| s.serial != serial);
+        if early && st.items.len() < before {
+            st.clear_frames = 2;
+        }
+    }
+
+    /// The byte pair of the frame at running time `rt_ns`; `None` while no placed item has
+    /// captions (the pictures then carry none).
+    pub fn pair_at(&self, rt_ns: u64, frame_ns: u64) -> Option<[u8; 2]> {
+        let edm = [odd_parity(EDM[0]), odd_parity(EDM[1])];
+        let mut st = self.state.lock().expect("captions lock");
+        if st.clear_frames > 0 {
+            st.clear_frames -= 1;
+            return Some(edm);
+        }
+        if st.items.is_empty() {
+            return None;
+        }
+        let Some(item) = st.items.iter().find(|s| s.from_ns <= rt_ns && rt_ns < s.to_ns) else {
+            return Some(PADDING);
+        };
+        if rt_ns + 2 * frame_ns >= item.to_ns {
+            return Some(edm);
+        }
+        let media_ns = rt_ns as i64 - item.origin_ns + (frame_ns / 2) as i64;
+        if media_ns < 0 {
+            return Some(PADDING);
+        }
+        Some(item.track.pair(media_ns as u64 / frame_ns.max(1)))
+    }
+
+    /// Attach each video frame's caption bytes (CEA-708 `cc_data`, one 608 pair) to the
+    /// buffers leaving `pad`: x264enc writes them into the picture's SEI.
+    pub(crate) fn attach(&self, pad: &gst::Pad, frame_ns: u64) {
+        let feed = self.clone();
+        let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
+        pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(ev) = info.event() {
+                if let gst::EventView::Segment(s) = ev.view() {
+                    *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+                }
+                return gst::PadProbeReturn::Ok;
+            }
+            let rt = {
+                let seg = segment.lock().expect("segment lock");
+                info.buffer().and_then(|b| seg.as_ref()?.to_running_time(b.pts()?))
+            };
+            let Some(rt) = rt else { return gst::PadProbeReturn::Ok };
+            let Some(pair) = feed.pair_at(rt.nseconds(), frame_ns) else { return gst::PadProbeReturn::Ok };
+            if let Some(buffer) = info.buffer_mut() {
+                let data = cc_data(pair);
+                gst_video::VideoCaptionMeta::add(buffer.make_mut(), gst_video::VideoCaptionType::Cea708Raw, &data);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME: Duration = Duration::from_nanos(1_001_000_000 / 30);
+
+    fn cue(start_ms: u64, end_ms: u64, lines: &[&str]) -> Cue {
+        Cue {
+            start: Duration::from_millis(start_ms),
+            end: Duration::from_millis(end_ms),
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+
+    fn strip(p: [u8; 2]) -> [u8; 2] {
+        [p[0] & 0x7f, p[1] & 0x7f]
+    }
+
+    /// A minimal pop-on decoder (field 1, CC1): what is on screen after each frame.
+    fn decode(enc: &PopOn, frames: u64) -> Vec<(u64, String)> {
+        let (mut hidden, mut shown) = (Vec::<String>::new(), String::new());
+        let mut prev = [0u8; 2];
+        let mut changes = Vec::new();
+        for f in 0..frames {
+            let raw = enc.pair(f);
+            assert_eq!(raw[0].count_ones() % 2, 1, "parity of frame {f}");
+            assert_eq!(raw[1].count_ones() % 2, 1, "parity of frame {f}");
+            let p = strip(raw);
+            if (0x10..0x20).contains(&p[0]) {
+                if p == prev {
+                    prev = [0, 0];
+                    continue;
+                }
+                prev = p;
+                let before = shown.clone();
+                match p {
+                    [0x14, 0x20] => {}
+                    [0x14, 0x2e] => hidden.clear(),
+                    [0x14, 0x2c] => shown.clear(),
+                    [0x14, 0x2f] => {
+                        shown = hidden.join("\n");
+                        hidden.clear();
+                    }
+                    _ => hidden.push(String::new()), // a preamble: a new row
+                }
+                if shown != before {
+                    changes.push((f, shown.clone()));
+                }
+            } else {
+                prev = [0, 0];
+                for b in p {
+                    if b >= 0x20 {
+                        hidden.last_mut().expect("text after a preamble").push(b as char);
+                    }
+                }
+            }
+        }
+        changes
+    }
+
+    #[test]
+    fn each_cue_shows_at_its_start_frame_and_leaves_at_its_end() {
+        let cues = [cue(2000, 4000, &["Hello there"]), cue(4000, 6000, &["Two", "rows"]), cue(8000, 9000, &["Last"])];
+        let enc = PopOn::new(&cues, FRAME);
+        let changes = decode(&enc, 400);
+        let frame = |ms: u64| (ms * 1_000_000).div_ceil(FRAME.as_nanos() as u64);
+        assert_eq!(
+            changes,
+            vec![
+                (frame(2000), "Hello there".to_owned()),
+                (frame(4000), "Two\nrows".to_owned()),
+                (frame(6000), String::new()),
+                (frame(8000), "Last".to_owned()),
+                (frame(9000), String::new()),
+            ]
+        );
+        assert!(enc.last_frame().unwrap() <= frame(9000) + 1);
+    }
+
+    #[test]
+    fn a_short_gap_between_cues_still_clears_the_screen_on_time() {
+        let cues = [cue(1000, 3000, &["First"]), cue(3200, 5000, &["Second one, loaded early"])];
+        let enc = PopOn::new(&cues, FRAME);
+        let changes = decode(&enc, 200);
+        let frame = |ms: u64| (ms * 1_000_000).div_ceil(FRAME.as_nanos() as u64);
+        assert_eq!(
+            changes,
+            vec![
+                (frame(1000), "First".to_owned()),
+                (frame(3000), String::new()),
+                (frame(3200), "Second one, loaded early".to_owned()),
+                (frame(5000), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn long_lines_wrap_to_32_columns_and_keep_the_last_four_rows() {
+        let long = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen \
+                    sixteen seventeen eighteen nineteen twenty";
+        let rows = wrap(&[long.to_owned()]);
+        assert!(rows.len() <= MAX_ROWS);
+        assert!(rows.iter().all(|r| r.len() <= COLUMNS));
+        let text: Vec<String> = rows.iter().map(|r| String::from_utf8(r.clone()).unwrap()).collect();
+        assert!(text.last().unwrap().ends_with("nineteen twenty"), "{text:?}");
+        // Whole words only, each row as full as the next word allows.
+        for pair in text.windows(2) {
+            let next_word = pair[1].split(' ').next().unwrap();
+            assert!(pair[0].len() + 1 + next_word.len() > COLUMNS, "{text:?}");
+        }
+        assert_eq!(char_code('é'), 0x5c);
+        assert_eq!(char_code('*'), b' ');
+    }
+
+    #[test]
+    fn a_cue_too_close_to_load_in_time_shows_late_not_never() {
+        let cues = [cue(0, 100, &["An opening line of thirty chars", "and another one just as long!"])];
+        let enc = PopOn::new(&cues, FRAME);
+        let changes = decode(&enc, 200);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert_eq!(changes[0].1, "An opening line of thirty chars\nand another one just as long!");
+        assert!(changes[0].0 > 0);
+    }
+
+    #[test]
+    fn the_feed_maps_running_time_to_media_frames_and_clears_before_the_window_ends() {
+        let f = FRAME.as_nanos() as u64;
+        let feed = CaptionFeed::default();
+        assert_eq!(feed.pair_at(0, f), None, "no captions: no bytes");
+        let track = PopOn::new(&[cue(1000, 2000, &["Hi"])], FRAME);
+        // Joined 0.5 s into its media, on the air from running time 10 s to 12 s.
+        let placement =
+            Placement { air_ns: 10_000_000_000, end_ns: 12_000_000_000, media_ns: 500_000_000, joined: true };
+        feed.add(7, &placement, track.clone());
+        let flip = (1_000_000_000u64).div_ceil(f); // the EOC's frame in media time
+        let rt = placement.air_ns + flip * f - placement.media_ns;
+        assert_eq!(feed.pair_at(rt, f), Some(track.pair(flip)));
+        assert_eq!(strip(feed.pair_at(rt, f).unwrap()), EOC);
+        assert_eq!(feed.pair_at(5_000_000_000, f), Some(PADDING), "outside every window");
+        assert_eq!(strip(feed.pair_at(placement.end_ns - f, f).unwrap()), EDM);
+        feed.remove(7, true);
+        assert_eq!(strip(feed.pair_at(0, f).unwrap()), EDM);
+        assert_eq!(strip(feed.pair_at(0, f).unwrap()), EDM);
+        assert_eq!(feed.pair_at(0, f), None);
+    }
+
+    #[test]
+    fn parity_and_triplets() {
+        assert_eq!(odd_parity(0x00), 0x80);
+        assert_eq!(odd_parity(0x14), 0x94);
+        assert_eq!(odd_parity(0x20), 0x20);
+        assert_eq!(cc_data([0x94, 0x2f]), [0xfc, 0x94, 0x2f]);
+    }
+}
