@@ -110,6 +110,7 @@ async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
         channel: ChannelId(1),
         profile,
         encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
+        fallback: Default::default(),
         target_lufs: -24.0,
         overlay: (!matches!(variant, Variant::Plain)).then(|| gfx.video_factory()),
         audio_overlay: (!matches!(variant, Variant::Plain)).then(|| gfx.audio_factory()),

@@ -10,7 +10,7 @@
 //! | [`db`]      | SQLite plumbing: open, WAL, embedded migrations, blocking calls |
 //! | [`config`]  | TOML file → validated `Config`; run-time overrides; the one base-URL rule |
 //! | [`elements`]| every GStreamer element we create, its plugin, Debian package, Buildroot option |
-//! | [`library`] | media sources (folders + `.nfo`, Plex), probe, loudness; the catalogue |
+//! | [`library`] | media sources (folders + `.nfo`, Plex, Jellyfin, Emby), probe, loudness; the catalogue |
 //! | [`lineup`]  | the channels that exist: numbers, names, profiles, audio languages, logos; the one M3U renderer |
 //! | [`schedule`]| coarse grid → break-level airings over a frozen horizon; watched horizons; as-run log |
 //! | [`guide`]   | XMLTV (pure renderer of lineup + schedule + library facts), its routes, logos, art |

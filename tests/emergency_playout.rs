@@ -198,6 +198,7 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
             channel: ch.id,
             profile: profile(),
             encoder: enc,
+            fallback: Default::default(),
             target_lufs: -24.0,
             overlay: Some(overlay.video.clone()),
             audio_overlay: Some(overlay.audio.clone()),

@@ -301,6 +301,7 @@ async fn the_mux_takes_nothing_before_every_input_has_caps_when_one_path_starts_
             channel: ChannelId(1),
             profile: profile(),
             encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
+            fallback: Default::default(),
             target_lufs: -24.0,
             overlay: (!late_audio).then(|| late_start(2)),
             audio_overlay: late_audio.then(|| late_start(2)),
@@ -390,6 +391,7 @@ fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> Channel
             ..profile()
         },
         encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
+        fallback: Default::default(),
         target_lufs: -24.0,
         overlay: None,
         audio_overlay: None,

@@ -122,6 +122,9 @@ pub struct RawPlayout {
     pub encoder: Option<String>,
     /// Seconds an on-demand channel keeps running after its last viewer leaves.
     pub idle_grace_secs: Option<u64>,
+    /// Seconds before a channel that fell back from a failed encoder tries it again
+    /// (doubling after each new failure, up to 30 minutes).
+    pub encoder_retry_secs: Option<u64>,
     /// Loudness standard: `atsc_a85` (-24 LKFS) or `ebu_r128` (-23 LUFS).
     pub loudness_standard: Option<String>,
     /// Loudness every item is brought to (LUFS), overriding the standard's number.
@@ -274,6 +277,8 @@ pub struct PlayoutConfig {
     pub encoder: EncoderChoice,
     /// Idle grace for on-demand channels.
     pub idle_grace: Duration,
+    /// First wait before a channel that fell back from a failed encoder tries it again.
+    pub encoder_retry: Duration,
     /// The loudness standard the box follows.
     pub loudness_standard: LoudnessStandard,
     /// Loudness target in LUFS (the standard's, unless overridden).
@@ -492,6 +497,7 @@ impl Config {
             playout: PlayoutConfig {
                 encoder,
                 idle_grace: Duration::from_secs(playout.idle_grace_secs.unwrap_or(30)),
+                encoder_retry: Duration::from_secs(playout.encoder_retry_secs.unwrap_or(60).max(1)),
                 loudness_standard,
                 target_lufs,
                 hls_window,
@@ -622,6 +628,7 @@ mod tests {
             "[playout]",
             "encoder",
             "idle_grace_secs",
+            "encoder_retry_secs",
             "loudness_standard",
             "target_lufs",
             "hls_window",

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::DbError;
 
@@ -35,7 +35,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(33, "0033_schedule_replans.sql"),
     migration!(34, "0034_content_item_versions.sql"),
     migration!(35, "0035_loudness_as_aired.sql"),
-    migration!(36, "0036_station.sql"),
+    migration!(36, "0036_jellyfin_emby_sources.sql"),
+    migration!(37, "0037_station.sql"),
 ];
 
 /// The newest schema version this binary knows.
@@ -59,6 +60,17 @@ pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), DbError> {
     if found > known {
         return Err(DbError::TooNew { path: path.to_owned(), found, known });
     }
+    // Foreign keys off while migrating (SQLite's procedure for rebuilding a table: with them on,
+    // dropping a parent table deletes its children's rows); each migration checks them before
+    // it commits. The pragma is a no-op inside a transaction, so it is set out here.
+    conn.pragma_update(None, "foreign_keys", "OFF").map_err(sqlite)?;
+    let out = apply_each(conn, path);
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
+    out
+}
+
+fn apply_each(conn: &mut Connection, path: &Path) -> Result<(), DbError> {
+    let sqlite = |source| DbError::Sqlite { path: path.to_owned(), source };
     for m in MIGRATIONS {
         let done: bool = conn
             .query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)", [m.version], |r| r.get(0))
@@ -69,6 +81,16 @@ pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), DbError> {
         let fail = |source| DbError::Migration { path: path.to_owned(), version: m.version, name: m.name, source };
         let tx = conn.transaction().map_err(fail)?;
         tx.execute_batch(m.sql).map_err(fail)?;
+        let broken: Option<String> = tx
+            .query_row("SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1", [], |r| r.get(0))
+            .optional()
+            .map_err(fail)?;
+        if let Some(table) = broken {
+            return Err(fail(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!("migration left rows in {table} that break a foreign key")),
+            )));
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             rusqlite::params![m.version, m.name, chrono::Utc::now().timestamp_millis()],
@@ -92,6 +114,65 @@ mod tests {
             assert!(m.name.starts_with(&format!("{:04}_", m.version)), "{} misnumbered", m.name);
             last = m.version;
         }
+    }
+
+    /// 0036 rebuilds `sources` and `content_breakpoints` (foreign keys off while migrating):
+    /// every row stays, items still go with their source, the schedule's trigger still runs,
+    /// and foreign keys are on again afterwards.
+    #[test]
+    fn rebuilding_sources_keeps_rows_references_and_the_trigger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("retrovue.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "foreign_keys", "ON").unwrap();
+            c.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+                .unwrap();
+            let tx = c.transaction().unwrap();
+            for m in MIGRATIONS.iter().filter(|m| m.version < 36) {
+                tx.execute_batch(m.sql).unwrap();
+                tx.execute("INSERT INTO schema_migrations VALUES (?1, ?2, 0)", rusqlite::params![m.version, m.name])
+                    .unwrap();
+            }
+            tx.execute_batch(
+                "INSERT INTO sources (id, kind, name, url, token, created_at) VALUES (1, 'plex', 'Plex', 'http://p', 't', 0);
+                 INSERT INTO content_items (id, source_id, external_id, kind, uri, title, playable, created_at, updated_at)
+                     VALUES (7, 1, '7', 'movie', 'http://p/library/parts/7', 'Movie', 1, 0, 0);
+                 INSERT INTO content_breakpoints (item_id, offset_ms, origin) VALUES (7, 600, 'plex');
+                 INSERT INTO channels (id, number, name, xmltv_id, created_at, updated_at) VALUES (1, '2', 'Two', 'two', 0, 0);
+                 INSERT INTO schedule_items (channel_id, start_ms, end_ms, kind, item_id, uri, title, built_at)
+                     VALUES (1, 0, 1000, 'program', 7, 'http://p/library/parts/7', 'Movie', 0);",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let db = crate::db::Db::open(&path).unwrap();
+        db.call_blocking(|c| {
+            let on: bool = c.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+            assert!(on, "foreign keys are on again");
+            let kept: (String, i64, i64) = c
+                .query_row(
+                    "SELECT s.kind, i.id, b.offset_ms FROM sources s JOIN content_items i ON i.source_id = s.id
+                     JOIN content_breakpoints b ON b.item_id = i.id",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!(kept, ("plex".to_owned(), 7, 600));
+            c.execute(
+                "INSERT INTO sources (id, kind, name, url, token, created_at) VALUES (2, 'emby', 'Emby', 'http://e', 'k', 0)",
+                [],
+            )
+            .unwrap();
+            c.execute("INSERT INTO content_breakpoints (item_id, offset_ms, origin) VALUES (7, 900, 'jellyfin')", [])
+                .unwrap();
+            assert!(c.execute("INSERT INTO sources (kind, name, created_at) VALUES ('kodi', 'K', 0)", []).is_err());
+            c.execute("DELETE FROM sources WHERE id = 1", []).unwrap();
+            let items: i64 = c.query_row("SELECT count(*) FROM content_items", [], |r| r.get(0)).unwrap();
+            let bps: i64 = c.query_row("SELECT count(*) FROM content_breakpoints", [], |r| r.get(0)).unwrap();
+            let airing: Option<i64> = c.query_row("SELECT item_id FROM schedule_items", [], |r| r.get(0)).unwrap();
+            assert_eq!((items, bps, airing), (0, 0, None), "items go with their source; the trigger clears airings");
+        });
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //!
 //! Scans record where each picture is ([`Art`], stored with the item): a file on this box
 //! (Kodi-style `poster.jpg`/`folder.jpg`/`<name>-thumb.jpg` next to the media, or a local path
-//! an `.nfo` names), a Plex server path (`thumb`, `grandparentThumb`, `art`), or a URL an
-//! `.nfo` names. [`ArtStore::image`] returns the bytes: files are read where they are; Plex
-//! and URL pictures are fetched once — Plex's with the source's token in a request header,
-//! server side — and kept in a cache directory, so clients only ever see the box's own
-//! `/art/<id>/<kind>` URL, never a token or the Plex server's address. Only images leave
+//! an `.nfo` names), a Plex server path (`thumb`, `grandparentThumb`, `art`), a Jellyfin/Emby
+//! image path (`/Items/{id}/Images/Primary`), or a URL an `.nfo` names. [`ArtStore::image`]
+//! returns the bytes: files are read where they are; server and URL pictures are fetched
+//! once — a server's with the source's token or API key in a request header, server side —
+//! and kept in a cache directory, so clients only ever see the box's own `/art/<id>/<kind>`
+//! URL, never a secret or the server's address. Only images leave
 //! (JPEG, PNG, GIF, WebP, told by their first bytes), at most [`MAX_ART_BYTES`] each.
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ pub enum ArtRef {
     Plex(String),
     /// An http(s) URL (named by an `.nfo`).
     Url(String),
+    /// A path under the item's Jellyfin/Emby API (`/Items/{id}/Images/Primary`).
+    Server(String),
 }
 
 impl ArtRef {
@@ -226,22 +229,32 @@ impl ArtStore {
             ArtRef::Plex(path) => {
                 let SourceSpec::Plex { url, token, .. } = spec else { return Ok(None) };
                 let target = format!("{}{path}", url.trim_end_matches('/'));
-                self.cached(&target, Some(&token)).await.map(Some)
+                self.cached(&target, Some(("X-Plex-Token", &token))).await.map(Some)
             }
             ArtRef::Url(url) => self.cached(&url, None).await.map(Some),
+            ArtRef::Server(path) => {
+                let SourceSpec::MediaServer { server, url, api_key, .. } = spec else { return Ok(None) };
+                let target = format!("{}{path}", server.api_base(&url));
+                self.cached(&target, Some(("X-Emby-Token", &api_key))).await.map(Some)
+            }
         }
     }
 
-    /// `url` from the cache, else fetched (with `token` as `X-Plex-Token`) and cached.
-    async fn cached(&self, url: &str, token: Option<&str>) -> Result<ArtImage, ArtError> {
+    /// `url` from the cache, else fetched (with the secret in its header: `X-Plex-Token`,
+    /// `X-Emby-Token`) and cached.
+    async fn cached(&self, url: &str, secret: Option<(&str, &str)>) -> Result<ArtImage, ArtError> {
         let key = hex(&Blake2s256::digest(url.as_bytes()));
         let path = self.cache_dir.join(format!("{key}.img"));
         if let Ok(img) = read_image(&path).await {
             return Ok(img);
         }
         let mut req = self.http.get(url).header("Accept", "image/*");
-        if let Some(t) = token {
-            req = req.header("X-Plex-Token", t).header("X-Plex-Client-Identifier", "retrovue");
+        match secret {
+            Some((header @ "X-Plex-Token", t)) => {
+                req = req.header(header, t).header("X-Plex-Client-Identifier", "retrovue");
+            }
+            Some((header, t)) => req = req.header(header, t),
+            None => {}
         }
         let fail = |source| ArtError::Fetch { url: url.to_owned(), source };
         let mut resp = req.send().await.map_err(fail)?;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::report::{ScanReport, SourceReport};
 use super::scan::{self, ScanOptions};
-use super::store::{self, ItemDetails, ItemFilter, Origin, Source, SourceSpec};
-use super::{MediaId, MediaItem, Progress, SchedulingMetadata, SourceId, loudness, nfo, plex};
+use super::store::{self, ItemDetails, ItemFilter, Origin, ServerFlavor, Source, SourceSpec};
+use super::{MediaId, MediaItem, Progress, SchedulingMetadata, SourceId, jellyfin, loudness, nfo, plex};
 use crate::clock::{self, SharedClock};
 use crate::config::LibraryConfig;
 use crate::db::{Db, DbError};
@@ -42,8 +42,8 @@ pub enum LibraryError {
         #[source]
         source: std::io::Error,
     },
-    /// A Plex URL that is not http(s).
-    #[error("Plex URL {0:?} is not an http:// or https:// URL")]
+    /// A server (Plex, Jellyfin, Emby) URL that is not http(s).
+    #[error("server URL {0:?} is not an http:// or https:// URL")]
     PlexUrl(String),
     /// A breakpoint that cannot be read.
     #[error("breakpoint {0:?} is neither ms nor a timecode like 1:30 or 12:10.5")]
@@ -68,7 +68,7 @@ pub enum LibraryError {
     NotThatKind {
         /// The source.
         id: SourceId,
-        /// `folder` or `plex`.
+        /// `folder`, `plex`, `jellyfin` or `emby`.
         kind: &'static str,
         /// The field.
         what: &'static str,
@@ -76,6 +76,9 @@ pub enum LibraryError {
     /// A Plex server could not be asked, or refused.
     #[error(transparent)]
     Plex(#[from] plex::PlexError),
+    /// A Jellyfin or Emby server could not be asked, or refused.
+    #[error(transparent)]
+    MediaServer(#[from] jellyfin::JellyfinError),
 }
 
 /// A user edit of one item: `None` leaves a field as it is, `Some("")` / `Some([])` clears
@@ -255,6 +258,74 @@ impl Library {
         Ok(plex::libraries(&url, token, self.plex_timeout).await?)
     }
 
+    /// Add a Jellyfin or Emby source ([`LibraryError::AlreadyASource`] if one has the same
+    /// URL and libraries). The key is not checked here: [`Self::check_media_server`] asks the
+    /// server.
+    pub fn add_media_server(
+        &self,
+        server: ServerFlavor,
+        url: &str,
+        api_key: &str,
+        libraries: Vec<String>,
+        name: Option<&str>,
+        path_map: Option<(String, String)>,
+    ) -> Result<Source, LibraryError> {
+        let url = plex_url(url)?;
+        let name = name.map_or_else(|| format!("{} {url}", server.label()), str::to_owned);
+        self.add(name, SourceSpec::MediaServer { server, url, api_key: api_key.to_owned(), libraries, path_map })
+    }
+
+    /// [`Self::add_media_server`] for people, as [`Self::add_plex_checked`]: a refused key or
+    /// a library the server does not have adds nothing; a server that cannot be reached now is
+    /// added anyway and that failure returned beside the source.
+    pub async fn add_media_server_checked(
+        &self,
+        server: ServerFlavor,
+        url: &str,
+        api_key: &str,
+        libraries: Vec<String>,
+        name: Option<&str>,
+        path_map: Option<(String, String)>,
+    ) -> Result<(Source, Option<jellyfin::JellyfinError>), LibraryError> {
+        use jellyfin::JellyfinError as E;
+        let url = plex_url(url)?;
+        let spec = SourceSpec::MediaServer {
+            server,
+            url: url.clone(),
+            api_key: api_key.to_owned(),
+            libraries: libraries.clone(),
+            path_map,
+        };
+        if let Some(e) = already_a_source(self.db.call_blocking(|c| store::same_source(c, &spec))?, &spec) {
+            return Err(e);
+        }
+        let unreachable = match self.check_media_server(server, &url, api_key).await {
+            Ok(found) => {
+                if let Some(l) = libraries.iter().find(|l| !found.iter().any(|f| f.name.eq_ignore_ascii_case(l))) {
+                    return Err(E::NoLibrary { server: server.label(), library: l.clone() }.into());
+                }
+                None
+            }
+            Err(LibraryError::MediaServer(e @ (E::Unauthorized { .. } | E::Garbage { .. }))) => return Err(e.into()),
+            Err(LibraryError::MediaServer(e)) => Some(e),
+            Err(e) => return Err(e),
+        };
+        let name = name.map_or_else(|| format!("{} {url}", server.label()), str::to_owned);
+        Ok((self.add(name, spec)?, unreachable))
+    }
+
+    /// Ask the Jellyfin/Emby server at `url` for its libraries with `api_key`: a refused key
+    /// is [`jellyfin::JellyfinError::Unauthorized`].
+    pub async fn check_media_server(
+        &self,
+        server: ServerFlavor,
+        url: &str,
+        api_key: &str,
+    ) -> Result<Vec<jellyfin::ServerLibrary>, LibraryError> {
+        let url = plex_url(url)?;
+        Ok(jellyfin::libraries(server, &url, api_key, self.plex_timeout).await?)
+    }
+
     fn add(&self, name: String, spec: SourceSpec) -> Result<Source, LibraryError> {
         let now = self.now_ms();
         self.db.call_blocking(|c| {
@@ -318,6 +389,33 @@ impl Library {
                 }
                 if let Some(t) = edit.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
                     *token = t.to_owned();
+                }
+                if let Some(l) = &edit.libraries
+                    && l != libraries
+                {
+                    *libraries = l.clone();
+                    rescan = true;
+                }
+                if let Some(m) = &edit.path_map
+                    && m != path_map
+                {
+                    *path_map = m.clone();
+                    rescan = true;
+                }
+            }
+            SourceSpec::MediaServer { server, url, api_key, libraries, path_map } => {
+                if edit.path.is_some() {
+                    return Err(LibraryError::NotThatKind { id, kind: server.as_str(), what: "a folder path" });
+                }
+                if let Some(u) = &edit.url {
+                    let u = plex_url(u)?;
+                    if u != *url {
+                        moved = Some((format!("{}/", server.api_base(url)), format!("{}/", server.api_base(&u))));
+                        *url = u;
+                    }
+                }
+                if let Some(t) = edit.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                    *api_key = t.to_owned();
                 }
                 if let Some(l) = &edit.libraries
                     && l != libraries
@@ -425,6 +523,11 @@ impl Library {
                 SourceSpec::Plex { .. } => plex::sync(&self.db, &source, &*self.clock, &progress, self.plex_timeout)
                     .await
                     .map_err(|e| e.to_string()),
+                SourceSpec::MediaServer { .. } => {
+                    jellyfin::sync(&self.db, &source, &*self.clock, &progress, self.plex_timeout)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
             };
             let r = r.unwrap_or_else(|error| SourceReport {
                 source_id: source.id,
@@ -454,6 +557,7 @@ fn already_a_source(existing: Option<Source>, spec: &SourceSpec) -> Option<Libra
         let what = match spec {
             SourceSpec::Folder { path, content_kind } => format!("folder {} ({content_kind})", path.display()),
             SourceSpec::Plex { url, .. } => format!("Plex server {url}"),
+            SourceSpec::MediaServer { server, url, .. } => format!("{} server {url}", server.label()),
         };
         LibraryError::AlreadyASource { what, existing: Box::new(s) }
     })
@@ -467,7 +571,7 @@ fn readable_folder(path: &Path) -> Result<PathBuf, LibraryError> {
     Ok(abs)
 }
 
-/// A Plex server URL as stored: http(s), no trailing slash.
+/// A server (Plex, Jellyfin, Emby) URL as stored: http(s), no trailing slash.
 fn plex_url(url: &str) -> Result<String, LibraryError> {
     let url = url.trim().trim_end_matches('/').to_owned();
     if !(url.starts_with("http://") || url.starts_with("https://")) {

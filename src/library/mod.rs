@@ -1,4 +1,4 @@
-//! The media catalogue: sources (folders with Kodi/TMM `.nfo`, Plex servers), the items they
+//! The media catalogue: sources (folders with Kodi/TMM `.nfo`, Plex, Jellyfin and Emby servers), the items they
 //! hold ([`MediaItem`]), their probe facts, scheduling metadata, breakpoints and loudness.
 //! Owns `sources`, `content_items`, `content_scheduling_metadata`, `content_breakpoints`
 //! ([`store`]). Knows nothing of channels or schedules.
@@ -6,7 +6,7 @@
 //! | file | job |
 //! |------|-----|
 //! | [`catalog`] | the API the CLI and the daemon call: sources, scans, edits ([`Library`]) |
-//! | [`art`] | items' pictures: where scans found them, served (Plex ones fetched and cached) |
+//! | [`art`] | items' pictures: where scans found them, served (servers' fetched and cached) |
 //! | [`scan`] | walk a folder source, incremental, crash-safe |
 //! | [`nfo`] / [`naming`] | what `.nfo` files and file names say (pure) |
 //! | [`probe`] | GStreamer Discoverer: duration, streams, chapters |
@@ -14,6 +14,7 @@
 //! | [`breaks`] | break points in the media: black-and-silent gaps and fades to black (pure) |
 //! | [`subtitles`] | SubRip cues an item carries beside it (pure) |
 //! | [`plex`] | import from a Plex server |
+//! | [`jellyfin`] | import from a Jellyfin or Emby server |
 //! | [`demo`] | generate a demo library of test clips |
 //! | [`progress`] / [`report`] | one progress indication per scan; its summary |
 //! | [`secret`] | source secrets: masked for display, added back when an item is opened |
@@ -22,6 +23,7 @@ pub mod art;
 pub mod breaks;
 pub mod catalog;
 pub mod demo;
+pub mod jellyfin;
 pub mod loudness;
 pub mod naming;
 pub mod nfo;

@@ -1,4 +1,4 @@
-//! Source secrets (the Plex token; later Jellyfin/Emby API keys): the one way they are shown
+//! Source secrets (the Plex token, Jellyfin/Emby API keys): the one way they are shown
 //! ([`mask`]), their removal from any text that may carry a URL ([`redact`]), and their
 //! return at the last moment, when an item is opened ([`Credentials::openable`]).
 //!
@@ -58,47 +58,56 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// What opening an item needs beyond its stored URI: the token of each Plex source, by the
-/// server URL its item URIs start with. Built from the sources ([`super::store::credentials`]).
+/// What opening an item needs beyond its stored URI: the secret of each server source (Plex
+/// token, Jellyfin/Emby API key), by the URL its item URIs start with, and the query
+/// parameter that carries it. Built from the sources ([`super::store::credentials`]).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
-    plex: Vec<(String, String)>,
+    /// (URL prefix, query parameter, secret), enabled sources first.
+    servers: Vec<(String, &'static str, String)>,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let servers: Vec<(&str, String)> = self.plex.iter().map(|(u, t)| (u.as_str(), mask(t))).collect();
-        f.debug_struct("Credentials").field("plex", &servers).finish()
+        let servers: Vec<(&str, &str, String)> =
+            self.servers.iter().map(|(u, p, t)| (u.as_str(), *p, mask(t))).collect();
+        f.debug_struct("Credentials").field("servers", &servers).finish()
     }
 }
 
 impl Credentials {
     /// The credentials of `sources` (disabled ones too: their scheduled items still play).
     pub fn from_sources(sources: &[Source]) -> Self {
-        let mut plex: Vec<(bool, String, String)> = sources
+        let mut servers: Vec<(bool, String, &'static str, String)> = sources
             .iter()
             .filter_map(|s| match &s.spec {
                 SourceSpec::Plex { url, token, .. } if !token.is_empty() => {
-                    Some((!s.enabled, url.trim_end_matches('/').to_owned(), token.clone()))
+                    Some((!s.enabled, url.trim_end_matches('/').to_owned(), "X-Plex-Token", token.clone()))
+                }
+                // Jellyfin and Emby take the key as `api_key` on a stream URL.
+                SourceSpec::MediaServer { server, url, api_key, .. } if !api_key.is_empty() => {
+                    Some((!s.enabled, server.api_base(url), "api_key", api_key.clone()))
                 }
                 _ => None,
             })
             .collect();
-        // Enabled sources first: a server listed twice opens with the token in use.
-        plex.sort_by_key(|(disabled, _, _)| *disabled);
-        let plex = plex.into_iter().map(|(_, url, token)| (url, token)).collect();
-        Self { plex }
+        // Enabled sources first: a server listed twice opens with the secret in use; the
+        // longest prefix first, so an Emby source (`…/emby`) wins over a Jellyfin one at the
+        // same address.
+        servers.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.len().cmp(&a.1.len())));
+        let servers = servers.into_iter().map(|(_, url, param, secret)| (url, param, secret)).collect();
+        Self { servers }
     }
 
-    /// The URL to open for a stored item URI: a Plex part URL gets its server's token;
+    /// The URL to open for a stored item URI: a server item URL gets its server's secret;
     /// anything else (files, other servers) is returned as it is.
     pub fn openable(&self, uri: &str) -> String {
-        for (base, token) in &self.plex {
+        for (base, param, secret) in &self.servers {
             let under = uri.strip_prefix(base.as_str()).is_some_and(|rest| rest.starts_with('/'));
             if under {
                 let sep = if uri.contains('?') { '&' } else { '?' };
-                let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
-                return format!("{uri}{sep}X-Plex-Token={token}");
+                let secret: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+                return format!("{uri}{sep}{param}={secret}");
             }
         }
         uri.to_owned()
@@ -158,5 +167,38 @@ mod tests {
         assert_eq!(c.openable("http://a:324001/library/parts/1"), "http://a:324001/library/parts/1");
         assert_eq!(c.openable("file:///media/a.mkv"), "file:///media/a.mkv");
         assert!(!format!("{c:?}").contains("b-token"));
+    }
+
+    #[test]
+    fn openable_adds_the_api_key_of_a_jellyfin_or_emby_source() {
+        use crate::library::store::ServerFlavor;
+        let server = |id, server, url: &str, key: &str| Source {
+            id: SourceId(id),
+            name: "Server".into(),
+            spec: SourceSpec::MediaServer {
+                server,
+                url: url.into(),
+                api_key: key.into(),
+                libraries: vec![],
+                path_map: None,
+            },
+            enabled: true,
+            last_sync_at: None,
+            last_error: None,
+        };
+        let c = Credentials::from_sources(&[
+            server(1, ServerFlavor::Jellyfin, "http://j:8096/", "jelly-key"),
+            server(2, ServerFlavor::Emby, "http://e:8096", "emby-key"),
+        ]);
+        assert_eq!(
+            c.openable("http://j:8096/Videos/abc/stream?static=true"),
+            "http://j:8096/Videos/abc/stream?static=true&api_key=jelly-key"
+        );
+        assert_eq!(
+            c.openable("http://e:8096/emby/Videos/abc/stream?static=true"),
+            "http://e:8096/emby/Videos/abc/stream?static=true&api_key=emby-key"
+        );
+        assert_eq!(c.openable("http://e:8096/Videos/abc/stream"), "http://e:8096/Videos/abc/stream");
+        assert!(!format!("{c:?}").contains("jelly-key"));
     }
 }

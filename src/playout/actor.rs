@@ -4,15 +4,17 @@
 //! is tried again at its current offset by the content watchdog ([`guard`]); a fatal pipeline
 //! error (encoder, mux, …) or an output that stopped tears the pipeline down and rebuilds it
 //! with back-off, rejoining the timeline in progress, its output timestamps continuing where
-//! the last pipeline's ended. A wall-clock jump (NTP stepping the clock) takes every item
-//! off, re-anchors and rejoins the timeline on the same pipeline; slow drift is slewed
-//! ([`timeline::Realigner`]).
+//! the last pipeline's ended. An encoder that fails on air is replaced by the next one of the
+//! probe order and tried again later ([`fallback`]). A wall-clock jump (NTP stepping the
+//! clock) takes every item off, re-anchors and rejoins the timeline on the same pipeline;
+//! slow drift is slewed ([`timeline::Realigner`]).
 //!
 //! The actor runs on a thread of its own ([`super::player`]): GStreamer calls that block (a
 //! seek, a state change) hold this channel only, never the daemon's async workers. Bins leave
 //! through the [`Reaper`]. Its heartbeat tells the supervisor it is alive; an actor stuck in
 //! a call is abandoned and replaced from outside, and then records and publishes nothing.
 
+mod fallback;
 mod guard;
 mod realign;
 
@@ -110,13 +112,22 @@ impl Deps {
             return;
         }
         status.send_modify(f);
-        self.output.feed.set_health(status.borrow().health(self.config.encoder.element()));
+        self.output.feed.set_health(status.borrow().health());
     }
 }
 
 enum End {
     Stop,
-    Restart { reason: String, deliberate: bool },
+    Restart {
+        reason: String,
+        deliberate: bool,
+    },
+    /// The encoder failed (see [`fallback`]).
+    EncoderFailed {
+        reason: String,
+    },
+    /// Time to try the preferred encoder again (a deliberate rebuild).
+    RetryEncoder,
 }
 
 /// Run the actor until [`Command::Stop`], until every handle is dropped, or until abandoned.
@@ -124,10 +135,19 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
     let channel = deps.config.channel;
     let mut backoff = Backoff::new();
     let mut serial = 0u64;
+    let mut encoders = fallback::Encoders::new(&deps.config);
+    deps.report(&status, |s| s.encoder = Some(encoders.current().element().to_owned()));
     loop {
         deps.shared.beat();
+        if let Some(change) = encoders.retry_due(Instant::now()) {
+            tracing::info!(%channel, encoder = change.to.element(), was = change.from.element(), "encoder: trying the preferred encoder again");
+            deps.report(&status, |s| {
+                s.encoder = Some(change.to.element().to_owned());
+                s.encoder_change = Some((deps.clock.now(), change.what.clone()));
+            });
+        }
         let started = Instant::now();
-        let end = match Session::start(&deps, &mut serial).await {
+        let (end, session) = match Session::start(&deps, &mut serial, encoders.current(), encoders.retry_at()).await {
             Ok(mut session) => {
                 let (anchor, offset) = (session.anchor, session.output_offset_ns);
                 deps.report(&status, |s| {
@@ -135,38 +155,55 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
                     s.anchor = Some(anchor);
                     s.output_offset_ns = offset;
                 });
-                let end = session.run(&mut rx, &status).await;
-                // Whatever the pipeline sends while it winds down would not continue into the
-                // next one (see `Feed::close`).
-                if !deps.shared.is_abandoned() {
-                    deps.output.feed.close();
-                }
-                session.shutdown();
-                end
+                (session.run(&mut rx, &status).await, Some(session))
             }
-            Err(e) => {
-                if !deps.shared.is_abandoned() {
-                    deps.output.feed.close();
-                }
-                End::Restart { reason: e, deliberate: false }
-            }
+            Err(end) => (end, None),
         };
+        // Whatever the pipeline sends while it winds down would not continue into the next
+        // one (see `Feed::close`).
+        if !deps.shared.is_abandoned() {
+            deps.output.feed.close();
+        }
+        // An encoder that failed makes way for the next one at once.
+        let change = match &end {
+            End::EncoderFailed { reason } if !deps.shared.is_abandoned() => {
+                Some(encoders.failed(reason, started.elapsed(), Instant::now()))
+            }
+            _ => None,
+        };
+        if let Some(session) = session {
+            session.shutdown(match (&change, &end) {
+                (Some(c), _) => c.what.as_str(),
+                (None, End::RetryEncoder) => "rebuilt to try the preferred encoder again",
+                _ => "channel stopped",
+            });
+        }
         deps.report(&status, |s| {
             s.running = false;
             s.anchor = None;
             s.on_air = None;
         });
+        if let Some(c) = &change {
+            let retry_in_s = encoders.retry_at().map(|at| at.saturating_duration_since(Instant::now()).as_secs());
+            tracing::warn!(%channel, from = c.from.element(), to = c.to.element(), what = %c.what, retry_in_s, "encoder failed: falling back");
+            deps.report(&status, |s| {
+                s.encoder = Some(c.to.element().to_owned());
+                s.encoder_change = Some((deps.clock.now(), c.what.clone()));
+            });
+        }
         let (reason, deliberate) = match end {
             End::Stop => break,
-            End::Restart { .. } if deps.shared.is_abandoned() => break,
+            _ if deps.shared.is_abandoned() => break,
             End::Restart { reason, deliberate } => (reason, deliberate),
+            End::EncoderFailed { reason } => (reason, change.as_ref().is_some_and(|c| c.switched)),
+            End::RetryEncoder => ("the failed encoder's back-off ran out".to_owned(), true),
         };
         // Viewers stay subscribed to the (closed) feed; they continue at the new pipeline's
         // first keyframe, its timestamps continuing where this one's ended.
         let delay = if deliberate { Duration::ZERO } else { backoff.failed(started.elapsed()) };
         deps.report(&status, |s| {
             s.restarts += 1;
-            if !deliberate {
+            if !deliberate || change.is_some() {
                 s.last_error = Some(reason.clone());
             }
         });
@@ -235,13 +272,23 @@ struct Session<'a> {
     realtime: RealtimeMeter,
     /// Where this pipeline's output timeline starts (ns).
     output_offset_ns: u64,
+    /// The encoder this pipeline runs, its output, and when to try the preferred one again.
+    encoder: super::encoder::EncoderKind,
+    encoded: fallback::EncoderWatch,
+    encoder_retry_at: Option<Instant>,
 }
 
 impl<'a> Session<'a> {
-    async fn start(deps: &'a Deps, serial: &'a mut u64) -> Result<Session<'a>, String> {
+    async fn start(
+        deps: &'a Deps,
+        serial: &'a mut u64,
+        encoder: super::encoder::EncoderKind,
+        encoder_retry_at: Option<Instant>,
+    ) -> Result<Session<'a>, End> {
+        let failed = |reason: String| End::Restart { reason, deliberate: false };
         let spec = PipelineSpec {
             profile: deps.config.profile,
-            encoder: deps.config.encoder,
+            encoder,
             overlay: deps.config.overlay.clone(),
             audio_overlay: deps.config.audio_overlay.clone(),
             item_window: deps.config.presentation.item_window,
@@ -249,22 +296,26 @@ impl<'a> Session<'a> {
         };
         let name = format!("channel-{}", deps.config.channel);
         if deps.shared.is_abandoned() {
-            return Err("abandoned".into());
+            return Err(failed("abandoned".into()));
         }
         // The new output continues the channel's timeline (never a rewind for viewers who
         // stay), and this pipeline alone may publish from now on.
         let start_ns = deps.output.feed.timeline_end_ns();
         let sink = Sink { publisher: deps.output.feed.open(), hls: deps.output.hls.clone() };
-        let cp = ChannelPipeline::build(&name, &spec, sink, start_ns).map_err(|e| e.to_string())?;
+        let cp = ChannelPipeline::build(&name, &spec, sink, start_ns).map_err(|e| failed(e.to_string()))?;
         let pipeline = cp.pipeline.clone();
+        let encoded = fallback::EncoderWatch::new(&pipeline, encoder);
         // On this actor's own thread: a slow start holds this channel only.
         let started = start_pipeline(&pipeline);
-        if let Err(e) = started {
+        if let Err((reason, src)) = started {
             deps.reaper.reap(cp.pipeline.clone().upcast(), name).wait(STOP_WAIT);
-            return Err(e);
+            return Err(match fallback::from_encoder(src.as_ref(), encoder) {
+                true => End::EncoderFailed { reason },
+                false => failed(reason),
+            });
         }
         let anchor = realign::initial_anchor(&deps.clock, &cp.pipeline);
-        tracing::info!(channel = %deps.config.channel, encoder = deps.config.encoder.element(), start_ns, "channel pipeline playing");
+        tracing::info!(channel = %deps.config.channel, encoder = encoder.element(), start_ns, "channel pipeline playing");
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Ok(Session {
             deps,
@@ -281,6 +332,9 @@ impl<'a> Session<'a> {
             position: (0, Instant::now()),
             realtime: RealtimeMeter::default(),
             output_offset_ns: start_ns,
+            encoder,
+            encoded,
+            encoder_retry_at,
         })
     }
 
@@ -313,7 +367,7 @@ impl<'a> Session<'a> {
                         self.deps.report(status, |s| s.anchor = Some(anchor));
                     }
                     self.tick();
-                    if let Some(end) = self.guard(status) {
+                    if let Some(end) = self.guard(status).or_else(|| self.encoder_guard()) {
                         return end;
                     }
                     self.report_progress(status);
@@ -322,8 +376,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Close the session: as-run for what was on, the pipeline to NULL (bounded wait).
-    fn shutdown(mut self) {
+    /// Close the session: as-run for what was on (cut for `reason`), the pipeline to NULL
+    /// (bounded wait).
+    fn shutdown(mut self, reason: &str) {
         let now = self.deps.clock.now();
         for (_, a) in self.items.drain() {
             if a.started {
@@ -332,7 +387,7 @@ impl<'a> Session<'a> {
                     actual_start: self.anchor.wall_at(a.placement.air_ns),
                     actual_end: Some(now.min(a.airing.end)),
                     status: AsRunStatus::Partial,
-                    reason: Some("channel stopped".into()),
+                    reason: Some(reason.to_owned()),
                     airing: a.airing,
                 });
             }
@@ -406,7 +461,9 @@ impl<'a> Session<'a> {
                         self.fail(serial, Failure::Transient(reason))
                     }
                     Origin::Orphan => tracing::debug!(error = %text, "error from a retired item ignored"),
-                    Origin::Pipeline => return Some(End::Restart { reason: text, deliberate: false }),
+                    Origin::Pipeline => {
+                        return Some(self.pipeline_error(msg.src(), &err.error(), debug.as_deref(), text));
+                    }
                 }
             }
             MessageView::Warning(w) => tracing::debug!(warning = %w.error(), "pipeline warning"),
@@ -685,32 +742,34 @@ fn store_measured(deps: &Deps, airing: &Airing, bin: &ItemBin) {
     }
 }
 
-/// Start `pipeline` and wait until it plays; why not, from the element that said so.
-fn start_pipeline(pipeline: &gst::Pipeline) -> Result<(), String> {
-    pipeline.set_state(gst::State::Playing).map_err(|e| format!("cannot start pipeline: {e}"))?;
-    // Generous: on a loaded machine the first encoded frame (which completes the sinks' state
-    // change) can take seconds.
-    let (res, state, pending) = pipeline.state(gst::ClockTime::from_seconds(20));
-    match (res, state) {
-        (Ok(_), gst::State::Playing) => Ok(()),
-        _ => {
-            // The element that failed said why on the bus.
-            let why = pipeline
-                .bus()
-                .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
-                .and_then(|m| match m.view() {
-                    gst::MessageView::Error(e) => Some(format!(
-                        ": {} from {} ({})",
-                        e.error(),
-                        m.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
-                        e.debug().map(|d| d.to_string()).unwrap_or_default()
-                    )),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            Err(format!("pipeline did not reach PLAYING ({res:?}, {state:?}, pending {pending:?}){why}"))
+/// Start `pipeline` and wait until it plays; why not, and the element that said so.
+fn start_pipeline(pipeline: &gst::Pipeline) -> Result<(), (String, Option<gst::Object>)> {
+    let what = match pipeline.set_state(gst::State::Playing) {
+        Err(e) => format!("cannot start pipeline: {e}"),
+        Ok(_) => {
+            // Generous: on a loaded machine the first encoded frame (which completes the
+            // sinks' state change) can take seconds.
+            let (res, state, pending) = pipeline.state(gst::ClockTime::from_seconds(20));
+            if let (Ok(_), gst::State::Playing) = (res, state) {
+                return Ok(());
+            }
+            format!("pipeline did not reach PLAYING ({res:?}, {state:?}, pending {pending:?})")
         }
-    }
+    };
+    // The element that failed said why on the bus.
+    let Some(msg) = pipeline.bus().and_then(|b| b.pop_filtered(&[gst::MessageType::Error])) else {
+        return Err((what, None));
+    };
+    let why = match msg.view() {
+        gst::MessageView::Error(e) => format!(
+            ": {} from {} ({})",
+            e.error(),
+            msg.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+            e.debug().map(|d| d.to_string()).unwrap_or_default()
+        ),
+        _ => String::new(),
+    };
+    Err((format!("{what}{why}"), msg.src().cloned()))
 }
 
 /// Identity of an airing for "already prepared": its row id and its end. Handled keys are

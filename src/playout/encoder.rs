@@ -239,6 +239,38 @@ pub fn probe_with(choice: &EncoderChoice, profile: &crate::lineup::OutputProfile
     result
 }
 
+/// The encoders a channel falls back to when `chosen` fails on air: for
+/// [`EncoderChoice::Auto`], the ones after it in [`PROBE_ORDER`] that the registry has and that
+/// pass a trial encode of `profile` (each verified once for the life of the process); none
+/// for a configured encoder (the channel is rebuilt on it).
+pub fn fallbacks(
+    choice: &EncoderChoice,
+    chosen: EncoderKind,
+    profile: &crate::lineup::OutputProfile,
+) -> Vec<EncoderKind> {
+    if !matches!(choice, EncoderChoice::Auto) {
+        return Vec::new();
+    }
+    static VERIFIED: std::sync::Mutex<Vec<(EncoderKind, bool)>> = std::sync::Mutex::new(Vec::new());
+    let after = PROBE_ORDER.iter().position(|k| *k == chosen).map_or(PROBE_ORDER.len(), |i| i + 1);
+    let mut verified = VERIFIED.lock().expect("fallback cache");
+    let mut out = Vec::new();
+    for kind in PROBE_ORDER[after..].iter().copied().filter(|k| k.factory().is_available()) {
+        let ok = match verified.iter().find(|(k, _)| *k == kind) {
+            Some((_, ok)) => *ok,
+            None => {
+                let ok = super::verify::verify_fallback(kind, profile);
+                verified.push((kind, ok));
+                ok
+            }
+        };
+        if ok {
+            out.push(kind);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

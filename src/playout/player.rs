@@ -32,6 +32,8 @@ pub struct PlayerConfig {
     pub profile: OutputProfile,
     /// Encoder (see [`super::encoder::probe`]).
     pub encoder: EncoderKind,
+    /// What to do when it fails on air.
+    pub fallback: EncoderFallback,
     /// Loudness target (LUFS) every item is brought to.
     pub target_lufs: f64,
     /// Where each item's latest loudness is read and on-air measurements go; `None`: the
@@ -45,6 +47,28 @@ pub struct PlayerConfig {
     pub audio_overlay: Option<OverlayFactory>,
     /// Stand-by cover and preview window (see [`super::station`]).
     pub presentation: super::station::Presentation,
+}
+
+/// What a channel does when its encoder fails on air (an error from the encoder, or no output
+/// while its input flows): it is rebuilt at once on the next of `next`, and the preferred
+/// encoder is tried again after `retry_after`, doubling after each new failure up to
+/// [`MAX_ENCODER_RETRY`] (back to `retry_after` once it held that long).
+#[derive(Debug, Clone)]
+pub struct EncoderFallback {
+    /// Verified encoders to fall back to, in order ([`super::encoder::fallbacks`]).
+    pub next: Vec<EncoderKind>,
+    /// First wait before the preferred encoder is tried again.
+    pub retry_after: Duration,
+}
+
+/// The longest wait before a failed encoder is tried again.
+pub const MAX_ENCODER_RETRY: Duration = Duration::from_secs(30 * 60);
+
+impl Default for EncoderFallback {
+    /// No fallback (the channel is rebuilt on its encoder); a minute before a retry.
+    fn default() -> Self {
+        Self { next: Vec::new(), retry_after: Duration::from_secs(60) }
+    }
 }
 
 /// A closure run on the actor task with the live pipeline (graphics, alerts).
@@ -76,6 +100,10 @@ pub struct PlayerStatus {
     pub on_air: Option<String>,
     /// The last fatal pipeline error.
     pub last_error: Option<String>,
+    /// The encoder element running the channel now.
+    pub encoder: Option<String>,
+    /// The last change of encoder: when, and why (a failure and the fallback, or a retry).
+    pub encoder_change: Option<(DateTime<Utc>, String)>,
     /// The channel keeps real time (see [`super::watchdog::RealtimeMeter`]).
     pub realtime: bool,
     /// How late the output is against the clock (ms, mixer latency included).
@@ -101,6 +129,8 @@ impl Default for PlayerStatus {
             output_offset_ns: 0,
             on_air: None,
             last_error: None,
+            encoder: None,
+            encoder_change: None,
             realtime: true,
             late_ms: 0,
             dropped_frames: 0,
@@ -113,11 +143,12 @@ impl Default for PlayerStatus {
 }
 
 impl PlayerStatus {
-    /// The channel's health as the edges see it, with `encoder` running it.
-    pub fn health(&self, encoder: &str) -> Health {
+    /// The channel's health as the edges see it.
+    pub fn health(&self) -> Health {
         Health {
             playing: self.running,
-            encoder: Some(encoder.to_owned()),
+            encoder: self.encoder.clone(),
+            encoder_change: self.encoder_change.clone(),
             on_air: self.on_air.clone(),
             realtime: self.realtime,
             late_ms: self.late_ms,

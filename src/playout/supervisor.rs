@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::encoder::{self, EncoderKind};
 use super::overlay::ChannelGraphics;
 use super::pipeline::{Output, OverlayFactory};
-use super::player::{ChannelPlayer, PlayerConfig, PlayerError};
+use super::player::{ChannelPlayer, EncoderFallback, PlayerConfig, PlayerError};
 use super::watchdog::Backoff;
 use super::{AsRunSink, ItemLoudness};
 use crate::clock::SharedClock;
@@ -126,6 +126,17 @@ pub async fn run(mut deps: SupervisorDeps) {
         }
     };
     tracing::info!(encoder = encoder.element(), "playout encoder");
+    // The encoders a channel falls back to when this one fails on air, verified now (a trial
+    // encode each) so a failure on air switches at once.
+    let choice = deps.settings.encoder.clone();
+    let fallback = EncoderFallback {
+        next: tokio::task::spawn_blocking(move || encoder::fallbacks(&choice, encoder, &OutputProfile::default()))
+            .await
+            .unwrap_or_default(),
+        retry_after: deps.settings.encoder_retry,
+    };
+    let fallback_names: Vec<&str> = fallback.next.iter().map(|k| k.element()).collect();
+    tracing::info!(encoder = encoder.element(), fallbacks = ?fallback_names, retry_s = fallback.retry_after.as_secs(), "encoder fallback order");
     // Channels start anyway (a missing decoder only hurts the files that need it), but each
     // missing element is said once, with what to install.
     for missing in crate::elements::missing() {
@@ -228,7 +239,7 @@ pub async fn run(mut deps: SupervisorDeps) {
                 if always && lease.is_none() && !watched {
                     continue;
                 }
-                match start(&deps, ch, encoder).await {
+                match start(&deps, ch, encoder, &fallback).await {
                     Ok((player, overlay)) => {
                         tracing::info!(channel = %ch.number, "channel started");
                         replaced.retain(|id| *id != ch.id);
@@ -299,6 +310,7 @@ async fn start(
     deps: &SupervisorDeps,
     ch: &Channel,
     encoder: EncoderKind,
+    fallback: &EncoderFallback,
 ) -> Result<(ChannelPlayer, Option<ChannelOverlay>), StartError> {
     let now = deps.clock.now().timestamp().max(0) as u64;
     let hls = HlsWriter::start(&hls_dir_of(&deps.settings.hls_dir, ch.id), deps.settings.hls_window, now)?;
@@ -308,6 +320,7 @@ async fn start(
         channel: ch.id,
         profile: ch.settings.profile,
         encoder,
+        fallback: fallback.clone(),
         target_lufs: deps.settings.target_lufs,
         loudness: deps.loudness.clone(),
         audio_tracks: ch.settings.audio.clone(),

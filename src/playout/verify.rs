@@ -71,6 +71,26 @@ pub fn choose_encoder(choice: &EncoderChoice, profile: &OutputProfile) -> Result
     Err(EncoderError::NoneFound)
 }
 
+/// Whether `kind` may take over a channel whose encoder failed on air: its trial encode of
+/// `profile` worked (logged either way).
+pub fn verify_fallback(kind: EncoderKind, profile: &OutputProfile) -> bool {
+    match trial_encode(kind, profile) {
+        Ok(bytes) => {
+            tracing::info!(
+                encoder = kind.element(),
+                frames = TRIAL_FRAMES,
+                bytes,
+                "fallback encoder verified by a trial encode"
+            );
+            true
+        }
+        Err(reason) => {
+            tracing::warn!(encoder = kind.element(), %reason, "not a fallback encoder: its trial encode failed");
+            false
+        }
+    }
+}
+
 /// Encode [`TRIAL_FRAMES`] frames of `profile`'s caps; the H.264 bytes produced.
 pub fn trial_encode(kind: EncoderKind, profile: &OutputProfile) -> Result<usize, String> {
     let pipeline = gst::Pipeline::with_name(&format!("trial-{}", kind.element()));

@@ -222,6 +222,8 @@ pub struct Health {
     pub playing: bool,
     /// The encoder element in use.
     pub encoder: Option<String>,
+    /// The last change of encoder: when, and why.
+    pub encoder_change: Option<(chrono::DateTime<chrono::Utc>, String)>,
     /// Title on the air now.
     pub on_air: Option<String>,
     /// The channel keeps real time (no encoder backlog, output not late).
@@ -245,6 +247,7 @@ impl Default for Health {
         Self {
             playing: false,
             encoder: None,
+            encoder_change: None,
             on_air: None,
             realtime: true,
             late_ms: 0,

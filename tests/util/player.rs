@@ -81,6 +81,7 @@ pub fn x264_config(profile: OutputProfile) -> PlayerConfig {
         channel: ChannelId(1),
         profile,
         encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
+        fallback: Default::default(),
         target_lufs: -24.0,
         overlay: None,
         audio_overlay: None,

@@ -9,9 +9,10 @@ use anyhow::Context as _;
 use super::{Context, ask_replan};
 use crate::clock::{SystemClock, format_duration_ms};
 use crate::library::catalog::parse_breakpoints;
+use crate::library::jellyfin::JellyfinError;
 use crate::library::plex::PlexError;
 use crate::library::secret::mask;
-use crate::library::store::{ItemFilter, Source, SourceSpec};
+use crate::library::store::{ItemFilter, ServerFlavor, Source, SourceSpec};
 use crate::library::{
     ItemEdit, Library, LibraryError, MediaId, Progress, ProgressUpdate, ScanReport, SourceEdit, SourceId, demo,
 };
@@ -19,8 +20,8 @@ use crate::library::{
 /// `retrovue source ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum SourceCmd {
-    /// Add a folder or Plex source.
-    Add(SourceAddArgs),
+    /// Add a folder, Plex, Jellyfin or Emby source.
+    Add(Box<SourceAddArgs>),
     /// List sources.
     List {
         /// Print JSON.
@@ -47,22 +48,22 @@ pub struct SourceEditArgs {
     /// Folder sources: where the folder is now (its items move with it).
     #[arg(long)]
     pub path: Option<PathBuf>,
-    /// Plex: the server URL.
+    /// Plex/Jellyfin/Emby: the server URL.
     #[arg(long)]
     pub url: Option<String>,
-    /// Plex: the token.
-    #[arg(long)]
+    /// Plex: the token; Jellyfin/Emby: the API key.
+    #[arg(long, visible_alias = "api-key")]
     pub token: Option<String>,
-    /// Plex: a library to import (repeatable; replaces the list).
+    /// Plex/Jellyfin/Emby: a library to import (repeatable; replaces the list).
     #[arg(long = "library", conflicts_with = "all_libraries")]
     pub libraries: Vec<String>,
-    /// Plex: import every library.
+    /// Plex/Jellyfin/Emby: import every library.
     #[arg(long)]
     pub all_libraries: bool,
-    /// Plex: path mapping `PLEX_PREFIX=LOCAL_PREFIX`.
+    /// Plex/Jellyfin/Emby: path mapping `SERVER_PREFIX=LOCAL_PREFIX`.
     #[arg(long, conflicts_with = "no_path_map")]
     pub path_map: Option<String>,
-    /// Plex: no path mapping.
+    /// Plex/Jellyfin/Emby: no path mapping.
     #[arg(long)]
     pub no_path_map: bool,
     /// Include it in scans and schedules.
@@ -77,23 +78,32 @@ pub struct SourceEditArgs {
 #[derive(Debug, clap::Args)]
 pub struct SourceAddArgs {
     /// A folder of media.
-    #[arg(long, conflicts_with = "plex", required_unless_present = "plex")]
+    #[arg(long, conflicts_with_all = ["plex", "jellyfin", "emby"], required_unless_present_any = ["plex", "jellyfin", "emby"])]
     pub folder: Option<PathBuf>,
     /// What the folder holds: shows, movies, commercials, bumpers, promos, station_ids, intros, outros, slates,
     /// signoffs, signons.
     #[arg(long, requires = "folder")]
     pub kind: Option<String>,
     /// A Plex server URL.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["jellyfin", "emby"])]
     pub plex: Option<String>,
     /// The Plex token.
     #[arg(long, requires = "plex")]
     pub token: Option<String>,
-    /// Plex libraries to import (repeatable; default all).
+    /// A Jellyfin server URL (e.g. http://192.168.1.20:8096).
+    #[arg(long, conflicts_with = "emby", group = "media_server")]
+    pub jellyfin: Option<String>,
+    /// An Emby server URL (e.g. http://192.168.1.20:8096).
+    #[arg(long, group = "media_server")]
+    pub emby: Option<String>,
+    /// The Jellyfin/Emby API key (Dashboard > API Keys).
+    #[arg(long, requires = "media_server")]
+    pub api_key: Option<String>,
+    /// Server libraries to import (repeatable; default all).
     #[arg(long = "library")]
     pub libraries: Vec<String>,
-    /// Plex path mapping `PLEX_PREFIX=LOCAL_PREFIX`: play files locally when they exist here.
-    #[arg(long, requires = "plex")]
+    /// Server path mapping `SERVER_PREFIX=LOCAL_PREFIX`: play files locally when they exist here.
+    #[arg(long, conflicts_with = "folder")]
     pub path_map: Option<String>,
     /// Display name.
     #[arg(long)]
@@ -216,6 +226,13 @@ fn source_json(s: &Source) -> serde_json::Value {
             v["libraries"] = serde_json::json!(libraries);
             v["path_map"] = serde_json::json!(path_map);
         }
+        SourceSpec::MediaServer { server, url, api_key, libraries, path_map } => {
+            v["type"] = server.as_str().into();
+            v["url"] = url.clone().into();
+            v["api_key"] = mask(api_key).into();
+            v["libraries"] = serde_json::json!(libraries);
+            v["path_map"] = serde_json::json!(path_map);
+        }
     }
     v
 }
@@ -225,11 +242,33 @@ pub fn source(ctx: &Context, cmd: SourceCmd) -> anyhow::Result<()> {
     let lib = open_library(ctx)?;
     match cmd {
         SourceCmd::Add(a) => {
+            let a = *a;
             let s = if let Some(folder) = a.folder {
                 let kind = a.kind.context("--folder needs --kind (shows, movies, commercials, ...)")?;
                 lib.add_folder(&folder, &kind, a.name.as_deref())?
+            } else if let Some((server, url)) =
+                a.jellyfin.map(|u| (ServerFlavor::Jellyfin, u)).or_else(|| a.emby.map(|u| (ServerFlavor::Emby, u)))
+            {
+                let key = a.api_key.with_context(|| format!("--{} needs --api-key", server.as_str()))?;
+                let path_map = a.path_map.as_deref().map(parse_path_map).transpose()?;
+                let rt = tokio::runtime::Runtime::new()?;
+                let added = rt.block_on(lib.add_media_server_checked(
+                    server,
+                    &url,
+                    &key,
+                    a.libraries,
+                    a.name.as_deref(),
+                    path_map,
+                ));
+                let (s, unreachable) = added.context("the source was not added")?;
+                if let Some(e) = unreachable {
+                    eprintln!("warning: {e}; the source is added and the next scan tries again");
+                }
+                s
             } else {
-                let url = a.plex.context("give --folder PATH --kind KIND or --plex URL --token T")?;
+                let url = a.plex.context(
+                    "give --folder PATH --kind KIND, --plex URL --token T, or --jellyfin/--emby URL --api-key K",
+                )?;
                 let token = a.token.context("--plex needs --token")?;
                 let path_map = a.path_map.as_deref().map(parse_path_map).transpose()?;
                 let rt = tokio::runtime::Runtime::new()?;
@@ -255,6 +294,9 @@ pub fn source(ctx: &Context, cmd: SourceCmd) -> anyhow::Result<()> {
                             format!("folder {content_kind} {}", path.display())
                         }
                         SourceSpec::Plex { url, token, .. } => format!("plex {url} token {}", mask(token)),
+                        SourceSpec::MediaServer { server, url, api_key, .. } => {
+                            format!("{} {url} api key {}", server.as_str(), mask(api_key))
+                        }
                     };
                     let err = s.last_error.as_deref().map(|e| format!("  (last error: {e})")).unwrap_or_default();
                     println!("{:>4}  {}  {what}{err}", s.id, s.name);
@@ -271,7 +313,7 @@ pub fn source(ctx: &Context, cmd: SourceCmd) -> anyhow::Result<()> {
 }
 
 fn parse_path_map(m: &str) -> anyhow::Result<(String, String)> {
-    m.split_once('=').map(|(f, t)| (f.to_owned(), t.to_owned())).context("--path-map is PLEX_PREFIX=LOCAL_PREFIX")
+    m.split_once('=').map(|(f, t)| (f.to_owned(), t.to_owned())).context("--path-map is SERVER_PREFIX=LOCAL_PREFIX")
 }
 
 /// `retrovue source edit`: a changed token or URL is tried on the server first (a refused
@@ -311,6 +353,21 @@ fn edit_source(lib: &Library, a: SourceEditArgs) -> anyhow::Result<()> {
             Err(e) => eprintln!("warning: {e}; the change is saved and the next scan tries again"),
         }
     }
+    if let SourceSpec::MediaServer { server, url, api_key, .. } = &current.spec
+        && (edit.url.is_some() || edit.token.is_some())
+    {
+        let (url, key) = (edit.url.as_deref().unwrap_or(url), edit.token.as_deref().unwrap_or(api_key));
+        let rt = tokio::runtime::Runtime::new()?;
+        match rt.block_on(lib.check_media_server(*server, url, key)) {
+            Ok(_) => {}
+            Err(LibraryError::MediaServer(
+                e @ (JellyfinError::Unauthorized { .. } | JellyfinError::Garbage { .. }),
+            )) => {
+                return Err(anyhow::Error::new(e).context(format!("source {id} was not changed")));
+            }
+            Err(e) => eprintln!("warning: {e}; the change is saved and the next scan tries again"),
+        }
+    }
     let done = lib.edit_source(id, &edit)?;
     if let Some((from, to)) = &done.moved {
         lib.db().call_blocking(|c| crate::schedule::store::move_uris(c, from, to))?;
@@ -334,6 +391,13 @@ fn source_summary(s: &Source) -> String {
         SourceSpec::Plex { url, token, libraries, path_map } => format!(
             ": plex {url} token {}{}{}",
             mask(token),
+            if libraries.is_empty() { String::new() } else { format!(" libraries {}", libraries.join(", ")) },
+            path_map.as_ref().map(|(f, t)| format!(" path map {f}={t}")).unwrap_or_default()
+        ),
+        SourceSpec::MediaServer { server, url, api_key, libraries, path_map } => format!(
+            ": {} {url} api key {}{}{}",
+            server.as_str(),
+            mask(api_key),
             if libraries.is_empty() { String::new() } else { format!(" libraries {}", libraries.join(", ")) },
             path_map.as_ref().map(|(f, t)| format!(" path map {f}={t}")).unwrap_or_default()
         ),

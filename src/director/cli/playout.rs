@@ -100,6 +100,7 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
         channel,
         profile: OutputProfile::default(),
         encoder: kind,
+        fallback: Default::default(),
         target_lufs: -24.0,
         overlay: None,
         audio_overlay: None,

@@ -67,6 +67,56 @@ pub enum SourceSpec {
         /// Path prefix as Plex sees files, and as this box sees them.
         path_map: Option<(String, String)>,
     },
+    /// A Jellyfin or Emby server.
+    MediaServer {
+        /// Which API it speaks (Emby's lives under `/emby`).
+        server: ServerFlavor,
+        /// Base URL (without `/emby`).
+        url: String,
+        /// API key (never shown in full).
+        api_key: String,
+        /// Libraries to import ([] = all).
+        libraries: Vec<String>,
+        /// Path prefix as the server sees files, and as this box sees them.
+        path_map: Option<(String, String)>,
+    },
+}
+
+/// Jellyfin or Emby: the same API, Emby's under `/emby` (`sources.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerFlavor {
+    /// Jellyfin.
+    Jellyfin,
+    /// Emby.
+    Emby,
+}
+
+impl ServerFlavor {
+    /// `jellyfin` or `emby` (`sources.kind`, breakpoint origin, CLI/API type).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jellyfin => "jellyfin",
+            Self::Emby => "emby",
+        }
+    }
+
+    /// `Jellyfin` or `Emby`, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Jellyfin => "Jellyfin",
+            Self::Emby => "Emby",
+        }
+    }
+
+    /// The API's base under the server URL: `url` itself (Jellyfin) or `url/emby` (Emby).
+    pub fn api_base(self, url: &str) -> String {
+        let url = url.trim_end_matches('/');
+        match self {
+            Self::Jellyfin => url.to_owned(),
+            Self::Emby => format!("{url}/emby"),
+        }
+    }
 }
 
 /// A media source.
@@ -76,7 +126,7 @@ pub struct Source {
     pub id: SourceId,
     /// Display name.
     pub name: String,
-    /// Folder or Plex.
+    /// Folder, Plex, Jellyfin or Emby.
     pub spec: SourceSpec,
     /// Included in scans and schedules.
     pub enabled: bool,
@@ -113,22 +163,44 @@ pub fn insert_source(conn: &Connection, name: &str, spec: &SourceSpec, now_ms: i
                 now_ms
             ],
         )?,
+        SourceSpec::MediaServer { server, url, api_key, libraries, path_map } => conn.execute(
+            "INSERT INTO sources (kind, name, url, token, libraries, path_map_from, path_map_to, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                server.as_str(),
+                name,
+                url,
+                api_key,
+                serde_json::to_string(libraries).expect("json"),
+                path_map.as_ref().map(|p| &p.0),
+                path_map.as_ref().map(|p| &p.1),
+                now_ms
+            ],
+        )?,
     };
     Ok(SourceId(conn.last_insert_rowid()))
 }
 
 fn source_from_row(r: &Row<'_>) -> rusqlite::Result<Source> {
     let kind: String = r.get(1)?;
-    let spec = if kind == "plex" {
+    let server = |r: &Row<'_>| -> rusqlite::Result<_> {
         let libs: String = r.get(6)?;
         let from: Option<String> = r.get(7)?;
         let to: Option<String> = r.get(8)?;
-        SourceSpec::Plex {
-            url: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-            token: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-            libraries: serde_json::from_str(&libs).unwrap_or_default(),
-            path_map: from.zip(to),
-        }
+        Ok((
+            r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+            serde_json::from_str(&libs).unwrap_or_default(),
+            from.zip(to),
+        ))
+    };
+    let spec = if kind == "plex" {
+        let (url, token, libraries, path_map) = server(r)?;
+        SourceSpec::Plex { url, token, libraries, path_map }
+    } else if kind == "jellyfin" || kind == "emby" {
+        let (url, api_key, libraries, path_map) = server(r)?;
+        let server = if kind == "emby" { ServerFlavor::Emby } else { ServerFlavor::Jellyfin };
+        SourceSpec::MediaServer { server, url, api_key, libraries, path_map }
     } else {
         SourceSpec::Folder {
             path: r.get::<_, Option<String>>(3)?.unwrap_or_default().into(),
@@ -158,7 +230,7 @@ pub fn get_source(conn: &Connection, id: SourceId) -> rusqlite::Result<Option<So
     conn.query_row(&format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = ?1"), [id.0], source_from_row).optional()
 }
 
-/// What opening items needs beyond their URIs (the tokens of the Plex sources).
+/// What opening items needs beyond their URIs (the tokens and API keys of the server sources).
 pub fn credentials(conn: &Connection) -> rusqlite::Result<crate::library::secret::Credentials> {
     Ok(crate::library::secret::Credentials::from_sources(&list_sources(conn)?))
 }
@@ -173,6 +245,10 @@ pub fn same_source(conn: &Connection, spec: &SourceSpec) -> rusqlite::Result<Opt
         (SourceSpec::Plex { url: a, libraries: l, .. }, SourceSpec::Plex { url: b, libraries: m, .. }) => {
             a == b && l == m
         }
+        (
+            SourceSpec::MediaServer { server: f, url: a, libraries: l, .. },
+            SourceSpec::MediaServer { server: g, url: b, libraries: m, .. },
+        ) => f == g && a == b && l == m,
         _ => false,
     };
     Ok(list_sources(conn)?.into_iter().find(same))
@@ -203,6 +279,22 @@ pub fn update_source(conn: &Connection, source: &Source) -> rusqlite::Result<boo
                 path_map.as_ref().map(|p| &p.0),
                 path_map.as_ref().map(|p| &p.1),
                 source.enabled
+            ],
+        )?,
+        SourceSpec::MediaServer { server, url, api_key, libraries, path_map } => conn.execute(
+            "UPDATE sources SET name = ?2, url = ?3, token = ?4, libraries = ?5, path_map_from = ?6, path_map_to = ?7,
+                enabled = ?8
+             WHERE id = ?1 AND kind = ?9",
+            params![
+                source.id.0,
+                source.name,
+                url,
+                api_key,
+                serde_json::to_string(libraries).expect("json"),
+                path_map.as_ref().map(|p| &p.0),
+                path_map.as_ref().map(|p| &p.1),
+                source.enabled,
+                server.as_str()
             ],
         )?,
     };

@@ -1,7 +1,7 @@
-//! `/api/sources`: list, add (folder or Plex), edit in place, remove, and test a source
-//! before adding it.
+//! `/api/sources`: list, add (folder, Plex, Jellyfin or Emby), edit in place, remove, and test
+//! a source before adding it.
 //! Folder paths are checked before they touch the filesystem (absolute, no `..`, an existing
-//! directory); Plex tokens are stored but only ever sent back masked.
+//! directory); Plex tokens and Jellyfin/Emby API keys are stored but only ever sent back masked.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -15,9 +15,10 @@ use super::parse_id;
 use super::schedule::ask_replan;
 use super::settings::PLEX_TOKEN;
 use crate::config::store as config_store;
+use crate::library::jellyfin::JellyfinError;
 use crate::library::plex::PlexError;
 use crate::library::secret::mask;
-use crate::library::store::{self as library_store, Source, SourceSpec};
+use crate::library::store::{self as library_store, ServerFlavor, Source, SourceSpec};
 use crate::library::{Library, LibraryError, SourceEdit, SourceId};
 use crate::schedule::store as schedule_store;
 use crate::web::WebState;
@@ -45,7 +46,7 @@ pub struct SourceView {
     pub id: SourceId,
     /// Name.
     pub name: String,
-    /// `folder` or `plex`.
+    /// `folder`, `plex`, `jellyfin` or `emby`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Folder path or Plex URL.
@@ -56,7 +57,7 @@ pub struct SourceView {
     pub libraries: Vec<String>,
     /// Plex path mapping (prefix as Plex sees files, as this box does).
     pub path_map: Option<(String, String)>,
-    /// Masked Plex token.
+    /// Masked Plex token or Jellyfin/Emby API key.
     pub token: Option<String>,
     /// Enabled.
     pub enabled: bool,
@@ -74,6 +75,9 @@ impl From<Source> for SourceView {
             }
             SourceSpec::Plex { url, token, libraries, path_map } => {
                 ("plex", url, None, libraries, path_map, Some(mask(&token)))
+            }
+            SourceSpec::MediaServer { server, url, api_key, libraries, path_map } => {
+                (server.as_str(), url, None, libraries, path_map, Some(mask(&api_key)))
             }
         };
         Self {
@@ -120,6 +124,56 @@ pub enum NewSource {
         #[serde(default)]
         name: Option<String>,
     },
+    /// A Jellyfin server.
+    Jellyfin {
+        /// Base URL.
+        url: String,
+        /// API key.
+        api_key: String,
+        /// Libraries to import ([] = all).
+        #[serde(default)]
+        libraries: Vec<String>,
+        /// Display name.
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// An Emby server.
+    Emby {
+        /// Base URL.
+        url: String,
+        /// API key.
+        api_key: String,
+        /// Libraries to import ([] = all).
+        #[serde(default)]
+        libraries: Vec<String>,
+        /// Display name.
+        #[serde(default)]
+        name: Option<String>,
+    },
+}
+
+/// A new Jellyfin or Emby source as the page sends it.
+struct NewServer {
+    server: ServerFlavor,
+    url: String,
+    api_key: String,
+    libraries: Vec<String>,
+    name: Option<String>,
+}
+
+impl NewSource {
+    /// A Jellyfin or Emby server, or the body as it was.
+    fn media_server(self) -> Result<NewServer, Self> {
+        match self {
+            Self::Jellyfin { url, api_key, libraries, name } => {
+                Ok(NewServer { server: ServerFlavor::Jellyfin, url, api_key, libraries, name })
+            }
+            Self::Emby { url, api_key, libraries, name } => {
+                Ok(NewServer { server: ServerFlavor::Emby, url, api_key, libraries, name })
+            }
+            other => Err(other),
+        }
+    }
 }
 
 /// Body of `PUT /api/sources/{id}`: the fields present change, the source keeps its id
@@ -139,7 +193,7 @@ pub struct SourceChange {
     /// Plex: the server URL.
     #[serde(default)]
     pub url: Option<String>,
-    /// Plex: a new token (empty: keep the stored one).
+    /// Plex: a new token, Jellyfin/Emby: a new API key (empty: keep the stored one).
     #[serde(default)]
     pub token: Option<String>,
     /// Plex: libraries to import ([] = all).
@@ -203,7 +257,7 @@ fn checked_url(url: &str) -> Result<String, Error> {
         && u.len() < 300
         && !u.chars().any(|c| c.is_whitespace() || c.is_control());
     if !ok {
-        return Err(Error::BadRequest(format!("{url:?}: give the Plex server URL, such as http://192.168.1.20:32400")));
+        return Err(Error::BadRequest(format!("{url:?}: give the server URL, such as http://192.168.1.20:32400")));
     }
     Ok(u.to_owned())
 }
@@ -220,6 +274,31 @@ pub async fn list(State(state): State<WebState>) -> Result<Json<Vec<SourceView>>
 
 /// `POST /api/sources`
 pub async fn add(State(state): State<WebState>, Json(body): Json<NewSource>) -> Result<Json<SourceView>, Error> {
+    let body = match body.media_server() {
+        Ok(NewServer { server, url, api_key, libraries, name }) => {
+            let url = checked_url(&url)?;
+            let api_key = api_key.trim().to_owned();
+            if api_key.is_empty() || api_key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(Error::BadRequest(format!("give the {} API key", server.label())));
+            }
+            let name = name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| server.label().into());
+            if name.chars().count() > 100 {
+                return Err(Error::BadRequest("the name is too long".into()));
+            }
+            let library = Library::new(state.db.clone(), state.clock.clone(), state.config.library.clone())
+                .with_plex_timeout(Duration::from_secs(6));
+            let (source, unreachable) = library
+                .add_media_server_checked(server, &url, &api_key, libraries, Some(&name), None)
+                .await
+                .map_err(library_error)?;
+            if let Some(e) = unreachable {
+                tracing::warn!(source = %source.id, error = %e, "web: source added while its server is unreachable");
+            }
+            tracing::info!(source = %source.id, name = %source.name, "web: source added");
+            return Ok(Json(source.into()));
+        }
+        Err(other) => other,
+    };
     let (name, spec) = match body {
         NewSource::Folder { path, content_kind, name } => {
             if !FOLDER_KINDS.contains(&content_kind.as_str()) {
@@ -247,6 +326,7 @@ pub async fn add(State(state): State<WebState>, Json(body): Json<NewSource>) -> 
                 SourceSpec::Plex { url, token, libraries, path_map: None },
             )
         }
+        NewSource::Jellyfin { .. } | NewSource::Emby { .. } => unreachable!("handled above"),
     };
     if name.chars().count() > 100 {
         return Err(Error::BadRequest("the name is too long".into()));
@@ -270,6 +350,7 @@ pub async fn add(State(state): State<WebState>, Json(body): Json<NewSource>) -> 
             }
             source
         }
+        SourceSpec::MediaServer { .. } => unreachable!("handled above"),
     };
     tracing::info!(source = %source.id, name = %source.name, "web: source added");
     Ok(Json(source.into()))
@@ -311,6 +392,18 @@ pub async fn update(
             Err(e) => tracing::warn!(source = %id, error = %e, "web: source changed while its server is unreachable"),
         }
     }
+    if let SourceSpec::MediaServer { server, url, api_key, .. } = &current.spec
+        && (edit.url.is_some() || edit.token.is_some())
+    {
+        let (url, key) = (edit.url.as_deref().unwrap_or(url), edit.token.as_deref().unwrap_or(api_key));
+        match library.check_media_server(*server, url, key).await {
+            Ok(_) => {}
+            Err(e @ LibraryError::MediaServer(JellyfinError::Unauthorized { .. } | JellyfinError::Garbage { .. })) => {
+                return Err(Error::BadRequest(format!("{e}; nothing was changed")));
+            }
+            Err(e) => tracing::warn!(source = %id, error = %e, "web: source changed while its server is unreachable"),
+        }
+    }
     let done = tokio::task::spawn_blocking(move || library.edit_source(id, &edit))
         .await
         .ctx("editing a source")?
@@ -344,12 +437,19 @@ pub struct TestResult {
     pub ok: bool,
     /// What was found, or what went wrong.
     pub message: String,
-    /// Plex: the server's libraries.
+    /// Plex/Jellyfin/Emby: the server's libraries.
     pub libraries: Vec<String>,
 }
 
 /// `POST /api/sources/test`: can this source be read?
 pub async fn test(State(state): State<WebState>, Json(body): Json<NewSource>) -> Result<Json<TestResult>, Error> {
+    let body = match body.media_server() {
+        Ok(NewServer { server, url, api_key, .. }) => {
+            let url = checked_url(&url)?;
+            return Ok(Json(test_media_server(&state, server, &url, api_key.trim()).await));
+        }
+        Err(other) => other,
+    };
     match body {
         NewSource::Folder { path, .. } => {
             let path = match checked_folder(&path) {
@@ -373,6 +473,20 @@ pub async fn test(State(state): State<WebState>, Json(body): Json<NewSource>) ->
             };
             Ok(Json(test_plex(&url, token.as_deref()).await))
         }
+        NewSource::Jellyfin { .. } | NewSource::Emby { .. } => unreachable!("handled above"),
+    }
+}
+
+/// Ask a Jellyfin/Emby server for its libraries with `api_key`.
+async fn test_media_server(state: &WebState, server: ServerFlavor, url: &str, api_key: &str) -> TestResult {
+    let library = Library::new(state.db.clone(), state.clock.clone(), state.config.library.clone())
+        .with_plex_timeout(Duration::from_secs(6));
+    match library.check_media_server(server, url, api_key).await {
+        Ok(found) => {
+            let libraries: Vec<String> = found.into_iter().map(|l| l.name).collect();
+            TestResult { ok: true, message: format!("connected: {} libraries", libraries.len()), libraries }
+        }
+        Err(e) => TestResult { ok: false, message: e.to_string(), libraries: vec![] },
     }
 }
 

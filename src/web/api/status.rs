@@ -83,6 +83,9 @@ pub struct ChannelStatus {
     pub dropped_frames: u64,
     /// The encoder element running it.
     pub encoder: Option<String>,
+    /// Its last change of encoder (a failure and the fallback, or the preferred one tried
+    /// again): when (UTC ms) and why.
+    pub encoder_change: Option<Recovery>,
     /// Pipeline rebuilds since the channel started.
     pub restarts: u32,
     /// Times the content watchdog recovered the channel (item retried, pipeline rebuilt,
@@ -96,7 +99,7 @@ pub struct ChannelStatus {
     pub next: Option<GuideProgram>,
 }
 
-/// What the content watchdog did last on a channel.
+/// What the content watchdog (or the encoder fallback) did last on a channel.
 #[derive(Debug, Serialize)]
 pub struct Recovery {
     /// When (UTC ms).
@@ -211,6 +214,7 @@ pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> 
                 late_ms: health.late_ms,
                 dropped_frames: health.dropped_frames,
                 encoder: health.encoder,
+                encoder_change: health.encoder_change.map(|(at, what)| Recovery { at: at.timestamp_millis(), what }),
                 restarts: health.restarts,
                 watchdog_recoveries: health.watchdog_recoveries,
                 last_recovery: health.last_recovery.map(|(at, what)| Recovery { at: at.timestamp_millis(), what }),

@@ -200,6 +200,7 @@ VIEWS.dashboard = async (main) => {
               h('div', { class: 'meter' }, h('span', { style: { width: `${progress}%` } })),
               h('div', { class: 'next' }, `${fmtTime(now.start)}–${fmtTime(now.end)}`, next ? ` · next ${fmtTime(next.start)} ${next.title}` : '')]
               : h('div', { class: 'next' }, 'Nothing scheduled'),
+            c.encoder_change ? h('div', { class: 'notice warn' }, `Encoder ${c.encoder} since ${fmtTime(c.encoder_change.at)}: ${c.encoder_change.what}`) : null,
             c.last_recovery ? h('div', { class: 'notice warn' }, `Recovered ${c.watchdog_recoveries}× — last at ${fmtTime(c.last_recovery.at)}: ${c.last_recovery.what}`) : null,
             c.error ? h('div', { class: 'notice bad' }, c.error) : null));
       }));
@@ -216,24 +217,32 @@ const FOLDER_KINDS = ['shows', 'movies', 'commercials', 'bumpers', 'promos', 'st
 
 VIEWS.sources = async (main) => {
   const list = h('div', { class: 'table-wrap' });
-  const kindSel = h('select', { name: 'type' }, h('option', { value: 'folder' }, 'Folder on this box'), h('option', { value: 'plex' }, 'Plex server'));
+  const kindSel = h('select', { name: 'type' }, h('option', { value: 'folder' }, 'Folder on this box'), h('option', { value: 'plex' }, 'Plex server'),
+    h('option', { value: 'jellyfin' }, 'Jellyfin server'), h('option', { value: 'emby' }, 'Emby server'));
   const folderFields = h('div', { class: 'row' },
     field('Folder (absolute path)', h('input', { type: 'text', name: 'path', placeholder: '/media/shows' })),
     field('It holds', select('content_kind', FOLDER_KINDS, 'shows')));
   const plexFields = h('div', { class: 'row hidden' },
     field('Server URL', h('input', { type: 'text', name: 'url', placeholder: 'http://192.168.1.20:32400' })),
-    field('Token (blank: the one in Settings)', h('input', { type: 'password', name: 'token', autocomplete: 'off' })),
+    field(h('span', { id: 'secret-label' }, 'Token (blank: the one in Settings)'), h('input', { type: 'password', name: 'token', autocomplete: 'off' })),
     field('Libraries (comma separated, blank: all)', h('input', { type: 'text', name: 'libraries' })));
   const testOut = h('div', { id: 'test-result' });
   const form = h('form', { id: 'source-form' }, h('div', { class: 'row' }, field('Type', kindSel), field('Name (optional)', h('input', { type: 'text', name: 'name' }))),
     folderFields, plexFields, testOut,
     h('div', { class: 'actions' }, h('button', { type: 'button', id: 'source-test' }, 'Test connection'), h('button', { class: 'primary', type: 'submit', id: 'source-add' }, 'Add source')));
-  kindSel.addEventListener('change', () => { folderFields.classList.toggle('hidden', kindSel.value !== 'folder'); plexFields.classList.toggle('hidden', kindSel.value !== 'plex'); });
+  kindSel.addEventListener('change', () => {
+    folderFields.classList.toggle('hidden', kindSel.value !== 'folder');
+    plexFields.classList.toggle('hidden', kindSel.value === 'folder');
+    const plex = kindSel.value === 'plex';
+    $('#secret-label', plexFields).textContent = plex ? 'Token (blank: the one in Settings)' : 'API key (the server\'s Dashboard → API Keys)';
+    $('[name=url]', plexFields).placeholder = plex ? 'http://192.168.1.20:32400' : 'http://192.168.1.20:8096';
+  });
   const body = () => {
     const f = new FormData(form);
     if (f.get('type') === 'folder') return { type: 'folder', path: f.get('path'), content_kind: f.get('content_kind'), name: f.get('name') || null };
-    return { type: 'plex', url: f.get('url'), token: f.get('token') || null, name: f.get('name') || null,
-      libraries: String(f.get('libraries') || '').split(',').map((s) => s.trim()).filter(Boolean) };
+    const libraries = String(f.get('libraries') || '').split(',').map((s) => s.trim()).filter(Boolean);
+    if (f.get('type') !== 'plex') return { type: f.get('type'), url: f.get('url'), api_key: f.get('token') || '', name: f.get('name') || null, libraries };
+    return { type: 'plex', url: f.get('url'), token: f.get('token') || null, name: f.get('name') || null, libraries };
   };
   $('#source-test', form).addEventListener('click', async () => {
     try {
@@ -251,7 +260,7 @@ VIEWS.sources = async (main) => {
     const sources = await api('GET', '/api/sources');
     list.replaceChildren(sources.length ? h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Type', 'Where', 'Holds', 'Last scan', ''].map((t) => h('th', {}, t)))),
       h('tbody', {}, sources.map((s) => h('tr', {},
-        h('td', {}, s.name), h('td', {}, h('span', { class: 'badge' }, s.type)), h('td', { class: 'mono' }, s.location, s.token ? h('small', {}, ` token ${s.token}`) : null),
+        h('td', {}, s.name), h('td', {}, h('span', { class: 'badge' }, s.type)), h('td', { class: 'mono' }, s.location, s.token ? h('small', {}, ` ${s.type === 'plex' ? 'token' : 'API key'} ${s.token}`) : null),
         h('td', {}, s.content_kind || s.libraries.join(', ') || 'all'),
         h('td', {}, fmtWhen(s.last_sync_at), s.last_error ? h('div', { class: 'notice bad' }, s.last_error) : null),
         h('td', { class: 'actions' }, h('button', { class: 'small', id: `source-edit-${s.id}`, onclick: () => editSource(s) }, 'Edit'),
@@ -262,13 +271,13 @@ VIEWS.sources = async (main) => {
   };
   // Edit in place: the source keeps its id, its items theirs and every edit made to them.
   const editSource = async (s) => {
-    const plex = s.type === 'plex';
+    const plex = s.type !== 'folder';
     const f = h('div', { id: 'source-edit-form' },
       field('Name', h('input', { type: 'text', name: 'name', value: s.name })),
       plex ? [field('Server URL', h('input', { type: 'text', name: 'url', value: s.location })),
-        field(`Token (blank: keep ${s.token || 'the stored one'})`, h('input', { type: 'password', name: 'token', autocomplete: 'off' })),
+        field(`${s.type === 'plex' ? 'Token' : 'API key'} (blank: keep ${s.token || 'the stored one'})`, h('input', { type: 'password', name: 'token', autocomplete: 'off' })),
         field('Libraries (comma separated, blank: all)', h('input', { type: 'text', name: 'libraries', value: s.libraries.join(', ') })),
-        field('Path as Plex sees it (optional)', h('input', { type: 'text', name: 'map_from', value: s.path_map ? s.path_map[0] : '' })),
+        field('Path as the server sees it (optional)', h('input', { type: 'text', name: 'map_from', value: s.path_map ? s.path_map[0] : '' })),
         field('Same place on this box', h('input', { type: 'text', name: 'map_to', value: s.path_map ? s.path_map[1] : '' }))]
         : field('Folder (absolute path)', h('input', { type: 'text', name: 'path', value: s.location })));
     if (!await dialog(`Edit ${s.name}`, f, 'Save')) return;
