@@ -159,7 +159,9 @@ fn plex_setup_sequence_and_lineup_formats() {
     assert_eq!(r.header("content-type"), Some("video/mp2t"));
     assert!(r.header("content-length").is_none());
     let took = start.elapsed();
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "duration=1 took {took:?}");
+    // At least the second asked for; at most that plus a cold channel's start on a busy box
+    // (the point is that the stream ends, not how fast the channel starts).
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(15), "duration=1 took {took:?}");
     let head = request(addr, "HEAD", path, 0);
     assert_eq!((head.status, head.header("content-type")), (200, Some("video/mp2t")));
     let missing = request(addr, "GET", "/auto/v99", 1024);

@@ -77,11 +77,7 @@ fn rig_with(
         );
         // The channel feeds' own route too (`/stream/<number>.ts`), numbers resolved from the lineup.
         let resolve: retrovue::stream::http::Resolver = Arc::new(move |n: String| {
-            let found = lineups.current().by_number(&n).map(|c| retrovue::stream::http::Resolved {
-                channel: c.id,
-                number: c.number.clone(),
-                cost: c.settings.profile.macroblocks_per_second(),
-            });
+            let found = lineups.current().by_number(&n).map(retrovue::stream::http::Resolved::of);
             Box::pin(async move { found })
         });
         let streams = retrovue::stream::http::router(retrovue::stream::http::StreamRoutes {

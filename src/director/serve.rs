@@ -293,11 +293,7 @@ fn routes(app: &App) -> Router {
 /// Guide number → channel, from the watched lineup (enabled channels only).
 fn resolver(lineups: crate::lineup::Lineups) -> crate::stream::http::Resolver {
     Arc::new(move |number: String| {
-        let found = lineups.current().by_number(&number).map(|c| crate::stream::http::Resolved {
-            channel: c.id,
-            number: c.number.clone(),
-            cost: c.settings.profile.macroblocks_per_second(),
-        });
+        let found = lineups.current().by_number(&number).map(crate::stream::http::Resolved::of);
         Box::pin(async move { found })
     })
 }

@@ -39,6 +39,17 @@ pub struct Resolved {
     pub cost: u64,
 }
 
+impl Resolved {
+    /// What the routes need of `channel`.
+    pub fn of(channel: &crate::lineup::Channel) -> Self {
+        Self {
+            channel: channel.id,
+            number: channel.number.clone(),
+            cost: channel.settings.profile.macroblocks_per_second(),
+        }
+    }
+}
+
 /// Looks up the channel with a guide number (the director implements it over the lineup).
 pub type Resolver = Arc<dyn Fn(String) -> BoxFuture<'static, Option<Resolved>> + Send + Sync>;
 

@@ -298,10 +298,11 @@ mod tests {
     fn errors_from_the_encoder_or_its_feeding_queue_are_the_encoders() {
         gst::init().unwrap();
         let pipeline = gst::Pipeline::new();
-        let queue = gst::ElementFactory::make("queue").build().unwrap();
-        let enc = gst::ElementFactory::make("x264enc").build().unwrap();
-        let parse = gst::ElementFactory::make("h264parse").build().unwrap();
-        let other = gst::ElementFactory::make("queue").build().unwrap();
+        use crate::elements::{H264PARSE, QUEUE, X264ENC};
+        let queue = QUEUE.make().unwrap();
+        let enc = X264ENC.make().unwrap();
+        let parse = H264PARSE.make().unwrap();
+        let other = QUEUE.make().unwrap();
         pipeline.add_many([&queue, &enc, &parse, &other]).unwrap();
         gst::Element::link_many([&queue, &enc, &parse, &other]).unwrap();
         let is = |e: &gst::Element| from_encoder(Some(e.upcast_ref()), EncoderKind::X264);
