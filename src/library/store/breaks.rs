@@ -27,6 +27,14 @@ pub enum CandidateState {
 }
 
 impl CandidateState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Candidate => "candidate",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+        }
+    }
+
     fn parse(s: &str) -> Self {
         match s {
             "accepted" => Self::Accepted,
@@ -89,4 +97,21 @@ pub fn break_candidates(conn: &Connection, id: MediaId) -> rusqlite::Result<Vec<
         })
     })?
     .collect()
+}
+
+/// The user's decision on the candidate of item `id` found at `start_ms`; `offset_ms` moves
+/// it. False when there is no such candidate.
+pub fn decide_break(
+    conn: &Connection,
+    id: MediaId,
+    start_ms: i64,
+    state: CandidateState,
+    offset_ms: Option<i64>,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE content_break_candidates SET state = ?3, offset_ms = COALESCE(?4, offset_ms)
+         WHERE item_id = ?1 AND start_ms = ?2",
+        params![id.0, start_ms, state.as_str(), offset_ms],
+    )?;
+    Ok(n > 0)
 }
