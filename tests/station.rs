@@ -151,7 +151,6 @@ fn station(home: &Home) {
         &file,
         format!(
             "[[channel]]\nnumber = \"2\"\nname = \"Harbor\"\ncall_sign = \"KHBR\"\nmode = \"on_demand\"\n\
-             generated_bumpers = true\n\
              default_fill = \"Harbor Lights\"\n\
              [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Harbor Lights\"\n\
              [[channel]]\nnumber = \"4\"\nname = \"Canyon\"\ncall_sign = \"WCNY\"\nmode = \"on_demand\"\n\
@@ -224,7 +223,7 @@ fn libfaketime() -> PathBuf {
 }
 
 /// The library has no bumpers: after each 40 s episode the schedule has a generated "Coming
-/// up next" card naming the next programme. The daemon runs under libfaketime from 8 s before
+/// up next" card naming the next programme (generated bumpers are on by default). The daemon runs under libfaketime from 8 s before
 /// the next half hour's card, so the viewer sees it within seconds.
 #[test]
 fn a_generated_bumper_names_the_next_programme() {
@@ -285,4 +284,71 @@ fn a_generated_bumper_names_the_next_programme() {
     eprintln!("bumper OCR (the card announces {next:?}):\n{seen}");
     assert!(seen.contains("COMING UP NEXT"), "the card says what it is:\n{seen}");
     assert!(seen.contains(&next), "the card names the next programme, {next:?}:\n{seen}");
+}
+
+/// Every file of the channel's show is broken after the schedule was built: playout covers
+/// the items that cannot play with the stand-by card, drawn like the other cards in the
+/// channel's look, not black (OCR of the tuned stream). The daemon runs under libfaketime from
+/// 3 s before an episode's airing, so the viewer tunes into it.
+#[test]
+fn an_item_that_cannot_play_is_covered_by_please_stand_by() {
+    let home = Home::new();
+    station(&home);
+    for e in 1..=2 {
+        let f =
+            home.path().join(format!("media/shows/Harbor Lights/Season 01/Harbor Lights - S01E0{e} - Part {e}.mp4"));
+        let len = std::fs::metadata(&f).unwrap().len() as usize;
+        std::fs::write(&f, vec![0x5a; len]).unwrap();
+    }
+    let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let now_ms = Utc::now().timestamp_millis();
+    let (start_ms, end_ms, title): (i64, i64, String) = db
+        .call_blocking(move |c| {
+            c.query_row(
+                "SELECT s.start_ms, s.end_ms, s.title FROM schedule_items s JOIN channels ch ON ch.id = s.channel_id
+                 WHERE ch.number = '2' AND s.kind = 'program' AND s.start_ms > ?1 AND s.end_ms - s.start_ms >= 15000
+                 ORDER BY s.start_ms LIMIT 1",
+                [now_ms + 60_000],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+        })
+        .expect("an episode in channel 2's schedule");
+    eprintln!("{title:?} airs {start_ms}..{end_ms}");
+    let fake = chrono::DateTime::from_timestamp_millis(start_ms - 3_000).unwrap();
+    let lib = libfaketime();
+    home.write_config("[playout]\nidle_grace_secs = 1\n");
+    let d = home.serve_with_env(
+        &[],
+        &[
+            ("LD_PRELOAD", lib.to_str().unwrap()),
+            ("FAKETIME", &format!("@{}", fake.format("%Y-%m-%d %H:%M:%S"))),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ("DONT_FAKE_MONOTONIC", "1"),
+            ("TZ", "UTC"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ts = tune(&d, "2", 12, dir.path());
+    let secs = duration_s(&ts);
+    let mut seen = String::new();
+    for at in (4..12).map(f64::from).filter(|at| *at < secs - 0.5) {
+        seen.push_str(&normalise(&ocr(&frame(&ts, at))));
+        seen.push('\n');
+        if seen.contains("PLEASE STAND BY") && seen.contains("KHBR") {
+            break;
+        }
+    }
+    eprintln!("stand-by OCR ({secs:.1} s tuned):\n{seen}");
+    assert!(seen.contains("PLEASE STAND BY"), "the failure is covered by the stand-by card:\n{seen}\n{}", d.stderr());
+    assert!(seen.contains("KHBR"), "in the channel's look, with its call sign:\n{seen}");
+}
+
+/// Length of a recording, seconds (ffprobe).
+fn duration_s(ts: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .arg(ts)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0)
 }

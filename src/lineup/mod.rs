@@ -378,8 +378,8 @@ pub struct ChannelSettings {
     /// The look of its generated cards.
     pub era: CardEra,
     /// Generate "We'll be right back" / "Now back to …" / "Coming up next" cards where the
-    /// library has no bumper that fits (default off: a card's first frame is drawn on the
-    /// channel's streaming thread, which a slow box may not afford yet).
+    /// library has no bumper that fits (default on; the graphics draw each card ahead, off the
+    /// streaming thread).
     pub generated_bumpers: bool,
     /// When it is off the air.
     pub off_air: Vec<OffAirHours>,
@@ -405,7 +405,7 @@ impl Default for ChannelSettings {
             colour: None,
             kind: ChannelKind::Regular,
             era: CardEra::Eighties,
-            generated_bumpers: false,
+            generated_bumpers: true,
             off_air: Vec::new(),
             guide: GuideSettings::default(),
             audio: AudioTracks::default(),

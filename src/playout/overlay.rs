@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use super::graphics::cues::{self, Cue};
 use super::graphics::guide::GuideData;
-use super::graphics::scene::{Layer, Scene, SceneConfig};
+use super::graphics::scene::{CardJob, Layer, Scene, SceneConfig};
 use super::pipeline::OverlayFactory;
 use super::station::Standby;
 use crate::clock::SharedClock;
@@ -310,7 +310,7 @@ pub(crate) fn buffer_instant(
     reading.expect("at least one reading").wall_at(rt.nseconds())
 }
 
-fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayComposition> {
+fn draw(shared: &Arc<Shared>, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayComposition> {
     let alert = alert_at(shared, at);
     let alert = alert.as_deref();
     let since = alert.map_or(at, |a| first_seen(shared, a, at));
@@ -322,11 +322,14 @@ fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayCom
         !same
     });
     let cues = shared.cues.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let layers = {
+    let (layers, job) = {
         let mut scene = shared.scene.lock().unwrap_or_else(|p| p.into_inner());
         scene.set_standby(shared.standby.covering(at));
-        scene.frame(at, &cues, alert)
+        (scene.frame(at, &cues, alert), scene.next_card_job(at, &cues))
     };
+    if let Some(job) = job {
+        draw_card_ahead(shared, job);
+    }
     let mut rects = shared.rects.lock().unwrap_or_else(|p| p.into_inner());
     rects.retain(|id, _| layers.iter().any(|l| l.id == *id));
     if layers.is_empty() {
@@ -344,6 +347,22 @@ fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayCom
     }
     let ordered: Vec<&gst_video::VideoOverlayRectangle> = layers.iter().filter_map(|l| rects.get(&l.id)).collect();
     gst_video::VideoOverlayComposition::new(ordered).ok()
+}
+
+/// Draw a card on a thread of its own (not the streaming thread, which would hold the frame
+/// for as long) and hand it to the scene; nothing happens if the channel is gone by then.
+fn draw_card_ahead(shared: &Arc<Shared>, job: CardJob) {
+    let weak = Arc::downgrade(shared);
+    let spawned = std::thread::Builder::new().name("card".into()).spawn(move || {
+        let raster = job.render();
+        if let Some(shared) = weak.upgrade() {
+            shared.scene.lock().unwrap_or_else(|p| p.into_inner()).card_ready(&job, raster);
+        }
+    });
+    if let Err(e) = spawned {
+        // The card is then drawn on the frame that shows it.
+        tracing::warn!(channel = %shared.number, "no thread to draw a card ahead: {e}");
+    }
 }
 
 fn new_rectangle(layer: &Layer) -> gst_video::VideoOverlayRectangle {

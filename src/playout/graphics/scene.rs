@@ -4,11 +4,15 @@
 //! opacities are computed (the crawl moves, the bug fades, the guide's rows scroll).
 //!
 //! Full-screen cards ([`super::card`]) show on the frames of a card airing, and "Please
-//! stand by" while playout covers an item that cannot play ([`Scene::set_standby`]). A guide
+//! stand by" while playout covers an item that cannot play ([`Scene::set_standby`]). A card
+//! is a full-frame raster, too big to draw on the streaming thread as it comes on: the frames
+//! before it hand it out as a [`CardJob`] ([`Scene::next_card_job`]) that another thread draws
+//! and hands back ([`Scene::card_ready`]). "Please stand by" is drawn that way at the first
+//! failure (it shows a few frames later, over black meanwhile) and kept for the next one. A guide
 //! channel ([`SceneConfig::guide`]) draws the programme guide ([`super::guide`]) from the
 //! data it is handed ([`Scene::set_guide`]) instead of the bug and lower thirds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -84,6 +88,30 @@ enum Key {
     GuideFill(usize, i64, u64),
 }
 
+/// How long before a card airing its raster is drawn off the streaming thread.
+pub const CARD_LEAD: chrono::Duration = chrono::Duration::seconds(20);
+/// Cards drawn ahead and not shown yet, at most (besides "Please stand by").
+const CARDS_AHEAD: usize = 3;
+
+/// A card to draw off the streaming thread: [`CardJob::render`] there, then
+/// [`Scene::card_ready`].
+#[derive(Debug, Clone)]
+pub struct CardJob {
+    key: Key,
+    spec: CardSpec,
+    look: CardLook,
+    width: u32,
+    height: u32,
+    clock: String,
+}
+
+impl CardJob {
+    /// Draw it (a few milliseconds to tens of milliseconds: not on a streaming thread).
+    pub fn render(&self) -> Raster {
+        card::render(&self.spec, &self.look, self.width, self.height, &self.clock)
+    }
+}
+
 /// Crawl speed in picture heights per second (about 120 px/s at 480 lines), rounded to whole
 /// pixels per frame (4 at 480 lines and 29.97 fps) so the text glides without judder.
 pub const CRAWL_SPEED: f64 = 0.25;
@@ -99,6 +127,10 @@ pub struct Scene {
     guide_gen: u64,
     /// The guide rows' window (ms) and data generation of the current frame.
     guide_window: (i64, u64),
+    /// Cards drawn ahead by [`CardJob`]s, not shown yet.
+    ready: HashMap<Key, Arc<Raster>>,
+    /// Cards handed out as jobs and not back yet.
+    pending: HashSet<Key>,
 }
 
 impl std::fmt::Debug for Scene {
@@ -127,7 +159,64 @@ impl Scene {
             guide: Arc::default(),
             guide_gen: 0,
             guide_window: (0, 0),
+            ready: HashMap::new(),
+            pending: HashSet::new(),
         }
+    }
+
+    /// The look of this channel's cards.
+    fn card_look(&self) -> CardLook {
+        let call_sign = if self.cfg.call_sign.is_empty() { self.cfg.name.clone() } else { self.cfg.call_sign.clone() };
+        CardLook { era: self.cfg.era, call_sign, logo: self.bug_image.clone() }
+    }
+
+    /// The cache key and the clock text of `spec` shown at `at` (only a classic test card
+    /// shows, and changes with, the time).
+    fn card_key(&self, spec: &CardSpec, at: DateTime<Utc>) -> (Key, String) {
+        let clock = if matches!(spec.template, CardTemplate::TestClassic) {
+            at.with_timezone(&self.cfg.tz).format("%-I:%M %p").to_string()
+        } else {
+            String::new()
+        };
+        (Key::Card(spec.clone(), clock.clone()), clock)
+    }
+
+    /// The next card to draw off the streaming thread, if one is due: "Please stand by" while
+    /// playout covers a failure (then kept), else the next card airing starting within
+    /// [`CARD_LEAD`] of `now`. Each is handed out once; call on every frame (cheap when
+    /// nothing is due).
+    pub fn next_card_job(&mut self, now: DateTime<Utc>, cues: &[Cue]) -> Option<CardJob> {
+        if self.cfg.guide {
+            return None;
+        }
+        let stand_by = self.standby.then(|| (CardSpec::stand_by(), now));
+        let next = cues
+            .iter()
+            .find(|c| c.kind == AiringKind::Card && c.start > now && c.start - now <= CARD_LEAD)
+            .and_then(|c| c.card.clone().map(|spec| (spec, c.start)));
+        for (spec, at) in stand_by.into_iter().chain(next) {
+            let (key, clock) = self.card_key(&spec, at);
+            if self.cache.contains_key(&key) || self.ready.contains_key(&key) || self.pending.contains(&key) {
+                continue;
+            }
+            self.pending.insert(key.clone());
+            let (width, height) = (self.cfg.width, self.cfg.height);
+            return Some(CardJob { key, spec, look: self.card_look(), width, height, clock });
+        }
+        None
+    }
+
+    /// A [`CardJob`] is drawn: its card shows from the next frame that needs it. (A job of a
+    /// scene since replaced, or for a look since changed, is dropped.)
+    pub fn card_ready(&mut self, job: &CardJob, raster: Raster) {
+        if !self.pending.remove(&job.key) || job.look != self.card_look() {
+            return;
+        }
+        let stand_by = Key::Card(CardSpec::stand_by(), String::new());
+        if self.ready.len() > CARDS_AHEAD {
+            self.ready.retain(|k, _| *k == stand_by);
+        }
+        self.ready.insert(job.key.clone(), Arc::new(raster));
     }
 
     /// Playout covers an item that cannot play: show "Please stand by" (not on a guide
@@ -174,7 +263,12 @@ impl Scene {
         if let Some(v) = self.cache.get(&key) {
             return v.clone();
         }
-        let raster = Arc::new(render(self));
+        let raster = match self.ready.get(&key) {
+            // "Please stand by" stays ready for the next failure.
+            Some(r) if matches!(&key, Key::Card(spec, _) if spec.template == CardTemplate::StandBy) => r.clone(),
+            Some(_) => self.ready.remove(&key).expect("just found"),
+            None => Arc::new(render(self)),
+        };
         let id = self.next_id;
         self.next_id += 1;
         self.cache.insert(key, (id, raster.clone()));
@@ -199,13 +293,15 @@ impl Scene {
             let guide = self.guide_layers(now, cur, &mut used);
             layers.extend(guide);
         } else if let Some(spec) = self.card_on_air(cur) {
-            let clock = now.with_timezone(&self.cfg.tz).format("%-I:%M %p").to_string();
-            // The time only matters (and only re-renders) on a test card.
-            let clock = if matches!(spec.template, CardTemplate::TestClassic) { clock } else { String::new() };
-            let key = Key::Card(spec.clone(), clock.clone());
-            let (id, raster) = self.get(key.clone(), |s| s.render_card(&spec, &clock));
-            used.push(key);
-            layers.push(Layer { id, raster, x: 0, y: 0, alpha: 1.0 });
+            // Drawn ahead as a job (else here, the first frame waits for it); "Please stand
+            // by" only once its job is done (black until then).
+            let (key, clock) = self.card_key(&spec, now);
+            let drawn = self.cache.contains_key(&key) || self.ready.contains_key(&key);
+            if drawn || spec.template != CardTemplate::StandBy {
+                let (id, raster) = self.get(key.clone(), |s| s.render_card(&spec, &clock));
+                used.push(key);
+                layers.push(Layer { id, raster, x: 0, y: 0, alpha: 1.0 });
+            }
         }
         let picture = layout::picture_area(w, h, cur.and_then(|c| c.aspect));
         let mut area = picture;
@@ -289,9 +385,7 @@ impl Scene {
     }
 
     fn render_card(&self, spec: &CardSpec, clock: &str) -> Raster {
-        let call_sign = if self.cfg.call_sign.is_empty() { self.cfg.name.clone() } else { self.cfg.call_sign.clone() };
-        let look = CardLook { era: self.cfg.era, call_sign, logo: self.bug_image.clone() };
-        card::render(spec, &look, self.cfg.width, self.cfg.height, clock)
+        card::render(spec, &self.card_look(), self.cfg.width, self.cfg.height, clock)
     }
 
     /// The guide: panel with the preview window's hole and the band on top, rows scrolling
@@ -342,10 +436,8 @@ impl Scene {
             );
             let (pw, ph) = (l.preview.w, l.preview.h);
             let (id, raster) = self.get(key.clone(), |s| {
-                let call_sign = if s.cfg.call_sign.is_empty() { s.cfg.name.clone() } else { s.cfg.call_sign.clone() };
-                let look = CardLook { era: s.cfg.era, call_sign, logo: s.bug_image.clone() };
                 let spec = CardSpec { template: CardTemplate::SignOn, lines: vec!["Program Guide".into()] };
-                card::render(&spec, &look, pw, ph, "")
+                card::render(&spec, &s.card_look(), pw, ph, "")
             });
             used.push(key);
             layers.push(Layer { id, raster, x: l.preview.x, y: l.preview.y, alpha: 1.0 });
@@ -500,6 +592,56 @@ mod tests {
             origin: AlertOrigin::Cli,
             created_at: t(100),
         }
+    }
+
+    #[test]
+    fn cards_are_drawn_ahead_off_the_frame_and_stand_by_stays_ready() {
+        let mut s = scene(640, 480);
+        let spec = CardSpec::break_out(Some("Cheers"));
+        let mut cues = program(None);
+        cues[0].end = t(30);
+        cues.push(Cue {
+            start: t(30),
+            end: t(35),
+            kind: AiringKind::Card,
+            program_id: None,
+            title: spec.title(),
+            rating: None,
+            aspect: None,
+            card: Some(spec.clone()),
+        });
+        // The card is due within CARD_LEAD of its start, once.
+        assert!(s.next_card_job(t(0), &cues).is_none());
+        let card = s.next_card_job(t(11), &cues).expect("the card's job");
+        assert_eq!(card.spec, spec);
+        assert!(s.next_card_job(t(12), &cues).is_none(), "each job is handed out once");
+        let card_raster = card.render();
+        s.card_ready(&card, card_raster.clone());
+        // The frames show exactly what was drawn ahead.
+        let layers = s.frame(t(31), &cues, None);
+        assert!(layers.iter().any(|l| *l.raster == card_raster), "the card drawn ahead is on the air");
+        // A failure: black (no layer) until "Please stand by" is drawn, then the card.
+        s.set_standby(true);
+        assert!(s.frame(t(40), &program(None), None).iter().all(|l| l.raster.width < 640));
+        let stand_by = s.next_card_job(t(40), &program(None)).expect("stand-by job");
+        assert_eq!(stand_by.spec, CardSpec::stand_by());
+        let sb_raster = stand_by.render();
+        s.card_ready(&stand_by, sb_raster.clone());
+        let layers = s.frame(t(40), &program(None), None);
+        assert!(layers.iter().any(|l| *l.raster == sb_raster));
+        s.set_standby(false);
+        s.frame(t(41), &program(None), None);
+        s.set_standby(true);
+        assert!(s.next_card_job(t(42), &program(None)).is_none(), "stand-by stays ready after use");
+        assert!(s.frame(t(42), &program(None), None).iter().any(|l| *l.raster == sb_raster));
+        // A job of a replaced scene is dropped.
+        let job = {
+            let mut fresh = scene(640, 480);
+            fresh.next_card_job(t(11), &cues).unwrap()
+        };
+        s.replace(scene(640, 480));
+        s.card_ready(&job, card_raster);
+        assert!(s.ready.is_empty());
     }
 
     #[test]
