@@ -26,6 +26,7 @@ use tokio::sync::watch;
 
 use super::graphics::cues::{self, Cue};
 use super::graphics::guide::GuideData;
+use super::graphics::plane::{Chroma, Frame};
 use super::graphics::scene::{CardJob, Layer, Scene, SceneConfig};
 use super::pipeline::OverlayFactory;
 use super::station::Standby;
@@ -161,6 +162,9 @@ impl ChannelGraphics {
         gst::init().map_err(OverlayError::Init)?;
         let element = OVERLAYCOMPOSITION.make_with(|b| b.name("graphics"))?;
         let shared = self.shared.clone();
+        if self.shared.scene.lock().unwrap_or_else(|p| p.into_inner()).is_guide() {
+            copy_guide_into_frames(&self.shared, &element);
+        }
         element.connect("draw", false, move |args| {
             // The signal must return a (possibly NULL) composition, and a panic must not
             // cross into C: either would abort the daemon.
@@ -347,6 +351,65 @@ fn draw(shared: &Arc<Shared>, at: DateTime<Utc>) -> Option<gst_video::VideoOverl
     }
     let ordered: Vec<&gst_video::VideoOverlayRectangle> = layers.iter().filter_map(|l| rects.get(&l.id)).collect();
     gst_video::VideoOverlayComposition::new(ordered).ok()
+}
+
+/// A guide channel's grid is copied into each frame before the overlay element blends what
+/// else there is (an alert's crawl): a buffer probe on its sink pad, for I420 and NV12 frames
+/// (other formats keep the blended layers).
+fn copy_guide_into_frames(shared: &Arc<Shared>, element: &gst::Element) {
+    use gst_video::prelude::*;
+    let Some(sink) = element.static_pad("sink") else { return };
+    let shared = shared.clone();
+    let overlay = element.downgrade();
+    // The frames' layout, kept from one buffer to the next (caps rarely change).
+    let known: Mutex<Option<(gst::Caps, gst_video::VideoInfo)>> = Mutex::new(None);
+    sink.add_probe(gst::PadProbeType::BUFFER, move |pad, probe| {
+        let copied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Option<()> {
+            let caps = pad.current_caps()?;
+            let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+            if known.as_ref().is_none_or(|(c, _)| *c != caps) {
+                *known = Some((caps.clone(), gst_video::VideoInfo::from_caps(&caps).ok()?));
+            }
+            let info = &known.as_ref()?.1;
+            let chroma = match info.format() {
+                gst_video::VideoFormat::I420 => Chroma::Planar,
+                gst_video::VideoFormat::Nv12 => Chroma::Interleaved,
+                _ => {
+                    shared.scene.lock().unwrap_or_else(|p| p.into_inner()).set_guide_direct(false);
+                    return None;
+                }
+            };
+            let segment = pad.sticky_event::<gst::event::Segment>(0)?;
+            let segment = segment.segment().downcast_ref::<gst::ClockTime>()?.clone();
+            let Some(gst::PadProbeData::Buffer(buffer)) = probe.data.as_mut() else { return None };
+            let at = buffer_instant(&shared.clock, &overlay.upgrade()?, &segment, buffer.pts());
+            let cues = shared.cues.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let planes = {
+                let mut scene = shared.scene.lock().unwrap_or_else(|p| p.into_inner());
+                scene.set_guide_direct(true);
+                scene.guide_planes(at, &cues)
+            };
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), info).ok()?;
+            let strides: Vec<usize> = frame.plane_stride().iter().map(|s| *s as usize).collect();
+            let [y, u, v, _] = frame.planes_data_mut();
+            let mut target = Frame {
+                width: info.width(),
+                height: info.height(),
+                chroma,
+                y: (y, strides[0]),
+                u: (u, strides[1]),
+                v: (v, strides.get(2).copied().unwrap_or(0)),
+            };
+            for (plane, x, y) in &planes {
+                target.put(plane, *x, *y);
+            }
+            Some(())
+        }));
+        if copied.is_err() {
+            tracing::error!(channel = %shared.number, "guide copy panicked; frame left unchanged");
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// Draw a card on a thread of its own (not the streaming thread, which would hold the frame

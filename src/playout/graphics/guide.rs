@@ -5,7 +5,8 @@
 //!
 //! Cost on a Pi decides the design, as for the rest of the graphics: each row is rendered
 //! once (again when the half hour or the schedule changes), the panel once a minute (its
-//! clock); per frame the rows are only moved up by a whole number of pixels. Rows slide
+//! clock); per frame the rows are only moved up by a whole number of pixels, a row at a time
+//! with a pause between (a still grid is also what the encoder finds cheapest). Rows slide
 //! under the band (which is at least a row tall and drawn above them), so no row ever shows
 //! over the preview window, which the overlay leaves transparent for the picture the
 //! compositor places there ([`GuideLayout::preview`]).
@@ -189,8 +190,21 @@ pub fn render_panel(
     r
 }
 
+/// Frames the grid stands still between two rows' scrolls (2 s at 29.97).
+pub const HOLD_FRAMES: i64 = 60;
+
+/// How far the grid has scrolled (pixels) after `frames`: each row in turn moves up by `step`
+/// pixels a frame, then the grid holds for [`HOLD_FRAMES`].
+fn scrolled(frames: i64, row_h: i64, step: i64) -> i64 {
+    let moving = (row_h + step - 1) / step;
+    let period = HOLD_FRAMES + moving;
+    let (rows, at) = (frames / period, frames % period);
+    rows * row_h + ((at - HOLD_FRAMES).max(0) * step).min(row_h)
+}
+
 /// Where the rows go on a frame: (row index, y), top to bottom. Rows that all fit stand still;
-/// more rows scroll up by `step` pixels a frame, through every channel and round again.
+/// more rows scroll up a row at a time ([`HOLD_FRAMES`] still, then `step` pixels a frame),
+/// through every channel and round again.
 pub fn row_positions(l: &GuideLayout, rows: usize, frames: i64, step: i64) -> Vec<(usize, i32)> {
     if rows == 0 {
         return Vec::new();
@@ -201,7 +215,7 @@ pub fn row_positions(l: &GuideLayout, rows: usize, frames: i64, step: i64) -> Ve
     if total <= visible {
         return (0..rows).map(|i| (i, l.grid.y + (i as i64 * row_h) as i32)).collect();
     }
-    let offset = (frames.max(0) * step.max(1)).rem_euclid(total);
+    let offset = scrolled(frames.max(0), row_h, step.max(1)).rem_euclid(total);
     let first = (offset / row_h) as usize;
     let shift = offset % row_h;
     let mut out = Vec::new();
@@ -247,13 +261,18 @@ mod tests {
         // Few channels: still.
         let still = row_positions(&l, 3, 100, 1);
         assert_eq!(still, row_positions(&l, 3, 0, 1));
-        // Many: moving by one pixel a frame, never above the band's top.
+        // Many: still for HOLD_FRAMES, then up by one pixel a frame until the next row is
+        // where the first was; never above the band's top.
         let n = fit + 4;
         let a = row_positions(&l, n, 0, 1);
-        let b = row_positions(&l, n, 1, 1);
+        assert_eq!(a, row_positions(&l, n, HOLD_FRAMES, 1));
+        let b = row_positions(&l, n, HOLD_FRAMES + 1, 1);
         assert_eq!(a[0].0, 0);
         assert_eq!(b[0].1, a[0].1 - 1);
-        let cycle = n as i64 * i64::from(l.row_h);
+        let period = HOLD_FRAMES + i64::from(l.row_h);
+        let next = row_positions(&l, n, period, 1);
+        assert_eq!((next[0].0, next[0].1), (1, a[0].1), "one row on, at the first row's place");
+        let cycle = n as i64 * period;
         assert_eq!(row_positions(&l, n, cycle, 1), a);
         for f in 0..cycle {
             for (_, y) in row_positions(&l, n, f, 1) {

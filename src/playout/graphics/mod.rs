@@ -16,6 +16,7 @@ pub mod cues;
 pub mod guide;
 pub mod image;
 pub mod layout;
+pub mod plane;
 pub mod raster;
 pub mod scene;
 pub mod text;
