@@ -73,6 +73,7 @@ async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
         offset_in_ms: 0,
         offset_out_ms: (end - start).num_milliseconds(),
         loudness_lufs: None,
+        card: None,
     };
     let channel = Channel {
         id: ChannelId(1),
@@ -113,6 +114,7 @@ async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
         target_lufs: -24.0,
         overlay: (!matches!(variant, Variant::Plain)).then(|| gfx.video_factory()),
         audio_overlay: (!matches!(variant, Variant::Plain)).then(|| gfx.audio_factory()),
+        presentation: Default::default(),
         loudness: None,
         audio_tracks: Default::default(),
     };
@@ -144,6 +146,7 @@ async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
                 title: title.into(),
                 rating: None,
                 aspect: Some(4.0 / 3.0),
+                card: None,
             };
             gfx.set_cues(vec![
                 cue(back - chrono::Duration::seconds(60), back, AiringKind::Commercial, "Ad"),
@@ -164,6 +167,7 @@ async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
                 title: "Benchmark Theatre".into(),
                 rating: None,
                 aspect: Some(4.0 / 3.0),
+                card: None,
             }]);
         }
         tokio::time::sleep(Duration::from_millis(4000)).await;
@@ -216,6 +220,7 @@ fn element_only(variant: Variant, frames: u32) -> f64 {
         title: title.into(),
         rating: None,
         aspect: Some(4.0 / 3.0),
+        card: None,
     };
     gfx.set_cues(vec![
         cue(back - chrono::Duration::seconds(60), back, AiringKind::Commercial, "Ad"),

@@ -13,7 +13,8 @@
 # while a 50-channel 7-day schedule build runs: scripts/bench-tune-build.sh), fan-out
 # to 1/10/100 viewers (CPU per viewer and identical bytes), daemon RSS idle and with 4
 # channels, library scan and re-scan, schedule build/XMLTV/lookup, graphics overhead (full run
-# only), loudness as aired per item class with true peaks and the audio processing cost,
+# only), the guide channel against a regular SD channel and the scan time break detection adds
+# (issue #20), loudness as aired per item class with true peaks and the audio processing cost,
 # audio tracks by language, and the aarch64 binary size if one was cross-built. All traffic stays on 127.0.0.1
 # (daemon with --no-announce --no-discovery). Figures are printed, never asserted: a shared
 # or busy machine gives worse figures; the JSON records the load average before and after.
@@ -122,7 +123,8 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 say "== building release binary, examples and benchmark tests (once)"
 t_build=$(date +%s)
 cargo build -q --release --locked --bin retrovue \
-  --example bench_scan --example bench_schedule --example bench_graphics --example bench_viewers >&2
+  --example bench_scan --example bench_schedule --example bench_graphics --example bench_viewers \
+  --example bench_breaks --example bench_guide >&2
 bench_build_tests >&2
 cargo test -q --release --no-run --test loudness_as_aired --test audio_tracks 2>/dev/null >&2
 build_s=$(($(date +%s) - t_build))
@@ -380,6 +382,15 @@ row "library: first scan with probing" "$full_rate" "items/s" "-" "-" "" "#2" \
 row "library: unchanged re-scan rate" "$re_rate" "items/s" ">= 2500 items/s" ge 2500 "#2" \
   "${re_s:-?} s for $SCAN_ITEMS unchanged items (goal: 5,000 under 2 s); second re-scan"
 
+# Break points found in the loudness pass (issue #20): the same pass with and without them.
+BREAKS_SECS=1320
+[ "$quick" = 1 ] && BREAKS_SECS=300
+say "== library: break-point search cost ($BREAKS_SECS s episode, 3 interleaved rounds)"
+brk="$(RUST_LOG=warn "$rel/examples/bench_breaks" "$BREAKS_SECS" 3 2>&1 | tee "$work/breaks.txt" | grep '^plain_s=' || true)"
+say "$brk"
+row "library: scan time added by break detection" "$(bench_kv "$brk" overhead_pct)" "%" "<= 5 %" le 5 "#20" \
+  "loudness pass $(bench_kv "$brk" plain_s) s (it decodes all the video) vs $(bench_kv "$brk" breaks_s) s with breaks (median of 3); $(bench_kv "$brk" found) of $(bench_kv "$brk" gaps) gaps found; $(bench_kv "$brk" video_decoded_pct) % of the video decoded"
+
 # ---- 5. Schedule ------------------------------------------------------------------------
 say "== schedule: build $SCHED_DAYS days x $SCHED_CHANNELS channels from 50,000 items, XMLTV, lookup"
 sched="$(RUST_LOG=warn "$rel/examples/bench_schedule" "$SCHED_CHANNELS" "$SCHED_DAYS" 2>&1 | tee "$work/sched.txt" | grep '^BENCH' || true)"
@@ -413,6 +424,17 @@ else
       "same program; $(gfx_ratio "bug + clock + crawl from the element cost alone" "$name")x from the element's own per-frame cost (whole-channel runs are noisier)"
   done
 fi
+
+# The guide channel (issue #20): its scrolling grid over the preview against a regular SD
+# channel with its bug and lower third, same clip, same encoder, rounds alternating.
+GUIDE_SECS=20
+[ "$quick" = 1 ] && GUIDE_SECS=8
+say "== guide channel vs regular SD channel (3 rounds x 2 x ${GUIDE_SECS} s)"
+gde="$(RUST_LOG=warn "$rel/examples/bench_guide" "$GUIDE_SECS" 3 12 2>&1 | tee "$work/guide.txt" || true)"
+say "$gde"
+gde_line="$(grep '^regular_cpu_s=' <<<"$gde" || true)"
+row "graphics: guide channel CPU vs regular SD channel" "$(bench_kv "$gde_line" ratio)" "x" "<= 1.2x" le 1.2 "#20" \
+  "12-channel grid scrolling over a testsrc2 preview: $(bench_kv "$gde_line" guide_cpu_s) vs $(bench_kv "$gde_line" regular_cpu_s) CPU s over ${GUIDE_SECS} s (median of 3 alternating runs, x264 640x480); graphics element $(bench_kv "$gde_line" guide_frame_ms) ms vs $(bench_kv "$gde_line" regular_frame_ms) ms per frame"
 
 # ---- 7. Loudness as aired, audio tracks ---------------------------------------------------
 say "== loudness as aired: 6 item classes on one channel, ffmpeg ebur128 per item on the output (about 2 minutes)"

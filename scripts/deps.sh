@@ -25,6 +25,8 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(hdhomerun-config xmltv-util shellcheck systemd iproute2 util-linux chromium chromium-driver)
   # clock-jump test: the daemon runs under libfaketime (tests/clock_jump.rs)
   packages+=(faketime libfaketime)
+  # OCR of the guide channel's grid and the generated cards (tests/station.rs)
+  packages+=(tesseract-ocr tesseract-ocr-eng)
   # the appliance checks: aarch64 cross-build + qemu, partition growth (scripts/test-appliance.sh)
   packages+=(gcc-aarch64-linux-gnu mmdebstrap qemu-user-static fdisk)
 fi

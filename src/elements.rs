@@ -162,6 +162,8 @@ pub const AVENC_AAC: Factory = Factory("avenc_aac");
 pub const MPEGTSMUX: Factory = Factory("mpegtsmux");
 /// `uridecodebin`
 pub const URIDECODEBIN: Factory = Factory("uridecodebin");
+/// `decodebin`
+pub const DECODEBIN: Factory = Factory("decodebin");
 /// `playbin`
 pub const PLAYBIN: Factory = Factory("playbin");
 /// `overlaycomposition`
@@ -199,10 +201,10 @@ const fn encoder(factory: Factory, plugin: &'static str, hardware: Option<&'stat
     Element { factory, plugin, used: Use::Encoder, hardware }
 }
 
-const DECODEBIN: &str = "uridecodebin/decodebin/Discoverer, for the media library::scan accepts";
+const DECODED_BY: &str = "uridecodebin/decodebin/Discoverer, for the media library::scan accepts";
 
 const fn decoded(name: &'static str, plugin: &'static str) -> Element {
-    Element { factory: Factory(name), plugin, used: Use::Implicit(DECODEBIN), hardware: None }
+    Element { factory: Factory(name), plugin, used: Use::Implicit(DECODED_BY), hardware: None }
 }
 
 const fn thumbnail(name: &'static str, plugin: &'static str) -> Element {
@@ -241,6 +243,7 @@ pub const ELEMENTS: &[Element] = &[
     direct(AVENC_AAC, "libav"),
     direct(MPEGTSMUX, "mpegtsmux"),
     direct(URIDECODEBIN, "playback"),
+    direct(DECODEBIN, "playback"),
     direct(PLAYBIN, "playback"),
     direct(OVERLAYCOMPOSITION, "overlaycomposition"),
     direct(TEXTOVERLAY, "pango"),
@@ -273,7 +276,6 @@ pub const ELEMENTS: &[Element] = &[
     decoded("typefind", "coreelements"),
     decoded("multiqueue", "coreelements"),
     decoded("queue2", "coreelements"),
-    decoded("decodebin", "playback"),
     // Demuxers for the extensions library::scan accepts: mkv/webm, mp4/m4v/mov/3gp, avi, flv,
     // ts/m2ts/mts, mpg/mpeg/vob, wmv, ogv.
     decoded("matroskademux", "matroska"),

@@ -202,6 +202,7 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
             target_lufs: -24.0,
             overlay: Some(overlay.video.clone()),
             audio_overlay: Some(overlay.audio.clone()),
+            presentation: Default::default(),
             loudness: None,
             audio_tracks: Default::default(),
         };

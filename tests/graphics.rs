@@ -44,6 +44,7 @@ fn program_now(aspect: Option<f64>) -> Vec<Cue> {
         title: "Cheers".into(),
         rating: None,
         aspect,
+        card: None,
     }]
 }
 
@@ -133,6 +134,10 @@ fn expected_slate(a: &Alert) -> Vec<u8> {
         clock: false,
         tz: chrono_tz::UTC,
         frame_rate: ch.settings.profile.frame_rate,
+        call_sign: ch.call_sign.clone(),
+        name: ch.name.clone(),
+        era: ch.settings.era,
+        guide: false,
     });
     let layers = scene.frame(Utc::now(), &[], Some(a));
     let r = &layers[0].raster;

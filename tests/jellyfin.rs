@@ -320,6 +320,7 @@ async fn daemon_plays_mapped_from_disk_and_streams_the_rest(flavor: Flavor) {
         offset_in_ms: 0,
         offset_out_ms: t0 - now + 1000,
         loudness_lufs: None,
+        card: None,
     }];
     for (n, i) in [mapped, streamed, ep].into_iter().enumerate() {
         let start = t0 + n as i64 * 2000;
@@ -336,6 +337,7 @@ async fn daemon_plays_mapped_from_disk_and_streams_the_rest(flavor: Flavor) {
             offset_in_ms: 0,
             offset_out_ms: 2000,
             loudness_lufs: None,
+            card: None,
         });
     }
     let end = t0 + 6000;

@@ -305,6 +305,7 @@ async fn the_mux_takes_nothing_before_every_input_has_caps_when_one_path_starts_
             target_lufs: -24.0,
             overlay: (!late_audio).then(|| late_start(2)),
             audio_overlay: late_audio.then(|| late_start(2)),
+            presentation: Default::default(),
             loudness: None,
             audio_tracks: Default::default(),
         };
@@ -394,6 +395,7 @@ fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> Channel
         target_lufs: -24.0,
         overlay: None,
         audio_overlay: None,
+        presentation: Default::default(),
         loudness: None,
         audio_tracks: Default::default(),
     };

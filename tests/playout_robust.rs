@@ -48,6 +48,7 @@ fn airing(id: i64, title: &str, uri: &str, start: DateTime<Utc>, ms: i64) -> Air
         offset_in_ms: 0,
         offset_out_ms: ms,
         loudness_lufs: Some(-24.0),
+        card: None,
     }
 }
 
@@ -421,6 +422,7 @@ impl Overlays for PanickyOverlays {
             video,
             audio: Arc::new(|| None),
             graphics: ChannelGraphics::new(channel, rx, Arc::new(SystemClock), chrono_tz::UTC),
+            presentation: Default::default(),
             keep: Box::new(()),
         }
     }

@@ -132,6 +132,7 @@ async fn issue_16_plex_token_never_leaks() {
         offset_in_ms: 0,
         offset_out_ms: t0 - now + 1000,
         loudness_lufs: None,
+        card: None,
     }];
     let order = ["Canary Movie", "Broken Movie", "Episode 1", "Episode 2"];
     for (n, title) in order.iter().enumerate() {
@@ -150,6 +151,7 @@ async fn issue_16_plex_token_never_leaks() {
             offset_in_ms: 0,
             offset_out_ms: 2000,
             loudness_lufs: i.loudness_lufs,
+            card: None,
         });
     }
     let end = t0 + 8000;
@@ -780,6 +782,7 @@ async fn issue_16_plex_multi_part_and_multi_version_items_play_whole_and_fitting
         offset_in_ms: 0,
         offset_out_ms: t0 - now + 1000,
         loudness_lufs: None,
+        card: None,
     }];
     let mut at = t0;
     for a in pair.iter().copied().chain([v]) {

@@ -24,6 +24,7 @@ fn change_endpoints() -> Vec<(Method, &'static str, Value)> {
         (Method::DELETE, "/api/sources/1", json!({})),
         (Method::PUT, "/api/items/1/metadata", json!({ "daypart": [], "season": [] })),
         (Method::PUT, "/api/items/1/breakpoints", json!({ "breakpoints": [] })),
+        (Method::PUT, "/api/items/1/candidates/1000", json!({ "state": "rejected" })),
         (Method::POST, "/api/items/bulk", json!({ "ids": [1], "set": { "era": "1980s" } })),
         (Method::POST, "/api/channels", json!({ "number": "9", "name": "Nine" })),
         (Method::PUT, "/api/channels/1", json!({ "number": "9", "name": "Nine" })),

@@ -256,6 +256,94 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("setup_required\":false"));
 }
 
+/// The item view's break editor (issue #20): an episode with three black-and-silent gaps
+/// shows them on its timeline strip with a still of each; the user rejects one and moves
+/// another through the page, and the daemon's API then has those decisions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_break_editor_shows_candidates_with_stills_and_takes_decisions() {
+    use util::episode::{Episode, Event};
+    let home = Home::new();
+    let shows = home.path().join("shows");
+    let ep = Episode {
+        seconds: 40.0,
+        size: (320, 240),
+        gop: 60,
+        events: vec![Event::gap(300, 30, 15), Event::gap(600, 9, 0), Event::gap(900, 30, 10)],
+    };
+    ep.write(&shows.join("Gap Show/Season 01/Gap Show - S01E01 - Pilot.mp4"));
+    home.ok(&["source", "add", "--folder", shows.to_str().unwrap(), "--kind", "shows"]);
+    home.ok(&["scan"]);
+    let id = home.json(&["library", "list", "--json"])[0]["id"].as_i64().unwrap();
+    let daemon = home.serve(&[]);
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
+    let b = Browser::start(&shots).await;
+    b.goto(&daemon.url("/")).await;
+    b.wait_text("First run", 10).await;
+    b.fill("#setup-form [name=password]", PASSWORD).await;
+    b.fill("#setup-form [name=password2]", PASSWORD).await;
+    b.click("#setup-form button[type=submit]").await;
+    b.wait_text("The box", 10).await;
+
+    b.goto(&daemon.url(&format!("/#/library/{id}"))).await;
+    b.find(".break-strip .cand").await;
+    b.find(".cand-card").await;
+    // Three markers on the strip, three ticks (undecided candidates are the breaks), and a
+    // still of each gap's frame that loads: black.
+    let seen = b
+        .js(
+            "return [document.querySelectorAll('.break-strip .cand').length, document.querySelectorAll('.break-strip .tick').length, \
+             [...document.querySelectorAll('.cand-card')].map((c) => Number(c.dataset.start))];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(seen[0], 3, "{seen}");
+    assert_eq!(seen[1], 3, "{seen}");
+    let starts: Vec<i64> = seen[2].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    let stills = "const imgs = [...document.querySelectorAll('.cand-still')]; \
+                  if (!imgs.every((i) => i.complete && i.naturalWidth > 0)) return null; \
+                  return imgs.map((i) => { const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight; \
+                    const g = c.getContext('2d'); g.drawImage(i, 0, 0); const d = g.getImageData(0, 0, c.width, c.height).data; \
+                    let sum = 0; for (let k = 0; k < d.length; k += 4) sum += (d[k] + d[k + 1] + d[k + 2]) / 3; \
+                    return [i.naturalWidth, sum / (d.length / 4)]; });";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stills = loop {
+        let v = b.js(stills, json!([])).await;
+        if !v.is_null() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the candidates' stills did not load");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    for s in stills.as_array().unwrap() {
+        assert_eq!(s[0], 240, "a still half the preview's width: {stills}");
+        assert!(s[1].as_f64().unwrap() < 20.0, "the still shows the black gap: {stills}");
+    }
+    b.screenshot("12-break-editor").await;
+
+    // Reject the first, move the second to 0:19.0.
+    b.click(&format!(".cand-card[data-start='{}'] .cand-reject", starts[0])).await;
+    b.find(&format!(".cand-card.rejected[data-start='{}']", starts[0])).await;
+    let at = format!(".cand-card[data-start='{}'] input", starts[1]);
+    b.js("const i = document.querySelector(arguments[0]); i.value = '0:19.0';", json!([at])).await;
+    b.click(&format!(".cand-card[data-start='{}'] .cand-move", starts[1])).await;
+    b.find(&format!(".cand-card.accepted[data-start='{}']", starts[1])).await;
+    b.wait_text("0:19.0", 10).await;
+    b.screenshot("13-break-editor-decided").await;
+    // The daemon has the decisions: the moved break is the item's only break.
+    let item = b
+        .js(
+            "const x = new XMLHttpRequest(); x.open('GET', arguments[0], false); x.send(); return JSON.parse(x.responseText);",
+            json!([format!("/api/items/{id}")]),
+        )
+        .await;
+    let states: Vec<&str> =
+        item["break_candidates"].as_array().unwrap().iter().map(|c| c["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["rejected", "accepted", "candidate"], "{item:#}");
+    assert_eq!(item["break_candidates"][1]["offset_ms"], 19_000);
+    assert_eq!(item["breakpoints"], json!([19_000]), "{item:#}");
+    assert_eq!(b.js("return document.querySelectorAll('.break-strip .tick').length", json!([])).await, 1);
+}
+
 /// What [`watch_preview`] saw.
 struct Playback {
     /// `hls.js <version>` or `native`.

@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(34, "0034_content_item_versions.sql"),
     migration!(35, "0035_loudness_as_aired.sql"),
     migration!(36, "0036_jellyfin_emby_sources.sql"),
+    migration!(37, "0037_station.sql"),
 ];
 
 /// The newest schema version this binary knows.

@@ -2,8 +2,10 @@
 //! supervisor's [`Overlays`]: for a channel about to start, its [`ChannelGraphics`]
 //! (following the emergency watch), the two factories for the player's overlay seams, a task
 //! feeding it schedule cues from the channel's horizon, and a task writing the alert's actual
-//! start and end on that channel into the as-run log. Both tasks stop when the returned
-//! [`ChannelOverlay`] is dropped (the channel stopped).
+//! start and end on that channel into the as-run log; for a guide channel, a task feeding it
+//! every channel's programmes whenever the lineup or the published programmes change
+//! ([`follow_guide`]). The tasks stop when the returned [`ChannelOverlay`] is dropped (the
+//! channel stopped).
 
 use std::sync::Arc;
 
@@ -16,10 +18,12 @@ use crate::clock::{SharedClock, to_ms};
 use crate::db::Db;
 use crate::emergency::Emergency;
 use crate::library::MediaId;
-use crate::lineup::Channel;
+use crate::lineup::{Channel, ChannelKind};
+use crate::playout::graphics::guide::{GuideData, GuideRow, GuideSlot};
 use crate::playout::graphics::layout::parse_aspect;
 use crate::playout::graphics_feed::{self, Facts, ItemFacts};
 use crate::playout::overlay::{ChannelGraphics, OnAir};
+use crate::playout::station::Presentation;
 use crate::playout::supervisor::{ChannelOverlay, Overlays};
 use crate::schedule::AiringKind;
 use crate::schedule::horizons::Horizon;
@@ -55,6 +59,9 @@ impl Overlays for ChannelOverlays {
             self.clock.clone(),
             stop.clone(),
         ));
+        if channel.settings.kind == ChannelKind::Guide {
+            self.tracker.spawn(follow_guide(self.db.clone(), self.clock.clone(), graphics.clone(), stop.clone()));
+        }
         self.tracker.spawn(record_alerts(
             self.db.clone(),
             self.clock.clone(),
@@ -65,10 +72,50 @@ impl Overlays for ChannelOverlays {
         ChannelOverlay {
             video: graphics.video_factory(),
             audio: graphics.audio_factory(),
+            presentation: Presentation { standby: Some(graphics.standby()), item_window: graphics.item_window() },
             graphics,
             keep: Box::new(stop.drop_guard()),
         }
     }
+}
+
+/// The tables a guide channel's listing is read from.
+const GUIDE_TABLES: &[&str] = &["channels", "schedule_programs", "schedule_publications"];
+
+/// Feed a guide channel's `graphics` with the listing of every enabled channel but guide
+/// channels, in number order, with their published programmes from a little before now on;
+/// read again whenever the lineup or the published programmes change, until `stop`.
+async fn follow_guide(db: Db, clock: SharedClock, graphics: ChannelGraphics, stop: CancellationToken) {
+    let mut changes = db.changes().watch(GUIDE_TABLES);
+    loop {
+        let from = to_ms(clock.now() - chrono::Duration::hours(3));
+        match db.call(move |c| schedule_store::listing(c, from)).await {
+            Ok(Ok(listing)) => graphics.set_guide(guide_rows(listing)),
+            Ok(Err(e)) => tracing::warn!(error = %e, "guide channel: cannot read the listing; keeping the last one"),
+            Err(e) => tracing::warn!(error = %e, "guide channel: cannot read the listing; keeping the last one"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = changes.changed() => {}
+        }
+    }
+}
+
+/// The listing from the published programmes of every channel but guide channels.
+fn guide_rows(listing: Vec<(Channel, Vec<crate::schedule::Program>)>) -> GuideData {
+    let rows = listing
+        .into_iter()
+        .filter(|(ch, _)| ch.settings.kind != ChannelKind::Guide)
+        .map(|(ch, programs)| GuideRow {
+            number: ch.number.to_string(),
+            call_sign: if ch.call_sign.is_empty() { ch.name.clone() } else { ch.call_sign.clone() },
+            programs: programs
+                .into_iter()
+                .map(|p| GuideSlot { start: p.start, end: p.end, title: p.info.title })
+                .collect(),
+        })
+        .collect();
+    GuideData { rows }
 }
 
 /// Rating and picture aspect from the library.

@@ -1,6 +1,9 @@
 //! Integrated loudness (EBU R128, `ebur128`) of each playable item, measured over audio that
-//! GStreamer decodes (`uridecodebin caps=audio/x-raw` → `audioconvert` → `audioresample` →
-//! `appsink`; video is never decoded), as a low-priority background job.
+//! GStreamer decodes (`uridecodebin` → `audioconvert` → `audioresample` → `appsink`), as a
+//! low-priority background job. For programs the same pass finds break points
+//! ([`super::breaks`]): the video is not decoded in the pass but kept compressed, GOP by GOP,
+//! until the sound shows whether it lies near a silence; only those GOPs are decoded
+//! afterwards ([`analyse`]).
 //!
 //! Measured in the layout that airs: the appsink takes [`aired_caps`], F32 48 kHz stereo,
 //! exactly the caps a channel's item branch converts every item to with the same two
@@ -20,20 +23,22 @@
 //! the items it scanned right after the scan (bounded by `--loudness-limit`); `retrovue
 //! serve` runs [`run_background`] for everything else.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ebur128::{EbuR128, Mode};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
 use tokio_util::sync::CancellationToken;
 
 use super::store;
 use super::{MediaId, SourceId};
-use super::{probe, secret};
+use super::{breaks, probe, secret};
 use crate::clock::{self, Clock, SharedClock};
 use crate::db::Db;
-use crate::elements::{AUDIOCONVERT, AUDIORESAMPLE, ElementError, URIDECODEBIN};
+use crate::elements::{AUDIOCONVERT, AUDIORESAMPLE, DECODEBIN, ElementError, QUEUE, URIDECODEBIN, VIDEOCONVERT};
 
 /// The value stored for digital silence.
 pub const SILENCE_LUFS: f64 = -70.0;
@@ -126,79 +131,390 @@ pub fn aired_caps() -> gst::Caps {
 /// Decode `uri`'s first audio stream and return its integrated loudness in LUFS, in the
 /// layout that airs ([`aired_caps`]).
 pub fn measure(uri: &str, timeout: Duration) -> Result<f64, LoudnessError> {
-    probe::init().map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
-    let pipeline = gst::Pipeline::new();
-    let src = URIDECODEBIN
-        .make_with(|b| b.property("uri", uri).property("caps", gst::Caps::builder("audio/x-raw").build()))?;
-    let convert = AUDIOCONVERT.make()?;
-    let resample = AUDIORESAMPLE.make()?;
-    let sink = gst_app::AppSink::builder().caps(&aired_caps()).sync(false).max_buffers(8).build();
-    pipeline
-        .add_many([&src, &convert, &resample, sink.upcast_ref()])
-        .map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
-    gst::Element::link_many([&convert, &resample, sink.upcast_ref()])
-        .map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
-    let convert_weak = convert.downgrade();
-    src.connect_pad_added(move |_, pad| {
-        let Some(convert) = convert_weak.upgrade() else { return };
-        let Some(sinkpad) = convert.static_pad("sink") else { return };
-        let is_audio = pad
-            .current_caps()
-            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("audio/x-raw")))
-            .unwrap_or(false);
-        if is_audio && !sinkpad.is_linked() {
-            let _ = pad.link(&sinkpad);
-        }
-    });
-    let result = run(&pipeline, &sink, timeout);
-    let _ = pipeline.set_state(gst::State::Null);
-    result
+    analyse(uri, timeout, false)?.lufs
 }
 
-fn run(pipeline: &gst::Pipeline, sink: &gst_app::AppSink, timeout: Duration) -> Result<f64, LoudnessError> {
-    pipeline.set_state(gst::State::Playing).map_err(|e| LoudnessError::Pipeline(e.to_string()))?;
-    let bus = pipeline.bus().expect("pipeline bus");
-    let deadline = Instant::now() + timeout;
-    let mut meter: Option<EbuR128> = None;
-    loop {
-        if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
-            let (channels, rate) = sample
-                .caps()
-                .and_then(|c| c.structure(0).map(|s| (s.get::<i32>("channels").ok(), s.get::<i32>("rate").ok())))
-                .and_then(|(c, r)| Some((c? as u32, r? as u32)))
-                .ok_or_else(|| LoudnessError::Decode("audio without channels/rate".into()))?;
-            if meter.is_none() {
-                meter = Some(EbuR128::new(channels, rate, Mode::I)?);
-            }
-            if let (Some(m), Some(buf)) = (meter.as_mut(), sample.buffer()) {
-                let map = buf.map_readable().map_err(|e| LoudnessError::Decode(e.to_string()))?;
-                let frames: Vec<f32> =
-                    map.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-                m.add_frames_f32(&frames)?;
-            }
-        } else if sink.is_eos() {
-            break;
+/// What one pass over an item found.
+#[derive(Debug)]
+pub struct Analysis {
+    /// Integrated loudness, or why there is none.
+    pub lufs: Result<f64, LoudnessError>,
+    /// Break points found in the media (`None` when they were not looked for).
+    pub breaks: Option<Vec<breaks::Candidate>>,
+    /// Video decoded to find them, as a share of the media's length (0 to 1).
+    pub video_decoded: f64,
+}
+
+/// Raw video a GOP buffer may hold before the oldest are decided without waiting for the
+/// sound (a file whose audio lags its video by minutes).
+const PENDING_VIDEO_BYTES: usize = 96 << 20;
+
+/// Compressed video from one keyframe to the next.
+struct Gop {
+    span: breaks::Span,
+    buffers: Vec<gst::Buffer>,
+    bytes: usize,
+}
+
+/// Compressed video held until the sound says whether it lies near a silence: kept GOPs
+/// (in contiguous runs) are decoded after the pass, the rest dropped.
+#[derive(Default)]
+struct VideoKeep {
+    caps: Option<gst::Caps>,
+    pending: std::collections::VecDeque<Gop>,
+    pending_bytes: usize,
+    runs: Vec<Vec<Gop>>,
+    /// The last GOP looked at was kept (the next kept one continues its run).
+    last_kept: bool,
+}
+
+impl VideoKeep {
+    fn push(&mut self, buffer: gst::Buffer) {
+        let pts = buffer.pts().or(buffer.dts()).map_or(0, gst::ClockTime::nseconds);
+        let end = pts + buffer.duration().map_or(0, gst::ClockTime::nseconds);
+        let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        if key || self.pending.is_empty() {
+            self.pending.push_back(Gop { span: breaks::Span { start: pts, end }, buffers: Vec::new(), bytes: 0 });
         }
-        while let Some(msg) = bus.pop() {
-            if let gst::MessageView::Error(e) = msg.view() {
-                return Err(if meter.is_none() {
-                    LoudnessError::NoAudio
-                } else {
-                    LoudnessError::Decode(e.error().to_string())
-                });
+        let g = self.pending.back_mut().expect("a GOP");
+        g.span.start = g.span.start.min(pts);
+        g.span.end = g.span.end.max(end);
+        g.bytes += buffer.size();
+        self.pending_bytes += buffer.size();
+        g.buffers.push(buffer);
+    }
+
+    /// Decide the GOPs the sound has passed (all of them at the end of the stream).
+    fn settle(&mut self, silence: Option<&breaks::SilenceMeter>, all: bool) {
+        let position = silence.map_or(0, breaks::SilenceMeter::position);
+        // The last GOP may still be growing: decided only at the end.
+        while self.pending.len() > usize::from(!all) {
+            let g = self.pending.front().expect("a GOP");
+            let passed = position > g.span.end + breaks::LOOKBACK_NS;
+            if !all && !passed && self.pending_bytes <= PENDING_VIDEO_BYTES {
+                break;
             }
-        }
-        if Instant::now() > deadline {
-            return Err(LoudnessError::Timeout(timeout));
+            let g = self.pending.pop_front().expect("a GOP");
+            self.pending_bytes -= g.bytes;
+            if silence.is_some_and(|s| s.wants(g.span)) {
+                if !self.last_kept || self.runs.is_empty() {
+                    self.runs.push(Vec::new());
+                }
+                self.runs.last_mut().expect("a run").push(g);
+                self.last_kept = true;
+            } else {
+                self.last_kept = false;
+            }
         }
     }
-    let meter = meter.ok_or(LoudnessError::NoAudio)?;
-    let lufs = meter.loudness_global()?;
-    Ok(if lufs.is_finite() && lufs > SILENCE_LUFS { lufs } else { SILENCE_LUFS })
+}
+
+/// Everything the pass's streaming threads feed.
+#[derive(Default)]
+struct Pass {
+    meter: Option<EbuR128>,
+    silence: Option<breaks::SilenceMeter>,
+    failed: Option<String>,
+    video: VideoKeep,
+    /// Frames of a stream decoded whole (no parser to stop at): analysed as they come.
+    raw_frames: Vec<breaks::FrameStat>,
+}
+
+fn pipeline_err(e: impl std::fmt::Display) -> LoudnessError {
+    LoudnessError::Pipeline(e.to_string())
+}
+
+/// One pass over `uri`: its integrated loudness and, when `find_breaks`, its break points.
+/// The file is read and demultiplexed once. Audio is decoded whole; video is not decoded in
+/// the pass but held compressed, GOP by GOP, and only the GOPs around silent stretches are
+/// decoded afterwards ([`super::breaks`]), so looking for breaks costs a small share of a
+/// full video decode.
+pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analysis, LoudnessError> {
+    probe::init().map_err(pipeline_err)?;
+    let deadline = Instant::now() + timeout;
+    let pipeline = gst::Pipeline::new();
+    let caps = if find_breaks { "audio/x-raw; video/x-raw" } else { "audio/x-raw" };
+    let caps = caps.parse::<gst::Caps>().map_err(pipeline_err)?;
+    let src = URIDECODEBIN.make_with(|b| b.property("uri", uri).property("caps", caps))?;
+    let convert = AUDIOCONVERT.make()?;
+    let resample = AUDIORESAMPLE.make()?;
+    let asink = gst_app::AppSink::builder().caps(&aired_caps()).sync(false).build();
+    // Compressed video as the parser leaves it; raw video when nothing stops before a decoder.
+    let vqueue = QUEUE.make()?;
+    let vsink = gst_app::AppSink::builder().sync(false).build();
+    let rconvert = VIDEOCONVERT.make()?;
+    let rsink = gst_app::AppSink::builder().caps(&gray_caps()).sync(false).build();
+    // Each branch joins the pipeline when a stream comes for it: a sink no stream reaches
+    // would hold the pipeline out of PLAYING (and an EOS pushed into it waits for preroll on
+    // the streaming thread that pushed it).
+    pipeline.add(&src).map_err(pipeline_err)?;
+    let branches: [(&'static str, Vec<gst::Element>); 3] = [
+        ("audio", vec![convert.clone(), resample.clone(), asink.clone().upcast()]),
+        ("compressed", vec![vqueue.clone(), vsink.clone().upcast()]),
+        ("raw", vec![rconvert.clone(), rsink.clone().upcast()]),
+    ];
+    if find_breaks {
+        // Stop at parsed compressed video: it is exposed as it is, not decoded.
+        src.connect("autoplug-continue", false, |args| {
+            let caps = args.get(2).and_then(|v| v.get::<gst::Caps>().ok());
+            let stop = caps.as_ref().and_then(|c| c.structure(0)).is_some_and(|s| {
+                s.name().starts_with("video/") && s.name() != "video/x-raw" && s.get::<bool>("parsed").unwrap_or(false)
+            });
+            Some((!stop).to_value())
+        });
+    }
+    let pass = Arc::new(Mutex::new(Pass::default()));
+    let weak = pipeline.downgrade();
+    src.connect_pad_added(move |_, pad| {
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let name = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_default();
+        let which = if name.starts_with("audio/") {
+            "audio"
+        } else if name == "video/x-raw" {
+            "raw"
+        } else if name.starts_with("video/") {
+            "compressed"
+        } else {
+            ""
+        };
+        let branch = branches.iter().find(|(w, b)| *w == which && b[0].parent().is_none()).map(|(_, b)| b);
+        let joined = match (branch, weak.upgrade()) {
+            (Some(b), Some(pipeline)) => join(&pipeline, b, pad),
+            _ => false,
+        };
+        if !joined {
+            // A second track, subtitles: dropped at the pad (never "not linked").
+            pad.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, |_, _| gst::PadProbeReturn::Drop);
+        }
+    });
+    {
+        let pass = pass.clone();
+        asink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                    let mut p = pass.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Err(e) = p.audio(&sample) {
+                        p.failed.get_or_insert(e);
+                        return Err(gst::FlowError::Error);
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    {
+        let pass = pass.clone();
+        vsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                    let mut p = pass.lock().unwrap_or_else(|e| e.into_inner());
+                    if p.video.caps.is_none() {
+                        p.video.caps = sample.caps_owned();
+                    }
+                    if let Some(b) = sample.buffer_owned() {
+                        p.video.push(b);
+                    }
+                    let Pass { video, silence, .. } = &mut *p;
+                    video.settle(silence.as_ref(), false);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    {
+        let pass = pass.clone();
+        rsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                    if let Some(f) = gray_stat(&sample) {
+                        pass.lock().unwrap_or_else(|e| e.into_inner()).raw_frames.push(f);
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    let ran = run_to_end(&pipeline, deadline, timeout);
+    let length_ns = pipeline.query_duration::<gst::ClockTime>().map_or(0, gst::ClockTime::nseconds);
+    let _ = pipeline.set_state(gst::State::Null);
+    let mut pass = std::mem::take(&mut *pass.lock().unwrap_or_else(|e| e.into_inner()));
+    let had_audio = pass.meter.is_some();
+    if let Err(e) = ran {
+        tracing::debug!(uri, error = %e, had_audio, "analysis pass failed");
+        // A decoding error before any sound came out means there is none to measure.
+        return Err(match e {
+            LoudnessError::Decode(_) if !had_audio => LoudnessError::NoAudio,
+            e => e,
+        });
+    }
+    if let Some(f) = pass.failed.take() {
+        return Err(LoudnessError::Decode(f));
+    }
+    let lufs = match pass.meter.as_ref() {
+        None => Err(LoudnessError::NoAudio),
+        Some(m) => m
+            .loudness_global()
+            .map(|l| if l.is_finite() && l > SILENCE_LUFS { l } else { SILENCE_LUFS })
+            .map_err(LoudnessError::Meter),
+    };
+    if !find_breaks {
+        return Ok(Analysis { lufs, breaks: None, video_decoded: 0.0 });
+    }
+    if let Some(s) = pass.silence.as_mut() {
+        s.finish();
+    }
+    pass.video.settle(pass.silence.as_ref(), true);
+    let mut frames = std::mem::take(&mut pass.raw_frames);
+    let mut decoded_ns = 0u64;
+    if let Some(caps) = pass.video.caps.clone() {
+        for run in std::mem::take(&mut pass.video.runs) {
+            decoded_ns += run.iter().map(|g| g.span.end.saturating_sub(g.span.start)).sum::<u64>();
+            let left = deadline.saturating_duration_since(Instant::now());
+            frames.extend(decode_run(&caps, run, left)?);
+        }
+    }
+    let silences = pass.silence.as_ref().map(|s| s.silences().to_vec()).unwrap_or_default();
+    let found = breaks::candidates(&silences, &frames, length_ns);
+    let video_decoded = if length_ns > 0 { decoded_ns as f64 / length_ns as f64 } else { 0.0 };
+    Ok(Analysis { lufs, breaks: Some(found), video_decoded })
+}
+
+/// Add `branch` to `pipeline`, link it and `pad` to its head, and start it.
+fn join(pipeline: &gst::Pipeline, branch: &[gst::Element], pad: &gst::Pad) -> bool {
+    let ok = pipeline.add_many(branch).is_ok()
+        && gst::Element::link_many(branch).is_ok()
+        && branch.iter().all(|e| e.sync_state_with_parent().is_ok());
+    ok && branch[0].static_pad("sink").is_some_and(|sink| pad.link(&sink).is_ok())
+}
+
+impl Pass {
+    fn audio(&mut self, sample: &gst::Sample) -> Result<(), String> {
+        let (channels, rate) = sample
+            .caps()
+            .and_then(|c| c.structure(0).map(|s| (s.get::<i32>("channels").ok(), s.get::<i32>("rate").ok())))
+            .and_then(|(c, r)| Some((c? as u32, r? as u32)))
+            .ok_or_else(|| "audio without channels/rate".to_owned())?;
+        if self.meter.is_none() {
+            self.meter = Some(EbuR128::new(channels, rate, Mode::I).map_err(|e| e.to_string())?);
+            self.silence = Some(breaks::SilenceMeter::new(rate, channels));
+        }
+        let Some(buf) = sample.buffer() else { return Ok(()) };
+        let map = buf.map_readable().map_err(|e| e.to_string())?;
+        let frames: Vec<f32> = map.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        if let Some(m) = self.meter.as_mut() {
+            m.add_frames_f32(&frames).map_err(|e| e.to_string())?;
+        }
+        if let Some(s) = self.silence.as_mut() {
+            s.push(buf.pts().map_or(s.position(), gst::ClockTime::nseconds), &frames);
+        }
+        let Pass { video, silence, .. } = self;
+        video.settle(silence.as_ref(), false);
+        Ok(())
+    }
+}
+
+fn gray_caps() -> gst::Caps {
+    gst::Caps::builder("video/x-raw").field("format", "GRAY8").build()
+}
+
+/// Statistics of a GRAY8 frame.
+fn gray_stat(sample: &gst::Sample) -> Option<breaks::FrameStat> {
+    let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
+    let buffer = sample.buffer()?;
+    let map = buffer.map_readable().ok()?;
+    let (black_share, mean) =
+        breaks::frame_stat(map.as_slice(), info.width() as usize, info.height() as usize, info.stride()[0] as usize);
+    let fallback = gst::ClockTime::from_nseconds(
+        1_000_000_000 * u64::from(info.fps().denom().unsigned_abs())
+            / u64::from(info.fps().numer().unsigned_abs().max(1)),
+    );
+    Some(breaks::FrameStat {
+        pts: buffer.pts()?.nseconds(),
+        duration: buffer.duration().unwrap_or(fallback).nseconds(),
+        black_share,
+        mean,
+    })
+}
+
+/// Play `pipeline` to its end (or its first error, or `deadline`).
+fn run_to_end(pipeline: &gst::Pipeline, deadline: Instant, timeout: Duration) -> Result<(), LoudnessError> {
+    pipeline.set_state(gst::State::Playing).map_err(pipeline_err)?;
+    let bus = pipeline.bus().expect("pipeline bus");
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(LoudnessError::Timeout(timeout));
+        }
+        let wait = gst::ClockTime::from_mseconds(left.as_millis().min(200) as u64);
+        let Some(msg) = bus.timed_pop_filtered(wait, &[gst::MessageType::Eos, gst::MessageType::Error]) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => return Ok(()),
+            gst::MessageView::Error(e) => return Err(LoudnessError::Decode(e.error().to_string())),
+            _ => {}
+        }
+    }
+}
+
+/// Decode one run of kept GOPs to frame statistics.
+fn decode_run(caps: &gst::Caps, run: Vec<Gop>, left: Duration) -> Result<Vec<breaks::FrameStat>, LoudnessError> {
+    let pipeline = gst::Pipeline::new();
+    let src = gst_app::AppSrc::builder().caps(caps).format(gst::Format::Time).build();
+    let decode = DECODEBIN.make()?;
+    let convert = VIDEOCONVERT.make()?;
+    let sink = gst_app::AppSink::builder().caps(&gray_caps()).sync(false).build();
+    pipeline.add_many([src.upcast_ref(), &decode, &convert, sink.upcast_ref()]).map_err(pipeline_err)?;
+    src.link(&decode).map_err(pipeline_err)?;
+    convert.link(&sink).map_err(pipeline_err)?;
+    let convert_pad = convert.static_pad("sink").expect("sink pad");
+    decode.connect_pad_added(move |_, pad| {
+        if !convert_pad.is_linked() {
+            let _ = pad.link(&convert_pad);
+        }
+    });
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    {
+        let frames = frames.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                    if let Some(f) = gray_stat(&sample) {
+                        frames.lock().unwrap_or_else(|e| e.into_inner()).push(f);
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    let started = pipeline.set_state(gst::State::Playing).map_err(pipeline_err);
+    let result = started.and_then(|_| {
+        for buffer in run.into_iter().flat_map(|g| g.buffers) {
+            src.push_buffer(buffer).map_err(pipeline_err)?;
+        }
+        src.end_of_stream().map_err(pipeline_err)?;
+        let bus = pipeline.bus().expect("pipeline bus");
+        let wait = gst::ClockTime::from_mseconds(left.as_millis() as u64);
+        match bus.timed_pop_filtered(wait, &[gst::MessageType::Eos, gst::MessageType::Error]) {
+            Some(m) => match m.view() {
+                gst::MessageView::Error(e) => Err(LoudnessError::Decode(e.error().to_string())),
+                _ => Ok(()),
+            },
+            None => Err(LoudnessError::Timeout(left)),
+        }
+    });
+    let _ = pipeline.set_state(gst::State::Null);
+    result?;
+    Ok(std::mem::take(&mut *frames.lock().unwrap_or_else(|e| e.into_inner())))
 }
 
 /// Measure up to `limit` pending items (all sources, or one), one at a time; returns how many
-/// got a value or a definite error stored.
+/// got a value or a definite error stored. Programs are searched for break points in the
+/// same pass.
 pub fn measure_pending(
     db: &Db,
     clock: &dyn Clock,
@@ -209,24 +525,50 @@ pub fn measure_pending(
         Ok::<_, store::StoreError>((store::loudness_todo(c, source, limit)?, store::credentials(c)?))
     })?;
     let mut n = 0;
-    for (id, uri, has_audio) in todo {
-        measure_one(db, clock, id, &credentials.openable(&uri), has_audio)?;
+    for item in todo {
+        measure_one(db, clock, &item, &credentials.openable(&item.uri))?;
         n += 1;
     }
     Ok(n)
 }
 
-fn measure_one(db: &Db, clock: &dyn Clock, id: MediaId, uri: &str, has_audio: bool) -> Result<(), store::StoreError> {
-    let result = if has_audio { measure(uri, Duration::from_secs(600)) } else { Err(LoudnessError::NoAudio) };
+/// How long one item may take (a feature film over a network share).
+const ITEM_TIMEOUT: Duration = Duration::from_secs(900);
+
+fn measure_one(db: &Db, clock: &dyn Clock, item: &store::LoudnessTodo, uri: &str) -> Result<(), store::StoreError> {
+    let id = item.id;
+    let started = Instant::now();
+    let (lufs, found) = if item.has_audio {
+        match analyse(uri, ITEM_TIMEOUT, item.find_breaks) {
+            Ok(a) => {
+                if let Some(b) = &a.breaks {
+                    tracing::info!(item = %id, found = b.len(), video_decoded_pct = a.video_decoded * 100.0,
+                        secs = started.elapsed().as_secs_f64(), "break points searched");
+                }
+                (a.lufs, a.breaks)
+            }
+            // The pass failed: nothing found either (a later change of the file tries again).
+            Err(e) => (Err(e), item.find_breaks.then(Vec::new)),
+        }
+    } else {
+        // No sound, so no silence: nothing to find.
+        (Err(LoudnessError::NoAudio), item.find_breaks.then(Vec::new))
+    };
     // GStreamer's messages may quote the URL opened, token included.
-    let error = result.as_ref().err().map(|e| secret::redact(&e.to_string()).into_owned());
+    let error = lufs.as_ref().err().map(|e| secret::redact(&e.to_string()).into_owned());
     if let Some(e) = &error {
         tracing::info!(item = %id, error = %e, "loudness not measured");
     }
     let now = clock::to_ms(clock.now());
-    db.call_blocking(|c| match (&result, &error) {
-        (Ok(v), _) => store::set_loudness(c, id, Ok(*v), now),
-        (Err(_), e) => store::set_loudness(c, id, Err(e.as_deref().unwrap_or_default()), now),
+    db.call_blocking(|c| {
+        match (&lufs, &error) {
+            (Ok(v), _) => store::set_loudness(c, id, Ok(*v), now)?,
+            (Err(_), e) => store::set_loudness(c, id, Err(e.as_deref().unwrap_or_default()), now)?,
+        }
+        if let Some(found) = &found {
+            store::set_break_candidates(c, id, found, now)?;
+        }
+        Ok(())
     })
 }
 

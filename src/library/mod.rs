@@ -10,7 +10,8 @@
 //! | [`scan`] | walk a folder source, incremental, crash-safe |
 //! | [`nfo`] / [`naming`] | what `.nfo` files and file names say (pure) |
 //! | [`probe`] | GStreamer Discoverer: duration, streams, chapters |
-//! | [`loudness`] | EBU R128 integrated loudness, a low-priority background job |
+//! | [`loudness`] | EBU R128 integrated loudness, a low-priority background job; the same pass finds break points |
+//! | [`breaks`] | break points in the media: black-and-silent gaps and fades to black (pure) |
 //! | [`subtitles`] | SubRip cues an item carries beside it (pure) |
 //! | [`plex`] | import from a Plex server |
 //! | [`jellyfin`] | import from a Jellyfin or Emby server |
@@ -19,6 +20,7 @@
 //! | [`secret`] | source secrets: masked for display, added back when an item is opened |
 
 pub mod art;
+pub mod breaks;
 pub mod catalog;
 pub mod demo;
 pub mod jellyfin;
@@ -146,7 +148,7 @@ impl FromStr for ContentKind {
 }
 
 /// The folder kinds `source add --kind` accepts, and the item kind each holds.
-pub const FOLDER_KINDS: [(&str, ContentKind); 9] = [
+pub const FOLDER_KINDS: [(&str, ContentKind); 11] = [
     ("shows", ContentKind::Episode),
     ("movies", ContentKind::Movie),
     ("commercials", ContentKind::Commercial),
@@ -156,12 +158,25 @@ pub const FOLDER_KINDS: [(&str, ContentKind); 9] = [
     ("intros", ContentKind::Intro),
     ("outros", ContentKind::Outro),
     ("slates", ContentKind::Slate),
+    ("signoffs", ContentKind::StationId),
+    ("signons", ContentKind::StationId),
 ];
+
+/// The tag a folder kind gives its items: `signoff` / `signon` for the station closings and
+/// openings (anthems, "this concludes our broadcast day") that channels play only when they
+/// go off and come back on the air.
+pub fn folder_tag(kind: &str) -> Option<&'static str> {
+    match kind {
+        "signoffs" => Some("signoff"),
+        "signons" => Some("signon"),
+        _ => None,
+    }
+}
 
 /// A folder kind that does not exist.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "unknown folder kind {0:?}: expected one of shows, movies, commercials, bumpers, promos, station_ids, intros, outros, slates"
+    "unknown folder kind {0:?}: expected one of shows, movies, commercials, bumpers, promos, station_ids, intros, outros, slates, signoffs, signons"
 )]
 pub struct UnknownFolderKind(pub String);
 

@@ -156,7 +156,12 @@ pub fn scan_folder(
             continue;
         }
         let uri = file_uri(&f.abs);
-        let (rec, meta, breakpoints) = describe(f, kind, &uri, &root, &mut sidecars, &mut report.errors);
+        let (mut rec, meta, breakpoints) = describe(f, kind, &uri, &root, &mut sidecars, &mut report.errors);
+        if let Some(tag) = super::folder_tag(content_kind)
+            && !rec.tags.iter().any(|t| t.eq_ignore_ascii_case(tag))
+        {
+            rec.tags.push(tag.to_owned());
+        }
         let now = clock::to_ms(clock.now());
         let id = db.call_blocking(|c| -> Result<MediaId, store::StoreError> {
             let tx = c.transaction()?;

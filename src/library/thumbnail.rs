@@ -82,6 +82,12 @@ fn wait_async_done(bin: &gst::Element, uri: &str, timeout: Duration) -> Result<(
 
 /// A JPEG of the frame about a tenth into `uri`, `width` pixels wide.
 pub fn still(uri: &str, width: u32, timeout: Duration) -> Result<Vec<u8>, ThumbnailError> {
+    still_at(uri, width, None, timeout)
+}
+
+/// A JPEG of the frame at `at` into `uri` (the exact frame; `None`: about a tenth in, the
+/// nearest keyframe), `width` pixels wide.
+pub fn still_at(uri: &str, width: u32, at: Option<Duration>, timeout: Duration) -> Result<Vec<u8>, ThumbnailError> {
     gst::init().map_err(ThumbnailError::Init)?;
     let playbin = PLAYBIN.make_with(|b| b.property("uri", uri))?;
     let video = FAKESINK.make()?;
@@ -91,13 +97,15 @@ pub fn still(uri: &str, width: u32, timeout: Duration) -> Result<Vec<u8>, Thumbn
     let _stop = Stopper(playbin.clone());
     playbin.set_state(gst::State::Paused).map_err(|source| ThumbnailError::State { uri: uri.to_owned(), source })?;
     wait_async_done(&playbin, uri, timeout)?;
-    if let Some(duration) = playbin.query_duration::<gst::ClockTime>() {
-        let at = duration / 10;
-        if at > gst::ClockTime::ZERO
-            && playbin.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, at).is_ok()
-        {
-            wait_async_done(&playbin, uri, timeout)?;
-        }
+    let target = match at {
+        Some(at) => Some((gst::ClockTime::from_nseconds(at.as_nanos() as u64), gst::SeekFlags::ACCURATE)),
+        None => playbin.query_duration::<gst::ClockTime>().map(|d| (d / 10, gst::SeekFlags::KEY_UNIT)),
+    };
+    if let Some((at, how)) = target
+        && at > gst::ClockTime::ZERO
+        && playbin.seek_simple(gst::SeekFlags::FLUSH | how, at).is_ok()
+    {
+        wait_async_done(&playbin, uri, timeout)?;
     }
     let caps = gst::Caps::builder("image/jpeg")
         .field("width", width as i32)

@@ -267,6 +267,84 @@ impl Default for BugSettings {
     }
 }
 
+/// What a channel is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// Programs from its grid, with breaks.
+    #[default]
+    Regular,
+    /// A programme guide: a scrolling grid of every channel over a preview window (see
+    /// [`GuideSettings`]); listed as "Program Guide".
+    Guide,
+}
+
+/// The look of a channel's generated cards (bumpers, sign-off, test card): fonts, colours
+/// and layout of a decade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum CardEra {
+    /// Warm browns and oranges, a serif face, centred with rules.
+    #[serde(rename = "1970s")]
+    Seventies,
+    /// Neon on a dark grid, a slanted sans, a perspective band (default).
+    #[default]
+    #[serde(rename = "1980s")]
+    Eighties,
+    /// Teal and purple, a monospaced face, boxes off to the left.
+    #[serde(rename = "1990s")]
+    Nineties,
+}
+
+/// The test card a channel shows while off the air.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TestCard {
+    /// SMPTE colour bars with the call sign.
+    #[default]
+    Bars,
+    /// A classic card: circle, grey scale, the call sign and the time.
+    Classic,
+}
+
+/// Hours a channel is off the air: it signs off at `start`, shows its test card with a
+/// 1 kHz tone, and signs on at `end` (local times on the hour or half hour; an `end` before
+/// `start` is the next morning). Checked when set (`schedule::rules::OffAirRule`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffAirHours {
+    /// Days the window starts on: `daily`, `weekdays`, `mon-fri`, `sat,sun` ... (default daily).
+    #[serde(default = "daily")]
+    pub days: String,
+    /// Sign-off, `HH:MM` local.
+    pub start: String,
+    /// Sign-on, `HH:MM` local.
+    pub end: String,
+    /// The card in between.
+    #[serde(default)]
+    pub test_card: TestCard,
+}
+
+fn daily() -> String {
+    "daily".into()
+}
+
+/// What a guide channel shows besides the grid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuideSettings {
+    /// The library kind that plays in the preview window (default `promo`).
+    pub preview: String,
+    /// The library kind whose clips play while no preview clip fits (music beds); none:
+    /// the grid alone.
+    pub music: Option<String>,
+}
+
+impl Default for GuideSettings {
+    fn default() -> Self {
+        Self { preview: "promo".into(), music: None }
+    }
+}
+
 /// Everything about a channel besides its identity, stored as JSON in `channels.settings`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -295,6 +373,18 @@ pub struct ChannelSettings {
     /// The channel's colour, `#rrggbb`: the background of its generated logo (see
     /// [`logo`]); `None` picks one from a palette by channel id.
     pub colour: Option<String>,
+    /// Regular or guide channel.
+    pub kind: ChannelKind,
+    /// The look of its generated cards.
+    pub era: CardEra,
+    /// Generate "We'll be right back" / "Now back to …" / "Coming up next" cards where the
+    /// library has no bumper that fits (default on; the graphics draw each card ahead, off the
+    /// streaming thread).
+    pub generated_bumpers: bool,
+    /// When it is off the air.
+    pub off_air: Vec<OffAirHours>,
+    /// Guide channels: preview and music.
+    pub guide: GuideSettings,
     /// The audio tracks it carries (languages, and what fills a missing one).
     pub audio: AudioTracks,
 }
@@ -313,6 +403,11 @@ impl Default for ChannelSettings {
             clock: false,
             group: None,
             colour: None,
+            kind: ChannelKind::Regular,
+            era: CardEra::Eighties,
+            generated_bumpers: true,
+            off_air: Vec::new(),
+            guide: GuideSettings::default(),
             audio: AudioTracks::default(),
         }
     }

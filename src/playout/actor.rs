@@ -293,6 +293,7 @@ impl<'a> Session<'a> {
             encoder,
             overlay: deps.config.overlay.clone(),
             audio_overlay: deps.config.audio_overlay.clone(),
+            item_window: deps.config.presentation.item_window,
             audio_tracks: deps.config.audio_tracks.clone(),
         };
         let name = format!("channel-{}", deps.config.channel);
@@ -592,6 +593,9 @@ impl<'a> Session<'a> {
         if !a.started && live && now_rt >= p.air_ns {
             a.started = true;
             let actual_start = self.anchor.wall_at(p.air_ns);
+            if let Some(s) = &self.deps.config.presentation.standby {
+                s.uncover(key(&a.airing), actual_start);
+            }
             let entry = AsRunEvent {
                 channel: self.deps.config.channel,
                 airing: a.airing.clone(),
@@ -691,6 +695,7 @@ impl<'a> Session<'a> {
         }
         let now = self.deps.clock.now();
         self.note_failure(&a.airing, failure);
+        self.stand_by(&a.airing, now);
         self.deps.record(AsRunEvent {
             channel: self.deps.config.channel,
             actual_start: if a.started { self.anchor.wall_at(a.placement.air_ns) } else { now.max(a.airing.start) },
@@ -708,6 +713,7 @@ impl<'a> Session<'a> {
         tracing::warn!(channel = %self.deps.config.channel, title = %airing.title, %reason, "item cannot play");
         let now = self.deps.clock.now();
         self.note_failure(&airing, failure);
+        self.stand_by(&airing, now);
         self.deps.record(AsRunEvent {
             channel: self.deps.config.channel,
             actual_start: now.max(airing.start),
@@ -716,6 +722,14 @@ impl<'a> Session<'a> {
             status: AsRunStatus::Failed,
             reason: Some(reason),
         });
+    }
+
+    /// The background covers `airing` from `now`: the graphics show "Please stand by" there
+    /// until its end, or until a retry puts it back on the air.
+    fn stand_by(&self, airing: &Airing, now: DateTime<Utc>) {
+        if let Some(s) = &self.deps.config.presentation.standby {
+            s.cover(key(airing), now.max(airing.start), airing.end);
+        }
     }
 
     fn note_failure(&mut self, airing: &Airing, failure: Failure) {

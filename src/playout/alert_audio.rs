@@ -1,6 +1,7 @@
 //! The alert's sound: an element in the channel's audio path (after the mixer, before the
 //! encoder) that silences the program under a slate and replaces it with the EAS attention
-//! signal (853 Hz + 960 Hz together, [`TONE`] long) when an alert asks for it.
+//! signal (853 Hz + 960 Hz together, [`TONE`] long) when an alert asks for it. The same
+//! element plays the 1 kHz line-up tone ([`LINEUP_HZ`], −20 dBFS) under a test card.
 //!
 //! It is an `identity` with a pad probe that rewrites samples in place: no extra sources or
 //! mixer pads to add and remove at run time, the tone is sample-accurate on the program's
@@ -24,6 +25,10 @@ pub const TONE: chrono::Duration = chrono::Duration::seconds(4);
 pub const TONE_HZ: [f64; 2] = [853.0, 960.0];
 /// Peak level of each sine (their sum peaks at 0.5 full scale).
 const TONE_LEVEL: f64 = 0.25;
+/// The line-up tone of a test card (Hz).
+pub const LINEUP_HZ: f64 = 1000.0;
+/// Its peak level: −20 dBFS, the usual line-up level.
+const LINEUP_LEVEL: f64 = 0.1;
 
 #[derive(Default)]
 struct Track {
@@ -60,29 +65,46 @@ pub(crate) fn element(
         let at = super::overlay::buffer_instant(&clock, &element, &segment, buffer.pts());
         // A panic must not cross into C (it would abort the daemon): play the program.
         let what = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state(at))).unwrap_or_default();
-        if !what.mute && !what.tone {
+        let signal = if what.tone {
+            Signal::Attention
+        } else if what.mute {
+            Signal::Silence
+        } else if what.lineup {
+            Signal::LineUp
+        } else {
             return gst::PadProbeReturn::Ok;
-        }
+        };
         let start_rt = segment.to_running_time(buffer.pts()).map_or(0.0, |t| t.nseconds() as f64 / 1e9);
         let buffer = buffer.make_mut();
         if let Ok(mut map) = buffer.map_writable() {
-            rewrite(map.as_mut_slice(), &audio, start_rt, what.tone);
+            rewrite(map.as_mut_slice(), &audio, start_rt, signal);
         }
         gst::PadProbeReturn::Ok
     });
     Ok(identity)
 }
 
-/// Silence `data`, or fill it with the two-tone signal starting at `start_secs`.
-fn rewrite(data: &mut [u8], info: &gst_audio::AudioInfo, start_secs: f64, tone: bool) {
+/// What replaces the program's sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Silence,
+    Attention,
+    LineUp,
+}
+
+/// Fill `data` with `signal` starting at `start_secs` (the phase follows the running time).
+fn rewrite(data: &mut [u8], info: &gst_audio::AudioInfo, start_secs: f64, signal: Signal) {
     let channels = info.channels() as usize;
     let rate = f64::from(info.rate());
+    let tau = 2.0 * std::f64::consts::PI;
     let sample = |i: usize| -> f64 {
-        if !tone {
-            return 0.0;
-        }
         let t = start_secs + i as f64 / rate;
-        TONE_HZ.iter().map(|f| TONE_LEVEL * (2.0 * std::f64::consts::PI * f * t).sin()).sum()
+        match signal {
+            Signal::Silence => 0.0,
+            Signal::Attention => TONE_HZ.iter().map(|f| TONE_LEVEL * (tau * f * t).sin()).sum(),
+            // Phase from whole periods first: `t` grows for the life of the pipeline.
+            Signal::LineUp => LINEUP_LEVEL * (tau * (LINEUP_HZ * t).fract()).sin(),
+        }
     };
     match info.format() {
         gst_audio::AudioFormat::S16le => {

@@ -1,7 +1,8 @@
 //! Keeps a channel's [`ChannelGraphics`] fed with schedule cues: a task follows the channel's
 //! published horizon (the same watched [`Horizon`] the player follows) and, through
 //! [`ItemFacts`], each program's rating and picture aspect, so lower thirds and the bug's
-//! placement follow the schedule the moment it is published.
+//! placement follow the schedule the moment it is published. (A guide channel's listing is
+//! fed by the director through [`ChannelGraphics::set_guide`].)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub fn cue(airing: &Airing, facts: &Facts) -> Cue {
         title: airing.title.clone(),
         rating: facts.rating.clone(),
         aspect: facts.aspect,
+        card: airing.card.clone(),
     }
 }
 

@@ -22,7 +22,9 @@
 //! - [`watchdog`]: stall detection and restart back-off.
 //! - [`graphics`]: overlay rendering (bug, lower thirds, alerts; issue 6), pure.
 //! - [`overlay`], [`alert_audio`]: the graphics and alert elements for the pipeline's seam.
-//! - [`graphics_feed`]: keeps the graphics fed with schedule cues.
+//! - [`graphics_feed`]: keeps the graphics fed with schedule cues (and a guide channel with
+//!   every channel's programmes).
+//! - [`station`]: the stand-by cover over failed airings and a guide channel's preview window.
 //! - [`supervisor`]: which channels run (lineup watch, viewer demand), restarts and
 //!   replacements; [`reaper`]: elements brought to NULL off the actor's thread.
 
@@ -41,6 +43,7 @@ pub mod pipeline;
 pub mod player;
 mod probe;
 pub mod reaper;
+pub mod station;
 pub mod supervisor;
 pub mod timeline;
 pub mod tracks;

@@ -24,14 +24,18 @@ use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 use tokio::sync::watch;
 
-use super::graphics::cues::Cue;
-use super::graphics::scene::{Layer, Scene, SceneConfig};
+use super::graphics::cues::{self, Cue};
+use super::graphics::guide::GuideData;
+use super::graphics::plane::{Chroma, Frame};
+use super::graphics::scene::{CardJob, Layer, Scene, SceneConfig};
 use super::pipeline::OverlayFactory;
+use super::station::Standby;
 use crate::clock::SharedClock;
 use crate::elements::{ElementError, OVERLAYCOMPOSITION};
 use crate::emergency::activation::AlertTimeline;
 use crate::emergency::{ActiveAlerts, Alert};
-use crate::lineup::{Channel, GuideNumber};
+use crate::lineup::{Channel, ChannelKind, GuideNumber};
+use crate::schedule::AiringKind;
 
 /// Shared between the streaming threads and the handle. std Mutexes: each is held for one
 /// frame's bookkeeping, never across an await.
@@ -49,6 +53,8 @@ struct Shared {
     seen: Mutex<Option<(i64, DateTime<Utc>)>>,
     /// What the channel has on air, for the as-run log.
     on_air: watch::Sender<OnAir>,
+    /// Airings playout covers (failed): the stand-by card shows there.
+    standby: Standby,
 }
 
 /// The alert a channel's picture carries (or none), since the first frame that did.
@@ -104,6 +110,7 @@ impl ChannelGraphics {
                 rects: Mutex::new(HashMap::new()),
                 seen: Mutex::new(None),
                 on_air: watch::channel(OnAir { alert: None, since: DateTime::<Utc>::MIN_UTC }).0,
+                standby: Standby::default(),
             }),
         }
     }
@@ -119,6 +126,23 @@ impl ChannelGraphics {
     /// Replace the schedule cues (current and upcoming items, in start order).
     pub fn set_cues(&self, cues: Vec<Cue>) {
         *self.shared.cues.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(cues);
+    }
+
+    /// What a guide channel lists (every channel's programmes around now).
+    pub fn set_guide(&self, data: GuideData) {
+        self.shared.scene.lock().unwrap_or_else(|p| p.into_inner()).set_guide(Arc::new(data));
+    }
+
+    /// Where the player reports airings it covers (for [`super::PlayerConfig::presentation`]):
+    /// the graphics show "Please stand by" there.
+    pub fn standby(&self) -> Standby {
+        self.shared.standby.clone()
+    }
+
+    /// A guide channel's preview window (items play scaled into it), else `None`.
+    pub fn item_window(&self) -> Option<super::graphics::raster::Rect> {
+        let scene = self.shared.scene.lock().unwrap_or_else(|p| p.into_inner());
+        scene.is_guide().then(|| scene.guide_layout().preview)
     }
 
     /// What alert the channel's picture carries, changing on the first frame with or without
@@ -138,6 +162,9 @@ impl ChannelGraphics {
         gst::init().map_err(OverlayError::Init)?;
         let element = OVERLAYCOMPOSITION.make_with(|b| b.name("graphics"))?;
         let shared = self.shared.clone();
+        if self.shared.scene.lock().unwrap_or_else(|p| p.into_inner()).is_guide() {
+            copy_guide_into_frames(&self.shared, &element);
+        }
         element.connect("draw", false, move |args| {
             // The signal must return a (possibly NULL) composition, and a panic must not
             // cross into C: either would abort the daemon.
@@ -200,6 +227,10 @@ fn scene_config(channel: &Channel, tz: chrono_tz::Tz) -> SceneConfig {
         clock: channel.settings.clock,
         tz,
         frame_rate: channel.settings.profile.frame_rate,
+        call_sign: channel.call_sign.clone(),
+        name: channel.name.clone(),
+        era: channel.settings.era,
+        guide: channel.settings.kind == ChannelKind::Guide,
     }
 }
 
@@ -210,10 +241,17 @@ pub struct AudioState {
     pub mute: bool,
     /// Replace the program with the attention tone.
     pub tone: bool,
+    /// Replace the program with the 1 kHz line-up tone (a test card is on).
+    pub lineup: bool,
 }
 
 fn audio_state(shared: &Shared, at: DateTime<Utc>) -> AudioState {
-    let Some(alert) = alert_at(shared, at) else { return AudioState::default() };
+    let Some(alert) = alert_at(shared, at) else {
+        let cues = shared.cues.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let test_card = cues::current(&cues, at)
+            .is_some_and(|(_, c)| c.kind == AiringKind::Card && c.card.as_ref().is_some_and(|s| s.template.has_tone()));
+        return AudioState { lineup: test_card, ..AudioState::default() };
+    };
     let first = first_seen(shared, &alert, at);
     let slate = alert.mode == crate::emergency::AlertMode::Slate;
     // The tone plays from when this channel first showed the alert, unless the channel
@@ -222,7 +260,7 @@ fn audio_state(shared: &Shared, at: DateTime<Utc>) -> AudioState {
         && (first - alert.starts_at) < chrono::Duration::seconds(10)
         && at >= first
         && at < first + super::alert_audio::TONE;
-    AudioState { mute: slate || tone, tone }
+    AudioState { mute: slate || tone, tone, lineup: false }
 }
 
 /// The alert the channel carries at the air instant `at`, following the live set as it is now.
@@ -276,7 +314,7 @@ pub(crate) fn buffer_instant(
     reading.expect("at least one reading").wall_at(rt.nseconds())
 }
 
-fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayComposition> {
+fn draw(shared: &Arc<Shared>, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayComposition> {
     let alert = alert_at(shared, at);
     let alert = alert.as_deref();
     let since = alert.map_or(at, |a| first_seen(shared, a, at));
@@ -288,7 +326,14 @@ fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayCom
         !same
     });
     let cues = shared.cues.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let layers = shared.scene.lock().unwrap_or_else(|p| p.into_inner()).frame(at, &cues, alert);
+    let (layers, job) = {
+        let mut scene = shared.scene.lock().unwrap_or_else(|p| p.into_inner());
+        scene.set_standby(shared.standby.covering(at));
+        (scene.frame(at, &cues, alert), scene.next_card_job(at, &cues))
+    };
+    if let Some(job) = job {
+        draw_card_ahead(shared, job);
+    }
     let mut rects = shared.rects.lock().unwrap_or_else(|p| p.into_inner());
     rects.retain(|id, _| layers.iter().any(|l| l.id == *id));
     if layers.is_empty() {
@@ -306,6 +351,81 @@ fn draw(shared: &Shared, at: DateTime<Utc>) -> Option<gst_video::VideoOverlayCom
     }
     let ordered: Vec<&gst_video::VideoOverlayRectangle> = layers.iter().filter_map(|l| rects.get(&l.id)).collect();
     gst_video::VideoOverlayComposition::new(ordered).ok()
+}
+
+/// A guide channel's grid is copied into each frame before the overlay element blends what
+/// else there is (an alert's crawl): a buffer probe on its sink pad, for I420 and NV12 frames
+/// (other formats keep the blended layers).
+fn copy_guide_into_frames(shared: &Arc<Shared>, element: &gst::Element) {
+    use gst_video::prelude::*;
+    let Some(sink) = element.static_pad("sink") else { return };
+    let shared = shared.clone();
+    let overlay = element.downgrade();
+    // The frames' layout, kept from one buffer to the next (caps rarely change).
+    let known: Mutex<Option<(gst::Caps, gst_video::VideoInfo)>> = Mutex::new(None);
+    sink.add_probe(gst::PadProbeType::BUFFER, move |pad, probe| {
+        let copied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Option<()> {
+            let caps = pad.current_caps()?;
+            let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+            if known.as_ref().is_none_or(|(c, _)| *c != caps) {
+                *known = Some((caps.clone(), gst_video::VideoInfo::from_caps(&caps).ok()?));
+            }
+            let info = &known.as_ref()?.1;
+            let chroma = match info.format() {
+                gst_video::VideoFormat::I420 => Chroma::Planar,
+                gst_video::VideoFormat::Nv12 => Chroma::Interleaved,
+                _ => {
+                    shared.scene.lock().unwrap_or_else(|p| p.into_inner()).set_guide_direct(false);
+                    return None;
+                }
+            };
+            let segment = pad.sticky_event::<gst::event::Segment>(0)?;
+            let segment = segment.segment().downcast_ref::<gst::ClockTime>()?.clone();
+            let Some(gst::PadProbeData::Buffer(buffer)) = probe.data.as_mut() else { return None };
+            let at = buffer_instant(&shared.clock, &overlay.upgrade()?, &segment, buffer.pts());
+            let cues = shared.cues.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let planes = {
+                let mut scene = shared.scene.lock().unwrap_or_else(|p| p.into_inner());
+                scene.set_guide_direct(true);
+                scene.guide_planes(at, &cues)
+            };
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), info).ok()?;
+            let strides: Vec<usize> = frame.plane_stride().iter().map(|s| *s as usize).collect();
+            let [y, u, v, _] = frame.planes_data_mut();
+            let mut target = Frame {
+                width: info.width(),
+                height: info.height(),
+                chroma,
+                y: (y, strides[0]),
+                u: (u, strides[1]),
+                v: (v, strides.get(2).copied().unwrap_or(0)),
+            };
+            for (plane, x, y) in &planes {
+                target.put(plane, *x, *y);
+            }
+            Some(())
+        }));
+        if copied.is_err() {
+            tracing::error!(channel = %shared.number, "guide copy panicked; frame left unchanged");
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Draw a card on a thread of its own (not the streaming thread, which would hold the frame
+/// for as long) and hand it to the scene; nothing happens if the channel is gone by then.
+fn draw_card_ahead(shared: &Arc<Shared>, job: CardJob) {
+    let weak = Arc::downgrade(shared);
+    let spawned = std::thread::Builder::new().name("card".into()).spawn(move || {
+        let raster = job.render();
+        if let Some(shared) = weak.upgrade() {
+            shared.scene.lock().unwrap_or_else(|p| p.into_inner()).card_ready(&job, raster);
+        }
+    });
+    if let Err(e) = spawned {
+        // The card is then drawn on the frame that shows it.
+        tracing::warn!(channel = %shared.number, "no thread to draw a card ahead: {e}");
+    }
 }
 
 fn new_rectangle(layer: &Layer) -> gst_video::VideoOverlayRectangle {

@@ -105,6 +105,9 @@ pub struct PipelineSpec {
     pub overlay: Option<OverlayFactory>,
     /// Alert audio seam (see module docs).
     pub audio_overlay: Option<OverlayFactory>,
+    /// Where items show: the whole frame (`None`) or a window the compositor scales them
+    /// into (a guide channel's preview, [`super::station::Presentation::item_window`]).
+    pub item_window: Option<super::graphics::raster::Rect>,
     /// The audio tracks (languages) the channel carries.
     pub audio_tracks: AudioTracks,
 }
@@ -187,6 +190,7 @@ pub struct ChannelPipeline {
     program_muted: Arc<Mutex<bool>>,
     program_audio_pads: Arc<Mutex<Vec<gst::Pad>>>,
     meter: Arc<Meter>,
+    item_window: Option<super::graphics::raster::Rect>,
     captions: CaptionFeed,
 }
 
@@ -353,6 +357,7 @@ impl ChannelPipeline {
             program_muted: Arc::default(),
             program_audio_pads: Arc::default(),
             meter,
+            item_window: spec.item_window,
             captions,
         };
         let vpad = this.request_video_pad(BACKGROUND_ZORDER)?;
@@ -438,13 +443,21 @@ impl ChannelPipeline {
         self.overlay.as_ref()
     }
 
-    /// A new compositor input at `zorder` (higher is on top).
+    /// A new compositor input at `zorder` (higher is on top). Item inputs (from
+    /// [`ITEM_ZORDER_BASE`], below [`SLATE_ZORDER`]) are scaled into the item window when the
+    /// spec has one.
     pub fn request_video_pad(&self, zorder: u32) -> Result<gst::Pad, PipelineError> {
         let pad = self
             .compositor
             .request_pad_simple("sink_%u")
             .ok_or_else(|| PipelineError::Setup { what: "compositor pad", source: glib::bool_error!("no pad") })?;
         pad.set_property("zorder", zorder);
+        if let Some(w) = self.item_window.filter(|_| (ITEM_ZORDER_BASE..SLATE_ZORDER).contains(&zorder)) {
+            pad.set_property("xpos", w.x);
+            pad.set_property("ypos", w.y);
+            pad.set_property("width", w.w as i32);
+            pad.set_property("height", w.h as i32);
+        }
         Ok(pad)
     }
 

@@ -45,6 +45,8 @@ pub struct PlayerConfig {
     pub overlay: Option<OverlayFactory>,
     /// Alert audio seam (see [`super::pipeline`]).
     pub audio_overlay: Option<OverlayFactory>,
+    /// Stand-by cover and preview window (see [`super::station`]).
+    pub presentation: super::station::Presentation,
 }
 
 /// What a channel does when its encoder fails on air (an error from the encoder, or no output

@@ -49,6 +49,8 @@ pub struct ChannelOverlay {
     pub audio: OverlayFactory,
     /// The graphics (settings applied on air).
     pub graphics: ChannelGraphics,
+    /// For `PlayerConfig::presentation`: the stand-by cover, a guide's preview window.
+    pub presentation: super::station::Presentation,
     /// Whatever keeps the channel's graphics tasks running.
     pub keep: Box<dyn std::any::Any + Send>,
 }
@@ -324,6 +326,7 @@ async fn start(
         audio_tracks: ch.settings.audio.clone(),
         overlay: overlay.as_ref().map(|g| g.video.clone()),
         audio_overlay: overlay.as_ref().map(|g| g.audio.clone()),
+        presentation: overlay.as_ref().map(|g| g.presentation.clone()).unwrap_or_default(),
     };
     let output = Output { feed: deps.hub.feed(ch.id), hls: Some(hls) };
     let player = ChannelPlayer::spawn(config, airings, deps.as_run.clone(), deps.clock.clone(), output)?;

@@ -61,7 +61,7 @@ pub struct AsRunLog {
 
 #[derive(Clone)]
 enum LogEvent {
-    Record(AsRunEvent),
+    Record(Box<AsRunEvent>),
     /// Close the open entries of a channel, or of all (`None`).
     Interrupted {
         channel: Option<ChannelId>,
@@ -124,7 +124,7 @@ impl AsRunLog {
 
 impl AsRunSink for AsRunLog {
     fn record(&self, entry: AsRunEvent) {
-        let _ = self.tx.send(LogEvent::Record(entry));
+        let _ = self.tx.send(LogEvent::Record(Box::new(entry)));
     }
 
     fn interrupted(&self, channel: ChannelId, at: DateTime<Utc>, reason: &str) {
@@ -137,7 +137,7 @@ async fn write(db: &Db, ev: LogEvent, open: &mut HashMap<(ChannelId, i64, i64), 
     match ev {
         LogEvent::Record(e) => {
             let key = (e.channel, e.airing.id, e.airing.start.timestamp_millis());
-            let row = record(db, e, open.get(&key).copied()).await?;
+            let row = record(db, *e, open.get(&key).copied()).await?;
             match row {
                 Some(id) => open.insert(key, id),
                 None => open.remove(&key),

@@ -1,7 +1,10 @@
 //! The break-level layout of one program: act breaks at the item's breakpoints (or evenly
 //! spread), each break built from a template (out-bumper, commercials, a promo, a station ID
 //! near the top of the hour, in-bumper), series intro/outro, and a pad (filler clip or slate)
-//! so the next program starts exactly on its boundary.
+//! so the next program starts exactly on its boundary. Where the library has no bumper that
+//! fits, the bumper is a generated card ([`super::card`]): "We'll be right back", "Now back
+//! to ...", and "Coming up next" after each program (the planner names the next program in
+//! it once that is planned, [`name_next_programs`]).
 //!
 //! Timing: every media item plays a whole number of frames of the channel's rate, measured
 //! from its own start, in integer ms (`Frames::floor_ms`), so `offset_out` never passes the
@@ -13,6 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{NaiveDateTime, Timelike};
 use chrono_tz::Tz;
 
+use super::card::{CardSpec, CardTemplate};
 use super::pool::LibraryIndex;
 use super::rotation::{Rules, SpotPool};
 use super::rules::{Daypart, decade_of, effective_rating, rating_allows};
@@ -56,6 +60,10 @@ const UPCOMING: &str = "upcoming";
 const MIN_BREAK_MS: i64 = 120_000;
 const MIN_ACT_MS: i64 = 180_000;
 const BREAKPOINT_MARGIN_MS: i64 = 120_000;
+/// How long a generated bumper card stays up.
+pub const CARD_MS: i64 = 5_000;
+/// The tag of a library bumper that announces the next program ("coming up next").
+pub const NEXT_TAG: &str = "next";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Pool {
@@ -63,8 +71,11 @@ enum Pool {
     Promo,
     BumperOut,
     BumperIn,
+    BumperNext,
     StationId,
     Filler,
+    SignOff,
+    SignOn,
 }
 
 impl Pool {
@@ -74,8 +85,11 @@ impl Pool {
             Self::Promo => "#spots:promo",
             Self::BumperOut => "#spots:bumper_out",
             Self::BumperIn => "#spots:bumper_in",
+            Self::BumperNext => "#spots:bumper_next",
             Self::StationId => "#spots:station_id",
             Self::Filler => "#spots:filler",
+            Self::SignOff => "#spots:signoff",
+            Self::SignOn => "#spots:signon",
         }
     }
 }
@@ -85,7 +99,11 @@ impl Pool {
 struct BreakCtx {
     decade: Option<String>,
     series: Option<String>,
+    /// The program's guide title (generated bumpers name it).
+    title: Option<String>,
     mid: bool,
+    /// The break after a program (not a station break): "coming up next" goes there.
+    after_program: bool,
     top_of_hour: bool,
 }
 
@@ -98,6 +116,10 @@ pub struct BreakFiller<'a> {
     /// The channel's output: which version of a multi-version item fits it.
     profile: OutputProfile,
     style: BreakStyle,
+    /// Generate bumper cards where the library has none ([`ChannelSettings::generated_bumpers`]).
+    ///
+    /// [`ChannelSettings::generated_bumpers`]: crate::lineup::ChannelSettings::generated_bumpers
+    cards: bool,
     seed: u64,
     channel: ChannelId,
     window_ms: i64,
@@ -128,15 +150,20 @@ impl<'a> BreakFiller<'a> {
         for (pool, items) in [
             (Pool::Commercial, filter(&lib.commercials)),
             (Pool::Promo, filter(&lib.promos)),
-            (Pool::BumperOut, bumpers.iter().copied().filter(|i| !has_tag(i, "in")).collect()),
-            (Pool::BumperIn, bumpers.iter().copied().filter(|i| !has_tag(i, "out")).collect()),
+            (Pool::BumperOut, bumpers.iter().copied().filter(|i| !has_tag(i, "in") && !has_tag(i, NEXT_TAG)).collect()),
+            (Pool::BumperIn, bumpers.iter().copied().filter(|i| !has_tag(i, "out") && !has_tag(i, NEXT_TAG)).collect()),
+            (Pool::BumperNext, bumpers.iter().copied().filter(|i| has_tag(i, NEXT_TAG)).collect()),
             (Pool::StationId, filter(&lib.station_ids)),
             (Pool::Filler, filter(&lib.fillers)),
+            (Pool::SignOff, filter(&lib.signoffs)),
+            (Pool::SignOn, filter(&lib.signons)),
         ] {
             // Preference groups: the decade of a commercial, the series of a bumper.
             let group = |i: usize| match pool {
                 Pool::Commercial => decade_of(lib.item(i)),
-                Pool::BumperIn | Pool::BumperOut => lib.item(i).series.as_deref().map(str::to_lowercase),
+                Pool::BumperIn | Pool::BumperOut | Pool::BumperNext => {
+                    lib.item(i).series.as_deref().map(str::to_lowercase)
+                }
                 _ => None,
             };
             let keys = (seed, format!("{}:{}", channel.id, pool.key()), pool.key());
@@ -148,6 +175,7 @@ impl<'a> BreakFiller<'a> {
             frames,
             profile: channel.settings.profile,
             style: channel.settings.break_style,
+            cards: channel.settings.generated_bumpers,
             seed,
             channel: channel.id,
             window_ms,
@@ -228,6 +256,7 @@ impl<'a> BreakFiller<'a> {
             offset_in_ms: offset_in,
             offset_out_ms: offset_in + len,
             loudness_lufs: item.and_then(|i| i.loudness_lufs),
+            card: None,
         };
         let Some(it) = item else {
             out.push(airing(start, len, None, offset_in));
@@ -238,6 +267,30 @@ impl<'a> BreakFiller<'a> {
             out.push(airing(at, seg.len_ms, Some(seg.uri), seg.offset_in_ms));
             at += seg.len_ms;
         }
+    }
+
+    /// A generated card `[start, start + len)`.
+    pub fn card(&self, start: i64, len: i64, spec: CardSpec) -> Airing {
+        Airing {
+            kind: AiringKind::Card,
+            title: spec.title(),
+            card: Some(spec),
+            id: 0,
+            channel_id: self.channel,
+            program_id: None,
+            start: from_ms(start),
+            end: from_ms(start + len),
+            media_id: None,
+            uri: None,
+            offset_in_ms: 0,
+            offset_out_ms: len,
+            loudness_lufs: None,
+        }
+    }
+
+    /// The channel's time zone.
+    pub fn tz(&self) -> Tz {
+        self.tz
     }
 
     /// Lay out a program `[start, end)` playing item `idx`, appending its airings to `out`.
@@ -272,7 +325,15 @@ impl<'a> BreakFiller<'a> {
         let n_mid = wanted.min((break_ms / MIN_BREAK_MS - 1).max(0)).min((runtime / MIN_ACT_MS - 1).max(0));
         let cuts = choose_breaks(&item.breakpoints, runtime, n_mid as usize, self.frames);
         let per_break = self.frames.floor_ms(break_ms / (cuts.len() as i64 + 1));
-        let ctx = BreakCtx { decade: decade_of(item), series: item.series.clone(), mid: true, top_of_hour: false };
+        let title = super::planner::info_of(item).title;
+        let ctx = BreakCtx {
+            decade: decade_of(item),
+            series: item.series.clone(),
+            title: Some(title),
+            mid: true,
+            after_program: false,
+            top_of_hour: false,
+        };
         let mut at = start;
         if let Some(i) = intro {
             self.air(out, AiringKind::Intro, at, intro_ms, Some(lib.item(i)), 0);
@@ -293,7 +354,7 @@ impl<'a> BreakFiller<'a> {
             self.air(out, AiringKind::Outro, at, outro_ms, Some(lib.item(o)), 0);
             at += outro_ms;
         }
-        let end_ctx = BreakCtx { mid: false, top_of_hour: self.local(end).minute() == 0, ..ctx };
+        let end_ctx = BreakCtx { mid: false, after_program: true, top_of_hour: self.local(end).minute() == 0, ..ctx };
         self.fill_break(at, end - at, &end_ctx, out);
     }
 
@@ -315,19 +376,43 @@ impl<'a> BreakFiller<'a> {
             let d = this.frames.floor_ms(this.lib.duration(i));
             Some((i, d))
         };
-        let out_bumper = if spots && ctx.mid { take(self, Pool::BumperOut, start, budget / 4) } else { None };
-        budget -= out_bumper.map_or(0, |b| b.1);
-        let in_bumper = if spots && ctx.mid { take(self, Pool::BumperIn, start, budget / 4) } else { None };
-        budget -= in_bumper.map_or(0, |b| b.1);
+        // Bumpers from the library, else generated cards where a card fits.
+        let card_ms = self.frames.floor_ms(CARD_MS);
+        let bumper = |this: &mut Self, pool: Pool, budget: i64, make: &dyn Fn() -> CardSpec| -> Option<Spot> {
+            match take(this, pool, start, budget / 4) {
+                Some((i, d)) => Some(Spot::Item(i, d)),
+                None => (this.cards && budget / 4 >= card_ms).then(|| Spot::Card(make(), card_ms)),
+            }
+        };
+        let program = ctx.title.clone();
+        let out_bumper = if spots && ctx.mid {
+            bumper(self, Pool::BumperOut, budget, &|| CardSpec::break_out(program.as_deref()))
+        } else {
+            None
+        };
+        budget -= out_bumper.as_ref().map_or(0, Spot::ms);
+        let back_to = program.clone().unwrap_or_default();
+        let in_bumper = if spots && ctx.mid && program.is_some() {
+            bumper(self, Pool::BumperIn, budget, &|| CardSpec::break_in(&back_to))
+        } else {
+            None
+        };
+        budget -= in_bumper.as_ref().map_or(0, Spot::ms);
+        let tz = self.tz;
+        let next = if ctx.after_program {
+            bumper(self, Pool::BumperNext, budget, &|| CardSpec::coming_up(None, tz))
+        } else {
+            None
+        };
+        budget -= next.as_ref().map_or(0, Spot::ms);
         let station_id = if ctx.top_of_hour { take(self, Pool::StationId, start, budget) } else { None };
         budget -= station_id.map_or(0, |b| b.1);
         let promo = take(self, Pool::Promo, start, budget.min(if spots { budget / 3 } else { budget }));
         budget -= promo.map_or(0, |b| b.1);
 
         let mut at = start;
-        if let Some((i, d)) = out_bumper {
-            self.air(out, AiringKind::Bumper, at, d, Some(self.lib.item(i)), 0);
-            at += d;
+        for spot in [next, out_bumper].into_iter().flatten() {
+            at = self.put(AiringKind::Bumper, spot, at, out);
         }
         let min_commercial_ms = self.pools.get(&Pool::Commercial).map_or(i64::MAX, SpotPool::min_ms);
         while spots && budget >= min_commercial_ms {
@@ -344,13 +429,28 @@ impl<'a> BreakFiller<'a> {
         }
         self.pad(at, budget, out);
         at += budget;
-        for (kind, spot) in [(AiringKind::StationId, station_id), (AiringKind::Bumper, in_bumper)] {
-            if let Some((i, d)) = spot {
-                self.air(out, kind, at, d, Some(self.lib.item(i)), 0);
-                at += d;
-            }
+        if let Some((i, d)) = station_id {
+            self.air(out, AiringKind::StationId, at, d, Some(self.lib.item(i)), 0);
+            at += d;
+        }
+        if let Some(spot) = in_bumper {
+            at = self.put(AiringKind::Bumper, spot, at, out);
         }
         debug_assert_eq!(at, start + len);
+    }
+
+    /// Put a library spot (as `kind`) or a generated card at `at`; returns its end.
+    fn put(&self, kind: AiringKind, spot: Spot, at: i64, out: &mut Vec<Airing>) -> i64 {
+        match spot {
+            Spot::Item(i, d) => {
+                self.air(out, kind, at, d, Some(self.lib.item(i)), 0);
+                at + d
+            }
+            Spot::Card(spec, d) => {
+                out.push(self.card(at, d, spec));
+                at + d
+            }
+        }
     }
 
     /// Cover `len` ms with filler clips (cut to fit) and, for what remains, a slate.
@@ -378,7 +478,7 @@ impl<'a> BreakFiller<'a> {
             return None;
         }
         let commercial = pool == Pool::Commercial;
-        let bumper = matches!(pool, Pool::BumperIn | Pool::BumperOut);
+        let bumper = matches!(pool, Pool::BumperIn | Pool::BumperOut | Pool::BumperNext);
         let series = ctx.series.as_deref().filter(|_| bumper).map(str::to_lowercase);
         let rules = Rules {
             at,
@@ -392,15 +492,67 @@ impl<'a> BreakFiller<'a> {
         let group = match pool {
             Pool::Commercial => ctx.decade.as_deref(),
             Pool::Promo => Some(UPCOMING),
-            Pool::BumperIn | Pool::BumperOut => series.as_deref(),
-            Pool::StationId | Pool::Filler => None,
+            Pool::BumperIn | Pool::BumperOut | Pool::BumperNext => series.as_deref(),
+            Pool::StationId | Pool::Filler | Pool::SignOff | Pool::SignOn => None,
         };
         spots.pick(self.lib, &mut self.cursors, group, &rules)
+    }
+
+    /// The library's sign-off (`on` false) or sign-on items from `at`, together at most `max`
+    /// ms, in rotation (each at most once); empty when the library has none that fits.
+    pub fn sign_items(&mut self, on: bool, at: i64, max: i64) -> Vec<Airing> {
+        let pool = if on { Pool::SignOn } else { Pool::SignOff };
+        let mut out: Vec<Airing> = Vec::new();
+        let mut cur = at;
+        while out.len() < 4 {
+            let Some(i) = self.pick(pool, cur, max - (cur - at), &BreakCtx::default()) else { break };
+            let item = self.lib.item(i);
+            if out.iter().any(|a| a.media_id == Some(item.id)) {
+                break;
+            }
+            let d = self.frames.floor_ms(self.lib.duration(i));
+            self.air(&mut out, AiringKind::StationId, cur, d, Some(item), 0);
+            cur += d;
+        }
+        out
     }
 
     /// The seed this filler shuffles with.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+}
+
+/// A bumper: a library item (index, ms) or a generated card (spec, ms).
+enum Spot {
+    Item(usize, i64),
+    Card(CardSpec, i64),
+}
+
+impl Spot {
+    fn ms(&self) -> i64 {
+        match self {
+            Self::Item(_, d) | Self::Card(_, d) => *d,
+        }
+    }
+}
+
+/// Name the next program in each program's "coming up next" card: the card after program
+/// `k` announces program `k + 1` (its title and start), unless that is no real program (a
+/// station break, sign-off), when the card keeps saying "Stay tuned".
+pub fn name_next_programs(programs: &mut [super::planner::PlannedProgram], tz: Tz) {
+    for k in 0..programs.len().saturating_sub(1) {
+        let next = &programs[k + 1];
+        if next.info.kind == super::ProgramKind::Filler {
+            continue;
+        }
+        let (title, start) = (next.info.title.clone(), from_ms(next.start_ms));
+        for a in programs[k].airings.iter_mut() {
+            if let Some(spec) = a.card.as_mut().filter(|c| c.template == CardTemplate::ComingUp) {
+                *spec = CardSpec::coming_up(Some((&title, start)), tz);
+                a.title = spec.title();
+            }
+        }
     }
 }
 
@@ -479,8 +631,14 @@ mod tests {
         };
         let out = lay_out();
         let spots: Vec<&Airing> = out.iter().filter(|a| a.kind == AiringKind::Commercial).collect();
-        // 8 minutes of breaks in three breaks of 160 s: ten 15 s spots each.
-        assert_eq!(spots.len(), 30, "{out:#?}");
+        // 8 minutes of breaks in three breaks of 160 s: the generated cards (the library has
+        // no bumpers), then as many 15 s spots as fit.
+        let card_ms: i64 = out.iter().filter(|a| a.kind == AiringKind::Card).map(Airing::duration_ms).sum();
+        let spot_ms: i64 = spots.iter().map(|a| a.duration_ms()).sum();
+        let slate_ms: i64 = out.iter().filter(|a| a.kind == AiringKind::Slate).map(Airing::duration_ms).sum();
+        let program_ms: i64 = out.iter().filter(|a| a.kind == AiringKind::Program).map(Airing::duration_ms).sum();
+        assert_eq!(card_ms + spot_ms + slate_ms, 1_800_000 - program_ms, "{out:#?}");
+        assert!(card_ms < 60_000 && spots.len() >= 26, "{} spots, {card_ms} ms of cards: {out:#?}", spots.len());
         for a in &spots {
             assert!(lib.item(lib.by_id[&a.media_id.unwrap()]).meta.daypart.is_empty(), "{} is overnight only", a.title);
         }

@@ -150,6 +150,7 @@ mod tests {
             offset_in_ms: 0,
             offset_out_ms: secs * 1000,
             loudness_lufs: None,
+            card: None,
         }
     }
 

@@ -11,7 +11,10 @@ use super::rules::{Days, Fill, RuleError, Slot, parse_start, validate_grid};
 use super::store::{self, ScheduleStoreError};
 use crate::db::Db;
 use crate::lineup::store::{self as lineup_store, LineupStoreError, NewChannel};
-use crate::lineup::{BreakStyle, BugSettings, ChannelMode, ChannelSettings, GuideNumber, OutputProfile, RatingLimit};
+use crate::lineup::{
+    BreakStyle, BugSettings, CardEra, ChannelKind, ChannelMode, ChannelSettings, GuideNumber, GuideSettings,
+    OffAirHours, OutputProfile, RatingLimit,
+};
 
 /// Errors importing channels.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,16 @@ pub struct ChannelEntry {
     pub profile: Option<OutputProfile>,
     /// `[channel.bug]`.
     pub bug: Option<BugSettings>,
+    /// `regular` or `guide`.
+    pub kind: Option<ChannelKind>,
+    /// The look of generated cards: `1970s`, `1980s`, `1990s`.
+    pub era: Option<CardEra>,
+    /// Generate bumper cards where the library has none.
+    pub generated_bumpers: Option<bool>,
+    /// `[[channel.off_air]]` tables: hours off the air.
+    pub off_air: Option<Vec<OffAirHours>>,
+    /// `[channel.guide]`: a guide channel's preview and music kinds.
+    pub guide: Option<GuideSettings>,
     /// `[[channel.slot]]` tables.
     #[serde(default)]
     pub slot: Vec<SlotEntry>,
@@ -165,7 +178,7 @@ impl ChannelEntry {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { base.$f = v.clone(); } )* };
         }
-        set!(mode, break_style, lower_thirds, clock, profile, bug);
+        set!(mode, break_style, lower_thirds, clock, profile, bug, kind, era, generated_bumpers, off_air, guide);
         if self.rating_limit.is_some() {
             base.rating_limit = self.rating_limit.clone();
         }
@@ -207,6 +220,8 @@ pub fn apply(db: &Db, file: &ChannelFile, now_ms: i64) -> Result<ImportSummary, 
         {
             return Err(ImportError::Colour { number, value: colour.clone() });
         }
+        super::station::check_settings(&c.settings(ChannelSettings::default()))
+            .map_err(|source| ImportError::Rule { number: number.clone(), source })?;
         let slots = c.slot.iter().map(|s| s.to_slot(&number)).collect::<Result<Vec<_>, _>>()?;
         validate_grid(&slots).map_err(|source| ImportError::Rule { number: number.clone(), source })?;
         checked.push((c, slots));
@@ -312,6 +327,13 @@ movies = true
             let e = parse(&FILE.replace("frame_rate = \"25\"", "frame_rate = \"25\"\nvideo_kbps = 50")).unwrap_err();
             assert!(e.to_string().contains("video bitrate 50 kbit/s: expected 200 to 20000"), "{e}");
             assert!(parse(&FILE.replace("call_sign", "callsign")).unwrap_err().to_string().contains("callsign"));
+            let off = FILE.replace(
+                "[channel.profile]",
+                "[[channel.off_air]]\nstart = \"02:00\"\nend = \"02:00\"\n[channel.profile]",
+            );
+            assert!(apply(c, &parse(&off).unwrap(), 1).unwrap_err().to_string().contains("same time"));
+            let guide = FILE.replace("[channel.profile]", "[channel.guide]\npreview = \"clips\"\n[channel.profile]");
+            assert!(apply(c, &parse(&guide).unwrap(), 1).unwrap_err().to_string().contains("unknown content kind"));
             let two = FILE.replace("movies = true", "movies = true\nseries = \"Taxi\"");
             assert!(apply(c, &parse(&two).unwrap(), 1).unwrap_err().to_string().contains("exactly one"));
             assert!(db.call_blocking(|c| lineup_store::list(c)).unwrap().is_empty());

@@ -6,6 +6,7 @@
 
 pub mod asrun;
 pub mod auto;
+pub mod card;
 pub mod filler;
 pub mod horizon;
 pub mod horizons;
@@ -16,6 +17,7 @@ pub mod planner;
 pub mod pool;
 pub mod rotation;
 pub mod rules;
+pub mod station;
 pub mod store;
 pub mod timeline;
 
@@ -47,6 +49,8 @@ pub enum AiringKind {
     Filler,
     /// A slate (no media): the channel shows its slate card / black for the span.
     Slate,
+    /// A generated card (no media): the graphics layer draws [`Airing::card`] full screen.
+    Card,
 }
 
 impl AiringKind {
@@ -62,6 +66,7 @@ impl AiringKind {
             Self::Outro => "outro",
             Self::Filler => "filler",
             Self::Slate => "slate",
+            Self::Card => "card",
         }
     }
 
@@ -98,6 +103,9 @@ pub struct Airing {
     pub offset_out_ms: i64,
     /// Measured loudness, for the static gain toward the channel target.
     pub loudness_lufs: Option<f64>,
+    /// What a generated card shows (kind [`AiringKind::Card`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<card::CardSpec>,
 }
 
 impl Airing {

@@ -16,14 +16,15 @@ use std::rc::Rc;
 use chrono::{Datelike, Duration, LocalResult, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
 
-use super::filler::BreakFiller;
+use super::card::CardTemplate;
+use super::filler::{BreakFiller, name_next_programs};
 use super::order::{Shuffle, sequential};
 use super::pool::LibraryIndex;
 use super::rules::{Fill, Slot, daypart_allows, effective_rating, rating_allows, season_allows};
 use super::{Airing, ProgramInfo, ProgramKind};
 use crate::clock::from_ms;
 use crate::library::{ContentKind, MediaId, MediaItem};
-use crate::lineup::{Channel, RatingLimit};
+use crate::lineup::{Channel, ChannelKind, RatingLimit};
 
 const HALF_HOUR_MS: i64 = 1_800_000;
 const SCAN_LIMIT: u64 = 2048;
@@ -143,8 +144,52 @@ struct Planner<'a> {
     warned: HashSet<String>,
 }
 
+/// A stretch of the channel's time: a grid slot's instance or an off-air window.
+#[derive(Debug, Clone, Copy)]
+enum Block {
+    Slot(i64, i64, usize),
+    OffAir(i64, i64, CardTemplate),
+}
+
+impl Block {
+    fn start(&self) -> i64 {
+        match *self {
+            Self::Slot(s, ..) | Self::OffAir(s, ..) => s,
+        }
+    }
+}
+
+/// The parts of `[start, end)` outside every window of `cut` (sorted, disjoint).
+fn outside(start: i64, end: i64, cut: &[(i64, i64, CardTemplate)]) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut cur = start;
+    for &(a, b, _) in cut.iter().filter(|w| w.1 > start && w.0 < end) {
+        if a > cur {
+            out.push((cur, a.min(end)));
+        }
+        cur = cur.max(b);
+    }
+    if cur < end {
+        out.push((cur, end));
+    }
+    out
+}
+
 /// Plan one channel.
 pub fn plan_channel(req: &PlanRequest<'_>) -> ChannelPlan {
+    if req.channel.settings.kind == ChannelKind::Guide {
+        let mut progress = req.progress.clone();
+        let programs =
+            super::station::plan_guide(req.channel, req.lib, req.tz, req.seed, req.from_ms, req.to_ms, &mut progress);
+        let mut warnings = Vec::new();
+        if programs.iter().flat_map(|p| &p.airings).all(|a| a.kind == super::AiringKind::Slate) {
+            warnings.push(format!(
+                "guide channel {} ({}): the library has no {} items for its preview window; it shows the grid alone",
+                req.channel.number, req.channel.name, req.channel.settings.guide.preview
+            ));
+        }
+        return ChannelPlan { programs, progress, warnings };
+    }
     let mut filler = BreakFiller::new(req.lib, req.channel, req.tz, req.seed, req.repeat_window_ms);
     filler.set_cursors(req.progress.clone());
     for &(media, at) in &req.history {
@@ -171,11 +216,24 @@ pub fn plan_channel(req: &PlanRequest<'_>) -> ChannelPlan {
     };
     let default_fill = Fill::from_default(req.channel.settings.default_fill.as_deref(), &req.lib.items);
     // Instances a little past `to` so a gap before the next slot is planned as a gap.
+    let until = req.to_ms + 2 * 86_400_000;
+    let rules = super::station::off_air_rules(req.channel).unwrap_or_else(|e| {
+        p.warnings.push(format!("channel {}: {e}; it stays on the air", req.channel.number));
+        Vec::new()
+    });
+    let off_air = super::station::windows(&rules, req.tz, req.from_ms, until);
+    let mut blocks: Vec<Block> = instances(req.slots, req.tz, req.from_ms, until)
+        .into_iter()
+        .flat_map(|(start, end, i)| outside(start, end, &off_air).into_iter().map(move |(a, b)| Block::Slot(a, b, i)))
+        .chain(off_air.iter().map(|&(a, b, card)| Block::OffAir(a, b, card)))
+        .collect();
+    blocks.sort_by_key(Block::start);
     let mut cur = req.from_ms;
-    for (start, end, i) in instances(req.slots, req.tz, req.from_ms, req.to_ms + 2 * 86_400_000) {
+    for block in blocks {
         if cur >= req.to_ms {
             break;
         }
+        let start = block.start();
         if start > cur {
             // A gap reaching past the horizon is planned up to it; an extension continues it.
             let stop = start.min(next_boundary(req.tz, req.to_ms).max(cur + 1));
@@ -184,8 +242,16 @@ pub fn plan_channel(req: &PlanRequest<'_>) -> ChannelPlan {
                 continue;
             }
         }
-        if end > cur {
-            cur = p.fill_block(cur, end, &req.slots[i].fill, Some(&req.slots[i]));
+        match block {
+            Block::Slot(_, end, i) if end > cur => {
+                cur = p.fill_block(cur, end, &req.slots[i].fill, Some(&req.slots[i]));
+            }
+            Block::OffAir(_, end, card) if end > cur => {
+                let programs = super::station::plan_off_air(&mut p.filler, req.channel, cur, end, card);
+                p.programs.extend(programs);
+                cur = end;
+            }
+            _ => {}
         }
     }
     while cur < req.to_ms {
@@ -195,6 +261,7 @@ pub fn plan_channel(req: &PlanRequest<'_>) -> ChannelPlan {
     for (k, v) in p.filler.cursors() {
         p.progress.insert(k.clone(), *v);
     }
+    name_next_programs(&mut p.programs, req.tz);
     ChannelPlan { programs: p.programs, progress: p.progress, warnings: p.warnings }
 }
 

@@ -12,6 +12,10 @@ use crate::library::{ContentKind, MediaId, MediaItem};
 pub const MAX_ITEM_MS: i64 = 24 * 3600 * 1000;
 /// The shortest item the scheduler accepts.
 pub const MIN_ITEM_MS: i64 = 1000;
+/// The tag of a sign-off item (a `signoffs` folder tags its items so).
+pub const SIGN_OFF_TAG: &str = "signoff";
+/// The tag of a sign-on item (a `signons` folder tags its items so).
+pub const SIGN_ON_TAG: &str = "signon";
 
 /// Playable library items by kind, in the library's stable order.
 #[derive(Debug, Default, Clone)]
@@ -34,6 +38,10 @@ pub struct LibraryIndex {
     pub outros: HashMap<String, Vec<usize>>,
     /// Filler clips (slate kind).
     pub fillers: Vec<usize>,
+    /// Sign-off items (anthems, station closings): interstitials tagged [`SIGN_OFF_TAG`].
+    pub signoffs: Vec<usize>,
+    /// Sign-on items: interstitials tagged [`SIGN_ON_TAG`].
+    pub signons: Vec<usize>,
     /// Episodes by lower-cased series, in episode order.
     pub series: HashMap<String, Vec<usize>>,
     /// Episodes and movies by ASCII-lower-cased genre.
@@ -82,31 +90,46 @@ impl LibraryIndex {
             }
             let i = ix.items.len();
             let series_key = item.series.as_deref().map(str::to_lowercase);
-            match item.kind {
-                ContentKind::Episode | ContentKind::Movie => {
-                    ix.programs.push(i);
-                    if item.kind == ContentKind::Movie {
-                        ix.movies.push(i);
-                    }
-                    for (map, names) in [(&mut ix.genres, &item.genres), (&mut ix.tags, &item.tags)] {
-                        for name in names {
-                            let v = map.entry(name.to_ascii_lowercase()).or_default();
-                            if v.last() != Some(&i) {
-                                v.push(i);
+            let tagged = |t: &str| item.tags.iter().any(|x| x.eq_ignore_ascii_case(t));
+            let sign = if item.kind.is_program() {
+                None
+            } else if tagged(SIGN_OFF_TAG) {
+                Some(&mut ix.signoffs)
+            } else if tagged(SIGN_ON_TAG) {
+                Some(&mut ix.signons)
+            } else {
+                None
+            };
+            if let Some(pool) = sign {
+                // Only ever played at sign-off / sign-on.
+                pool.push(i);
+            } else {
+                match item.kind {
+                    ContentKind::Episode | ContentKind::Movie => {
+                        ix.programs.push(i);
+                        if item.kind == ContentKind::Movie {
+                            ix.movies.push(i);
+                        }
+                        for (map, names) in [(&mut ix.genres, &item.genres), (&mut ix.tags, &item.tags)] {
+                            for name in names {
+                                let v = map.entry(name.to_ascii_lowercase()).or_default();
+                                if v.last() != Some(&i) {
+                                    v.push(i);
+                                }
                             }
                         }
+                        if let (ContentKind::Episode, Some(s)) = (item.kind, &series_key) {
+                            ix.series.entry(s.clone()).or_default().push(i);
+                        }
                     }
-                    if let (ContentKind::Episode, Some(s)) = (item.kind, &series_key) {
-                        ix.series.entry(s.clone()).or_default().push(i);
-                    }
+                    ContentKind::Commercial => ix.commercials.push(i),
+                    ContentKind::Promo => ix.promos.push(i),
+                    ContentKind::Bumper => ix.bumpers.push(i),
+                    ContentKind::StationId => ix.station_ids.push(i),
+                    ContentKind::Intro => ix.intros.entry(series_key.unwrap_or_default()).or_default().push(i),
+                    ContentKind::Outro => ix.outros.entry(series_key.unwrap_or_default()).or_default().push(i),
+                    ContentKind::Slate => ix.fillers.push(i),
                 }
-                ContentKind::Commercial => ix.commercials.push(i),
-                ContentKind::Promo => ix.promos.push(i),
-                ContentKind::Bumper => ix.bumpers.push(i),
-                ContentKind::StationId => ix.station_ids.push(i),
-                ContentKind::Intro => ix.intros.entry(series_key.unwrap_or_default()).or_default().push(i),
-                ContentKind::Outro => ix.outros.entry(series_key.unwrap_or_default()).or_default().push(i),
-                ContentKind::Slate => ix.fillers.push(i),
             }
             ix.by_id.insert(item.id, i);
             let meta = &item.meta;
@@ -138,6 +161,12 @@ impl LibraryIndex {
             Fill::Movies(_) => &self.movies,
             Fill::Decade(_) | Fill::Anything => &self.programs,
         }
+    }
+
+    /// Every item of `kind` (sign-off and sign-on items left out), in library order.
+    pub fn of_kind(&self, kind: ContentKind) -> Vec<usize> {
+        let sign: std::collections::HashSet<usize> = self.signoffs.iter().chain(&self.signons).copied().collect();
+        (0..self.items.len()).filter(|i| self.items[*i].kind == kind && !sign.contains(i)).collect()
     }
 
     /// The item's duration in ms (always known for indexed items).

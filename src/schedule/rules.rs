@@ -34,6 +34,12 @@ pub enum RuleError {
     /// A days expression that is not understood.
     #[error("days {0:?}: expected daily, weekdays, weekends, or names/ranges such as mon-fri or sat,sun")]
     BadDays(String),
+    /// Off-air hours that cannot be.
+    #[error("off-air hours {0}")]
+    BadOffAir(String),
+    /// A guide channel's preview or music kind that is not a library kind.
+    #[error("guide channel: {0}")]
+    BadGuide(String),
 }
 
 /// Days of the week a slot runs: bit 0 = Monday ... bit 6 = Sunday.

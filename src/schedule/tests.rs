@@ -175,6 +175,9 @@ fn check_invariants(p: &ChannelPlan, lib: &LibraryIndex, from_ms: i64, to_ms: i6
                 if a.kind != AiringKind::Filler && a.kind != AiringKind::Program {
                     assert_eq!(a.duration_ms(), frames.floor_ms(dur), "spots play whole frames: {a:?}");
                 }
+            } else if a.kind == AiringKind::Card {
+                // A generated card (a bumper the library had none for) carries what it shows.
+                assert!(a.card.is_some(), "a card airing without its card: {a:?}");
             } else {
                 assert_eq!(a.kind, AiringKind::Slate);
             }

@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod audio;
+pub mod episode;
 pub mod hw;
 pub mod load;
 pub mod media;

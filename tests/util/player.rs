@@ -59,6 +59,7 @@ pub fn airing(id: i64, channel: ChannelId, title: &str, path: &Path, start: Date
         offset_in_ms: 0,
         offset_out_ms: ms,
         loudness_lufs: Some(-24.0),
+        card: None,
     }
 }
 
@@ -84,6 +85,7 @@ pub fn x264_config(profile: OutputProfile) -> PlayerConfig {
         target_lufs: -24.0,
         overlay: None,
         audio_overlay: None,
+        presentation: Default::default(),
         loudness: None,
         audio_tracks: Default::default(),
     }

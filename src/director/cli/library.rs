@@ -80,7 +80,8 @@ pub struct SourceAddArgs {
     /// A folder of media.
     #[arg(long, conflicts_with_all = ["plex", "jellyfin", "emby"], required_unless_present_any = ["plex", "jellyfin", "emby"])]
     pub folder: Option<PathBuf>,
-    /// What the folder holds: shows, movies, commercials, bumpers, promos, station_ids, intros, outros, slates.
+    /// What the folder holds: shows, movies, commercials, bumpers, promos, station_ids, intros, outros, slates,
+    /// signoffs, signons.
     #[arg(long, requires = "folder")]
     pub kind: Option<String>,
     /// A Plex server URL.
@@ -576,6 +577,24 @@ pub fn library(ctx: &Context, cmd: LibraryCmd) -> anyhow::Result<()> {
                 .map(|b| format!("{} ({})", format_duration_ms(b.offset_ms), b.origin))
                 .collect();
             line("breakpoints", (!bps.is_empty()).then(|| bps.join(", ")));
+            let used: Vec<String> = i.breakpoints.iter().map(|ms| format_duration_ms(*ms)).collect();
+            line("breaks at", (!used.is_empty()).then(|| used.join(", ")));
+            if !d.break_candidates.is_empty() {
+                println!("  break candidates (black and silent in the media):");
+                for c in &d.break_candidates {
+                    let fade =
+                        if c.fade_ms > 0 { format!("fade {:.1} s", c.fade_ms as f64 / 1e3) } else { "cut".into() };
+                    println!(
+                        "    {:>10}  gap {:.2} s  {fade:<9}  confidence {:.2}  {}",
+                        format_duration_ms(c.offset_ms),
+                        (c.end_ms - c.start_ms) as f64 / 1e3,
+                        c.confidence,
+                        serde_json::to_value(c.state)?.as_str().unwrap_or("")
+                    );
+                }
+            } else if d.breaks_at.is_some() {
+                line("break candidates", Some("none found in the media".into()));
+            }
             line("uri", Some(i.uri.clone()));
             line("plot", i.plot.clone());
             if d.gone {

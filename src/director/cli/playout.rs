@@ -104,6 +104,7 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
         target_lufs: -24.0,
         overlay: None,
         audio_overlay: None,
+        presentation: Default::default(),
         loudness: None,
         audio_tracks: Default::default(),
     };

@@ -14,7 +14,7 @@ use crate::db::Db;
 use crate::lineup::store::{self as lineup_store, NewChannel};
 use crate::lineup::{AudioKbps, Channel, ChannelSettings, Opacity, RatingLimit, VideoKbps};
 use crate::schedule::rules::{Days, Fill, Slot, parse_start, validate_grid};
-use crate::schedule::{auto, horizon, import, pool::LibraryIndex, store};
+use crate::schedule::{auto, horizon, import, pool::LibraryIndex, station, store};
 
 /// `retrovue channel ...`
 #[derive(Debug, clap::Subcommand)]
@@ -151,6 +151,22 @@ pub struct ChannelOpts {
     /// On-screen clock: on or off.
     #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
     pub clock: Option<bool>,
+    /// What the channel is: regular, or guide (a programme guide of every channel).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// The look of its generated bumpers, sign-off and test card: 1970s, 1980s, 1990s.
+    #[arg(long)]
+    pub era: Option<String>,
+    /// Off-air hours, `[days] HH:MM-HH:MM [bars|classic]` (e.g. "weekdays 02:00-06:00");
+    /// repeat for several windows; `none` for none. Replaces the channel's windows.
+    #[arg(long)]
+    pub off_air: Vec<String>,
+    /// Guide channels: the library kind in the preview window (default promo).
+    #[arg(long)]
+    pub guide_preview: Option<String>,
+    /// Guide channels: the library kind whose clips alternate with the previews ("" for none).
+    #[arg(long)]
+    pub guide_music: Option<String>,
     /// Audio tracks by language, main first (ISO 639: `eng,spa`); "" = one main track.
     #[arg(long)]
     pub audio_languages: Option<String>,
@@ -317,6 +333,27 @@ impl ChannelOpts {
         if let Some(v) = self.clock {
             s.clock = v;
         }
+        if let Some(v) = &self.kind {
+            s.kind = enum_arg(v, "kind", "regular, guide")?;
+        }
+        if let Some(v) = &self.era {
+            s.era = enum_arg(v, "era", "1970s, 1980s, 1990s")?;
+        }
+        if !self.off_air.is_empty() {
+            s.off_air = self
+                .off_air
+                .iter()
+                .filter(|w| !w.trim().eq_ignore_ascii_case("none"))
+                .map(|w| station::parse_off_air(w))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = &self.guide_preview {
+            s.guide.preview = v.clone();
+        }
+        if let Some(v) = &self.guide_music {
+            s.guide.music = Some(v.clone()).filter(|v| !v.is_empty());
+        }
+        station::check_settings(s)?;
         Ok(())
     }
 }

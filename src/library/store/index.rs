@@ -62,11 +62,13 @@ pub fn set_sidecar_sig(conn: &Connection, id: MediaId, sig: Option<&str>) -> rus
 pub fn invalidate_probe(conn: &Connection, id: MediaId) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE content_items SET probed_at = NULL, playable = 0, probe_error = NULL, loudness_lufs = NULL,
-            loudness_error = NULL, loudness_at = NULL, loudness_on_air_lufs = NULL, loudness_on_air_at = NULL
+            loudness_error = NULL, loudness_at = NULL, loudness_on_air_lufs = NULL, loudness_on_air_at = NULL,
+            breaks_at = NULL
          WHERE id = ?1",
         [id.0],
     )?;
     conn.execute("DELETE FROM content_breakpoints WHERE item_id = ?1 AND origin = 'chapter'", [id.0])?;
+    conn.execute("DELETE FROM content_break_candidates WHERE item_id = ?1 AND state = 'candidate'", [id.0])?;
     Ok(())
 }
 
@@ -80,20 +82,31 @@ pub fn mark_gone(conn: &Connection, ids: &[MediaId], now_ms: i64) -> rusqlite::R
     Ok(n)
 }
 
-/// Playable items whose loudness was never measured (oldest first), up to `limit`:
-/// (id, uri, has audio).
-pub fn loudness_todo(
-    conn: &Connection,
-    source: Option<SourceId>,
-    limit: usize,
-) -> rusqlite::Result<Vec<(MediaId, String, bool)>> {
+/// An item the loudness pass has to look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoudnessTodo {
+    /// Item.
+    pub id: MediaId,
+    /// Where to read it.
+    pub uri: String,
+    /// The probe found an audio stream.
+    pub has_audio: bool,
+    /// A program whose media was never searched for break points.
+    pub find_breaks: bool,
+}
+
+/// Playable items whose loudness was never measured, or programs never searched for break
+/// points (oldest first), up to `limit`.
+pub fn loudness_todo(conn: &Connection, source: Option<SourceId>, limit: usize) -> rusqlite::Result<Vec<LoudnessTodo>> {
     let mut st = conn.prepare(
-        "SELECT id, uri, audio_codec IS NOT NULL FROM content_items
-         WHERE loudness_at IS NULL AND playable = 1 AND gone = 0 AND (?1 IS NULL OR source_id = ?1)
+        "SELECT id, uri, audio_codec IS NOT NULL, breaks_at IS NULL AND kind IN ('episode', 'movie') FROM content_items
+         WHERE (loudness_at IS NULL OR (breaks_at IS NULL AND kind IN ('episode', 'movie')))
+           AND playable = 1 AND gone = 0 AND (?1 IS NULL OR source_id = ?1)
          ORDER BY id LIMIT ?2",
     )?;
-    let rows =
-        st.query_map(params![source.map(|s| s.0), limit as i64], |r| Ok((MediaId(r.get(0)?), r.get(1)?, r.get(2)?)))?;
+    let rows = st.query_map(params![source.map(|s| s.0), limit as i64], |r| {
+        Ok(LoudnessTodo { id: MediaId(r.get(0)?), uri: r.get(1)?, has_audio: r.get(2)?, find_breaks: r.get(3)? })
+    })?;
     rows.collect()
 }
 
@@ -135,6 +148,10 @@ pub struct ItemDetails {
     pub gone: bool,
     /// Every breakpoint with its origin.
     pub all_breakpoints: Vec<OriginBreakpoint>,
+    /// Break points found in the media, with the user's decisions.
+    pub break_candidates: Vec<super::BreakCandidate>,
+    /// When the media was last searched for break points (UTC ms).
+    pub breaks_at: Option<i64>,
 }
 
 /// Full detail of one item.
@@ -143,7 +160,7 @@ pub fn get_item_details(conn: &Connection, id: MediaId) -> rusqlite::Result<Opti
     let row = conn
         .query_row(
             "SELECT external_id, path, duration_ms, video_codec, width, height, frame_rate, interlaced,
-                display_aspect, audio_codec, audio_channels, probed_at, loudness_error, gone
+                display_aspect, audio_codec, audio_channels, probed_at, loudness_error, gone, breaks_at
              FROM content_items WHERE id = ?1",
             [id.0],
             |r| {
@@ -164,15 +181,28 @@ pub fn get_item_details(conn: &Connection, id: MediaId) -> rusqlite::Result<Opti
                     r.get::<_, Option<i64>>(11)?,
                     r.get::<_, Option<String>>(12)?,
                     r.get::<_, bool>(13)?,
+                    r.get::<_, Option<i64>>(14)?,
                 ))
             },
         )
         .optional()?;
-    let Some((external_id, path, probe, probed_at, loudness_error, gone)) = row else { return Ok(None) };
+    let Some((external_id, path, probe, probed_at, loudness_error, gone, breaks_at)) = row else { return Ok(None) };
     let mut st = conn
         .prepare("SELECT offset_ms, origin FROM content_breakpoints WHERE item_id = ?1 ORDER BY offset_ms, origin")?;
     let all_breakpoints = st
         .query_map([id.0], |r| Ok(OriginBreakpoint { offset_ms: r.get(0)?, origin: r.get(1)? }))?
         .collect::<Result<_, _>>()?;
-    Ok(Some(ItemDetails { item, external_id, path, probe, probed_at, loudness_error, gone, all_breakpoints }))
+    let break_candidates = super::break_candidates(conn, id)?;
+    Ok(Some(ItemDetails {
+        item,
+        external_id,
+        path,
+        probe,
+        probed_at,
+        loudness_error,
+        gone,
+        all_breakpoints,
+        break_candidates,
+        breaks_at,
+    }))
 }

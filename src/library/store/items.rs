@@ -46,9 +46,16 @@ fn merge_metadata(user: Option<SchedulingMetadata>, import: Option<SchedulingMet
     }
 }
 
-/// The user's breakpoints if any, else every one, sorted and unique.
-fn merge_breakpoints(user: Vec<i64>, all: Vec<i64>) -> Vec<i64> {
-    let mut out = if user.is_empty() { all } else { user };
+/// The user's breakpoints (hand-set and accepted candidates) if any, else every imported
+/// one, else the undecided candidates found in the media; sorted and unique.
+fn merge_breakpoints(user: Vec<i64>, all: Vec<i64>, found: Vec<i64>) -> Vec<i64> {
+    let mut out = if !user.is_empty() {
+        user
+    } else if !all.is_empty() {
+        all
+    } else {
+        found
+    };
     out.sort_unstable();
     out.dedup();
     out
@@ -69,12 +76,20 @@ pub fn effective_metadata(conn: &Connection, id: MediaId) -> rusqlite::Result<Sc
     Ok(merge_metadata(get_metadata(conn, id, Origin::User)?, get_metadata(conn, id, Origin::Import)?))
 }
 
-/// Effective breakpoints: the user's if any, else everything imported, sorted and unique.
+/// Effective breakpoints: the user's (and accepted candidates) if any, else everything
+/// imported, else the undecided candidates; sorted and unique.
 pub fn effective_breakpoints(conn: &Connection, id: MediaId) -> rusqlite::Result<Vec<i64>> {
     let mut st = conn.prepare("SELECT offset_ms, origin FROM content_breakpoints WHERE item_id = ?1")?;
     let rows: Vec<(i64, String)> = st.query_map([id.0], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-    let user = rows.iter().filter(|(_, o)| o == "user").map(|(ms, _)| *ms).collect();
-    Ok(merge_breakpoints(user, rows.into_iter().map(|(ms, _)| ms).collect()))
+    let candidates = super::break_candidates(conn, id)?;
+    let mut user: Vec<i64> = rows.iter().filter(|(_, o)| o == "user").map(|(ms, _)| *ms).collect();
+    user.extend(candidates.iter().filter(|c| c.state == super::CandidateState::Accepted).map(|c| c.offset_ms));
+    let found = candidates
+        .iter()
+        .filter(|c| c.state == super::CandidateState::Candidate && c.confidence >= super::USE_CONFIDENCE)
+        .map(|c| c.offset_ms)
+        .collect();
+    Ok(merge_breakpoints(user, rows.into_iter().map(|(ms, _)| ms).collect(), found))
 }
 
 /// Which items to list.
@@ -103,15 +118,21 @@ fn item_select() -> String {
     format!(
         "SELECT i.id, i.source_id, i.kind, i.uri, i.title, i.series, i.season, i.episode, i.year, i.plot, i.rating,
             i.genres, i.tags, i.duration_ms, i.playable, i.probe_error, i.loudness_lufs, {}, {},
-            (SELECT group_concat(offset_ms) FROM content_breakpoints b WHERE b.item_id = i.id AND b.origin = 'user'),
+            (SELECT group_concat(offset_ms) FROM (
+                SELECT offset_ms FROM content_breakpoints b WHERE b.item_id = i.id AND b.origin = 'user'
+                UNION ALL
+                SELECT offset_ms FROM content_break_candidates d WHERE d.item_id = i.id AND d.state = 'accepted')),
             (SELECT group_concat(offset_ms) FROM content_breakpoints b WHERE b.item_id = i.id),
             i.aired,
+            (SELECT group_concat(offset_ms) FROM content_break_candidates d
+             WHERE d.item_id = i.id AND d.state = 'candidate' AND d.confidence >= {}),
             i.versions
          FROM content_items i
          LEFT JOIN content_scheduling_metadata mi ON mi.item_id = i.id AND mi.origin = 'import'
          LEFT JOIN content_scheduling_metadata mu ON mu.item_id = i.id AND mu.origin = 'user'",
         meta("mi"),
-        meta("mu")
+        meta("mu"),
+        super::USE_CONFIDENCE
     )
 }
 
@@ -150,12 +171,12 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<MediaItem> {
         error: r.get(15)?,
         loudness_lufs: r.get(16)?,
         meta: merge_metadata(origin(USER)?, origin(IMPORT)?),
-        breakpoints: merge_breakpoints(offsets(BREAKS)?, offsets(BREAKS + 1)?),
+        breakpoints: merge_breakpoints(offsets(BREAKS)?, offsets(BREAKS + 1)?, offsets(BREAKS + 3)?),
         aired: r
             .get::<_, Option<String>>(BREAKS + 2)?
             .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
         versions: r
-            .get::<_, Option<String>>(BREAKS + 3)?
+            .get::<_, Option<String>>(BREAKS + 4)?
             .and_then(|v| serde_json::from_str(&v).ok())
             .unwrap_or_default(),
     })

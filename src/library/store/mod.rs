@@ -3,14 +3,20 @@
 //!
 //! Scans write through [`upsert_item`] (imported facts) and [`set_metadata`] /
 //! [`set_breakpoints`] with origin `import`; user edits use origin `user` and are never
-//! overwritten by scans. Readers get effective values through [`get_item`] / [`list_items`].
+//! overwritten by scans. The loudness pass stores the break points it finds in the media
+//! ([`set_break_candidates`], `content_break_candidates`). Readers get effective values
+//! through [`get_item`] / [`list_items`]: breakpoints are the user's (hand-set, and accepted
+//! candidates) if any, else the imported ones (chapters, `.nfo`, Plex), else the undecided
+//! candidates found in the media.
 
+mod breaks;
 mod index;
 mod items;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
+pub use breaks::*;
 pub use index::*;
 pub use items::*;
 

@@ -44,6 +44,8 @@ pub struct Cue {
     pub rating: Option<String>,
     /// Display aspect of its picture (4:3 = 1.333), if known.
     pub aspect: Option<f64>,
+    /// What a generated card shows ([`AiringKind::Card`]).
+    pub card: Option<crate::schedule::card::CardSpec>,
 }
 
 /// Which template a lower third uses.
@@ -187,6 +189,7 @@ mod tests {
             title: title.into(),
             rating: None,
             aspect: None,
+            card: None,
         }
     }
 

@@ -8,10 +8,15 @@
 //! embedded DejaVu Sans Bold, so the box needs no fonts, Pango or Cairo, and the pure parts
 //! (layout, cues, rendering) are tested without GStreamer. `cairooverlay` (RGB only) and
 //! per-frame `textoverlay` re-layout were rejected for cost (`reference/gstreamer.md` §4).
+//! The same machinery draws the station's generated cards ([`card`]) and the guide
+//! channel's programme grid ([`guide`]).
 
+pub mod card;
 pub mod cues;
+pub mod guide;
 pub mod image;
 pub mod layout;
+pub mod plane;
 pub mod raster;
 pub mod scene;
 pub mod text;

@@ -63,6 +63,12 @@ impl Raster {
         Rgba(self.data[i + 2], self.data[i + 1], self.data[i], self.data[i + 3])
     }
 
+    /// Replace the pixel at (x, y), which must be inside the raster.
+    pub fn set(&mut self, x: u32, y: u32, c: Rgba) {
+        let i = ((y * self.width + x) * 4) as usize;
+        self.data[i..i + 4].copy_from_slice(&[c.2, c.1, c.0, c.3]);
+    }
+
     /// Replace the pixels of `rect` (clipped) with `c`.
     pub fn fill(&mut self, rect: Rect, c: Rgba) {
         for (x, y) in self.clip(rect) {

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
+use super::card::CardSpec;
 use super::rules::{Days, Fill, Slot};
 use super::{Airing, AiringKind, Program, ProgramInfo};
 use crate::clock::from_ms;
@@ -58,6 +59,9 @@ pub enum ScheduleStoreError {
         /// Slot id.
         id: i64,
     },
+    /// The lineup could not be read.
+    #[error(transparent)]
+    Lineup(#[from] crate::lineup::store::LineupStoreError),
 }
 
 type Result<T> = std::result::Result<T, ScheduleStoreError>;
@@ -228,7 +232,7 @@ pub fn generation(conn: &Connection) -> Result<i64> {
 const AIRING_COLUMNS: &str = "s.id, s.channel_id, s.program_id, s.start_ms, s.end_ms, s.kind,
     CASE WHEN c.id IS NULL OR c.gone = 1 THEN NULL ELSE s.item_id END,
     CASE WHEN c.id IS NULL OR c.gone = 1 THEN NULL ELSE s.uri END,
-    s.title, s.offset_in_ms, s.offset_out_ms, COALESCE(c.loudness_lufs, s.loudness_lufs)";
+    s.title, s.offset_in_ms, s.offset_out_ms, COALESCE(c.loudness_lufs, s.loudness_lufs), s.card";
 
 fn kind_of(s: &str) -> AiringKind {
     match s {
@@ -240,6 +244,7 @@ fn kind_of(s: &str) -> AiringKind {
         "intro" => AiringKind::Intro,
         "outro" => AiringKind::Outro,
         "filler" => AiringKind::Filler,
+        "card" => AiringKind::Card,
         _ => AiringKind::Slate,
     }
 }
@@ -258,7 +263,21 @@ fn airing_from_row(r: &Row<'_>) -> rusqlite::Result<Airing> {
         offset_in_ms: r.get(9)?,
         offset_out_ms: r.get(10)?,
         loudness_lufs: r.get(11)?,
+        card: card_from(r.get::<_, Option<String>>(12)?.as_deref()),
     })
+}
+
+/// A stored card payload; one that does not read back (a newer format) shows as none (the
+/// graphics then leave the background, as for a slate).
+fn card_from(json: Option<&str>) -> Option<CardSpec> {
+    let json = json?;
+    match serde_json::from_str(json) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "stored card is invalid; airing it as a slate");
+            None
+        }
+    }
 }
 
 /// The airings of a channel overlapping `[from, to)`, by start.
@@ -333,6 +352,19 @@ pub fn programs_between(conn: &Connection, channel: ChannelId, from_ms: i64, to_
         });
     }
     Ok(out)
+}
+
+/// Every channel of the lineup (in number order) with its published programmes ending
+/// after `from_ms` (what a guide lists).
+pub fn listing(conn: &Connection, from_ms: i64) -> Result<Vec<(crate::lineup::Channel, Vec<Program>)>> {
+    let channels = crate::lineup::store::lineup(conn)?.channels;
+    channels
+        .into_iter()
+        .map(|ch| {
+            let programs = programs_between(conn, ch.id, from_ms, i64::MAX)?;
+            Ok((ch, programs))
+        })
+        .collect()
 }
 
 /// How an airing went.

@@ -9,7 +9,7 @@ use super::{Result, generation};
 use crate::lineup::ChannelId;
 use crate::schedule::planner::ChannelPlan;
 
-/// Rows per multi-row `INSERT` (12 columns x 64 rows = 768 parameters, far below SQLite's
+/// Rows per multi-row `INSERT` (13 columns x 64 rows = 832 parameters, far below SQLite's
 /// limit of 32,766).
 const ROWS_PER_INSERT: usize = 64;
 
@@ -154,8 +154,14 @@ fn publish_if(
             Ok(())
         },
     )?;
-    let airings: Vec<(i64, &_)> =
-        programs.iter().flat_map(|(id, _, p)| p.airings.iter().map(move |a| (*id, a))).collect();
+    let airings: Vec<(i64, Option<String>, &_)> = programs
+        .iter()
+        .flat_map(|(id, _, p)| {
+            p.airings
+                .iter()
+                .map(move |a| (*id, a.card.as_ref().map(|c| serde_json::to_string(c).expect("card serialises")), a))
+        })
+        .collect();
     insert_rows(
         &tx,
         "schedule_items",
@@ -171,10 +177,11 @@ fn publish_if(
             "offset_in_ms",
             "offset_out_ms",
             "loudness_lufs",
+            "card",
             "built_at",
         ],
         &airings,
-        |(pid, a), put| {
+        |(pid, card, a), put| {
             for v in [
                 &channel.0 as &dyn ToSql,
                 pid,
@@ -187,6 +194,7 @@ fn publish_if(
                 &a.offset_in_ms,
                 &a.offset_out_ms,
                 &a.loudness_lufs,
+                card,
                 &now_ms,
             ] {
                 put(v)?;

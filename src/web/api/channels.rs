@@ -95,6 +95,7 @@ fn validate(body: &ChannelBody) -> Result<(GuideNumber, Option<PathBuf>), Error>
         if !ok(s.bug.size, 0.01, 0.5) || !ok(s.bug.margin, 0.0, 0.3) {
             return Err(Error::BadRequest("bug size must be 0.01-0.5 and margin 0-0.3".into()));
         }
+        crate::schedule::station::check_settings(s).map_err(|e| Error::BadRequest(e.to_string()))?;
     }
     let logo = body.logo.as_deref().filter(|l| !l.trim().is_empty()).map(checked_image).transpose()?;
     Ok((number, logo))

@@ -1,7 +1,8 @@
 //! `/api/items`: the library browser. Search and filter (source, kind, rating, daypart,
 //! season, company), sort (title, duration, last aired), item detail, scheduling metadata
-//! and breakpoint edits (stored with origin `user`, so scans never overwrite them), and bulk
-//! edits of many items at once.
+//! and breakpoint edits (stored with origin `user`, so scans never overwrite them), the
+//! break candidates found in the media (accept, reject, move), and bulk edits of many items
+//! at once.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -91,6 +92,7 @@ pub fn router() -> Router<WebState> {
         .route("/items/{id}", get(show))
         .route("/items/{id}/metadata", put(set_metadata))
         .route("/items/{id}/breakpoints", put(set_breakpoints))
+        .route("/items/{id}/candidates/{start}", put(decide_candidate))
 }
 
 fn rating_of(i: &MediaItem) -> Option<&str> {
@@ -178,7 +180,7 @@ pub async fn show(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<serde_json::Value>, Error> {
     let id = MediaId(parse_id(&id, "item")?);
-    let (item, source, aired) = state
+    let (item, source, aired, candidates) = state
         .db
         .call(move |c| {
             let item = library_store::get_item(c, id)?;
@@ -186,13 +188,15 @@ pub async fn show(
                 Some(i) => library_store::get_source(c, i.source_id)?.map(|s| s.name),
                 None => None,
             };
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((item, source, library_store::last_aired(c)?))
+            let candidates = library_store::break_candidates(c, id)?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((item, source, library_store::last_aired(c)?, candidates))
         })
         .await
         .flat("reading an item")?;
     let item = item.ok_or_else(|| Error::NotFound(format!("item {id}")))?;
     let mut v = serde_json::to_value(ItemRow { last_aired_at: aired.get(&id).copied(), item }).expect("item json");
     v["source_name"] = source.into();
+    v["break_candidates"] = serde_json::to_value(candidates).expect("candidates json");
     Ok(Json(v))
 }
 
@@ -283,6 +287,41 @@ pub async fn set_breakpoints(
     points.dedup();
     state.db.call(move |c| library_store::set_breakpoints(c, id, "user", &points)).await.flat("editing breakpoints")?;
     ask_replan(&state, None, format!("breakpoints of item {id} edited")).await?;
+    show(State(state), UrlPath(id.to_string())).await
+}
+
+/// Body of `PUT /api/items/{id}/candidates/{start}`.
+#[derive(Debug, Deserialize)]
+pub struct Decision {
+    /// `accepted`, `rejected`, or `candidate` (undecided again).
+    pub state: library_store::CandidateState,
+    /// Move the break here (ms from the start); accepting at the found place when absent.
+    pub offset_ms: Option<i64>,
+}
+
+/// `PUT /api/items/{id}/candidates/{start}`: accept, reject or move the break candidate
+/// found at `start` ms. Answers the item as `GET` does.
+pub async fn decide_candidate(
+    State(state): State<WebState>,
+    UrlPath((id, start)): UrlPath<(String, String)>,
+    Json(body): Json<Decision>,
+) -> Result<Json<serde_json::Value>, Error> {
+    let id = MediaId(parse_id(&id, "item")?);
+    let start: i64 = start.parse().map_err(|_| Error::BadRequest(format!("candidate {start:?}: expected ms")))?;
+    let item = state.db.call(move |c| library_store::get_item(c, id)).await.flat("reading an item")?;
+    let item = item.ok_or_else(|| Error::NotFound(format!("item {id}")))?;
+    let len = item.duration_ms.unwrap_or(i64::MAX);
+    if let Some(ms) = body.offset_ms.filter(|&ms| ms <= 0 || ms >= len) {
+        return Err(Error::BadRequest(format!("break at {ms} ms is outside the item (0 to {len} ms)")));
+    }
+    let found = state
+        .db
+        .call(move |c| library_store::decide_break(c, id, start, body.state, body.offset_ms))
+        .await
+        .flat("deciding a break candidate")?;
+    if !found {
+        return Err(Error::NotFound(format!("break candidate at {start} ms of item {id}")));
+    }
     show(State(state), UrlPath(id.to_string())).await
 }
 

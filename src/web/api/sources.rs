@@ -25,8 +25,19 @@ use crate::web::WebState;
 use crate::web::error::{Error, Flatten, ResultExt};
 
 /// What a folder may hold (as the CLI's `--kind`).
-pub const FOLDER_KINDS: [&str; 9] =
-    ["shows", "movies", "commercials", "bumpers", "promos", "station_ids", "intros", "outros", "slates"];
+pub const FOLDER_KINDS: [&str; 11] = [
+    "shows",
+    "movies",
+    "commercials",
+    "bumpers",
+    "promos",
+    "station_ids",
+    "intros",
+    "outros",
+    "slates",
+    "signoffs",
+    "signons",
+];
 
 /// A source as the page sees it (token masked).
 #[derive(Debug, Serialize)]

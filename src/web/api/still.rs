@@ -1,6 +1,7 @@
-//! `GET /api/items/{id}/still.jpg`: a preview frame of an item (made by
-//! `library::thumbnail`), one at a time so a phone scrolling the library cannot load the
-//! box, and kept in a small in-memory cache.
+//! `GET /api/items/{id}/still.jpg[?at=MS]`: a preview frame of an item (made by
+//! `library::thumbnail`; `at` picks the frame, as the break editor does for each candidate),
+//! one at a time so a phone scrolling the library cannot load the box, and kept in a small
+//! in-memory cache.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,7 +29,7 @@ const WIDTH: u32 = 480;
 #[derive(Debug)]
 pub struct Stills {
     // std Mutex: map look-ups and inserts only, never across an await.
-    cache: Mutex<HashMap<MediaId, Bytes>>,
+    cache: Mutex<HashMap<(MediaId, Option<i64>), Bytes>>,
     permit: tokio::sync::Semaphore,
 }
 
@@ -50,10 +51,22 @@ fn jpeg(bytes: Bytes) -> Response {
     res
 }
 
+/// Query of a still.
+#[derive(Debug, serde::Deserialize)]
+pub struct StillQuery {
+    /// The frame at this many ms from the start (default: about a tenth into the media).
+    pub at: Option<i64>,
+}
+
 /// `GET /api/items/{id}/still.jpg`
-pub async fn still(State(state): State<WebState>, UrlPath(id): UrlPath<String>) -> Result<Response, Error> {
+pub async fn still(
+    State(state): State<WebState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<StillQuery>,
+) -> Result<Response, Error> {
     let id = MediaId(parse_id(&id, "item")?);
-    if let Some(b) = state.stills.cache.lock().expect("stills lock").get(&id) {
+    let at = q.at.map(|ms| ms.max(0));
+    if let Some(b) = state.stills.cache.lock().expect("stills lock").get(&(id, at)) {
         return Ok(jpeg(b.clone()));
     }
     let (item, credentials) = state
@@ -66,7 +79,9 @@ pub async fn still(State(state): State<WebState>, UrlPath(id): UrlPath<String>) 
     let item = item.ok_or_else(|| Error::NotFound(format!("item {id}")))?;
     let _permit = state.stills.permit.acquire().await.ctx("waiting for the thumbnailer")?;
     let uri = credentials.openable(&item.uri);
-    let made = tokio::task::spawn_blocking(move || thumbnail::still(&uri, WIDTH, Duration::from_secs(15)))
+    let width = if at.is_some() { WIDTH / 2 } else { WIDTH };
+    let at = at.map(|ms| Duration::from_millis(ms as u64));
+    let made = tokio::task::spawn_blocking(move || thumbnail::still_at(&uri, width, at, Duration::from_secs(15)))
         .await
         .ctx("making a still")?;
     let bytes = match made {
@@ -80,6 +95,6 @@ pub async fn still(State(state): State<WebState>, UrlPath(id): UrlPath<String>) 
     if cache.len() >= CACHE_LIMIT {
         cache.clear();
     }
-    cache.insert(id, bytes.clone());
+    cache.insert((id, q.at.map(|ms| ms.max(0))), bytes.clone());
     Ok(jpeg(bytes))
 }

@@ -213,7 +213,7 @@ VIEWS.dashboard = async (main) => {
 
 // ---------------------------------------------------------------- 2. sources and scan
 
-const FOLDER_KINDS = ['shows', 'movies', 'commercials', 'bumpers', 'promos', 'station_ids', 'intros', 'outros', 'slates'];
+const FOLDER_KINDS = ['shows', 'movies', 'commercials', 'bumpers', 'promos', 'station_ids', 'intros', 'outros', 'slates', 'signoffs', 'signons'];
 
 VIEWS.sources = async (main) => {
   const list = h('div', { class: 'table-wrap' });
@@ -410,10 +410,16 @@ async function itemDetail(main, id) {
     try {
       const pts = bpInput.value.split(',').map((s) => s.trim()).filter(Boolean).map(parseOffset);
       const r = await api('PUT', `/api/items/${item.id}/breakpoints`, { breakpoints: pts });
-      bpInput.value = r.breakpoints.map((ms) => fmtDur(ms)).join(', ');
+      drawBreaks(r);
       toast('Saved', 'good');
     } catch (e) { fail(e); }
   });
+  const breakEditor = h('div', { id: 'break-editor' });
+  const drawBreaks = (it) => {
+    bpInput.value = it.breakpoints.map((ms) => fmtDur(ms)).join(', ');
+    breakEditor.replaceChildren(...breakStrip(it, drawBreaks));
+  };
+  drawBreaks(item);
   const still = h('img', { class: 'still', alt: 'preview still', src: `/api/items/${item.id}/still.jpg` });
   still.addEventListener('error', () => still.replaceWith(h('div', { class: 'still dim', style: { display: 'grid', placeItems: 'center' } }, 'no preview')));
   const facts = [['Kind', item.kind], ['Source', item.source_name], ['Length', fmtDur(item.duration_ms)], ['Year', item.year], ['Rating', item.rating],
@@ -424,7 +430,45 @@ async function itemDetail(main, id) {
     h('div', { class: 'detail' },
       h('div', {}, still, h('div', { class: 'panel' }, h('table', {}, h('tbody', {}, facts.filter(([, v]) => v !== null && v !== undefined && v !== '').map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))))),
         item.plot ? h('p', {}, item.plot) : null)),
-      h('div', {}, h('div', { class: 'panel' }, h('h2', {}, 'Scheduling metadata'), form), h('div', { class: 'panel' }, h('h2', {}, 'Breaks'), bpForm))));
+      h('div', {}, h('div', { class: 'panel' }, h('h2', {}, 'Scheduling metadata'), form), h('div', { class: 'panel' }, h('h2', {}, 'Breaks'), breakEditor, bpForm))));
+}
+
+// The visual breakpoint editor: the item as a strip with the breaks the scheduler uses (ticks)
+// and the black-and-silent moments found in the media (markers), then each candidate with a
+// still of its frame to accept, reject or move.
+function fmtPrecise(ms) {
+  const s = ms / 1000, mm = Math.floor(s / 60);
+  return `${mm}:${(s - mm * 60).toFixed(1).padStart(4, '0')}`;
+}
+
+function breakStrip(item, redraw) {
+  const len = item.duration_ms || 1;
+  const pct = (ms) => `${Math.max(0, Math.min(100, (ms / len) * 100)).toFixed(3)}%`;
+  const cands = item.break_candidates || [];
+  const strip = h('div', { class: 'break-strip', title: 'breaks the schedule uses (white) and found in the media (colour)' },
+    item.breakpoints.map((ms) => h('span', { class: 'tick', style: { left: pct(ms) }, title: `break at ${fmtPrecise(ms)}` })),
+    cands.map((c) => h('span', { class: `cand ${c.state}`, style: { left: pct(c.offset_ms) }, title: `${fmtPrecise(c.offset_ms)} ${c.state}` })));
+  if (!cands.length) return [strip, h('p', { class: 'dim' }, 'No black-and-silent moments found in the media (yet).')];
+  const decide = async (c, state, offset) => {
+    try {
+      const body = offset === undefined ? { state } : { state, offset_ms: offset };
+      redraw(await api('PUT', `/api/items/${item.id}/candidates/${c.start_ms}`, body));
+      toast(state === 'rejected' ? 'Rejected' : 'Saved', 'good');
+    } catch (e) { fail(e); }
+  };
+  const rows = cands.map((c) => {
+    const at = h('input', { type: 'text', value: fmtPrecise(c.offset_ms), class: 'mono', size: 8, 'aria-label': 'break at' });
+    const img = h('img', { class: 'cand-still', alt: `frame at ${fmtPrecise(c.offset_ms)}`, loading: 'lazy', src: `/api/items/${item.id}/still.jpg?at=${c.offset_ms}` });
+    return h('div', { class: `cand-card ${c.state}`, 'data-start': c.start_ms }, img,
+      h('div', {},
+        h('b', {}, fmtPrecise(c.offset_ms)), ' ',
+        h('span', { class: 'dim' }, `${((c.end_ms - c.start_ms) / 1000).toFixed(2)} s black and silent, ${c.fade_ms ? `fade ${(c.fade_ms / 1000).toFixed(1)} s` : 'cut'}, ${Math.round(c.confidence * 100)} % — ${c.state}`),
+        h('div', { class: 'actions' },
+          h('button', { class: 'shrink cand-accept', onclick: () => decide(c, 'accepted') }, 'Accept'),
+          h('button', { class: 'shrink cand-reject', onclick: () => decide(c, 'rejected') }, 'Reject'),
+          at, h('button', { class: 'shrink cand-move', onclick: () => { try { decide(c, 'accepted', parseOffset(at.value)); } catch (e) { fail(e); } } }, 'Move here'))));
+  });
+  return [strip, h('div', { class: 'cand-list' }, rows)];
 }
 
 // ---------------------------------------------------------------- 4. channels
