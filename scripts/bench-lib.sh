@@ -85,6 +85,30 @@ bench_cpu_s() {
   awk '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / 100 }' "/proc/$1/stat"
 }
 
+# Start the daemon: "$@" is the retrovue command before `serve`; it serves on a free port of
+# 127.0.0.1 without announcements or discovery, stdout to $1.out, stderr (the log) to $1 (path
+# given first, then the command). Sets BENCH_DAEMON_PID and BENCH_DAEMON_ADDR (127.0.0.1:port);
+# if it does not come up on loopback within 30 s: the log on stderr, the process stopped,
+# return 1.
+bench_daemon_start() {
+  local log="$1"
+  shift
+  "$@" serve --listen 127.0.0.1:0 --no-announce --no-discovery >"$log.out" 2>"$log" &
+  BENCH_DAEMON_PID=$!
+  BENCH_DAEMON_ADDR=""
+  for _ in $(seq 1 300); do
+    BENCH_DAEMON_ADDR="$(sed -n 's|^retrovue listening on http://||p' "$log.out" | head -1)"
+    [ -n "$BENCH_DAEMON_ADDR" ] && break
+    kill -0 "$BENCH_DAEMON_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  case "$BENCH_DAEMON_ADDR" in 127.0.0.1:*) return 0 ;; esac
+  kill "$BENCH_DAEMON_PID" 2>/dev/null || true
+  cat "$log" >&2
+  echo "bench: the daemon did not start on loopback (${BENCH_DAEMON_ADDR:-no address})" >&2
+  return 1
+}
+
 # Resident memory of process $1, MB.
 bench_rss_mb() {
   awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"

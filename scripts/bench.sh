@@ -231,26 +231,9 @@ export RUST_LOG=warn
 
 say "== daemon: start (release, 127.0.0.1, no announcements, no discovery)"
 log="$work/daemon.log"
-RUST_LOG=info "${rv[@]}" serve --listen 127.0.0.1:0 --no-announce --no-discovery >"$work/daemon.out" 2>"$log" &
-daemon=$!
+RUST_LOG=info bench_daemon_start "$log" "${rv[@]}"
+daemon="$BENCH_DAEMON_PID" addr="$BENCH_DAEMON_ADDR"
 pids+=("$daemon")
-addr=""
-for _ in $(seq 1 300); do
-  addr="$(sed -n 's|^retrovue listening on http://||p' "$work/daemon.out" | head -1)"
-  [ -n "$addr" ] && break
-  kill -0 "$daemon" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$addr" ]; then
-  cat "$log" >&2
-  echo "bench: the daemon did not start" >&2
-  exit 1
-fi
-case "$addr" in 127.0.0.1:*) ;; *)
-  echo "bench: daemon listens on $addr, not loopback" >&2
-  exit 1
-  ;;
-esac
 url="http://$addr/stream/2.ts"
 viewers="$rel/examples/bench_viewers"
 
