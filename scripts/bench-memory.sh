@@ -4,7 +4,8 @@
 # discovery) with 8 on-demand SD channels (640x480 29.97, x264 at the channel's settings,
 # 2000 kb/s) whose items are 15-30 s long (20 s episodes and 15-30 s spots of the three mixed
 # bench clips, HD and SD: a transition every 15-30 s). One viewer per channel is added to reach
-# each count of COUNTS; after HOLD s at a count, the daemon's RSS and CPU are read. At the count
+# each count of COUNTS; after HOLD s at a count, the daemon's RSS and CPU are read, per channel
+# whose pipeline started (the daemon admits no more than its encoder budget). At the count
 # GROWTH_AT the channels keep running for GROWTH_HOLD s more, RSS read every 5 s: growth is the
 # last reading minus the one at the end of the first HOLD. ffmpeg runs first, alone, on the same
 # items for HOLD s (scripts/bench-lib.sh bench_ffmpeg_sd), its RSS read at the end.
@@ -114,6 +115,11 @@ sleep 5
 idle="$(bench_rss_mb "$daemon")"
 echo "BENCH mem idle_rss_mb=$idle"
 
+# Channels whose pipeline started so far (none stops while its viewer holds it): a tune the
+# encoder budget refuses (src/playout/budget.rs: 6 SD channels on 2 x86 cores) never starts.
+started() {
+  sed 's/\x1b\[[0-9;]*m//g' "$work/daemon.log" | sed -n 's/.*channel pipeline playing.* channel=\([0-9]*\).*/\1/p' | sort -u | wc -l
+}
 running=0
 IFS=, read -r -a steps <<<"$counts"
 for n in "${steps[@]}"; do
@@ -125,9 +131,10 @@ for n in "${steps[@]}"; do
   cpu0="$(bench_cpu_s "$daemon")"
   sleep "$hold"
   rss="$(bench_rss_mb "$daemon")"
-  cpu="$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$daemon")" -v n="$n" -v h="$hold" 'BEGIN { printf "%.2f", (b - a) * 60 / (n * h) }')"
+  cpu="$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$daemon")" -v n="$(started)" -v h="$hold" 'BEGIN { if (n > 0) printf "%.2f", (b - a) * 60 / (n * h) }')"
   threads="$(awk '/^Threads:/ { print $2 }' "/proc/$daemon/status")"
-  echo "BENCH mem channels=$n rss_mb=$rss added_per_channel_mb=$(awk -v r="$rss" -v i="$idle" -v n="$n" 'BEGIN { printf "%.1f", (r - i) / n }') cpu_s_per_channel_min=$cpu threads=$threads hold_s=$hold"
+  on="$(started)"
+  echo "BENCH mem channels=$n running=$on rss_mb=$rss added_per_channel_mb=$(awk -v r="$rss" -v i="$idle" -v n="$on" 'BEGIN { if (n > 0) printf "%.1f", (r - i) / n }') cpu_s_per_channel_min=$cpu threads=$threads hold_s=$hold"
   if [ "$n" = "$growth_at" ]; then
     peak="$rss"
     for _ in $(seq 1 $((growth_hold / 5))); do
