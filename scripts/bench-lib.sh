@@ -48,31 +48,81 @@ bench_retrovue_cpu_per_min() {
   RETROVUE_BENCH_SECS="$1" bench_playout_test bench_cpu_per_minute_one_sd_channel
 }
 
-# ffmpeg's side, the same transcode of the same clips (what ErsatzTV/Tunarr run per item): scale
+# ffmpeg doing the SD transcode Retrovue's channels do (what ErsatzTV/Tunarr run per item): scale
 # with borders to 640x480, 29.97 fps, x264 veryfast zerolatency 2000k CBR (vbv 1 s), GOP 60
-# without scene cuts, AAC 128k stereo 48 kHz, MPEG-TS, read in real time (-re) for $1 s of
-# output into /dev/null; work files in directory $2. Retrovue's encoder settings are the same
-# (x264's SEI option strings of both outputs are identical). Retrovue's SD output is BT.601 and
-# says so, so the HD items are converted from BT.709 (scale out_color_matrix=bt601; the SD item
-# is left alone) and the stream is tagged BT.601. With $3 = plain the conversion is left out
-# (HD items' colours then come out slightly wrong): shown so the cost of that choice is visible.
-bench_ffmpeg_cpu_per_min() {
-  local secs="$1" list="$2/ffmpeg-list.txt" t c key=ffmpeg_cpu_s_per_min matrix=":out_color_matrix=bt601"
-  local tags="-colorspace smpte170m -color_primaries smpte170m -color_trc smpte170m"
+# without scene cuts, AAC 128k stereo 48 kHz, MPEG-TS, read in real time (-re) from the concat
+# list $1 for $2 s of output into /dev/null. Retrovue's encoder settings are the same (x264's SEI
+# option strings of both outputs are identical). Retrovue's SD output is BT.601 and says so, so
+# the HD items are converted from BT.709 (scale out_color_matrix=bt601; the SD item is left
+# alone) and the stream is tagged BT.601. With $3 = plain the conversion is left out (HD items'
+# colours then come out slightly wrong): shown so the cost of that choice is visible.
+bench_ffmpeg_sd() {
+  local list="$1" secs="$2" matrix=":out_color_matrix=bt601"
+  local tags=(-colorspace smpte170m -color_primaries smpte170m -color_trc smpte170m)
   if [ "${3:-}" = plain ]; then
-    key=ffmpeg_no_colour_conversion_cpu_s_per_min matrix="" tags=""
+    matrix="" tags=()
   fi
-  : >"$list"
-  for _ in $(seq 1 $(((secs + 29) / 30))); do
-    for c in "${BENCH_CLIPS[@]}"; do echo "file '$c'" >>"$list"; done
-  done
-  local TIMEFORMAT="%U %S"
-  # shellcheck disable=SC2086 # $tags is a list of options
-  t=$({ time ffmpeg -v error -re -f concat -safe 0 -i "$list" -t "$secs" \
+  ffmpeg -v error -nostdin -re -f concat -safe 0 -i "$list" -t "$secs" \
     -vf "scale=640:480:force_original_aspect_ratio=decrease$matrix,pad=640:480:(ow-iw)/2:(oh-ih)/2,fps=30000/1001" \
     -c:v libx264 -preset veryfast -tune zerolatency -b:v 2000k -maxrate 2000k -bufsize 2000k -g 60 -keyint_min 60 \
-    -sc_threshold 0 $tags -c:a aac -b:a 128k -ar 48000 -ac 2 -f mpegts -y /dev/null; } 2>&1 | tail -1)
+    -sc_threshold 0 "${tags[@]}" -c:a aac -b:a 128k -ar 48000 -ac 2 -f mpegts -y /dev/null
+}
+
+# A concat list $1 of the clips ${@:3} repeated to cover $2 s.
+bench_concat_list() {
+  local list="$1" secs="$2" c
+  shift 2
+  : >"$list"
+  for _ in $(seq 1 $(((secs + 29) / 30))); do
+    for c in "$@"; do echo "file '$c'" >>"$list"; done
+  done
+}
+
+# ffmpeg's side of "CPU per minute of SD output": bench_ffmpeg_sd of the bench clips for $1 s,
+# work files in directory $2 ($3 = plain: without the colour conversion).
+bench_ffmpeg_cpu_per_min() {
+  local secs="$1" list="$2/ffmpeg-list.txt" t key=ffmpeg_cpu_s_per_min
+  [ "${3:-}" = plain ] && key=ffmpeg_no_colour_conversion_cpu_s_per_min
+  bench_concat_list "$list" "$secs" "${BENCH_CLIPS[@]}"
+  local TIMEFORMAT="%U %S"
+  t=$({ time bench_ffmpeg_sd "$list" "$secs" "${3:-}"; } 2>&1 | tail -1)
   echo "BENCH $key=$(awk -v t="$t" -v s="$secs" 'BEGIN{split(t,a," "); printf "%.2f", (a[1]+a[2])*60/s}')"
+}
+
+# The codec floor of the SD channel: the codec work alone, with the channel's own elements and
+# settings, run by gst-launch-1.0 (GStreamer, as the channel; not ffmpeg). Decode only: each
+# bench clip through qtdemux ! h264parse ! avdec_h264 and aacparse ! avdec_aac into fakesinks.
+# Encode only: the same clips as the channel's encoder sees them (640x480 I420 29.97, 48 kHz
+# stereo; made beforehand by ffmpeg into raw files in directory $1, not timed) through x264enc
+# with the channel's settings (src/playout/encoder.rs: zerolatency, veryfast, GOP 60 without
+# scene cuts, 2000 kb/s, vbv 1000 ms) and avenc_aac 128 kb/s. Neither is paced: CPU seconds
+# per minute of the clips' length, as fast as they go.
+bench_codec_floor_cpu_per_min() {
+  local dir="$1" c i=0 dec=0 enc=0 t len=0 d
+  local TIMEFORMAT="%U %S"
+  for c in "${BENCH_CLIPS[@]}"; do
+    d="$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$c")"
+    len="$(awk -v a="$len" -v b="$d" 'BEGIN { print a + b }')"
+    t=$({ time gst-launch-1.0 -q filesrc location="$c" ! qtdemux name=d \
+      d.video_0 ! queue ! h264parse ! avdec_h264 ! fakesink \
+      d.audio_0 ! queue ! aacparse ! avdec_aac ! fakesink >/dev/null; } 2>&1 | tail -1)
+    dec="$(awk -v a="$dec" -v t="$t" 'BEGIN { split(t, x, " "); print a + x[1] + x[2] }')"
+    ffmpeg -v error -nostdin -y -i "$c" \
+      -vf "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,fps=30000/1001" \
+      -pix_fmt yuv420p -f rawvideo "$dir/floor$i.yuv" -vn -ar 48000 -ac 2 -f s16le "$dir/floor$i.pcm"
+    t=$({ time gst-launch-1.0 -q \
+      filesrc location="$dir/floor$i.yuv" ! rawvideoparse width=640 height=480 format=i420 framerate=30000/1001 \
+      ! x264enc tune=zerolatency speed-preset=veryfast key-int-max=60 bitrate=2000 vbv-buf-capacity=1000 \
+      option-string="scenecut=0:min-keyint=60" ! fakesink \
+      filesrc location="$dir/floor$i.pcm" ! rawaudioparse format=pcm pcm-format=s16le sample-rate=48000 num-channels=2 \
+      ! audioconvert ! avenc_aac bitrate=128000 ! fakesink >/dev/null; } 2>&1 | tail -1)
+    enc="$(awk -v a="$enc" -v t="$t" 'BEGIN { split(t, x, " "); print a + x[1] + x[2] }')"
+    rm -f "$dir/floor$i.yuv" "$dir/floor$i.pcm"
+    i=$((i + 1))
+  done
+  awk -v d="$dec" -v e="$enc" -v l="$len" 'BEGIN {
+    printf "BENCH codec_floor_cpu_s_per_min=%.2f decode_cpu_s_per_min=%.2f encode_cpu_s_per_min=%.2f clips_s=%.1f\n",
+      (d + e) * 60 / l, d * 60 / l, e * 60 / l, l }'
 }
 
 # Channels sustained in real time: tries the counts in $1 (e.g. 2,4,6,8), $2 s each.
@@ -83,6 +133,30 @@ bench_channels_sustained() {
 # CPU seconds (user + system) process $1 has used so far.
 bench_cpu_s() {
   awk '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / 100 }' "/proc/$1/stat"
+}
+
+# Start the daemon: "$@" is the retrovue command before `serve`; it serves on a free port of
+# 127.0.0.1 without announcements or discovery, stdout to $1.out, stderr (the log) to $1 (path
+# given first, then the command). Sets BENCH_DAEMON_PID and BENCH_DAEMON_ADDR (127.0.0.1:port);
+# if it does not come up on loopback within 30 s: the log on stderr, the process stopped,
+# return 1.
+bench_daemon_start() {
+  local log="$1"
+  shift
+  "$@" serve --listen 127.0.0.1:0 --no-announce --no-discovery >"$log.out" 2>"$log" &
+  BENCH_DAEMON_PID=$!
+  BENCH_DAEMON_ADDR=""
+  for _ in $(seq 1 300); do
+    BENCH_DAEMON_ADDR="$(sed -n 's|^retrovue listening on http://||p' "$log.out" | head -1)"
+    [ -n "$BENCH_DAEMON_ADDR" ] && break
+    kill -0 "$BENCH_DAEMON_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  case "$BENCH_DAEMON_ADDR" in 127.0.0.1:*) return 0 ;; esac
+  kill "$BENCH_DAEMON_PID" 2>/dev/null || true
+  cat "$log" >&2
+  echo "bench: the daemon did not start on loopback (${BENCH_DAEMON_ADDR:-no address})" >&2
+  return 1
 }
 
 # Resident memory of process $1, MB.

@@ -26,6 +26,9 @@ for b in "$bin" "$viewers"; do
   }
 done
 
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -74,22 +77,9 @@ export RUST_LOG=warn
   exit 1
 }
 
-"${rv[@]}" serve --listen 127.0.0.1:0 --no-announce --no-discovery >"$work/daemon.out" 2>"$work/daemon.log" &
-daemon=$!
-pids+=("$daemon")
-addr=""
-for _ in $(seq 1 300); do
-  addr="$(sed -n 's|^retrovue listening on http://||p' "$work/daemon.out" | head -1)"
-  [ -n "$addr" ] && break
-  kill -0 "$daemon" 2>/dev/null || break
-  sleep 0.1
-done
-case "$addr" in 127.0.0.1:*) ;; *)
-  cat "$work/daemon.log" >&2
-  echo "bench-tune-build: the daemon did not start on loopback (${addr:-no address})" >&2
-  exit 1
-  ;;
-esac
+bench_daemon_start "$work/daemon.log" "${rv[@]}"
+pids+=("$BENCH_DAEMON_PID")
+addr="$BENCH_DAEMON_ADDR"
 base="http://$addr"
 c() { curl -s --noproxy '*' "$@"; }
 

@@ -2,19 +2,21 @@
 # Every Retrovue figure in one run, side by side with its goal: a table on stdout and JSON.
 #
 # Usage: scripts/bench.sh [--quick] [--json-only] [--out FILE] [--cross]
-#   --quick      short windows and smaller libraries (about 3 minutes; figures rougher)
+#   --quick      short windows and smaller libraries (about 8 minutes; figures rougher)
 #   --json-only  progress on stderr, only the JSON on stdout
 #   --out FILE   where the JSON goes (default $CARGO_TARGET_DIR/bench/report.json)
 #   --cross      build the aarch64 binary first (scripts/cross-build.sh aarch64) to size it
 #
 # Builds the release binary, the benchmark examples and tests once, then measures (the full run
-# takes about 15 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
-# transcode, channels sustained in real time, tune latency through the daemon's HTTP (idle and
+# takes about 27 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
+# transcode and vs its codec floor, channels sustained in real time, tune latency through the daemon's HTTP (idle and
 # while a 50-channel 7-day schedule build runs: scripts/bench-tune-build.sh), fan-out
 # to 1/10/100 viewers (CPU per viewer and identical bytes), daemon RSS idle and with 4
-# channels, library scan and re-scan, schedule build/XMLTV/lookup, graphics overhead (full run
-# only), the guide channel against a regular SD channel and the scan time break detection adds
-# (issue #20), loudness as aired per item class with true peaks and the audio processing cost,
+# channels, RSS per channel at 1/2/4/8 channels of short items next to ffmpeg's
+# (scripts/bench-memory.sh), library scan and re-scan, schedule build/XMLTV/lookup, graphics
+# overhead (full run only), the guide channel against a regular SD channel and the scan time
+# break detection adds (issue #20), loudness as aired per item class with true peaks and the
+# audio processing cost,
 # audio tracks by language, and the aarch64 binary size if one was cross-built. All traffic stays on 127.0.0.1
 # (daemon with --no-announce --no-discovery). Figures are printed, never asserted: a shared
 # or busy machine gives worse figures; the JSON records the load average before and after.
@@ -48,10 +50,10 @@ mkdir -p "$(dirname "$out")"
 
 if [ "$quick" = 1 ]; then
   SD_SECS=15 SUSTAIN_COUNTS=2,4 SUSTAIN_SECS=8 TUNES=3 HOLD_SECS=8 FAN_WINDOW=4 SCAN_ITEMS=1000
-  SCHED_CHANNELS=50 SCHED_DAYS=7 GFX_SECS=0
+  SCHED_CHANNELS=50 SCHED_DAYS=7 GFX_SECS=0 MEM_HOLD=30 MEM_GROWTH=60
 else
   SD_SECS=60 SUSTAIN_COUNTS=2,4,6,8 SUSTAIN_SECS=20 TUNES=5 HOLD_SECS=15 FAN_WINDOW=15 SCAN_ITEMS=5000
-  SCHED_CHANNELS=50 SCHED_DAYS=7 GFX_SECS=20
+  SCHED_CHANNELS=50 SCHED_DAYS=7 GFX_SECS=20 MEM_HOLD=60 MEM_GROWTH=240
 fi
 
 # Progress goes to stderr with --json-only, else to stdout.
@@ -155,6 +157,19 @@ if [ -n "$rv_cpu" ] && [ -n "$ff_cpu" ]; then
 fi
 row "SD channel: Retrovue / ffmpeg CPU" "$ratio" "x" "<= 1.0" le 1.0 "#4" "ratio of the two rows above"
 
+say "== SD channel: codec floor (decode only + encode only of the same clips, gst-launch-1.0)"
+floor_line="$(bench_codec_floor_cpu_per_min "$work")"
+say "$floor_line"
+floor="$(bench_kv "$floor_line" codec_floor_cpu_s_per_min)"
+row "SD channel: codec floor CPU per output minute" "$floor" "CPU-s/min" "-" "-" "" "#17" \
+  "the codec work alone, the channel's elements and settings in gst-launch-1.0, unpaced: decode only (qtdemux, avdec_h264, avdec_aac) $(bench_kv "$floor_line" decode_cpu_s_per_min) + encode only (640x480 I420 and 48 kHz stereo of the same clips into x264enc as the channel sets it, avenc_aac 128k) $(bench_kv "$floor_line" encode_cpu_s_per_min), per minute of the $(bench_kv "$floor_line" clips_s) s of clips"
+floor_ratio=""
+if [ -n "$rv_cpu" ] && [ -n "$floor" ]; then
+  floor_ratio="$(awk -v a="$rv_cpu" -v b="$floor" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+fi
+row "SD channel: Retrovue / codec floor CPU" "$floor_ratio" "x" "<= 1.10" le 1.10 "#17" \
+  "the channel's CPU (first row) over the floor: what scaling, colour conversion, compositing, audio processing, muxing and fan-out add to the codecs"
+
 # ---- 2. Channels sustained --------------------------------------------------------------
 say "== channels sustained in real time (counts $SUSTAIN_COUNTS, ${SUSTAIN_SECS} s each)"
 sus="$(bench_channels_sustained "$SUSTAIN_COUNTS" "$SUSTAIN_SECS")"
@@ -233,26 +248,9 @@ export RUST_LOG=warn
 
 say "== daemon: start (release, 127.0.0.1, no announcements, no discovery)"
 log="$work/daemon.log"
-RUST_LOG=info "${rv[@]}" serve --listen 127.0.0.1:0 --no-announce --no-discovery >"$work/daemon.out" 2>"$log" &
-daemon=$!
+RUST_LOG=info bench_daemon_start "$log" "${rv[@]}"
+daemon="$BENCH_DAEMON_PID" addr="$BENCH_DAEMON_ADDR"
 pids+=("$daemon")
-addr=""
-for _ in $(seq 1 300); do
-  addr="$(sed -n 's|^retrovue listening on http://||p' "$work/daemon.out" | head -1)"
-  [ -n "$addr" ] && break
-  kill -0 "$daemon" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$addr" ]; then
-  cat "$log" >&2
-  echo "bench: the daemon did not start" >&2
-  exit 1
-fi
-case "$addr" in 127.0.0.1:*) ;; *)
-  echo "bench: daemon listens on $addr, not loopback" >&2
-  exit 1
-  ;;
-esac
 url="http://$addr/stream/2.ts"
 viewers="$rel/examples/bench_viewers"
 
@@ -367,6 +365,30 @@ for what in lineup tune; do
       "median of $(tbk "$case" samples) samples of $path while $who, ${SCHED_CHANNELS} channels x ${SCHED_DAYS} days in $(tbk "$case" build_s) s; worst $(tbk "$case" "${what}_max_ms") ms$failed"
   done
 done
+
+# ---- 3c. Memory per running SD channel ------------------------------------------------------
+say "== memory: RSS per SD channel at 1, 2, 4, 8 channels of 15-30 s items, vs ffmpeg (${MEM_HOLD} s per count, ${MEM_GROWTH} s more at 4)"
+mem="$(HOLD="$MEM_HOLD" GROWTH_HOLD="$MEM_GROWTH" COUNTS=1,2,4,8 GROWTH_AT=4 scripts/bench-memory.sh "$rel/retrovue" \
+  2>"$work/memory.err" | grep '^BENCH' || true)"
+say "$mem"
+mk() { bench_kv "$(grep "BENCH mem $1" <<<"$mem" | head -1 || true)" "$2"; }
+ff_rss="$(mk ffmpeg_rss ffmpeg_rss_mb)" mem_idle="$(mk idle_rss idle_rss_mb)"
+mem_enc="$(mk encoder= encoder)"
+failed=""
+[ -n "$mem_idle" ] || failed="; the benchmark failed: $(tail -1 "$work/memory.err" 2>/dev/null)"
+row "memory: ffmpeg RSS, the same SD transcode" "$ff_rss" "MB" "-" "-" "" "#17" \
+  "one ffmpeg process transcoding the same 15-30 s items as the channels below (settings of the SD CPU rows), -re, after ${MEM_HOLD} s; peak $(mk ffmpeg_rss ffmpeg_peak_rss_mb) MB$failed"
+for n in 1 2 4 8; do
+  row "memory: RSS added per SD channel, $n channel(s)" "$(mk "channels=$n " added_per_channel_mb)" "MB" \
+    "<= ffmpeg (${ff_rss:-?} MB)" le "${ff_rss:-0}" "#17" \
+    "(daemon RSS $(mk "channels=$n " rss_mb) MB - idle ${mem_idle:-?} MB) / $(mk "channels=$n " running) channels running of $n tuned (the encoder budget admits the rest or not), ${MEM_HOLD} s after the count was reached; encoder ${mem_enc:-?}; $(mk "channels=$n " cpu_s_per_channel_min) CPU-s per channel-minute, $(mk "channels=$n " threads) threads$failed"
+done
+row "memory: daemon RSS, 4 SD channels of short items" "$(mk growth warm_rss_mb)" "MB" "<= 400 MB" le 400 "#17" \
+  "the whole daemon, 4 channels each held by a viewer, items of 15-30 s (20 s episodes, 15-30 s spots, HD and SD), ${MEM_HOLD} s after the fourth started; peak $(mk growth peak_rss_mb) MB over the next ${MEM_GROWTH} s"
+row "memory: RSS growth, 4 channels over ${MEM_GROWTH} s" "$(mk growth growth_mb)" "MB" "<= 10 MB" le 10 "#17" \
+  "RSS at the end minus at the start of the window (after ${MEM_HOLD} s of warm-up); the hour-long check is by hand (HOLD=60 GROWTH_HOLD=3600 scripts/bench-memory.sh)"
+row "memory: encoder in use" "$mem_enc" "" "-" "-" "" "#17" \
+  "from the daemon's log (channel pipeline playing); $(mk encoder= item_failures) items failed, $(mk encoder= fell_behind) times a channel fell behind real time"
 
 # ---- 4. Library scan --------------------------------------------------------------------
 say "== library: scan and unchanged re-scan of $SCAN_ITEMS items"

@@ -62,10 +62,23 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Cli::parse();
+    // The daemon runs with two malloc arenas (director::allocator): before any thread exists,
+    // `serve` replaces itself once with MALLOC_ARENA_MAX set, unless the environment chooses.
+    let relaunch = match args.command {
+        Command::Serve(_) => Some(director::allocator::relaunch_with_arena_limit()),
+        _ => None,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    if let Some(Err(e)) = &relaunch {
+        tracing::warn!(error = %e, "could not restart with MALLOC_ARENA_MAX set; glibc's default malloc arenas");
+    }
+    if relaunch.is_some() {
+        let arenas = std::env::var(director::allocator::ARENA_VAR).unwrap_or_else(|_| "glibc's default".into());
+        tracing::info!(arenas, "malloc arenas ({})", director::allocator::ARENA_VAR);
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

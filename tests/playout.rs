@@ -601,3 +601,33 @@ async fn daemon_serves_ts_and_hls_starting_and_stopping_on_demand() {
     assert!(frames(&p)[0].key, "the re-tuned stream does not start with a keyframe");
     assert_continuous(&p);
 }
+
+/// The daemon's environment as the kernel has it (after any re-exec): `NAME=value` entries.
+fn environ(pid: u32) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    raw.split(|b| *b == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+}
+
+/// Issue #17: `serve` runs with two glibc malloc arenas (it replaces itself once with
+/// MALLOC_ARENA_MAX=2, same process id), and an environment that chooses keeps its choice.
+#[test]
+fn daemon_runs_with_two_malloc_arenas_unless_the_environment_chooses() {
+    let home = util::Home::new();
+    let daemon = home.serve(&[]);
+    let env = environ(daemon.child.id());
+    assert!(env.iter().any(|e| e == "MALLOC_ARENA_MAX=2"), "daemon environment lacks MALLOC_ARENA_MAX=2");
+    assert!(daemon.stderr().contains("malloc arenas"), "no arena line in the log:\n{}", daemon.stderr());
+    // It still serves after the re-exec.
+    let answer = util::load::http_get(&daemon.addr, "/lineup.json", None, Duration::from_secs(5));
+    assert_eq!(answer.map(|a| a.0), Some(200), "the re-executed daemon does not answer");
+    drop(daemon);
+
+    for (name, value) in [("MALLOC_ARENA_MAX", "3"), ("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")] {
+        let daemon = home.serve_with_env(&[], &[(name, value)]);
+        let env = environ(daemon.child.id());
+        assert!(env.iter().any(|e| *e == format!("{name}={value}")), "{name}={value} was not kept");
+        if name != "MALLOC_ARENA_MAX" {
+            assert!(!env.iter().any(|e| e.starts_with("MALLOC_ARENA_MAX=")), "MALLOC_ARENA_MAX added over {name}");
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! supervises long-lived tasks and shuts down in order. Also the CLI commands' bodies
 //! ([`cli`]). Nothing imports `director`.
 
+pub mod allocator;
 pub mod cli;
 pub mod encoders;
 pub mod graphics;

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Memory of running SD channels (issue #17: "a channel that fits a Pi"), next to ffmpeg doing the
+# same transcode of the same items. A release daemon on 127.0.0.1 (no announcements, no
+# discovery) with 8 on-demand SD channels (640x480 29.97, x264 at the channel's settings,
+# 2000 kb/s) whose items are 15-30 s long (20 s episodes and 15-30 s spots of the three mixed
+# bench clips, HD and SD: a transition every 15-30 s). One viewer per channel is added to reach
+# each count of COUNTS; after HOLD s at a count, the daemon's RSS and CPU are read, per channel
+# whose pipeline started (the daemon admits no more than its encoder budget). At the count
+# GROWTH_AT the channels keep running for GROWTH_HOLD s more, RSS read every 5 s: growth is the
+# last reading minus the one at the end of the first HOLD. ffmpeg runs first, alone, on the same
+# items for HOLD s (scripts/bench-lib.sh bench_ffmpeg_sd), its RSS read at the end.
+#
+# Usage: scripts/bench-memory.sh [RETROVUE_BINARY]
+#   env COUNTS (1,2,4,8), HOLD (60), GROWTH_AT (4), GROWTH_HOLD (240); the binary defaults to
+#   the release build. Clips from $RETROVUE_BENCH_CLIPS (colon-separated, as bench.sh makes
+#   them) or generated here.
+# Prints `BENCH mem ...` lines; figures are printed, never asserted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin="${1:-${CARGO_TARGET_DIR:-$PWD/target}/release/retrovue}"
+counts="${COUNTS:-1,2,4,8}" hold="${HOLD:-60}" growth_at="${GROWTH_AT:-4}" growth_hold="${GROWTH_HOLD:-240}"
+[ -x "$bin" ] || {
+  echo "bench-memory: no binary at $bin (cargo build --release --bin retrovue)" >&2
+  exit 1
+}
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+if [ -n "${RETROVUE_BENCH_CLIPS:-}" ]; then
+  IFS=: read -r -a BENCH_CLIPS <<<"$RETROVUE_BENCH_CLIPS"
+else
+  bench_make_clips "$work"
+fi
+
+home="$work/home"
+lib="$home/media"
+mkdir -p "$lib/shows/Bench Show/Season 01" "$lib/spots"
+# Items of 15-30 s: each bench clip (10 s) looped and cut without re-encoding.
+items=()
+item() { # SOURCE_CLIP LENGTH_S DEST
+  ffmpeg -v error -nostdin -y -stream_loop 3 -i "$1" -t "$2" -c copy "$3"
+  items+=("$3")
+}
+for e in 1 2 3; do
+  item "${BENCH_CLIPS[$((e - 1))]}" 20 "$lib/shows/Bench Show/Season 01/Bench Show - S01E0$e.mp4"
+done
+k=0
+for len in 15 20 25 30 15 20 25 30 15; do
+  item "${BENCH_CLIPS[$((k % 3))]}" "$len" "$lib/spots/spot$k.mp4"
+  k=$((k + 1))
+done
+
+# ---- ffmpeg: the same transcode of the same items, alone ----------------------------------
+bench_concat_list "$work/items.txt" "$hold" "${items[@]}"
+bench_ffmpeg_sd "$work/items.txt" "$((hold + 5))" &
+sub=$!
+pids+=("$sub")
+ff="" # the ffmpeg process itself, the background function's child
+for _ in $(seq 1 50); do
+  ff="$(pgrep -P "$sub" -x ffmpeg || true)"
+  [ -n "$ff" ] && break
+  sleep 0.1
+done
+peak=0
+for _ in $(seq 1 "$hold"); do
+  sleep 1
+  r="$(bench_rss_mb "$ff" 2>/dev/null || echo 0)"
+  peak="$(awk -v a="$peak" -v b="$r" 'BEGIN { print (b > a ? b : a) }')"
+done
+ff_rss="$(bench_rss_mb "$ff")"
+ff_threads="$(awk '/^Threads:/ { print $2 }' "/proc/$ff/status")"
+wait "$sub" || true
+echo "BENCH mem ffmpeg_rss_mb=$ff_rss ffmpeg_peak_rss_mb=$peak ffmpeg_threads=$ff_threads hold_s=$hold"
+
+# ---- the daemon ---------------------------------------------------------------------------
+max="${counts##*,}"
+cat >"$home/retrovue.toml" <<EOF
+data_dir = "$home/data"
+[schedule]
+commercial_repeat_window_min = 0
+horizon_days = 1
+[playout]
+idle_grace_secs = 1
+[library]
+loudness = false
+EOF
+rv=("$bin" --config "$home/retrovue.toml" --data-dir "$home/data")
+{
+  "${rv[@]}" source add --folder "$lib/shows" --kind shows --name bench
+  "${rv[@]}" source add --folder "$lib/spots" --kind commercials --name spots
+  "${rv[@]}" scan --no-loudness
+  for n in $(seq 2 $((max + 1))); do
+    "${rv[@]}" channel add "$n" --name "Bench $n" --default-fill "Bench Show" --break-style us \
+      --mode on_demand --format sd640x480 --video-kbps 2000
+  done
+  "${rv[@]}" schedule build --days 1
+} >"$work/setup.log" 2>&1 || {
+  cat "$work/setup.log" >&2
+  exit 1
+}
+RUST_LOG=info bench_daemon_start "$work/daemon.log" "${rv[@]}"
+daemon="$BENCH_DAEMON_PID"
+pids+=("$daemon")
+sleep 5
+idle="$(bench_rss_mb "$daemon")"
+echo "BENCH mem idle_rss_mb=$idle"
+
+# Channels whose pipeline started so far (none stops while its viewer holds it): a tune the
+# encoder budget refuses (src/playout/budget.rs: 6 SD channels on 2 x86 cores) never starts.
+started() {
+  sed 's/\x1b\[[0-9;]*m//g' "$work/daemon.log" | sed -n 's/.*channel pipeline playing.* channel=\([0-9]*\).*/\1/p' | sort -u | wc -l
+}
+running=0
+IFS=, read -r -a steps <<<"$counts"
+for n in "${steps[@]}"; do
+  while [ "$running" -lt "$n" ]; do
+    running=$((running + 1))
+    curl -s --noproxy '*' -o /dev/null "http://$BENCH_DAEMON_ADDR/stream/$((running + 1)).ts" &
+    pids+=("$!")
+  done
+  cpu0="$(bench_cpu_s "$daemon")"
+  sleep "$hold"
+  rss="$(bench_rss_mb "$daemon")"
+  cpu="$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$daemon")" -v n="$(started)" -v h="$hold" 'BEGIN { if (n > 0) printf "%.2f", (b - a) * 60 / (n * h) }')"
+  threads="$(awk '/^Threads:/ { print $2 }' "/proc/$daemon/status")"
+  on="$(started)"
+  echo "BENCH mem channels=$n running=$on rss_mb=$rss added_per_channel_mb=$(awk -v r="$rss" -v i="$idle" -v n="$on" 'BEGIN { if (n > 0) printf "%.1f", (r - i) / n }') cpu_s_per_channel_min=$cpu threads=$threads hold_s=$hold"
+  if [ "$n" = "$growth_at" ]; then
+    peak="$rss"
+    for _ in $(seq 1 $((growth_hold / 5))); do
+      sleep 5
+      r="$(bench_rss_mb "$daemon")"
+      peak="$(awk -v a="$peak" -v b="$r" 'BEGIN { print (b > a ? b : a) }')"
+    done
+    echo "BENCH mem growth channels=$n warm_rss_mb=$rss end_rss_mb=$r peak_rss_mb=$peak growth_mb=$(awk -v a="$rss" -v b="$r" 'BEGIN { printf "%.1f", b - a }') window_s=$growth_hold"
+  fi
+done
+# The log as plain text (a terminal's colours taken out).
+sed 's/\x1b\[[0-9;]*m//g' "$work/daemon.log" >"$work/daemon.txt"
+encoder="$(sed -n 's/.*channel pipeline playing.*encoder="\{0,1\}\([A-Za-z0-9_]*\).*/\1/p' "$work/daemon.txt" | sort -u | paste -sd, -)"
+aired="$(grep -c 'channel pipeline playing' "$work/daemon.txt" || true)"
+failed="$(grep -c 'item failed\|item cannot play' "$work/daemon.txt" || true)"
+behind="$(grep -c 'cannot keep real time' "$work/daemon.txt" || true)"
+arenas="$(sed -n 's/.*malloc arenas.*arenas="\{0,1\}\([^" ]*\).*/\1/p' "$work/daemon.txt" | head -1)"
+echo "BENCH mem encoder=${encoder:-unknown} pipelines_started=$aired item_failures=$failed fell_behind=$behind malloc_arenas=${arenas:-?}"
+[ -z "${RV_BENCH_KEEP_LOG:-}" ] || cp "$work/daemon.log" "$RV_BENCH_KEEP_LOG"
