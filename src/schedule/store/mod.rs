@@ -16,7 +16,7 @@
 //! and records the gap in the as-run log; the next replan after the frozen window no longer
 //! picks it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
@@ -321,6 +321,23 @@ pub fn airing_at(conn: &Connection, channel: ChannelId, at_ms: i64) -> Result<Op
     ))?;
     let a = st.query_row(params![channel.0, at_ms], airing_from_row).optional()?;
     Ok(a.filter(|a| a.end.timestamp_millis() > at_ms))
+}
+
+/// What is on now (if anything) and next on a channel.
+pub type NowNext = (Option<Program>, Option<Program>);
+
+/// What is on at `now_ms` and next (within 12 hours) on each of `ids`.
+pub fn now_next(conn: &Connection, ids: &[ChannelId], now_ms: i64) -> Result<HashMap<ChannelId, NowNext>> {
+    let mut out = HashMap::new();
+    for &id in ids {
+        let mut progs = programs_between(conn, id, now_ms, now_ms + 12 * 3_600_000)?.into_iter();
+        let on = match progs.next() {
+            Some(p) if p.start.timestamp_millis() <= now_ms => (Some(p), progs.next()),
+            other => (None, other),
+        };
+        out.insert(id, on);
+    }
+    Ok(out)
 }
 
 /// The guide entries of a channel overlapping `[from, to)`, by start.

@@ -131,21 +131,7 @@ pub async fn show(State(state): State<WebState>, Query(q): Query<GuideQuery>) ->
 /// What is on now, and next.
 pub type NowNext = (Option<GuideProgram>, Option<GuideProgram>);
 
-/// What is on now and next on each channel.
-pub fn now_next(
-    c: &rusqlite::Connection,
-    ids: &[ChannelId],
-    now: i64,
-) -> Result<HashMap<ChannelId, NowNext>, schedule_store::ScheduleStoreError> {
-    let mut out = HashMap::new();
-    for &id in ids {
-        let mut progs = schedule_store::programs_between(c, id, now, now + 12 * 3_600_000)?.into_iter();
-        let first = progs.next().map(GuideProgram::from);
-        let (cur, next) = match first {
-            Some(p) if p.start <= now => (Some(p), progs.next().map(GuideProgram::from)),
-            other => (None, other),
-        };
-        out.insert(id, (cur, next));
-    }
-    Ok(out)
+/// [`schedule_store::now_next`] as the guide shows it.
+pub fn now_next(on: HashMap<ChannelId, schedule_store::NowNext>) -> HashMap<ChannelId, NowNext> {
+    on.into_iter().map(|(id, (now, next))| (id, (now.map(GuideProgram::from), next.map(GuideProgram::from)))).collect()
 }

@@ -197,20 +197,21 @@ pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> 
     // One trip to the database for everything it holds (each call waits its turn on the shared
     // connection, and a busy box made four of them take seconds).
     let (now_ms, since, until) = (state.now_ms(), state.now_ms() - 24 * 3_600_000, state.now_ms() + 60_000);
-    let (channels, sources, mut on, aired) = state
+    let (channels, sources, on, aired) = state
         .db
         .call(move |c| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
             let mut channels = lineup_store::list(c)?;
             channels.sort_by_key(|ch| ch.number.sort_key());
             let sources = library_store::list_sources(c)?;
             let ids: Vec<ChannelId> = channels.iter().map(|ch| ch.id).collect();
-            let on = super::guide::now_next(c, &ids, now_ms)?;
+            let on = schedule_store::now_next(c, &ids, now_ms)?;
             let aired = schedule_store::as_run(c, None, since, until, 500)?;
             Ok((channels, sources, on, aired))
         })
         .await
         .ctx("reading the status")?
         .map_err(|e| Error::internal("reading the status", e))?;
+    let mut on = super::guide::now_next(on);
     let channels: Vec<ChannelStatus> = channels
         .into_iter()
         .map(|c| {
