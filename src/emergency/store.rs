@@ -167,10 +167,13 @@ pub fn clear_all(conn: &Connection, now_ms: i64) -> Result<Vec<AlertId>, AlertSt
 }
 
 /// Check `req` against the lineup and store it, in one transaction (daemon or CLI process).
-/// An identical alert (same message, mode and channels) that is still live or pending is
+/// The transaction takes the write lock first (`BEGIN IMMEDIATE`): a deferred one read the
+/// lineup, and if the daemon committed anything before the insert, SQLite refused to turn
+/// the stale read into a write ("database is locked" at once, without waiting), and an alert
+/// raised from the CLI while the daemon was busy was lost. An identical alert (same message, mode and channels) that is still live or pending is
 /// returned instead of stacking a copy, so home automations may retry freely.
 pub fn raise(conn: &mut Connection, req: &AlertRequest, now_ms: i64) -> Result<Raised, EmergencyError> {
-    let tx = conn.transaction().map_err(AlertStoreError::from)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(AlertStoreError::from)?;
     let lineup = crate::lineup::store::lineup(&tx)?;
     let new = req.validate(&lineup, from_ms(now_ms))?;
     if let Some(same) = pending(&tx, now_ms)?
@@ -238,5 +241,40 @@ mod tests {
             assert!(pending(c, t + 10_000).unwrap().is_empty());
             assert_eq!(recent(c, 10).unwrap().iter().map(|a| a.id).collect::<Vec<_>>(), [b.id, a.id]);
         });
+    }
+
+    #[test]
+    fn an_alert_is_stored_while_another_process_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("retrovue.db");
+        let (daemon, cli) = (Db::open(&path).unwrap(), Db::open(&path).unwrap());
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        // The "daemon" holds the write lock for a moment and commits a write.
+        let writer = std::thread::spawn(move || {
+            daemon.call_blocking(|c| {
+                c.execute_batch("BEGIN IMMEDIATE").unwrap();
+                insert(c, &new("Other", 0, None, "all"), 0).unwrap();
+                locked_tx.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                c.execute_batch("COMMIT").unwrap();
+            })
+        });
+        locked_rx.recv().unwrap();
+        let req = AlertRequest {
+            message: "Tornado warning".into(),
+            priority: 3,
+            channels: AlertChannels::All,
+            mode: AlertMode::Slate,
+            tone: true,
+            starts_at: None,
+            duration: None,
+            ends_at: None,
+            origin: AlertOrigin::Cli,
+        };
+        let raised = cli.call_blocking(|c| raise(c, &req, 1_000));
+        writer.join().unwrap();
+        let raised = raised.expect("the CLI's alert waits for the daemon's write instead of failing");
+        assert!(!raised.duplicate);
+        assert_eq!(cli.call_blocking(|c| pending(c, 1_000).unwrap().len()), 2);
     }
 }

@@ -38,6 +38,9 @@ pub struct HlsError {
     pub source: std::io::Error,
 }
 
+/// How long the segments of a stopped run stay for clients that still fetch them.
+const KEEP_STOPPED_RUN: std::time::Duration = std::time::Duration::from_secs(60);
+
 enum Msg {
     Chunk { data: Bytes, keyframe: bool, pts_ns: Option<u64> },
     Discontinuity,
@@ -59,11 +62,23 @@ impl HlsWriter {
         std::fs::create_dir_all(dir).map_err(err)?;
         let persisted = std::fs::read_to_string(dir.join(SEQUENCE_FILE)).ok().and_then(|s| s.trim().parse().ok());
         let first = persisted.unwrap_or(0).max(now_unix_secs);
-        // Segments of an earlier run are not in the new playlist.
+        // Segments of an earlier run are not in the new playlist. Those written in the last
+        // minute stay until the next start: the request that starts a stopped channel again
+        // may have been served the stopped run's playlist, and its client fetches what it
+        // lists (deleting them gave it 404s; tests/playout.rs saw it when the idle grace ran
+        // out just before an HLS request). The new run's sequence numbers are higher, so
+        // nothing collides, and the new playlist replaces the old at its first segment.
+        let recent = |e: &std::fs::DirEntry| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age < KEEP_STOPPED_RUN)
+        };
         for e in std::fs::read_dir(dir).map_err(err)?.flatten() {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with("seg-") || name == PLAYLIST {
+            if (name.starts_with("seg-") || name == PLAYLIST) && !recent(&e) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
