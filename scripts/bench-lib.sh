@@ -6,6 +6,21 @@
 # Cargo profile flag for the benchmark tests: empty (debug) or --release.
 BENCH_PROFILE="${BENCH_PROFILE:-}"
 
+# A scratch directory in $work, removed at exit, and $pids: background processes (daemons,
+# viewers) killed at exit.
+bench_scratch() {
+  work="$(mktemp -d)"
+  pids=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+
 # Generate the 3 x 10 s source clips (H.264 + AAC: 1280x720 16:9 BT.709, 640x480 4:3 BT.601,
 # 1280x720 BT.709) into directory $1; sets the array BENCH_CLIPS and exports
 # RETROVUE_BENCH_CLIPS for the tests. Tagged like real files (HD in BT.709, SD in BT.601), so

@@ -24,18 +24,10 @@ counts="${COUNTS:-1,2,4,8}" hold="${HOLD:-60}" growth_at="${GROWTH_AT:-4}" growt
   exit 1
 }
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
+bench_scratch
 if [ -n "${RETROVUE_BENCH_CLIPS:-}" ]; then
   IFS=: read -r -a BENCH_CLIPS <<<"$RETROVUE_BENCH_CLIPS"
 else

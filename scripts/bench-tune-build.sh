@@ -28,16 +28,8 @@ done
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
+bench_scratch
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 home="$work/home"
 lib="$home/media"

@@ -61,18 +61,10 @@ say() {
   if [ "$json_only" = 1 ]; then echo "$*" >&2; else echo "$*"; fi
 }
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
+bench_scratch
 BENCH_PROFILE=--release
 rel="$CARGO_TARGET_DIR/release"
 

@@ -537,8 +537,8 @@ fn build_audio_path(
     audiomixer.set_property("ignore-inactive-pads", true);
     let aout_caps = capsfilter(caps)?;
     // The mixer's thread only mixes: the limiter and the AAC encoder run on this queue's
-    // thread, so a box that falls behind delays the encoded audio (the multiplexer waits for
-    // it) instead of making the mixer late for its inputs, which it then drops as silence.
+    // thread, so a box that falls behind delays the encoded audio instead of making the mixer
+    // late for its inputs, which it then drops as silence.
     let amix_queue = make(QUEUE)?;
     amix_queue.set_property("max-size-time", AUDIO_BACKLOG_NS);
     amix_queue.set_property("max-size-buffers", 0u32);

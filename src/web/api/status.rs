@@ -196,7 +196,8 @@ pub fn router() -> Router<WebState> {
 pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> {
     // One trip to the database for everything it holds (each call waits its turn on the shared
     // connection, and a busy box made four of them take seconds).
-    let (now_ms, since, until) = (state.now_ms(), state.now_ms() - 24 * 3_600_000, state.now_ms() + 60_000);
+    let now_ms = state.now_ms();
+    let (since, until) = (now_ms - 24 * 3_600_000, now_ms + 60_000);
     let (channels, sources, on, aired) = state
         .db
         .call(move |c| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
