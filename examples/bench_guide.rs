@@ -22,26 +22,15 @@ use retrovue::playout::graphics::guide::{GuideData, GuideRow, GuideSlot};
 use retrovue::playout::overlay::ChannelGraphics;
 use retrovue::playout::pipeline::Output;
 use retrovue::playout::station::Presentation;
-use retrovue::playout::{AsRunEvent, AsRunSink, ChannelPlayer, PlayerConfig, encoder};
+use retrovue::playout::{ChannelPlayer, PlayerConfig, encoder};
 use retrovue::schedule::horizons::{self, Horizon};
 use retrovue::schedule::{Airing, AiringKind};
 use retrovue::stream::StreamHub;
 use tokio::sync::watch;
 
-struct NoLog;
-impl AsRunSink for NoLog {
-    fn record(&self, _: AsRunEvent) {}
-    fn interrupted(&self, _: ChannelId, _: DateTime<Utc>, _: &str) {}
-}
-
-/// utime + stime of this process, in seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    let after = &stat[stat.rfind(')').expect("comm") + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{NoLog, cpu_seconds, median};
 
 fn profile() -> OutputProfile {
     OutputProfile {
@@ -206,12 +195,6 @@ fn element_ms(guide: Option<bool>, rows: usize, frames: u32) -> f64 {
     let cpu = cpu_seconds() - c0;
     p.set_state(gstreamer::State::Null).unwrap();
     cpu * 1000.0 / f64::from(frames)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
