@@ -539,6 +539,7 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     let sessions = std::mem::take(&mut *sessions.lock().unwrap());
     let (mut black_secs, mut silence_secs, mut tune_in_secs, mut decoded_secs) = (0.0, 0.0, 0.0f64, 0.0);
     let (mut refused, mut backwards, mut forward_jumps, mut worst_stall) = (0, 0, 0, Duration::ZERO);
+    let (mut frames, mut skipped) = (0u64, 0u64);
     let mut gap_lines = Vec::new();
     let mut viewer_errors: Vec<String> = Vec::new();
     for s in &sessions {
@@ -550,6 +551,8 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
             continue;
         }
         worst_stall = worst_stall.max(s.worst_stall);
+        frames += s.ts.video_frames;
+        skipped += s.ts.skipped_frames;
         if s.ts.sync_errors > 0 {
             problems.push(format!("viewer of {}: {} TS sync errors", s.channel, s.ts.sync_errors));
         }
@@ -725,7 +728,7 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     println!("loaded soak figures ({secs} s, {} squeezes):", squeezes.len());
     println!(
         "  viewers: {} sessions ({refused} refused with the tuner-busy answer), {:.1} MB, worst delivery stall {worst_stall:?}, \
-         {backwards} backward and {forward_jumps} forward PTS jumps",
+         {backwards} backward and {forward_jumps} forward PTS jumps, {skipped} of {frames} frames dropped by the encoder",
         watched.len(),
         watched.iter().map(|s| s.bytes).sum::<u64>() as f64 / 1e6
     );

@@ -4,6 +4,10 @@
 /// 90 kHz ticks of one 29.97 fps frame.
 pub const NTSC_FRAME_TICKS: i64 = 3003;
 
+/// The longest run of missing frames still counted as skipped frames rather than a
+/// discontinuity (half a second).
+pub const MAX_SKIPPED_RUN: i64 = 15;
+
 /// Follows one viewer's bytes.
 #[derive(Debug, Default)]
 pub struct TsFollower {
@@ -17,8 +21,13 @@ pub struct TsFollower {
     pub sync_errors: u64,
     /// Video PES headers with a PTS.
     pub video_frames: u64,
-    /// (previous PTS, PTS) pairs whose step was not one frame.
+    /// (previous PTS, PTS) pairs whose step was neither one frame nor a few whole frames
+    /// forward: the timeline jumped or went back.
     pub discontinuities: Vec<(i64, i64)>,
+    /// Frames missing where the PTS stepped forward by a few whole frames (at most
+    /// [`MAX_SKIPPED_RUN`]): the daemon's encoder dropped them while it was behind (it does so
+    /// by design rather than fall further behind the clock); the timeline itself held.
+    pub skipped_frames: u64,
     /// Packets whose continuity counter did not follow their PID's previous one (a repeated
     /// counter, allowed once, is not counted).
     pub cc_errors: u64,
@@ -101,8 +110,12 @@ impl TsFollower {
             self.video_frames += 1;
             if let Some(prev) = self.last_pts {
                 let step = (pts - prev).rem_euclid(1 << 33);
-                if (step - NTSC_FRAME_TICKS).abs() > 2 {
-                    self.discontinuities.push((prev, pts));
+                let frames = (step + NTSC_FRAME_TICKS / 2) / NTSC_FRAME_TICKS;
+                let whole = (step - frames * NTSC_FRAME_TICKS).abs() <= 2;
+                match frames {
+                    1 if whole => {}
+                    2..=MAX_SKIPPED_RUN if whole => self.skipped_frames += (frames - 1) as u64,
+                    _ => self.discontinuities.push((prev, pts)),
                 }
             }
             self.last_pts = Some(pts);
