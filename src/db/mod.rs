@@ -107,7 +107,7 @@ impl Db {
     pub fn open_in_memory() -> Result<Self, DbError> {
         let path = PathBuf::from(":memory:");
         let mut conn = Connection::open_in_memory().map_err(|source| DbError::Sqlite { path: path.clone(), source })?;
-        configure(&conn, &path)?;
+        configure(&mut conn, &path)?;
         migrations::apply(&mut conn, &path)?;
         Ok(Self::with_connection(path, conn))
     }
@@ -202,7 +202,9 @@ impl OwnConnection {
     pub fn snapshot<T>(&mut self, f: impl FnOnce(&Connection) -> T) -> Result<T, DbError> {
         let path = self.db.path.clone();
         self.call(|c| {
-            let tx = c.transaction().map_err(|source| DbError::Sqlite { path, source })?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)
+                .map_err(|source| DbError::Sqlite { path, source })?;
             Ok(f(&tx))
         })
     }
@@ -225,7 +227,7 @@ pub fn open_connection(path: &Path) -> Result<Connection, DbError> {
         let _ = std::fs::create_dir_all(parent);
     }
     let mut conn = Connection::open(path).map_err(|source| DbError::Sqlite { path: path.to_owned(), source })?;
-    configure(&conn, path)?;
+    configure(&mut conn, path)?;
     migrations::apply(&mut conn, path)?;
     Ok(conn)
 }
@@ -258,9 +260,15 @@ fn wait_for_the_writer(tries: i32) -> bool {
     tries < limit
 }
 
-fn configure(conn: &Connection, path: &Path) -> Result<(), DbError> {
+fn configure(conn: &mut Connection, path: &Path) -> Result<(), DbError> {
     let err = |source| DbError::Sqlite { path: path.to_owned(), source };
     conn.busy_handler(Some(wait_for_the_writer)).map_err(err)?;
+    // A transaction takes the write lock when it begins (`BEGIN IMMEDIATE`), so it waits its
+    // turn in the busy handler above. A deferred one that reads, then writes after another
+    // process (the CLI beside the daemon) committed, fails at once with "database is locked"
+    // (SQLITE_BUSY_SNAPSHOT: the busy handler is not called, its snapshot is stale) and the
+    // change is lost. Read-only batches ask for a deferred one ([`OwnConnection::snapshot`]).
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
     // FULL: in WAL mode each commit syncs the log, so what the API answered survives a
     // power cut (scripts/boot-test.sh pulls the power right after a settings change). With
@@ -292,6 +300,31 @@ mod tests {
         // Opening again applies nothing and fails nothing.
         drop(db);
         Db::open(&path).unwrap();
+    }
+
+    /// A transaction that reads, then writes, while another process commits in between: with
+    /// deferred transactions the second write failed at once ("database is locked", the busy
+    /// handler never called); with every transaction immediate the other writer waits its turn.
+    #[test]
+    fn read_then_write_beside_another_writer_waits_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("retrovue.db");
+        let mut daemon = open_connection(&path).unwrap();
+        daemon.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let tx = daemon.transaction().unwrap();
+        let before: i64 = tx.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        let cli_path = path.clone();
+        let cli = std::thread::spawn(move || {
+            let c = open_connection(&cli_path).unwrap();
+            c.execute("INSERT INTO t VALUES (2)", []).map(|_| ())
+        });
+        // The other process has time to commit if nothing holds it back.
+        std::thread::sleep(Duration::from_millis(300));
+        tx.execute("INSERT INTO t VALUES (?1)", [before + 1]).expect("the read-then-write transaction writes");
+        tx.commit().unwrap();
+        cli.join().unwrap().expect("the other writer waited, then wrote");
+        let n: i64 = daemon.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 2);
     }
 
     #[tokio::test]
@@ -366,7 +399,7 @@ mod tests {
         {
             // The released schema before 25, with rows in it.
             let mut c = Connection::open(&path).unwrap();
-            configure(&c, &path).unwrap();
+            configure(&mut c, &path).unwrap();
             c.execute_batch(
                 "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);",
             )
