@@ -762,9 +762,19 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     for l in recovered.iter().take(20) {
         println!("  {l}");
     }
+    // The whole daemon log outlives the test's home when it fails: the black/silence spans
+    // above are at wall-clock times to look up in it.
+    let kept = (!problems.is_empty())
+        .then(|| {
+            let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("soak_loaded-{}.log", Utc::now().format("%Y%m%dT%H%M%S")));
+            std::fs::write(&path, &clean).ok().map(|()| path.display().to_string())
+        })
+        .flatten()
+        .unwrap_or_default();
     assert!(
         problems.is_empty(),
-        "loaded soak failed:\n- {}\n--- daemon log tail:\n{}",
+        "loaded soak failed:\n- {}\n--- daemon log ({kept}), tail:\n{}",
         problems.join("\n- "),
         tail(&clean, 40)
     );
