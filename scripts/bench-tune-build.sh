@@ -6,7 +6,9 @@
 # another for as long as each build runs:
 #   web  the daemon rebuilds DAYS days itself (POST /api/schedule/rebuild, the web page's
 #        "rebuild now"): the build shares the daemon's database connection with the tunes;
-#   cli  `retrovue schedule build --days DAYS --force` runs as another process.
+#   cli  `retrovue schedule build --days DAYS --force` runs as another process;
+#   cpu  the control: no build, one spinning process per core for as long as the cli build
+#        took, so the build cases can be told from plain CPU sharing.
 #
 # Usage: scripts/bench-tune-build.sh [RETROVUE_BINARY [BENCH_VIEWERS_BINARY]]
 #   env CHANNELS (50), DAYS (7), SAMPLES (10); the binaries default to the release builds of
@@ -138,17 +140,28 @@ rebuild() {
 web_s="$(during "$work/web.txt" rebuild)"
 grep -q '^200' "$work/web.txt.log" || echo "bench-tune-build: rebuild answered $(cat "$work/web.txt.log")" >&2
 cli_s="$(during "$work/cli.txt" "${rv[@]}" schedule build --days "$days" --force)"
+# The control: no build, the same cores kept as busy for as long as the CLI build took (one
+# spinning process per core). What the build cases add over this one is waiting on the build;
+# what this one adds over idle is only sharing the CPU.
+hogs() {
+  for _ in $(seq 1 "$(nproc)"); do
+    timeout "$1" awk 'BEGIN { while (1) {} }' &
+  done
+  wait
+}
+cpu_s="$(during "$work/cpu.txt" hogs "$cli_s")"
 
 # Daemon calls that gave up waiting for the database while a build wrote ("database is locked").
 locked="$(grep -ci 'database is locked' "$work/daemon.log" || true)"
 [ -z "${RV_BENCH_KEEP_LOG:-}" ] || cp "$work/daemon.log" "$RV_BENCH_KEEP_LOG"
-for case in idle web cli; do
+for case in idle web cli cpu; do
   read -r lmed lmax <<<"$(stats "$work/$case.txt" 1)"
   read -r tmed tmax <<<"$(stats "$work/$case.txt" 2)"
   n="$(wc -l <"$work/$case.txt")"
   build_s=""
   [ "$case" = web ] && build_s=" build_s=$web_s"
   [ "$case" = cli ] && build_s=" build_s=$cli_s"
+  [ "$case" = cpu ] && build_s=" busy_s=$cpu_s"
   echo "BENCH tune_build case=$case channels=$channels days=$days samples=$n lineup_med_ms=$lmed" \
     "lineup_max_ms=$lmax tune_med_ms=$tmed tune_max_ms=$tmax$build_s daemon_locked_errors=$locked"
 done

@@ -349,12 +349,17 @@ for what in lineup tune; do
   limit="$(awk -v m="${idle_max:-0}" 'BEGIN { printf "%.1f", m + 20 }')"
   failed=""
   [ -n "$idle_med" ] || failed="; the benchmark failed: $(tail -1 "$work/tune-build.err" 2>/dev/null)"
-  for case in web cli; do
+  for case in web cli cpu; do
     who="the daemon rebuilds (the web page's rebuild now)"
     [ "$case" = cli ] && who="retrovue schedule build --force runs in another process"
-    row "$label first byte during a schedule build ($case)" "$(tbk "$case" "${what}_med_ms")" "ms" \
+    during="during a schedule build ($case)" took="${SCHED_CHANNELS} channels x ${SCHED_DAYS} days in $(tbk "$case" build_s) s"
+    if [ "$case" = cpu ]; then
+      who="no build runs, one spinning process per core (the control: CPU sharing alone)"
+      during="with every core busy and no build (control)" took="for $(tbk cpu busy_s) s"
+    fi
+    row "$label first byte $during" "$(tbk "$case" "${what}_med_ms")" "ms" \
       "unchanged from idle (idle median ${idle_med:-?} ms, worst ${idle_max:-?} ms)" le "$limit" "#16" \
-      "median of $(tbk "$case" samples) samples of $path while $who, ${SCHED_CHANNELS} channels x ${SCHED_DAYS} days in $(tbk "$case" build_s) s; worst $(tbk "$case" "${what}_max_ms") ms$failed"
+      "median of $(tbk "$case" samples) samples of $path while $who, $took; worst $(tbk "$case" "${what}_max_ms") ms$failed"
   done
 done
 
