@@ -285,26 +285,31 @@ impl Timing {
             .fold(0.0, f64::max)
     }
 
-    /// PCR against the PTS clock: for each PCR carried in the packet that starts a video PES,
-    /// PCR − 300·DTS (27 MHz); returns (spread max − min in ns, median offset in ms). A mux
-    /// whose PCR follows the timestamps' clock exactly has a spread of 0 (up to the 27 MHz
-    /// tick, 37 ns).
-    pub fn pcr_vs_dts(&self) -> (f64, f64) {
-        let mut d: Vec<i64> = Vec::new();
-        let mut k = 0;
-        for &(i, _, dts) in &self.video_pes {
-            k += self.pcrs[k..].partition_point(|&(at, _)| at < i);
-            if let Some(&(at, pcr)) = self.pcrs.get(k)
-                && at == i
-            {
-                d.push(pcr - dts * 300);
-            }
-        }
+    /// PCR against the PTS clock: for each PCR carried in the packet that starts a video or
+    /// audio PES, PCR − 300·DTS (27 MHz); returns (spread max − min in ns, median offset in
+    /// ms, how many). A mux whose PCR follows the timestamps' clock exactly has a spread of 0
+    /// (up to the 27 MHz tick, 37 ns).
+    pub fn pcr_vs_dts(&self) -> (f64, f64, usize) {
+        let starts: std::collections::HashMap<usize, i64> =
+            self.video_pes.iter().chain(&self.audio_pes).map(|&(i, _, dts)| (i, dts)).collect();
+        let mut d: Vec<i64> =
+            self.pcrs.iter().filter_map(|(i, pcr)| starts.get(i).map(|dts| pcr - dts * 300)).collect();
         if d.is_empty() {
-            return (f64::INFINITY, 0.0);
+            return (f64::INFINITY, 0.0, 0);
         }
         d.sort_unstable();
-        ((d[d.len() - 1] - d[0]) as f64 / 0.027, d[d.len() / 2] as f64 / 27_000.0)
+        ((d[d.len() - 1] - d[0]) as f64 / 0.027, d[d.len() / 2] as f64 / 27_000.0, d.len())
+    }
+
+    /// Video PTS steps of a whole number of frames more than one: frames the encoder dropped
+    /// (a box that cannot keep up, issue #21), as (PTS, frames missing).
+    pub fn skipped_frames(&self, frame: i64) -> Vec<(i64, i64)> {
+        self.video_pes
+            .windows(2)
+            .map(|w| (w[0].1, (w[1].1 - w[0].1).rem_euclid(1 << 33)))
+            .filter(|&(_, s)| s > frame + 1 && ((s + 1) % frame) <= 2)
+            .map(|(at, s)| (at, (s + 1) / frame - 1))
+            .collect()
     }
 
     /// Steps between consecutive PTS of `pes` that are not `step` (±1 tick), as (PTS, step).
