@@ -120,7 +120,7 @@ cargo build -q --release --locked --bin retrovue \
   --example bench_scan --example bench_schedule --example bench_graphics --example bench_viewers \
   --example bench_breaks --example bench_guide >&2
 bench_build_tests >&2
-cargo test -q --release --no-run --test loudness_as_aired --test audio_tracks 2>/dev/null >&2
+cargo test -q --release --no-run --test loudness_as_aired --test audio_tracks --test broadcast_ts 2>/dev/null >&2
 build_s=$(($(date +%s) - t_build))
 t_measure=$(date +%s)
 
@@ -506,6 +506,22 @@ else
   row "audio tracks: languages in the PMT, content per track" "$tracks_ok" "" "yes" eq yes "#18" \
     "eng + spa channel: both ISO 639 languages in the PMT from start to end, each PID carries its language's tone, a missing language the main audio (or silence by setting); tests/audio_tracks.rs"
 fi
+
+# ---- 7b. Transport-stream timing (issue #18) ------------------------------------------------
+say "== transport stream: 60 s of an always-on channel of mixed spots, TS timing and lip sync (about 75 s)"
+tsl="$(cargo test -q --release --test broadcast_ts -- --nocapture --test-threads=1 2>/dev/null | grep '^BENCH ts' || true)"
+say "${tsl:-BENCH ts failed}"
+tsn="tests/broadcast_ts.rs, 60 s of /stream/N.ts crossing $(bench_kv "$tsl" changes) item changes of 7 mixed sources"
+row "ts: continuity-counter errors" "$(bench_kv "$tsl" cc_errors)" "" "0" eq 0 "#18" "$tsn"
+row "ts: PCR interval, max" "$(bench_kv "$tsl" pcr_interval_max_ms)" "ms" "<= 40 ms" le 40 "#18" "TR 101 290 2.3; $tsn"
+row "ts: PCR jitter against the PTS clock" "$(bench_kv "$tsl" pcr_dts_spread_ns)" "ns" "<= 500 ns" le 500 "#18" \
+  "spread of PCR - DTS at every video PES carrying a PCR; TR 101 290 PCR_AC against byte position is $(bench_kv "$tsl" pcr_ac_vbr_ns) ns on this variable-rate (unpadded) HTTP stream, meaningful only at constant bitrate"
+row "ts: PAT interval, max" "$(bench_kv "$tsl" pat_max_ms)" "ms" "<= 100 ms" le 100 "#18" "TR 101 290 allows 500 ms; $tsn"
+row "ts: PMT interval, max" "$(bench_kv "$tsl" pmt_max_ms)" "ms" "<= 100 ms" le 100 "#18" "TR 101 290 allows 500 ms; $tsn"
+row "ts: PTS steps not one video frame / one AAC frame" "$(bench_kv "$tsl" pts_step_errors)" "" "0" eq 0 "#18" "$tsn"
+row "ts: lip sync, sound earliest" "$(bench_kv "$tsl" sound_early_ms)" "ms" ">= -40 ms" ge -40 "#18" \
+  "EBU R37; flash + 1 kHz beep pairs ($(bench_kv "$tsl" pairs), $(bench_kv "$tsl" unpaired) unpaired) near both ends of every item, decoded output"
+row "ts: lip sync, sound latest" "$(bench_kv "$tsl" sound_late_ms)" "ms" "<= 60 ms" le 60 "#18" "EBU R37; as the row above"
 
 # ---- 8. aarch64 binary size ---------------------------------------------------------------
 arm="${RETROVUE_AARCH64_BIN:-$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/retrovue}"

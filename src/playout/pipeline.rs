@@ -90,6 +90,21 @@ const MIXER_LATENCY_NS: u64 = 200_000_000;
 const ENCODER_BACKLOG_SECS: u64 = 1;
 /// Mixed audio waiting for the limiter and the AAC encoder (ns), see [`build_audio_path`].
 const AUDIO_BACKLOG_NS: u64 = 3_000_000_000;
+/// `mpegtsmux` `pcr-interval` (90 kHz ticks). Without a fixed bitrate the mux writes PCRs
+/// only on the PCR stream's PID, at most one per access unit (every packet of one carries its
+/// DTS as the clock), the next at the first unit more than this interval after the last. The
+/// PCR rides on the main audio track (`prog-map` `PCR_1`): its AAC frames (21.3 ms) never
+/// stop, while video frames are dropped when the encoder falls behind (a starved box showed
+/// 1.9 s without a PCR on the video PID), and the default 40 ms on 29.97 fps video gave one
+/// every second frame (66.7 ms, over ETSI TR 101 290's 40 ms). Under one AAC frame: a PCR in
+/// every one. `tests/broadcast_ts.rs` measures it.
+const PCR_INTERVAL_TICKS: u32 = 1_800;
+/// `mpegtsmux` `pat-interval` and `pmt-interval` (90 kHz ticks). The mux writes each table
+/// at the first PCR-stream unit past a schedule that moves on by this interval at every write,
+/// so a gap is up to the interval plus one AAC frame: the default 100 ms gave gaps of up to
+/// 127 ms (on video). 50 ms keeps every gap within 100 ms (issue #18; TR 101 290 allows
+/// 500 ms). Not under one unit: the schedule would fall behind and the tables repeat.
+const PSI_INTERVAL_TICKS: u32 = 4_500;
 
 /// Builds the optional overlay element at each pipeline (re)build.
 pub type OverlayFactory = Arc<dyn Fn() -> Option<gst::Element> + Send + Sync>;
@@ -305,6 +320,19 @@ impl ChannelPipeline {
 
         let mux = make(MPEGTSMUX)?;
         mux.set_property("alignment", 7i32);
+        mux.set_property("pcr-interval", PCR_INTERVAL_TICKS);
+        mux.set_property("pat-interval", PSI_INTERVAL_TICKS);
+        mux.set_property("pmt-interval", PSI_INTERVAL_TICKS);
+        // Every input in program 1 (the number the mux gives its only program anyway), the
+        // main audio track's pad as its PCR stream (see PCR_INTERVAL_TICKS).
+        let mut prog_map = gst::Structure::builder("prog-map")
+            .field("PCR_1", format!("sink_{AUDIO_PID}"))
+            .field(format!("sink_{VIDEO_PID}").as_str(), 1i32)
+            .build();
+        for i in 0..spec.audio_tracks.count() {
+            prog_map.set(format!("sink_{}", AUDIO_PID + i as u16).as_str(), 1i32);
+        }
+        mux.set_property("prog-map", &prog_map);
         let appsink = gst_app::AppSink::builder().name("out").sync(false).max_buffers(256).drop(true).build();
 
         let mut video_chain: Vec<&gst::Element> = vec![&compositor, &vout_caps];
