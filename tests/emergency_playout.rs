@@ -250,10 +250,17 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
         let anchor = players[i].status().anchor.expect("anchor");
         let frames = corner_colours(&path);
         assert!(frames.len() > 150, "channel {i}: only {} frames", frames.len());
-        // Continuous video timestamps across the alert: viewers stayed connected.
+        // Continuous video timestamps across the alert: viewers stayed connected. A step of a
+        // few whole frames is frames the encoder dropped while three channels shared two cores
+        // (held on screen, not a jump: issue #21's choice); one, or one in 500, at most.
+        let mut dropped = 0;
         for w in frames.windows(2) {
-            assert!((w[1].0 - w[0].0 - 3003).abs() <= 1, "channel {i}: PTS step {}", w[1].0 - w[0].0);
+            let step = w[1].0 - w[0].0;
+            let whole = (step + 1501) / 3003;
+            assert!((1..=15).contains(&whole) && (step - whole * 3003).abs() <= 2, "channel {i}: PTS step {step}");
+            dropped += whole - 1;
         }
+        assert!(dropped <= (frames.len() as i64 / 500).max(1), "channel {i}: {dropped} frames dropped");
         let wall = |pts: i64| anchor.wall_at(rt_of_pts(pts));
         let first_slate = frames.iter().find(|f| is_slate(f.1)).map(|f| wall(f.0)).expect("slate shown");
         let last_slate = frames.iter().rev().find(|f| is_slate(f.1)).map(|f| wall(f.0)).unwrap();
