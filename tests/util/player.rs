@@ -99,13 +99,17 @@ pub fn spawn(
     log: Arc<Log>,
     hls: Option<HlsWriter>,
 ) -> ChannelPlayer {
-    let output = Output { feed: hub.feed(ChannelId(1)), hls };
-    ChannelPlayer::spawn(
-        x264_config(profile),
-        horizons::fixed(Horizon::of(airings)),
-        log,
-        Arc::new(SystemClock),
-        output,
-    )
-    .unwrap()
+    spawn_config(x264_config(profile), airings, hub, log, hls)
+}
+
+/// Channel 1 with `config` playing `airings` on the system clock into `hub` (and `hls`).
+pub fn spawn_config(
+    config: PlayerConfig,
+    airings: Vec<Airing>,
+    hub: &StreamHub,
+    log: Arc<Log>,
+    hls: Option<HlsWriter>,
+) -> ChannelPlayer {
+    let output = Output { feed: hub.feed(config.channel), hls };
+    ChannelPlayer::spawn(config, horizons::fixed(Horizon::of(airings)), log, Arc::new(SystemClock), output).unwrap()
 }
