@@ -96,6 +96,60 @@ fn decode_captions(ts: &Path, dir: &Path) -> Vec<retrovue::library::subtitles::C
     parse_srt(&std::fs::read_to_string(&srt).unwrap())
 }
 
+/// One PMT stream: stream type, PID, descriptors as (tag, body).
+type EsEntry = (u8, u16, Vec<(u8, Vec<u8>)>);
+
+/// The ES entries of the first PMT in `ts` (parsed here, CRC checked): (stream type, PID,
+/// descriptors as (tag, body)).
+fn pmt_streams(ts: &[u8]) -> Vec<EsEntry> {
+    let crc = |bytes: &[u8]| {
+        bytes.iter().fold(0xffff_ffffu32, |mut c, &b| {
+            c ^= u32::from(b) << 24;
+            for _ in 0..8 {
+                c = if c & 0x8000_0000 != 0 { (c << 1) ^ 0x04c1_1db7 } else { c << 1 };
+            }
+            c
+        })
+    };
+    let section = |p: &[u8]| {
+        let off = 4 + if p[3] & 0x20 != 0 { 1 + usize::from(p[4]) } else { 0 };
+        p[off + 1 + usize::from(p[off])..].to_vec()
+    };
+    let pid = |p: &[u8]| (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+    let mut pmt_pid = None;
+    for p in ts.chunks_exact(188) {
+        if p[0] != 0x47 || p[1] & 0x40 == 0 {
+            continue;
+        }
+        if pid(p) == 0 {
+            let s = section(p);
+            pmt_pid = Some((u16::from(s[10] & 0x1f) << 8) | u16::from(s[11]));
+        } else if Some(pid(p)) == pmt_pid {
+            let s = section(p);
+            let len = (usize::from(s[1] & 0x0f) << 8) | usize::from(s[2]);
+            assert_eq!(crc(&s[..3 + len]), 0, "PMT CRC");
+            let pil = (usize::from(s[10] & 0x0f) << 8) | usize::from(s[11]);
+            let mut i = 12 + pil;
+            let mut out = Vec::new();
+            while i < 3 + len - 4 {
+                let es_pid = (u16::from(s[i + 1] & 0x1f) << 8) | u16::from(s[i + 2]);
+                let n = (usize::from(s[i + 3] & 0x0f) << 8) | usize::from(s[i + 4]);
+                let mut descs = Vec::new();
+                let mut d = i + 5;
+                while d < i + 5 + n {
+                    let l = usize::from(s[d + 1]);
+                    descs.push((s[d], s[d + 2..d + 2 + l].to_vec()));
+                    d += 2 + l;
+                }
+                out.push((s[i], es_pid, descs));
+                i += 5 + n;
+            }
+            return out;
+        }
+    }
+    panic!("no PMT");
+}
+
 /// The A/53 SEI written after `encoder` carries the cues, read back on time.
 fn cues_come_back_through(encoder: &str) {
     gst::init().unwrap();
@@ -160,7 +214,7 @@ fn caption_meta_survives_only_the_encoders_that_write_it() {
 /// ±250 ms of its cue against the item's first picture; the cue that runs past the item's end
 /// leaves with the item, and the next item (no subtitles) shows none; whichever encoder runs
 /// the channel.
-async fn a_channel_airs_the_sidecar_of_each_item(encoder: &str) {
+async fn a_channel_airs_the_sidecar_of_each_item(encoder: &str, captions: bool) {
     use retrovue::config::EncoderChoice;
     use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
     use retrovue::playout::encoder;
@@ -192,7 +246,7 @@ async fn a_channel_airs_the_sidecar_of_each_item(encoder: &str) {
         audio_kbps: retrovue::lineup::AudioKbps::of(128),
     };
     let kind = encoder::probe(&EncoderChoice::Named(encoder.into())).unwrap();
-    let config = retrovue::playout::PlayerConfig { encoder: kind, ..util::player::x264_config(profile) };
+    let config = retrovue::playout::PlayerConfig { encoder: kind, captions, ..util::player::x264_config(profile) };
     let player = util::player::spawn_config(config, airings, &hub, log, None);
     let ts_bytes = util::player::capture(&hub, ChannelId(1), 17.0).await;
     let status = player.status();
@@ -215,7 +269,30 @@ async fn a_channel_airs_the_sidecar_of_each_item(encoder: &str) {
     .parse()
     .unwrap();
     let line = video_line(&ts);
+    let streams = pmt_streams(&ts_bytes);
+    if !captions {
+        // A channel set to carry none: neither the pictures nor the PMT say there are any.
+        assert!(!line.contains("Closed Captions"), "{line}");
+        assert!(streams.iter().all(|(_, _, d)| d.iter().all(|(t, _)| *t != 0x86)), "{streams:?}");
+        return;
+    }
     assert!(line.contains("Closed Captions"), "{encoder}: {line}");
+    // The PMT says so too: an ATSC caption_service_descriptor on the H.264 stream (one
+    // service, English, 608 line-21 field 1), on no other stream.
+    println!("{encoder}: PMT {streams:?}");
+    for (kind, _, descs) in &streams {
+        let cc: Vec<&Vec<u8>> = descs.iter().filter(|(t, _)| *t == 0x86).map(|(_, b)| b).collect();
+        if *kind == 0x1b {
+            assert_eq!(cc.len(), 1, "{streams:?}");
+            let b = cc[0];
+            assert_eq!(b[0] & 0x1f, 1, "one service");
+            assert_eq!(&b[1..4], b"eng");
+            assert_eq!(b[4] & 0x80, 0, "608, not 708");
+            assert_eq!(b[4] & 0x01, 0, "line-21 field 1");
+        } else {
+            assert!(cc.is_empty(), "{streams:?}");
+        }
+    }
     let decoded = decode_captions(&ts, d);
     // Decoded times count from the file's start; the TS's PTS map to the wall clock.
     let rel = |t: Duration| {
@@ -238,12 +315,18 @@ async fn a_channel_airs_the_sidecar_of_each_item(encoder: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_on_x264enc_airs_the_sidecar_of_each_item() {
-    a_channel_airs_the_sidecar_of_each_item("x264enc").await;
+    a_channel_airs_the_sidecar_of_each_item("x264enc", true).await;
+}
+
+/// The channel setting off: no captions at all, though the item has subtitles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_with_captions_off_carries_none() {
+    a_channel_airs_the_sidecar_of_each_item("x264enc", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_on_openh264enc_airs_the_sidecar_of_each_item() {
-    a_channel_airs_the_sidecar_of_each_item("openh264enc").await;
+    a_channel_airs_the_sidecar_of_each_item("openh264enc", true).await;
 }
 
 /// The Pi's encoder (the double: like the real one, it drops caption meta).
@@ -251,5 +334,28 @@ async fn a_channel_on_openh264enc_airs_the_sidecar_of_each_item() {
 async fn a_channel_on_v4l2h264enc_airs_the_sidecar_of_each_item() {
     gst::init().unwrap();
     gst::Plugin::load_file(util::hw::plugin_path().join("libgstretrovuehwdoubles.so")).unwrap();
-    a_channel_airs_the_sidecar_of_each_item("v4l2h264enc").await;
+    a_channel_airs_the_sidecar_of_each_item("v4l2h264enc", true).await;
+}
+
+/// The channel setting: on by default; `channel add/edit --captions` and `channel import`'s
+/// `captions = …` set it, and the lineup keeps it.
+#[test]
+fn captions_are_a_channel_setting_on_by_default() {
+    let home = util::Home::new();
+    home.ok(&["channel", "add", "5", "--name", "Five"]);
+    home.ok(&["channel", "add", "6", "--name", "Six", "--captions", "off"]);
+    let captions = |number: &str| {
+        let list = home.json(&["channel", "list", "--json"]);
+        let ch = list.as_array().unwrap().iter().find(|c| c["number"] == number).unwrap().clone();
+        ch["settings"]["captions"].as_bool().unwrap_or_else(|| panic!("{ch}"))
+    };
+    assert!(captions("5"));
+    assert!(!captions("6"));
+    home.ok(&["channel", "edit", "5", "--captions", "off"]);
+    assert!(!captions("5"));
+    let file = home.path().join("lineup.toml");
+    std::fs::write(&file, "[[channel]]\nnumber = \"6\"\nname = \"Six\"\ncaptions = true\n").unwrap();
+    home.ok(&["channel", "import", file.to_str().unwrap()]);
+    assert!(captions("6"));
+    assert!(!captions("5"), "import leaves other channels alone");
 }

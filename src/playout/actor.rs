@@ -295,6 +295,7 @@ impl<'a> Session<'a> {
             audio_overlay: deps.config.audio_overlay.clone(),
             item_window: deps.config.presentation.item_window,
             audio_tracks: deps.config.audio_tracks.clone(),
+            captions: deps.config.captions,
         };
         let name = format!("channel-{}", deps.config.channel);
         if deps.shared.is_abandoned() {

@@ -110,6 +110,8 @@ pub struct PipelineSpec {
     pub item_window: Option<super::graphics::raster::Rect>,
     /// The audio tracks (languages) the channel carries.
     pub audio_tracks: AudioTracks,
+    /// Closed captions in the video, announced in the PMT.
+    pub captions: bool,
 }
 
 /// Where a channel's muxed TS goes, whichever pipeline makes it.
@@ -345,6 +347,7 @@ impl ChannelPipeline {
         drop_when_encoder_behind(&venc_queue, backlog, &meter);
         yield_encoder_thread(&venc_queue);
         let captions = CaptionFeed::default();
+        captions.set_on(spec.captions);
         super::captions::strip_meta(&venc_queue.static_pad("src").expect("src"));
         captions.insert(&parse.static_pad("src").expect("src"), rate.frame_ns());
         mux.link(&appsink).map_err(setup("link mux to appsink"))?;
@@ -383,6 +386,7 @@ impl ChannelPipeline {
         }
 
         let splitter = Mutex::new(KeyframeSplitter::default());
+        let pmt_captions = spec.captions.then(|| Mutex::new(super::tsscan::PmtCaptions::default()));
         appsink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -396,6 +400,9 @@ impl ChannelPipeline {
                     let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
                     let parts = splitter.lock().expect("splitter lock").split(map.as_slice());
                     for (mut data, key_pts) in parts {
+                        if let Some(pmt) = &pmt_captions {
+                            pmt.lock().expect("pmt lock").rewrite(&mut data);
+                        }
                         output.publisher.continue_counters(&mut data);
                         let data = bytes::Bytes::from(data);
                         let keyframe = key_pts.is_some();

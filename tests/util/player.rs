@@ -86,6 +86,7 @@ pub fn x264_config(profile: OutputProfile) -> PlayerConfig {
         overlay: None,
         audio_overlay: None,
         presentation: Default::default(),
+        captions: true,
         loudness: None,
         audio_tracks: Default::default(),
     }
