@@ -215,6 +215,50 @@ fn caption_meta_survives_only_the_encoders_that_write_it() {
 /// leaves with the item, and the next item (no subtitles) shows none; whichever encoder runs
 /// the channel.
 async fn a_channel_airs_the_sidecar_of_each_item(encoder: &str, captions: bool) {
+    a_channel_airs_the_captions_of_each_item(encoder, captions, false).await;
+}
+
+/// An MP4 of `seconds` of red 640x480 at 29.97 fps and silence whose H.264 carries `srt`'s
+/// cues as A/53 captions (x264enc writes the caption meta, as a broadcast recording has them).
+fn write_captioned_source(path: &Path, srt: &str, seconds: f64) {
+    let frames = (seconds * 30000.0 / 1001.0).round() as u64;
+    let audio_buffers = (seconds * 48000.0 / 1024.0).ceil() as u64;
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers={frames} pattern=red ! \
+         video/x-raw,format=I420,width=640,height=480,framerate=30000/1001 ! identity name=cc ! x264enc ! \
+         h264parse ! mp4mux name=m ! filesink location={} \
+         audiotestsrc num-buffers={audio_buffers} wave=silence ! audio/x-raw,rate=48000,channels=2 ! \
+         avenc_aac ! aacparse ! m.",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let frame_ns = 1_001_000_000 / 30;
+    let enc = PopOn::new(&parse_srt(srt), Duration::from_nanos(frame_ns));
+    let pad = pipeline.by_name("cc").unwrap().static_pad("src").unwrap();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let pts = info.buffer().unwrap().pts().unwrap().nseconds();
+        let pair = enc.pair((pts + frame_ns / 2) / frame_ns);
+        let buffer = info.buffer_mut().unwrap().make_mut();
+        gst_video::VideoCaptionMeta::add(buffer, gst_video::VideoCaptionType::Cea708Raw, &cc_data(pair));
+        gst::PadProbeReturn::Ok
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// On a channel: the item's cues, from a `.srt` beside it or (`embedded`) inside its video,
+/// air as captions, each within ±250 ms of its cue; the cue that runs past the item's end
+/// leaves with the item, and the next item shows none.
+async fn a_channel_airs_the_captions_of_each_item(encoder: &str, captions: bool, embedded: bool) {
     use retrovue::config::EncoderChoice;
     use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
     use retrovue::playout::encoder;
@@ -223,15 +267,16 @@ async fn a_channel_airs_the_sidecar_of_each_item(encoder: &str, captions: bool) 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (a, b) = (d.join("show.mp4"), d.join("spot.mp4"));
-    util::Clip { pattern: "red", ..util::Clip::new(640, 480, 9.0) }.write(&a);
+    let srt = "1\n00:00:01,000 --> 00:00:02,500\nFirst caption\n\n\
+               2\n00:00:03,000 --> 00:00:04,500\nSecond caption\n\n\
+               3\n00:00:06,000 --> 00:00:12,000\nCut by the item's end\n";
+    if embedded {
+        write_captioned_source(&a, srt, 9.0);
+    } else {
+        util::Clip { pattern: "red", ..util::Clip::new(640, 480, 9.0) }.write(&a);
+        std::fs::write(d.join("show.srt"), srt).unwrap();
+    }
     util::Clip { pattern: "blue", ..util::Clip::new(640, 480, 5.0) }.write(&b);
-    std::fs::write(
-        d.join("show.srt"),
-        "1\n00:00:01,000 --> 00:00:02,500\nFirst caption\n\n\
-         2\n00:00:03,000 --> 00:00:04,500\nSecond caption\n\n\
-         3\n00:00:06,000 --> 00:00:12,000\nCut by the item's end\n",
-    )
-    .unwrap();
     let start = chrono::Utc::now() + chrono::Duration::seconds(4);
     let airings = vec![
         util::player::airing(1, ChannelId(1), "show", &a, start, 8000),
@@ -316,6 +361,13 @@ async fn a_channel_airs_the_sidecar_of_each_item(encoder: &str, captions: bool) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_on_x264enc_airs_the_sidecar_of_each_item() {
     a_channel_airs_the_sidecar_of_each_item("x264enc", true).await;
+}
+
+/// Captions already inside an item's video (A/53, as `avdec_h264` exports them) air with
+/// their timing when the item has no subtitle file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_airs_the_captions_inside_an_items_video() {
+    a_channel_airs_the_captions_of_each_item("x264enc", true, true).await;
 }
 
 /// The channel setting off: no captions at all, though the item has subtitles.

@@ -12,7 +12,7 @@
 //! loaded in time shows late rather than not at all. Lines are wrapped to 32 columns and
 //! kept to the 4 bottom rows, centred.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -259,6 +259,9 @@ struct FeedState {
     /// The channel carries no captions (its setting): the pictures carry no caption SEI.
     off: bool,
     items: Vec<Scheduled>,
+    /// Captions that came inside an item's video (field-1 608 pairs, padding left out), with
+    /// the running time of their picture, oldest first.
+    embedded: VecDeque<(u64, u64, [u8; 2])>,
     /// Frames that must still carry erase-displayed-memory (an item taken off early).
     clear_frames: u8,
 }
@@ -277,6 +280,7 @@ impl CaptionFeed {
         let mut st = self.state.lock().expect("captions lock");
         let before = st.items.len();
         st.items.retain(|s| s.serial != serial);
+        st.embedded.retain(|(s, _, _)| *s != serial);
         if early && st.items.len() < before {
             st.clear_frames = 2;
         }
@@ -311,7 +315,61 @@ impl CaptionFeed {
         if media_ns < 0 {
             return Some(PADDING);
         }
+        if item.track.last_frame().is_none() {
+            // No subtitle file: the captions inside its video, if any, each pair at its
+            // picture's time (or as soon after as the pairs before it leave room for).
+            let serial = item.serial;
+            let due = st.embedded.front().is_some_and(|(s, at, _)| *s == serial && *at <= rt_ns + frame_ns / 2);
+            return Some(if due { st.embedded.pop_front().map_or(PADDING, |(_, _, p)| p) } else { PADDING });
+        }
         Some(item.track.pair(media_ns as u64 / frame_ns.max(1)))
+    }
+
+    /// Take the captions inside item `serial`'s decoded video (`GstVideoCaptionMeta`, as
+    /// `avdec_h264` exports a source's A/53 captions) from the frames passing `pad`, each
+    /// with its picture's running time on the channel (`offset_ns` after the item's own).
+    /// A flush (the seek to the item's media position) forgets what was taken before it.
+    pub(crate) fn take_embedded(&self, pad: &gst::Pad, serial: u64, offset_ns: u64) {
+        /// Pairs waiting beyond which the oldest are dropped (~10 s of 608 data).
+        const MAX_WAITING: usize = 300;
+        let feed = self.clone();
+        let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
+        pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(ev) = info.event() {
+                match ev.view() {
+                    gst::EventView::Segment(s) => {
+                        *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+                    }
+                    gst::EventView::FlushStop(_) => {
+                        feed.state.lock().expect("captions lock").embedded.retain(|(s, _, _)| *s != serial);
+                    }
+                    _ => {}
+                }
+                return gst::PadProbeReturn::Ok;
+            }
+            let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
+            let pairs: Vec<[u8; 2]> = buffer
+                .iter_meta::<gst_video::VideoCaptionMeta>()
+                .filter(|m| m.caption_type() == gst_video::VideoCaptionType::Cea708Raw)
+                .flat_map(|m| field1_pairs(m.data()))
+                .collect();
+            if pairs.is_empty() {
+                return gst::PadProbeReturn::Ok;
+            }
+            let rt = {
+                let seg = segment.lock().expect("segment lock");
+                buffer.pts().and_then(|pts| seg.as_ref()?.to_running_time(pts))
+            };
+            let Some(rt) = rt else { return gst::PadProbeReturn::Ok };
+            let mut st = feed.state.lock().expect("captions lock");
+            for p in pairs {
+                st.embedded.push_back((serial, rt.nseconds() + offset_ns, p));
+            }
+            while st.embedded.len() > MAX_WAITING {
+                st.embedded.pop_front();
+            }
+            gst::PadProbeReturn::Ok
+        });
     }
 
     /// Write each access unit's caption bytes into the H.264 leaving `pad` (byte-stream,
@@ -359,6 +417,16 @@ impl CaptionFeed {
             gst::PadProbeReturn::Ok
         });
     }
+}
+
+/// The field-1 608 byte pairs (CC1/CC2) in CEA-708 `cc_data` triplets: valid, `cc_type` 0,
+/// padding (0x80 0x80) left out.
+pub fn field1_pairs(cc_data: &[u8]) -> Vec<[u8; 2]> {
+    cc_data
+        .chunks_exact(3)
+        .filter(|t| t[0] & 0x04 != 0 && t[0] & 0x03 == 0 && (t[1] & 0x7f != 0 || t[2] & 0x7f != 0))
+        .map(|t| [t[1], t[2]])
+        .collect()
 }
 
 /// Remove any `GstVideoCaptionMeta` from the raw frames leaving `pad` (the encoder's input):
@@ -644,6 +712,26 @@ mod tests {
         let p: Vec<u8> = [&slice[..]].concat();
         assert_eq!(insert_before_first_slice(&p, &ours).unwrap(), [&ours[..], &slice].concat());
         assert_eq!(insert_before_first_slice(&[&sps[..], &pps].concat(), &ours), None);
+    }
+
+    #[test]
+    fn embedded_captions_keep_the_field_1_608_pairs_only() {
+        // CC1 data, field-2 data, 608 padding, an invalid triplet, a DTVCC packet start.
+        let data = [0xfc, 0x94, 0x2f, 0xfd, 0x94, 0x20, 0xfc, 0x80, 0x80, 0xf8, 0xc1, 0xc2, 0xff, 0x02, 0x21];
+        assert_eq!(field1_pairs(&data), vec![[0x94, 0x2f]]);
+        // On the channel: an item without a subtitle file airs them at their picture's time.
+        let f = FRAME.as_nanos() as u64;
+        let feed = CaptionFeed::default();
+        let placement = Placement { air_ns: 0, end_ns: 100 * f, media_ns: 0, joined: false };
+        feed.add(3, &placement, PopOn::default());
+        feed.state.lock().unwrap().embedded.extend([(3, 10 * f, [0x94, 0x2f]), (3, 10 * f, [0x94, 0x2f])]);
+        assert_eq!(feed.pair_at(9 * f, f), Some(PADDING));
+        assert_eq!(feed.pair_at(10 * f, f), Some([0x94, 0x2f]));
+        assert_eq!(feed.pair_at(11 * f, f), Some([0x94, 0x2f]), "a pair that had to wait goes next");
+        assert_eq!(feed.pair_at(12 * f, f), Some(PADDING));
+        feed.state.lock().unwrap().embedded.push_back((3, 50 * f, [0xc1, 0xc2]));
+        feed.remove(3, false);
+        assert!(feed.state.lock().unwrap().embedded.is_empty(), "forgotten with its item");
     }
 
     #[test]
