@@ -104,6 +104,7 @@ async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
         overlay: (!matches!(variant, Variant::Plain)).then(|| gfx.video_factory()),
         audio_overlay: (!matches!(variant, Variant::Plain)).then(|| gfx.audio_factory()),
         presentation: Default::default(),
+        captions: true,
         loudness: None,
         audio_tracks: Default::default(),
     };

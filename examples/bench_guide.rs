@@ -134,6 +134,7 @@ async fn run(guide: bool, rows: usize, clip: &std::path::Path, secs: u64) -> f64
         overlay: Some(gfx.video_factory()),
         audio_overlay: Some(gfx.audio_factory()),
         presentation: Presentation { standby: Some(gfx.standby()), item_window: gfx.item_window() },
+        captions: true,
         loudness: None,
         audio_tracks: Default::default(),
     };

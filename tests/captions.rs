@@ -1,11 +1,13 @@
-//! Closed captions (issue #18), first piece: cues from a SubRip file, encoded as CEA-608
-//! pop-on bytes ([`retrovue::playout::captions::PopOn`]), go into each picture through
-//! GStreamer's caption meta, x264enc writes them into the H.264 SEI (ATSC A/53 `cc_data`),
-//! and ffmpeg's own caption decoder (`movie=…[out+subcc]`) reads back the same lines, each
-//! within ±250 ms of its cue (608's two bytes per frame set the pace).
+//! Closed captions (issue #18): cues from a SubRip file, encoded as CEA-608 pop-on bytes
+//! ([`retrovue::playout::captions::PopOn`]), written after the encoder into each access unit
+//! as an ATSC A/53 SEI (`cc_data`), whichever encoder made it (x264enc, openh264enc, the Pi's
+//! v4l2h264enc, which drops caption meta), and ffmpeg's own caption decoder
+//! (`movie=…[out+subcc]`) reads back the same lines, each within ±250 ms of its cue (608's
+//! two bytes per frame set the pace).
 
 mod util;
 
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,37 +16,48 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 use retrovue::library::subtitles::parse_srt;
-use retrovue::playout::captions::{PopOn, cc_data};
+use retrovue::playout::captions::{PopOn, a53_sei, cc_count, cc_data, insert_before_first_slice};
 
 const SRT: &str = "1\n00:00:01,000 --> 00:00:03,000\nHello, caption world!\n\n\
                    2\n00:00:03,000 --> 00:00:05,500\nA second cue,\non two rows.\n\n\
                    3\n00:00:07,000 --> 00:00:08,000\n<i>Niño</i> café\n";
 
-#[test]
-fn sidecar_cues_come_back_from_the_h264_as_608_text_on_time() {
-    gst::init().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ts = dir.path().join("cc.ts");
-    let frame = Duration::from_nanos(1_001_000_000 / 30);
-    let cues = parse_srt(SRT);
-    let enc = Arc::new(PopOn::new(&cues, frame));
+/// Encode 300 frames with `encoder` into a TS at `ts`; `meta` attaches each frame's pair as
+/// caption meta ahead of the encoder, else the A/53 SEI goes in after `h264parse`.
+fn encode(encoder: &str, ts: &Path, enc: Arc<PopOn>, meta: bool) {
     let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=300 ! video/x-raw,format=I420,width=320,height=240,framerate=30000/1001 ! \
-         identity name=cc ! x264enc ! h264parse ! mpegtsmux ! filesink location={}",
+        "videotestsrc num-buffers=300 ! video/x-raw,width=640,height=480,framerate=30000/1001 ! \
+         identity name=cc ! {encoder} ! h264parse name=parse ! video/x-h264,alignment=au ! mpegtsmux ! \
+         filesink location={}",
         ts.display()
     ))
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let pad = pipeline.by_name("cc").unwrap().static_pad("src").unwrap();
-    let index = Mutex::new(0u64);
+    let frame_ns = 1_001_000_000 / 30;
+    let (name, pad) = if meta { ("cc", "src") } else { ("parse", "src") };
+    let pad = pipeline.by_name(name).unwrap().static_pad(pad).unwrap();
+    let first_pts = Mutex::new(None::<u64>);
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let mut i = index.lock().unwrap();
-        if let Some(buffer) = info.buffer_mut() {
-            let data = cc_data(enc.pair(*i));
-            gst_video::VideoCaptionMeta::add(buffer.make_mut(), gst_video::VideoCaptionType::Cea708Raw, &data);
+        // The frame's index from its PTS: x264enc's B-frames leave in decode order (and
+        // GstVideoEncoder moves its timestamps 1000 h on); the first out is the first shown.
+        let pts = info.buffer().unwrap().pts().unwrap().nseconds();
+        let first = *first_pts.lock().unwrap().get_or_insert(pts);
+        let pair = enc.pair((pts - first + frame_ns / 2) / frame_ns);
+        if meta {
+            let buffer = info.buffer_mut().unwrap().make_mut();
+            gst_video::VideoCaptionMeta::add(buffer, gst_video::VideoCaptionType::Cea708Raw, &cc_data(pair));
+        } else if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
+            let data = {
+                let map = buffer.map_readable().unwrap();
+                insert_before_first_slice(map.as_slice(), &a53_sei(pair, cc_count(frame_ns))).expect("a slice")
+            };
+            let mut out = gst::Buffer::from_mut_slice(data);
+            buffer
+                .copy_into(out.get_mut().unwrap(), gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS, ..)
+                .unwrap();
+            *buffer = out;
         }
-        *i += 1;
         gst::PadProbeReturn::Ok
     });
     pipeline.set_state(gst::State::Playing).unwrap();
@@ -57,17 +70,22 @@ fn sidecar_cues_come_back_from_the_h264_as_608_text_on_time() {
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
+}
 
-    // What a player's probe says of the video stream: it carries closed captions.
+/// What ffprobe says of the TS's video stream.
+fn video_line(ts: &Path) -> String {
     let probe = Command::new("ffprobe")
         .arg("-hide_banner")
-        .arg(&ts)
+        .arg(ts)
         .output()
         .expect("ffprobe (scripts/deps.sh --test installs it)");
-    let info = String::from_utf8_lossy(&probe.stderr);
-    assert!(info.lines().any(|l| l.contains("Video: h264") && l.contains("Closed Captions")), "{info}");
+    let info = String::from_utf8_lossy(&probe.stderr).into_owned();
+    info.lines().find(|l| l.contains("Video: h264")).unwrap_or_else(|| panic!("no video: {info}")).to_owned()
+}
 
-    let srt = dir.path().join("out.srt");
+/// The captions ffmpeg's 608 decoder reads from `ts`.
+fn decode_captions(ts: &Path, dir: &Path) -> Vec<retrovue::library::subtitles::Cue> {
+    let srt = dir.join("out.srt");
     let movie = format!("movie={}[out+subcc]", ts.display());
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i", &movie, "-map", "0:s"])
@@ -75,8 +93,75 @@ fn sidecar_cues_come_back_from_the_h264_as_608_text_on_time() {
         .output()
         .expect("ffmpeg (scripts/deps.sh --test installs it)");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let decoded = parse_srt(&std::fs::read_to_string(&srt).unwrap());
-    println!("decoded: {decoded:#?}");
+    parse_srt(&std::fs::read_to_string(&srt).unwrap())
+}
+
+/// One PMT stream: stream type, PID, descriptors as (tag, body).
+type EsEntry = (u8, u16, Vec<(u8, Vec<u8>)>);
+
+/// The ES entries of the first PMT in `ts` (parsed here, CRC checked): (stream type, PID,
+/// descriptors as (tag, body)).
+fn pmt_streams(ts: &[u8]) -> Vec<EsEntry> {
+    let crc = |bytes: &[u8]| {
+        bytes.iter().fold(0xffff_ffffu32, |mut c, &b| {
+            c ^= u32::from(b) << 24;
+            for _ in 0..8 {
+                c = if c & 0x8000_0000 != 0 { (c << 1) ^ 0x04c1_1db7 } else { c << 1 };
+            }
+            c
+        })
+    };
+    let section = |p: &[u8]| {
+        let off = 4 + if p[3] & 0x20 != 0 { 1 + usize::from(p[4]) } else { 0 };
+        p[off + 1 + usize::from(p[off])..].to_vec()
+    };
+    let pid = |p: &[u8]| (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+    let mut pmt_pid = None;
+    for p in ts.chunks_exact(188) {
+        if p[0] != 0x47 || p[1] & 0x40 == 0 {
+            continue;
+        }
+        if pid(p) == 0 {
+            let s = section(p);
+            pmt_pid = Some((u16::from(s[10] & 0x1f) << 8) | u16::from(s[11]));
+        } else if Some(pid(p)) == pmt_pid {
+            let s = section(p);
+            let len = (usize::from(s[1] & 0x0f) << 8) | usize::from(s[2]);
+            assert_eq!(crc(&s[..3 + len]), 0, "PMT CRC");
+            let pil = (usize::from(s[10] & 0x0f) << 8) | usize::from(s[11]);
+            let mut i = 12 + pil;
+            let mut out = Vec::new();
+            while i < 3 + len - 4 {
+                let es_pid = (u16::from(s[i + 1] & 0x1f) << 8) | u16::from(s[i + 2]);
+                let n = (usize::from(s[i + 3] & 0x0f) << 8) | usize::from(s[i + 4]);
+                let mut descs = Vec::new();
+                let mut d = i + 5;
+                while d < i + 5 + n {
+                    let l = usize::from(s[d + 1]);
+                    descs.push((s[d], s[d + 2..d + 2 + l].to_vec()));
+                    d += 2 + l;
+                }
+                out.push((s[i], es_pid, descs));
+                i += 5 + n;
+            }
+            return out;
+        }
+    }
+    panic!("no PMT");
+}
+
+/// The A/53 SEI written after `encoder` carries the cues, read back on time.
+fn cues_come_back_through(encoder: &str) {
+    gst::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ts = dir.path().join("cc.ts");
+    let frame = Duration::from_nanos(1_001_000_000 / 30);
+    let cues = parse_srt(SRT);
+    encode(encoder, &ts, Arc::new(PopOn::new(&cues, frame)), false);
+    let line = video_line(&ts);
+    assert!(line.contains("Closed Captions"), "{line}");
+    let decoded = decode_captions(&ts, dir.path());
+    println!("{encoder}: decoded: {decoded:#?}");
     // The TS starts its timestamps where the first picture is: the same origin as the cues.
     let text = |lines: &[String]| lines.join(" ");
     assert_eq!(
@@ -85,31 +170,113 @@ fn sidecar_cues_come_back_from_the_h264_as_608_text_on_time() {
     );
     for (got, want) in decoded.iter().zip(&cues) {
         let off = |a: Duration, b: Duration| (a.as_millis() as i64 - b.as_millis() as i64).abs();
+        println!("{encoder}: shown {} ms, cleared {} ms off", off(got.start, want.start), off(got.end, want.end));
         assert!(off(got.start, want.start) <= 250, "{got:?} shown off {want:?}");
         assert!(off(got.end, want.end) <= 250, "{got:?} cleared off {want:?}");
     }
 }
 
+#[test]
+fn sidecar_cues_come_back_from_the_a53_sei_after_x264enc() {
+    cues_come_back_through("x264enc");
+}
+
+#[test]
+fn sidecar_cues_come_back_from_the_a53_sei_after_openh264enc() {
+    cues_come_back_through("openh264enc");
+}
+
+/// The doubles treat caption meta as the real elements do: x264enc and vah264enc
+/// (`cc-insert`, on by default) write it, v4l2h264enc and openh264enc drop it — why the
+/// captions go in after the encoder.
+#[test]
+fn caption_meta_survives_only_the_encoders_that_write_it() {
+    gst::init().unwrap();
+    gst::Plugin::load_file(util::hw::plugin_path().join("libgstretrovuehwdoubles.so")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let enc = Arc::new(PopOn::new(&parse_srt(SRT), Duration::from_nanos(1_001_000_000 / 30)));
+    let cases = [
+        ("x264enc", true),
+        ("openh264enc", false),
+        ("v4l2h264enc ! video/x-h264,level=(string)4,profile=(string)high", false),
+        ("vah264enc", true),
+        ("vah264enc cc-insert=false", false),
+    ];
+    for (i, (encoder, writes)) in cases.into_iter().enumerate() {
+        let ts = dir.path().join(format!("meta{i}.ts"));
+        encode(encoder, &ts, enc.clone(), true);
+        let line = video_line(&ts);
+        assert_eq!(line.contains("Closed Captions"), writes, "{encoder}: {line}");
+    }
+}
+
 /// On a channel: an item with a `.srt` beside it airs its cues as captions, each within
 /// ±250 ms of its cue against the item's first picture; the cue that runs past the item's end
-/// leaves with the item, and the next item (no subtitles) shows none.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_channel_airs_the_sidecar_of_each_item_and_clears_it_at_the_item_change() {
+/// leaves with the item, and the next item (no subtitles) shows none; whichever encoder runs
+/// the channel.
+async fn a_channel_airs_the_sidecar_of_each_item(encoder: &str, captions: bool) {
+    a_channel_airs_the_captions_of_each_item(encoder, captions, false).await;
+}
+
+/// An MP4 of `seconds` of red 640x480 at 29.97 fps and silence whose H.264 carries `srt`'s
+/// cues as A/53 captions (x264enc writes the caption meta, as a broadcast recording has them).
+fn write_captioned_source(path: &Path, srt: &str, seconds: f64) {
+    let frames = (seconds * 30000.0 / 1001.0).round() as u64;
+    let audio_buffers = (seconds * 48000.0 / 1024.0).ceil() as u64;
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers={frames} pattern=red ! \
+         video/x-raw,format=I420,width=640,height=480,framerate=30000/1001 ! identity name=cc ! x264enc ! \
+         h264parse ! mp4mux name=m ! filesink location={} \
+         audiotestsrc num-buffers={audio_buffers} wave=silence ! audio/x-raw,rate=48000,channels=2 ! \
+         avenc_aac ! aacparse ! m.",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let frame_ns = 1_001_000_000 / 30;
+    let enc = PopOn::new(&parse_srt(srt), Duration::from_nanos(frame_ns));
+    let pad = pipeline.by_name("cc").unwrap().static_pad("src").unwrap();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let pts = info.buffer().unwrap().pts().unwrap().nseconds();
+        let pair = enc.pair((pts + frame_ns / 2) / frame_ns);
+        let buffer = info.buffer_mut().unwrap().make_mut();
+        gst_video::VideoCaptionMeta::add(buffer, gst_video::VideoCaptionType::Cea708Raw, &cc_data(pair));
+        gst::PadProbeReturn::Ok
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// On a channel: the item's cues, from a `.srt` beside it or (`embedded`) inside its video,
+/// air as captions, each within ±250 ms of its cue; the cue that runs past the item's end
+/// leaves with the item, and the next item shows none.
+async fn a_channel_airs_the_captions_of_each_item(encoder: &str, captions: bool, embedded: bool) {
+    use retrovue::config::EncoderChoice;
     use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
+    use retrovue::playout::encoder;
     use util::media::wall_of;
     gst::init().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (a, b) = (d.join("show.mp4"), d.join("spot.mp4"));
-    util::Clip { pattern: "red", ..util::Clip::new(640, 480, 9.0) }.write(&a);
+    let srt = "1\n00:00:01,000 --> 00:00:02,500\nFirst caption\n\n\
+               2\n00:00:03,000 --> 00:00:04,500\nSecond caption\n\n\
+               3\n00:00:06,000 --> 00:00:12,000\nCut by the item's end\n";
+    if embedded {
+        write_captioned_source(&a, srt, 9.0);
+    } else {
+        util::Clip { pattern: "red", ..util::Clip::new(640, 480, 9.0) }.write(&a);
+        std::fs::write(d.join("show.srt"), srt).unwrap();
+    }
     util::Clip { pattern: "blue", ..util::Clip::new(640, 480, 5.0) }.write(&b);
-    std::fs::write(
-        d.join("show.srt"),
-        "1\n00:00:01,000 --> 00:00:02,500\nFirst caption\n\n\
-         2\n00:00:03,000 --> 00:00:04,500\nSecond caption\n\n\
-         3\n00:00:06,000 --> 00:00:12,000\nCut by the item's end\n",
-    )
-    .unwrap();
     let start = chrono::Utc::now() + chrono::Duration::seconds(4);
     let airings = vec![
         util::player::airing(1, ChannelId(1), "show", &a, start, 8000),
@@ -123,9 +290,13 @@ async fn a_channel_airs_the_sidecar_of_each_item_and_clears_it_at_the_item_chang
         video_kbps: retrovue::lineup::VideoKbps::of(800),
         audio_kbps: retrovue::lineup::AudioKbps::of(128),
     };
-    let player = util::player::spawn(profile, airings, &hub, log, None);
+    let kind = encoder::probe(&EncoderChoice::Named(encoder.into())).unwrap();
+    let config = retrovue::playout::PlayerConfig { encoder: kind, captions, ..util::player::x264_config(profile) };
+    let player = util::player::spawn_config(config, airings, &hub, log, None);
     let ts_bytes = util::player::capture(&hub, ChannelId(1), 17.0).await;
-    let anchor = player.status().anchor.expect("the channel has a time anchor");
+    let status = player.status();
+    assert_eq!(status.encoder.as_deref(), Some(encoder), "the channel ran on {:?}", status.encoder);
+    let anchor = status.anchor.expect("the channel has a time anchor");
     player.stop().await;
     let ts = d.join("capture.ts");
     std::fs::write(&ts, &ts_bytes).unwrap();
@@ -142,14 +313,32 @@ async fn a_channel_airs_the_sidecar_of_each_item_and_clears_it_at_the_item_chang
     .trim()
     .parse()
     .unwrap();
-    let srt = d.join("out.srt");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("movie={}[out+subcc]", ts.display()), "-map", "0:s"])
-        .arg(&srt)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let decoded = parse_srt(&std::fs::read_to_string(&srt).unwrap());
+    let line = video_line(&ts);
+    let streams = pmt_streams(&ts_bytes);
+    if !captions {
+        // A channel set to carry none: neither the pictures nor the PMT say there are any.
+        assert!(!line.contains("Closed Captions"), "{line}");
+        assert!(streams.iter().all(|(_, _, d)| d.iter().all(|(t, _)| *t != 0x86)), "{streams:?}");
+        return;
+    }
+    assert!(line.contains("Closed Captions"), "{encoder}: {line}");
+    // The PMT says so too: an ATSC caption_service_descriptor on the H.264 stream (one
+    // service, English, 608 line-21 field 1), on no other stream.
+    println!("{encoder}: PMT {streams:?}");
+    for (kind, _, descs) in &streams {
+        let cc: Vec<&Vec<u8>> = descs.iter().filter(|(t, _)| *t == 0x86).map(|(_, b)| b).collect();
+        if *kind == 0x1b {
+            assert_eq!(cc.len(), 1, "{streams:?}");
+            let b = cc[0];
+            assert_eq!(b[0] & 0x1f, 1, "one service");
+            assert_eq!(&b[1..4], b"eng");
+            assert_eq!(b[4] & 0x80, 0, "608, not 708");
+            assert_eq!(b[4] & 0x01, 0, "line-21 field 1");
+        } else {
+            assert!(cc.is_empty(), "{streams:?}");
+        }
+    }
+    let decoded = decode_captions(&ts, d);
     // Decoded times count from the file's start; the TS's PTS map to the wall clock.
     let rel = |t: Duration| {
         let pts = ((t.as_secs_f64() + start_time) * 90_000.0).round() as i64;
@@ -158,12 +347,67 @@ async fn a_channel_airs_the_sidecar_of_each_item_and_clears_it_at_the_item_chang
     // 608's 0x27 is the right single quotation mark (ffmpeg decodes it so).
     let shown: Vec<(String, f64, f64)> =
         decoded.iter().map(|c| (c.lines.join(" ").replace('\u{2019}', "'"), rel(c.start), rel(c.end))).collect();
-    println!("captions, seconds from the show's scheduled start: {shown:#?}");
+    println!("{encoder}: captions, seconds from the show's scheduled start: {shown:#?}");
     let want = [("First caption", 1.0, 2.5), ("Second caption", 3.0, 4.5), ("Cut by the item's end", 6.0, 8.0)];
     assert_eq!(shown.len(), want.len(), "{shown:?}");
     for ((text, s, e), (w, ws, we)) in shown.iter().zip(want) {
         assert_eq!(text, w);
+        println!("{encoder}: {w}: shown {:+.3} s, cleared {:+.3} s off", s - ws, e - we);
         assert!((s - ws).abs() <= 0.25, "{w}: shown at {s:.3} s, cue at {ws:.3} s");
         assert!((e - we).abs() <= 0.25, "{w}: cleared at {e:.3} s, due at {we:.3} s");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_on_x264enc_airs_the_sidecar_of_each_item() {
+    a_channel_airs_the_sidecar_of_each_item("x264enc", true).await;
+}
+
+/// Captions already inside an item's video (A/53, as `avdec_h264` exports them) air with
+/// their timing when the item has no subtitle file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_airs_the_captions_inside_an_items_video() {
+    a_channel_airs_the_captions_of_each_item("x264enc", true, true).await;
+}
+
+/// The channel setting off: no captions at all, though the item has subtitles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_with_captions_off_carries_none() {
+    a_channel_airs_the_sidecar_of_each_item("x264enc", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_on_openh264enc_airs_the_sidecar_of_each_item() {
+    a_channel_airs_the_sidecar_of_each_item("openh264enc", true).await;
+}
+
+/// The Pi's encoder (the double: like the real one, it drops caption meta).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_on_v4l2h264enc_airs_the_sidecar_of_each_item() {
+    gst::init().unwrap();
+    gst::Plugin::load_file(util::hw::plugin_path().join("libgstretrovuehwdoubles.so")).unwrap();
+    a_channel_airs_the_sidecar_of_each_item("v4l2h264enc", true).await;
+}
+
+/// The channel setting: on by default; `channel add/edit --captions` and `channel import`'s
+/// `captions = …` set it, and the lineup keeps it.
+#[test]
+fn captions_are_a_channel_setting_on_by_default() {
+    let home = util::Home::new();
+    home.ok(&["channel", "add", "5", "--name", "Five"]);
+    home.ok(&["channel", "add", "6", "--name", "Six", "--captions", "off"]);
+    let captions = |number: &str| {
+        let list = home.json(&["channel", "list", "--json"]);
+        let ch = list.as_array().unwrap().iter().find(|c| c["number"] == number).unwrap().clone();
+        ch["settings"]["captions"].as_bool().unwrap_or_else(|| panic!("{ch}"))
+    };
+    assert!(captions("5"));
+    assert!(!captions("6"));
+    home.ok(&["channel", "edit", "5", "--captions", "off"]);
+    assert!(!captions("5"));
+    let file = home.path().join("lineup.toml");
+    std::fs::write(&file, "[[channel]]\nnumber = \"6\"\nname = \"Six\"\ncaptions = true\n").unwrap();
+    home.ok(&["channel", "import", file.to_str().unwrap()]);
+    assert!(captions("6"));
+    assert!(!captions("5"), "import leaves other channels alone");
 }

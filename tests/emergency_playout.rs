@@ -203,6 +203,7 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
             overlay: Some(overlay.video.clone()),
             audio_overlay: Some(overlay.audio.clone()),
             presentation: Default::default(),
+            captions: true,
             loudness: None,
             audio_tracks: Default::default(),
         };

@@ -132,6 +132,11 @@ fn xmltv_carries_what_media_servers_read_and_validates() {
     let show_poster = picture("shows/Retro Robots/poster.png", "RR", Rgb(200, 30, 30));
     picture("shows/Retro Robots/fanart.png", "BG", Rgb(30, 30, 30));
     let still = picture("shows/Retro Robots/Season 01/Retro Robots - S01E01-thumb.png", "E1", Rgb(30, 160, 30));
+    // The pilot has subtitles beside it (WebVTT): it airs with closed captions.
+    text(
+        "shows/Retro Robots/Season 01/Retro Robots - S01E01.en.vtt",
+        "WEBVTT\n\n00:00.500 --> 00:01.500\nBeep boop.\n",
+    );
     // A news programme, and home videos nobody ever dated.
     put("shows/Evening Report/Evening Report - S01E01.mkv");
     text("shows/Evening Report/tvshow.nfo", "<tvshow><title>Evening Report</title><genre>News</genre></tvshow>");
@@ -225,6 +230,8 @@ fn xmltv_carries_what_media_servers_read_and_validates() {
             if p.contains("<sub-title lang=\"en\">Pilot") { ("19841005", true) } else { ("19841012", false) };
         assert!(p.contains(&format!("<date>{date}</date>")), "{p}");
         assert!(p.contains(&format!("<previously-shown start=\"{date}\"/>")), "{p}");
+        // Closed captions where the item has subtitles (XMLTV's `teletext`), nowhere else.
+        assert_eq!(p.contains("<subtitles type=\"teletext\"/>"), pilot, "{p}");
         let icons = icon_urls(p);
         let (status, ctype, body) = fetch(&addr, icons[0]);
         assert_eq!((status, ctype.as_deref(), &body), (200, Some("image/png"), &show_poster), "{}", icons[0]);
@@ -261,6 +268,9 @@ fn xmltv_carries_what_media_servers_read_and_validates() {
         assert!(categories(p) == ["Series"], "{p}");
     }
     assert_eq!(xml.matches("<new/>").count(), 1, "one premiere in the whole guide");
+    let pilots = robots.iter().filter(|p| p.contains("<sub-title lang=\"en\">Pilot")).count();
+    assert!(pilots > 0, "the pilot is listed");
+    assert_eq!(xml.matches("<subtitles").count(), pilots, "only the pilot's programmes are captioned");
 
     // The playlist: the name alone after the comma, the logo absolute.
     let m3u = request(&addr, "GET", "/playlist.m3u", 1 << 20).text();

@@ -306,6 +306,7 @@ async fn the_mux_takes_nothing_before_every_input_has_caps_when_one_path_starts_
             overlay: (!late_audio).then(|| late_start(2)),
             audio_overlay: late_audio.then(|| late_start(2)),
             presentation: Default::default(),
+            captions: true,
             loudness: None,
             audio_tracks: Default::default(),
         };
@@ -396,6 +397,7 @@ fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> Channel
         overlay: None,
         audio_overlay: None,
         presentation: Default::default(),
+        captions: true,
         loudness: None,
         audio_tracks: Default::default(),
     };

@@ -9,7 +9,7 @@ pub mod cache;
 pub mod http;
 pub mod xmltv;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::clock::from_ms;
 use crate::db::Db;
@@ -45,12 +45,21 @@ pub struct Guide {
     pub art: HashMap<MediaId, Art>,
     /// The box's time zone (an airing's date is its local date).
     pub tz: chrono_tz::Tz,
+    /// The listed items that air with closed captions (a subtitle file beside them), on
+    /// channels that carry captions.
+    pub captioned: HashSet<MediaId>,
 }
 
 impl Guide {
     /// A guide of these channels and programs alone: no airing history, no pictures, UTC.
     pub fn of_programs(channels: Vec<(Channel, Vec<Program>)>) -> Self {
-        Self { channels, first_airings: HashMap::new(), art: HashMap::new(), tz: chrono_tz::UTC }
+        Self {
+            channels,
+            first_airings: HashMap::new(),
+            art: HashMap::new(),
+            tz: chrono_tz::UTC,
+            captioned: HashSet::new(),
+        }
     }
 }
 
@@ -58,7 +67,7 @@ impl Guide {
 /// the guide needs to know about their items. Blocking: run it on a blocking thread from
 /// async code.
 pub fn gather(db: &Db, from_ms: i64, to_ms: i64, tz: chrono_tz::Tz) -> Result<Guide, GuideError> {
-    db.call_blocking(|conn| {
+    let (mut guide, uris) = db.call_blocking(|conn| -> Result<_, GuideError> {
         let mut channels = Vec::new();
         for c in lineup(conn)?.channels {
             let programs = programs_between(conn, c.id, from_ms, to_ms)?;
@@ -70,8 +79,23 @@ pub fn gather(db: &Db, from_ms: i64, to_ms: i64, tz: chrono_tz::Tz) -> Result<Gu
         items.dedup();
         let first_airings = first_airings(conn, &items)?;
         let art = library_store::art_of(conn, &items)?;
-        Ok(Guide { channels, first_airings, art, tz })
-    })
+        let mut on_captioned: Vec<MediaId> = channels
+            .iter()
+            .filter(|(c, _)| c.settings.captions)
+            .flat_map(|(_, ps)| ps.iter().filter_map(|p| p.media_id))
+            .collect();
+        on_captioned.sort_unstable();
+        on_captioned.dedup();
+        let uris = library_store::uris_of(conn, &on_captioned)?;
+        Ok((Guide { channels, first_airings, art, tz, captioned: HashSet::new() }, uris))
+    })?;
+    // Off the database's thread: the files beside the media, as playout reads them.
+    guide.captioned = uris
+        .into_iter()
+        .filter(|(_, uri)| crate::library::subtitles::sidecar_cues(uri).is_some())
+        .map(|(id, _)| id)
+        .collect();
+    Ok(guide)
 }
 
 fn tba(c: &Channel, start: i64, end: i64) -> Program {

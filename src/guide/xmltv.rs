@@ -236,7 +236,8 @@ pub fn render(guide: &Guide, base_url: &str) -> String {
         let id = escape(&c.xmltv_id);
         for p in programs {
             let art = p.media_id.and_then(|m| guide.art.get(&m));
-            programme(&mut x, &id, p, art, &showing(guide, p), &base);
+            let captioned = c.settings.captions && p.media_id.is_some_and(|m| guide.captioned.contains(&m));
+            programme(&mut x, &id, p, art, &showing(guide, p), captioned, &base);
         }
     }
     x.push_str("</tv>\n");
@@ -256,7 +257,15 @@ fn channel(x: &mut String, c: &Channel, base: &str) {
     x.push_str("  </channel>\n");
 }
 
-fn programme(x: &mut String, channel: &str, p: &Program, art: Option<&Art>, showing: &Showing, base: &str) {
+fn programme(
+    x: &mut String,
+    channel: &str,
+    p: &Program,
+    art: Option<&Art>,
+    showing: &Showing,
+    captioned: bool,
+    base: &str,
+) {
     let i = &p.info;
     let _ = writeln!(
         x,
@@ -320,6 +329,10 @@ fn programme(x: &mut String, channel: &str, p: &Program, art: Option<&Art>, show
         }
         Showing::Premiere => x.push_str("    <new/>\n"),
         Showing::Unknown => {}
+    }
+    if captioned {
+        // Closed captions (XMLTV's word for them; Plex and Kodi show a CC mark).
+        x.push_str("    <subtitles type=\"teletext\"/>\n");
     }
     if let Some(r) = &i.rating {
         let _ = writeln!(

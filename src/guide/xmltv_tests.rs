@@ -1,6 +1,6 @@
 //! One test per guide element the media servers read (issue #19).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 
@@ -77,6 +77,7 @@ fn guide(programs: Vec<Program>) -> Guide {
         first_airings: HashMap::new(),
         art: HashMap::new(),
         tz: chrono_tz::America::New_York,
+        captioned: HashSet::new(),
     }
 }
 
@@ -256,4 +257,20 @@ fn elements_come_in_dtd_order() {
     ];
     let pos: Vec<usize> = order.iter().map(|t| p.find(t).unwrap_or_else(|| panic!("{t} missing: {p}"))).collect();
     assert!(pos.windows(2).all(|w| w[0] < w[1]), "{p}");
+}
+
+#[test]
+fn a_captioned_item_says_so_on_a_channel_that_carries_captions() {
+    let mut info = episode("Retro Robots", 1, 2);
+    info.rating = Some("TV-Y7".into());
+    let mut g = guide(vec![program(1, Some(7), 20, info)]);
+    assert!(!only_programme(&g).contains("<subtitles"), "no subtitles beside the item");
+    g.captioned.insert(MediaId(7));
+    let p = only_programme(&g);
+    assert!(p.contains("    <subtitles type=\"teletext\"/>\n"), "{p}");
+    // XMLTV's order: after the showing, before the rating.
+    let (sub, rating) = (p.find("<subtitles").unwrap(), p.find("<rating").unwrap());
+    assert!(p.find("<episode-num").unwrap() < sub && sub < rating, "{p}");
+    g.channels[0].0.settings.captions = false;
+    assert!(!only_programme(&g).contains("<subtitles"), "the channel carries none");
 }

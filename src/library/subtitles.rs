@@ -1,9 +1,11 @@
-//! Text subtitles an item carries beside it: SubRip (`.srt`) cues, parsed to plain text lines
-//! with their times. Playout turns them into closed captions (`playout::captions`).
+//! Text subtitles an item carries beside it: SubRip (`.srt`) and WebVTT (`.vtt`) cues, parsed
+//! to plain text lines with their times. Playout turns them into closed captions
+//! (`playout::captions`).
 //!
 //! Parsing is lenient the way players are: a block without a valid timing line is skipped,
-//! `\r\n` and a UTF-8 byte-order mark are accepted, markup (`<i>`, `{\an8}`) is dropped and
-//! the text's lines are kept as they are (the caption encoder wraps what is too long).
+//! `\r\n` and a UTF-8 byte-order mark are accepted, markup (`<i>`, `{\an8}`; WebVTT's `<c.x>`,
+//! `<v Name>`, inline timestamps, character references) is dropped and the text's lines are
+//! kept as they are (the caption encoder wraps what is too long).
 
 use std::time::Duration;
 
@@ -40,20 +42,73 @@ pub fn parse_srt(text: &str) -> Vec<Cue> {
     cues
 }
 
+/// The cues of a WebVTT file, in start order: the `WEBVTT` header and `NOTE`, `STYLE` and
+/// `REGION` blocks are skipped, a cue's identifier line and its timing line's cue settings
+/// (`position:10% align:start`) are ignored, tags are dropped and character references
+/// (`&amp;`, `&lt;`, `&gt;`, `&nbsp;`, …) decoded. A file that does not start with `WEBVTT`
+/// has no cues (as players refuse it).
+pub fn parse_vtt(text: &str) -> Vec<Cue> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n").replace('\r', "\n");
+    let mut blocks = text.split("\n\n");
+    let header = blocks.next().unwrap_or("");
+    let magic = header.lines().next().unwrap_or("");
+    if !(magic == "WEBVTT" || magic.starts_with("WEBVTT ") || magic.starts_with("WEBVTT\t")) {
+        return Vec::new();
+    }
+    let mut cues = Vec::new();
+    for block in blocks {
+        let mut lines = block.lines().skip_while(|l| l.trim().is_empty());
+        let Some(first) = lines.next() else { continue };
+        let keyword = first.split([' ', '\t']).next().unwrap_or("");
+        if matches!(keyword, "NOTE" | "STYLE" | "REGION") && !first.contains("-->") {
+            continue;
+        }
+        let timing = if first.contains("-->") { Some(first) } else { lines.next() };
+        let Some((start, end)) = timing.filter(|t| t.contains("-->")).and_then(parse_timing) else { continue };
+        let lines: Vec<String> = lines.map(vtt_text).map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
+        if lines.is_empty() || end <= start {
+            continue;
+        }
+        cues.push(Cue { start, end, lines });
+    }
+    cues.sort_by_key(|c| c.start);
+    cues
+}
+
+/// A WebVTT cue text line as plain text: tags (`<i>`, `<c.yellow>`, `<v Bob>`,
+/// `<00:00:01.500>`) dropped, character references decoded.
+fn vtt_text(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut in_tag = false;
+    for c in line.chars() {
+        match (in_tag, c) {
+            (false, '<') => in_tag = true,
+            (true, '>') => in_tag = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    const REFS: [(&str, &str); 7] =
+        [("&lt;", "<"), ("&gt;", ">"), ("&nbsp;", " "), ("&lrm;", ""), ("&rlm;", ""), ("&quot;", "\""), ("&amp;", "&")];
+    REFS.iter().fold(out, |s, (from, to)| s.replace(from, to))
+}
+
 /// Largest sidecar read (a feature film's SubRip is about 100 kB).
 const MAX_SIDECAR_BYTES: u64 = 4 << 20;
 
-/// The cues of the SubRip file beside the media at `uri` (`file://` only): `NAME.srt`, else
-/// `NAME.en.srt`, else `NAME.eng.srt`. `None` when there is none or it has no cue.
+/// The cues of the subtitle file beside the media at `uri` (`file://` only): `NAME.srt`, else
+/// `NAME.en.srt`, else `NAME.eng.srt`, else the same as WebVTT (`NAME.vtt`, `NAME.en.vtt`,
+/// `NAME.eng.vtt`). `None` when there is none or it has no cue.
 pub fn sidecar_cues(uri: &str) -> Option<Vec<Cue>> {
     let path = url::Url::parse(uri).ok().filter(|u| u.scheme() == "file")?.to_file_path().ok()?;
     let stem = path.file_stem()?.to_string_lossy().into_owned();
     let dir = path.parent()?;
-    ["srt", "en.srt", "eng.srt"].iter().find_map(|ext| {
+    ["srt", "en.srt", "eng.srt", "vtt", "en.vtt", "eng.vtt"].iter().find_map(|ext| {
         let candidate = dir.join(format!("{stem}.{ext}"));
         std::fs::metadata(&candidate).ok().filter(|m| m.is_file() && m.len() <= MAX_SIDECAR_BYTES)?;
         let bytes = std::fs::read(&candidate).ok()?;
-        let cues = parse_srt(&String::from_utf8_lossy(&bytes));
+        let text = String::from_utf8_lossy(&bytes);
+        let cues = if ext.ends_with("vtt") { parse_vtt(&text) } else { parse_srt(&text) };
         (!cues.is_empty()).then_some(cues)
     })
 }
@@ -137,6 +192,51 @@ mod tests {
         std::fs::write(dir.path().join("Show S01E01.en.srt"), "1\n00:00:01,000 --> 00:00:02,000\nHi\n").unwrap();
         assert_eq!(sidecar_cues(&uri).unwrap()[0].lines, ["Hi"]);
         assert_eq!(sidecar_cues("http://example.invalid/a.mkv"), None);
+    }
+
+    #[test]
+    fn webvtt_cues_come_without_settings_notes_or_tags() {
+        let vtt = "\u{feff}WEBVTT - Some title\r\nKind: captions\r\nLanguage: en\r\n\r\n\
+                   NOTE This file was made by hand\nand the note runs on\n\n\
+                   STYLE\n::cue { color: yellow }\n\n\
+                   REGION\nid:fred width:40%\n\n\
+                   intro\n00:01.000 --> 00:04.000 position:10%,line-left align:left size:35%\n\
+                   <v Roger Bingham>We are in New York City</v>\n\n\
+                   00:00:05.250 --> 00:00:07.000 line:0\n<c.yellow.bg_blue>Yellow</c> and <i>italic</i>,\n\
+                   <b>bold</b> &amp; <u>under</u> &lt;3&gt;\n\n\
+                   NOTE\nA note alone\n\n\n\
+                   3\n00:00:08.000 --> 00:00:09.500\nKaraoke <00:00:08.500>style&nbsp;timing\n\n\
+                   00:00:10.000 --> 00:00:09.000\nBackwards\n\n\
+                   00:00:11.000 --> 00:00:12.000\n\n";
+        let cues = parse_vtt(vtt);
+        assert_eq!(
+            cues,
+            vec![
+                Cue { start: ms(1000), end: ms(4000), lines: vec!["We are in New York City".into()] },
+                Cue {
+                    start: ms(5250),
+                    end: ms(7000),
+                    lines: vec!["Yellow and italic,".into(), "bold & under <3>".into()],
+                },
+                Cue { start: ms(8000), end: ms(9500), lines: vec!["Karaoke style timing".into()] },
+            ]
+        );
+        assert_eq!(parse_vtt("1\n00:00:01,000 --> 00:00:02,000\nA SubRip file\n"), vec![], "no WEBVTT header");
+        assert_eq!(parse_vtt("WEBVTTX\n\n00:01.000 --> 00:02.000\nHi\n"), vec![]);
+    }
+
+    #[test]
+    fn a_webvtt_sidecar_is_found_after_subrip() {
+        let dir = tempfile::tempdir().unwrap();
+        let media = dir.path().join("Movie (1984).mp4");
+        std::fs::write(&media, b"").unwrap();
+        let uri = url::Url::from_file_path(&media).unwrap().to_string();
+        std::fs::write(dir.path().join("Movie (1984).en.vtt"), "WEBVTT\n\n00:01.000 --> 00:02.000\n<i>Hi</i>\n")
+            .unwrap();
+        let cues = sidecar_cues(&uri).unwrap();
+        assert_eq!((cues[0].start, &cues[0].lines[..]), (ms(1000), &["Hi".to_owned()][..]));
+        std::fs::write(dir.path().join("Movie (1984).srt"), "1\n00:00:03,000 --> 00:00:04,000\nFrom SRT\n").unwrap();
+        assert_eq!(sidecar_cues(&uri).unwrap()[0].lines, ["From SRT"]);
     }
 
     #[test]

@@ -387,6 +387,9 @@ pub struct ChannelSettings {
     pub guide: GuideSettings,
     /// The audio tracks it carries (languages, and what fills a missing one).
     pub audio: AudioTracks,
+    /// Closed captions in the video (CEA-608 in the H.264, announced in the PMT), from the
+    /// items' subtitles (default on).
+    pub captions: bool,
 }
 
 impl Default for ChannelSettings {
@@ -409,6 +412,7 @@ impl Default for ChannelSettings {
             off_air: Vec::new(),
             guide: GuideSettings::default(),
             audio: AudioTracks::default(),
+            captions: true,
         }
     }
 }

@@ -295,6 +295,7 @@ impl<'a> Session<'a> {
             audio_overlay: deps.config.audio_overlay.clone(),
             item_window: deps.config.presentation.item_window,
             audio_tracks: deps.config.audio_tracks.clone(),
+            captions: deps.config.captions,
         };
         let name = format!("channel-{}", deps.config.channel);
         if deps.shared.is_abandoned() {
@@ -575,10 +576,16 @@ impl<'a> Session<'a> {
         match ItemBin::build(&self.cp, serial, &uri, placement, level, self.events_tx.clone()) {
             Ok(bin) => {
                 // Subtitles beside the media air as closed captions.
-                if let Some(cues) = crate::library::subtitles::sidecar_cues(&uri) {
-                    let frame = std::time::Duration::from_nanos(self.cp.rate().frame_ns());
-                    self.cp.captions().add(serial, &placement, super::captions::PopOn::new(&cues, frame));
-                }
+                // Subtitles beside the media air as closed captions; without them, the
+                // captions inside its video do (see `ItemBin::build`).
+                let track = match crate::library::subtitles::sidecar_cues(&uri) {
+                    Some(cues) => {
+                        let frame = std::time::Duration::from_nanos(self.cp.rate().frame_ns());
+                        super::captions::PopOn::new(&cues, frame)
+                    }
+                    None => super::captions::PopOn::default(),
+                };
+                self.cp.captions().add(serial, &placement, track);
                 self.items.insert(serial, active(Some(bin)));
             }
             Err(e) => self.record_failure(airing, Failure::Transient(e.to_string())),

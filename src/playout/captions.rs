@@ -1,6 +1,7 @@
 //! Closed captions as US broadcast carries them: CEA-608 on caption channel 1 (field 1),
-//! pop-on style, in CEA-708 `cc_data` triplets that the H.264 encoder writes into each
-//! picture's SEI user data (ATSC A/53). Players read them there (ffmpeg, VLC, Kodi, Plex).
+//! pop-on style, in CEA-708 `cc_data` triplets written into each access unit's SEI user data
+//! (ATSC A/53) after the H.264 encoder, whichever it is ([`CaptionFeed::insert`]). Players
+//! read them there (ffmpeg, VLC, Kodi, Plex).
 //!
 //! [`PopOn`] turns subtitle cues into the two bytes each video frame carries (608's pace: two
 //! characters or one control code per frame). Each cue is loaded into the decoder's hidden
@@ -11,7 +12,7 @@
 //! loaded in time shows late rather than not at all. Lines are wrapped to 32 columns and
 //! kept to the 4 bottom rows, centred.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -245,8 +246,8 @@ struct Scheduled {
     track: PopOn,
 }
 
-/// The captions of the items the actor has placed, read by the probe that attaches each
-/// frame's bytes ahead of the encoder. The last two frames of every item's window carry
+/// The captions of the items the actor has placed, read by the probe that writes each
+/// frame's bytes into the encoder's output ([`CaptionFeed::insert`]). The last two frames of every item's window carry
 /// erase-displayed-memory, so what an item showed never stays on over the next one.
 #[derive(Clone, Default)]
 pub struct CaptionFeed {
@@ -255,7 +256,12 @@ pub struct CaptionFeed {
 
 #[derive(Default)]
 struct FeedState {
+    /// The channel carries no captions (its setting): the pictures carry no caption SEI.
+    off: bool,
     items: Vec<Scheduled>,
+    /// Captions that came inside an item's video (field-1 608 pairs, padding left out), with
+    /// the running time of their picture, oldest first.
+    embedded: VecDeque<(u64, u64, [u8; 2])>,
     /// Frames that must still carry erase-displayed-memory (an item taken off early).
     clear_frames: u8,
 }
@@ -274,22 +280,30 @@ impl CaptionFeed {
         let mut st = self.state.lock().expect("captions lock");
         let before = st.items.len();
         st.items.retain(|s| s.serial != serial);
+        st.embedded.retain(|(s, _, _)| *s != serial);
         if early && st.items.len() < before {
             st.clear_frames = 2;
         }
     }
 
-    /// The byte pair of the frame at running time `rt_ns`; `None` while no placed item has
-    /// captions (the pictures then carry none).
+    /// Carry captions (`on`, the default) or none at all (the channel's setting).
+    pub fn set_on(&self, on: bool) {
+        self.state.lock().expect("captions lock").off = !on;
+    }
+
+    /// The byte pair of the frame at running time `rt_ns`: padding while no placed item has
+    /// captions (a channel that carries captions says so in every picture, as broadcast
+    /// does: players find the caption service from the first frame); `None` when the channel
+    /// carries none.
     pub fn pair_at(&self, rt_ns: u64, frame_ns: u64) -> Option<[u8; 2]> {
         let edm = [odd_parity(EDM[0]), odd_parity(EDM[1])];
         let mut st = self.state.lock().expect("captions lock");
+        if st.off {
+            return None;
+        }
         if st.clear_frames > 0 {
             st.clear_frames -= 1;
             return Some(edm);
-        }
-        if st.items.is_empty() {
-            return None;
         }
         let Some(item) = st.items.iter().find(|s| s.from_ns <= rt_ns && rt_ns < s.to_ns) else {
             return Some(PADDING);
@@ -301,13 +315,76 @@ impl CaptionFeed {
         if media_ns < 0 {
             return Some(PADDING);
         }
+        if item.track.last_frame().is_none() {
+            // No subtitle file: the captions inside its video, if any, each pair at its
+            // picture's time (or as soon after as the pairs before it leave room for).
+            let serial = item.serial;
+            let due = st.embedded.front().is_some_and(|(s, at, _)| *s == serial && *at <= rt_ns + frame_ns / 2);
+            return Some(if due { st.embedded.pop_front().map_or(PADDING, |(_, _, p)| p) } else { PADDING });
+        }
         Some(item.track.pair(media_ns as u64 / frame_ns.max(1)))
     }
 
-    /// Attach each video frame's caption bytes (CEA-708 `cc_data`, one 608 pair) to the
-    /// buffers leaving `pad`: x264enc writes them into the picture's SEI.
-    pub(crate) fn attach(&self, pad: &gst::Pad, frame_ns: u64) {
+    /// Take the captions inside item `serial`'s decoded video (`GstVideoCaptionMeta`, as
+    /// `avdec_h264` exports a source's A/53 captions) from the frames passing `pad`, each
+    /// with its picture's running time on the channel (`offset_ns` after the item's own).
+    /// A flush (the seek to the item's media position) forgets what was taken before it.
+    pub(crate) fn take_embedded(&self, pad: &gst::Pad, serial: u64, offset_ns: u64) {
+        /// Pairs waiting beyond which the oldest are dropped (~10 s of 608 data).
+        const MAX_WAITING: usize = 300;
         let feed = self.clone();
+        let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
+        pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(ev) = info.event() {
+                match ev.view() {
+                    gst::EventView::Segment(s) => {
+                        *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+                    }
+                    gst::EventView::FlushStop(_) => {
+                        feed.state.lock().expect("captions lock").embedded.retain(|(s, _, _)| *s != serial);
+                    }
+                    _ => {}
+                }
+                return gst::PadProbeReturn::Ok;
+            }
+            let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
+            let pairs: Vec<[u8; 2]> = buffer
+                .iter_meta::<gst_video::VideoCaptionMeta>()
+                .filter(|m| m.caption_type() == gst_video::VideoCaptionType::Cea708Raw)
+                .flat_map(|m| field1_pairs(m.data()))
+                .collect();
+            if pairs.is_empty() {
+                return gst::PadProbeReturn::Ok;
+            }
+            let rt = {
+                let seg = segment.lock().expect("segment lock");
+                buffer.pts().and_then(|pts| seg.as_ref()?.to_running_time(pts))
+            };
+            let Some(rt) = rt else { return gst::PadProbeReturn::Ok };
+            let mut st = feed.state.lock().expect("captions lock");
+            for p in pairs {
+                st.embedded.push_back((serial, rt.nseconds() + offset_ns, p));
+            }
+            while st.embedded.len() > MAX_WAITING {
+                st.embedded.pop_front();
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+
+    /// Write each access unit's caption bytes into the H.264 leaving `pad` (byte-stream,
+    /// one access unit per buffer: `h264parse`'s output), as an ATSC A/53 SEI ([`a53_sei`])
+    /// in front of its first slice. The pair is the one of the frame at the buffer's running
+    /// time.
+    ///
+    /// One path for every encoder, after it, rather than `GstVideoCaptionMeta` ahead of it:
+    /// only x264enc and vah264enc write that meta into the stream; openh264enc (the software
+    /// fallback) and v4l2h264enc (the Pi) drop it, so captions vanished on the Pi and after a
+    /// fallback. Nothing attaches the meta ahead of the encoder any more ([`strip_meta`]
+    /// removes any that reaches it), so no encoder writes a second SEI.
+    pub(crate) fn insert(&self, pad: &gst::Pad, frame_ns: u64) {
+        let feed = self.clone();
+        let count = cc_count(frame_ns);
         let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
         pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             if let Some(ev) = info.event() {
@@ -322,13 +399,117 @@ impl CaptionFeed {
             };
             let Some(rt) = rt else { return gst::PadProbeReturn::Ok };
             let Some(pair) = feed.pair_at(rt.nseconds(), frame_ns) else { return gst::PadProbeReturn::Ok };
-            if let Some(buffer) = info.buffer_mut() {
-                let data = cc_data(pair);
-                gst_video::VideoCaptionMeta::add(buffer.make_mut(), gst_video::VideoCaptionType::Cea708Raw, &data);
+            let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else { return gst::PadProbeReturn::Ok };
+            let with_sei = {
+                let Ok(map) = buffer.map_readable() else { return gst::PadProbeReturn::Ok };
+                insert_before_first_slice(map.as_slice(), &a53_sei(pair, count))
+            };
+            let Some(data) = with_sei else { return gst::PadProbeReturn::Ok };
+            let mut out = gst::Buffer::from_mut_slice(data);
+            {
+                let out = out.get_mut().expect("new buffer");
+                let flags = gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS | gst::BufferCopyFlags::META;
+                if buffer.copy_into(out, flags, ..).is_err() {
+                    return gst::PadProbeReturn::Ok;
+                }
             }
+            *buffer = out;
             gst::PadProbeReturn::Ok
         });
     }
+}
+
+/// The field-1 608 byte pairs (CC1/CC2) in CEA-708 `cc_data` triplets: valid, `cc_type` 0,
+/// padding (0x80 0x80) left out.
+pub fn field1_pairs(cc_data: &[u8]) -> Vec<[u8; 2]> {
+    cc_data
+        .chunks_exact(3)
+        .filter(|t| t[0] & 0x04 != 0 && t[0] & 0x03 == 0 && (t[1] & 0x7f != 0 || t[2] & 0x7f != 0))
+        .map(|t| [t[1], t[2]])
+        .collect()
+}
+
+/// Remove any `GstVideoCaptionMeta` from the raw frames leaving `pad` (the encoder's input):
+/// the captions go in after the encoder ([`CaptionFeed::insert`]), and an encoder that
+/// writes the meta (x264enc, vah264enc) would add a second SEI.
+pub(crate) fn strip_meta(pad: &gst::Pad) {
+    pad.add_probe(gst::PadProbeType::BUFFER, |_, info| {
+        if info.buffer().is_some_and(|b| b.meta::<gst_video::VideoCaptionMeta>().is_some())
+            && let Some(buffer) = info.buffer_mut()
+        {
+            let buffer = buffer.make_mut();
+            while let Some(meta) = buffer.meta_mut::<gst_video::VideoCaptionMeta>() {
+                if meta.remove().is_err() {
+                    break;
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// `cc_count` of a frame `frame_ns` long: CEA-708's 9600 bit/s channel is 600 triplets a
+/// second (ATSC A/53: 20 a frame at 29.97 and 30 fps, 10 at 59.94 and 60).
+pub fn cc_count(frame_ns: u64) -> u8 {
+    ((frame_ns * 600 + 500_000_000) / 1_000_000_000).clamp(1, 31) as u8
+}
+
+/// The SEI NAL unit (with its 4-byte start code) carrying one frame's captions the way ATSC
+/// A/53 and the encoders players are tested with (ffmpeg, x264) write them:
+/// `user_data_registered_itu_t_t35` (country 0xB5, provider 0x0031), `GA94`, type 3
+/// (`cc_data`), process_cc_data_flag, `cc_count` triplets — the field-1 608 `pair` first,
+/// the rest 708 padding (`0xFA 0x00 0x00`: not valid, DTVCC) — and the marker byte 0xFF.
+pub fn a53_sei(pair: [u8; 2], cc_count: u8) -> Vec<u8> {
+    let count = cc_count.clamp(1, 31);
+    let mut payload = vec![0xb5, 0x00, 0x31, b'G', b'A', b'9', b'4', 0x03, 0x40 | count, 0xff];
+    payload.extend(cc_data(pair));
+    for _ in 1..count {
+        payload.extend([0xfa, 0x00, 0x00]);
+    }
+    payload.push(0xff);
+    let mut rbsp = vec![0x04]; // payload type 4: user_data_registered_itu_t_t35
+    let mut size = payload.len();
+    while size >= 255 {
+        rbsp.push(0xff);
+        size -= 255;
+    }
+    rbsp.push(size as u8);
+    rbsp.extend(payload);
+    rbsp.push(0x80); // rbsp_trailing_bits
+    let mut nal = vec![0, 0, 0, 1, 0x06]; // nal_ref_idc 0, type 6 (SEI)
+    let mut zeros = 0;
+    for b in rbsp {
+        if zeros >= 2 && b <= 3 {
+            nal.push(0x03); // emulation prevention
+            zeros = 0;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        nal.push(b);
+    }
+    nal
+}
+
+/// `au` (an H.264 access unit, Annex B byte stream) with `nal` put in front of its first
+/// slice (NAL types 1–5): after the access unit delimiter, SPS, PPS and any SEI already
+/// there (a buffering-period SEI must stay the first). `None`: no slice in `au`.
+pub fn insert_before_first_slice(au: &[u8], nal: &[u8]) -> Option<Vec<u8>> {
+    let mut i = 0;
+    while i + 3 < au.len() {
+        if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
+            if (1..=5).contains(&(au[i + 3] & 0x1f)) {
+                let at = if i > 0 && au[i - 1] == 0 { i - 1 } else { i };
+                let mut out = Vec::with_capacity(au.len() + nal.len());
+                out.extend_from_slice(&au[..at]);
+                out.extend_from_slice(nal);
+                out.extend_from_slice(&au[at..]);
+                return Some(out);
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -459,7 +640,7 @@ mod tests {
     fn the_feed_maps_running_time_to_media_frames_and_clears_before_the_window_ends() {
         let f = FRAME.as_nanos() as u64;
         let feed = CaptionFeed::default();
-        assert_eq!(feed.pair_at(0, f), None, "no captions: no bytes");
+        assert_eq!(feed.pair_at(0, f), Some(PADDING), "no item with captions: padding");
         let track = PopOn::new(&[cue(1000, 2000, &["Hi"])], FRAME);
         // Joined 0.5 s into its media, on the air from running time 10 s to 12 s.
         let placement =
@@ -474,7 +655,83 @@ mod tests {
         feed.remove(7, true);
         assert_eq!(strip(feed.pair_at(0, f).unwrap()), EDM);
         assert_eq!(strip(feed.pair_at(0, f).unwrap()), EDM);
-        assert_eq!(feed.pair_at(0, f), None);
+        assert_eq!(feed.pair_at(0, f), Some(PADDING));
+        feed.set_on(false);
+        assert_eq!(feed.pair_at(rt, f), None, "a channel without captions: no bytes");
+    }
+
+    /// The SEI's RBSP (emulation prevention removed), after its NAL header.
+    fn unescape(nal: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut zeros = 0;
+        for &b in nal {
+            if zeros >= 2 && b == 3 {
+                zeros = 0;
+                continue;
+            }
+            zeros = if b == 0 { zeros + 1 } else { 0 };
+            out.push(b);
+        }
+        out
+    }
+
+    #[test]
+    fn the_a53_sei_carries_the_pair_first_then_708_padding() {
+        let f = FRAME.as_nanos() as u64;
+        assert_eq!(cc_count(f), 20, "29.97 fps");
+        assert_eq!(cc_count(1_001_000_000 / 60), 10, "59.94 fps");
+        assert_eq!(cc_count(40_000_000), 24, "25 fps");
+        let sei = a53_sei([0x94, 0x2f], 20);
+        assert_eq!(&sei[..5], &[0, 0, 0, 1, 0x06]);
+        let rbsp = unescape(&sei[5..]);
+        assert_eq!(rbsp[0], 4, "user_data_registered_itu_t_t35");
+        let size = rbsp[1] as usize;
+        assert_eq!(size, 10 + 3 * 20 + 1);
+        let p = &rbsp[2..2 + size];
+        assert_eq!(&p[..10], &[0xb5, 0x00, 0x31, b'G', b'A', b'9', b'4', 0x03, 0x40 | 20, 0xff]);
+        assert_eq!(&p[10..13], &[0xfc, 0x94, 0x2f]);
+        assert!(p[13..70].chunks(3).all(|t| t == [0xfa, 0x00, 0x00]));
+        assert_eq!(p[70], 0xff);
+        assert_eq!(&rbsp[2 + size..], &[0x80]);
+        // No start code (or what could be taken for one) inside the NAL.
+        assert!(!sei[5..].windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 2));
+    }
+
+    #[test]
+    fn the_sei_goes_after_the_parameter_sets_and_before_the_first_slice() {
+        let aud = [0, 0, 0, 1, 0x09, 0xf0];
+        let sps = [0, 0, 0, 1, 0x67, 0x42, 0x00, 0x1e];
+        let pps = [0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80];
+        let sei = [0, 0, 1, 0x06, 0x05, 0x01, 0xaa, 0x80];
+        let idr = [0, 0, 0, 1, 0x65, 0x88, 0x84];
+        let slice = [0, 0, 1, 0x41, 0x9a, 0x02];
+        let au: Vec<u8> = [&aud[..], &sps, &pps, &sei, &idr, &slice].concat();
+        let ours = a53_sei(PADDING, 20);
+        let out = insert_before_first_slice(&au, &ours).unwrap();
+        assert_eq!(out, [&aud[..], &sps, &pps, &sei, &ours, &idr, &slice].concat());
+        let p: Vec<u8> = [&slice[..]].concat();
+        assert_eq!(insert_before_first_slice(&p, &ours).unwrap(), [&ours[..], &slice].concat());
+        assert_eq!(insert_before_first_slice(&[&sps[..], &pps].concat(), &ours), None);
+    }
+
+    #[test]
+    fn embedded_captions_keep_the_field_1_608_pairs_only() {
+        // CC1 data, field-2 data, 608 padding, an invalid triplet, a DTVCC packet start.
+        let data = [0xfc, 0x94, 0x2f, 0xfd, 0x94, 0x20, 0xfc, 0x80, 0x80, 0xf8, 0xc1, 0xc2, 0xff, 0x02, 0x21];
+        assert_eq!(field1_pairs(&data), vec![[0x94, 0x2f]]);
+        // On the channel: an item without a subtitle file airs them at their picture's time.
+        let f = FRAME.as_nanos() as u64;
+        let feed = CaptionFeed::default();
+        let placement = Placement { air_ns: 0, end_ns: 100 * f, media_ns: 0, joined: false };
+        feed.add(3, &placement, PopOn::default());
+        feed.state.lock().unwrap().embedded.extend([(3, 10 * f, [0x94, 0x2f]), (3, 10 * f, [0x94, 0x2f])]);
+        assert_eq!(feed.pair_at(9 * f, f), Some(PADDING));
+        assert_eq!(feed.pair_at(10 * f, f), Some([0x94, 0x2f]));
+        assert_eq!(feed.pair_at(11 * f, f), Some([0x94, 0x2f]), "a pair that had to wait goes next");
+        assert_eq!(feed.pair_at(12 * f, f), Some(PADDING));
+        feed.state.lock().unwrap().embedded.push_back((3, 50 * f, [0xc1, 0xc2]));
+        feed.remove(3, false);
+        assert!(feed.state.lock().unwrap().embedded.is_empty(), "forgotten with its item");
     }
 
     #[test]

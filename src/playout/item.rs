@@ -26,6 +26,9 @@
 //!    the segment restarts at running time 0), ghost the linked branches with pad offset =
 //!    air running time, link to new mixer pads (each audio branch to its track's mixer) and
 //!    unblock.
+//!    The video branch's input also hands the captions inside the decoded video
+//!    (`GstVideoCaptionMeta`) to the channel's caption feed
+//!    ([`CaptionFeed::take_embedded`](super::captions::CaptionFeed::take_embedded)).
 //! 4. A probe on each branch's input counts what the source delivers (a source that stops
 //!    is told from a starved box by it, [`super::watchdog`]) and, on video, drops frames that
 //!    are already too late for the mixer and tells the decoder (QoS) so it skips work: a busy
@@ -200,6 +203,9 @@ impl ItemBin {
         let slot_ns = placement.end_ns.saturating_sub(placement.air_ns);
 
         let (video, scaled) = build_video_branch(&bin, pipeline.video_caps())?;
+        // Captions inside the source video, as decoded, before videorate repeats or drops
+        // frames: on the channel's time (the ghost pad's offset is the air running time).
+        pipeline.captions().take_embedded(&video.0, serial, placement.air_ns);
         let audio = build_audio_branches(&bin, pipeline.audio_caps(), pipeline.audio_track_count())?;
         let mut outputs = vec![(Kind::Video, 0, false, video)];
         for (track, copy, pads) in audio.branches.iter().cloned() {

@@ -6,7 +6,7 @@
 //! ```text
 //! videotestsrc(black, live) ! caps ─┐
 //! item bins (video, offset) ───────┤ compositor ! caps ! [overlay slot] ! queue ! ENCODER (nice +5)
-//!                                   │     ! [caps] ! h264parse config-interval=-1 ! queue ─┐
+//!                                   │     ! [caps] ! h264parse config-interval=-1 ! caps(au) [+ caption SEI] ! queue ─┐
 //! audiotestsrc(silence, live) ! caps┐                                                    mpegtsmux ! appsink
 //! item bins (audio, offset) ────────┤ audiomixer ! caps ! queue ! [audio slot] ! limiter
 //!                                   │     ! audioconvert ! avenc_aac ! aacparse ! queue ─┘ (× each audio track)
@@ -125,6 +125,8 @@ pub struct PipelineSpec {
     pub item_window: Option<super::graphics::raster::Rect>,
     /// The audio tracks (languages) the channel carries.
     pub audio_tracks: AudioTracks,
+    /// Closed captions in the video, announced in the PMT.
+    pub captions: bool,
 }
 
 /// Where a channel's muxed TS goes, whichever pipeline makes it.
@@ -311,6 +313,9 @@ impl ChannelPipeline {
         };
         let parse = make(H264PARSE)?;
         parse.set_property("config-interval", -1i32);
+        // Whole access units out of the parser: the caption SEI goes in front of each one's
+        // first slice (see `CaptionFeed::insert`).
+        let au_caps = capsfilter(&gst::Caps::builder("video/x-h264").field("alignment", "au").build())?;
         let vmux_queue = make(QUEUE)?;
 
         // Audio: one path per track (see "Audio tracks" above).
@@ -343,7 +348,7 @@ impl ChannelPipeline {
         if let Some(c) = &enc_caps {
             video_chain.push(c);
         }
-        video_chain.extend([&parse, &vmux_queue]);
+        video_chain.extend([&parse, &au_caps, &vmux_queue]);
         pipeline.add_many([&vbg, &vbg_caps]).map_err(setup("add background"))?;
         pipeline.add_many(video_chain.iter().copied()).map_err(setup("add video chain"))?;
         pipeline.add(&mux).map_err(setup("add mux"))?;
@@ -370,7 +375,9 @@ impl ChannelPipeline {
         drop_when_encoder_behind(&venc_queue, backlog, &meter);
         yield_encoder_thread(&venc_queue);
         let captions = CaptionFeed::default();
-        captions.attach(&venc_queue.static_pad("src").expect("src"), rate.frame_ns());
+        captions.set_on(spec.captions);
+        super::captions::strip_meta(&venc_queue.static_pad("src").expect("src"));
+        captions.insert(&parse.static_pad("src").expect("src"), rate.frame_ns());
         mux.link(&appsink).map_err(setup("link mux to appsink"))?;
 
         let this = Self {
@@ -407,6 +414,7 @@ impl ChannelPipeline {
         }
 
         let splitter = Mutex::new(KeyframeSplitter::default());
+        let pmt_captions = spec.captions.then(|| Mutex::new(super::tsscan::PmtCaptions::default()));
         appsink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -420,6 +428,9 @@ impl ChannelPipeline {
                     let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
                     let parts = splitter.lock().expect("splitter lock").split(map.as_slice());
                     for (mut data, key_pts) in parts {
+                        if let Some(pmt) = &pmt_captions {
+                            pmt.lock().expect("pmt lock").rewrite(&mut data);
+                        }
                         output.publisher.continue_counters(&mut data);
                         let data = bytes::Bytes::from(data);
                         let keyframe = key_pts.is_some();
@@ -445,7 +456,7 @@ impl ChannelPipeline {
         &self.audio_caps
     }
 
-    /// The items' closed captions, attached to each frame ahead of the encoder.
+    /// The items' closed captions, written into each access unit after the encoder.
     pub fn captions(&self) -> &CaptionFeed {
         &self.captions
     }

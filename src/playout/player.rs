@@ -47,6 +47,10 @@ pub struct PlayerConfig {
     pub audio_overlay: Option<OverlayFactory>,
     /// Stand-by cover and preview window (see [`super::station`]).
     pub presentation: super::station::Presentation,
+    /// Closed captions from the items' subtitles ([`ChannelSettings::captions`]).
+    ///
+    /// [`ChannelSettings::captions`]: crate::lineup::ChannelSettings::captions
+    pub captions: bool,
 }
 
 /// What a channel does when its encoder fails on air (an error from the encoder, or no output

@@ -327,6 +327,7 @@ async fn start(
         overlay: overlay.as_ref().map(|g| g.video.clone()),
         audio_overlay: overlay.as_ref().map(|g| g.audio.clone()),
         presentation: overlay.as_ref().map(|g| g.presentation.clone()).unwrap_or_default(),
+        captions: ch.settings.captions,
     };
     let output = Output { feed: deps.hub.feed(ch.id), hls: Some(hls) };
     let player = ChannelPlayer::spawn(config, airings, deps.as_run.clone(), deps.clock.clone(), output)?;

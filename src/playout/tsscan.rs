@@ -109,6 +109,132 @@ impl KeyframeSplitter {
     }
 }
 
+/// ATSC A/65 `caption_service_descriptor` for one CEA-608 service: English, line-21 field 1
+/// (CC1), not easy-reader, 4:3. `0xe1`: reserved bits and number_of_services 1; `0x7e`:
+/// digital_cc 0, reserved, line21_field 0; `0x3f 0xff`: easy_reader 0, wide_aspect_ratio 0,
+/// reserved.
+pub const CAPTION_SERVICE_DESCRIPTOR: [u8; 9] = [0x86, 0x07, 0xe1, b'e', b'n', b'g', 0x7e, 0x3f, 0xff];
+
+/// CRC-32/MPEG-2 of a PSI section (polynomial 0x04C11DB7, no reflection, initial all ones,
+/// no final XOR): over a whole section including its CRC, 0.
+pub fn crc32_mpeg2(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= (b as u32) << 24;
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 { (crc << 1) ^ 0x04c1_1db7 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
+/// Says in the PMT that the video carries closed captions: `mpegtsmux` cannot, so each PMT
+/// packet of the output gets [`CAPTION_SERVICE_DESCRIPTOR`] in the video stream's ES info
+/// (section length and CRC recomputed), the way ATSC receivers and players learn of them.
+#[derive(Default)]
+pub struct PmtCaptions {
+    pmt_pid: Option<u16>,
+}
+
+impl PmtCaptions {
+    /// Rewrite the PMT packets in `data` (whole TS packets) in place.
+    pub fn rewrite(&mut self, data: &mut [u8]) {
+        for p in data.chunks_exact_mut(PACKET) {
+            if p[0] != 0x47 || !pusi(p) {
+                continue;
+            }
+            let pid = pid(p);
+            if pid == 0 {
+                self.pmt_pid = pmt_pid_in_pat(p).or(self.pmt_pid);
+            } else if Some(pid) == self.pmt_pid {
+                add_caption_descriptor(p);
+            }
+        }
+    }
+}
+
+/// Add [`CAPTION_SERVICE_DESCRIPTOR`] to the video stream ([`VIDEO_PID`]) of the PMT section
+/// that starts, whole, in TS packet `p`. The packet keeps its size: `mpegtsmux` puts the
+/// section at the packet's end after an adaptation field of stuffing, which shrinks by as
+/// much (or the 0xFF stuffing after the section does). `false` (`p` unchanged): not such a
+/// packet, no room left in it, or the descriptor is there already.
+pub fn add_caption_descriptor(p: &mut [u8]) -> bool {
+    if p.len() != PACKET || p[0] != 0x47 || !pusi(p) {
+        return false;
+    }
+    let afc = (p[3] >> 4) & 0x03;
+    let has_adaptation = afc & 0x02 != 0;
+    if afc & 0x01 == 0 || (has_adaptation && p[4] > 0 && p[5] != 0) {
+        return false; // no payload, or an adaptation field with more than stuffing
+    }
+    let start = 4 + if has_adaptation { 1 + p[4] as usize } else { 0 };
+    // A PMT section starting right after the pointer field.
+    let Some(&0) = p.get(start) else { return false };
+    let s = start + 1;
+    if s + 12 > PACKET || p[s] != 0x02 {
+        return false;
+    }
+    let section_length = (((p[s + 1] & 0x0f) as usize) << 8) | p[s + 2] as usize;
+    let end = s + 3 + section_length; // CRC included
+    if end > PACKET || section_length < 13 || crc32_mpeg2(&p[s..end]) != 0 {
+        return false;
+    }
+    let mut sec = p[s..end - 4].to_vec();
+    let program_info = (((sec[10] & 0x0f) as usize) << 8) | sec[11] as usize;
+    let mut i = 12 + program_info;
+    let mut added = false;
+    while i + 5 <= sec.len() {
+        let es_pid = (((sec[i + 1] & 0x1f) as u16) << 8) | sec[i + 2] as u16;
+        let info_len = (((sec[i + 3] & 0x0f) as usize) << 8) | sec[i + 4] as usize;
+        let to = i + 5 + info_len;
+        if to > sec.len() {
+            return false;
+        }
+        if es_pid == VIDEO_PID {
+            let mut d = i + 5;
+            while d + 2 <= to {
+                if sec[d] == CAPTION_SERVICE_DESCRIPTOR[0] {
+                    return false;
+                }
+                d += 2 + sec[d + 1] as usize;
+            }
+            sec.splice(to..to, CAPTION_SERVICE_DESCRIPTOR);
+            let info_len = info_len + CAPTION_SERVICE_DESCRIPTOR.len();
+            sec[i + 3] = (sec[i + 3] & 0xf0) | (info_len >> 8) as u8;
+            sec[i + 4] = info_len as u8;
+            added = true;
+            break;
+        }
+        i = to;
+    }
+    if !added {
+        return false;
+    }
+    let section_length = sec.len() - 3 + 4;
+    sec[1] = (sec[1] & 0xf0) | (section_length >> 8) as u8;
+    sec[2] = section_length as u8;
+    let crc = crc32_mpeg2(&sec);
+    sec.extend(crc.to_be_bytes());
+    // pointer field + section; what is left of the 184 bytes is stuffing.
+    let Some(room) = (PACKET - 4).checked_sub(1 + sec.len()) else { return false };
+    let mut out = Vec::with_capacity(PACKET);
+    out.extend_from_slice(&p[..4]);
+    if has_adaptation && room > 0 {
+        out.push((room - 1) as u8);
+        if room > 1 {
+            out.push(0x00);
+            out.resize(out.len() + room - 2, 0xff);
+        }
+    } else {
+        out[3] = (out[3] & 0xcf) | 0x10; // payload only
+    }
+    out.push(0);
+    out.extend_from_slice(&sec);
+    out.resize(PACKET, 0xff);
+    p.copy_from_slice(&out);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +260,70 @@ mod tests {
         let s = [0x00, 0xb0, 0x0d, 0x00, 0x01, 0xc1, 0x00, 0x00, 0x00, 0x01, 0xe0 | (pmt >> 8) as u8, pmt as u8];
         p[5..5 + s.len()].copy_from_slice(&s);
         p
+    }
+
+    /// A PMT as `mpegtsmux` writes it: program 1, PCR on the video, H.264 on 256, AAC on 257
+    /// with an ISO 639 descriptor.
+    fn pmt(pid: u16) -> Vec<u8> {
+        let mut p = packet(pid, true, false);
+        p[4] = 0;
+        let mut sec = vec![0x02, 0xb0, 0x00, 0x00, 0x01, 0xc1, 0x00, 0x00, 0xe1, 0x00, 0xf0, 0x00];
+        sec.extend([0x1b, 0xe1, 0x00, 0xf0, 0x00]);
+        sec.extend([0x0f, 0xe1, 0x01, 0xf0, 0x06, 0x0a, 0x04, b'e', b'n', b'g', 0x00]);
+        let len = sec.len() - 3 + 4;
+        sec[2] = len as u8;
+        let crc = crc32_mpeg2(&sec);
+        sec.extend(crc.to_be_bytes());
+        p[5..5 + sec.len()].copy_from_slice(&sec);
+        p
+    }
+
+    #[test]
+    fn crc32_mpeg2_check_value() {
+        assert_eq!(crc32_mpeg2(b"123456789"), 0x0376_e6e7);
+    }
+
+    #[test]
+    fn the_pmt_gets_the_caption_service_descriptor_on_the_video_stream_only() {
+        let mut data = [pat(0x20), pmt(0x20)].concat();
+        let before = data.clone();
+        let mut w = PmtCaptions::default();
+        w.rewrite(&mut data);
+        assert_eq!(data[..PACKET], before[..PACKET], "the PAT stays");
+        let p = &data[PACKET..];
+        let len = (((p[6] & 0x0f) as usize) << 8) | p[7] as usize;
+        assert_eq!(crc32_mpeg2(&p[5..5 + 3 + len]), 0, "a valid CRC");
+        assert_eq!(&p[17..22], &[0x1b, 0xe1, 0x00, 0xf0, 9], "video ES info: 9 bytes");
+        assert_eq!(&p[22..31], &CAPTION_SERVICE_DESCRIPTOR);
+        assert_eq!(&p[31..42], &before[PACKET + 22..PACKET + 33], "the audio entry, unchanged");
+        assert!(p[5 + 3 + len..].iter().all(|&b| b == 0xff), "stuffing after the section");
+        // Once is enough: a second pass (the splitter's repeated PMT) changes nothing.
+        let once = data.clone();
+        w.rewrite(&mut data);
+        assert_eq!(data, once);
+        // As mpegtsmux writes it: the section at the packet's end, after an adaptation
+        // field of stuffing, which gives up 9 bytes.
+        let plain = pmt(0x20);
+        let sec_len = 3 + plain[7] as usize;
+        let mut muxed = plain[..4].to_vec();
+        muxed[3] = 0x30;
+        let af = PACKET - 4 - 1 - sec_len;
+        muxed.push((af - 1) as u8);
+        muxed.push(0x00);
+        muxed.resize(4 + af, 0xff);
+        muxed.push(0);
+        muxed.extend_from_slice(&plain[5..5 + sec_len]);
+        assert_eq!(muxed.len(), PACKET);
+        assert!(add_caption_descriptor(&mut muxed));
+        assert_eq!(muxed[4] as usize, af - 1 - 9, "the adaptation field shrank");
+        let s = &muxed[4 + af - 9 + 1..];
+        assert_eq!(s.len(), sec_len + 9);
+        assert_eq!(crc32_mpeg2(s), 0);
+        assert_eq!(&s[12..17], &[0x1b, 0xe1, 0x00, 0xf0, 9]);
+        assert_eq!(&s[17..26], &CAPTION_SERVICE_DESCRIPTOR);
+        // Not a PMT: untouched.
+        let mut other = packet(0x21, true, false);
+        assert!(!add_caption_descriptor(&mut other));
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub struct ChannelEntry {
     pub era: Option<CardEra>,
     /// Generate bumper cards where the library has none.
     pub generated_bumpers: Option<bool>,
+    /// Closed captions from the items' subtitles.
+    pub captions: Option<bool>,
     /// `[[channel.off_air]]` tables: hours off the air.
     pub off_air: Option<Vec<OffAirHours>>,
     /// `[channel.guide]`: a guide channel's preview and music kinds.
@@ -178,7 +180,20 @@ impl ChannelEntry {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { base.$f = v.clone(); } )* };
         }
-        set!(mode, break_style, lower_thirds, clock, profile, bug, kind, era, generated_bumpers, off_air, guide);
+        set!(
+            mode,
+            break_style,
+            lower_thirds,
+            clock,
+            profile,
+            bug,
+            kind,
+            era,
+            generated_bumpers,
+            captions,
+            off_air,
+            guide
+        );
         if self.rating_limit.is_some() {
             base.rating_limit = self.rating_limit.clone();
         }

@@ -22,7 +22,9 @@ pub fn probe(path: &Path, stream: &str, what: &str, entries: &str) -> Vec<HashMa
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .filter(|l| !l.trim().is_empty())
+        // A frame's second side data (x264's version SEI after the captions, say) comes on a
+        // line of its own: not a frame.
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("side_data"))
         .map(|l| l.split('|').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
         .collect()
 }

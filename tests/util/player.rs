@@ -86,6 +86,7 @@ pub fn x264_config(profile: OutputProfile) -> PlayerConfig {
         overlay: None,
         audio_overlay: None,
         presentation: Default::default(),
+        captions: true,
         loudness: None,
         audio_tracks: Default::default(),
     }
@@ -99,13 +100,17 @@ pub fn spawn(
     log: Arc<Log>,
     hls: Option<HlsWriter>,
 ) -> ChannelPlayer {
-    let output = Output { feed: hub.feed(ChannelId(1)), hls };
-    ChannelPlayer::spawn(
-        x264_config(profile),
-        horizons::fixed(Horizon::of(airings)),
-        log,
-        Arc::new(SystemClock),
-        output,
-    )
-    .unwrap()
+    spawn_config(x264_config(profile), airings, hub, log, hls)
+}
+
+/// Channel 1 with `config` playing `airings` on the system clock into `hub` (and `hls`).
+pub fn spawn_config(
+    config: PlayerConfig,
+    airings: Vec<Airing>,
+    hub: &StreamHub,
+    log: Arc<Log>,
+    hls: Option<HlsWriter>,
+) -> ChannelPlayer {
+    let output = Output { feed: hub.feed(config.channel), hls };
+    ChannelPlayer::spawn(config, horizons::fixed(Horizon::of(airings)), log, Arc::new(SystemClock), output).unwrap()
 }

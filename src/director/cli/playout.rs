@@ -105,6 +105,7 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
         overlay: None,
         audio_overlay: None,
         presentation: Default::default(),
+        captions: true,
         loudness: None,
         audio_tracks: Default::default(),
     };

@@ -151,6 +151,9 @@ pub struct ChannelOpts {
     /// On-screen clock: on or off.
     #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
     pub clock: Option<bool>,
+    /// Closed captions (from the items' subtitles): on or off.
+    #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+    pub captions: Option<bool>,
     /// What the channel is: regular, or guide (a programme guide of every channel).
     #[arg(long)]
     pub kind: Option<String>,
@@ -332,6 +335,9 @@ impl ChannelOpts {
         }
         if let Some(v) = self.clock {
             s.clock = v;
+        }
+        if let Some(v) = self.captions {
+            s.captions = v;
         }
         if let Some(v) = &self.kind {
             s.kind = enum_arg(v, "kind", "regular, guide")?;

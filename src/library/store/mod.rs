@@ -498,6 +498,18 @@ pub fn art_of(conn: &Connection, ids: &[MediaId]) -> rusqlite::Result<std::colle
     Ok(out)
 }
 
+/// The URI of each of `ids` still in the library.
+pub fn uris_of(conn: &Connection, ids: &[MediaId]) -> rusqlite::Result<Vec<(MediaId, String)>> {
+    let mut out = Vec::new();
+    let mut st = conn.prepare_cached("SELECT uri FROM content_items WHERE id = ?1")?;
+    for id in ids {
+        if let Some(uri) = st.query_row([id.0], |r| r.get::<_, String>(0)).optional()? {
+            out.push((*id, uri));
+        }
+    }
+    Ok(out)
+}
+
 /// Store a probe result: playable with facts, or unplayable with the reason.
 pub fn set_probe(
     conn: &Connection,

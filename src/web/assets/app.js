@@ -546,6 +546,7 @@ async function channelEditor(main, id) {
       field('Opacity', h('input', { type: 'number', name: 'bug_opacity', value: s.bug.opacity, min: 0, max: 1, step: 0.05 }))),
     h('div', {}, h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'lower_thirds', checked: s.lower_thirds }), 'Now/next lower thirds'),
       h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'clock', checked: s.clock }), 'Clock'),
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'captions', checked: s.captions }), 'Closed captions'),
       h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'enabled', checked: c.enabled }), 'Enabled')),
     h('div', { class: 'actions' }, h('button', { class: 'primary', type: 'submit' }, 'Save channel'),
       h('button', { type: 'button', class: 'danger', onclick: async () => {
@@ -556,7 +557,7 @@ async function channelEditor(main, id) {
     ev.preventDefault();
     const f = new FormData(form), g = (k) => String(f.get(k) || '').trim();
     const settings = { ...s, break_style: g('break_style'), mode: g('mode'), rating_limit: g('rating_limit') || null, default_fill: g('default_fill') || null,
-      group: g('group') || null, lower_thirds: f.has('lower_thirds'), clock: f.has('clock'),
+      group: g('group') || null, lower_thirds: f.has('lower_thirds'), clock: f.has('clock'), captions: f.has('captions'),
       profile: { format: g('format'), frame_rate: g('frame_rate'), video_kbps: Number(g('video_kbps')), audio_kbps: Number(g('audio_kbps')) },
       bug: { ...s.bug, rule: g('bug_rule'), corner: g('bug_corner'), text: g('bug_text') || null, image: g('bug_image') || null, opacity: Number(g('bug_opacity')) } };
     try {

@@ -164,6 +164,18 @@ impl EncCore {
         Ok(())
     }
 
+    /// Whether the real element writes a frame's `GstVideoCaptionMeta` into an SEI:
+    /// `vah264enc`/`vah264lpenc` do when `cc-insert` is on (gstvah264enc.c, its default);
+    /// `v4l2h264enc` ignores it (gstv4l2videoenc.c never reads caption meta).
+    /// `vaapih264enc` keeps what the double did before (the private x264enc writes it).
+    fn writes_caption_meta(&self, enc: &gst_video::VideoEncoder) -> bool {
+        match self.spec.element {
+            "v4l2h264enc" => false,
+            "vah264enc" | "vah264lpenc" => enc.property::<bool>("cc-insert"),
+            _ => true,
+        }
+    }
+
     /// `GstVideoEncoder::handle_frame`.
     pub fn handle_frame(
         &self,
@@ -183,7 +195,14 @@ impl EncCore {
                 return Err(gst::FlowError::Flushing);
             }
         }
-        let input = frame.input_buffer_owned().ok_or(gst::FlowError::Error)?;
+        let mut input = frame.input_buffer_owned().ok_or(gst::FlowError::Error)?;
+        if !self.writes_caption_meta(enc) && input.meta::<gst_video::VideoCaptionMeta>().is_some() {
+            // The private x264enc would write the meta into an SEI; the hardware does not.
+            let buffer = input.make_mut();
+            while let Some(meta) = buffer.meta_mut::<gst_video::VideoCaptionMeta>() {
+                meta.remove().map_err(|_| gst::FlowError::Error)?;
+            }
+        }
         let guard = self.engine.lock().expect("engine");
         let engine = guard.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
         engine.push(input)?;
