@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
-use util::ts::TsFollower;
+use util::ts::{NTSC_FRAME_TICKS, Step, TsFollower};
 use util::{Clip, Home};
 
 const CHANNELS: [&str; 4] = ["2", "3", "4", "5"];
@@ -346,4 +346,21 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
 fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// What the soak counts as a skipped frame and what as a discontinuity.
+#[test]
+fn pts_steps_are_told_apart() {
+    let f = NTSC_FRAME_TICKS;
+    assert_eq!(Step::of(f, f), Step::One);
+    assert_eq!(Step::of(f + 1, f), Step::One);
+    // 339504489 -> 339510494: the step CI saw, one frame dropped.
+    assert_eq!(Step::of(339_510_494 - 339_504_489, f), Step::Skipped(1));
+    assert_eq!(Step::of(4 * f, f), Step::Skipped(3));
+    assert_eq!(Step::of(-f, f), Step::Odd);
+    assert_eq!(Step::of(f / 2, f), Step::Odd);
+    assert_eq!(Step::of(f + f / 3, f), Step::Odd);
+    assert_eq!(Step::of(20 * f, f), Step::Odd);
+    // Across the 33-bit wrap.
+    assert_eq!(Step::of(f - (1 << 33), f), Step::One);
 }

@@ -8,6 +8,32 @@ pub const NTSC_FRAME_TICKS: i64 = 3003;
 /// discontinuity (half a second).
 pub const MAX_SKIPPED_RUN: i64 = 15;
 
+/// One step between consecutive video PTS, in frames of `frame` ticks (±2 ticks of rounding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The next frame.
+    One,
+    /// Forward by a few whole frames: this many frames the encoder dropped (at most
+    /// [`MAX_SKIPPED_RUN`]); held on screen, the timeline intact.
+    Skipped(i64),
+    /// Anything else: backwards, a fraction of a frame, or a jump.
+    Odd,
+}
+
+impl Step {
+    /// Classify the PTS difference `ticks` (wrapped at 2^33).
+    pub fn of(ticks: i64, frame: i64) -> Self {
+        let step = ticks.rem_euclid(1 << 33);
+        let frames = (step + frame / 2) / frame;
+        let whole = (step - frames * frame).abs() <= 2;
+        match frames {
+            1 if whole => Self::One,
+            2..=MAX_SKIPPED_RUN if whole => Self::Skipped(frames - 1),
+            _ => Self::Odd,
+        }
+    }
+}
+
 /// Follows one viewer's bytes.
 #[derive(Debug, Default)]
 pub struct TsFollower {
@@ -109,13 +135,10 @@ impl TsFollower {
                 | i64::from(b[4] >> 1);
             self.video_frames += 1;
             if let Some(prev) = self.last_pts {
-                let step = (pts - prev).rem_euclid(1 << 33);
-                let frames = (step + NTSC_FRAME_TICKS / 2) / NTSC_FRAME_TICKS;
-                let whole = (step - frames * NTSC_FRAME_TICKS).abs() <= 2;
-                match frames {
-                    1 if whole => {}
-                    2..=MAX_SKIPPED_RUN if whole => self.skipped_frames += (frames - 1) as u64,
-                    _ => self.discontinuities.push((prev, pts)),
+                match Step::of(pts - prev, NTSC_FRAME_TICKS) {
+                    Step::One => {}
+                    Step::Skipped(n) => self.skipped_frames += n as u64,
+                    Step::Odd => self.discontinuities.push((prev, pts)),
                 }
             }
             self.last_pts = Some(pts);
@@ -319,9 +342,10 @@ impl Timing {
     pub fn skipped_frames(&self, frame: i64) -> Vec<(i64, i64)> {
         self.video_pes
             .windows(2)
-            .map(|w| (w[0].1, (w[1].1 - w[0].1).rem_euclid(1 << 33)))
-            .filter(|&(_, s)| s > frame + 1 && ((s + 1) % frame) <= 2)
-            .map(|(at, s)| (at, (s + 1) / frame - 1))
+            .filter_map(|w| match Step::of(w[1].1 - w[0].1, frame) {
+                Step::Skipped(n) => Some((w[0].1, n)),
+                _ => None,
+            })
             .collect()
     }
 
