@@ -167,13 +167,15 @@ pub fn clear_all(conn: &Connection, now_ms: i64) -> Result<Vec<AlertId>, AlertSt
 }
 
 /// Check `req` against the lineup and store it, in one transaction (daemon or CLI process).
-/// The transaction takes the write lock first (`BEGIN IMMEDIATE`): a deferred one read the
-/// lineup, and if the daemon committed anything before the insert, SQLite refused to turn
-/// the stale read into a write ("database is locked" at once, without waiting), and an alert
-/// raised from the CLI while the daemon was busy was lost. An identical alert (same message, mode and channels) that is still live or pending is
-/// returned instead of stacking a copy, so home automations may retry freely.
+/// The transaction takes the write lock first (`BEGIN IMMEDIATE`, every Retrovue
+/// connection's default: `db::configure`): a deferred one read the lineup, and if the daemon
+/// committed anything before the insert, SQLite refused to turn the stale read into a write
+/// ("database is locked" at once, without waiting), and an alert raised from the CLI while
+/// the daemon was busy was lost. An identical alert (same message, mode and channels) that is
+/// still live or pending is returned instead of stacking a copy, so home automations may
+/// retry freely.
 pub fn raise(conn: &mut Connection, req: &AlertRequest, now_ms: i64) -> Result<Raised, EmergencyError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(AlertStoreError::from)?;
+    let tx = conn.transaction().map_err(AlertStoreError::from)?;
     let lineup = crate::lineup::store::lineup(&tx)?;
     let new = req.validate(&lineup, from_ms(now_ms))?;
     if let Some(same) = pending(&tx, now_ms)?

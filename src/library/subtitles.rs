@@ -23,21 +23,31 @@ pub struct Cue {
 /// The cues of a SubRip file, in start order (blocks without a valid timing or text are left
 /// out).
 pub fn parse_srt(text: &str) -> Vec<Cue> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n").replace('\r', "\n");
-    let mut cues = Vec::new();
-    for block in text.split("\n\n") {
-        let mut lines = block.lines().map(str::trim_end).skip_while(|l| l.trim().is_empty());
-        let Some(first) = lines.next() else { continue };
-        // The counter line is optional in practice: the timing line may come first.
-        let timing = if first.contains("-->") { Some(first) } else { lines.next() };
-        let Some((start, end)) = timing.and_then(parse_timing) else { continue };
-        let lines: Vec<String> =
-            lines.map(strip_markup).map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
-        if lines.is_empty() || end <= start {
-            continue;
-        }
-        cues.push(Cue { start, end, lines });
-    }
+    in_order(
+        normalise(text).split("\n\n").filter_map(|block| cue(block, |l| strip_markup(l, &[('<', '>'), ('{', '}')]))),
+    )
+}
+
+/// `text` without a byte-order mark, its line ends `\n`.
+fn normalise(text: &str) -> String {
+    text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// The cue of one block of a SubRip or WebVTT file: an optional identifier line (SubRip's
+/// counter, WebVTT's cue id), the timing line, then the text lines as `text` makes them
+/// plain. `None` for a block without timing or text, or one that ends before it starts.
+fn cue(block: &str, text: impl Fn(&str) -> String) -> Option<Cue> {
+    let mut lines = block.lines().map(str::trim_end).skip_while(|l| l.trim().is_empty());
+    let first = lines.next()?;
+    let timing = if first.contains("-->") { Some(first) } else { lines.next() };
+    let (start, end) = timing.and_then(parse_timing)?;
+    let lines: Vec<String> = lines.map(text).map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
+    (!lines.is_empty() && end > start).then_some(Cue { start, end, lines })
+}
+
+/// `cues` in start order.
+fn in_order(cues: impl Iterator<Item = Cue>) -> Vec<Cue> {
+    let mut cues: Vec<Cue> = cues.collect();
     cues.sort_by_key(|c| c.start);
     cues
 }
@@ -48,46 +58,25 @@ pub fn parse_srt(text: &str) -> Vec<Cue> {
 /// (`&amp;`, `&lt;`, `&gt;`, `&nbsp;`, …) decoded. A file that does not start with `WEBVTT`
 /// has no cues (as players refuse it).
 pub fn parse_vtt(text: &str) -> Vec<Cue> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n").replace('\r', "\n");
+    let text = normalise(text);
     let mut blocks = text.split("\n\n");
     let header = blocks.next().unwrap_or("");
     let magic = header.lines().next().unwrap_or("");
     if !(magic == "WEBVTT" || magic.starts_with("WEBVTT ") || magic.starts_with("WEBVTT\t")) {
         return Vec::new();
     }
-    let mut cues = Vec::new();
-    for block in blocks {
-        let mut lines = block.lines().skip_while(|l| l.trim().is_empty());
-        let Some(first) = lines.next() else { continue };
+    let is_cue = |block: &&str| {
+        let first = block.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         let keyword = first.split([' ', '\t']).next().unwrap_or("");
-        if matches!(keyword, "NOTE" | "STYLE" | "REGION") && !first.contains("-->") {
-            continue;
-        }
-        let timing = if first.contains("-->") { Some(first) } else { lines.next() };
-        let Some((start, end)) = timing.filter(|t| t.contains("-->")).and_then(parse_timing) else { continue };
-        let lines: Vec<String> = lines.map(vtt_text).map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
-        if lines.is_empty() || end <= start {
-            continue;
-        }
-        cues.push(Cue { start, end, lines });
-    }
-    cues.sort_by_key(|c| c.start);
-    cues
+        !matches!(keyword, "NOTE" | "STYLE" | "REGION") || first.contains("-->")
+    };
+    in_order(blocks.filter(is_cue).filter_map(|block| cue(block, vtt_text)))
 }
 
 /// A WebVTT cue text line as plain text: tags (`<i>`, `<c.yellow>`, `<v Bob>`,
 /// `<00:00:01.500>`) dropped, character references decoded.
 fn vtt_text(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut in_tag = false;
-    for c in line.chars() {
-        match (in_tag, c) {
-            (false, '<') => in_tag = true,
-            (true, '>') => in_tag = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
+    let out = strip_markup(line, &[('<', '>')]);
     const REFS: [(&str, &str); 7] =
         [("&lt;", "<"), ("&gt;", ">"), ("&nbsp;", " "), ("&lrm;", ""), ("&rlm;", ""), ("&quot;", "\""), ("&amp;", "&")];
     REFS.iter().fold(out, |s, (from, to)| s.replace(from, to))
@@ -140,17 +129,22 @@ fn parse_time(s: &str) -> Option<Duration> {
     Some(Duration::from_millis(((h * 60 + m) * 60 + sec) * 1000 + ms))
 }
 
-/// The line without HTML-like tags (`<i>`, `</font>`) and ASS overrides (`{\an8}`).
-fn strip_markup(line: &str) -> String {
+/// The line without what stands between each of `brackets` (open, close): HTML-like tags
+/// (`<i>`, `</font>`) and, in SubRip, ASS overrides (`{\an8}`).
+fn strip_markup(line: &str, brackets: &[(char, char)]) -> String {
     let mut out = String::with_capacity(line.len());
-    let mut depth: Option<char> = None;
+    let mut inside: Option<char> = None;
     for c in line.chars() {
-        match (depth, c) {
-            (None, '<') => depth = Some('>'),
-            (None, '{') => depth = Some('}'),
-            (Some(close), c) if c == close => depth = None,
-            (Some(_), _) => {}
-            (None, c) => out.push(c),
+        match inside {
+            Some(close) => {
+                if c == close {
+                    inside = None;
+                }
+            }
+            None => match brackets.iter().find(|(open, _)| *open == c) {
+                Some(&(_, close)) => inside = Some(close),
+                None => out.push(c),
+            },
         }
     }
     out

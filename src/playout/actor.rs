@@ -575,7 +575,6 @@ impl<'a> Session<'a> {
         tracing::debug!(serial, title = %airing.title, air_ns = placement.air_ns, media_ns = placement.media_ns, joined = placement.joined, ?level, "preparing item");
         match ItemBin::build(&self.cp, serial, &uri, placement, level, self.events_tx.clone()) {
             Ok(bin) => {
-                // Subtitles beside the media air as closed captions.
                 // Subtitles beside the media air as closed captions; without them, the
                 // captions inside its video do (see `ItemBin::build`).
                 let track = match crate::library::subtitles::sidecar_cues(&uri) {

@@ -20,6 +20,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 
+use super::pipeline::running_ns;
 use super::timeline::Placement;
 use crate::library::subtitles::Cue;
 
@@ -356,14 +357,12 @@ impl CaptionFeed {
             if pairs.is_empty() {
                 return gst::PadProbeReturn::Ok;
             }
-            let rt = {
-                let seg = segment.lock().expect("segment lock");
-                buffer.pts().and_then(|pts| seg.as_ref()?.to_running_time(pts))
+            let Some(rt) = running_ns(&segment.lock().expect("segment lock"), buffer) else {
+                return gst::PadProbeReturn::Ok;
             };
-            let Some(rt) = rt else { return gst::PadProbeReturn::Ok };
             let mut st = feed.state.lock().expect("captions lock");
             for p in pairs {
-                st.embedded.push_back((serial, rt.nseconds() + offset_ns, p));
+                st.embedded.push_back((serial, rt + offset_ns, p));
             }
             while st.embedded.len() > MAX_WAITING {
                 st.embedded.pop_front();
@@ -393,12 +392,9 @@ impl CaptionFeed {
                 }
                 return gst::PadProbeReturn::Ok;
             }
-            let rt = {
-                let seg = segment.lock().expect("segment lock");
-                info.buffer().and_then(|b| seg.as_ref()?.to_running_time(b.pts()?))
-            };
+            let rt = info.buffer().and_then(|b| running_ns(&segment.lock().expect("segment lock"), b));
             let Some(rt) = rt else { return gst::PadProbeReturn::Ok };
-            let Some(pair) = feed.pair_at(rt.nseconds(), frame_ns) else { return gst::PadProbeReturn::Ok };
+            let Some(pair) = feed.pair_at(rt, frame_ns) else { return gst::PadProbeReturn::Ok };
             let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else { return gst::PadProbeReturn::Ok };
             let with_sei = {
                 let Ok(map) = buffer.map_readable() else { return gst::PadProbeReturn::Ok };

@@ -658,7 +658,10 @@ impl PadReleaser {
 }
 
 /// A buffer's running time (ns) in `segment`.
-fn running_ns(segment: &Option<gst::FormattedSegment<gst::ClockTime>>, buffer: &gst::BufferRef) -> Option<u64> {
+pub(super) fn running_ns(
+    segment: &Option<gst::FormattedSegment<gst::ClockTime>>,
+    buffer: &gst::BufferRef,
+) -> Option<u64> {
     let seg = segment.as_ref()?;
     Some(seg.to_running_time(buffer.pts()?)?.nseconds())
 }
