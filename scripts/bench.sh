@@ -515,7 +515,7 @@ tsn="tests/broadcast_ts.rs, 60 s of /stream/N.ts crossing $(bench_kv "$tsl" chan
 row "ts: continuity-counter errors" "$(bench_kv "$tsl" cc_errors)" "" "0" eq 0 "#18" "$tsn"
 row "ts: PCR interval, max" "$(bench_kv "$tsl" pcr_interval_max_ms)" "ms" "<= 40 ms" le 40 "#18" "TR 101 290 2.3; $tsn"
 row "ts: PCR jitter against the PTS clock" "$(bench_kv "$tsl" pcr_dts_spread_ns)" "ns" "<= 500 ns" le 500 "#18" \
-  "spread of PCR - DTS at every video PES carrying a PCR; TR 101 290 PCR_AC against byte position is $(bench_kv "$tsl" pcr_ac_vbr_ns) ns on this variable-rate (unpadded) HTTP stream, meaningful only at constant bitrate"
+  "spread of PCR - DTS at every PES start carrying a PCR (on the main audio track); TR 101 290 PCR_AC against byte position is $(bench_kv "$tsl" pcr_ac_vbr_ns) ns on this variable-rate (unpadded) HTTP stream, meaningful only at constant bitrate"
 row "ts: PAT interval, max" "$(bench_kv "$tsl" pat_max_ms)" "ms" "<= 100 ms" le 100 "#18" "TR 101 290 allows 500 ms; $tsn"
 row "ts: PMT interval, max" "$(bench_kv "$tsl" pmt_max_ms)" "ms" "<= 100 ms" le 100 "#18" "TR 101 290 allows 500 ms; $tsn"
 row "ts: PTS steps not one video frame / one AAC frame" "$(bench_kv "$tsl" pts_step_errors)" "" "0" eq 0 "#18" "$tsn"

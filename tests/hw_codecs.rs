@@ -211,15 +211,7 @@ async fn a_decoder_failing_on_one_item_leaves_the_next_item_playing() {
     home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
     home.ok(&["source", "add", "--folder", media.join("ads").to_str().unwrap(), "--kind", "commercials"]);
     home.ok(&["scan", "--no-loudness"]);
-    let file = home.path().join("channels.toml");
-    std::fs::write(
-        &file,
-        "[[channel]]\nnumber = \"2\"\nname = \"Echo TV\"\nmode = \"always_on\"\ndefault_fill = \"Echo\"\n\
-         [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Echo\"\n",
-    )
-    .unwrap();
-    home.ok(&["channel", "import", file.to_str().unwrap()]);
-    home.ok(&["schedule", "build", "--days", "1"]);
+    util::series_channel(&home, "Echo TV", "Echo");
     // Whichever hardware decoder decodebin plugs fails half a second into a stream of that
     // size (a failure at caps time would only make decodebin plug avdec_h264 instead).
     let fail = ["v4l2h264dec", "v4l2slh264dec", "vah264dec"]

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
-use util::ts::{NTSC_FRAME_TICKS, Step, TsFollower};
+use util::ts::{NTSC_FRAME_TICKS, SKIPPED_ONE_IN, Step, TsFollower, few_skipped};
 use util::{Clip, Home};
 
 const CHANNELS: [&str; 4] = ["2", "3", "4", "5"];
@@ -73,11 +73,6 @@ struct Tally {
     skipped: u64,
     problems: Vec<String>,
 }
-
-/// The share of frames the encoder may drop while the box is short of CPU (the soak's own 20
-/// viewers load a 2-core box fully): one in 500. A drop shows as one frame held for two,
-/// not as black or a jump; more than this is a channel that cannot keep up.
-const MAX_SKIPPED_SHARE: f64 = 0.002;
 
 /// One viewer session: connect, read for `hold`, check what arrived.
 fn watch(addr: &str, number: &str, hold: Duration, tally: &Mutex<Tally>) {
@@ -248,11 +243,10 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     );
     assert!(t.sessions >= VIEWERS as u64, "too few sessions: {}", t.sessions);
     assert!(
-        t.skipped as f64 <= t.frames as f64 * MAX_SKIPPED_SHARE,
-        "the encoder dropped {} of {} frames viewers received (more than {:.1}%)",
+        few_skipped(t.skipped, t.frames, 0),
+        "the encoder dropped {} of {} frames viewers received (more than one in {SKIPPED_ONE_IN})",
         t.skipped,
-        t.frames,
-        MAX_SKIPPED_SHARE * 100.0
+        t.frames
     );
     // Item bins come and go every few seconds: each must reach NULL before it is dropped.
     let complaints = util::gst_complaints(&daemon.stderr());

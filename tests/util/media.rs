@@ -11,6 +11,14 @@ use retrovue::playout::timeline::Anchor;
 
 use super::player::Log;
 
+/// What ffmpeg decodes from `input` and writes to its standard output with `args` (the
+/// output options, ending in `-`): raw pixels or samples for a test to measure.
+pub fn decoded(input: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(input).args(args).output().unwrap();
+    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
 /// `ffprobe -show_entries` of one stream kind, one map per line.
 pub fn probe(path: &Path, stream: &str, what: &str, entries: &str) -> Vec<HashMap<String, String>> {
     let out = Command::new("ffprobe")

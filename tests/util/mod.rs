@@ -304,11 +304,19 @@ pub fn echo_channel(home: &Home, episode_secs: f64, spots: usize, spot_secs: f64
     home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
     home.ok(&["source", "add", "--folder", media.join("ads").to_str().unwrap(), "--kind", "commercials"]);
     home.ok(scan);
+    series_channel(home, "Echo TV", "Echo");
+}
+
+/// Channel 2, `name`, always on, `series` in every half-hour slot (and as its fill),
+/// imported and its schedule built for a day.
+pub fn series_channel(home: &Home, name: &str, series: &str) {
     let file = home.path().join("channels.toml");
     std::fs::write(
         &file,
-        "[[channel]]\nnumber = \"2\"\nname = \"Echo TV\"\nmode = \"always_on\"\ndefault_fill = \"Echo\"\n\
-         [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"Echo\"\n",
+        format!(
+            "[[channel]]\nnumber = \"2\"\nname = \"{name}\"\nmode = \"always_on\"\ndefault_fill = \"{series}\"\n\
+             [[channel.slot]]\nstart = \"00:00\"\nlength = 30\nseries = \"{series}\"\n"
+        ),
     )
     .unwrap();
     home.ok(&["channel", "import", file.to_str().unwrap()]);

@@ -8,6 +8,18 @@ pub const NTSC_FRAME_TICKS: i64 = 3003;
 /// discontinuity (half a second).
 pub const MAX_SKIPPED_RUN: i64 = 15;
 
+/// The frames the encoder may drop while the box is short of CPU (the soak's own 20 viewers
+/// load a 2-core box fully): one in this many. A drop shows as one frame held for two, not
+/// as black or a jump; more than this is a channel that cannot keep up.
+pub const SKIPPED_ONE_IN: u64 = 500;
+
+/// Whether `skipped` dropped frames of `frames` received stay within one in
+/// [`SKIPPED_ONE_IN`]; a short capture may always lose `at_least` (one frame of a few hundred
+/// is not a share).
+pub fn few_skipped(skipped: u64, frames: u64, at_least: u64) -> bool {
+    skipped <= (frames / SKIPPED_ONE_IN).max(at_least)
+}
+
 /// One step between consecutive video PTS, in frames of `frame` ticks (±2 ticks of rounding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -127,12 +139,7 @@ impl TsFollower {
             && payload[..3] == [0, 0, 1]
             && payload[7] & 0x80 != 0
         {
-            let b = &payload[9..14];
-            let pts = (i64::from(b[0] >> 1 & 0x07) << 30)
-                | (i64::from(b[1]) << 22)
-                | (i64::from(b[2] >> 1) << 15)
-                | (i64::from(b[3]) << 7)
-                | i64::from(b[4] >> 1);
+            let pts = timestamp(&payload[9..14]);
             self.video_frames += 1;
             if let Some(prev) = self.last_pts {
                 match Step::of(pts - prev, NTSC_FRAME_TICKS) {
@@ -175,6 +182,7 @@ pub struct Timing {
 /// 90 kHz ticks of one AAC frame (1024 samples) at 48 kHz.
 pub const AAC_FRAME_TICKS_48K: i64 = 1920;
 
+/// A PES header's 33-bit PTS or DTS (the 5 bytes that carry it).
 fn timestamp(b: &[u8]) -> i64 {
     (i64::from(b[0] >> 1 & 0x07) << 30)
         | (i64::from(b[1]) << 22)
