@@ -1,6 +1,7 @@
 //! HLS segmenter: cuts a channel's MPEG-TS into segments at keyframes (one segment per 2 s
 //! GOP), writes them under the channel's HLS directory with a rolling playlist, and deletes
-//! segments that left the window. Media sequence numbers are never reused, even across
+//! segments that left the window. Each segment carries its `EXT-X-PROGRAM-DATE-TIME`, and the
+//! target duration holds for the whole run. Media sequence numbers are never reused, even across
 //! restarts: the next number is persisted in the directory, and a fresh start begins no lower
 //! than the Unix time in seconds (which grows faster than one segment per 2 s).
 //!
@@ -19,13 +20,27 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Name of the playlist file.
 pub const PLAYLIST: &str = "index.m3u8";
 /// File that stores the next media sequence number.
 const SEQUENCE_FILE: &str = "next_sequence";
-/// A GOP shorter than this does not end a segment (guards against stray keyframes).
-const MIN_SEGMENT_NS: u64 = 1_500_000_000;
+/// A keyframe this soon after a segment's start does not end it (a doubled keyframe). Any
+/// later one does: a rebuilt pipeline's first keyframe falls anywhere in the 2 s grid, and
+/// waiting for the one after it made a 3.4 s segment, longer than the target duration the
+/// playlist had promised.
+const MIN_SEGMENT_NS: u64 = 500_000_000;
+/// The target duration every playlist starts with (one 2.002 s GOP, rounded). RFC 8216
+/// makes it hold for the whole playlist and clients read it once for their reload timing,
+/// so it only ever grows, and only if a segment really was longer (an encoder that stalled).
+const TARGET_DURATION_S: u64 = 2;
+/// A segment's `EXT-X-PROGRAM-DATE-TIME` follows from the one before and the timestamps in
+/// between (exact, however late the segment is written); when that is further than this from
+/// the wall clock, the clock was stepped (NTP at boot on a board without a real-time clock)
+/// and it is taken from the wall clock again. Longer than any lag the output survives: the
+/// content watchdog rebuilds a channel that falls seconds behind.
+const REBASE_PDT: chrono::Duration = chrono::Duration::seconds(30);
 
 /// The HLS output could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +135,7 @@ struct Done {
     seq: u64,
     duration_s: f64,
     discontinuity: bool,
+    program_date_time: DateTime<Utc>,
 }
 
 struct Open {
@@ -129,6 +145,7 @@ struct Open {
     last_pts: Option<u64>,
     started: Instant,
     discontinuity: bool,
+    program_date_time: DateTime<Utc>,
 }
 
 struct Segmenter {
@@ -143,6 +160,11 @@ struct Segmenter {
     failures: u64,
     /// Only a segment from this sequence on, written whole, proves the disk writable again.
     recover_from_seq: u64,
+    /// The playlist's target duration (s), see [`TARGET_DURATION_S`].
+    target_s: u64,
+    /// The last segment's start: timestamp (ns) and program date-time, which the next
+    /// segment's date-time follows from while the timestamps continue.
+    chain: Option<(u64, DateTime<Utc>)>,
 }
 
 impl Segmenter {
@@ -157,6 +179,8 @@ impl Segmenter {
             discontinuity_seq: 0,
             failures: 0,
             recover_from_seq: 0,
+            target_s: TARGET_DURATION_S,
+            chain: None,
         }
     }
 
@@ -194,6 +218,7 @@ impl Segmenter {
             Msg::Discontinuity => {
                 self.close(None)?;
                 self.pending_discontinuity = true;
+                self.chain = None;
             }
             Msg::Chunk { data, keyframe, pts_ns } => {
                 if keyframe {
@@ -224,8 +249,31 @@ impl Segmenter {
         std::fs::write(self.dir.join(SEQUENCE_FILE), self.next_seq.to_string())?;
         let file = std::io::BufWriter::new(std::fs::File::create(self.dir.join(segment_name(seq)))?);
         let discontinuity = std::mem::take(&mut self.pending_discontinuity);
-        self.open = Some(Open { seq, file, start_pts: pts, last_pts: pts, started: Instant::now(), discontinuity });
+        let program_date_time = self.program_date_time(pts, Utc::now());
+        self.open = Some(Open {
+            seq,
+            file,
+            start_pts: pts,
+            last_pts: pts,
+            started: Instant::now(),
+            discontinuity,
+            program_date_time,
+        });
         Ok(())
+    }
+
+    /// The wall-clock instant of the first frame of a segment that starts at `pts`: the
+    /// previous segment's plus the time between their timestamps, or `now` (when the segment
+    /// is written, a frame's encoding after it was shown) at the start, after a discontinuity,
+    /// or when the two disagree by more than [`REBASE_PDT`].
+    fn program_date_time(&mut self, pts: Option<u64>, now: DateTime<Utc>) -> DateTime<Utc> {
+        let followed = match (self.chain, pts) {
+            (Some((from, at)), Some(p)) if p >= from => Some(at + chrono::Duration::nanoseconds((p - from) as i64)),
+            _ => None,
+        };
+        let pdt = followed.filter(|t| (*t - now).abs() <= REBASE_PDT).unwrap_or(now);
+        self.chain = pts.map(|p| (p, pdt));
+        pdt
     }
 
     /// Close the open segment; `end_pts` is the start of the next one when known.
@@ -239,7 +287,13 @@ impl Segmenter {
             (Some(s), Some(e)) if e > s => (e - s) as f64 / 1e9,
             _ => o.started.elapsed().as_secs_f64(),
         };
-        self.done.push_back(Done { seq: o.seq, duration_s, discontinuity: o.discontinuity });
+        self.target_s = self.target_s.max(duration_s.round() as u64);
+        self.done.push_back(Done {
+            seq: o.seq,
+            duration_s,
+            discontinuity: o.discontinuity,
+            program_date_time: o.program_date_time,
+        });
         while self.done.len() > self.window {
             let old = self.done.pop_front().expect("non-empty");
             if old.discontinuity {
@@ -253,7 +307,7 @@ impl Segmenter {
 
     fn write_playlist(&self) -> std::io::Result<()> {
         let Some(first) = self.done.front() else { return Ok(()) };
-        let target = self.done.iter().map(|d| d.duration_s.round() as u64).max().unwrap_or(2).max(1);
+        let target = self.target_s;
         let mut text = format!(
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{}\n#EXT-X-DISCONTINUITY-SEQUENCE:{}\n",
             first.seq, self.discontinuity_seq
@@ -262,6 +316,8 @@ impl Segmenter {
             if d.discontinuity {
                 text.push_str("#EXT-X-DISCONTINUITY\n");
             }
+            let pdt = d.program_date_time.to_rfc3339_opts(SecondsFormat::Millis, true);
+            text.push_str(&format!("#EXT-X-PROGRAM-DATE-TIME:{pdt}\n"));
             text.push_str(&format!("#EXTINF:{:.3},\n{}\n", d.duration_s, segment_name(d.seq)));
         }
         let tmp = self.dir.join(".index.m3u8.tmp");
@@ -347,6 +403,58 @@ mod tests {
         let text = wait_playlist(dir.path(), 3, 1007);
         assert!(media_sequence(&text) >= 1007, "{text}");
         assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+    }
+
+    #[test]
+    fn a_rebuilt_pipelines_first_keyframe_ends_the_segment_and_the_target_duration_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let gop = 2_002_000_000u64;
+        let w = HlsWriter::start(dir.path(), 6, 1000).unwrap();
+        w.push(ts(1), true, Some(0));
+        w.push(ts(1), true, Some(gop));
+        // The pipeline is rebuilt 1.44 s into the segment; its keyframes go on from there.
+        let rebuilt = gop + 1_440_000_000;
+        w.push(ts(2), false, Some(gop + 1_000_000_000));
+        for i in 0..3 {
+            w.push(ts(1), true, Some(rebuilt + i * gop));
+        }
+        // A doubled keyframe does not make a segment of its own.
+        w.push(ts(1), true, Some(rebuilt + 3 * gop));
+        w.push(ts(1), true, Some(rebuilt + 3 * gop + 33_000_000));
+        w.push(ts(1), true, Some(rebuilt + 4 * gop));
+        let text = wait_playlist(dir.path(), 6, 1000);
+        drop(w);
+        assert!(text.contains("#EXT-X-TARGETDURATION:2\n"), "{text}");
+        assert!(text.contains("#EXTINF:1.440,\nseg-1001.ts"), "{text}");
+        assert_eq!(text.matches("#EXTINF:2.002,").count(), 5, "{text}");
+        // Every segment says when it was on air, each the one before plus its duration.
+        let dates: Vec<DateTime<Utc>> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:"))
+            .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc))
+            .collect();
+        let durations: Vec<f64> =
+            text.lines().filter_map(|l| l.strip_prefix("#EXTINF:")?.strip_suffix(',')?.parse().ok()).collect();
+        assert_eq!(dates.len(), durations.len(), "{text}");
+        for (w, d) in dates.windows(2).zip(&durations) {
+            assert_eq!((w[1] - w[0]).num_milliseconds(), (d * 1000.0).round() as i64, "{text}");
+        }
+    }
+
+    #[test]
+    fn program_date_time_follows_the_timestamps_and_the_wall_clock_when_it_steps() {
+        let mut seg = Segmenter::new(PathBuf::from("/nonexistent"), 3, 0);
+        let t0 = DateTime::parse_from_rfc3339("2026-12-02T20:00:00.000Z").unwrap().with_timezone(&Utc);
+        let ms = |n: i64| t0 + chrono::Duration::milliseconds(n);
+        let s = 1_000_000_000u64;
+        assert_eq!(seg.program_date_time(Some(10 * s), t0), t0);
+        // Written 300 ms late: still the instant the timestamps say.
+        assert_eq!(seg.program_date_time(Some(12 * s), ms(2300)), ms(2000));
+        // The wall clock was stepped an hour ahead: follow it.
+        assert_eq!(seg.program_date_time(Some(14 * s), ms(3_604_000)), ms(3_604_000));
+        assert_eq!(seg.program_date_time(Some(16 * s), ms(3_606_100)), ms(3_606_000));
+        // Timestamps that start over (a discontinuity) start from the wall clock.
+        assert_eq!(seg.program_date_time(Some(s), ms(3_608_050)), ms(3_608_050));
     }
 
     #[test]

@@ -112,6 +112,19 @@ pub fn wall_of(anchor: &Anchor, pts: i64) -> DateTime<Utc> {
 }
 
 pub const FRAME_TICKS: i64 = 3003; // 29.97 fps in 90 kHz
+/// One 29.97 fps frame in ns.
+pub const FRAME_NS: i64 = 1_001_000_000 / 30;
+/// The anchor's own uncertainty: the daemon takes it from a clean reading of both clocks,
+/// which spans at most 5 ms, so it is right to within half of that.
+pub const ANCHOR_NS: i64 = 2_500_000;
+
+/// Whether a picture that began with the frame at `pts` began on time for `at`: in the
+/// frame slot the instant falls into (up to `frames` frames late), give or take the anchor's
+/// uncertainty. Returns the error in ms for the message when it did not.
+pub fn off_schedule(anchor: &Anchor, pts: i64, at: DateTime<Utc>, frames: i64) -> Option<f64> {
+    let err = (wall_of(anchor, pts) - at).num_nanoseconds().unwrap().abs();
+    (err > frames * FRAME_NS + ANCHOR_NS).then_some(err as f64 / 1e6)
+}
 
 /// Video PTS steps by exactly one frame and DTS increases; AAC frames follow each other.
 pub fn assert_continuous(path: &Path) {
