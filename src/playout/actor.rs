@@ -43,9 +43,6 @@ use crate::schedule::{Airing, AiringKind};
 
 /// An item must be placed at least this far ahead; sooner ones are joined in progress then.
 const JOIN_LEAD: chrono::Duration = chrono::Duration::milliseconds(700);
-/// A cold channel whose next airing starts within this waits for it before its output goes
-/// out (see `Session::release`).
-const RELEASE_WAIT: chrono::Duration = chrono::Duration::seconds(3);
 /// Retire an item this long after its last frame (the mixers have consumed it by then).
 const RETIRE_AFTER_NS: u64 = 300_000_000;
 /// Least on-air measurement (s) stored for an item (EBU R128 integrated loudness wants
@@ -137,9 +134,6 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
     let mut backoff = Backoff::new();
     let mut serial = 0u64;
     let mut encoders = fallback::Encoders::new(&deps.config);
-    // Until a pipeline's output has gone out, the next one holds its output back until the
-    // programme is on it too (see `pipeline::Gate`).
-    let mut cold = true;
     deps.report(&status, |s| s.encoder = Some(encoders.current().element().to_owned()));
     loop {
         deps.shared.beat();
@@ -151,19 +145,18 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
             });
         }
         let started = Instant::now();
-        let (end, session) =
-            match Session::start(&deps, &mut serial, encoders.current(), encoders.retry_at(), cold).await {
-                Ok(mut session) => {
-                    let (anchor, offset) = (session.anchor, session.output_offset_ns);
-                    deps.report(&status, |s| {
-                        s.running = true;
-                        s.anchor = Some(anchor);
-                        s.output_offset_ns = offset;
-                    });
-                    (session.run(&mut rx, &status).await, Some(session))
-                }
-                Err(end) => (end, None),
-            };
+        let (end, session) = match Session::start(&deps, &mut serial, encoders.current(), encoders.retry_at()).await {
+            Ok(mut session) => {
+                let (anchor, offset) = (session.anchor, session.output_offset_ns);
+                deps.report(&status, |s| {
+                    s.running = true;
+                    s.anchor = Some(anchor);
+                    s.output_offset_ns = offset;
+                });
+                (session.run(&mut rx, &status).await, Some(session))
+            }
+            Err(end) => (end, None),
+        };
         // Whatever the pipeline sends while it winds down would not continue into the next
         // one (see `Feed::close`).
         if !deps.shared.is_abandoned() {
@@ -177,7 +170,6 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
             _ => None,
         };
         if let Some(session) = session {
-            cold = cold && !session.cp.released();
             session.shutdown(match (&change, &end) {
                 (Some(c), _) => c.what.as_str(),
                 (None, End::RetryEncoder) => "rebuilt to try the preferred encoder again",
@@ -286,8 +278,6 @@ struct Session<'a> {
     encoder: super::encoder::EncoderKind,
     encoded: fallback::EncoderWatch,
     encoder_retry_at: Option<Instant>,
-    /// The output is held until the first tick says where the programme starts.
-    release_pending: bool,
 }
 
 impl<'a> Session<'a> {
@@ -296,7 +286,6 @@ impl<'a> Session<'a> {
         serial: &'a mut u64,
         encoder: super::encoder::EncoderKind,
         encoder_retry_at: Option<Instant>,
-        held: bool,
     ) -> Result<Session<'a>, End> {
         let failed = |reason: String| End::Restart { reason, deliberate: false };
         let spec = PipelineSpec {
@@ -315,7 +304,7 @@ impl<'a> Session<'a> {
         // The new output continues the channel's timeline (never a rewind for viewers who
         // stay), and this pipeline alone may publish from now on.
         let start_ns = deps.output.feed.timeline_end_ns();
-        let sink = Sink { publisher: deps.output.feed.open(), hls: deps.output.hls.clone(), held };
+        let sink = Sink { publisher: deps.output.feed.open(), hls: deps.output.hls.clone() };
         let cp = ChannelPipeline::build(&name, &spec, sink, start_ns).map_err(|e| failed(e.to_string()))?;
         let pipeline = cp.pipeline.clone();
         let encoded = fallback::EncoderWatch::new(&pipeline, encoder);
@@ -350,7 +339,6 @@ impl<'a> Session<'a> {
             encoder,
             encoded,
             encoder_retry_at,
-            release_pending: held,
         })
     }
 
@@ -530,9 +518,6 @@ impl<'a> Session<'a> {
             self.handled.insert(key(&a));
             self.place_and_prepare(a, now, None);
         }
-        if self.release_pending {
-            self.release(&horizon, now);
-        }
         // k.1 is the airing's end: forget it only once it is well over.
         let horizon = now.timestamp_millis() - 60_000;
         self.handled.retain(|k| k.1 > horizon);
@@ -543,20 +528,6 @@ impl<'a> Session<'a> {
         for serial in serials {
             self.check(serial, now_rt);
         }
-    }
-
-    /// A cold start: viewers get the output from the first item's first frame on, once it is
-    /// placed; at once when nothing is about to start (the background is what the schedule
-    /// has then).
-    fn release(&mut self, horizon: &Horizon, now: DateTime<Utc>) {
-        if let Some(air_ns) = self.items.values().map(|a| a.placement.air_ns).min() {
-            self.cp.release_at(air_ns);
-        } else if !horizon.between(now, now + RELEASE_WAIT).any(|a| !self.handled.contains(&key(a))) {
-            self.cp.release_now();
-        } else {
-            return; // placed by a later tick
-        }
-        self.release_pending = false;
     }
 
     /// Place `airing` on the running-time axis (joined in progress if it is already on) and

@@ -146,72 +146,6 @@ pub struct Sink {
     pub publisher: Publisher,
     /// HLS segments, if on.
     pub hls: Option<HlsWriter>,
-    /// Hold the output back until the programme is on it (a channel starting cold, see
-    /// [`Gate`]); a rebuilt pipeline goes out at once, its viewers are already watching.
-    pub held: bool,
-}
-
-/// mpegtsmux's PTS of running time 0 (`TSMUX_CLOCK_BASE`, one hour, in 90 kHz units).
-const MUX_BASE_TICKS: u64 = 3600 * 90_000;
-/// PTS wrap (33 bits).
-const PTS_WRAP: u64 = 1 << 33;
-/// A held pipeline whose programme start was never given goes out at its first keyframe
-/// this far in.
-const GATE_FALLBACK_NS: u64 = 3_000_000_000;
-
-/// Output PTS (90 kHz, as mpegtsmux writes it) of output running time `rt_ns`.
-fn output_ticks(rt_ns: u64) -> u64 {
-    (rt_ns / 100_000 * 9 + rt_ns % 100_000 * 9 / 100_000 + MUX_BASE_TICKS) % PTS_WRAP
-}
-
-/// Holds a channel's first output back until the programme is on it: a viewer who tunes in
-/// gets the first item's pictures first, from a keyframe forced at its first frame, not the
-/// black background the pipeline shows while that item opens. Parts of the output are let
-/// through from the first keyframe at or after the given instant on.
-#[derive(Debug)]
-pub struct Gate {
-    /// Output PTS of the first keyframe that may go out; [`Gate::OPEN`] once one did.
-    from: AtomicU64,
-}
-
-impl Gate {
-    const OPEN: u64 = u64::MAX;
-
-    fn new(held: bool, start_ns: u64) -> Self {
-        let from = if held { output_ticks(start_ns + GATE_FALLBACK_NS) } else { Self::OPEN };
-        Self { from: AtomicU64::new(from) }
-    }
-
-    /// Whether a part of the output that starts with a keyframe of PTS `key_pts` (or
-    /// continues the last part, `None`) may go out.
-    fn admits(&self, key_pts: Option<u64>) -> bool {
-        let from = self.from.load(Ordering::Acquire);
-        if from == Self::OPEN {
-            return true;
-        }
-        // At or after `from`, modulo the 33-bit wrap (a few seconds apart at most). The
-        // threshold is frame-aligned running time; the mux's own rounding may land 1 tick early.
-        let at_or_after = |p: u64| (p + PTS_WRAP + 2 - from) % PTS_WRAP < PTS_WRAP / 2;
-        match key_pts {
-            Some(p) if at_or_after(p) => {
-                self.from.store(Self::OPEN, Ordering::Release);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Let the output through from output running time `rt_ns` on (unless already open).
-    fn open_from(&self, rt_ns: u64) {
-        let _ = self
-            .from
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| (f != Self::OPEN).then_some(output_ticks(rt_ns)));
-    }
-
-    /// Whether output goes out.
-    pub fn is_open(&self) -> bool {
-        self.from.load(Ordering::Acquire) == Self::OPEN
-    }
 }
 
 /// How well a pipeline keeps real time, measured on its streaming threads.
@@ -275,9 +209,6 @@ pub struct ChannelPipeline {
     meter: Arc<Meter>,
     item_window: Option<super::graphics::raster::Rect>,
     captions: CaptionFeed,
-    encoder: gst::Element,
-    gate: Arc<Gate>,
-    start_ns: u64,
 }
 
 pub(crate) fn make(factory: Factory) -> Result<gst::Element, PipelineError> {
@@ -463,9 +394,6 @@ impl ChannelPipeline {
             meter,
             item_window: spec.item_window,
             captions,
-            encoder: encoder.clone(),
-            gate: Arc::new(Gate::new(output.held, start_ns)),
-            start_ns,
         };
         let vpad = this.request_video_pad(BACKGROUND_ZORDER)?;
         vbg_caps
@@ -485,7 +413,6 @@ impl ChannelPipeline {
                 .map_err(|source| PipelineError::Link { what: "audio background", source })?;
         }
 
-        let gate = this.gate.clone();
         let splitter = Mutex::new(KeyframeSplitter::default());
         let pmt_captions = spec.captions.then(|| Mutex::new(super::tsscan::PmtCaptions::default()));
         appsink.set_callbacks(
@@ -501,9 +428,6 @@ impl ChannelPipeline {
                     let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
                     let parts = splitter.lock().expect("splitter lock").split(map.as_slice());
                     for (mut data, key_pts) in parts {
-                        if !gate.admits(key_pts) {
-                            continue;
-                        }
                         if let Some(pmt) = &pmt_captions {
                             pmt.lock().expect("pmt lock").rewrite(&mut data);
                         }
@@ -530,34 +454,6 @@ impl ChannelPipeline {
     /// Raw audio caps every input must deliver.
     pub fn audio_caps(&self) -> &gst::Caps {
         &self.audio_caps
-    }
-
-    /// Let a held output through from the programme's first frame, at this pipeline's own
-    /// running time `air_ns`: the encoder makes that frame a keyframe, and viewers get the
-    /// output from there (see [`Gate`]). Without effect once the output goes out.
-    pub fn release_at(&self, air_ns: u64) {
-        if self.gate.is_open() {
-            return;
-        }
-        let event = gst_video::UpstreamForceKeyUnitEvent::builder()
-            .running_time(gst::ClockTime::from_nseconds(air_ns))
-            .all_headers(true)
-            .build();
-        // Handled at once by the encoder (queued for the frame), never blocks.
-        if let Some(src) = self.encoder.static_pad("src") {
-            src.send_event(event);
-        }
-        self.gate.open_from(self.start_ns + air_ns);
-    }
-
-    /// Let a held output through from its next keyframe: there is no programme to wait for.
-    pub fn release_now(&self) {
-        self.gate.open_from(self.start_ns);
-    }
-
-    /// Whether the output goes out (see [`Gate`]).
-    pub fn released(&self) -> bool {
-        self.gate.is_open()
     }
 
     /// The items' closed captions, written into each access unit after the encoder.
@@ -870,50 +766,4 @@ fn drop_when_encoder_behind(queue: &gst::Element, backlog: u32, meter: &Arc<Mete
         }
         gst::PadProbeReturn::Ok
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_held_output_goes_out_from_the_first_keyframe_at_the_programme_and_stays_out() {
-        let start_ns = 5_000_000_000;
-        let gate = Gate::new(true, start_ns);
-        let ticks = |own_ns: u64| output_ticks(start_ns + own_ns);
-        // Background keyframe at the pipeline's start, and what follows it: held.
-        assert!(!gate.admits(Some(ticks(0))));
-        assert!(!gate.admits(None));
-        gate.open_from(start_ns + 700_700_000);
-        assert!(!gate.is_open());
-        // A keyframe a tick early (the mux's rounding) is the programme's; then everything.
-        assert!(gate.admits(Some(ticks(700_700_000) - 1)));
-        assert!(gate.is_open());
-        assert!(gate.admits(None));
-        assert!(gate.admits(Some(ticks(0))));
-        gate.open_from(start_ns + 9_000_000_000);
-        assert!(gate.admits(None), "opened for good");
-        // Not held: out from the first byte.
-        assert!(Gate::new(false, start_ns).admits(None));
-    }
-
-    #[test]
-    fn a_held_output_without_a_programme_start_goes_out_after_the_fallback_and_across_the_pts_wrap() {
-        let gate = Gate::new(true, 0);
-        assert!(!gate.admits(Some(output_ticks(2_002_000_000))));
-        assert!(gate.admits(Some(output_ticks(4_004_000_000))));
-        // A pipeline starting 2 s before the 33-bit PTS wraps (about 22.5 h of output in).
-        let wrap_ns = (PTS_WRAP - MUX_BASE_TICKS) * 100_000 / 9;
-        let gate = Gate::new(true, wrap_ns - 2_000_000_000);
-        assert!(!gate.admits(Some(output_ticks(wrap_ns - 1_000_000_000))));
-        assert!(output_ticks(wrap_ns + 1_500_000_000) < 200_000, "wrapped");
-        assert!(gate.admits(Some(output_ticks(wrap_ns + 1_500_000_000))));
-    }
-
-    #[test]
-    fn output_ticks_are_the_muxers_90_khz_pts() {
-        assert_eq!(output_ticks(0), 324_000_000);
-        assert_eq!(output_ticks(1_001_000_000 / 30), 324_000_000 + 3002);
-        assert_eq!(output_ticks(5_338_666_666), 324_480_479);
-    }
 }
