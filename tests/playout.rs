@@ -21,7 +21,7 @@ use retrovue::schedule::horizons::{self, Horizon};
 use retrovue::stream::StreamHub;
 use retrovue::stream::hls::HlsWriter;
 use util::Clip;
-use util::media::{assert_continuous, colour_runs, frames, probe, wall_of};
+use util::media::{assert_continuous, colour_runs, frames, off_schedule, probe};
 use util::player::{self, Log};
 
 fn airing(id: i64, title: &str, path: &Path, start: DateTime<Utc>, ms: i64) -> Airing {
@@ -104,16 +104,13 @@ async fn items_change_on_schedule_with_continuous_timestamps_and_bad_items_are_c
     assert!(keys.windows(2).all(|w| w[1] - w[0] == 60), "keyframes not every 2 s: {keys:?}");
 
     // The first frame of each colour run, mapped to wall clock, is at the scheduled instant.
-    let frame_ns = 1_001_000_000 / 30;
-    let wall_of = |pts: i64| wall_of(&anchor, pts);
     let runs = colour_runs(&f);
     let colours: String = runs.iter().map(|r| r.0).collect();
     // Black before the first item, the three items, black for the three bad ones, red again,
     // black after the schedule ends.
     assert_eq!(colours, "krgbkrk", "colour runs: {runs:?}");
     for ((c, pts), at) in runs[1..].iter().zip([ms(0), ms(2000), ms(4000), ms(6000), ms(7500), ms(9000)]) {
-        let err = (wall_of(*pts) - at).num_nanoseconds().unwrap().abs();
-        assert!(err <= frame_ns, "{c} started {} ms off schedule", err as f64 / 1e6);
+        assert_eq!(off_schedule(&anchor, *pts, at, 1), None, "{c} started this many ms off schedule");
     }
 
     for t in ["red", "green", "blue"] {
@@ -204,8 +201,20 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
     follower.feed(&all);
     assert_eq!(follower.cc_errors, 0, "continuity counter errors across the rebuild");
     let f = frames(&ts);
-    for w in f.windows(2) {
-        assert!(w[1].pts > w[0].pts, "PTS went backwards: {} after {}", w[1].pts, w[0].pts);
+    if let Some(i) = f.windows(2).position(|w| w[1].pts <= w[0].pts) {
+        let around: Vec<_> =
+            f[i.saturating_sub(8)..(i + 4).min(f.len())].iter().map(|x| (x.pts, x.key, x.colour())).collect();
+        let kept = std::env::temp_dir().join("rebuild-pts-backwards.ts");
+        let _ = std::fs::copy(&ts, &kept);
+        panic!(
+            "PTS went backwards: {} after {} (output offset {} ns; PES-level steps that were not one frame: {:?}); \
+             frames around it (pts, key, colour): {around:?}; capture kept in {}",
+            f[i + 1].pts,
+            f[i].pts,
+            status.output_offset_ns,
+            follower.discontinuities,
+            kept.display()
+        );
     }
     // The second pipeline's frames are those from its output offset on.
     assert!(status.output_offset_ns > 0, "{status:?}");
@@ -221,12 +230,8 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
     let runs = colour_runs(first);
     let colours: String = runs.iter().map(|r| r.0).collect();
     assert_eq!(colours, "kbkg", "{runs:?}");
-    let wall_of = |pts: i64| wall_of(&anchor, pts);
-    let frame_ns = 1_001_000_000 / 30;
-    let media_end = (wall_of(runs[2].1) - ms(2500)).num_nanoseconds().unwrap().abs();
-    assert!(media_end <= 2 * frame_ns, "joined item ended {} ms off", media_end as f64 / 1e6);
-    let green_start = (wall_of(runs[3].1) - ms(4000)).num_nanoseconds().unwrap().abs();
-    assert!(green_start <= frame_ns, "green started {} ms off", green_start as f64 / 1e6);
+    assert_eq!(off_schedule(&anchor, runs[2].1, ms(2500), 2), None, "joined item ended this many ms off");
+    assert_eq!(off_schedule(&anchor, runs[3].1, ms(4000), 1), None, "green started this many ms off");
     // (About 165 frames on a quiet box; a starved one drops late frames rather than fall behind.)
     assert!(first.len() > 90, "{}", first.len());
 
@@ -243,6 +248,20 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
     assert!(playlist.contains("#EXT-X-TARGETDURATION:2\n"), "{playlist}");
     assert!(playlist.contains("#EXTINF:2.002,"), "{playlist}");
     assert!(!playlist.lines().any(|l| l == "#EXT-X-DISCONTINUITY"), "{playlist}");
+    // Each segment says when it was on air: the one before plus its duration, across the
+    // rebuild too.
+    let dates: Vec<DateTime<Utc>> = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:"))
+        .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc))
+        .collect();
+    let durations: Vec<f64> =
+        playlist.lines().filter_map(|l| l.strip_prefix("#EXTINF:")?.strip_suffix(',')?.parse().ok()).collect();
+    assert_eq!(dates.len(), durations.len(), "{playlist}");
+    for (w, d) in dates.windows(2).zip(&durations) {
+        assert!(((w[1] - w[0]).num_milliseconds() - (d * 1000.0).round() as i64).abs() <= 1, "{playlist}");
+    }
+    assert!((dates[0] - s).num_seconds().abs() < 10, "{playlist}");
     let seq: u64 = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).unwrap().parse().unwrap();
     assert!(seq >= 1_000);
     let seg = playlist.lines().find(|l| l.starts_with("seg-")).unwrap();
@@ -250,6 +269,57 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
     assert_eq!(seg_frames.first().map(|m| m["key_frame"].as_str()), Some("1"), "segment does not start at a keyframe");
 
     assert_eq!(log.final_status("joined").map(|s| s.0), Some(AsRunStatus::Partial));
+}
+
+/// Rebuild after rebuild (the content watchdog's or an encoder fallback's), a viewer who stays
+/// sees video timestamps that only move forward: each pipeline continues the channel's
+/// timeline where the previous one's output ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "reproduces a rare rewind at a rebuild (about 1 run of 20, 8 rebuilds each) not yet fixed; run by hand"]
+async fn rebuilds_never_send_timestamps_backwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let green = clip(dir.path(), "green.mp4", coloured(640, 480, 40.0, "green"));
+    let s = SystemClock.now();
+    let airings = vec![airing(1, "green", &green, s - chrono::Duration::seconds(1), 40_000)];
+    let hub = StreamHub::new();
+    let mut sub = hub.subscribe(ChannelId(1));
+    let player = player::spawn(profile(), airings, &hub, Arc::new(Log::default()), None);
+    assert!(player.wait_running(Duration::from_secs(10)).await);
+    let reader = tokio::spawn(async move {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(26);
+        while let Ok(Some(b)) = tokio::time::timeout_at(deadline, sub.next()).await {
+            out.extend_from_slice(&b);
+        }
+        out
+    });
+    let rebuilds = 8;
+    for _ in 0..rebuilds {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        player.restart().await.unwrap();
+    }
+    let all = reader.await.unwrap();
+    let status = player.status();
+    player.stop().await;
+    assert_eq!(status.restarts, rebuilds, "{status:?}");
+    let mut follower = util::ts::TsFollower::default();
+    follower.feed(&all);
+    assert_eq!(follower.cc_errors, 0);
+    // At the TS level: the steps that were not one frame are the rebuilds' (forward, by the
+    // time a new pipeline took to start) and frames the encoder dropped, never backwards.
+    let backwards: Vec<_> = follower.discontinuities.iter().filter(|(a, b)| b <= a).collect();
+    assert!(backwards.is_empty(), "PES timestamps went backwards: {backwards:?}");
+    // Decoded, as a player sees it.
+    let ts = dir.path().join("all.ts");
+    std::fs::write(&ts, &all).unwrap();
+    let f = frames(&ts);
+    if let Some(i) = f.windows(2).position(|w| w[1].pts <= w[0].pts) {
+        let around: Vec<_> = f[i.saturating_sub(8)..(i + 4).min(f.len())].iter().map(|x| (x.pts, x.key)).collect();
+        let kept = std::env::temp_dir().join("rebuilds-pts-backwards.ts");
+        let _ = std::fs::copy(&ts, &kept);
+        panic!("decoded PTS went backwards at frame {i}: {around:?}; capture kept in {}", kept.display());
+    }
+    assert!(f.len() > 400, "only {} frames in 26 s", f.len());
 }
 
 #[test]

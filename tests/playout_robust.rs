@@ -258,7 +258,11 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
     // The next item starts on time, to the frame.
     for start in [4000, 10_000, 16_000, 21_000] {
         let first = f.iter().find(|x| x.colour() == 'g' && off_ms(x, t0) >= start - 500).expect("green");
-        assert_eq!(off_schedule(&anchor, first.pts, at(start), 1), None, "item at {start} ms started this many ms off schedule");
+        assert_eq!(
+            off_schedule(&anchor, first.pts, at(start), 1),
+            None,
+            "item at {start} ms started this many ms off schedule"
+        );
     }
 
     // The as-run log says what happened and why.
