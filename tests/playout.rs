@@ -168,20 +168,13 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
     let log = Arc::new(Log::default());
     let hls_dir = d.join("hls");
     let hls = HlsWriter::start(&hls_dir, 6, 1_000).unwrap();
-    let mut sub = hub.subscribe(ChannelId(1));
+    let sub = hub.subscribe(ChannelId(1));
     let player = player::spawn(profile(), airings, &hub, log.clone(), Some(hls));
     assert!(player.wait_running(Duration::from_secs(10)).await);
     let anchor = player.status().anchor.unwrap();
 
     // Read continuously; restart the pipeline in the middle of "green".
-    let reader = tokio::spawn(async move {
-        let mut out = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(9);
-        while let Ok(Some(b)) = tokio::time::timeout_at(deadline, sub.next()).await {
-            out.extend_from_slice(&b);
-        }
-        out
-    });
+    let reader = tokio::spawn(player::read(sub, 9.0));
     tokio::time::sleep_until(tokio::time::Instant::now() + (ms(5500) - SystemClock.now()).to_std().unwrap()).await;
     let before = hub.feed(ChannelId(1)).cached_bytes();
     assert!(before > 0);
@@ -282,17 +275,10 @@ async fn rebuilds_never_send_timestamps_backwards() {
     let s = SystemClock.now();
     let airings = vec![airing(1, "green", &green, s - chrono::Duration::seconds(1), 40_000)];
     let hub = StreamHub::new();
-    let mut sub = hub.subscribe(ChannelId(1));
+    let sub = hub.subscribe(ChannelId(1));
     let player = player::spawn(profile(), airings, &hub, Arc::new(Log::default()), None);
     assert!(player.wait_running(Duration::from_secs(10)).await);
-    let reader = tokio::spawn(async move {
-        let mut out = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(26);
-        while let Ok(Some(b)) = tokio::time::timeout_at(deadline, sub.next()).await {
-            out.extend_from_slice(&b);
-        }
-        out
-    });
+    let reader = tokio::spawn(player::read(sub, 26.0));
     let rebuilds = 8;
     for _ in 0..rebuilds {
         tokio::time::sleep(Duration::from_millis(2500)).await;

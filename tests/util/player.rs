@@ -16,8 +16,8 @@ use retrovue::playout::pipeline::Output;
 use retrovue::playout::{AsRunEvent, AsRunSink, AsRunStatus, ChannelPlayer, PlayerConfig, encoder};
 use retrovue::schedule::horizons::{self, Horizon};
 use retrovue::schedule::{Airing, AiringKind};
-use retrovue::stream::StreamHub;
 use retrovue::stream::hls::HlsWriter;
+use retrovue::stream::{StreamHub, Subscription};
 
 /// An as-run log kept in memory.
 #[derive(Default)]
@@ -65,7 +65,11 @@ pub fn airing(id: i64, channel: ChannelId, title: &str, path: &Path, start: Date
 
 /// Everything `channel` sends to a viewer during `secs` seconds.
 pub async fn capture(hub: &StreamHub, channel: ChannelId, secs: f64) -> Vec<u8> {
-    let mut sub = hub.subscribe(channel);
+    read(hub.subscribe(channel), secs).await
+}
+
+/// Everything a viewer already subscribed receives during `secs` seconds.
+pub async fn read(mut sub: Subscription, secs: f64) -> Vec<u8> {
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
     while let Ok(Some(bytes)) = tokio::time::timeout_at(deadline, sub.next()).await {
