@@ -371,6 +371,7 @@ impl ChannelPipeline {
             src.link(&pad).map_err(|source| PipelineError::Link { what, source })?;
             watch_mux_input(&pad, pid == VIDEO_PID, start_ns, &pipeline, &meter, &output.publisher);
         }
+        forward_only(&compositor.static_pad("src").expect("src"));
         watch_position(&compositor, &meter);
         drop_when_encoder_behind(&venc_queue, backlog, &meter);
         yield_encoder_thread(&venc_queue);
@@ -574,6 +575,7 @@ fn build_audio_path(
     let audiomixer = make_mixer(AUDIOMIXER)?;
     audiomixer.set_property("latency", MIXER_LATENCY_NS);
     audiomixer.set_property("ignore-inactive-pads", true);
+    forward_only(&audiomixer.static_pad("src").expect("src"));
     let aout_caps = capsfilter(caps)?;
     // The mixer's thread only mixes: the limiter and the AAC encoder run on this queue's
     // thread, so a box that falls behind delays the encoded audio instead of making the mixer
@@ -702,6 +704,54 @@ fn watch_mux_input(
     });
 }
 
+/// Keep the buffers leaving `pad` (a mixer's output) moving forward in time: one that starts
+/// before the end of the one before it starts there instead, and one that ends there too is
+/// dropped.
+///
+/// A live aggregator that outputs on its timeout before any input has brought a buffer still
+/// counts as waiting for its first buffer, and when that buffer comes it pulls its output
+/// position back to the start time (GStreamer 1.22/1.24 `gst_aggregator_pad_chain_internal`,
+/// start-time-selection "zero": `position = MIN (start_time, position)`; `first_buffer` is
+/// only cleared when a pad has data, in `gst_aggregator_check_pads_ready`). The mixer then
+/// stamps one buffer with its first timestamp again, lasting until where it had got to (one
+/// frame's or 10 ms of samples' worth of data: restamped, it fills exactly the rest). On a busy
+/// box, whose background sources deliver their first buffer after the mixers' latency, a
+/// rebuilt channel sent its viewers that frame: timestamps back by up to half a second, 5 to
+/// 17 frames into the new pipeline (issues #17, #21: "a rebuild never sends timestamps
+/// backwards"). The unit test below reproduces it on the real elements.
+fn forward_only(pad: &gst::Pad) {
+    let end = Mutex::new(None::<u64>);
+    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(ev) = info.event() {
+            if matches!(ev.view(), gst::EventView::Segment(_) | gst::EventView::FlushStop(_)) {
+                *end.lock().expect("end lock") = None;
+            }
+            return gst::PadProbeReturn::Ok;
+        }
+        let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
+        let Some(pts) = buffer.pts().map(gst::ClockTime::nseconds) else { return gst::PadProbeReturn::Ok };
+        let this_end = pts + buffer.duration().map_or(0, gst::ClockTime::nseconds);
+        let mut end = end.lock().expect("end lock");
+        match *end {
+            Some(e) if pts < e && this_end <= e => {
+                tracing::debug!(pts, until = e, "dropping a mixer frame from before the last one's end");
+                return DISCARD;
+            }
+            Some(e) if pts < e => {
+                tracing::debug!(pts, from = e, "restamping a mixer frame that starts before the last one's end");
+                if let Some(buffer) = info.buffer_mut() {
+                    let buffer = buffer.make_mut();
+                    buffer.set_pts(gst::ClockTime::from_nseconds(e));
+                    buffer.set_duration(gst::ClockTime::from_nseconds(this_end - e));
+                }
+                *end = Some(this_end);
+            }
+            _ => *end = Some(this_end),
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
 /// Record the compositor's output position in `meter`.
 fn watch_position(compositor: &gst::Element, meter: &Arc<Meter>) {
     let Some(src) = compositor.static_pad("src") else { return };
@@ -766,4 +816,69 @@ fn drop_when_encoder_behind(queue: &gst::Element, backlog: u32, meter: &Arc<Mete
         }
         gst::PadProbeReturn::Ok
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// One of the channel's live mixers (compositor or audiomixer, `video`) over one live
+    /// source whose first buffer comes `hold` late (a busy box), its output guarded by
+    /// [`forward_only`] or not: the (PTS, duration) of its first `count` buffers.
+    fn mixer_output(video: bool, hold: Duration, guarded: bool, count: usize) -> Vec<(u64, u64)> {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let (src, format, mixer) = if video {
+            let src = make(VIDEOTESTSRC).unwrap();
+            let format = "video/x-raw,format=I420,width=64,height=48,framerate=30000/1001".parse().unwrap();
+            (src, format, make_mixer(COMPOSITOR).unwrap())
+        } else {
+            let src = make(AUDIOTESTSRC).unwrap();
+            src.set_property("samplesperbuffer", 960i32);
+            (src, audio_caps(), make_mixer(AUDIOMIXER).unwrap())
+        };
+        src.set_property("is-live", true);
+        mixer.set_property("latency", MIXER_LATENCY_NS);
+        mixer.set_property("ignore-inactive-pads", true);
+        let late = gst::ElementFactory::make("identity").build().unwrap();
+        let first = std::sync::atomic::AtomicBool::new(true);
+        late.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if first.swap(false, Ordering::SeqCst) {
+                std::thread::sleep(hold);
+            }
+            gst::PadProbeReturn::Ok
+        });
+        let (in_caps, out_caps) = (capsfilter(&format).unwrap(), capsfilter(&format).unwrap());
+        let sink = gst_app::AppSink::builder().sync(false).build();
+        let chain = [&src, &in_caps, &late, &mixer, &out_caps, sink.upcast_ref()];
+        pipeline.add_many(chain).unwrap();
+        gst::Element::link_many(chain).unwrap();
+        if guarded {
+            forward_only(&mixer.static_pad("src").unwrap());
+        }
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let out = (0..count)
+            .map_while(|_| sink.try_pull_sample(gst::ClockTime::from_seconds(5)))
+            .filter_map(|s| s.buffer().and_then(|b| Some((b.pts()?.nseconds(), b.duration()?.nseconds()))))
+            .collect();
+        pipeline.set_state(gst::State::Null).unwrap();
+        out
+    }
+
+    #[test]
+    fn mixer_output_never_goes_back_when_the_first_input_comes_after_the_mixers_timeout() {
+        let hold = Duration::from_millis(700);
+        for (video, count) in [(true, 30), (false, 80)] {
+            let raw = mixer_output(video, hold, false, count);
+            // What the guard is for: unguarded, the mixer repeats its first timestamp once the
+            // first input buffer arrives (if this stops failing, GStreamer fixed it).
+            assert!(raw.windows(2).any(|w| w[1].0 <= w[0].0), "the unguarded mixer kept time: {raw:?}");
+            let guarded = mixer_output(video, hold, true, count);
+            assert_eq!(guarded.len(), count);
+            for w in guarded.windows(2) {
+                assert_eq!(w[1].0, w[0].0 + w[0].1, "each buffer starts where the last ended: {guarded:?}");
+            }
+        }
+    }
 }
