@@ -43,6 +43,16 @@ use crate::schedule::{Airing, AiringKind};
 
 /// An item must be placed at least this far ahead; sooner ones are joined in progress then.
 const JOIN_LEAD: chrono::Duration = chrono::Duration::milliseconds(700);
+/// The same while a cold channel holds its output until its programme is on (see
+/// `pipeline::Gate`): nobody sees the item's first frames that come too late for the mixer,
+/// the output starts at the first that does not, so the sooner the better.
+const COLD_JOIN_LEAD: chrono::Duration = chrono::Duration::milliseconds(250);
+/// How long after its air time a cold channel waits for its first item's first frame before
+/// its output goes out anyway (an item that fails to open).
+const ITEM_WAIT_NS: u64 = 2_500_000_000;
+/// A cold channel whose next airing starts within this waits for it before its output goes
+/// out (see `Session::release`).
+const RELEASE_WAIT: chrono::Duration = chrono::Duration::seconds(3);
 /// Retire an item this long after its last frame (the mixers have consumed it by then).
 const RETIRE_AFTER_NS: u64 = 300_000_000;
 /// Least on-air measurement (s) stored for an item (EBU R128 integrated loudness wants
@@ -134,6 +144,9 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
     let mut backoff = Backoff::new();
     let mut serial = 0u64;
     let mut encoders = fallback::Encoders::new(&deps.config);
+    // Until a pipeline's output has gone out, the next one also holds its output back until
+    // the programme is on it (see `pipeline::Gate`).
+    let mut cold = true;
     deps.report(&status, |s| s.encoder = Some(encoders.current().element().to_owned()));
     loop {
         deps.shared.beat();
@@ -145,18 +158,19 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
             });
         }
         let started = Instant::now();
-        let (end, session) = match Session::start(&deps, &mut serial, encoders.current(), encoders.retry_at()).await {
-            Ok(mut session) => {
-                let (anchor, offset) = (session.anchor, session.output_offset_ns);
-                deps.report(&status, |s| {
-                    s.running = true;
-                    s.anchor = Some(anchor);
-                    s.output_offset_ns = offset;
-                });
-                (session.run(&mut rx, &status).await, Some(session))
-            }
-            Err(end) => (end, None),
-        };
+        let (end, session) =
+            match Session::start(&deps, &mut serial, encoders.current(), encoders.retry_at(), cold).await {
+                Ok(mut session) => {
+                    let (anchor, offset) = (session.anchor, session.output_offset_ns);
+                    deps.report(&status, |s| {
+                        s.running = true;
+                        s.anchor = Some(anchor);
+                        s.output_offset_ns = offset;
+                    });
+                    (session.run(&mut rx, &status).await, Some(session))
+                }
+                Err(end) => (end, None),
+            };
         // Whatever the pipeline sends while it winds down would not continue into the next
         // one (see `Feed::close`).
         if !deps.shared.is_abandoned() {
@@ -170,6 +184,7 @@ pub(crate) async fn run(deps: Deps, mut rx: mpsc::Receiver<Command>, status: wat
             _ => None,
         };
         if let Some(session) = session {
+            cold = cold && !session.cp.released();
             session.shutdown(match (&change, &end) {
                 (Some(c), _) => c.what.as_str(),
                 (None, End::RetryEncoder) => "rebuilt to try the preferred encoder again",
@@ -278,6 +293,8 @@ struct Session<'a> {
     encoder: super::encoder::EncoderKind,
     encoded: fallback::EncoderWatch,
     encoder_retry_at: Option<Instant>,
+    /// The output is held until a tick says where the programme starts.
+    release_pending: bool,
 }
 
 impl<'a> Session<'a> {
@@ -286,6 +303,7 @@ impl<'a> Session<'a> {
         serial: &'a mut u64,
         encoder: super::encoder::EncoderKind,
         encoder_retry_at: Option<Instant>,
+        held: bool,
     ) -> Result<Session<'a>, End> {
         let failed = |reason: String| End::Restart { reason, deliberate: false };
         let spec = PipelineSpec {
@@ -304,7 +322,7 @@ impl<'a> Session<'a> {
         // The new output continues the channel's timeline (never a rewind for viewers who
         // stay), and this pipeline alone may publish from now on.
         let start_ns = deps.output.feed.timeline_end_ns();
-        let sink = Sink { publisher: deps.output.feed.open(), hls: deps.output.hls.clone() };
+        let sink = Sink { publisher: deps.output.feed.open(), hls: deps.output.hls.clone(), held };
         let cp = ChannelPipeline::build(&name, &spec, sink, start_ns).map_err(|e| failed(e.to_string()))?;
         let pipeline = cp.pipeline.clone();
         let encoded = fallback::EncoderWatch::new(&pipeline, encoder);
@@ -339,6 +357,7 @@ impl<'a> Session<'a> {
             encoder,
             encoded,
             encoder_retry_at,
+            release_pending: held,
         })
     }
 
@@ -518,6 +537,9 @@ impl<'a> Session<'a> {
             self.handled.insert(key(&a));
             self.place_and_prepare(a, now, None);
         }
+        if self.release_pending {
+            self.release(&horizon, now);
+        }
         // k.1 is the airing's end: forget it only once it is well over.
         let horizon = now.timestamp_millis() - 60_000;
         self.handled.retain(|k| k.1 > horizon);
@@ -530,12 +552,34 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// How far ahead an airing already on is joined.
+    fn join_lead(&self) -> chrono::Duration {
+        if self.cp.released() { JOIN_LEAD } else { COLD_JOIN_LEAD }
+    }
+
+    /// A cold start: viewers get the output from the first item's first frame on, once it is
+    /// placed; at once when nothing is about to start (the background is what the schedule
+    /// has then).
+    fn release(&mut self, horizon: &Horizon, now: DateTime<Utc>) {
+        if let Some(first) = self.items.values().min_by_key(|a| a.placement.air_ns) {
+            match first.bin {
+                Some(_) => self.cp.release_with_item(first.placement.air_ns + ITEM_WAIT_NS),
+                None => self.cp.release_at(first.placement.air_ns),
+            }
+        } else if !horizon.between(now, now + RELEASE_WAIT).any(|a| !self.handled.contains(&key(a))) {
+            self.cp.release_now();
+        } else {
+            return; // placed by a later tick
+        }
+        self.release_pending = false;
+    }
+
     /// Place `airing` on the running-time axis (joined in progress if it is already on) and
     /// build its bin.
     fn place_and_prepare(&mut self, airing: Airing, now: DateTime<Utc>, note: Option<String>) {
         let rate = self.cp.rate();
         if let Some(p) =
-            timeline::place(&self.anchor, rate, airing.start, airing.end, airing.offset_in_ms, now, JOIN_LEAD)
+            timeline::place(&self.anchor, rate, airing.start, airing.end, airing.offset_in_ms, now, self.join_lead())
         {
             self.prepare(airing, p, note);
         }

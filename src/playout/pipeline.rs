@@ -146,6 +146,107 @@ pub struct Sink {
     pub publisher: Publisher,
     /// HLS segments, if on.
     pub hls: Option<HlsWriter>,
+    /// Hold the output back until the programme is on it (a channel starting cold, see
+    /// [`Gate`]); a rebuilt pipeline goes out at once, its viewers are already watching.
+    pub held: bool,
+}
+
+/// A held pipeline whose programme start was never given encodes from this far in.
+const GATE_FALLBACK_NS: u64 = 3_000_000_000;
+/// How long after the first item's first picture reached the compositor a held pipeline
+/// waits for its first sound to reach the audio mixer (an item without sound: not at all).
+const GATE_SOUND_WAIT_NS: u64 = 700_000_000;
+
+/// Holds a channel's first output back until its programme is on: a viewer who tunes in cold
+/// gets the first item's pictures first, not the black and silence the pipeline makes while
+/// that item opens (issue #18: "a cold tune whose first decoded pictures are the programme").
+///
+/// Raw frames from before the programme's first frame never reach the encoder (dropped at its
+/// queue), so that frame is the encoder's very first: a keyframe every encoder makes at full
+/// quality (a keyframe forced a moment after the first one came out starved by x264's rate
+/// control, and a still picture stayed soft for its whole GOP). Raw audio from before it never
+/// reaches the audio encoders either, so the multiplexer has nothing to send before the
+/// programme: no output at all, then its sound and its first picture. (Cutting the output
+/// at its first keyframe instead lost the programme's first half second of sound: the
+/// multiplexer sends audio ahead of the video of the same instant.)
+///
+/// Where the programme starts: where the first item's first picture and first sound have
+/// both reached their mixers (however long the item took to open: what comes too late for a
+/// mixer never does; a cold start with the picture first and the sound 1.1 s later aired
+/// that second silent), at a given instant (a slate, or nothing scheduled), or at a deadline
+/// if neither came.
+#[derive(Debug)]
+pub struct Gate {
+    /// Own running time (ns) from which raw frames are encoded; `u64::MAX` while undecided.
+    from_ns: AtomicU64,
+    /// While undecided, frames from this own running time on are encoded anyway.
+    deadline_ns: AtomicU64,
+    /// Own running time of the first item picture / sound at its mixer (`u64::MAX`: none yet).
+    first_picture_ns: AtomicU64,
+    first_sound_ns: AtomicU64,
+    /// Some of the output has gone out.
+    open: std::sync::atomic::AtomicBool,
+}
+
+impl Gate {
+    fn new(held: bool) -> Self {
+        Self {
+            from_ns: AtomicU64::new(if held { u64::MAX } else { 0 }),
+            deadline_ns: AtomicU64::new(GATE_FALLBACK_NS),
+            first_picture_ns: AtomicU64::new(u64::MAX),
+            first_sound_ns: AtomicU64::new(u64::MAX),
+            open: std::sync::atomic::AtomicBool::new(!held),
+        }
+    }
+
+    /// Whether the raw frame at own running time `rt_ns` is encoded.
+    fn encodes(&self, rt_ns: u64) -> bool {
+        match self.from_ns.load(Ordering::Acquire) {
+            u64::MAX if rt_ns >= self.deadline_ns.load(Ordering::Acquire) => {
+                self.encode_from(rt_ns);
+                true
+            }
+            from => rt_ns >= from,
+        }
+    }
+
+    /// The first item's first picture (`picture`) or sound reached its mixer at own running
+    /// time `rt_ns`: once both have, encoding starts where the later did; a picture without
+    /// sound waits [`GATE_SOUND_WAIT_NS`] at most.
+    fn item_arrived(&self, picture: bool, rt_ns: u64) {
+        let (this, other) = match picture {
+            true => (&self.first_picture_ns, &self.first_sound_ns),
+            false => (&self.first_sound_ns, &self.first_picture_ns),
+        };
+        let _ = this.compare_exchange(u64::MAX, rt_ns, Ordering::AcqRel, Ordering::Acquire);
+        match other.load(Ordering::Acquire) {
+            u64::MAX if picture => {
+                let _ = self.deadline_ns.fetch_min(rt_ns + GATE_SOUND_WAIT_NS, Ordering::AcqRel);
+            }
+            u64::MAX => {}
+            other_ns => self.encode_from(rt_ns.max(other_ns)),
+        }
+    }
+
+    /// Some of the output went out.
+    fn went_out(&self) {
+        self.open.store(true, Ordering::Release);
+    }
+
+    /// Encode from own running time `rt_ns` on (the first call decides).
+    fn encode_from(&self, rt_ns: u64) {
+        let _ = self.from_ns.compare_exchange(u64::MAX, rt_ns, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Whether it is decided where encoding starts.
+    fn decided(&self) -> bool {
+        self.from_ns.load(Ordering::Acquire) != u64::MAX
+    }
+
+    /// Whether the output goes out.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
 }
 
 /// How well a pipeline keeps real time, measured on its streaming threads.
@@ -209,6 +310,7 @@ pub struct ChannelPipeline {
     meter: Arc<Meter>,
     item_window: Option<super::graphics::raster::Rect>,
     captions: CaptionFeed,
+    gate: Arc<Gate>,
 }
 
 pub(crate) fn make(factory: Factory) -> Result<gst::Element, PipelineError> {
@@ -319,8 +421,9 @@ impl ChannelPipeline {
         let vmux_queue = make(QUEUE)?;
 
         // Audio: one path per track (see "Audio tracks" above).
+        let gate = Arc::new(Gate::new(output.held));
         let audio_paths = (0..spec.audio_tracks.count())
-            .map(|i| build_audio_path(&pipeline, spec, i, &acaps))
+            .map(|i| build_audio_path(&pipeline, spec, i, &acaps, &gate))
             .collect::<Result<Vec<_>, _>>()?;
 
         let mux = make(MPEGTSMUX)?;
@@ -338,7 +441,11 @@ impl ChannelPipeline {
             prog_map.set(format!("sink_{}", AUDIO_PID + i as u16).as_str(), 1i32);
         }
         mux.set_property("prog-map", &prog_map);
-        let appsink = gst_app::AppSink::builder().name("out").sync(false).max_buffers(256).drop(true).build();
+        // Not async: the pipeline is PLAYING (its clock running, items placed on it) without
+        // waiting for the first output, which a held pipeline only makes once the actor has
+        // placed the programme on that clock (see [`Gate`]).
+        let appsink =
+            gst_app::AppSink::builder().name("out").sync(false).async_(false).max_buffers(256).drop(true).build();
 
         let mut video_chain: Vec<&gst::Element> = vec![&compositor, &vout_caps];
         if let Some(o) = &overlay {
@@ -373,6 +480,7 @@ impl ChannelPipeline {
         }
         forward_only(&compositor.static_pad("src").expect("src"));
         watch_position(&compositor, &meter);
+        encode_after_gate(&venc_queue, &gate);
         drop_when_encoder_behind(&venc_queue, backlog, &meter);
         yield_encoder_thread(&venc_queue);
         let captions = CaptionFeed::default();
@@ -395,6 +503,7 @@ impl ChannelPipeline {
             meter,
             item_window: spec.item_window,
             captions,
+            gate: gate.clone(),
         };
         let vpad = this.request_video_pad(BACKGROUND_ZORDER)?;
         vbg_caps
@@ -432,13 +541,12 @@ impl ChannelPipeline {
                         if let Some(pmt) = &pmt_captions {
                             pmt.lock().expect("pmt lock").rewrite(&mut data);
                         }
-                        output.publisher.continue_counters(&mut data);
-                        let data = bytes::Bytes::from(data);
                         let keyframe = key_pts.is_some();
+                        let Some(data) = output.publisher.publish_ts(data, keyframe) else { continue };
+                        gate.went_out();
                         if let Some(hls) = &output.hls {
-                            hls.push(data.clone(), keyframe, key_pts.map(|p| p * 100_000 / 9));
+                            hls.push(data, keyframe, key_pts.map(|p| p * 100_000 / 9));
                         }
-                        output.publisher.publish(crate::stream::Chunk { data, keyframe });
                     }
                     Ok(gst::FlowSuccess::Ok)
                 })
@@ -455,6 +563,30 @@ impl ChannelPipeline {
     /// Raw audio caps every input must deliver.
     pub fn audio_caps(&self) -> &gst::Caps {
         &self.audio_caps
+    }
+
+    /// Let a held output through from this pipeline's own running time `air_ns` on, where the
+    /// programme has no item of its own (a slate). Without effect once decided (see [`Gate`]).
+    pub fn release_at(&self, air_ns: u64) {
+        self.gate.encode_from(air_ns);
+    }
+
+    /// Let a held output through from the first item's first frame that reaches the
+    /// compositor, or from own running time `deadline_ns` if none has by then (see [`Gate`]).
+    pub fn release_with_item(&self, deadline_ns: u64) {
+        if !self.gate.decided() {
+            self.gate.deadline_ns.store(deadline_ns, Ordering::Release);
+        }
+    }
+
+    /// Let a held output through from now: there is no programme to wait for.
+    pub fn release_now(&self) {
+        self.gate.encode_from(0);
+    }
+
+    /// Whether the output goes out (see [`Gate`]).
+    pub fn released(&self) -> bool {
+        self.gate.is_open()
     }
 
     /// The items' closed captions, written into each access unit after the encoder.
@@ -492,7 +624,11 @@ impl ChannelPipeline {
             .request_pad_simple("sink_%u")
             .ok_or_else(|| PipelineError::Setup { what: "compositor pad", source: glib::bool_error!("no pad") })?;
         pad.set_property("zorder", zorder);
-        if let Some(w) = self.item_window.filter(|_| (ITEM_ZORDER_BASE..SLATE_ZORDER).contains(&zorder)) {
+        let item = (ITEM_ZORDER_BASE..SLATE_ZORDER).contains(&zorder);
+        if item && !self.gate.decided() {
+            release_on_first_buffer(&pad, &self.gate, true);
+        }
+        if let Some(w) = self.item_window.filter(|_| item) {
             pad.set_property("xpos", w.x);
             pad.set_property("ypos", w.y);
             pad.set_property("width", w.w as i32);
@@ -527,6 +663,9 @@ impl ChannelPipeline {
     /// [`Self::set_program_muted`] is on.
     pub(crate) fn request_program_audio_pad(&self, track: usize) -> Result<gst::Pad, PipelineError> {
         let pad = self.request_track_pad(track)?;
+        if track == 0 && !self.gate.decided() {
+            release_on_first_buffer(&pad, &self.gate, false);
+        }
         let muted = *self.program_muted.lock().expect("mute lock");
         pad.set_property("mute", muted);
         self.program_audio_pads.lock().expect("pads lock").push(pad.clone());
@@ -566,6 +705,7 @@ fn build_audio_path(
     spec: &PipelineSpec,
     track: usize,
     caps: &gst::Caps,
+    gate: &Arc<Gate>,
 ) -> Result<AudioPath, PipelineError> {
     let abg = make(AUDIOTESTSRC)?;
     abg.set_property("is-live", true);
@@ -584,6 +724,7 @@ fn build_audio_path(
     amix_queue.set_property("max-size-time", AUDIO_BACKLOG_NS);
     amix_queue.set_property("max-size-buffers", 0u32);
     amix_queue.set_property("max-size-bytes", 0u32);
+    encode_after_gate(&amix_queue, gate);
     let audio_overlay = match spec.audio_overlay.as_ref().and_then(|f| f()) {
         Some(o) if track > 0 => Some(wrap(&format!("track-{track}-audio-slot"), o)?),
         other => other,
@@ -804,6 +945,51 @@ fn yield_encoder_thread(queue: &gst::Element) {
     });
 }
 
+/// Tell `gate` the running time of the first buffer that reaches the mixer input `pad` (an
+/// item's `picture` or sound), unless it was decided before.
+fn release_on_first_buffer(pad: &gst::Pad, gate: &Arc<Gate>, picture: bool) {
+    let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
+    let gate = gate.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(ev) = info.event() {
+            if let gst::EventView::Segment(s) = ev.view() {
+                *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+            }
+            return gst::PadProbeReturn::Ok;
+        }
+        if gate.decided() {
+            return gst::PadProbeReturn::Remove;
+        }
+        match info.buffer().and_then(|b| running_ns(&segment.lock().expect("segment lock"), b)) {
+            Some(rt) => {
+                gate.item_arrived(picture, rt);
+                gst::PadProbeReturn::Remove
+            }
+            None => gst::PadProbeReturn::Ok,
+        }
+    });
+}
+
+/// Drop the raw frames (or audio) reaching an encoder's `queue` before `gate` lets them be
+/// encoded.
+fn encode_after_gate(queue: &gst::Element, gate: &Arc<Gate>) {
+    let Some(sink) = queue.static_pad("sink") else { return };
+    let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
+    let gate = gate.clone();
+    sink.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(ev) = info.event() {
+            if let gst::EventView::Segment(s) = ev.view() {
+                *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+            }
+            return gst::PadProbeReturn::Ok;
+        }
+        match info.buffer().and_then(|b| running_ns(&segment.lock().expect("segment lock"), b)) {
+            Some(rt) if !gate.encodes(rt) => DISCARD,
+            _ => gst::PadProbeReturn::Ok,
+        }
+    });
+}
+
 /// Drop raw frames at the encoder's queue while `backlog` wait there already.
 fn drop_when_encoder_behind(queue: &gst::Element, backlog: u32, meter: &Arc<Meter>) {
     let Some(sink) = queue.static_pad("sink") else { return };
@@ -841,17 +1027,17 @@ mod tests {
         src.set_property("is-live", true);
         mixer.set_property("latency", MIXER_LATENCY_NS);
         mixer.set_property("ignore-inactive-pads", true);
-        let late = gst::ElementFactory::make("identity").build().unwrap();
+        let (in_caps, out_caps) = (capsfilter(&format).unwrap(), capsfilter(&format).unwrap());
+        // The source's first buffer comes late; its caps and segment (sent ahead of it) do not.
         let first = std::sync::atomic::AtomicBool::new(true);
-        late.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        in_caps.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             if first.swap(false, Ordering::SeqCst) {
                 std::thread::sleep(hold);
             }
             gst::PadProbeReturn::Ok
         });
-        let (in_caps, out_caps) = (capsfilter(&format).unwrap(), capsfilter(&format).unwrap());
         let sink = gst_app::AppSink::builder().sync(false).build();
-        let chain = [&src, &in_caps, &late, &mixer, &out_caps, sink.upcast_ref()];
+        let chain = [&src, &in_caps, &mixer, &out_caps, sink.upcast_ref()];
         pipeline.add_many(chain).unwrap();
         gst::Element::link_many(chain).unwrap();
         if guarded {
@@ -864,6 +1050,48 @@ mod tests {
             .collect();
         pipeline.set_state(gst::State::Null).unwrap();
         out
+    }
+
+    #[test]
+    fn a_held_gate_encodes_from_the_programme_and_lets_the_output_out_from_its_first_keyframe() {
+        let gate = Gate::new(true);
+        assert!(!gate.encodes(0) && !gate.encodes(2_000_000_000), "held until told");
+        assert!(!gate.is_open());
+        gate.encode_from(700_000_000);
+        gate.encode_from(100_000_000);
+        assert!(!gate.encodes(699_999_999), "the first call decides");
+        assert!(gate.encodes(700_000_000));
+        let later = Gate::new(true);
+        later.encode_from(GATE_FALLBACK_NS + 700_000_000);
+        assert!(!later.encodes(GATE_FALLBACK_NS), "told: the fallback no longer applies");
+        assert!(!gate.is_open());
+        gate.went_out();
+        assert!(gate.is_open());
+        // An item's first picture and sound decide (the later of the two), unless the
+        // deadline comes first.
+        let item = Gate::new(true);
+        item.deadline_ns.store(2_000_000_000, Ordering::Release);
+        assert!(!item.encodes(1_000_000_000));
+        item.item_arrived(true, 1_100_000_000);
+        assert!(!item.decided(), "waits for the sound");
+        item.item_arrived(false, 1_200_000_000);
+        assert!(!item.encodes(1_100_000_000) && item.encodes(1_200_000_000));
+        let silent = Gate::new(true);
+        silent.deadline_ns.store(2_500_000_000, Ordering::Release);
+        silent.item_arrived(true, 1_000_000_000);
+        assert!(!silent.encodes(1_699_000_000), "a picture waits for its sound");
+        assert!(silent.encodes(1_700_000_000), "but not for ever");
+        let late = Gate::new(true);
+        late.deadline_ns.store(2_000_000_000, Ordering::Release);
+        assert!(!late.encodes(1_966_000_000) && late.encodes(2_001_000_000));
+        late.encode_from(2_500_000_000);
+        assert!(late.encodes(2_034_000_000), "the deadline decided");
+        // Never told: encodes from the fallback on.
+        let forgotten = Gate::new(true);
+        assert!(!forgotten.encodes(GATE_FALLBACK_NS - 1) && forgotten.encodes(GATE_FALLBACK_NS));
+        // Not held: everything, from the first byte.
+        let open = Gate::new(false);
+        assert!(open.encodes(0) && open.is_open());
     }
 
     #[test]

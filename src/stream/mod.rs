@@ -353,6 +353,27 @@ impl Publisher {
         if gop.closed || gop.generation != self.generation {
             return;
         }
+        self.send(&mut gop, chunk);
+    }
+
+    /// Publish whole 188-byte TS packets as [`Self::publish`] does, their continuity counters
+    /// rewritten so that every PID continues where the channel's previous pipeline left it.
+    /// Returns the bytes as published, or `None` if they were not (cut off, or closed): what
+    /// a pipeline sends while it winds down moves no counter, so the next pipeline's packets
+    /// follow the last ones viewers got (a CI run saw one counter jump per rebuild when the
+    /// counters were rewritten before this check).
+    pub fn publish_ts(&self, mut data: Vec<u8>, keyframe: bool) -> Option<bytes::Bytes> {
+        let mut gop = self.feed.gop.lock().expect("gop lock");
+        if gop.closed || gop.generation != self.generation {
+            return None;
+        }
+        self.feed.counters.lock().expect("counters lock").rewrite(self.generation, &mut data);
+        let data = bytes::Bytes::from(data);
+        self.send(&mut gop, Chunk { data: data.clone(), keyframe });
+        Some(data)
+    }
+
+    fn send(&self, gop: &mut GopCache, chunk: Chunk) {
         if chunk.keyframe || gop.bytes + chunk.data.len() > GOP_CACHE_LIMIT {
             gop.chunks.clear();
             gop.bytes = 0;
@@ -371,12 +392,6 @@ impl Publisher {
         if self.is_current() {
             self.feed.timeline_end_ns.fetch_max(end_ns, Ordering::SeqCst);
         }
-    }
-
-    /// Rewrite the continuity counters of the TS packets in `data` (whole 188-byte packets) so
-    /// that every PID continues where the channel's previous pipeline left it.
-    pub fn continue_counters(&self, data: &mut [u8]) {
-        self.feed.counters.lock().expect("counters lock").rewrite(self.generation, data);
     }
 
     /// Whether this publisher is still the one the feed listens to.
@@ -506,19 +521,25 @@ mod tests {
         p
     }
 
+    fn counters(data: &[u8]) -> Vec<u8> {
+        data.chunks(188).map(|p| p[3] & 0x0f).collect()
+    }
+
     #[test]
-    fn continuity_counters_carry_on_across_pipelines() {
+    fn continuity_counters_carry_on_across_pipelines_from_what_viewers_got() {
         let feed = StreamHub::new().feed(ChannelId(4));
         let first = feed.open();
-        let mut a: Vec<u8> = [packet(256, 0), packet(256, 1), packet(257, 5)].concat();
-        first.continue_counters(&mut a);
-        assert_eq!((a[3] & 0x0f, a[188 + 3] & 0x0f, a[376 + 3] & 0x0f), (0, 1, 5), "the first pipeline is untouched");
+        let a = first.publish_ts([packet(256, 0), packet(256, 1), packet(257, 5)].concat(), true).unwrap();
+        assert_eq!(counters(&a), [0, 1, 5], "the first pipeline is untouched");
+        // Winding down after the feed closed: not published, and no counter moves.
+        feed.close();
+        assert!(first.publish_ts([packet(256, 2), packet(257, 6)].concat(), false).is_none());
         let second = feed.open();
+        assert!(first.publish_ts([packet(256, 3)].concat(), false).is_none(), "cut off");
         // A new multiplexer starts at 0 again, twice on PID 256.
-        let mut b: Vec<u8> = [packet(256, 0), packet(256, 1), packet(257, 0), packet(258, 3)].concat();
-        second.continue_counters(&mut b);
-        let ccs: Vec<u8> = b.chunks(188).map(|p| p[3] & 0x0f).collect();
-        assert_eq!(ccs, [2, 3, 6, 3], "each PID continues; a new PID keeps its own");
+        let b =
+            second.publish_ts([packet(256, 0), packet(256, 1), packet(257, 0), packet(258, 3)].concat(), true).unwrap();
+        assert_eq!(counters(&b), [2, 3, 6, 3], "each PID continues from what was sent; a new PID keeps its own");
         assert!(b.chunks(188).all(|p| p[3] & 0xf0 == 0x10), "flags kept");
     }
 
