@@ -20,7 +20,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 
-use super::pipeline::running_ns;
+use super::pipeline::{on_timed_buffers, running_ns};
 use super::timeline::Placement;
 use crate::library::subtitles::Cue;
 
@@ -384,15 +384,7 @@ impl CaptionFeed {
     pub(crate) fn insert(&self, pad: &gst::Pad, frame_ns: u64) {
         let feed = self.clone();
         let count = cc_count(frame_ns);
-        let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
-        pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-            if let Some(ev) = info.event() {
-                if let gst::EventView::Segment(s) = ev.view() {
-                    *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
-                }
-                return gst::PadProbeReturn::Ok;
-            }
-            let rt = info.buffer().and_then(|b| running_ns(&segment.lock().expect("segment lock"), b));
+        on_timed_buffers(pad, move |info, rt| {
             let Some(rt) = rt else { return gst::PadProbeReturn::Ok };
             let Some(pair) = feed.pair_at(rt, frame_ns) else { return gst::PadProbeReturn::Ok };
             let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data else { return gst::PadProbeReturn::Ok };

@@ -809,6 +809,25 @@ pub(super) fn running_ns(
     Some(seg.to_running_time(buffer.pts()?)?.nseconds())
 }
 
+/// Call `f` for each buffer passing `pad`, with the buffer's running time in the pad's latest
+/// TIME segment (`None` before any, or without a timestamp); `f`'s answer is the probe's.
+pub(super) fn on_timed_buffers<F>(pad: &gst::Pad, f: F)
+where
+    F: Fn(&mut gst::PadProbeInfo, Option<u64>) -> gst::PadProbeReturn + Send + Sync + 'static,
+{
+    let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
+    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(ev) = info.event() {
+            if let gst::EventView::Segment(s) = ev.view() {
+                *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+            }
+            return gst::PadProbeReturn::Ok;
+        }
+        let rt = info.buffer().and_then(|b| running_ns(&segment.lock().expect("segment lock"), b));
+        f(info, rt)
+    });
+}
+
 /// Follow a multiplexer input: extend the channel's output timeline (running time with the
 /// pipeline's start offset, as the multiplexer sees it) and, on video, measure how late
 /// frames arrive against the pipeline clock.
@@ -820,19 +839,9 @@ fn watch_mux_input(
     meter: &Arc<Meter>,
     publisher: &Publisher,
 ) {
-    let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
     let (pipeline, meter, publisher) = (pipeline.downgrade(), meter.clone(), publisher.clone());
-    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-        if let Some(ev) = info.event() {
-            if let gst::EventView::Segment(s) = ev.view() {
-                *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
-            }
-            return gst::PadProbeReturn::Ok;
-        }
-        let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
-        let Some(rt) = running_ns(&segment.lock().expect("segment lock"), buffer) else {
-            return gst::PadProbeReturn::Ok;
-        };
+    on_timed_buffers(pad, move |info, rt| {
+        let (Some(buffer), Some(rt)) = (info.buffer(), rt) else { return gst::PadProbeReturn::Ok };
         publisher.extend_timeline(rt + buffer.duration().map_or(0, |d| d.nseconds()));
         if video {
             meter.frames.fetch_add(1, Ordering::Relaxed);
@@ -896,16 +905,9 @@ fn forward_only(pad: &gst::Pad) {
 /// Record the compositor's output position in `meter`.
 fn watch_position(compositor: &gst::Element, meter: &Arc<Meter>) {
     let Some(src) = compositor.static_pad("src") else { return };
-    let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
     let position = meter.position_ns.clone();
-    src.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-        if let Some(ev) = info.event() {
-            if let gst::EventView::Segment(s) = ev.view() {
-                *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
-            }
-            return gst::PadProbeReturn::Ok;
-        }
-        if let Some(rt) = info.buffer().and_then(|b| running_ns(&segment.lock().expect("segment lock"), b)) {
+    on_timed_buffers(&src, move |_, rt| {
+        if let Some(rt) = rt {
             position.fetch_max(rt, Ordering::Relaxed);
         }
         gst::PadProbeReturn::Ok
@@ -948,25 +950,14 @@ fn yield_encoder_thread(queue: &gst::Element) {
 /// Tell `gate` the running time of the first buffer that reaches the mixer input `pad` (an
 /// item's `picture` or sound), unless it was decided before.
 fn release_on_first_buffer(pad: &gst::Pad, gate: &Arc<Gate>, picture: bool) {
-    let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
     let gate = gate.clone();
-    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-        if let Some(ev) = info.event() {
-            if let gst::EventView::Segment(s) = ev.view() {
-                *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
-            }
-            return gst::PadProbeReturn::Ok;
+    on_timed_buffers(pad, move |_, rt| match rt {
+        _ if gate.decided() => gst::PadProbeReturn::Remove,
+        Some(rt) => {
+            gate.item_arrived(picture, rt);
+            gst::PadProbeReturn::Remove
         }
-        if gate.decided() {
-            return gst::PadProbeReturn::Remove;
-        }
-        match info.buffer().and_then(|b| running_ns(&segment.lock().expect("segment lock"), b)) {
-            Some(rt) => {
-                gate.item_arrived(picture, rt);
-                gst::PadProbeReturn::Remove
-            }
-            None => gst::PadProbeReturn::Ok,
-        }
+        None => gst::PadProbeReturn::Ok,
     });
 }
 
@@ -974,19 +965,10 @@ fn release_on_first_buffer(pad: &gst::Pad, gate: &Arc<Gate>, picture: bool) {
 /// encoded.
 fn encode_after_gate(queue: &gst::Element, gate: &Arc<Gate>) {
     let Some(sink) = queue.static_pad("sink") else { return };
-    let segment = Mutex::new(None::<gst::FormattedSegment<gst::ClockTime>>);
     let gate = gate.clone();
-    sink.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-        if let Some(ev) = info.event() {
-            if let gst::EventView::Segment(s) = ev.view() {
-                *segment.lock().expect("segment lock") = s.segment().downcast_ref::<gst::ClockTime>().cloned();
-            }
-            return gst::PadProbeReturn::Ok;
-        }
-        match info.buffer().and_then(|b| running_ns(&segment.lock().expect("segment lock"), b)) {
-            Some(rt) if !gate.encodes(rt) => DISCARD,
-            _ => gst::PadProbeReturn::Ok,
-        }
+    on_timed_buffers(&sink, move |_, rt| match rt {
+        Some(rt) if !gate.encodes(rt) => DISCARD,
+        _ => gst::PadProbeReturn::Ok,
     });
 }
 
