@@ -571,8 +571,9 @@ impl ChannelPipeline {
         self.gate.encode_from(air_ns);
     }
 
-    /// Let a held output through from the first item's first frame that reaches the
-    /// compositor, or from own running time `deadline_ns` if none has by then (see [`Gate`]).
+    /// Let a held output through from where the first item's first picture and first sound
+    /// have both reached their mixers, or from own running time `deadline_ns` if they have not
+    /// by then (see [`Gate`]).
     pub fn release_with_item(&self, deadline_ns: u64) {
         if !self.gate.decided() {
             self.gate.deadline_ns.store(deadline_ns, Ordering::Release);
@@ -1035,7 +1036,7 @@ mod tests {
     }
 
     #[test]
-    fn a_held_gate_encodes_from_the_programme_and_lets_the_output_out_from_its_first_keyframe() {
+    fn a_held_gate_encodes_from_the_programme_and_says_once_its_output_went_out() {
         let gate = Gate::new(true);
         assert!(!gate.encodes(0) && !gate.encodes(2_000_000_000), "held until told");
         assert!(!gate.is_open());
