@@ -68,14 +68,17 @@ struct Tally {
     sessions: u64,
     bytes: u64,
     worst_stall: Duration,
+    /// The longest wait from the request to the first bytes (a tune).
+    worst_tune: Duration,
     /// Video frames received, and frames missing from them (see [`TsFollower::skipped_frames`]).
     frames: u64,
     skipped: u64,
     problems: Vec<String>,
 }
 
-/// One viewer session: connect, read for `hold`, check what arrived.
-fn watch(addr: &str, number: &str, hold: Duration, tally: &Mutex<Tally>) {
+/// One viewer session: connect, read for `hold`, check what arrived. The first bytes may take
+/// up to `tune_limit`; after them, no gap may be longer than a second.
+fn watch(addr: &str, number: &str, hold: Duration, tune_limit: Duration, tally: &Mutex<Tally>) {
     let mut s = match TcpStream::connect(addr) {
         Ok(s) => s,
         Err(e) => return tally.lock().unwrap().problems.push(format!("connect: {e}")),
@@ -98,14 +101,17 @@ fn watch(addr: &str, number: &str, hold: Duration, tally: &Mutex<Tally>) {
     let mut ts = TsFollower::default();
     let mut raw = Vec::new();
     let (start, mut last) = (Instant::now(), Instant::now());
-    let mut worst = Duration::ZERO;
+    let (mut worst, mut tune) = (Duration::ZERO, None);
     let mut buf = vec![0u8; 64 * 1024];
     let mut bytes = 0u64;
     while start.elapsed() < hold {
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                worst = worst.max(last.elapsed());
+                match tune {
+                    None => tune = Some(last.elapsed()),
+                    Some(_) => worst = worst.max(last.elapsed()),
+                }
                 last = Instant::now();
                 bytes += n as u64;
                 if chunked {
@@ -125,6 +131,11 @@ fn watch(addr: &str, number: &str, hold: Duration, tally: &Mutex<Tally>) {
     t.sessions += 1;
     t.bytes += bytes;
     t.worst_stall = t.worst_stall.max(worst);
+    let tune = tune.unwrap_or_else(|| start.elapsed());
+    t.worst_tune = t.worst_tune.max(tune);
+    if tune > tune_limit {
+        t.problems.push(format!("channel {number}: first bytes after {tune:?}"));
+    }
     t.frames += ts.video_frames;
     t.skipped += ts.skipped_frames;
     if worst > Duration::from_secs(1) {
@@ -139,6 +150,13 @@ fn watch(addr: &str, number: &str, hold: Duration, tally: &Mutex<Tally>) {
             &ts.discontinuities[..ts.discontinuities.len().min(5)]
         ));
     }
+}
+
+/// The middle value of `samples` (the upper one of an even count; 0 if none).
+fn median(samples: &[u64]) -> u64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
 }
 
 /// Strip HTTP/1.1 chunk framing from `raw` into the TS follower.
@@ -168,7 +186,9 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     // Every channel is always on: wait until each answers with bytes.
     for n in CHANNELS {
         let t = Mutex::new(Tally::default());
-        watch(&addr, n, Duration::from_secs(3), &t);
+        // A daemon just started brings up its four channels at once, each held until its
+        // programme's first picture (2 s seen on 2 cores).
+        watch(&addr, n, Duration::from_secs(5), Duration::from_secs(4), &t);
         let t = t.into_inner().unwrap();
         assert!(
             t.problems.is_empty() && t.bytes > 0,
@@ -198,15 +218,17 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
                     if hold < Duration::from_millis(500) {
                         break;
                     }
-                    watch(&addr, n, hold, &tally);
+                    watch(&addr, n, hold, Duration::from_secs(1), &tally);
                     std::thread::sleep(Duration::from_millis(rng.gen_range(0..1_000)));
                 }
             })
         })
         .collect();
     std::thread::sleep(warmup);
-    // RSS breathes as item bins (decoders, queues) come and go: compare the peaks of the first
-    // and second halves after warm-up, so a leak shows and the breathing does not.
+    // RSS breathes as item bins (decoders, queues) come and go, by a quarter of its size within
+    // seconds (CI: 602-818 MB in one 2-minute run). A leak lifts the whole curve, breathing only
+    // its spikes: compare the medians of the first and second halves after warm-up (comparing
+    // their peaks failed CI on breathing alone: 716 then 818 MB around the same 660 MB median).
     let mut samples = vec![util::rss_kb(pid)];
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_secs(2));
@@ -220,14 +242,16 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     let (first, second) = samples.split_at(samples.len() / 2);
     let (peak_first, peak_second) =
         (first.iter().copied().max().unwrap_or(0), second.iter().copied().max().unwrap_or(0));
+    let (median_first, median_second) = (median(first), median(second));
     let t = tally.lock().unwrap();
     println!(
-        "soak: {secs} s, {} sessions, {:.1} MB received, worst stall {:?}, {} frames of which {} \
-         skipped by the encoder, RSS after warm-up {} kB, peak of first half {peak_first} kB, of \
-         second half {peak_second} kB",
+        "soak: {secs} s, {} sessions, {:.1} MB received, worst stall {:?}, slowest tune {:?}, {} frames of which {} \
+         skipped by the encoder, RSS after warm-up {} kB; halves after warm-up: median \
+         {median_first} then {median_second} kB, peak {peak_first} then {peak_second} kB",
         t.sessions,
         t.bytes as f64 / 1e6,
         t.worst_stall,
+        t.worst_tune,
         t.frames,
         t.skipped,
         samples[0],
@@ -252,8 +276,8 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     let complaints = util::gst_complaints(&daemon.stderr());
     assert!(complaints.is_empty(), "GLib/GStreamer complaints in the daemon's log:\n{}", complaints.join("\n"));
     assert!(
-        peak_second as f64 <= peak_first as f64 * 1.10,
-        "RSS grew more than 10% after warm-up: peak {peak_first} kB, then {peak_second} kB"
+        median_second as f64 <= median_first as f64 * 1.10,
+        "RSS grew more than 10% after warm-up: median {median_first} kB, then {median_second} kB"
     );
     // The as-run log accounts for every channel, with nothing left open but what is on now.
     let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
