@@ -483,8 +483,8 @@ async fn video_seconds(hub: &StreamHub, channel: i64, secs: f64) -> f64 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
     let (mut first, mut last) = (None, 0u64);
     while let Ok(Some(b)) = tokio::time::timeout_at(deadline, sub.next()).await {
-        for (_, k) in splitter.split(&b) {
-            if let Some(pts) = k {
+        for part in splitter.split(&b) {
+            if let Some(pts) = part.key_pts {
                 first.get_or_insert(pts);
                 last = pts;
             }
@@ -562,10 +562,10 @@ async fn bench_time_to_first_byte_and_keyframe() {
     let first = sub.next().await.unwrap();
     let cold_byte = t0.elapsed();
     let mut splitter = retrovue::playout::tsscan::KeyframeSplitter::default();
-    let mut cold_key = splitter.split(&first).iter().any(|p| p.1.is_some()).then(|| t0.elapsed());
+    let mut cold_key = splitter.split(&first).iter().any(|p| p.key_pts.is_some()).then(|| t0.elapsed());
     while cold_key.is_none() {
         let b = sub.next().await.unwrap();
-        if splitter.split(&b).iter().any(|p| p.1.is_some()) {
+        if splitter.split(&b).iter().any(|p| p.key_pts.is_some()) {
             cold_key = Some(t0.elapsed());
         }
     }
@@ -578,7 +578,7 @@ async fn bench_time_to_first_byte_and_keyframe() {
         let mut sub = hub.subscribe(ChannelId(1));
         let b = sub.next().await.unwrap();
         let byte = t1.elapsed();
-        let key = retrovue::playout::tsscan::KeyframeSplitter::default().split(&b).iter().any(|p| p.1.is_some());
+        let key = retrovue::playout::tsscan::KeyframeSplitter::default().split(&b).iter().any(|p| p.key_pts.is_some());
         warm.push((byte, key));
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
@@ -640,6 +640,19 @@ async fn daemon_serves_ts_and_hls_starting_and_stopping_on_demand() {
         assert!(f[0].key, "{name} does not start with a keyframe");
         assert!(f.iter().all(|x| (x.width, x.height) == (640, 480)), "{name}: size changed");
         assert_continuous(&p);
+        // Sound from the first picture on. A viewer who starts at the cached keyframe gets the
+        // sound the multiplexer sent ahead of it (without, the first sound came 10 ms after the
+        // first picture here, up to 0.3 s on a busy box); a cold start's first sound is cut
+        // where its first picture begins (within one AAC frame, 1920 ticks).
+        let sound = probe(&p, "a", "-show_packets", "packet=pts");
+        let sound_from = sound.first().and_then(|s| s["pts"].parse::<i64>().ok()).unwrap_or(i64::MAX);
+        println!("{name}: first picture at PTS {}, first sound at {sound_from}", f[0].pts);
+        let slack = if name == "cold.ts" { 1920 } else { 0 };
+        assert!(
+            sound_from <= f[0].pts + slack,
+            "{name}: sound begins {} ms after the first picture",
+            (sound_from - f[0].pts) / 90
+        );
     }
 
     // HLS while the channel runs.

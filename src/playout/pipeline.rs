@@ -536,16 +536,20 @@ impl ChannelPipeline {
                     }
                     let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
                     let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
-                    let parts = splitter.lock().expect("splitter lock").split(map.as_slice());
-                    for (mut data, key_pts) in parts {
-                        if let Some(pmt) = &pmt_captions {
+                    let parts = match &pmt_captions {
+                        Some(pmt) => {
+                            let mut data = map.to_vec();
                             pmt.lock().expect("pmt lock").rewrite(&mut data);
+                            splitter.lock().expect("splitter lock").split(&data)
                         }
-                        let keyframe = key_pts.is_some();
-                        let Some(data) = output.publisher.publish_ts(data, keyframe) else { continue };
+                        None => splitter.lock().expect("splitter lock").split(map.as_slice()),
+                    };
+                    for part in parts {
+                        let keyframe = part.key_pts.is_some();
+                        let Some(data) = output.publisher.publish_ts(part.data, keyframe, part.join) else { continue };
                         gate.went_out();
                         if let Some(hls) = &output.hls {
-                            hls.push(data, keyframe, key_pts.map(|p| p * 100_000 / 9));
+                            hls.push(data, keyframe, part.key_pts.map(|p| p * 100_000 / 9));
                         }
                     }
                     Ok(gst::FlowSuccess::Ok)

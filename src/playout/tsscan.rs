@@ -62,25 +62,49 @@ pub fn keyframe_pts(p: &[u8]) -> Option<u64> {
     Some(pes_pts(p).unwrap_or(0))
 }
 
+/// One part of the muxer's output as [`KeyframeSplitter::split`] cuts it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Part {
+    /// The packets, in the muxer's order; a part that starts with a keyframe begins with the
+    /// current PAT and PMT.
+    pub data: Vec<u8>,
+    /// The part starts with a video keyframe of this PTS (90 kHz units, 0 if absent).
+    pub key_pts: Option<u64>,
+    /// For a viewer who starts at this keyframe: the part with the sound of the keyframe's
+    /// instant put in front of the picture (see [`KeyframeSplitter`]); `None` when there is
+    /// none to add. Viewers already watching get `data`: they had that sound.
+    pub join: Option<Vec<u8>>,
+}
+
+/// How many audio packets [`KeyframeSplitter`] remembers: about 1.5 s of 128 kb/s AAC.
+const AUDIO_MEMORY: usize = 128;
+
 /// Remembers the latest PAT and PMT and splits output at video keyframes.
+///
+/// The multiplexer sends the sound of an instant ahead of its picture (the audio encoder is
+/// quicker than the video encoder, and a live mux does not wait for the slower input). A viewer
+/// who starts at a keyframe would hear nothing until the audio packets sent after it catch up
+/// with the picture. So the splitter remembers the last audio packets, and hands a viewer who
+/// starts at a keyframe ([`Part::join`]) the audio access units from the one that covers the
+/// keyframe's instant on, right after the PAT and PMT: a contiguous run of the audio PID, so its
+/// continuity counters carry on into what follows.
 #[derive(Default)]
 pub struct KeyframeSplitter {
     pat: Option<[u8; PACKET]>,
     pmt: Option<[u8; PACKET]>,
     pmt_pid: Option<u16>,
+    /// The latest audio packets, with the PTS of those that start an access unit.
+    audio: std::collections::VecDeque<([u8; PACKET], Option<u64>)>,
 }
 
 impl KeyframeSplitter {
-    /// Split `data` (whole TS packets) into parts; a part that starts with a keyframe comes
-    /// with `Some(keyframe PTS in 90 kHz units, or 0 if absent)` and is prefixed with the
-    /// current PAT and PMT.
-    pub fn split(&mut self, data: &[u8]) -> Vec<(Vec<u8>, Option<u64>)> {
-        let mut parts: Vec<(Vec<u8>, Option<u64>)> = Vec::new();
-        let mut current: Vec<u8> = Vec::with_capacity(data.len() + 2 * PACKET);
-        let mut current_key = None;
+    /// Split `data` (whole TS packets) into [`Part`]s at video keyframes.
+    pub fn split(&mut self, data: &[u8]) -> Vec<Part> {
+        let mut parts: Vec<Part> = Vec::new();
+        let mut current = Part { data: Vec::with_capacity(data.len() + 2 * PACKET), key_pts: None, join: None };
         for p in data.chunks(PACKET) {
             if p.len() != PACKET || p[0] != 0x47 {
-                current.extend_from_slice(p);
+                current.data.extend_from_slice(p);
                 continue;
             }
             let id = pid(p);
@@ -91,21 +115,47 @@ impl KeyframeSplitter {
                 self.pmt = p.try_into().ok();
             }
             if id == VIDEO_PID && pusi(p) && random_access(p) {
-                if !current.is_empty() {
-                    parts.push((std::mem::take(&mut current), current_key));
+                if !current.data.is_empty() {
+                    parts.push(std::mem::take(&mut current));
                 }
-                current_key = Some(pes_pts(p).unwrap_or(0));
+                let key = pes_pts(p).unwrap_or(0);
+                current.key_pts = Some(key);
                 if let (Some(pat), Some(pmt)) = (&self.pat, &self.pmt) {
-                    current.extend_from_slice(pat);
-                    current.extend_from_slice(pmt);
+                    current.data.extend_from_slice(pat);
+                    current.data.extend_from_slice(pmt);
+                }
+                let lead = self.sound_from(key);
+                if !lead.is_empty() {
+                    let mut join = current.data.clone();
+                    join.extend(lead);
+                    current.join = Some(join);
                 }
             }
-            current.extend_from_slice(p);
+            if id == AUDIO_PID {
+                if self.audio.len() == AUDIO_MEMORY {
+                    self.audio.pop_front();
+                }
+                let pts = if pusi(p) { pes_pts(p) } else { None };
+                self.audio.push_back((p.try_into().expect("a whole packet"), pts));
+            }
+            current.data.extend_from_slice(p);
+            if let Some(join) = &mut current.join {
+                join.extend_from_slice(p);
+            }
         }
-        if !current.is_empty() {
-            parts.push((current, current_key));
+        if !current.data.is_empty() {
+            parts.push(current);
         }
         parts
+    }
+
+    /// The remembered audio packets from the access unit that covers `key` (the last that
+    /// starts at or before it; else the first remembered) on.
+    fn sound_from(&self, key: u64) -> Vec<u8> {
+        let starts = || self.audio.iter().enumerate().filter_map(|(i, (_, pts))| pts.map(|pts| (i, pts)));
+        let Some(first) = starts().next() else { return Vec::new() };
+        let (from, _) = starts().take_while(|&(_, pts)| pts <= key).last().unwrap_or(first);
+        self.audio.iter().skip(from).flat_map(|(p, _)| p.iter().copied()).collect()
     }
 }
 
@@ -254,6 +304,72 @@ mod tests {
         p
     }
 
+    /// A packet that starts a PES of PTS `pts` (after an 8-byte adaptation field with the
+    /// random-access indicator).
+    fn with_pts(pid: u16, pts: u64) -> Vec<u8> {
+        let mut p = packet(pid, true, true);
+        let pes = [
+            0,
+            0,
+            1,
+            0xe0,
+            0,
+            0,
+            0x80,
+            0x80,
+            5,
+            0x21 | (((pts >> 30) as u8 & 0x07) << 1),
+            (pts >> 22) as u8,
+            (((pts >> 15) as u8) << 1) | 1,
+            (pts >> 7) as u8,
+            ((pts as u8) << 1) | 1,
+        ];
+        p[12..26].copy_from_slice(&pes);
+        p
+    }
+
+    /// The multiplexer sent the keyframe's sound ahead of it: a viewer who starts at the
+    /// keyframe gets that sound (from the access unit covering the keyframe's instant) right
+    /// after the PAT and PMT, those already watching get the muxer's bytes unchanged.
+    #[test]
+    fn a_viewer_starting_at_a_keyframe_gets_the_sound_sent_ahead_of_it() {
+        let mut s = KeyframeSplitter::default();
+        let key_pts: u64 = 900_000;
+        let mut psi = pat(0x20);
+        psi.extend(packet(0x20, true, false));
+        // Audio access units of 1920 ticks (21.3 ms), the third covering the keyframe's
+        // instant, each followed by a continuation packet; then the old GOP's last picture,
+        // then the keyframe.
+        let au = |pts: u64| [with_pts(AUDIO_PID, pts), packet(AUDIO_PID, false, false)].concat();
+        let mut ahead = psi.clone();
+        for pts in [key_pts - 4420, key_pts - 2500, key_pts - 580, key_pts + 1340] {
+            ahead.extend(au(pts));
+        }
+        ahead.extend(packet(VIDEO_PID, false, false));
+        let parts = s.split(&ahead);
+        assert_eq!(parts.len(), 1);
+        assert!(parts[0].join.is_none(), "no keyframe, nothing to join at");
+
+        let mut live = with_pts(VIDEO_PID, key_pts);
+        live.extend(packet(VIDEO_PID, false, false));
+        live.extend(au(key_pts + 3840));
+        let parts = s.split(&live);
+        assert_eq!(parts.len(), 1);
+        let part = &parts[0];
+        assert_eq!(part.key_pts, Some(key_pts));
+        assert_eq!(part.data, [psi.clone(), live.clone()].concat(), "those watching get the muxer's bytes");
+        // From the access unit covering the keyframe's instant on.
+        let sound = [au(key_pts - 580), au(key_pts + 1340)].concat();
+        assert_eq!(part.join.as_deref(), Some(&[psi, sound, live][..].concat()[..]));
+
+        // Sound that is not ahead: the access unit covering the keyframe alone.
+        let mut s = KeyframeSplitter::default();
+        let behind = [au(key_pts - 3840), au(key_pts - 1920)].concat();
+        s.split(&behind);
+        let parts = s.split(&with_pts(VIDEO_PID, key_pts));
+        assert_eq!(parts[0].join, Some([au(key_pts - 1920), with_pts(VIDEO_PID, key_pts)].concat()));
+    }
+
     fn pat(pmt: u16) -> Vec<u8> {
         let mut p = packet(0, true, false);
         p[4] = 0; // pointer
@@ -333,41 +449,24 @@ mod tests {
         let mut first = pat(0x20);
         first.extend(&pmt);
         first.extend(packet(VIDEO_PID, false, false));
-        assert_eq!(s.split(&first), vec![(first.clone(), None)]);
+        assert_eq!(s.split(&first), vec![Part { data: first.clone(), key_pts: None, join: None }]);
 
         let mut data = packet(AUDIO_PID, true, true); // audio access unit: not a video keyframe
-        let mut key = packet(VIDEO_PID, true, true);
-        // PES header after the 8-byte adaptation field, PTS = 324000693.
         let pts: u64 = 324_000_693;
-        let pes = [
-            0,
-            0,
-            1,
-            0xe0,
-            0,
-            0,
-            0x80,
-            0x80,
-            5,
-            0x21 | (((pts >> 30) as u8 & 0x07) << 1),
-            (pts >> 22) as u8,
-            (((pts >> 15) as u8) << 1) | 1,
-            (pts >> 7) as u8,
-            ((pts as u8) << 1) | 1,
-        ];
-        key[12..26].copy_from_slice(&pes);
+        let key = with_pts(VIDEO_PID, pts);
         data.extend(&key);
         data.extend(packet(VIDEO_PID, false, false));
         let parts = s.split(&data);
         assert_eq!(parts.len(), 2);
-        assert_eq!(parts[0], (packet(AUDIO_PID, true, true), None));
-        assert_eq!(parts[1].1, Some(pts));
+        assert_eq!(parts[0].data, packet(AUDIO_PID, true, true));
+        assert_eq!(parts[0].key_pts, None);
+        assert_eq!(parts[1].key_pts, Some(pts));
         assert_eq!(keyframe_pts(&key), Some(pts));
         assert_eq!(keyframe_pts(&packet(AUDIO_PID, true, true)), None);
         assert_eq!(keyframe_pts(&packet(VIDEO_PID, false, false)), None);
-        assert_eq!(parts[1].0.len(), 4 * PACKET);
-        assert_eq!(&parts[1].0[..PACKET], &pat(0x20)[..]);
-        assert_eq!(&parts[1].0[PACKET..2 * PACKET], &pmt[..]);
-        assert_eq!(&parts[1].0[2 * PACKET..3 * PACKET], &key[..]);
+        assert_eq!(parts[1].data.len(), 4 * PACKET);
+        assert_eq!(&parts[1].data[..PACKET], &pat(0x20)[..]);
+        assert_eq!(&parts[1].data[PACKET..2 * PACKET], &pmt[..]);
+        assert_eq!(&parts[1].data[2 * PACKET..3 * PACKET], &key[..]);
     }
 }

@@ -213,6 +213,19 @@ impl Counters {
             self.last.insert(pid, out);
         }
     }
+
+    /// Rewrite the counters of packets the current pipeline published before (or copies of
+    /// them) as [`Self::rewrite`] did then, moving nothing.
+    fn shift(&self, data: &mut [u8]) {
+        for p in data.chunks_exact_mut(188) {
+            if p[0] != 0x47 || p[3] & 0x10 == 0 {
+                continue;
+            }
+            let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+            let shift = self.shift.get(&pid).copied().unwrap_or(0);
+            p[3] = (p[3] & 0xf0) | (((p[3] & 0x0f) + shift) & 0x0f);
+        }
+    }
 }
 
 /// How a channel's output is doing, as playout reports it (the edges show it).
@@ -362,25 +375,43 @@ impl Publisher {
     /// a pipeline sends while it winds down moves no counter, so the next pipeline's packets
     /// follow the last ones viewers got (a CI run saw one counter jump per rebuild when the
     /// counters were rewritten before this check).
-    pub fn publish_ts(&self, mut data: Vec<u8>, keyframe: bool) -> Option<bytes::Bytes> {
+    ///
+    /// `join`, with a keyframe: the same packets as a viewer who starts here should get them
+    /// (with the sound sent ahead of the picture, see `playout::tsscan::KeyframeSplitter`),
+    /// made of packets published here before or now: the GOP cache keeps it, counters rewritten
+    /// as they were published, while those watching get `data`.
+    pub fn publish_ts(&self, mut data: Vec<u8>, keyframe: bool, join: Option<Vec<u8>>) -> Option<bytes::Bytes> {
         let mut gop = self.feed.gop.lock().expect("gop lock");
         if gop.closed || gop.generation != self.generation {
             return None;
         }
-        self.feed.counters.lock().expect("counters lock").rewrite(self.generation, &mut data);
+        let mut counters = self.feed.counters.lock().expect("counters lock");
+        counters.rewrite(self.generation, &mut data);
+        let join = join.filter(|_| keyframe).map(|mut join| {
+            counters.shift(&mut join);
+            Chunk { data: bytes::Bytes::from(join), keyframe }
+        });
+        drop(counters);
         let data = bytes::Bytes::from(data);
-        self.send(&mut gop, Chunk { data: data.clone(), keyframe });
+        let chunk = Chunk { data: data.clone(), keyframe };
+        self.send_joinable(&mut gop, chunk, join);
         Some(data)
     }
 
     fn send(&self, gop: &mut GopCache, chunk: Chunk) {
+        self.send_joinable(gop, chunk, None);
+    }
+
+    /// Send `chunk`, caching `join` in its place when given.
+    fn send_joinable(&self, gop: &mut GopCache, chunk: Chunk, join: Option<Chunk>) {
         if chunk.keyframe || gop.bytes + chunk.data.len() > GOP_CACHE_LIMIT {
             gop.chunks.clear();
             gop.bytes = 0;
         }
         if chunk.keyframe || !gop.chunks.is_empty() {
-            gop.bytes += chunk.data.len();
-            gop.chunks.push(chunk.clone());
+            let cached = join.unwrap_or_else(|| chunk.clone());
+            gop.bytes += cached.data.len();
+            gop.chunks.push(cached);
         }
         // Sent under the cache lock so a new subscriber sees each chunk exactly once.
         let _ = self.feed.tx.send(chunk);
@@ -529,18 +560,46 @@ mod tests {
     fn continuity_counters_carry_on_across_pipelines_from_what_viewers_got() {
         let feed = StreamHub::new().feed(ChannelId(4));
         let first = feed.open();
-        let a = first.publish_ts([packet(256, 0), packet(256, 1), packet(257, 5)].concat(), true).unwrap();
+        let a = first.publish_ts([packet(256, 0), packet(256, 1), packet(257, 5)].concat(), true, None).unwrap();
         assert_eq!(counters(&a), [0, 1, 5], "the first pipeline is untouched");
         // Winding down after the feed closed: not published, and no counter moves.
         feed.close();
-        assert!(first.publish_ts([packet(256, 2), packet(257, 6)].concat(), false).is_none());
+        assert!(first.publish_ts([packet(256, 2), packet(257, 6)].concat(), false, None).is_none());
         let second = feed.open();
-        assert!(first.publish_ts([packet(256, 3)].concat(), false).is_none(), "cut off");
+        assert!(first.publish_ts([packet(256, 3)].concat(), false, None).is_none(), "cut off");
         // A new multiplexer starts at 0 again, twice on PID 256.
-        let b =
-            second.publish_ts([packet(256, 0), packet(256, 1), packet(257, 0), packet(258, 3)].concat(), true).unwrap();
+        let b = second
+            .publish_ts([packet(256, 0), packet(256, 1), packet(257, 0), packet(258, 3)].concat(), true, None)
+            .unwrap();
         assert_eq!(counters(&b), [2, 3, 6, 3], "each PID continues from what was sent; a new PID keeps its own");
         assert!(b.chunks(188).all(|p| p[3] & 0xf0 == 0x10), "flags kept");
+    }
+
+    /// A keyframe's join variant (the sound sent ahead of it, again) goes to the GOP cache with
+    /// the counters those packets were published with; those watching get the keyframe alone,
+    /// and no counter moves for the copies.
+    #[tokio::test]
+    async fn a_late_viewer_gets_the_keyframe_with_its_sound_and_counters_as_published() {
+        let hub = StreamHub::new();
+        let feed = hub.feed(ChannelId(5));
+        let old = feed.open();
+        old.publish_ts([packet(256, 0), packet(257, 0)].concat(), true, None).unwrap();
+        feed.close();
+        let publisher = feed.open(); // counters shifted: 256 by 1, 257 by 1
+        let mut watching = hub.subscribe(ChannelId(5));
+        let sound = [packet(257, 3), packet(257, 4)].concat();
+        let sent = publisher.publish_ts(sound.clone(), false, None).unwrap();
+        assert_eq!(counters(&sent), [1, 2], "257 continues after the closed pipeline's 0");
+        let key = [packet(256, 7), packet(257, 5)].concat();
+        let join = [sound, key.clone()].concat();
+        let live = publisher.publish_ts(key, true, Some(join)).unwrap();
+        assert_eq!(counters(&live), [1, 3]);
+        assert_eq!(watching.next().await.unwrap(), sent);
+        assert_eq!(watching.next().await.unwrap(), live, "those watching get the keyframe alone");
+        let mut late = hub.subscribe(ChannelId(5));
+        assert_eq!(counters(&late.next().await.unwrap()), [1, 2, 1, 3], "the join variant, as published");
+        let more = publisher.publish_ts(packet(257, 6), false, None).unwrap();
+        assert_eq!(counters(&more), [4], "copies moved no counter");
     }
 
     #[tokio::test]

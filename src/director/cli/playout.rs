@@ -180,7 +180,7 @@ fn check(ts: &[u8], seconds: u32) -> anyhow::Result<Report> {
     anyhow::ensure!(ts.len().is_multiple_of(PACKET), "output is not whole TS packets ({} bytes)", ts.len());
     anyhow::ensure!(ts.chunks(PACKET).all(|p| p[0] == 0x47), "TS sync byte missing");
     let mut splitter = KeyframeSplitter::default();
-    let keys: Vec<u64> = splitter.split(ts).into_iter().filter_map(|(_, k)| k).collect();
+    let keys: Vec<u64> = splitter.split(ts).into_iter().filter_map(|part| part.key_pts).collect();
     anyhow::ensure!(!keys.is_empty(), "no keyframe in the output");
     // The GOP is 2.002 s. A shorter gap is an extra keyframe (seen once, on a starved box,
     // from a hardware encoder's double): harmless to players and HLS, so allowed and said. A
