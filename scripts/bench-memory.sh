@@ -143,6 +143,6 @@ encoder="$(sed -n 's/.*channel pipeline playing.*encoder="\{0,1\}\([A-Za-z0-9_]*
 aired="$(grep -c 'channel pipeline playing' "$work/daemon.txt" || true)"
 failed="$(grep -c 'item failed\|item cannot play' "$work/daemon.txt" || true)"
 behind="$(grep -c 'cannot keep real time' "$work/daemon.txt" || true)"
-arenas="$(sed -n 's/.*malloc arenas.*arenas="\{0,1\}\([^" ]*\).*/\1/p' "$work/daemon.txt" | head -1)"
-echo "BENCH mem encoder=${encoder:-unknown} pipelines_started=$aired item_failures=$failed fell_behind=$behind malloc_arenas=${arenas:-?}"
+malloc="$(grep -o 'MALLOC_[A-Z_]*=[0-9]*' "$work/daemon.txt" | sort -u | paste -sd, -)"
+echo "BENCH mem encoder=${encoder:-unknown} pipelines_started=$aired item_failures=$failed fell_behind=$behind malloc=${malloc:-glibc_defaults}"
 [ -z "${RV_BENCH_KEEP_LOG:-}" ] || cp "$work/daemon.log" "$RV_BENCH_KEEP_LOG"

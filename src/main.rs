@@ -62,10 +62,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    // The daemon runs with two malloc arenas (director::allocator): before any thread exists,
-    // `serve` replaces itself once with MALLOC_ARENA_MAX set, unless the environment chooses.
+    // The daemon runs with glibc malloc settings of its own (director::allocator): before any
+    // thread exists, `serve` replaces itself once with those its environment lacks.
     let relaunch = match args.command {
-        Command::Serve(_) => Some(director::allocator::relaunch_with_arena_limit()),
+        Command::Serve(_) => Some(director::allocator::relaunch_with_malloc_settings()),
         _ => None,
     };
     tracing_subscriber::fmt()
@@ -73,11 +73,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     if let Some(Err(e)) = &relaunch {
-        tracing::warn!(error = %e, "could not restart with MALLOC_ARENA_MAX set; glibc's default malloc arenas");
+        tracing::warn!(error = %e, "could not restart with the daemon's malloc settings");
     }
     if relaunch.is_some() {
-        let arenas = std::env::var(director::allocator::ARENA_VAR).unwrap_or_else(|_| "glibc's default".into());
-        tracing::info!(arenas, "malloc arenas ({})", director::allocator::ARENA_VAR);
+        tracing::info!(settings = director::allocator::in_effect(), "malloc");
     }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -687,26 +687,35 @@ fn environ(pid: u32) -> Vec<String> {
     raw.split(|b| *b == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
 }
 
-/// Issue #17: `serve` runs with two glibc malloc arenas (it replaces itself once with
-/// MALLOC_ARENA_MAX=2, same process id), and an environment that chooses keeps its choice.
+/// Issue #17: `serve` runs with glibc malloc settings of its own (two arenas, a fixed mmap
+/// threshold: it replaces itself once with them, same process id); a variable the environment
+/// sets keeps its value, and a `glibc.malloc` tunable leaves them all alone.
 #[test]
-fn daemon_runs_with_two_malloc_arenas_unless_the_environment_chooses() {
+fn daemon_runs_with_its_malloc_settings_unless_the_environment_chooses() {
     let home = util::Home::new();
     let daemon = home.serve(&[]);
     let env = environ(daemon.child.id());
-    assert!(env.iter().any(|e| e == "MALLOC_ARENA_MAX=2"), "daemon environment lacks MALLOC_ARENA_MAX=2");
-    assert!(daemon.stderr().contains("malloc arenas"), "no arena line in the log:\n{}", daemon.stderr());
+    for (name, value) in retrovue::director::allocator::SETTINGS {
+        assert!(env.iter().any(|e| *e == format!("{name}={value}")), "daemon environment lacks {name}={value}");
+    }
+    assert!(
+        daemon.stderr().contains("MALLOC_MMAP_THRESHOLD_=262144"),
+        "no malloc line in the log:\n{}",
+        daemon.stderr()
+    );
     // It still serves after the re-exec.
     let answer = util::load::http_get(&daemon.addr, "/lineup.json", None, Duration::from_secs(5));
     assert_eq!(answer.map(|a| a.0), Some(200), "the re-executed daemon does not answer");
     drop(daemon);
 
-    for (name, value) in [("MALLOC_ARENA_MAX", "3"), ("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")] {
-        let daemon = home.serve_with_env(&[], &[(name, value)]);
-        let env = environ(daemon.child.id());
-        assert!(env.iter().any(|e| *e == format!("{name}={value}")), "{name}={value} was not kept");
-        if name != "MALLOC_ARENA_MAX" {
-            assert!(!env.iter().any(|e| e.starts_with("MALLOC_ARENA_MAX=")), "MALLOC_ARENA_MAX added over {name}");
-        }
-    }
+    let daemon = home.serve_with_env(&[], &[("MALLOC_ARENA_MAX", "3")]);
+    let env = environ(daemon.child.id());
+    assert!(env.iter().any(|e| e == "MALLOC_ARENA_MAX=3"), "MALLOC_ARENA_MAX=3 was not kept");
+    assert!(env.iter().any(|e| e == "MALLOC_MMAP_THRESHOLD_=262144"), "the other settings were not added");
+    drop(daemon);
+
+    let daemon = home.serve_with_env(&[], &[("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")]);
+    let env = environ(daemon.child.id());
+    assert!(env.iter().any(|e| e == "GLIBC_TUNABLES=glibc.malloc.arena_max=4"), "the tunable was not kept");
+    assert!(!env.iter().any(|e| e.starts_with("MALLOC_")), "MALLOC_ variables added over a malloc tunable");
 }
