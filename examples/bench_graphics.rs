@@ -106,6 +106,7 @@ async fn run(variant: Variant, clip: &std::path::Path, secs: u64) -> f64 {
         presentation: Default::default(),
         captions: true,
         loudness: None,
+        subtitles: None,
         audio_tracks: Default::default(),
     };
     let output = Output { feed: hub.feed(ChannelId(1)), hls: None };

@@ -136,6 +136,7 @@ async fn run(guide: bool, rows: usize, clip: &std::path::Path, secs: u64) -> f64
         presentation: Presentation { standby: Some(gfx.standby()), item_window: gfx.item_window() },
         captions: true,
         loudness: None,
+        subtitles: None,
         audio_tracks: Default::default(),
     };
     let output = Output { feed: hub.feed(ChannelId(1)), hls: None };

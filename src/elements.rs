@@ -286,6 +286,10 @@ pub const ELEMENTS: &[Element] = &[
     decoded("mpegpsdemux", "mpegpsdemux"),
     decoded("asfdemux", "asf"),
     decoded("oggdemux", "ogg"),
+    // ASS/SSA subtitle tracks become text for the library's analysis pass (library::loudness
+    // reads an item's text subtitle track; Matroska's SubRip and MP4's mov_text come out of the
+    // demuxers as text already).
+    decoded("ssaparse", "subparse"),
     // Parsers decodebin puts before the decoders.
     decoded("h265parse", "videoparsersbad"),
     decoded("mpegvideoparse", "videoparsersbad"),
@@ -348,6 +352,7 @@ pub const PLUGINS: &[Plugin] = &[
     plugin("theora", BASE, &["BR2_PACKAGE_GST1_PLUGINS_BASE_PLUGIN_THEORA"]),
     plugin("vorbis", BASE, &["BR2_PACKAGE_GST1_PLUGINS_BASE_PLUGIN_VORBIS"]),
     plugin("opus", BASE, &["BR2_PACKAGE_GST1_PLUGINS_BASE_PLUGIN_OPUS"]),
+    plugin("subparse", BASE, &["BR2_PACKAGE_GST1_PLUGINS_BASE_PLUGIN_SUBPARSE"]),
     Plugin {
         name: "typefindfunctions",
         debian: BASE,

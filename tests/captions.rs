@@ -215,7 +215,126 @@ fn caption_meta_survives_only_the_encoders_that_write_it() {
 /// leaves with the item, and the next item (no subtitles) shows none; whichever encoder runs
 /// the channel.
 async fn a_channel_airs_the_sidecar_of_each_item(encoder: &str, captions: bool) {
-    a_channel_airs_the_captions_of_each_item(encoder, captions, false).await;
+    a_channel_airs_the_captions_of_each_item(encoder, captions, Source::Sidecar).await;
+}
+
+/// Where an item's cues come from in [`a_channel_airs_the_captions_of_each_item`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `show.srt` beside `show.mp4`.
+    Sidecar,
+    /// A/53 captions inside the item's H.264.
+    InVideo,
+    /// A SubRip track inside `show.mkv`, read by the library's analysis pass.
+    Track,
+}
+
+/// An MKV of `seconds` of red 640x480 at 29.97 fps with a tone, and `srt` as its text
+/// subtitle track in `codec` (ffmpeg's `srt`, `ass` or, in an MP4, `mov_text`).
+fn write_source_with_track(path: &Path, srt: &str, codec: &str, seconds: f64) {
+    let sub = path.with_extension("track.srt");
+    std::fs::write(&sub, srt).unwrap();
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("color=red:size=640x480:rate=30000/1001:duration={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:duration={seconds}"))
+        .arg("-i")
+        .arg(&sub)
+        .args([
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-c:s", codec, "-t", &seconds.to_string()])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(&sub).unwrap();
+}
+
+/// Issue #18: the text subtitle track inside an item (SubRip or ASS in Matroska, mov_text in
+/// MP4) is read by the library's analysis pass, with the item's loudness or on its own (its
+/// headers first: an item without one is not read through), and stored for playout.
+#[test]
+fn text_subtitle_tracks_inside_mkv_and_mp4_are_read_and_stored() {
+    use retrovue::library::loudness;
+    gst::init().unwrap();
+    let home = util::Home::new();
+    let shows = home.path().join("media/Track Show/Season 01");
+    std::fs::create_dir_all(&shows).unwrap();
+    let srt = "1\n00:00:01,000 --> 00:00:02,500\nFirst <i>caption</i> & more\n\n\
+               2\n00:00:03,000 --> 00:00:04,500\nSecond caption\non two lines\n";
+    let want = |lines: &[&[&str]]| -> Vec<(u128, u128, Vec<String>)> {
+        [(1000, 2500), (3000, 4500)]
+            .iter()
+            .zip(lines)
+            .map(|(&(s, e), l)| (s, e, l.iter().map(|x| x.to_string()).collect()))
+            .collect()
+    };
+    let plain = want(&[&["First caption & more"], &["Second caption", "on two lines"]]);
+    // Times to the nearest 50 ms: a Matroska file's timestamps start where its sound's
+    // priming does (23 ms after ffmpeg's AAC).
+    let got = |cues: &[retrovue::library::subtitles::Cue]| -> Vec<(u128, u128, Vec<String>)> {
+        let near = |d: Duration| (d.as_millis() + 25) / 50 * 50;
+        cues.iter().map(|c| (near(c.start), near(c.end), c.lines.clone())).collect()
+    };
+    let files = [
+        ("Track Show - S01E01.mkv", "srt"),
+        ("Track Show - S01E02.mkv", "ass"),
+        ("Track Show - S01E03.mp4", "mov_text"),
+    ];
+    for (name, codec) in files {
+        let path = shows.join(name);
+        write_source_with_track(&path, srt, codec, 6.0);
+        let uri = url::Url::from_file_path(&path).unwrap().to_string();
+        let pass = loudness::analyse(&uri, Duration::from_secs(60), false).unwrap();
+        println!("{name} ({codec}): {:?}", got(&pass.subtitles));
+        assert!(pass.lufs.is_ok(), "{name}: the same pass measures the loudness: {:?}", pass.lufs);
+        // mov_text keeps markup-looking text as it is (ffmpeg drops SubRip's tags writing it).
+        assert_eq!(got(&pass.subtitles), plain, "{name} ({codec}), with the loudness");
+        let alone = loudness::read_subtitles(&uri, Duration::from_secs(60)).unwrap();
+        assert_eq!(got(&alone), plain, "{name} ({codec}), on its own");
+    }
+    let bare = shows.join("Track Show - S01E04.mp4");
+    util::Clip::new(640, 480, 3.0).write(&bare);
+    let bare_uri = url::Url::from_file_path(&bare).unwrap().to_string();
+    assert!(loudness::read_subtitles(&bare_uri, Duration::from_secs(60)).unwrap().is_empty());
+    assert!(loudness::analyse(&bare_uri, Duration::from_secs(60), false).unwrap().subtitles.is_empty());
+
+    // Through the library: the scan's analysis pass stores each item's cues.
+    home.ok(&["source", "add", "--folder", home.path().join("media").to_str().unwrap(), "--kind", "shows"]);
+    home.ok(&["scan"]);
+    let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let stored = db
+        .call_blocking(|c| {
+            let mut st = c.prepare("SELECT id, uri, subtitles_at IS NOT NULL FROM content_items ORDER BY uri")?;
+            let rows: Vec<(i64, String, bool)> =
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+            rows.into_iter()
+                .map(|(id, uri, looked)| {
+                    let cues = retrovue::library::store::subtitle_cues(c, retrovue::library::MediaId(id))?;
+                    Ok((uri, looked, cues))
+                })
+                .collect::<Result<Vec<_>, rusqlite::Error>>()
+        })
+        .unwrap();
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    for (uri, looked, cues) in &stored {
+        assert!(looked, "{uri} was not looked at");
+        let want = if uri.ends_with("S01E04.mp4") { Vec::new() } else { plain.clone() };
+        assert_eq!(got(cues), want, "{uri}");
+    }
 }
 
 /// An MP4 of `seconds` of red 640x480 at 29.97 fps and silence whose H.264 carries `srt`'s
@@ -258,7 +377,7 @@ fn write_captioned_source(path: &Path, srt: &str, seconds: f64) {
 /// On a channel: the item's cues, from a `.srt` beside it or (`embedded`) inside its video,
 /// air as captions, each within ±250 ms of its cue; the cue that runs past the item's end
 /// leaves with the item, and the next item shows none.
-async fn a_channel_airs_the_captions_of_each_item(encoder: &str, captions: bool, embedded: bool) {
+async fn a_channel_airs_the_captions_of_each_item(encoder: &str, captions: bool, source: Source) {
     use retrovue::config::EncoderChoice;
     use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
     use retrovue::playout::encoder;
@@ -266,22 +385,32 @@ async fn a_channel_airs_the_captions_of_each_item(encoder: &str, captions: bool,
     gst::init().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (a, b) = (d.join("show.mp4"), d.join("spot.mp4"));
+    let a = d.join(if source == Source::Track { "show.mkv" } else { "show.mp4" });
+    let b = d.join("spot.mp4");
     let srt = "1\n00:00:01,000 --> 00:00:02,500\nFirst caption\n\n\
                2\n00:00:03,000 --> 00:00:04,500\nSecond caption\n\n\
                3\n00:00:06,000 --> 00:00:12,000\nCut by the item's end\n";
-    if embedded {
-        write_captioned_source(&a, srt, 9.0);
-    } else {
-        util::Clip { pattern: "red", ..util::Clip::new(640, 480, 9.0) }.write(&a);
-        std::fs::write(d.join("show.srt"), srt).unwrap();
+    let mut subtitles: Option<Arc<dyn retrovue::playout::ItemSubtitles>> = None;
+    match source {
+        Source::InVideo => write_captioned_source(&a, srt, 9.0),
+        Source::Sidecar => {
+            util::Clip { pattern: "red", ..util::Clip::new(640, 480, 9.0) }.write(&a);
+            std::fs::write(d.join("show.srt"), srt).unwrap();
+        }
+        Source::Track => {
+            write_source_with_track(&a, srt, "srt", 9.0);
+            // What the library's analysis pass reads from the item, as its store hands it out.
+            let uri = url::Url::from_file_path(&a).unwrap().to_string();
+            let cues = retrovue::library::loudness::analyse(&uri, Duration::from_secs(60), false).unwrap().subtitles;
+            subtitles = Some(Arc::new(TrackOf { item: retrovue::library::MediaId(1), cues }));
+        }
     }
     util::Clip { pattern: "blue", ..util::Clip::new(640, 480, 5.0) }.write(&b);
     let start = chrono::Utc::now() + chrono::Duration::seconds(4);
-    let airings = vec![
-        util::player::airing(1, ChannelId(1), "show", &a, start, 8000),
-        util::player::airing(2, ChannelId(1), "spot", &b, start + chrono::Duration::seconds(8), 4000),
-    ];
+    let mut show = util::player::airing(1, ChannelId(1), "show", &a, start, 8000);
+    show.media_id = Some(retrovue::library::MediaId(1));
+    let airings =
+        vec![show, util::player::airing(2, ChannelId(1), "spot", &b, start + chrono::Duration::seconds(8), 4000)];
     let hub = retrovue::stream::StreamHub::new();
     let log = Arc::new(util::player::Log::default());
     let profile = OutputProfile {
@@ -291,7 +420,8 @@ async fn a_channel_airs_the_captions_of_each_item(encoder: &str, captions: bool,
         audio_kbps: retrovue::lineup::AudioKbps::of(128),
     };
     let kind = encoder::probe(&EncoderChoice::Named(encoder.into())).unwrap();
-    let config = retrovue::playout::PlayerConfig { encoder: kind, captions, ..util::player::x264_config(profile) };
+    let config =
+        retrovue::playout::PlayerConfig { encoder: kind, captions, subtitles, ..util::player::x264_config(profile) };
     let player = util::player::spawn_config(config, airings, &hub, log, None);
     let ts_bytes = util::player::capture(&hub, ChannelId(1), 17.0).await;
     let status = player.status();
@@ -367,7 +497,25 @@ async fn a_channel_on_x264enc_airs_the_sidecar_of_each_item() {
 /// their timing when the item has no subtitle file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_airs_the_captions_inside_an_items_video() {
-    a_channel_airs_the_captions_of_each_item("x264enc", true, true).await;
+    a_channel_airs_the_captions_of_each_item("x264enc", true, Source::InVideo).await;
+}
+
+/// The cues of one item's text subtitle track, as the library store hands them to playout.
+struct TrackOf {
+    item: retrovue::library::MediaId,
+    cues: Vec<retrovue::library::subtitles::Cue>,
+}
+
+impl retrovue::playout::ItemSubtitles for TrackOf {
+    fn cues(&self, item: retrovue::library::MediaId) -> Vec<retrovue::library::subtitles::Cue> {
+        if item == self.item { self.cues.clone() } else { Vec::new() }
+    }
+}
+
+/// Issue #18: an item's own text subtitle track (SubRip inside Matroska) airs as captions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_airs_the_text_track_inside_an_item() {
+    a_channel_airs_the_captions_of_each_item("x264enc", true, Source::Track).await;
 }
 
 /// The channel setting off: no captions at all, though the item has subtitles.

@@ -200,6 +200,7 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
             presentation: Default::default(),
             captions: true,
             loudness: None,
+            subtitles: None,
             audio_tracks: Default::default(),
         };
         keep.push(overlay);

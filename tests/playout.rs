@@ -372,6 +372,7 @@ async fn the_mux_takes_nothing_before_every_input_has_caps_when_one_path_starts_
             presentation: Default::default(),
             captions: true,
             loudness: None,
+            subtitles: None,
             audio_tracks: Default::default(),
         };
         let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
@@ -463,6 +464,7 @@ fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> Channel
         presentation: Default::default(),
         captions: true,
         loudness: None,
+        subtitles: None,
         audio_tracks: Default::default(),
     };
     let output = Output { feed: hub.feed(ChannelId(channel)), hls: None };

@@ -472,6 +472,7 @@ async fn a_dead_playout_actor_is_restarted_by_the_supervisor_with_backoff_and_th
         hub: hub.clone(),
         as_run: as_run.clone(),
         loudness: None,
+        subtitles: None,
         clock,
         overlays: Some(source.clone()),
         shutdown: shutdown.clone(),

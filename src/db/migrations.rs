@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(35, "0035_loudness_as_aired.sql"),
     migration!(36, "0036_jellyfin_emby_sources.sql"),
     migration!(37, "0037_station.sql"),
+    migration!(38, "0038_subtitle_tracks.sql"),
 ];
 
 /// The newest schema version this binary knows.

@@ -216,6 +216,7 @@ async fn start_services(app: &App) -> anyhow::Result<()> {
         hub: app.hub.clone(),
         as_run,
         loudness: Some(Arc::new(crate::library::loudness::LibraryLoudness::new(app.db.clone(), app.clock.clone()))),
+        subtitles: Some(Arc::new(crate::library::subtitles::LibrarySubtitles::new(app.db.clone()))),
         clock: app.clock.clone(),
         overlays: Some(Arc::new(crate::director::graphics::ChannelOverlays {
             db: app.db.clone(),

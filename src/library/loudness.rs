@@ -34,6 +34,7 @@ use gstreamer_video as gst_video;
 use tokio_util::sync::CancellationToken;
 
 use super::store;
+use super::subtitles::{self, Cue};
 use super::{MediaId, SourceId};
 use super::{breaks, probe, secret};
 use crate::clock::{self, Clock, SharedClock};
@@ -143,6 +144,8 @@ pub struct Analysis {
     pub breaks: Option<Vec<breaks::Candidate>>,
     /// Video decoded to find them, as a share of the media's length (0 to 1).
     pub video_decoded: f64,
+    /// The cues of the first text subtitle track (empty: none).
+    pub subtitles: Vec<Cue>,
 }
 
 /// Raw video a GOP buffer may hold before the oldest are decided without waiting for the
@@ -218,6 +221,8 @@ struct Pass {
     video: VideoKeep,
     /// Frames of a stream decoded whole (no parser to stop at): analysed as they come.
     raw_frames: Vec<breaks::FrameStat>,
+    /// The first text subtitle track's cues.
+    subtitles: Vec<Cue>,
 }
 
 fn pipeline_err(e: impl std::fmt::Display) -> LoudnessError {
@@ -233,7 +238,7 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
     probe::init().map_err(pipeline_err)?;
     let deadline = Instant::now() + timeout;
     let pipeline = gst::Pipeline::new();
-    let caps = if find_breaks { "audio/x-raw; video/x-raw" } else { "audio/x-raw" };
+    let caps = if find_breaks { "audio/x-raw; video/x-raw; text/x-raw" } else { "audio/x-raw; text/x-raw" };
     let caps = caps.parse::<gst::Caps>().map_err(pipeline_err)?;
     let src = URIDECODEBIN.make_with(|b| b.property("uri", uri).property("caps", caps))?;
     let convert = AUDIOCONVERT.make()?;
@@ -244,14 +249,16 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
     let vsink = gst_app::AppSink::builder().sync(false).build();
     let rconvert = VIDEOCONVERT.make()?;
     let rsink = gst_app::AppSink::builder().caps(&gray_caps()).sync(false).build();
+    let tsink = text_sink();
     // Each branch joins the pipeline when a stream comes for it: a sink no stream reaches
     // would hold the pipeline out of PLAYING (and an EOS pushed into it waits for preroll on
     // the streaming thread that pushed it).
     pipeline.add(&src).map_err(pipeline_err)?;
-    let branches: [(&'static str, Vec<gst::Element>); 3] = [
+    let branches: [(&'static str, Vec<gst::Element>); 4] = [
         ("audio", vec![convert.clone(), resample.clone(), asink.clone().upcast()]),
         ("compressed", vec![vqueue.clone(), vsink.clone().upcast()]),
         ("raw", vec![rconvert.clone(), rsink.clone().upcast()]),
+        ("text", vec![tsink.clone().upcast()]),
     ];
     if find_breaks {
         // Stop at parsed compressed video: it is exposed as it is, not decoded.
@@ -274,6 +281,8 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
             "raw"
         } else if name.starts_with("video/") {
             "compressed"
+        } else if name == "text/x-raw" {
+            "text"
         } else {
             ""
         };
@@ -283,7 +292,7 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
             _ => false,
         };
         if !joined {
-            // A second track, subtitles: dropped at the pad (never "not linked").
+            // A second track, a bitmap subtitle track: dropped at the pad (never "not linked").
             pad.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, |_, _| gst::PadProbeReturn::Drop);
         }
     });
@@ -337,6 +346,10 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
                 .build(),
         );
     }
+    {
+        let pass = pass.clone();
+        collect_cues(&tsink, move |cue| pass.lock().unwrap_or_else(|e| e.into_inner()).subtitles.push(cue));
+    }
     let ran = run_to_end(&pipeline, deadline, timeout);
     let length_ns = pipeline.query_duration::<gst::ClockTime>().map_or(0, gst::ClockTime::nseconds);
     let _ = pipeline.set_state(gst::State::Null);
@@ -360,8 +373,9 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
             .map(|l| if l.is_finite() && l > SILENCE_LUFS { l } else { SILENCE_LUFS })
             .map_err(LoudnessError::Meter),
     };
+    let subtitles = in_start_order(std::mem::take(&mut pass.subtitles));
     if !find_breaks {
-        return Ok(Analysis { lufs, breaks: None, video_decoded: 0.0 });
+        return Ok(Analysis { lufs, breaks: None, video_decoded: 0.0, subtitles });
     }
     if let Some(s) = pass.silence.as_mut() {
         s.finish();
@@ -379,7 +393,114 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
     let silences = pass.silence.as_ref().map(|s| s.silences().to_vec()).unwrap_or_default();
     let found = breaks::candidates(&silences, &frames, length_ns);
     let video_decoded = if length_ns > 0 { decoded_ns as f64 / length_ns as f64 } else { 0.0 };
-    Ok(Analysis { lufs, breaks: Some(found), video_decoded })
+    Ok(Analysis { lufs, breaks: Some(found), video_decoded, subtitles })
+}
+
+/// An appsink for a text subtitle track (`text/x-raw`, as demuxers and `ssaparse` give it).
+fn text_sink() -> gst_app::AppSink {
+    gst_app::AppSink::builder().caps(&gst::Caps::builder("text/x-raw").build()).sync(false).build()
+}
+
+/// Hand each buffer `sink` gets to `cue` as a [`Cue`] ([`subtitles::track_cue`]).
+fn collect_cues(sink: &gst_app::AppSink, cue: impl Fn(Cue) + Send + Sync + 'static) {
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                let markup = sample
+                    .caps()
+                    .and_then(|c| {
+                        c.structure(0).and_then(|s| s.get::<&str>("format").ok().map(|f| f == "pango-markup"))
+                    })
+                    .unwrap_or(false);
+                let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
+                let (Some(pts), Some(duration)) = (buffer.pts(), buffer.duration()) else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
+                let text = String::from_utf8_lossy(map.as_slice());
+                let (start, end) =
+                    (Duration::from_nanos(pts.nseconds()), Duration::from_nanos((pts + duration).nseconds()));
+                if let Some(c) = subtitles::track_cue(start, end, text.trim_end_matches('\0'), markup) {
+                    cue(c);
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+}
+
+/// `cues` in start order.
+fn in_start_order(mut cues: Vec<Cue>) -> Vec<Cue> {
+    cues.sort_by_key(|c| c.start);
+    cues
+}
+
+/// Caps of the containers a stream may be inside: decodebin goes on into these, and stops at
+/// any other sound or picture (left undecoded).
+fn is_container(caps: &gst::StructureRef) -> bool {
+    const CONTAINERS: [&str; 11] = [
+        "video/x-matroska",
+        "video/webm",
+        "video/quicktime",
+        "video/mj2",
+        "application/x-3gp",
+        "audio/x-m4a",
+        "video/x-msvideo",
+        "video/x-flv",
+        "video/mpegts",
+        "video/x-ms-asf",
+        "application/ogg",
+    ];
+    CONTAINERS.contains(&caps.name().as_str())
+        || (caps.name() == "video/mpeg" && caps.get::<bool>("systemstream").unwrap_or(false))
+}
+
+/// The cues of `uri`'s first text subtitle track (SubRip, ASS or mov_text inside MKV/MP4);
+/// empty when it has none. Its headers say whether it has one (read first); only then is the
+/// file read through, demultiplexed but nothing decoded. For items whose loudness is known
+/// already ([`analyse`] reads the track in its pass).
+pub fn read_subtitles(uri: &str, timeout: Duration) -> Result<Vec<Cue>, LoudnessError> {
+    let deadline = Instant::now() + timeout;
+    if probe::text_subtitle_tracks(uri, timeout).map_err(pipeline_err)? == 0 {
+        return Ok(Vec::new());
+    }
+    let pipeline = gst::Pipeline::new();
+    let caps = gst::Caps::builder("text/x-raw").build();
+    let src = URIDECODEBIN.make_with(|b| b.property("uri", uri).property("caps", caps))?;
+    src.connect("autoplug-continue", false, |args| {
+        let caps = args.get(2).and_then(|v| v.get::<gst::Caps>().ok());
+        let stop = caps
+            .as_ref()
+            .and_then(|c| c.structure(0))
+            .is_some_and(|s| (s.name().starts_with("audio/") || s.name().starts_with("video/")) && !is_container(s));
+        Some((!stop).to_value())
+    });
+    let sink = text_sink();
+    pipeline.add(&src).map_err(pipeline_err)?;
+    let weak = pipeline.downgrade();
+    let branch = [sink.clone().upcast::<gst::Element>()];
+    src.connect_pad_added(move |_, pad| {
+        let text = pad
+            .current_caps()
+            .unwrap_or_else(|| pad.query_caps(None))
+            .structure(0)
+            .is_some_and(|s| s.name() == "text/x-raw");
+        let joined = text && branch[0].parent().is_none() && weak.upgrade().is_some_and(|p| join(&p, &branch, pad));
+        if !joined {
+            // Sound, pictures (compressed: nothing is decoded) and other tracks.
+            pad.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, |_, _| gst::PadProbeReturn::Drop);
+        }
+    });
+    let cues = Arc::new(Mutex::new(Vec::new()));
+    {
+        let cues = cues.clone();
+        collect_cues(&sink, move |c| cues.lock().unwrap_or_else(|e| e.into_inner()).push(c));
+    }
+    let ran = run_to_end(&pipeline, deadline, timeout);
+    let _ = pipeline.set_state(gst::State::Null);
+    ran?;
+    Ok(in_start_order(std::mem::take(&mut *cues.lock().unwrap_or_else(|e| e.into_inner()))))
 }
 
 /// Add `branch` to `pipeline`, link it and `pad` to its head, and start it.
@@ -538,22 +659,37 @@ const ITEM_TIMEOUT: Duration = Duration::from_secs(900);
 fn measure_one(db: &Db, clock: &dyn Clock, item: &store::LoudnessTodo, uri: &str) -> Result<(), store::StoreError> {
     let id = item.id;
     let started = Instant::now();
-    let (lufs, found) = if item.has_audio {
+    // Only the text subtitle track is new to look for: read it alone (headers first).
+    if !item.measure && !item.find_breaks {
+        let cues = read_subtitles(uri, ITEM_TIMEOUT).unwrap_or_else(|e| {
+            tracing::info!(item = %id, error = %secret::redact(&e.to_string()), "subtitle track not read");
+            Vec::new()
+        });
+        tracing::debug!(item = %id, cues = cues.len(), secs = started.elapsed().as_secs_f64(), "subtitle track read");
+        let now = clock::to_ms(clock.now());
+        return db.call_blocking(|c| store::set_subtitle_cues(c, id, &cues, now));
+    }
+    let (lufs, found, cues) = if item.has_audio {
         match analyse(uri, ITEM_TIMEOUT, item.find_breaks) {
             Ok(a) => {
                 if let Some(b) = &a.breaks {
                     tracing::info!(item = %id, found = b.len(), video_decoded_pct = a.video_decoded * 100.0,
                         secs = started.elapsed().as_secs_f64(), "break points searched");
                 }
-                (a.lufs, a.breaks)
+                (a.lufs, a.breaks, Some(a.subtitles))
             }
             // The pass failed: nothing found either (a later change of the file tries again).
-            Err(e) => (Err(e), item.find_breaks.then(Vec::new)),
+            Err(e) => (Err(e), item.find_breaks.then(Vec::new), None),
         }
     } else {
         // No sound, so no silence: nothing to find.
-        (Err(LoudnessError::NoAudio), item.find_breaks.then(Vec::new))
+        (Err(LoudnessError::NoAudio), item.find_breaks.then(Vec::new), None)
     };
+    // A pass that did not get through the file: the subtitle track on its own.
+    let cues = cues.unwrap_or_else(|| read_subtitles(uri, ITEM_TIMEOUT).unwrap_or_default());
+    if !cues.is_empty() {
+        tracing::info!(item = %id, cues = cues.len(), "text subtitle track read");
+    }
     // GStreamer's messages may quote the URL opened, token included.
     let error = lufs.as_ref().err().map(|e| secret::redact(&e.to_string()).into_owned());
     if let Some(e) = &error {
@@ -568,7 +704,7 @@ fn measure_one(db: &Db, clock: &dyn Clock, item: &store::LoudnessTodo, uri: &str
         if let Some(found) = &found {
             store::set_break_candidates(c, id, found, now)?;
         }
-        Ok(())
+        store::set_subtitle_cues(c, id, &cues, now)
     })
 }
 

@@ -12,7 +12,7 @@
 //! | [`probe`] | GStreamer Discoverer: duration, streams, chapters |
 //! | [`loudness`] | EBU R128 integrated loudness, a low-priority background job; the same pass finds break points |
 //! | [`breaks`] | break points in the media: black-and-silent gaps and fades to black (pure) |
-//! | [`subtitles`] | SubRip cues an item carries beside it (pure) |
+//! | [`subtitles`] | Subtitle cues: SubRip/WebVTT beside an item, its text tracks as the library stored them |
 //! | [`plex`] | import from a Plex server |
 //! | [`jellyfin`] | import from a Jellyfin or Emby server |
 //! | [`demo`] | generate a demo library of test clips |

@@ -108,6 +108,23 @@ pub fn probe(uri: &str, path: Option<&Path>, timeout: Duration) -> Result<ProbeO
     Ok(ProbeOutcome { facts, chapters_ms })
 }
 
+/// How many text subtitle tracks (SubRip, ASS/SSA, mov_text, WebVTT) `uri` has, from its
+/// headers (bitmap ones, DVD/PGS/DVB, are not counted).
+pub fn text_subtitle_tracks(uri: &str, timeout: Duration) -> Result<usize, ProbeError> {
+    init()?;
+    let timeout = gst::ClockTime::from_nseconds(timeout.as_nanos().min(u64::MAX as u128) as u64);
+    let discoverer = gst_pbutils::Discoverer::new(timeout).map_err(ProbeError::Discoverer)?;
+    let info = discoverer.discover_uri(uri).map_err(ProbeError::Discoverer)?;
+    let text = |caps: &gst::CapsRef| {
+        caps.structure(0).is_some_and(|s| {
+            let name = s.name().as_str();
+            name.starts_with("text/")
+                || matches!(name, "application/x-ass" | "application/x-ssa" | "application/x-subtitle-vtt")
+        })
+    };
+    Ok(info.subtitle_streams().iter().filter(|s| s.caps().as_ref().is_some_and(|c| text(c))).count())
+}
+
 fn collect_chapters(entries: &[gst::TocEntry], out: &mut Vec<i64>) {
     for e in entries {
         if e.entry_type() == gst::TocEntryType::Chapter

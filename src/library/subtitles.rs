@@ -1,6 +1,7 @@
 //! Text subtitles an item carries beside it: SubRip (`.srt`) and WebVTT (`.vtt`) cues, parsed
-//! to plain text lines with their times. Playout turns them into closed captions
-//! (`playout::captions`).
+//! to plain text lines with their times, and inside it: the buffers of its first text subtitle
+//! track ([`track_cue`]), which the library's analysis pass reads and stores
+//! ([`ItemSubtitles`]). Playout turns them into closed captions (`playout::captions`).
 //!
 //! Parsing is lenient the way players are: a block without a valid timing line is skipped,
 //! `\r\n` and a UTF-8 byte-order mark are accepted, markup (`<i>`, `{\an8}`; WebVTT's `<c.x>`,
@@ -80,6 +81,57 @@ fn vtt_text(line: &str) -> String {
     const REFS: [(&str, &str); 7] =
         [("&lt;", "<"), ("&gt;", ">"), ("&nbsp;", " "), ("&lrm;", ""), ("&rlm;", ""), ("&quot;", "\""), ("&amp;", "&")];
     REFS.iter().fold(out, |s, (from, to)| s.replace(from, to))
+}
+
+/// The cue of one buffer of a text subtitle track as GStreamer's demuxers give them
+/// (`text/x-raw`): `markup` for `format=pango-markup` (Matroska's SubRip and, through
+/// `ssaparse`, ASS tracks), whose tags are dropped and character references decoded; plain
+/// UTF-8 otherwise (MP4's mov_text). `None` without text, or without a positive duration.
+pub fn track_cue(start: Duration, end: Duration, text: &str, markup: bool) -> Option<Cue> {
+    let text = normalise(text);
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| if markup { pango_text(l) } else { l.to_owned() })
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    (!lines.is_empty() && end > start).then_some(Cue { start, end, lines })
+}
+
+/// A line of Pango markup as plain text: tags dropped, character references decoded.
+fn pango_text(line: &str) -> String {
+    const REFS: [(&str, &str); 5] = [("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&apos;", "'"), ("&amp;", "&")];
+    REFS.iter().fold(strip_markup(line, &[('<', '>')]), |s, (from, to)| s.replace(from, to))
+}
+
+/// Cues of the text subtitle tracks inside items, as the library found them, for playout.
+/// [`LibrarySubtitles`] is the library store's.
+pub trait ItemSubtitles: Send + Sync + 'static {
+    /// The cues of `item`'s text subtitle track, in start order; empty when it has none (or
+    /// it was not read yet). Asked on a channel's actor thread when the item is opened (a
+    /// quick read).
+    fn cues(&self, item: crate::library::MediaId) -> Vec<Cue>;
+}
+
+/// [`ItemSubtitles`] over the library store (quick blocking reads).
+pub struct LibrarySubtitles {
+    db: crate::db::Db,
+}
+
+impl LibrarySubtitles {
+    /// Over `db`.
+    pub fn new(db: crate::db::Db) -> Self {
+        Self { db }
+    }
+}
+
+impl ItemSubtitles for LibrarySubtitles {
+    fn cues(&self, item: crate::library::MediaId) -> Vec<Cue> {
+        self.db.call_blocking(|c| super::store::subtitle_cues(c, item)).unwrap_or_else(|e| {
+            tracing::warn!(%item, error = %e, "cannot read the item's subtitle cues");
+            Vec::new()
+        })
+    }
 }
 
 /// Largest sidecar read (a feature film's SubRip is about 100 kB).
@@ -174,6 +226,19 @@ mod tests {
                 Cue { start: ms(62_250), end: ms(64_000), lines: vec!["Second".into()] },
             ]
         );
+    }
+
+    #[test]
+    fn track_buffers_become_plain_cues() {
+        let markup = track_cue(ms(1000), ms(2500), "First <i>caption</i> &amp; more\r\n<b>line &lt;2&gt;</b>\n", true);
+        assert_eq!(
+            markup,
+            Some(Cue { start: ms(1000), end: ms(2500), lines: vec!["First caption & more".into(), "line <2>".into()] })
+        );
+        let plain = track_cue(ms(0), ms(10), "a <b> is kept\nin mov_text", false).unwrap();
+        assert_eq!(plain.lines, ["a <b> is kept", "in mov_text"]);
+        assert_eq!(track_cue(ms(5), ms(5), "no time", true), None);
+        assert_eq!(track_cue(ms(0), ms(5), " \n<i></i>", true), None);
     }
 
     #[test]

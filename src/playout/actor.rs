@@ -619,9 +619,14 @@ impl<'a> Session<'a> {
         tracing::debug!(serial, title = %airing.title, air_ns = placement.air_ns, media_ns = placement.media_ns, joined = placement.joined, ?level, "preparing item");
         match ItemBin::build(&self.cp, serial, &uri, placement, level, self.events_tx.clone()) {
             Ok(bin) => {
-                // Subtitles beside the media air as closed captions; without them, the
-                // captions inside its video do (see `ItemBin::build`).
-                let track = match crate::library::subtitles::sidecar_cues(&uri) {
+                // The item's text subtitle track (as the library read it), else subtitles
+                // beside the media, air as closed captions; without either, the captions
+                // inside its video do (see `ItemBin::build`).
+                let in_track = match (&self.deps.config.subtitles, airing.media_id) {
+                    (Some(s), Some(id)) => Some(s.cues(id)).filter(|c| !c.is_empty()),
+                    _ => None,
+                };
+                let track = match in_track.or_else(|| crate::library::subtitles::sidecar_cues(&uri)) {
                     Some(cues) => {
                         let frame = std::time::Duration::from_nanos(self.cp.rate().frame_ns());
                         super::captions::PopOn::new(&cues, frame)

@@ -57,6 +57,7 @@ use gstreamer::prelude::*;
 pub use player::{ChannelPlayer, Command, PlayerConfig, PlayerError, PlayerStatus};
 
 pub use crate::library::loudness::ItemLoudness;
+pub use crate::library::subtitles::ItemSubtitles;
 pub use crate::schedule::asrun::{AsRunEvent, AsRunSink, AsRunStatus};
 
 use crate::clock::SharedClock;

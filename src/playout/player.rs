@@ -17,7 +17,7 @@ use super::encoder::EncoderKind;
 use super::pipeline::{ChannelPipeline, Output, OverlayFactory};
 use super::reaper::Reaper;
 use super::timeline::Anchor;
-use super::{AsRunSink, ItemLoudness, actor};
+use super::{AsRunSink, ItemLoudness, ItemSubtitles, actor};
 use crate::clock::SharedClock;
 use crate::lineup::{AudioTracks, ChannelId, OutputProfile};
 use crate::schedule::horizons::Horizon;
@@ -39,6 +39,9 @@ pub struct PlayerConfig {
     /// Where each item's latest loudness is read and on-air measurements go; `None`: the
     /// airing's own `loudness_lufs` is used and nothing is stored.
     pub loudness: Option<Arc<dyn ItemLoudness>>,
+    /// Where the cues of each item's text subtitle track are read (`None`: only subtitle
+    /// files beside the media air as captions).
+    pub subtitles: Option<Arc<dyn ItemSubtitles>>,
     /// The audio tracks (languages) the channel carries.
     pub audio_tracks: AudioTracks,
     /// Graphics seam (see [`super::pipeline`]).

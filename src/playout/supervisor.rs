@@ -26,7 +26,7 @@ use super::overlay::ChannelGraphics;
 use super::pipeline::{Output, OverlayFactory};
 use super::player::{ChannelPlayer, EncoderFallback, PlayerConfig, PlayerError};
 use super::watchdog::Backoff;
-use super::{AsRunSink, ItemLoudness};
+use super::{AsRunSink, ItemLoudness, ItemSubtitles};
 use crate::clock::SharedClock;
 use crate::config::PlayoutConfig;
 use crate::lineup::{AudioTracks, Channel, ChannelId, ChannelMode, Lineup, OutputProfile};
@@ -77,6 +77,8 @@ pub struct SupervisorDeps {
     /// Items' latest loudness, and where on-air measurements go (`None`: each airing's own
     /// `loudness_lufs`, nothing stored).
     pub loudness: Option<Arc<dyn ItemLoudness>>,
+    /// The cues of items' text subtitle tracks (`None`: subtitle files beside the media only).
+    pub subtitles: Option<Arc<dyn ItemSubtitles>>,
     /// Clock.
     pub clock: SharedClock,
     /// Graphics and alert display per channel, if any.
@@ -323,6 +325,7 @@ async fn start(
         fallback: fallback.clone(),
         target_lufs: deps.settings.target_lufs,
         loudness: deps.loudness.clone(),
+        subtitles: deps.subtitles.clone(),
         audio_tracks: ch.settings.audio.clone(),
         overlay: overlay.as_ref().map(|g| g.video.clone()),
         audio_overlay: overlay.as_ref().map(|g| g.audio.clone()),

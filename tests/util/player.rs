@@ -92,6 +92,7 @@ pub fn x264_config(profile: OutputProfile) -> PlayerConfig {
         presentation: Default::default(),
         captions: true,
         loudness: None,
+        subtitles: None,
         audio_tracks: Default::default(),
     }
 }

@@ -107,6 +107,7 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
         presentation: Default::default(),
         captions: true,
         loudness: None,
+        subtitles: None,
         audio_tracks: Default::default(),
     };
     let output = Output { feed: hub.feed(channel), hls: None };

@@ -63,10 +63,11 @@ pub fn invalidate_probe(conn: &Connection, id: MediaId) -> rusqlite::Result<()> 
     conn.execute(
         "UPDATE content_items SET probed_at = NULL, playable = 0, probe_error = NULL, loudness_lufs = NULL,
             loudness_error = NULL, loudness_at = NULL, loudness_on_air_lufs = NULL, loudness_on_air_at = NULL,
-            breaks_at = NULL
+            breaks_at = NULL, subtitles_at = NULL
          WHERE id = ?1",
         [id.0],
     )?;
+    conn.execute("DELETE FROM content_subtitle_cues WHERE item_id = ?1", [id.0])?;
     conn.execute("DELETE FROM content_breakpoints WHERE item_id = ?1 AND origin = 'chapter'", [id.0])?;
     conn.execute("DELETE FROM content_break_candidates WHERE item_id = ?1 AND state = 'candidate'", [id.0])?;
     Ok(())
@@ -93,19 +94,66 @@ pub struct LoudnessTodo {
     pub has_audio: bool,
     /// A program whose media was never searched for break points.
     pub find_breaks: bool,
+    /// Its loudness was never measured.
+    pub measure: bool,
+    /// Its text subtitle track was never looked for.
+    pub find_subtitles: bool,
 }
 
-/// Playable items whose loudness was never measured, or programs never searched for break
-/// points (oldest first), up to `limit`.
+/// Playable items whose loudness was never measured, programs never searched for break
+/// points, or items never looked at for a text subtitle track (oldest first), up to `limit`.
 pub fn loudness_todo(conn: &Connection, source: Option<SourceId>, limit: usize) -> rusqlite::Result<Vec<LoudnessTodo>> {
     let mut st = conn.prepare(
-        "SELECT id, uri, audio_codec IS NOT NULL, breaks_at IS NULL AND kind IN ('episode', 'movie') FROM content_items
-         WHERE (loudness_at IS NULL OR (breaks_at IS NULL AND kind IN ('episode', 'movie')))
+        "SELECT id, uri, audio_codec IS NOT NULL, breaks_at IS NULL AND kind IN ('episode', 'movie'),
+                loudness_at IS NULL, subtitles_at IS NULL
+         FROM content_items
+         WHERE (loudness_at IS NULL OR (breaks_at IS NULL AND kind IN ('episode', 'movie')) OR subtitles_at IS NULL)
            AND playable = 1 AND gone = 0 AND (?1 IS NULL OR source_id = ?1)
          ORDER BY id LIMIT ?2",
     )?;
     let rows = st.query_map(params![source.map(|s| s.0), limit as i64], |r| {
-        Ok(LoudnessTodo { id: MediaId(r.get(0)?), uri: r.get(1)?, has_audio: r.get(2)?, find_breaks: r.get(3)? })
+        Ok(LoudnessTodo {
+            id: MediaId(r.get(0)?),
+            uri: r.get(1)?,
+            has_audio: r.get(2)?,
+            find_breaks: r.get(3)?,
+            measure: r.get(4)?,
+            find_subtitles: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Store the cues of an item's text subtitle track (none: it has no such track), replacing
+/// what was there.
+pub fn set_subtitle_cues(
+    conn: &Connection,
+    id: MediaId,
+    cues: &[crate::library::subtitles::Cue],
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM content_subtitle_cues WHERE item_id = ?1", [id.0])?;
+    let mut st =
+        conn.prepare("INSERT INTO content_subtitle_cues (item_id, start_ms, end_ms, text) VALUES (?1, ?2, ?3, ?4)")?;
+    for c in cues {
+        st.execute(params![id.0, c.start.as_millis() as i64, c.end.as_millis() as i64, c.lines.join("\n")])?;
+    }
+    conn.execute("UPDATE content_items SET subtitles_at = ?2 WHERE id = ?1", params![id.0, now_ms])?;
+    Ok(())
+}
+
+/// The cues of an item's text subtitle track, in start order (empty: none, or not read yet).
+pub fn subtitle_cues(conn: &Connection, id: MediaId) -> rusqlite::Result<Vec<crate::library::subtitles::Cue>> {
+    let mut st = conn.prepare(
+        "SELECT start_ms, end_ms, text FROM content_subtitle_cues WHERE item_id = ?1 ORDER BY start_ms, rowid",
+    )?;
+    let rows = st.query_map([id.0], |r| {
+        let (start, end, text): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        Ok(crate::library::subtitles::Cue {
+            start: std::time::Duration::from_millis(start.max(0) as u64),
+            end: std::time::Duration::from_millis(end.max(0) as u64),
+            lines: text.lines().map(str::to_owned).collect(),
+        })
     })?;
     rows.collect()
 }
