@@ -373,7 +373,7 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
             .map(|l| if l.is_finite() && l > SILENCE_LUFS { l } else { SILENCE_LUFS })
             .map_err(LoudnessError::Meter),
     };
-    let subtitles = in_start_order(std::mem::take(&mut pass.subtitles));
+    let subtitles = subtitles::in_order(std::mem::take(&mut pass.subtitles).into_iter());
     if !find_breaks {
         return Ok(Analysis { lufs, breaks: None, video_decoded: 0.0, subtitles });
     }
@@ -428,12 +428,6 @@ fn collect_cues(sink: &gst_app::AppSink, cue: impl Fn(Cue) + Send + Sync + 'stat
             })
             .build(),
     );
-}
-
-/// `cues` in start order.
-fn in_start_order(mut cues: Vec<Cue>) -> Vec<Cue> {
-    cues.sort_by_key(|c| c.start);
-    cues
 }
 
 /// Caps of the containers a stream may be inside: decodebin goes on into these, and stops at
@@ -500,7 +494,7 @@ pub fn read_subtitles(uri: &str, timeout: Duration) -> Result<Vec<Cue>, Loudness
     let ran = run_to_end(&pipeline, deadline, timeout);
     let _ = pipeline.set_state(gst::State::Null);
     ran?;
-    Ok(in_start_order(std::mem::take(&mut *cues.lock().unwrap_or_else(|e| e.into_inner()))))
+    Ok(subtitles::in_order(std::mem::take(&mut *cues.lock().unwrap_or_else(|e| e.into_inner())).into_iter()))
 }
 
 /// Add `branch` to `pipeline`, link it and `pad` to its head, and start it.

@@ -69,10 +69,7 @@ pub fn probe(uri: &str, path: Option<&Path>, timeout: Duration) -> Result<ProbeO
         // Discoverer reports permission problems vaguely; open it ourselves first.
         std::fs::File::open(p).map_err(|source| ProbeError::Io { path: p.to_string_lossy().into_owned(), source })?;
     }
-    init()?;
-    let timeout = gst::ClockTime::from_nseconds(timeout.as_nanos().min(u64::MAX as u128) as u64);
-    let discoverer = gst_pbutils::Discoverer::new(timeout).map_err(ProbeError::Discoverer)?;
-    let info = discoverer.discover_uri(uri).map_err(ProbeError::Discoverer)?;
+    let info = discover(uri, timeout)?;
     let videos = info.video_streams();
     let audios = info.audio_streams();
     let video = videos.iter().find(|v| !v.is_image()).or(videos.first());
@@ -111,10 +108,7 @@ pub fn probe(uri: &str, path: Option<&Path>, timeout: Duration) -> Result<ProbeO
 /// How many text subtitle tracks (SubRip, ASS/SSA, mov_text, WebVTT) `uri` has, from its
 /// headers (bitmap ones, DVD/PGS/DVB, are not counted).
 pub fn text_subtitle_tracks(uri: &str, timeout: Duration) -> Result<usize, ProbeError> {
-    init()?;
-    let timeout = gst::ClockTime::from_nseconds(timeout.as_nanos().min(u64::MAX as u128) as u64);
-    let discoverer = gst_pbutils::Discoverer::new(timeout).map_err(ProbeError::Discoverer)?;
-    let info = discoverer.discover_uri(uri).map_err(ProbeError::Discoverer)?;
+    let info = discover(uri, timeout)?;
     let text = |caps: &gst::CapsRef| {
         caps.structure(0).is_some_and(|s| {
             let name = s.name().as_str();
@@ -123,6 +117,14 @@ pub fn text_subtitle_tracks(uri: &str, timeout: Duration) -> Result<usize, Probe
         })
     };
     Ok(info.subtitle_streams().iter().filter(|s| s.caps().as_ref().is_some_and(|c| text(c))).count())
+}
+
+/// What GStreamer's Discoverer reads of `uri` (headers, no decoding), within `timeout`.
+fn discover(uri: &str, timeout: Duration) -> Result<gst_pbutils::DiscovererInfo, ProbeError> {
+    init()?;
+    let timeout = gst::ClockTime::from_nseconds(timeout.as_nanos().min(u64::MAX as u128) as u64);
+    let discoverer = gst_pbutils::Discoverer::new(timeout).map_err(ProbeError::Discoverer)?;
+    discoverer.discover_uri(uri).map_err(ProbeError::Discoverer)
 }
 
 fn collect_chapters(entries: &[gst::TocEntry], out: &mut Vec<i64>) {

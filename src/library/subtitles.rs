@@ -47,7 +47,7 @@ fn cue(block: &str, text: impl Fn(&str) -> String) -> Option<Cue> {
 }
 
 /// `cues` in start order.
-fn in_order(cues: impl Iterator<Item = Cue>) -> Vec<Cue> {
+pub(crate) fn in_order(cues: impl Iterator<Item = Cue>) -> Vec<Cue> {
     let mut cues: Vec<Cue> = cues.collect();
     cues.sort_by_key(|c| c.start);
     cues
@@ -74,12 +74,21 @@ pub fn parse_vtt(text: &str) -> Vec<Cue> {
     in_order(blocks.filter(is_cue).filter_map(|block| cue(block, vtt_text)))
 }
 
-/// A WebVTT cue text line as plain text: tags (`<i>`, `<c.yellow>`, `<v Bob>`,
-/// `<00:00:01.500>`) dropped, character references decoded.
+/// A line of tagged text as plain text: a WebVTT cue line (`<i>`, `<c.yellow>`, `<v Bob>`,
+/// `<00:00:01.500>`) or Pango markup (a text track's), tags dropped and character references
+/// decoded (`&amp;` last, so an escaped reference stays as written).
 fn vtt_text(line: &str) -> String {
     let out = strip_markup(line, &[('<', '>')]);
-    const REFS: [(&str, &str); 7] =
-        [("&lt;", "<"), ("&gt;", ">"), ("&nbsp;", " "), ("&lrm;", ""), ("&rlm;", ""), ("&quot;", "\""), ("&amp;", "&")];
+    const REFS: [(&str, &str); 8] = [
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&nbsp;", " "),
+        ("&lrm;", ""),
+        ("&rlm;", ""),
+        ("&quot;", "\""),
+        ("&apos;", "'"),
+        ("&amp;", "&"),
+    ];
     REFS.iter().fold(out, |s, (from, to)| s.replace(from, to))
 }
 
@@ -91,17 +100,11 @@ pub fn track_cue(start: Duration, end: Duration, text: &str, markup: bool) -> Op
     let text = normalise(text);
     let lines: Vec<String> = text
         .lines()
-        .map(|l| if markup { pango_text(l) } else { l.to_owned() })
+        .map(|l| if markup { vtt_text(l) } else { l.to_owned() })
         .map(|l| l.trim().to_owned())
         .filter(|l| !l.is_empty())
         .collect();
     (!lines.is_empty() && end > start).then_some(Cue { start, end, lines })
-}
-
-/// A line of Pango markup as plain text: tags dropped, character references decoded.
-fn pango_text(line: &str) -> String {
-    const REFS: [(&str, &str); 5] = [("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&apos;", "'"), ("&amp;", "&")];
-    REFS.iter().fold(strip_markup(line, &[('<', '>')]), |s, (from, to)| s.replace(from, to))
 }
 
 /// Cues of the text subtitle tracks inside items, as the library found them, for playout.

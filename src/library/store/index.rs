@@ -94,10 +94,9 @@ pub struct LoudnessTodo {
     pub has_audio: bool,
     /// A program whose media was never searched for break points.
     pub find_breaks: bool,
-    /// Its loudness was never measured.
+    /// Its loudness was never measured. (An item with neither this nor `find_breaks` is here
+    /// because its text subtitle track was never looked for.)
     pub measure: bool,
-    /// Its text subtitle track was never looked for.
-    pub find_subtitles: bool,
 }
 
 /// Playable items whose loudness was never measured, programs never searched for break
@@ -105,7 +104,7 @@ pub struct LoudnessTodo {
 pub fn loudness_todo(conn: &Connection, source: Option<SourceId>, limit: usize) -> rusqlite::Result<Vec<LoudnessTodo>> {
     let mut st = conn.prepare(
         "SELECT id, uri, audio_codec IS NOT NULL, breaks_at IS NULL AND kind IN ('episode', 'movie'),
-                loudness_at IS NULL, subtitles_at IS NULL
+                loudness_at IS NULL
          FROM content_items
          WHERE (loudness_at IS NULL OR (breaks_at IS NULL AND kind IN ('episode', 'movie')) OR subtitles_at IS NULL)
            AND playable = 1 AND gone = 0 AND (?1 IS NULL OR source_id = ?1)
@@ -118,7 +117,6 @@ pub fn loudness_todo(conn: &Connection, source: Option<SourceId>, limit: usize) 
             has_audio: r.get(2)?,
             find_breaks: r.get(3)?,
             measure: r.get(4)?,
-            find_subtitles: r.get(5)?,
         })
     })?;
     rows.collect()
