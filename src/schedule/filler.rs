@@ -62,6 +62,15 @@ const MIN_ACT_MS: i64 = 180_000;
 const BREAKPOINT_MARGIN_MS: i64 = 120_000;
 /// How long a generated bumper card stays up.
 pub const CARD_MS: i64 = 5_000;
+/// How much longer a break's generated card may stay up to take on the time its spots leave
+/// (a card of up to twice its length still reads as meant), rather than leave it black.
+const CARD_STRETCH_MS: i64 = CARD_MS;
+/// The shortest card that fills a break's leftover time on its own; shorter leftovers with no
+/// card to take them on stay slate (black).
+const MIN_CARD_MS: i64 = 2_000;
+/// The longest leftover a card of its own fills: more than any spot is long, so only a break
+/// whose library has no spots at all (a warning of the planner's) stays slate for longer.
+const MAX_CARD_FILL_MS: i64 = 60_000;
 /// The tag of a library bumper that announces the next program ("coming up next").
 pub const NEXT_TAG: &str = "next";
 
@@ -411,7 +420,12 @@ impl<'a> BreakFiller<'a> {
         budget -= promo.map_or(0, |b| b.1);
 
         let mut at = start;
+        // The first generated card put before the spots: it can take on the remainder.
+        let mut early_card = None;
         for spot in [next, out_bumper].into_iter().flatten() {
+            if early_card.is_none() && matches!(spot, Spot::Card(..)) {
+                early_card = Some(out.len());
+            }
             at = self.put(AiringKind::Bumper, spot, at, out);
         }
         let min_commercial_ms = self.pools.get(&Pool::Commercial).map_or(i64::MAX, SpotPool::min_ms);
@@ -427,8 +441,31 @@ impl<'a> BreakFiller<'a> {
             self.air(out, AiringKind::Promo, at, d, Some(self.lib.item(i)), 0);
             at += d;
         }
-        self.pad(at, budget, out);
-        at += budget;
+        // What neither spots nor filler clips fill: a card of the break takes it on, else a
+        // card of its own says "Stay tuned" (or "Now back to" the program); only time too
+        // short for a card, or a break with nothing to air, stays a slate.
+        let filled = self.filler_clips(at, budget, out);
+        at += filled;
+        let rest = budget - filled;
+        let mut in_bumper = in_bumper;
+        if rest > 0 {
+            if let Some(Spot::Card(_, d)) = in_bumper.as_mut().filter(|_| rest <= CARD_STRETCH_MS) {
+                *d += rest;
+            } else if let Some(k) = early_card.filter(|_| rest <= CARD_STRETCH_MS) {
+                stretch(out, k, rest);
+                at += rest;
+            } else if self.cards && (MIN_CARD_MS..=MAX_CARD_FILL_MS).contains(&rest) {
+                let spec = match (&program, ctx.mid) {
+                    (Some(p), true) if in_bumper.is_none() => CardSpec::break_in(p),
+                    _ => CardSpec::coming_up(None, tz),
+                };
+                out.push(self.card(at, rest, spec));
+                at += rest;
+            } else {
+                self.air(out, AiringKind::Slate, at, rest, None, 0);
+                at += rest;
+            }
+        }
         if let Some((i, d)) = station_id {
             self.air(out, AiringKind::StationId, at, d, Some(self.lib.item(i)), 0);
             at += d;
@@ -453,20 +490,19 @@ impl<'a> BreakFiller<'a> {
         }
     }
 
-    /// Cover `len` ms with filler clips (cut to fit) and, for what remains, a slate.
-    fn pad(&mut self, mut at: i64, mut len: i64, out: &mut Vec<Airing>) {
-        let mut clips = 0;
-        while len >= 1000 && clips < 8 {
+    /// Cover up to `len` ms from `at` with filler clips (the last cut to fit); returns the ms
+    /// they cover.
+    fn filler_clips(&mut self, mut at: i64, len: i64, out: &mut Vec<Airing>) -> i64 {
+        let (mut left, mut clips) = (len, 0);
+        while left >= 1000 && clips < 8 {
             let Some(i) = self.pick(Pool::Filler, at, i64::MAX, &BreakCtx::default()) else { break };
-            let d = self.frames.floor_ms(self.lib.duration(i)).min(len);
+            let d = self.frames.floor_ms(self.lib.duration(i)).min(left);
             self.air(out, AiringKind::Filler, at, d, Some(self.lib.item(i)), 0);
             at += d;
-            len -= d;
+            left -= d;
             clips += 1;
         }
-        if len > 0 {
-            self.air(out, AiringKind::Slate, at, len, None, 0);
-        }
+        len - left
     }
 
     /// The next item of `pool` that fits in `max` ms at `at` and obeys the rules; preferred
@@ -534,6 +570,17 @@ impl Spot {
         match self {
             Self::Item(_, d) | Self::Card(_, d) => *d,
         }
+    }
+}
+
+/// Lengthen the card `out[k]` by `ms`, moving the airings after it along.
+fn stretch(out: &mut [Airing], k: usize, ms: i64) {
+    let by = chrono::Duration::milliseconds(ms);
+    out[k].end += by;
+    out[k].offset_out_ms += ms;
+    for a in &mut out[k + 1..] {
+        a.start += by;
+        a.end += by;
     }
 }
 
@@ -645,5 +692,83 @@ mod tests {
         let slate: i64 = out.iter().filter(|a| a.kind == AiringKind::Slate).map(Airing::duration_ms).sum();
         assert!(slate < 3 * 15_015, "{slate} ms of slate");
         assert_eq!(out, lay_out(), "the same seed lays out the same breaks");
+    }
+
+    /// A half hour laid out from `start` on `ch` with `lib`, checked for holes: each airing
+    /// starts where the one before ended, and the last ends on the boundary.
+    fn half_hour(lib: &LibraryIndex, ch: &Channel, start: i64) -> Vec<Airing> {
+        let mut out = Vec::new();
+        BreakFiller::new(lib, ch, Tz::UTC, 3, 0).program(start, start + 1_800_000, 0, &mut out);
+        let mut at = start;
+        for a in &out {
+            assert_eq!(a.start.timestamp_millis(), at, "hole before {a:?}");
+            assert_eq!(a.offset_out_ms - a.offset_in_ms, a.duration_ms(), "{a:?}");
+            at = a.end.timestamp_millis();
+        }
+        assert_eq!(at, start + 1_800_000);
+        out
+    }
+
+    /// A show and `spots` spots of 15.015 s (NTSC lengths on a 25 fps channel: none fits a
+    /// break exactly), with library bumpers or not.
+    fn spots_library(runtime: i64, bumpers: bool) -> LibraryIndex {
+        let mut items = vec![item(1, ContentKind::Episode, "Show", runtime)];
+        for c in 0..40 {
+            let mut it = item(10 + c, ContentKind::Commercial, &format!("Spot {c}"), 15_015);
+            it.meta.commercial_company = Some(format!("Company {c}"));
+            items.push(it);
+        }
+        if bumpers {
+            for (id, (t, tag)) in [("Be right back", "out"), ("Now back to", "in")].into_iter().enumerate() {
+                let mut it = item(100 + id as i64, ContentKind::Bumper, t, 5_005);
+                it.tags = vec![tag.into()];
+                items.push(it);
+            }
+        }
+        LibraryIndex::new(items)
+    }
+
+    fn ms_of(out: &[Airing], kind: AiringKind) -> Vec<i64> {
+        out.iter().filter(|a| a.kind == kind).map(Airing::duration_ms).collect()
+    }
+
+    /// The time a break's spots leave is not aired as black where a card can take it: the
+    /// break's generated bumper card stays up longer, or (library bumpers) a card of its own
+    /// fills it; only a leftover too short for a card stays slate. Runtimes chosen so the
+    /// leftovers cover short and long ones.
+    #[test]
+    fn the_time_spots_leave_in_a_break_is_a_card_not_black() {
+        let mut ch = channel(BreakStyle::Us);
+        ch.settings.profile.frame_rate = FrameRate::Pal;
+        let start = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 20, 0, 0).unwrap().timestamp_millis();
+        let (mut stretched, mut own, mut short) = (0, 0, 0);
+        for runtime in (1_300_000..1_400_000).step_by(7_001) {
+            // Generated bumpers: every leftover (under a spot's length) goes to a card.
+            let out = half_hour(&spots_library(runtime, false), &ch, start);
+            assert_eq!(ms_of(&out, AiringKind::Slate), Vec::<i64>::new(), "runtime {runtime}: {out:#?}");
+            for d in ms_of(&out, AiringKind::Card) {
+                assert!((4_960..=CARD_MS + CARD_STRETCH_MS).contains(&d) || (MIN_CARD_MS..15_015).contains(&d), "{d}");
+                stretched += usize::from(d > CARD_MS);
+                own += usize::from(d < 4_960);
+            }
+            // Library bumpers: a leftover of 2 s or more is a card of its own.
+            let out = half_hour(&spots_library(runtime, true), &ch, start);
+            for d in ms_of(&out, AiringKind::Slate) {
+                assert!(d < MIN_CARD_MS, "runtime {runtime}: a slate of {d} ms: {out:#?}");
+                short += 1;
+            }
+            for a in out.iter().filter(|a| a.kind == AiringKind::Card) {
+                assert!((MIN_CARD_MS..15_015).contains(&a.duration_ms()), "{a:?}");
+                let text = &a.card.as_ref().unwrap().lines[0];
+                assert!(["Now back to", "Stay tuned"].contains(&text.as_str()), "{a:?}");
+                own += 1;
+            }
+            // Without generated cards the leftover is slate, as before.
+            let mut plain = ch.clone();
+            plain.settings.generated_bumpers = false;
+            let out = half_hour(&spots_library(runtime, false), &plain, start);
+            assert!(ms_of(&out, AiringKind::Card).is_empty() && !ms_of(&out, AiringKind::Slate).is_empty());
+        }
+        assert!(stretched > 5 && own > 5, "stretched {stretched}, own cards {own}, short slates {short}");
     }
 }

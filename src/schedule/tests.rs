@@ -546,3 +546,33 @@ pub(crate) fn seed_library(db: &crate::db::Db, items: Vec<MediaItem>) -> Vec<Med
         ls::list_items(c, &ls::ItemFilter { playable_only: true, ..Default::default() }).unwrap()
     })
 }
+
+#[test]
+fn zz_dbg_slates_a_day() {
+    for bumpers in [true, false] {
+        let mut items = library();
+        if !bumpers {
+            items.retain(|i| i.kind != ContentKind::Bumper);
+        }
+        let lib = LibraryIndex::new(items);
+        let mut ch = channel(BreakStyle::Us);
+        ch.settings.profile.frame_rate = FrameRate::Pal;
+        let from = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+        let p = plan(&ch, &grid(), &lib, Tz::UTC, from, 1);
+        let slates: Vec<i64> = p
+            .programs
+            .iter()
+            .flat_map(|x| &x.airings)
+            .filter(|a| a.kind == AiringKind::Slate)
+            .map(Airing::duration_ms)
+            .collect();
+        let cards: Vec<i64> = p
+            .programs
+            .iter()
+            .flat_map(|x| &x.airings)
+            .filter(|a| a.kind == AiringKind::Card)
+            .map(Airing::duration_ms)
+            .collect();
+        eprintln!("DBG bumpers={bumpers} slates {} {:?}\n cards {} {:?}", slates.len(), slates, cards.len(), cards);
+    }
+}
