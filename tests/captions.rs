@@ -15,7 +15,7 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
-use retrovue::library::subtitles::parse_srt;
+use retrovue::library::subtitles::{StoredCues, parse_srt};
 use retrovue::playout::captions::{PopOn, a53_sei, cc_count, cc_data, insert_before_first_slice};
 
 const SRT: &str = "1\n00:00:01,000 --> 00:00:03,000\nHello, caption world!\n\n\
@@ -227,6 +227,8 @@ enum Source {
     InVideo,
     /// A SubRip track inside `show.mkv`, read by the library's analysis pass.
     Track,
+    /// A subtitle file the item's source offers (a Plex subtitle stream), as the library keeps it.
+    Offered,
 }
 
 /// An MKV of `seconds` of red 640x480 at 29.97 fps with a tone, and `srt` as its text
@@ -323,7 +325,7 @@ fn text_subtitle_tracks_inside_mkv_and_mp4_are_read_and_stored() {
                 st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
             rows.into_iter()
                 .map(|(id, uri, looked)| {
-                    let cues = retrovue::library::store::subtitle_cues(c, retrovue::library::MediaId(id))?;
+                    let cues = retrovue::library::store::subtitle_cues(c, retrovue::library::MediaId(id))?.track;
                     Ok((uri, looked, cues))
                 })
                 .collect::<Result<Vec<_>, rusqlite::Error>>()
@@ -401,8 +403,15 @@ async fn a_channel_airs_the_captions_of_each_item(encoder: &str, captions: bool,
             write_source_with_track(&a, srt, "srt", 9.0);
             // What the library's analysis pass reads from the item, as its store hands it out.
             let uri = url::Url::from_file_path(&a).unwrap().to_string();
-            let cues = retrovue::library::loudness::analyse(&uri, Duration::from_secs(60), false).unwrap().subtitles;
-            subtitles = Some(Arc::new(TrackOf { item: retrovue::library::MediaId(1), cues }));
+            let track = retrovue::library::loudness::analyse(&uri, Duration::from_secs(60), false).unwrap().subtitles;
+            let cues = StoredCues { track, ..Default::default() };
+            subtitles = Some(Arc::new(StoredOf { item: retrovue::library::MediaId(1), cues }));
+        }
+        Source::Offered => {
+            util::Clip { pattern: "red", ..util::Clip::new(640, 480, 9.0) }.write(&a);
+            let offered = parse_srt(srt);
+            let cues = StoredCues { offered, ..Default::default() };
+            subtitles = Some(Arc::new(StoredOf { item: retrovue::library::MediaId(1), cues }));
         }
     }
     util::Clip { pattern: "blue", ..util::Clip::new(640, 480, 5.0) }.write(&b);
@@ -500,15 +509,15 @@ async fn a_channel_airs_the_captions_inside_an_items_video() {
     a_channel_airs_the_captions_of_each_item("x264enc", true, Source::InVideo).await;
 }
 
-/// The cues of one item's text subtitle track, as the library store hands them to playout.
-struct TrackOf {
+/// The cues of one item, as the library store hands them to playout.
+struct StoredOf {
     item: retrovue::library::MediaId,
-    cues: Vec<retrovue::library::subtitles::Cue>,
+    cues: StoredCues,
 }
 
-impl retrovue::playout::ItemSubtitles for TrackOf {
-    fn cues(&self, item: retrovue::library::MediaId) -> Vec<retrovue::library::subtitles::Cue> {
-        if item == self.item { self.cues.clone() } else { Vec::new() }
+impl retrovue::playout::ItemSubtitles for StoredOf {
+    fn cues(&self, item: retrovue::library::MediaId) -> StoredCues {
+        if item == self.item { self.cues.clone() } else { StoredCues::default() }
     }
 }
 
@@ -516,6 +525,13 @@ impl retrovue::playout::ItemSubtitles for TrackOf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_airs_the_text_track_inside_an_item() {
     a_channel_airs_the_captions_of_each_item("x264enc", true, Source::Track).await;
+}
+
+/// Issue #18: subtitles a Plex source offers beside an item (a subtitle stream of its own)
+/// air as captions when the item has neither a track nor a sidecar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_airs_the_subtitles_an_items_source_offers() {
+    a_channel_airs_the_captions_of_each_item("x264enc", true, Source::Offered).await;
 }
 
 /// The channel setting off: no captions at all, though the item has subtitles.

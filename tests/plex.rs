@@ -250,3 +250,89 @@ async fn plex_artwork_is_fetched_server_side_with_the_token_cached_and_served_wi
     }
     assert!(!d.stderr().contains(TOKEN), "token in the daemon log:\n{}", d.stderr());
 }
+
+/// Issue #18: subtitles a Plex source offers beside an item's media (a subtitle stream with a
+/// key of its own) are fetched when the item is synced and kept for playout's captions: the
+/// stream Plex selected among the text ones, not a forced or a picture one, nor a track inside
+/// the media (which the analysis pass reads from the part); SubRip or WebVTT. A change that
+/// drops the stream clears them; the cues of the media's own track are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plex_subtitle_streams_are_kept_for_captions() {
+    use retrovue::library::subtitles::{Cue, StoredCues, parse_srt};
+    let dir = tempfile::tempdir().unwrap();
+    let srt = |text: &str| {
+        format!("1\n00:00:00,500 --> 00:00:01,200\n{text}\n\n2\n00:00:01,300 --> 00:00:01,900\nSecond line\n")
+    };
+    let mut plex = Plex::new(
+        TOKEN,
+        &[("1", "Movies", "movie")],
+        vec![(
+            "1",
+            vec![
+                movie("301", "Subtitled", "PG", 1000),
+                movie("302", "Web", "PG", 1000),
+                movie("303", "Plain", "PG", 1000),
+            ],
+        )],
+        clip_bytes(dir.path()),
+    );
+    plex.streams.insert(
+        "301".into(),
+        vec![
+            json!({"id": 1, "streamType": 1, "codec": "h264"}),
+            json!({"id": 2, "streamType": 2, "codec": "aac"}),
+            json!({"id": 10, "streamType": 3, "codec": "srt", "languageCode": "eng"}),
+            json!({"id": 11, "streamType": 3, "codec": "srt", "key": "/library/streams/11", "forced": true}),
+            json!({"id": 12, "streamType": 3, "codec": "pgs", "key": "/library/streams/12", "selected": true}),
+            json!({"id": 13, "streamType": 3, "codec": "srt", "key": "/library/streams/13", "languageCode": "fre"}),
+            json!({"id": 14, "streamType": 3, "codec": "srt", "key": "/library/streams/14", "languageCode": "eng", "selected": true}),
+        ],
+    );
+    plex.streams.insert(
+        "302".into(),
+        vec![json!({"id": 21, "streamType": "3", "codec": "webvtt", "key": "/library/streams/21"})],
+    );
+    for (id, text) in [("11", srt("Forced")), ("12", "not text".into()), ("13", srt("Bonjour")), ("14", srt("Hello"))] {
+        plex.subtitle_files.insert(id.into(), text);
+    }
+    plex.subtitle_files.insert("21".into(), "WEBVTT\n\n00:00.500 --> 00:01.200\n<i>Over</i> the web\n".into());
+    let (shared, addr, _server) = start(plex).await;
+    let lib = library(dir.path());
+    let src = lib.add_plex(&format!("http://{addr}"), TOKEN, vec![], None, None).unwrap();
+    let db = Db::open(&dir.path().join("retrovue.db")).unwrap();
+    let stored = |title: &'static str| -> StoredCues {
+        db.call_blocking(move |c| {
+            let id: i64 = c.query_row("SELECT id FROM content_items WHERE title = ?1", [title], |r| r.get(0))?;
+            retrovue::library::store::subtitle_cues(c, retrovue::library::MediaId(id))
+        })
+        .unwrap()
+    };
+    let report = scan(&lib, src.id).await;
+    assert!(report.sources[0].errors.is_empty() && report.sources[0].error.is_none(), "{report:#?}");
+    assert_eq!(stored("Subtitled").offered, parse_srt(&srt("Hello")));
+    let web = vec![Cue {
+        start: Duration::from_millis(500),
+        end: Duration::from_millis(1200),
+        lines: vec!["Over the web".into()],
+    }];
+    assert_eq!(stored("Web").offered, web);
+    assert_eq!(stored("Plain"), StoredCues::default());
+
+    // The item's own track (as the analysis pass stores it) and the offered file are kept
+    // apart; a change that drops the stream clears only the offered cues.
+    let id: i64 = db
+        .call_blocking(|c| c.query_row("SELECT id FROM content_items WHERE title = 'Subtitled'", [], |r| r.get(0)))
+        .unwrap();
+    let track = parse_srt(&srt("From the track"));
+    let t = track.clone();
+    db.call_blocking(move |c| retrovue::library::store::set_subtitle_cues(c, retrovue::library::MediaId(id), &t, 5))
+        .unwrap();
+    assert_eq!(stored("Subtitled"), StoredCues { track: track.clone(), offered: parse_srt(&srt("Hello")) });
+    {
+        let mut p = shared.plex.lock().unwrap();
+        p.items.get_mut("1").unwrap()[0]["updatedAt"] = json!(2000);
+        p.streams.remove("301");
+    }
+    scan(&lib, src.id).await;
+    assert_eq!(stored("Subtitled"), StoredCues { track, offered: Vec::new() });
+}

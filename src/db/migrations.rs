@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(36, "0036_jellyfin_emby_sources.sql"),
     migration!(37, "0037_station.sql"),
     migration!(38, "0038_subtitle_tracks.sql"),
+    migration!(39, "0039_offered_subtitles.sql"),
 ];
 
 /// The newest schema version this binary knows.

@@ -6,7 +6,9 @@
 //! keyed by `ratingKey`, so an item that moves between libraries keeps its id. Smart sync: an
 //! item whose `updatedAt` did not change is not touched; a new or changed one is fetched in
 //! full (`/library/metadata/{key}?includeChapters=1&includeMarkers=1`) for chapters and
-//! commercial markers (breakpoints, origin `plex`); what disappeared is marked gone. Plex's
+//! commercial markers (breakpoints, origin `plex`) and the subtitle file Plex offers beside
+//! the media, if any (a subtitle stream with a key of its own, SubRip or WebVTT: kept for
+//! captions, [`offered_subtitles`]); what disappeared is marked gone. Plex's
 //! own media facts (duration, codecs, size) stand in for a probe: nothing is downloaded.
 //! An item's URI is its part URL on the server *without* the token, which stays with the
 //! source and is added only when the item is opened ([`super::secret::Credentials`]). An item
@@ -28,7 +30,7 @@ use super::art::{Art, ArtRef};
 use super::progress::Progress;
 use super::report::{ItemError, SourceReport};
 use super::store::{self, ItemRecord, ProbeFacts, Source, SourceSpec};
-use super::{ContentKind, MediaId, MediaPart, MediaVersion, nfo, scan};
+use super::{ContentKind, MediaId, MediaPart, MediaVersion, nfo, scan, subtitles};
 use crate::clock::{self, Clock};
 use crate::db::Db;
 
@@ -198,6 +200,71 @@ struct Part {
     key: String,
     file: Option<String>,
     duration: Option<i64>,
+    #[serde(rename = "Stream", default)]
+    streams: Vec<Stream>,
+}
+
+/// A stream of a part (the full fetch lists them); only subtitle streams are read.
+#[derive(Debug, Clone, Deserialize)]
+struct Stream {
+    #[serde(rename = "streamType", default, deserialize_with = "opt_string_or_number")]
+    stream_type: Option<String>,
+    /// A subtitle file of its own beside the media (`/library/streams/{id}`); a track inside
+    /// the media has none (the analysis pass reads those from the part).
+    key: Option<String>,
+    codec: Option<String>,
+    #[serde(default, deserialize_with = "flag")]
+    forced: bool,
+    #[serde(default, deserialize_with = "flag")]
+    selected: bool,
+}
+
+/// A text subtitle file format Plex serves a subtitle stream in that the library reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubtitleFormat {
+    SubRip,
+    WebVtt,
+}
+
+impl SubtitleFormat {
+    fn of(codec: &str) -> Option<Self> {
+        match codec.to_ascii_lowercase().as_str() {
+            "srt" | "subrip" => Some(Self::SubRip),
+            "vtt" | "webvtt" => Some(Self::WebVtt),
+            _ => None,
+        }
+    }
+
+    fn cues(self, text: &str) -> Vec<subtitles::Cue> {
+        match self {
+            Self::SubRip => subtitles::parse_srt(text),
+            Self::WebVtt => subtitles::parse_vtt(text),
+        }
+    }
+}
+
+/// Largest subtitle file fetched (a feature film's SubRip is about 100 kB).
+const MAX_SUBTITLE_BYTES: usize = 4 << 20;
+
+/// The subtitle file Plex offers beside an item's media, to air as captions when the media
+/// has no text track of its own: among the text subtitle streams with a key of the first
+/// version, when that is one part (a part's subtitles are timed to the part), and not forced
+/// (forced subtitles carry only the foreign-language lines), the one Plex has selected, else
+/// the first.
+fn offered_subtitles(m: &Metadata) -> Option<(String, SubtitleFormat)> {
+    let media = m.media.iter().find(|md| !md.parts.is_empty())?;
+    let [part] = media.parts.as_slice() else { return None };
+    let candidates: Vec<(&str, SubtitleFormat, bool)> = part
+        .streams
+        .iter()
+        .filter(|st| st.stream_type.as_deref() == Some("3") && !st.forced)
+        .filter_map(|st| {
+            let key = st.key.as_deref().filter(|k| safe_key(k))?;
+            Some((key, SubtitleFormat::of(st.codec.as_deref()?)?, st.selected))
+        })
+        .collect();
+    let (key, format, _) = candidates.iter().find(|c| c.2).or(candidates.first())?;
+    Some(((*key).to_owned(), *format))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -287,6 +354,16 @@ fn opt_string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
     }
 }
 
+/// `true`/`false`, `1`/`0` or `"1"`/`"0"` (Plex's JSON carries booleans, its XML digits).
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Bool(b) => Ok(b),
+        serde_json::Value::Number(n) => Ok(n.as_i64() != Some(0)),
+        serde_json::Value::String(s) => Ok(s == "1" || s.eq_ignore_ascii_case("true")),
+        _ => Ok(false),
+    }
+}
+
 /// A Plex server client.
 struct Client {
     http: reqwest::Client,
@@ -307,6 +384,20 @@ impl Client {
 
     /// GET `path` (with query) and decode Plex's JSON envelope.
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, PlexError> {
+        let (url, body) = self.fetch(path, usize::MAX).await?;
+        decode::<T>(&body).map_err(|e| PlexError::Garbage { url, reason: e.0.to_string() })
+    }
+
+    /// GET `path` as text (a subtitle stream: Plex says `text/html` for it), of at most `max`
+    /// bytes.
+    async fn text(&self, path: &str, max: usize) -> Result<String, PlexError> {
+        let (_, body) = self.fetch(path, max).await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// GET `path`: its URL (without the token, which goes in a header) and body, of at most
+    /// `max` bytes.
+    async fn fetch(&self, path: &str, max: usize) -> Result<(String, bytes::Bytes), PlexError> {
         let url = format!("{}{path}", self.base);
         let fail = |source: reqwest::Error| {
             if source.is_timeout() {
@@ -332,8 +423,14 @@ impl Client {
         if !resp.status().is_success() {
             return Err(PlexError::Status { url, status });
         }
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(PlexError::Garbage { url, reason: format!("over {max} bytes") });
+        }
         let body = resp.bytes().await.map_err(fail)?;
-        decode::<T>(&body).map_err(|e| PlexError::Garbage { url, reason: e.0.to_string() })
+        if body.len() > max {
+            return Err(PlexError::Garbage { url, reason: format!("over {max} bytes") });
+        }
+        Ok((url, body))
     }
 
     /// Every item of one library, all pages; a short page is an error.
@@ -434,6 +531,19 @@ pub async fn sync(
                 None
             }
         };
+        // The subtitles Plex offers beside the media: read with the full fetch (none now
+        // clears what an earlier sync kept); left as they are when that failed.
+        let offered = match detail.as_ref().map(offered_subtitles) {
+            None => None,
+            Some(None) => Some(Vec::new()),
+            Some(Some((key, format))) => match client.text(&key, MAX_SUBTITLE_BYTES).await {
+                Ok(text) => Some(format.cues(&text)),
+                Err(e) => {
+                    tracing::warn!(item = %item.title, error = %e, "Plex subtitle stream not read");
+                    None
+                }
+            },
+        };
         let complete = detail.is_some();
         let full = detail.unwrap_or_else(|| item.clone());
         let (rec, facts, breakpoints) = describe(&full, &item, url, path_map.as_ref(), complete);
@@ -446,6 +556,9 @@ pub async fn sync(
                 Err(reason) => store::set_probe(&tx, id, Err(reason), now)?,
             }
             store::set_breakpoints(&tx, id, "plex", &breakpoints)?;
+            if let Some(cues) = &offered {
+                store::set_offered_subtitle_cues(&tx, id, cues)?;
+            }
             tx.commit()?;
             Ok(id)
         })?;

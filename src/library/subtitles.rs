@@ -107,13 +107,23 @@ pub fn track_cue(start: Duration, end: Duration, text: &str, markup: bool) -> Op
     (!lines.is_empty() && end > start).then_some(Cue { start, end, lines })
 }
 
-/// Cues of the text subtitle tracks inside items, as the library found them, for playout.
-/// [`LibrarySubtitles`] is the library store's.
+/// The subtitles the library keeps for an item, each in start order (empty: none, or not read
+/// yet).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredCues {
+    /// Its text subtitle track, read from the media by the analysis pass.
+    pub track: Vec<Cue>,
+    /// The subtitle file its source offers beside the media (a Plex subtitle stream), fetched
+    /// when the source synced it.
+    pub offered: Vec<Cue>,
+}
+
+/// Subtitles of items as the library keeps them, for playout. [`LibrarySubtitles`] is the
+/// library store's.
 pub trait ItemSubtitles: Send + Sync + 'static {
-    /// The cues of `item`'s text subtitle track, in start order; empty when it has none (or
-    /// it was not read yet). Asked on a channel's actor thread when the item is opened (a
-    /// quick read).
-    fn cues(&self, item: crate::library::MediaId) -> Vec<Cue>;
+    /// What the library keeps for `item`. Asked on a channel's actor thread when the item is
+    /// opened (a quick read).
+    fn cues(&self, item: crate::library::MediaId) -> StoredCues;
 }
 
 /// [`ItemSubtitles`] over the library store (quick blocking reads).
@@ -129,10 +139,10 @@ impl LibrarySubtitles {
 }
 
 impl ItemSubtitles for LibrarySubtitles {
-    fn cues(&self, item: crate::library::MediaId) -> Vec<Cue> {
+    fn cues(&self, item: crate::library::MediaId) -> StoredCues {
         self.db.call_blocking(|c| super::store::subtitle_cues(c, item)).unwrap_or_else(|e| {
             tracing::warn!(%item, error = %e, "cannot read the item's subtitle cues");
-            Vec::new()
+            StoredCues::default()
         })
     }
 }

@@ -620,13 +620,18 @@ impl<'a> Session<'a> {
         match ItemBin::build(&self.cp, serial, &uri, placement, level, self.events_tx.clone()) {
             Ok(bin) => {
                 // The item's text subtitle track (as the library read it), else subtitles
-                // beside the media, air as closed captions; without either, the captions
-                // inside its video do (see `ItemBin::build`).
-                let in_track = match (&self.deps.config.subtitles, airing.media_id) {
-                    (Some(s), Some(id)) => Some(s.cues(id)).filter(|c| !c.is_empty()),
-                    _ => None,
+                // beside the media, else those its source offers (a Plex subtitle stream),
+                // air as closed captions; without any, the captions inside its video do (see
+                // `ItemBin::build`).
+                let stored = match (&self.deps.config.subtitles, airing.media_id) {
+                    (Some(s), Some(id)) => s.cues(id),
+                    _ => Default::default(),
                 };
-                let track = match in_track.or_else(|| crate::library::subtitles::sidecar_cues(&uri)) {
+                let cues = Some(stored.track)
+                    .filter(|c| !c.is_empty())
+                    .or_else(|| crate::library::subtitles::sidecar_cues(&uri))
+                    .or_else(|| Some(stored.offered).filter(|c| !c.is_empty()));
+                let track = match cues {
                     Some(cues) => {
                         let frame = std::time::Duration::from_nanos(self.cp.rate().frame_ns());
                         super::captions::PopOn::new(&cues, frame)

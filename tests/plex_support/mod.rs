@@ -1,7 +1,9 @@
 //! A Plex-shaped server on 127.0.0.1 (JSON as Plex's API documents it): `/library/sections`,
 //! `/library/sections/{id}/all?type=…` paged with `X-Plex-Container-Start/Size`,
 //! `/library/metadata/{ratingKey}` with chapters and markers, and `/library/parts/…` serving
-//! real clip bytes (a part can be made to fail with 404). Modes make it say 401, send garbage,
+//! real clip bytes (a part can be made to fail with 404), and `/library/streams/{id}` serving
+//! subtitle files as Plex does (raw SubRip or WebVTT, said to be `text/html`; the detail lists
+//! an item's streams, the listing does not). Modes make it say 401, send garbage,
 //! answer too slowly or send a short page. Every part request is counted, with whether it
 //! carried the right token.
 #![allow(dead_code)]
@@ -41,6 +43,10 @@ pub struct Plex {
     pub part_clips: HashMap<String, Vec<u8>>,
     /// Part ids that answer 404.
     pub broken_parts: HashSet<String>,
+    /// `Stream` entries of an item's first part (by ratingKey), listed by its detail only.
+    pub streams: HashMap<String, Vec<Value>>,
+    /// The body of each subtitle stream (by stream id).
+    pub subtitle_files: HashMap<String, String>,
 }
 
 impl Plex {
@@ -54,6 +60,8 @@ impl Plex {
             clip,
             part_clips: HashMap::new(),
             broken_parts: HashSet::new(),
+            streams: HashMap::new(),
+            subtitle_files: HashMap::new(),
         }
     }
 }
@@ -153,6 +161,9 @@ async fn metadata(State(s): State<Shared>, Path(key): Path<String>, headers: Hea
     let mut full = item.clone();
     full["Chapter"] = json!([{"index": 1, "startTimeOffset": 0, "endTimeOffset": 600}, {"index": 2, "startTimeOffset": 600, "endTimeOffset": 2000}]);
     full["Marker"] = json!([{"type": "intro", "startTimeOffset": 0, "endTimeOffset": 300}, {"type": "commercial", "startTimeOffset": 1200, "endTimeOffset": 1300}]);
+    if let Some(streams) = p.streams.get(&key) {
+        full["Media"][0]["Part"][0]["Stream"] = json!(streams);
+    }
     envelope(json!({"size": 1, "Metadata": [full]}))
 }
 
@@ -176,6 +187,25 @@ async fn part(
     }
     let bytes = p.part_clips.get(&id).unwrap_or(&p.clip).clone();
     ([("content-type", "video/x-matroska")], bytes).into_response()
+}
+
+/// A subtitle stream's file, with the token in the header or the query (404 for a stream
+/// inside the media, as Plex answers 501 for those: only files beside it are served).
+async fn subtitle_stream(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let p = s.plex.lock().unwrap();
+    let header = headers.get("x-plex-token").and_then(|v| v.to_str().ok());
+    if header != Some(p.token.as_str()) && q.get("X-Plex-Token") != Some(&p.token) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match p.subtitle_files.get(&id) {
+        Some(text) => ([("content-type", "text/html")], text.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// One `Media` entry (a version) with `parts` as (part id, duration ms), and its facts.
@@ -245,6 +275,7 @@ pub async fn start(plex: Plex) -> (Shared, SocketAddr, tokio::task::JoinHandle<(
         .route("/library/sections/{key}/all", get(all))
         .route("/library/metadata/{key}", get(metadata))
         .route("/library/parts/{id}/{ts}/{file}", get(part))
+        .route("/library/streams/{id}", get(subtitle_stream))
         .route("/library/metadata/{key}/{kind}/{ts}", get(picture))
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -67,7 +67,7 @@ pub fn invalidate_probe(conn: &Connection, id: MediaId) -> rusqlite::Result<()> 
          WHERE id = ?1",
         [id.0],
     )?;
-    conn.execute("DELETE FROM content_subtitle_cues WHERE item_id = ?1", [id.0])?;
+    conn.execute("DELETE FROM content_subtitle_cues WHERE item_id = ?1 AND origin = 'track'", [id.0])?;
     conn.execute("DELETE FROM content_breakpoints WHERE item_id = ?1 AND origin = 'chapter'", [id.0])?;
     conn.execute("DELETE FROM content_break_candidates WHERE item_id = ?1 AND state = 'candidate'", [id.0])?;
     Ok(())
@@ -123,37 +123,64 @@ pub fn loudness_todo(conn: &Connection, source: Option<SourceId>, limit: usize) 
 }
 
 /// Store the cues of an item's text subtitle track (none: it has no such track), replacing
-/// what was there.
+/// what was there, and note that it was looked at.
 pub fn set_subtitle_cues(
     conn: &Connection,
     id: MediaId,
     cues: &[crate::library::subtitles::Cue],
     now_ms: i64,
 ) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM content_subtitle_cues WHERE item_id = ?1", [id.0])?;
-    let mut st =
-        conn.prepare("INSERT INTO content_subtitle_cues (item_id, start_ms, end_ms, text) VALUES (?1, ?2, ?3, ?4)")?;
-    for c in cues {
-        st.execute(params![id.0, c.start.as_millis() as i64, c.end.as_millis() as i64, c.lines.join("\n")])?;
-    }
+    put_cues(conn, id, "track", cues)?;
     conn.execute("UPDATE content_items SET subtitles_at = ?2 WHERE id = ?1", params![id.0, now_ms])?;
     Ok(())
 }
 
-/// The cues of an item's text subtitle track, in start order (empty: none, or not read yet).
-pub fn subtitle_cues(conn: &Connection, id: MediaId) -> rusqlite::Result<Vec<crate::library::subtitles::Cue>> {
-    let mut st = conn.prepare(
-        "SELECT start_ms, end_ms, text FROM content_subtitle_cues WHERE item_id = ?1 ORDER BY start_ms, rowid",
+/// Store the cues of the subtitle file an item's source offers beside its media (none: it
+/// offers none), replacing what was there.
+pub fn set_offered_subtitle_cues(
+    conn: &Connection,
+    id: MediaId,
+    cues: &[crate::library::subtitles::Cue],
+) -> rusqlite::Result<()> {
+    put_cues(conn, id, "offered", cues)
+}
+
+fn put_cues(
+    conn: &Connection,
+    id: MediaId,
+    origin: &str,
+    cues: &[crate::library::subtitles::Cue],
+) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM content_subtitle_cues WHERE item_id = ?1 AND origin = ?2", params![id.0, origin])?;
+    let mut st = conn.prepare_cached(
+        "INSERT INTO content_subtitle_cues (item_id, start_ms, end_ms, text, origin) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    for c in cues {
+        st.execute(params![id.0, c.start.as_millis() as i64, c.end.as_millis() as i64, c.lines.join("\n"), origin])?;
+    }
+    Ok(())
+}
+
+/// The subtitle cues kept for an item, in start order (empty: none, or not read yet).
+pub fn subtitle_cues(conn: &Connection, id: MediaId) -> rusqlite::Result<crate::library::subtitles::StoredCues> {
+    let mut st = conn.prepare_cached(
+        "SELECT start_ms, end_ms, text, origin FROM content_subtitle_cues WHERE item_id = ?1 ORDER BY start_ms, rowid",
+    )?;
+    let mut out = crate::library::subtitles::StoredCues::default();
     let rows = st.query_map([id.0], |r| {
-        let (start, end, text): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        Ok(crate::library::subtitles::Cue {
+        let (start, end, text, origin): (i64, i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        let cue = crate::library::subtitles::Cue {
             start: std::time::Duration::from_millis(start.max(0) as u64),
             end: std::time::Duration::from_millis(end.max(0) as u64),
             lines: text.lines().map(str::to_owned).collect(),
-        })
+        };
+        Ok((origin == "offered", cue))
     })?;
-    rows.collect()
+    for row in rows {
+        let (offered, cue) = row?;
+        if offered { &mut out.offered } else { &mut out.track }.push(cue);
+    }
+    Ok(out)
 }
 
 /// Counts over a source's present items: (total, unplayable).
