@@ -41,6 +41,9 @@ impl AsRunSink for NoLog {
     fn interrupted(&self, _: ChannelId, _: DateTime<Utc>, _: &str) {}
 }
 
+/// How long the self-test waits for the channel's first output.
+const FIRST_OUTPUT_WAIT: Duration = Duration::from_secs(15);
+
 /// Run `retrovue selftest`.
 pub fn selftest(ctx: &Context, args: SelftestArgs) -> anyhow::Result<()> {
     gst::init().context("GStreamer did not start")?;
@@ -124,10 +127,15 @@ async fn encode(kind: encoder::EncoderKind, seconds: u32) -> anyhow::Result<(Vec
             }
         })
         .await?;
+    // `seconds` of output from its first bytes: a busy box may take a few seconds to start
+    // (CI's 2 cores, with two channel tests beside it, once gave none in the first 3 s).
     let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds as u64);
-    while let Ok(Some(b)) = tokio::time::timeout_at(deadline, sub.next()).await {
-        out.extend_from_slice(&b);
+    if let Ok(Some(first)) = tokio::time::timeout(FIRST_OUTPUT_WAIT, sub.next()).await {
+        out.extend_from_slice(&first);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds as u64);
+        while let Ok(Some(b)) = tokio::time::timeout_at(deadline, sub.next()).await {
+            out.extend_from_slice(&b);
+        }
     }
     let status = player.status();
     player.stop().await;
