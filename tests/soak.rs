@@ -296,6 +296,21 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
         .unwrap()
     });
     println!("as-run: {aired} aired, {failed} failed, {open} open");
+    // What failed, and why (a failed row once failed CI with nothing more to go on).
+    let failures: Vec<String> = db.call_blocking(|c| {
+        let mut st = c
+            .prepare("SELECT channel_id, title, COALESCE(error, '') FROM playout_log WHERE status = 'failed'")
+            .unwrap();
+        st.query_map([], |r| {
+            Ok(format!("channel {}: {}: {}", r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    });
+    for f in &failures {
+        println!("as-run failed: {f}");
+    }
     let sample: Vec<String> = db.call_blocking(|c| {
         let mut st = c
             .prepare("SELECT channel_id, kind, title, status, actual_start_ms, actual_end_ms, planned_start_ms FROM playout_log ORDER BY id DESC LIMIT 12")
@@ -363,7 +378,7 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     let window_secs = (to_ms - from_ms) / 1000;
     let floor = CHANNELS.len() as i64 * window_secs / 20;
     assert!(scheduled >= floor, "only {scheduled} items scheduled in {window_secs} s on {} channels", CHANNELS.len());
-    assert_eq!(failed, 0, "items failed during the soak");
+    assert_eq!(failed, 0, "items failed during the soak: {failures:?}");
     assert!(open <= 2 * CHANNELS.len() as i64, "{open} as-run rows left open");
 }
 
