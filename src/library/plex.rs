@@ -219,48 +219,21 @@ struct Stream {
     selected: bool,
 }
 
-/// A text subtitle file format Plex serves a subtitle stream in that the library reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SubtitleFormat {
-    SubRip,
-    WebVtt,
-}
-
-impl SubtitleFormat {
-    fn of(codec: &str) -> Option<Self> {
-        match codec.to_ascii_lowercase().as_str() {
-            "srt" | "subrip" => Some(Self::SubRip),
-            "vtt" | "webvtt" => Some(Self::WebVtt),
-            _ => None,
-        }
-    }
-
-    fn cues(self, text: &str) -> Vec<subtitles::Cue> {
-        match self {
-            Self::SubRip => subtitles::parse_srt(text),
-            Self::WebVtt => subtitles::parse_vtt(text),
-        }
-    }
-}
-
-/// Largest subtitle file fetched (a feature film's SubRip is about 100 kB).
-const MAX_SUBTITLE_BYTES: usize = 4 << 20;
-
 /// The subtitle file Plex offers beside an item's media, to air as captions when the media
 /// has no text track of its own: among the text subtitle streams with a key of the first
 /// version, when that is one part (a part's subtitles are timed to the part), and not forced
 /// (forced subtitles carry only the foreign-language lines), the one Plex has selected, else
 /// the first.
-fn offered_subtitles(m: &Metadata) -> Option<(String, SubtitleFormat)> {
+fn offered_subtitles(m: &Metadata) -> Option<(String, subtitles::FileFormat)> {
     let media = m.media.iter().find(|md| !md.parts.is_empty())?;
     let [part] = media.parts.as_slice() else { return None };
-    let candidates: Vec<(&str, SubtitleFormat, bool)> = part
+    let candidates: Vec<(&str, subtitles::FileFormat, bool)> = part
         .streams
         .iter()
         .filter(|st| st.stream_type.as_deref() == Some("3") && !st.forced)
         .filter_map(|st| {
             let key = st.key.as_deref().filter(|k| safe_key(k))?;
-            Some((key, SubtitleFormat::of(st.codec.as_deref()?)?, st.selected))
+            Some((key, subtitles::FileFormat::named(st.codec.as_deref()?)?, st.selected))
         })
         .collect();
     let (key, format, _) = candidates.iter().find(|c| c.2).or(candidates.first())?;
@@ -536,7 +509,7 @@ pub async fn sync(
         let offered = match detail.as_ref().map(offered_subtitles) {
             None => None,
             Some(None) => Some(Vec::new()),
-            Some(Some((key, format))) => match client.text(&key, MAX_SUBTITLE_BYTES).await {
+            Some(Some((key, format))) => match client.text(&key, subtitles::MAX_FILE_BYTES).await {
                 Ok(text) => Some(format.cues(&text)),
                 Err(e) => {
                     tracing::warn!(item = %item.title, error = %e, "Plex subtitle stream not read");

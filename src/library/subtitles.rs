@@ -147,8 +147,37 @@ impl ItemSubtitles for LibrarySubtitles {
     }
 }
 
-/// Largest sidecar read (a feature film's SubRip is about 100 kB).
-const MAX_SIDECAR_BYTES: u64 = 4 << 20;
+/// Largest subtitle file read, beside the media or from a source (a feature film's SubRip is
+/// about 100 kB).
+pub const MAX_FILE_BYTES: usize = 4 << 20;
+
+/// A subtitle file format the library reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// SubRip (`.srt`).
+    SubRip,
+    /// WebVTT (`.vtt`).
+    WebVtt,
+}
+
+impl FileFormat {
+    /// The format a file extension or codec name (`srt`/`subrip`, `vtt`/`webvtt`) names.
+    pub fn named(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "srt" | "subrip" => Some(Self::SubRip),
+            "vtt" | "webvtt" => Some(Self::WebVtt),
+            _ => None,
+        }
+    }
+
+    /// The cues of `text` in this format.
+    pub fn cues(self, text: &str) -> Vec<Cue> {
+        match self {
+            Self::SubRip => parse_srt(text),
+            Self::WebVtt => parse_vtt(text),
+        }
+    }
+}
 
 /// The cues of the subtitle file beside the media at `uri` (`file://` only): `NAME.srt`, else
 /// `NAME.en.srt`, else `NAME.eng.srt`, else the same as WebVTT (`NAME.vtt`, `NAME.en.vtt`,
@@ -159,10 +188,10 @@ pub fn sidecar_cues(uri: &str) -> Option<Vec<Cue>> {
     let dir = path.parent()?;
     ["srt", "en.srt", "eng.srt", "vtt", "en.vtt", "eng.vtt"].iter().find_map(|ext| {
         let candidate = dir.join(format!("{stem}.{ext}"));
-        std::fs::metadata(&candidate).ok().filter(|m| m.is_file() && m.len() <= MAX_SIDECAR_BYTES)?;
+        std::fs::metadata(&candidate).ok().filter(|m| m.is_file() && m.len() <= MAX_FILE_BYTES as u64)?;
         let bytes = std::fs::read(&candidate).ok()?;
-        let text = String::from_utf8_lossy(&bytes);
-        let cues = if ext.ends_with("vtt") { parse_vtt(&text) } else { parse_srt(&text) };
+        let format = FileFormat::named(ext.rsplit('.').next()?)?;
+        let cues = format.cues(&String::from_utf8_lossy(&bytes));
         (!cues.is_empty()).then_some(cues)
     })
 }

@@ -401,7 +401,7 @@ impl<'a> BreakFiller<'a> {
         };
         budget -= out_bumper.as_ref().map_or(0, Spot::ms);
         let back_to = program.clone().unwrap_or_default();
-        let in_bumper = if spots && ctx.mid && program.is_some() {
+        let mut in_bumper = if spots && ctx.mid && program.is_some() {
             bumper(self, Pool::BumperIn, budget, &|| CardSpec::break_in(&back_to))
         } else {
             None
@@ -447,7 +447,6 @@ impl<'a> BreakFiller<'a> {
         let filled = self.filler_clips(at, budget, out);
         at += filled;
         let rest = budget - filled;
-        let mut in_bumper = in_bumper;
         if rest > 0 {
             if let Some(Spot::Card(_, d)) = in_bumper.as_mut().filter(|_| rest <= CARD_STRETCH_MS) {
                 *d += rest;
