@@ -90,7 +90,7 @@ fn a_starved_channel_keeps_its_items_on_air_and_says_it_is_late() {
     let home = Home::new();
     // Spots may repeat at once: the breaks are filled with them, not with the slate.
     home.write_config("[schedule]\ncommercial_repeat_window_min = 0\n");
-    util::echo_channel(&home, 30.0, 3, 30.0, &["scan"]);
+    util::echo_channel(&home, 10.0, 3, 5.0, &["scan"]);
     let mut daemon = home.serve_with_env(&[], &[("MALLOC_ARENA_MAX", "2")]);
     let (addr, pid) = (daemon.addr.clone(), daemon.child.id());
     let cookie = load::admin_cookie(&addr, PASSWORD);

@@ -53,8 +53,6 @@ const ITEM_WAIT_NS: u64 = 2_500_000_000;
 /// A cold channel whose next airing starts within this waits for it before its output goes
 /// out (see `Session::release`).
 const RELEASE_WAIT: chrono::Duration = chrono::Duration::seconds(3);
-/// Retire an item this long after its last frame (the mixers have consumed it by then).
-const RETIRE_AFTER_NS: u64 = 300_000_000;
 /// Least on-air measurement (s) stored for an item (EBU R128 integrated loudness wants
 /// several seconds of programme).
 const MIN_ON_AIR_SECS: f64 = 10.0;
@@ -667,14 +665,15 @@ impl<'a> Session<'a> {
             self.deps.record(entry);
         }
         let slot = p.end_ns - p.air_ns;
-        let (played, finished, early, delivered) = match &a.bin {
+        let (played, finished, early, delivered, source_done) = match &a.bin {
             Some(b) => (
                 b.progress.played_ns.load(Ordering::SeqCst),
                 b.is_finished(),
                 b.progress.ended_early.load(Ordering::SeqCst),
                 b.progress.delivered.load(Ordering::Relaxed),
+                b.progress.source_done(),
             ),
-            None => (slot, now_rt >= p.end_ns, false, 0),
+            None => (slot, now_rt >= p.end_ns, false, 0, true),
         };
         if delivered != a.delivered.0 {
             a.delivered = (delivered, position);
@@ -686,16 +685,22 @@ impl<'a> Session<'a> {
         // Measured against the output, not the clock: on a starved box the output is late
         // too, and a slow source is not a dead one.
         let on_air = live && a.bin.is_some() && position > p.air_ns;
-        if on_air && watchdog::is_stalled(position, a.delivered.1.max(p.air_ns), finished) {
+        if on_air && watchdog::is_stalled(position, a.delivered.1.max(p.air_ns), finished || source_done) {
             let s = watchdog::STALL_NS / 1_000_000_000;
-            return self.fail(
-                serial,
-                Failure::Transient(format!("stalled: the source delivered nothing for {s} s of output")),
-            );
+            let secs = |ns: u64| ns.saturating_sub(p.air_ns) as f64 / 1e9;
+            let why = Failure::Transient(format!(
+                "stalled: the source delivered nothing for {s} s of output ({} buffers, the last at \
+                     {:.2} s of output into the item, {:.2} s played, output now at {:.2} s, clock at {:.2} s)",
+                a.delivered.0,
+                secs(a.delivered.1),
+                played as f64 / 1e9,
+                secs(position),
+                secs(now_rt),
+            ));
+            return self.fail(serial, why);
         }
         let end_rt = if finished { p.air_ns + played.min(slot) } else { p.end_ns };
-        let overdue = now_rt > p.end_ns + 2 * RETIRE_AFTER_NS;
-        if (finished || overdue) && now_rt > end_rt + RETIRE_AFTER_NS {
+        if watchdog::retire_due(end_rt, finished, p.end_ns, position, now_rt) {
             let a = self.items.remove(&serial).expect("present");
             self.cp.captions().remove(serial, false);
             if let Some(bin) = a.bin {

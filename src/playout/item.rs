@@ -116,6 +116,20 @@ pub struct Progress {
     pub delivered: AtomicU64,
     /// Video frames dropped because they were too late for the mixer (a starved box).
     pub late_dropped: AtomicU64,
+    /// Branches the source delivered into.
+    pub inputs: AtomicU64,
+    /// ... of which the source delivered all the slot asks for (to the cut, or to its end).
+    pub inputs_done: AtomicU64,
+}
+
+impl Progress {
+    /// The source delivered everything the slot needs into every branch it feeds: from here
+    /// on it delivers nothing, and that is no stall (on a starved box the output may be
+    /// seconds behind what the source delivered).
+    pub fn source_done(&self) -> bool {
+        let inputs = self.inputs.load(Ordering::SeqCst);
+        inputs > 0 && self.inputs_done.load(Ordering::SeqCst) >= inputs
+    }
 }
 
 /// One airing's bin in the channel pipeline.
@@ -217,7 +231,7 @@ impl ItemBin {
             add_cut_probe(&out, kind, slot_ns, progress.clone(), serial, events.clone());
             if !copy {
                 let late = (kind == Kind::Video).then(|| (pipeline.output_position(), placement.air_ns));
-                add_input_probe(&input, progress.clone(), late);
+                add_input_probe(&input, progress.clone(), slot_ns, late);
             }
             branches.push(Branch { kind, track, copy, input, out, block, linked: Arc::default() });
         }
@@ -622,33 +636,59 @@ fn pad_language(pad: &gst::Pad) -> Option<Language> {
     })
 }
 
-/// Count what the source delivers into a branch; on video (`late` = the mixer's output
-/// position and the item's air offset) drop frames already too late for the mixer and tell
-/// the decoder, which then skips decoding non-reference frames (QoS).
-fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, late: Option<(Arc<AtomicU64>, u64)>) {
+/// Count what the source delivers into a branch and note when it delivered all the slot asks
+/// of it (`slot_ns`, or its end); on video (`late` = the mixer's output position and the item's
+/// air offset) drop frames already too late for the mixer and tell the decoder, which then
+/// skips decoding non-reference frames (QoS).
+fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late: Option<(Arc<AtomicU64>, u64)>) {
     #[derive(Default)]
     struct State {
         segment: Option<gst::FormattedSegment<gst::ClockTime>>,
         last_qos: Option<u64>,
+        started: bool,
+        done: bool,
+    }
+    impl State {
+        fn start(&mut self, progress: &Progress) {
+            if !self.started {
+                self.started = true;
+                progress.inputs.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        fn finish(&mut self, progress: &Progress) {
+            self.start(progress);
+            if !self.done {
+                self.done = true;
+                progress.inputs_done.fetch_add(1, Ordering::SeqCst);
+            }
+        }
     }
     let state = Mutex::new(State::default());
     input.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
         if let Some(ev) = info.event() {
-            if let gst::EventView::Segment(s) = ev.view() {
-                state.lock().expect("probe lock").segment = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+            match ev.view() {
+                gst::EventView::Segment(s) => {
+                    state.lock().expect("probe lock").segment = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+                }
+                gst::EventView::Eos(_) => state.lock().expect("probe lock").finish(&progress),
+                _ => {}
             }
             return gst::PadProbeReturn::Ok;
         }
         progress.delivered.fetch_add(1, Ordering::Relaxed);
-        let Some((position, air_ns)) = &late else { return gst::PadProbeReturn::Ok };
-        let out_rt = position.load(Ordering::Relaxed);
         let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
         let mut st = state.lock().expect("probe lock");
+        st.start(&progress);
         let Some(rt) = st.segment.as_ref().zip(buffer.pts()).and_then(|(seg, pts)| seg.to_running_time(pts)) else {
             return gst::PadProbeReturn::Ok;
         };
         let rt = rt.nseconds();
         let end = rt + buffer.duration().map_or(0, |d| d.nseconds());
+        if end >= slot_ns {
+            st.finish(&progress);
+        }
+        let Some((position, air_ns)) = &late else { return gst::PadProbeReturn::Ok };
+        let out_rt = position.load(Ordering::Relaxed);
         let lateness = out_rt as i128 - (end + air_ns) as i128;
         if out_rt == 0 || lateness <= LATE_DROP_NS as i128 {
             return gst::PadProbeReturn::Ok;

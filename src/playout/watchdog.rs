@@ -32,9 +32,28 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 pub const RETRY_MIN_LEFT_NS: u64 = 3_000_000_000;
 
 /// Whether an on-air item stalled: its source last delivered when the output was at
-/// `delivered_at_ns`, and the output is now at `output_ns`. Items that finished are not.
-pub fn is_stalled(output_ns: u64, delivered_at_ns: u64, finished: bool) -> bool {
-    !finished && output_ns > delivered_at_ns + STALL_NS
+/// `delivered_at_ns`, and the output is now at `output_ns`. Items that are `done` (finished,
+/// or their source delivered all their slot needs) are not.
+pub fn is_stalled(output_ns: u64, delivered_at_ns: u64, done: bool) -> bool {
+    !done && output_ns > delivered_at_ns + STALL_NS
+}
+
+/// An item is taken off this long after the output passed its last frame (the mixers have
+/// consumed it by then).
+pub const RETIRE_AFTER_NS: u64 = 300_000_000;
+/// An item that should have ended this long ago on the clock is taken off whatever the output
+/// did (an output that stopped is rebuilt well before: [`OUTPUT_STALL`]).
+pub const RETIRE_OVERDUE_NS: u64 = 10_000_000_000;
+
+/// Whether an item can be taken off: its branches `finished` (cut or ended) with its last
+/// frame at `last_ns`, or its slot ended at `slot_end_ns` without them; judged by where the
+/// channel's output is (`output_ns`), not the clock (`now_ns`). On a starved box the output
+/// runs a second or more behind the clock, and an item taken off by the clock loses its last
+/// second, which airs as black (issue #21). The clock has the last word only when the output
+/// is far behind ([`RETIRE_OVERDUE_NS`]).
+pub fn retire_due(last_ns: u64, finished: bool, slot_end_ns: u64, output_ns: u64, now_ns: u64) -> bool {
+    let over = output_ns > slot_end_ns + 2 * RETIRE_AFTER_NS;
+    ((finished || over) && output_ns > last_ns + RETIRE_AFTER_NS) || now_ns > slot_end_ns + RETIRE_OVERDUE_NS
 }
 
 /// Why an airing failed, as far as a retry is concerned.
@@ -195,6 +214,27 @@ mod tests {
         assert!(!is_stalled(5 * s + STALL_NS, 5 * s, false));
         assert!(is_stalled(5 * s + STALL_NS + 1, 5 * s, false));
         assert!(!is_stalled(100 * s, 5 * s, true), "a finished item is not stalled");
+    }
+
+    #[test]
+    fn items_are_taken_off_when_the_output_has_passed_them_not_the_clock() {
+        let s = 1_000_000_000;
+        let (end, after) = (60 * s, RETIRE_AFTER_NS);
+        // A quiet box: the output follows the clock.
+        assert!(!retire_due(end, true, end, end + after, end + after));
+        assert!(retire_due(end, true, end, end + after + 1, end + after + 1));
+        // A starved box 1.5 s behind: the clock is past the end, the output is not.
+        assert!(!retire_due(end, true, end, end - s, end + s / 2));
+        assert!(!retire_due(end, false, end, end - s, end + 2 * s));
+        // Ended early (media shorter than its slot): off once the output passed its last frame.
+        assert!(retire_due(end - 10 * s, true, end, end - 10 * s + after + 1, end - 10 * s + after + 1));
+        assert!(!retire_due(end - 10 * s, false, end, end - 10 * s + after + 1, end));
+        // Not finished (a branch never reached its cut): off once the output is well past the slot.
+        assert!(!retire_due(end, false, end, end + 2 * after, end + 2 * after));
+        assert!(retire_due(end, false, end, end + 2 * after + 1, end + 2 * after + 1));
+        // An output far behind the clock: the clock decides.
+        assert!(!retire_due(end, true, end, end - 5 * s, end + RETIRE_OVERDUE_NS));
+        assert!(retire_due(end, true, end, end - 5 * s, end + RETIRE_OVERDUE_NS + 1));
     }
 
     #[test]
