@@ -111,8 +111,10 @@ pub struct Progress {
     pub finished: AtomicU64,
     /// Branches with a decoded stream linked.
     pub branches: AtomicU64,
-    /// Buffers the source delivered into the branches (decoded), late ones included: what
-    /// tells a source that stopped from one that is merely slow.
+    /// Buffers the source delivered: into the decoders (encoded) and into the branches
+    /// (decoded, late ones included). What tells a source that stopped from one that is merely
+    /// slow: on a starved box a decoder told about lateness (QoS) decodes and drops its late
+    /// pictures, and for seconds delivers nothing decoded while its source is fine.
     pub delivered: AtomicU64,
     /// Video frames dropped because they were too late for the mixer (a starved box).
     pub late_dropped: AtomicU64,
@@ -214,6 +216,7 @@ impl ItemBin {
         });
         bin.add(&decode).map_err(|source| PipelineError::Setup { what: "add uridecodebin", source })?;
         let progress: Arc<Progress> = Arc::default();
+        count_decoder_input(&bin, progress.clone());
         let slot_ns = placement.end_ns.saturating_sub(placement.air_ns);
 
         let (video, scaled) = build_video_branch(&bin, pipeline.video_caps())?;
@@ -634,6 +637,19 @@ fn pad_language(pad: &gst::Pad) -> Option<Language> {
         let tags = start.stream()?.tags()?;
         from_tags(&tags)
     })
+}
+
+/// Count what the decoders `uridecodebin` plugs into `bin` take in.
+fn count_decoder_input(bin: &gst::Bin, progress: Arc<Progress>) {
+    bin.connect_deep_element_added(move |_, _, element| {
+        let is_decoder = element.factory().is_some_and(|f| f.klass().contains("Decoder"));
+        let Some(sink) = element.static_pad("sink").filter(|_| is_decoder) else { return };
+        let progress = progress.clone();
+        sink.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, _| {
+            progress.delivered.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    });
 }
 
 /// Count what the source delivers into a branch and note when it delivered all the slot asks
