@@ -675,6 +675,17 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     if open > 0 {
         problems.push(format!("{open} of {rows} as-run rows left open after the daemon stopped"));
     }
+    // Why rows were not aired in full (on-demand channels stop when their last viewer leaves).
+    let not_aired: Vec<(String, String, i64)> = db.call_blocking(|c| {
+        let mut q = c
+            .prepare(
+                "SELECT status, substr(COALESCE(error, ''), 1, 24) AS why, COUNT(*) FROM playout_log
+                 WHERE status != 'aired' GROUP BY status, why ORDER BY 3 DESC",
+            )
+            .unwrap();
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    });
+    println!("as-run rows not aired in full, by reason: {not_aired:?}");
     let always: Vec<i64> =
         ids.iter().filter(|(n, _)| channels_in_use().iter().any(|c| c.0 == *n && c.1)).map(|x| x.1).collect();
     let (lo, hi) = (from_ms + 5_000, to_ms - 5_000);

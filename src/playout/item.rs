@@ -29,10 +29,11 @@
 //!    The video branch's input also hands the captions inside the decoded video
 //!    (`GstVideoCaptionMeta`) to the channel's caption feed
 //!    ([`CaptionFeed::take_embedded`](super::captions::CaptionFeed::take_embedded)).
-//! 4. A probe on each branch's input counts what the source delivers (a source that stops
-//!    is told from a starved box by it, [`super::watchdog`]) and, on video, drops frames that
-//!    are already too late for the mixer and tells the decoder (QoS) so it skips work: a busy
-//!    box shows fewer frames of the item instead of none.
+//! 4. Probes on each decoder's input and each branch's input count what the source delivers,
+//!    and note when it delivered all the slot needs (a source that stops is told from a
+//!    starved box by them, [`super::watchdog`]). On video, the branch's input probe drops
+//!    frames that are already too late for the mixer and tells the decoder (QoS) so it skips
+//!    work: a busy box shows fewer frames of the item instead of none.
 //! 5. A probe on each branch's output cuts at the slot end: the buffer that crosses it is
 //!    trimmed (audio) or dropped (video), then EOS is pushed so the compositor stops showing
 //!    it and the decoder stops. [`ItemEvent::Finished`] follows.
@@ -103,7 +104,8 @@ struct Branch {
 /// Progress shared with the streaming threads.
 #[derive(Default)]
 pub struct Progress {
-    /// Furthest running time (ns, item-relative, before the offset) that left a branch.
+    /// Furthest running time (ns, item-relative, before the offset) that left a branch, or
+    /// that the output passed while its frame was dropped as too late.
     pub played_ns: AtomicU64,
     /// A branch saw EOS before its cut (media shorter than the slot).
     pub ended_early: AtomicBool,
@@ -710,6 +712,9 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
             return gst::PadProbeReturn::Ok;
         }
         progress.late_dropped.fetch_add(1, Ordering::Relaxed);
+        // The output has passed it with the item on air (its last frame held): played, for the
+        // as-run log, though not shown.
+        progress.played_ns.fetch_max(end.min(slot_ns), Ordering::SeqCst);
         if st.last_qos.is_none_or(|t| rt >= t + QOS_EVERY_NS || rt < t) {
             st.last_qos = Some(rt);
             drop(st);
