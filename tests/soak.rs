@@ -299,10 +299,20 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     // What failed, and why (a failed row once failed CI with nothing more to go on).
     let failures: Vec<String> = db.call_blocking(|c| {
         let mut st = c
-            .prepare("SELECT channel_id, title, COALESCE(error, '') FROM playout_log WHERE status = 'failed'")
+            .prepare(
+                "SELECT channel_id, title, COALESCE(error, ''),
+                   planned_start_ms - (SELECT MIN(actual_start_ms) FROM playout_log)
+                 FROM playout_log WHERE status = 'failed'",
+            )
             .unwrap();
         st.query_map([], |r| {
-            Ok(format!("channel {}: {}: {}", r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            Ok(format!(
+                "channel {}: {} (planned {:.1} s after the first item started): {}",
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(3)?.unwrap_or(0) as f64 / 1e3,
+                r.get::<_, String>(2)?
+            ))
         })
         .unwrap()
         .map(Result::unwrap)

@@ -576,11 +576,16 @@ impl<'a> Session<'a> {
     /// build its bin.
     fn place_and_prepare(&mut self, airing: Airing, now: DateTime<Utc>, note: Option<String>) {
         let rate = self.cp.rate();
-        if let Some(p) =
+        let Some(p) =
             timeline::place(&self.anchor, rate, airing.start, airing.end, airing.offset_in_ms, now, self.join_lead())
-        {
-            self.prepare(airing, p, note);
+        else {
+            return;
+        };
+        if p.joined && p.end_ns - p.air_ns < watchdog::MIN_JOIN_LEFT_NS {
+            tracing::debug!(channel = %self.deps.config.channel, title = %airing.title, left_ms = (p.end_ns - p.air_ns) / 1_000_000, "too little left to join: the next airing goes first");
+            return;
         }
+        self.prepare(airing, p, note);
     }
 
     fn prepare(&mut self, airing: Airing, placement: Placement, note: Option<String>) {
@@ -702,6 +707,19 @@ impl<'a> Session<'a> {
         let end_rt = if finished { p.air_ns + played.min(slot) } else { p.end_ns };
         if watchdog::retire_due(end_rt, finished, p.end_ns, position, now_rt) {
             let a = self.items.remove(&serial).expect("present");
+            let never = (!a.started).then(|| {
+                let why = match &a.bin {
+                    Some(b) if b.is_live() => "linked too late",
+                    Some(_) => "not ready in time",
+                    None => "no media",
+                };
+                let joined = if p.joined { "joined in progress, " } else { "" };
+                format!(
+                    "never went on air ({why}: {joined}{:.2} s of slot, built {:.2} s before)",
+                    slot as f64 / 1e9,
+                    a.built.elapsed().as_secs_f64()
+                )
+            });
             self.cp.captions().remove(serial, false);
             if let Some(bin) = a.bin {
                 store_measured(self.deps, &a.airing, &bin);
@@ -709,8 +727,8 @@ impl<'a> Session<'a> {
             }
             let frame = self.cp.rate().frame_ns();
             let short = played + frame < slot;
-            let (status, mut reason) = if !a.started {
-                (AsRunStatus::Failed, Some("never went on air".to_owned()))
+            let (status, mut reason) = if let Some(never) = never {
+                (AsRunStatus::Failed, Some(never))
             } else if short {
                 let why = if early { "media ended" } else { "media stopped" };
                 let mut reason = format!("{why} {:.3} s before the slot end", (slot - played) as f64 / 1e9);
