@@ -339,18 +339,19 @@ async fn a_backward_clock_step_rejoins_the_schedule_on_the_same_pipeline() {
     let red = dir.path().join("red.mp4");
     coloured(6.0, "red").write(&red);
     let blue = dir.path().join("blue.mp4");
-    coloured(1.5, "blue").write(&blue);
+    coloured(3.5, "blue").write(&blue);
     gstreamer::init().unwrap();
     let hub = StreamHub::new();
     let clock = Arc::new(OffsetClock::default());
-    let t0 = SystemClock.now() + chrono::Duration::milliseconds(3000);
+    let t0 = SystemClock.now() + chrono::Duration::milliseconds(5000);
     let real = move |ms: i64| t0 + chrono::Duration::milliseconds(ms);
     // Blue first, so the channel is warm when red starts (a cold start opens with the first
     // item once its picture and sound are both there: on a busy box its first second may
-    // never air, and red's first start would not be where the schedule has it). Blue ends
+    // never air, and red's first start would not be where the schedule has it). Blue is on
+    // when the channel starts and is joined, with well over the 2 s a join needs left; it ends
     // more than the step before red starts, so the step does not bring it back.
     let airings = vec![
-        airing(2, "blue", &blue.display().to_string(), real(-2900), 1400),
+        airing(2, "blue", &blue.display().to_string(), real(-4900), 3400),
         airing(1, "red", &red.display().to_string(), t0, 6000),
     ];
     let config = player::x264_config(OutputProfile {
