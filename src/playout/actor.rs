@@ -581,7 +581,9 @@ impl<'a> Session<'a> {
         else {
             return;
         };
-        if p.joined && p.end_ns - p.air_ns < watchdog::MIN_JOIN_LEFT_NS {
+        // Cold, the output waits for the first airing that airs, so one with too little left
+        // is skipped at no cost; warm (a rebuild), the rest of an item beats the background.
+        if p.joined && !self.cp.released() && p.end_ns - p.air_ns < watchdog::MIN_JOIN_LEFT_NS {
             tracing::debug!(channel = %self.deps.config.channel, title = %airing.title, left_ms = (p.end_ns - p.air_ns) / 1_000_000, "too little left to join: the next airing goes first");
             return;
         }

@@ -38,10 +38,10 @@ pub fn is_stalled(output_ns: u64, delivered_at_ns: u64, done: bool) -> bool {
     !done && output_ns > delivered_at_ns + STALL_NS
 }
 
-/// An airing already on is joined in progress only with at least this much of it left (ns):
-/// an item takes time to open (0.2 s on a quiet box, seconds on a busy one: a channel starting
-/// with three others), and one that is not ready before its slot ends never airs. The next
-/// airing goes first instead (the output of a cold channel waits for it).
+/// A channel that starts cold joins an airing already on only with at least this much of it
+/// left (ns): an item takes time to open (0.2 s on a quiet box, seconds on a busy one: a
+/// channel starting with three others), and one that is not ready before its slot ends never
+/// airs. The next airing goes first instead (the cold output waits for it).
 pub const MIN_JOIN_LEFT_NS: u64 = 2_000_000_000;
 /// An item is taken off this long after the output passed its last frame (the mixers have
 /// consumed it by then).
