@@ -43,26 +43,34 @@ impl Lineups {
         self.tx.borrow().clone()
     }
 
-    /// Refresh from `db` whenever the channels change, until `shutdown`.
-    pub async fn follow(self, db: Db, shutdown: CancellationToken) {
+    /// Refresh from `db` whenever the channels change, until `shutdown`. The watch is made
+    /// when this is called, not when the future is first polled, and the lineup is read once
+    /// more straight away: a write between [`Self::load`] and the task's first turn is seen.
+    pub fn follow(self, db: Db, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
         let mut changes = db.changes().watch(TABLES);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = changes.changed() => {}
-            }
-            match read(&db).await {
-                Ok(lineup) => {
-                    self.tx.send_if_modified(|cur| {
-                        let changed = **cur != lineup;
-                        if changed {
-                            *cur = Arc::new(lineup);
-                        }
-                        changed
-                    });
+        async move {
+            loop {
+                self.refresh(&db).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = changes.changed() => {}
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot read the lineup; keeping the last one"),
             }
+        }
+    }
+
+    async fn refresh(&self, db: &Db) {
+        match read(db).await {
+            Ok(lineup) => {
+                self.tx.send_if_modified(|cur| {
+                    let changed = **cur != lineup;
+                    if changed {
+                        *cur = Arc::new(lineup);
+                    }
+                    changed
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the lineup; keeping the last one"),
         }
     }
 }

@@ -16,6 +16,7 @@ use super::Airing;
 use super::store::{self, ScheduleStoreError};
 use crate::clock::SharedClock;
 use crate::db::Db;
+use crate::db::changes::TableWatch;
 use crate::lineup::ChannelId;
 
 /// The tables a horizon is read from: the published rows, and the items and sources that make
@@ -92,9 +93,14 @@ impl Horizons {
     }
 
     /// Refresh the followed horizons whenever their tables change, until `shutdown`. A
-    /// horizon nobody follows any more is forgotten.
-    pub async fn follow(self, shutdown: CancellationToken) {
-        let mut changes = self.db.changes().watch(TABLES);
+    /// horizon nobody follows any more is forgotten. The watch is made when this is called,
+    /// not when the task first runs, so no write in between goes unseen.
+    pub fn follow(self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
+        let changes = self.db.changes().watch(TABLES);
+        self.refresh_on(changes, shutdown)
+    }
+
+    async fn refresh_on(self, mut changes: TableWatch, shutdown: CancellationToken) {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
