@@ -583,8 +583,9 @@ impl<'a> Session<'a> {
         };
         // Cold, the output waits for the first airing that airs, so one with too little left
         // is skipped at no cost; warm (a rebuild), the rest of an item beats the background.
-        if p.joined && !self.cp.released() && p.end_ns - p.air_ns < watchdog::MIN_JOIN_LEFT_NS {
-            tracing::debug!(channel = %self.deps.config.channel, title = %airing.title, left_ms = (p.end_ns - p.air_ns) / 1_000_000, "too little left to join: the next airing goes first");
+        if p.joined && !self.cp.released() && p.slot_ns() < watchdog::MIN_JOIN_LEFT_NS {
+            let left_ms = p.slot_ns() / 1_000_000;
+            tracing::debug!(channel = %self.deps.config.channel, title = %airing.title, left_ms, "too little left to join: the next airing goes first");
             return;
         }
         self.prepare(airing, p, note);
@@ -671,7 +672,7 @@ impl<'a> Session<'a> {
             };
             self.deps.record(entry);
         }
-        let slot = p.end_ns - p.air_ns;
+        let slot = p.slot_ns();
         let (played, finished, early, delivered, source_done) = match &a.bin {
             Some(b) => (
                 b.progress.played_ns.load(Ordering::SeqCst),

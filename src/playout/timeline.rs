@@ -156,6 +156,13 @@ pub struct Placement {
     pub joined: bool,
 }
 
+impl Placement {
+    /// How long the item airs, ns.
+    pub fn slot_ns(&self) -> u64 {
+        self.end_ns - self.air_ns
+    }
+}
+
 /// Place an airing `[start, end)` that begins `offset_in_ms` into its media, given `now` and the
 /// least time needed to get an item ready (`lead`). An airing already on air (or starting
 /// sooner than `lead`) is joined in progress at `now + lead`, at the matching media offset.

@@ -349,14 +349,19 @@ impl<'a> BreakFiller<'a> {
             at += intro_ms;
         }
         let mut media_at = 0;
+        // Time a mid-program break could not fill (too short for a card) goes to the next
+        // break: the act after it starts that much sooner, and only the last break of the
+        // program can be left with it.
+        let mut carried = 0;
         for cut in cuts.iter().copied().chain(std::iter::once(runtime)) {
             let len = cut - media_at;
             self.air(out, AiringKind::Program, at, len, Some(item), media_at);
             at += len;
             media_at = cut;
             if cut < runtime {
-                self.fill_break(at, per_break, &ctx, out);
-                at += per_break;
+                let len = per_break + carried;
+                carried = self.fill_break(at, len, &ctx, true, out);
+                at += len - carried;
             }
         }
         if let Some(o) = outro {
@@ -364,19 +369,22 @@ impl<'a> BreakFiller<'a> {
             at += outro_ms;
         }
         let end_ctx = BreakCtx { mid: false, after_program: true, top_of_hour: self.local(end).minute() == 0, ..ctx };
-        self.fill_break(at, end - at, &end_ctx, out);
+        self.fill_break(at, end - at, &end_ctx, false, out);
     }
 
     /// Fill `[start, end)` where no program fits (empty library, rules matching nothing, a
     /// short gap): interstitials the channel's style allows, then filler or slate.
     pub fn filler_program(&mut self, start: i64, end: i64, out: &mut Vec<Airing>) {
         let ctx = BreakCtx { top_of_hour: self.local(end).minute() == 0, ..BreakCtx::default() };
-        self.fill_break(start, end - start, &ctx, out);
+        self.fill_break(start, end - start, &ctx, false, out);
     }
 
-    fn fill_break(&mut self, start: i64, len: i64, ctx: &BreakCtx, out: &mut Vec<Airing>) {
+    /// Fill the break `[start, start + len)`. With `may_carry`, time left over that is too
+    /// short for a card of its own is not aired as slate but returned, for the caller to give
+    /// to a later break; the break then ends that much sooner. Returns the time carried.
+    fn fill_break(&mut self, start: i64, len: i64, ctx: &BreakCtx, may_carry: bool, out: &mut Vec<Airing>) -> i64 {
         if len <= 0 {
-            return;
+            return 0;
         }
         let spots = self.style != BreakStyle::None;
         let mut budget = len;
@@ -447,6 +455,7 @@ impl<'a> BreakFiller<'a> {
         let filled = self.filler_clips(at, budget, out);
         at += filled;
         let rest = budget - filled;
+        let mut carried = 0;
         if rest > 0 {
             if let Some(Spot::Card(_, d)) = in_bumper.as_mut().filter(|_| rest <= CARD_STRETCH_MS) {
                 *d += rest;
@@ -460,6 +469,8 @@ impl<'a> BreakFiller<'a> {
                 };
                 out.push(self.card(at, rest, spec));
                 at += rest;
+            } else if may_carry && rest < MIN_CARD_MS {
+                carried = rest;
             } else {
                 self.air(out, AiringKind::Slate, at, rest, None, 0);
                 at += rest;
@@ -472,7 +483,8 @@ impl<'a> BreakFiller<'a> {
         if let Some(spot) = in_bumper {
             at = self.put(AiringKind::Bumper, spot, at, out);
         }
-        debug_assert_eq!(at, start + len);
+        debug_assert_eq!(at, start + len - carried);
+        carried
     }
 
     /// Put a library spot (as `kind`) or a generated card at `at`; returns its end.
@@ -733,8 +745,8 @@ mod tests {
 
     /// The time a break's spots leave is not aired as black where a card can take it: the
     /// break's generated bumper card stays up longer, or (library bumpers) a card of its own
-    /// fills it; only a leftover too short for a card stays slate. Runtimes chosen so the
-    /// leftovers cover short and long ones.
+    /// fills it; a leftover too short for a card goes to the next break, and only the last
+    /// break's stays slate. Runtimes chosen so the leftovers cover short and long ones.
     #[test]
     fn the_time_spots_leave_in_a_break_is_a_card_not_black() {
         let mut ch = channel(BreakStyle::Us);
@@ -750,10 +762,12 @@ mod tests {
                 stretched += usize::from(d > CARD_MS);
                 own += usize::from(d < 4_960);
             }
-            // Library bumpers: a leftover of 2 s or more is a card of its own.
+            // Library bumpers: a leftover of 2 s or more is a card of its own; a shorter one
+            // goes on to the next break, so only the program's last break can air it.
             let out = half_hour(&spots_library(runtime, true), &ch, start);
-            for d in ms_of(&out, AiringKind::Slate) {
-                assert!(d < MIN_CARD_MS, "runtime {runtime}: a slate of {d} ms: {out:#?}");
+            let last_act = out.iter().rposition(|a| a.kind == AiringKind::Program).unwrap();
+            for (k, a) in out.iter().enumerate().filter(|(_, a)| a.kind == AiringKind::Slate) {
+                assert!(a.duration_ms() < MIN_CARD_MS && k > last_act, "runtime {runtime}: slate {a:?} in {out:#?}");
                 short += 1;
             }
             for a in out.iter().filter(|a| a.kind == AiringKind::Card) {

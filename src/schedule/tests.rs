@@ -555,7 +555,8 @@ pub(crate) fn seed_library(db: &crate::db::Db, items: Vec<MediaItem>) -> Vec<Med
 /// Issue #18: a day of the test library on a 25 fps channel (NTSC-length spots: breaks never
 /// fill exactly) airs no black where a card can go. Without library bumpers every break has
 /// a generated card that takes the leftover (5 slates of 280-640 ms before); with them, only
-/// leftovers too short for a card of their own stay slate.
+/// leftovers too short for a card of their own stay slate, and only after a program's last
+/// act (a mid-program break's goes on to the next break: 4 slates a day before that).
 #[test]
 fn a_days_breaks_leave_no_black_a_card_could_cover() {
     for bumpers in [false, true] {
@@ -579,6 +580,15 @@ fn a_days_breaks_leave_no_black_a_card_could_cover() {
             .collect();
         if bumpers {
             assert!(slates.iter().all(|&ms| ms < 2_000), "{slates:?}");
+            // A mid-program break's short leftover goes on to the next break: only the time
+            // after a program's last act can hold a slate, at most one.
+            for x in &p.programs {
+                let last_act = x.airings.iter().rposition(|a| a.kind == AiringKind::Program);
+                let slates: Vec<usize> =
+                    (0..x.airings.len()).filter(|&k| x.airings[k].kind == AiringKind::Slate).collect();
+                assert!(slates.len() <= 1 && slates.iter().all(|&k| Some(k) > last_act), "{:#?}", x.airings);
+            }
+            eprintln!("with library bumpers: {} slates in a day: {slates:?} ms", slates.len());
         } else {
             assert_eq!(slates, Vec::<i64>::new());
         }
