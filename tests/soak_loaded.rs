@@ -20,8 +20,9 @@
 //! same transcodes, and its speed printed.
 //!
 //! Opt-in: `RETROVUE_LOADED_SOAK_SECS=3600 cargo test --test soak_loaded -- --ignored --nocapture`
-//! (CI runs 600 s from `scripts/test.sh`, with `RETROVUE_LOADED_SQUEEZE=0`). `RETROVUE_LOADED_BIN` runs another binary (the
-//! aarch64 build under qemu-user: `scripts/test-loaded-aarch64.sh`).
+//! (CI runs 600 s from `scripts/test.sh`, with `RETROVUE_LOADED_SQUEEZE=0`).
+//! `RETROVUE_LOADED_BIN` runs another binary (the aarch64 build under qemu-user:
+//! `scripts/test-loaded-aarch64.sh`).
 
 mod util;
 

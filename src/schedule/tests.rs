@@ -584,9 +584,9 @@ fn a_days_breaks_leave_no_black_a_card_could_cover() {
             // after a program's last act can hold a slate, at most one.
             for x in &p.programs {
                 let last_act = x.airings.iter().rposition(|a| a.kind == AiringKind::Program);
-                let slates: Vec<usize> =
+                let slots: Vec<usize> =
                     (0..x.airings.len()).filter(|&k| x.airings[k].kind == AiringKind::Slate).collect();
-                assert!(slates.len() <= 1 && slates.iter().all(|&k| Some(k) > last_act), "{:#?}", x.airings);
+                assert!(slots.len() <= 1 && slots.iter().all(|&k| Some(k) > last_act), "{:#?}", x.airings);
             }
             eprintln!("with library bumpers: {} slates in a day: {slates:?} ms", slates.len());
         } else {
