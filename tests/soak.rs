@@ -3,6 +3,13 @@
 //! over 1 s, no PTS discontinuity), the daemon's memory must stay flat after warm-up, and the
 //! as-run log must account for what aired.
 //!
+//! The load is about what a 2-core box carries: on a box that is slower, or busy with other
+//! work, the daemon falls behind real time and drops frames by design (issue #21). The test
+//! measures the box every second (its CPUs' busy share, its cgroup's throttling) next to what
+//! the daemon reports, and holds the daemon to the quiet box's rules (at most one frame in
+//! [`SKIPPED_ONE_IN`] dropped, no jump) wherever the box had room. Frames dropped while the
+//! box was full must be frames the daemon counts in `/api/status`.
+//!
 //! Opt-in: `RETROVUE_SOAK_SECS=3600 cargo test --test soak -- --ignored` (CI runs 300 s).
 
 mod util;
@@ -14,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
+use util::load::{self, BoxSample};
 use util::ts::{NTSC_FRAME_TICKS, SKIPPED_ONE_IN, Step, TsFollower, few_skipped};
 use util::{Clip, Home};
 
@@ -73,7 +81,64 @@ struct Tally {
     /// Video frames received, and frames missing from them (see [`TsFollower::skipped_frames`]).
     frames: u64,
     skipped: u64,
+    /// Runs of dropped frames longer than a skip (the PTS forward by whole frames, up to
+    /// [`MAX_DROPPED_RUN_TICKS`]), and the frames in them.
+    dropped_runs: u64,
+    dropped_run_frames: u64,
     problems: Vec<String>,
+}
+
+/// The longest forward step of whole frames counted as a run of frames the daemon dropped on
+/// a full box (held on screen, audio on, the timeline intact) rather than a discontinuity.
+const MAX_DROPPED_RUN_TICKS: i64 = 5 * 90_000;
+
+/// Two consecutive video PTS.
+type Pts2 = (i64, i64);
+
+/// A second of the box, as the sampler saw it.
+#[derive(Debug, Clone, Copy)]
+struct Second {
+    /// The machine's CPUs' busy share (0-1).
+    busy: f64,
+    /// Seconds the test's cgroup was held back by a quota.
+    throttled: f64,
+    /// Frames the daemon reported dropped in this second (all channels).
+    dropped: u64,
+    /// A channel reported `realtime: false`.
+    behind: bool,
+}
+
+impl Second {
+    /// The box had no room: a CPU share this high leaves none for bursts (four channels
+    /// change items at once, decoders start).
+    fn full(&self) -> bool {
+        self.busy >= 0.85 || self.throttled >= 0.05
+    }
+}
+
+/// Poll the box and `/api/status` every second until `stop`.
+fn sample_box(addr: &str, cookie: &str, stop: &AtomicBool) -> Vec<Second> {
+    let mut seconds = Vec::new();
+    let mut before = BoxSample::now();
+    let mut dropped_before = None;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = BoxSample::now();
+        let (busy, throttled) = now.since(&before);
+        before = now;
+        let (mut dropped, mut behind) = (dropped_before.unwrap_or(0), false);
+        if let Some((200, body, _)) = load::http_get(addr, "/api/status", Some(cookie), Duration::from_secs(5))
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
+        {
+            let chans = v["channels"].as_array().cloned().unwrap_or_default();
+            dropped = chans.iter().filter_map(|c| c["dropped_frames"].as_u64()).sum();
+            behind = chans.iter().any(|c| c["realtime"] == serde_json::json!(false));
+        }
+        let delta = dropped.saturating_sub(dropped_before.unwrap_or(dropped));
+        dropped_before = Some(dropped);
+        seconds.push(Second { busy, throttled, dropped: delta, behind });
+    }
+    seconds
 }
 
 /// One viewer session: connect, read for `hold`, check what arrived. The first bytes may take
@@ -144,11 +209,20 @@ fn watch(addr: &str, number: &str, hold: Duration, tune_limit: Duration, tally: 
     if ts.sync_errors > 0 || ts.video_frames == 0 {
         t.problems.push(format!("channel {number}: {} sync errors, {} frames", ts.sync_errors, ts.video_frames));
     }
-    if !ts.discontinuities.is_empty() {
-        t.problems.push(format!(
-            "channel {number}: PTS discontinuities {:?}",
-            &ts.discontinuities[..ts.discontinuities.len().min(5)]
-        ));
+    // A forward step of whole frames is a run of frames dropped (judged against the box in
+    // the test); anything else (backwards, a fraction of a frame, a long jump) is broken.
+    let (runs, odd): (Vec<Pts2>, Vec<Pts2>) = ts.discontinuities.iter().partition(|&&(a, b)| {
+        let step = (b - a).rem_euclid(1 << 33);
+        let frames = (step + NTSC_FRAME_TICKS / 2) / NTSC_FRAME_TICKS;
+        step <= MAX_DROPPED_RUN_TICKS && (step - frames * NTSC_FRAME_TICKS).abs() <= 2
+    });
+    t.dropped_runs += runs.len() as u64;
+    t.dropped_run_frames += runs
+        .iter()
+        .map(|&(a, b)| (((b - a).rem_euclid(1 << 33) + NTSC_FRAME_TICKS / 2) / NTSC_FRAME_TICKS - 1) as u64)
+        .sum::<u64>();
+    if !odd.is_empty() {
+        t.problems.push(format!("channel {number}: PTS discontinuities {:?}", &odd[..odd.len().min(5)]));
     }
 }
 
@@ -202,8 +276,13 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     // size over the first few dozen item changes (CI's 180 s run, warmed up 36 s, saw its
     // halves' peaks 737 then 805 MB, +9.3%, where other runs of the same code saw +0.8%).
     let warmup = Duration::from_secs((secs.min(600) / 5).max(60).min(secs / 2));
+    let cookie = load::admin_cookie(&addr, "soak password");
     let tally = Arc::new(Mutex::new(Tally::default()));
     let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (addr, stop) = (addr.clone(), stop.clone());
+        std::thread::spawn(move || sample_box(&addr, &cookie, &stop))
+    };
     let deadline = Instant::now() + Duration::from_secs(secs);
     let soak_from = chrono::Utc::now();
     let viewers: Vec<_> = (0..VIEWERS)
@@ -239,6 +318,7 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     for v in viewers {
         v.join().unwrap();
     }
+    let seconds = sampler.join().unwrap();
     let (first, second) = samples.split_at(samples.len() / 2);
     let (peak_first, peak_second) =
         (first.iter().copied().max().unwrap_or(0), second.iter().copied().max().unwrap_or(0));
@@ -266,12 +346,63 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
         tail(&daemon.stderr())
     );
     assert!(t.sessions >= VIEWERS as u64, "too few sessions: {}", t.sessions);
-    assert!(
-        few_skipped(t.skipped, t.frames, 0),
-        "the encoder dropped {} of {} frames viewers received (more than one in {SKIPPED_ONE_IN})",
+    // Frames dropped: on a quiet box at most one in SKIPPED_ONE_IN and no runs. Where the box
+    // was full (that second or the two before: lateness builds up, then drops follow), the
+    // daemon drops by design; then it must have said so, and nothing may drop where the box
+    // had room.
+    let full: Vec<bool> =
+        (0..seconds.len()).map(|i| seconds[i.saturating_sub(2)..=i].iter().any(Second::full)).collect();
+    let full_secs = seconds.iter().filter(|s| s.full()).count();
+    let reported: u64 = seconds.iter().map(|s| s.dropped).sum();
+    let dropped_with_room: Vec<String> = seconds
+        .iter()
+        .enumerate()
+        .filter(|&(i, s)| s.dropped > 0 && !full[i])
+        .map(|(i, s)| {
+            format!(
+                "second {i}: {} dropped, box {:.0}% busy, throttled {:.2} s",
+                s.dropped,
+                s.busy * 100.0,
+                s.throttled
+            )
+        })
+        .collect();
+    let mut busy: Vec<f64> = seconds.iter().map(|s| s.busy).collect();
+    busy.sort_by(f64::total_cmp);
+    println!(
+        "soak: box {:.0}% busy (median of {} s), full {full_secs} s; the daemon reported {reported} frames dropped, \
+         `realtime: false` in {} s; viewers saw {} skipped frames and {} longer runs of {} frames",
+        busy.get(busy.len() / 2).copied().unwrap_or(0.0) * 100.0,
+        seconds.len(),
+        seconds.iter().filter(|s| s.behind).count(),
         t.skipped,
-        t.frames
+        t.dropped_runs,
+        t.dropped_run_frames
     );
+    assert!(
+        dropped_with_room.is_empty(),
+        "the daemon dropped frames while the box had room:\n{}",
+        dropped_with_room.join("\n")
+    );
+    if full_secs == 0 {
+        assert!(
+            few_skipped(t.skipped, t.frames, 0) && t.dropped_runs == 0,
+            "on a quiet box, the encoder dropped {} of {} frames viewers received (more than one in \
+             {SKIPPED_ONE_IN}) and {} runs of {} frames",
+            t.skipped,
+            t.frames,
+            t.dropped_runs,
+            t.dropped_run_frames
+        );
+    } else if t.skipped + t.dropped_run_frames > 0 {
+        // Each drop reaches every viewer of the channel: viewers count more than the daemon.
+        // A few drops keep a channel `realtime` (watchdog::Realtime); the count must show them.
+        assert!(
+            reported > 0,
+            "viewers lost {} frames on a full box, but the daemon reported none dropped",
+            t.skipped + t.dropped_run_frames
+        );
+    }
     // Item bins come and go every few seconds: each must reach NULL before it is dropped.
     let complaints = util::gst_complaints(&daemon.stderr());
     assert!(complaints.is_empty(), "GLib/GStreamer complaints in the daemon's log:\n{}", complaints.join("\n"));

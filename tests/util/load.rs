@@ -489,3 +489,67 @@ pub fn asked_for_gaps(db: &retrovue::db::Db, from_ms: i64, to_ms: i64) -> Vec<(i
         spans
     })
 }
+
+/// What the machine gave over a stretch of time: how busy its CPUs were (whoever used them)
+/// and how long this process's cgroup was held back by a quota. A box that is full or
+/// throttled cannot be asked to keep real time; tests that want a quiet box measure it.
+#[derive(Debug, Clone, Copy)]
+pub struct BoxSample {
+    busy: u64,
+    total: u64,
+    throttled_secs: f64,
+}
+
+impl BoxSample {
+    /// The counters now.
+    pub fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let v: Vec<u64> = stat
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("cpu "))
+            .map(|l| l.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+            .unwrap_or_default();
+        // user nice system idle iowait irq softirq steal …: idle and iowait are the idle time;
+        // steal (a hypervisor's other guests) counts as busy: the box did not have it.
+        let total: u64 = v.iter().take(8).sum();
+        let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+        Self { busy: total - idle, total, throttled_secs: cgroup_throttled_secs() }
+    }
+
+    /// Since `earlier`: the share of the machine's CPU time that was busy (0-1), and the
+    /// seconds this process's cgroup was throttled.
+    pub fn since(&self, earlier: &Self) -> (f64, f64) {
+        let total = self.total.saturating_sub(earlier.total).max(1);
+        (
+            self.busy.saturating_sub(earlier.busy) as f64 / total as f64,
+            (self.throttled_secs - earlier.throttled_secs).max(0.0),
+        )
+    }
+}
+
+/// Seconds this process's cgroup (v2 `throttled_usec`, v1 `throttled_time`) has been held
+/// back by a CPU quota so far; 0 where there is no quota or nothing to read.
+pub fn cgroup_throttled_secs() -> f64 {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut candidates = Vec::new();
+    for l in own.lines() {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let path = path.trim_start_matches('/');
+        if controllers.is_empty() {
+            candidates.push((Path::new("/sys/fs/cgroup").join(path).join("cpu.stat"), 1e-6, "throttled_usec"));
+        } else if controllers.split(',').any(|c| c == "cpu") {
+            let dir = Path::new("/sys/fs/cgroup").join(controllers);
+            candidates.push((dir.join(path).join("cpu.stat"), 1e-9, "throttled_time"));
+        }
+    }
+    candidates
+        .iter()
+        .find_map(|(file, unit, key)| {
+            let stat = std::fs::read_to_string(file).ok()?;
+            let v = stat.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse::<u64>().ok())?;
+            Some(v as f64 * unit)
+        })
+        .unwrap_or(0.0)
+}
