@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use util::load::{self, BoxSample};
-use util::ts::{NTSC_FRAME_TICKS, SKIPPED_ONE_IN, Step, TsFollower, few_skipped};
+use util::ts::{NTSC_FRAME_TICKS, SKIPPED_ONE_IN, Step, TsFollower, few_skipped, whole_frames};
 use util::{Clip, Home};
 
 const CHANNELS: [&str; 4] = ["2", "3", "4", "5"];
@@ -91,9 +91,6 @@ struct Tally {
 /// The longest forward step of whole frames counted as a run of frames the daemon dropped on
 /// a full box (held on screen, audio on, the timeline intact) rather than a discontinuity.
 const MAX_DROPPED_RUN_TICKS: i64 = 5 * 90_000;
-
-/// Two consecutive video PTS.
-type Pts2 = (i64, i64);
 
 /// A second of the box, as the sampler saw it.
 #[derive(Debug, Clone, Copy)]
@@ -209,18 +206,19 @@ fn watch(addr: &str, number: &str, hold: Duration, tune_limit: Duration, tally: 
     if ts.sync_errors > 0 || ts.video_frames == 0 {
         t.problems.push(format!("channel {number}: {} sync errors, {} frames", ts.sync_errors, ts.video_frames));
     }
-    // A forward step of whole frames is a run of frames dropped (judged against the box in
+    // A forward step of whole frames (two or more) is a run of frames dropped (judged against the box in
     // the test); anything else (backwards, a fraction of a frame, a long jump) is broken.
-    let (runs, odd): (Vec<Pts2>, Vec<Pts2>) = ts.discontinuities.iter().partition(|&&(a, b)| {
-        let step = (b - a).rem_euclid(1 << 33);
-        let frames = (step + NTSC_FRAME_TICKS / 2) / NTSC_FRAME_TICKS;
-        step <= MAX_DROPPED_RUN_TICKS && (step - frames * NTSC_FRAME_TICKS).abs() <= 2
-    });
-    t.dropped_runs += runs.len() as u64;
-    t.dropped_run_frames += runs
-        .iter()
-        .map(|&(a, b)| (((b - a).rem_euclid(1 << 33) + NTSC_FRAME_TICKS / 2) / NTSC_FRAME_TICKS - 1) as u64)
-        .sum::<u64>();
+    let mut odd = Vec::new();
+    for &(a, b) in &ts.discontinuities {
+        match whole_frames(b - a, NTSC_FRAME_TICKS).filter(|&f| f >= 2 && f * NTSC_FRAME_TICKS <= MAX_DROPPED_RUN_TICKS)
+        {
+            Some(frames) => {
+                t.dropped_runs += 1;
+                t.dropped_run_frames += (frames - 1) as u64;
+            }
+            None => odd.push((a, b)),
+        }
+    }
     if !odd.is_empty() {
         t.problems.push(format!("channel {number}: PTS discontinuities {:?}", &odd[..odd.len().min(5)]));
     }

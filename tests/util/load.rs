@@ -144,13 +144,8 @@ impl CpuQuota {
             QuotaKind::Signals => return None,
         };
         let stat = std::fs::read_to_string(dir.join("cpu.stat")).ok()?;
-        let get = |k: &str| {
-            stat.lines().find_map(|l| l.strip_prefix(k)?.strip_prefix(' ')?.trim().parse::<u64>().ok()).unwrap_or(0)
-        };
-        let secs = match &self.kind {
-            QuotaKind::V1(_) => get("throttled_time") as f64 / 1e9,
-            _ => get("throttled_usec") as f64 / 1e6,
-        };
+        let get = |k: &str| cpu_stat_value(&stat, k).unwrap_or(0);
+        let secs = throttled_secs(&stat, matches!(self.kind, QuotaKind::V1(_))).unwrap_or(0.0);
         Some((get("nr_periods"), get("nr_throttled"), secs))
     }
 
@@ -528,6 +523,21 @@ impl BoxSample {
     }
 }
 
+/// One `key value` line of a cgroup's `cpu.stat`.
+fn cpu_stat_value(stat: &str, key: &str) -> Option<u64> {
+    stat.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The throttled time in a cgroup's `cpu.stat`, in seconds: v1 `throttled_time` (ns), v2
+/// `throttled_usec`.
+fn throttled_secs(stat: &str, v1: bool) -> Option<f64> {
+    if v1 {
+        cpu_stat_value(stat, "throttled_time").map(|ns| ns as f64 / 1e9)
+    } else {
+        cpu_stat_value(stat, "throttled_usec").map(|us| us as f64 / 1e6)
+    }
+}
+
 /// Seconds this process's cgroup (v2 `throttled_usec`, v1 `throttled_time`) has been held
 /// back by a CPU quota so far; 0 where there is no quota or nothing to read.
 pub fn cgroup_throttled_secs() -> f64 {
@@ -538,18 +548,10 @@ pub fn cgroup_throttled_secs() -> f64 {
         let (_, controllers, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         let path = path.trim_start_matches('/');
         if controllers.is_empty() {
-            candidates.push((Path::new("/sys/fs/cgroup").join(path).join("cpu.stat"), 1e-6, "throttled_usec"));
+            candidates.push((Path::new("/sys/fs/cgroup").join(path).join("cpu.stat"), false));
         } else if controllers.split(',').any(|c| c == "cpu") {
-            let dir = Path::new("/sys/fs/cgroup").join(controllers);
-            candidates.push((dir.join(path).join("cpu.stat"), 1e-9, "throttled_time"));
+            candidates.push((Path::new("/sys/fs/cgroup").join(controllers).join(path).join("cpu.stat"), true));
         }
     }
-    candidates
-        .iter()
-        .find_map(|(file, unit, key)| {
-            let stat = std::fs::read_to_string(file).ok()?;
-            let v = stat.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse::<u64>().ok())?;
-            Some(v as f64 * unit)
-        })
-        .unwrap_or(0.0)
+    candidates.iter().find_map(|(file, v1)| throttled_secs(&std::fs::read_to_string(file).ok()?, *v1)).unwrap_or(0.0)
 }

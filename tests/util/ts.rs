@@ -32,15 +32,20 @@ pub enum Step {
     Odd,
 }
 
+/// The PTS difference `ticks` (wrapped at 2^33) in frames of `frame` ticks, if it is a whole
+/// number of them (±2 ticks of rounding).
+pub fn whole_frames(ticks: i64, frame: i64) -> Option<i64> {
+    let step = ticks.rem_euclid(1 << 33);
+    let frames = (step + frame / 2) / frame;
+    ((step - frames * frame).abs() <= 2).then_some(frames)
+}
+
 impl Step {
     /// Classify the PTS difference `ticks` (wrapped at 2^33).
     pub fn of(ticks: i64, frame: i64) -> Self {
-        let step = ticks.rem_euclid(1 << 33);
-        let frames = (step + frame / 2) / frame;
-        let whole = (step - frames * frame).abs() <= 2;
-        match frames {
-            1 if whole => Self::One,
-            2..=MAX_SKIPPED_RUN if whole => Self::Skipped(frames - 1),
+        match whole_frames(ticks, frame) {
+            Some(1) => Self::One,
+            Some(frames @ 2..=MAX_SKIPPED_RUN) => Self::Skipped(frames - 1),
             _ => Self::Odd,
         }
     }
