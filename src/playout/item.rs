@@ -67,6 +67,11 @@ const BRANCH_QUEUE_NS: u64 = 500_000_000;
 const LATE_DROP_NS: u64 = 40_000_000;
 /// The decoder is told about lateness at most this often.
 const QOS_EVERY_NS: u64 = 100_000_000;
+/// While every frame of an item comes too late, one is still shown this often (mixer running
+/// time), re-timed to the output: see [`Retimer`].
+const LATE_SHOW_EVERY_NS: u64 = 250_000_000;
+/// How far ahead of the mixer's output position a late frame is re-timed (ns).
+const LATE_SHOW_AHEAD_NS: u64 = 100_000_000;
 
 /// What a streaming thread reports about an item.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +125,8 @@ pub struct Progress {
     pub delivered: AtomicU64,
     /// Video frames dropped because they were too late for the mixer (a starved box).
     pub late_dropped: AtomicU64,
+    /// Late video frames shown anyway, re-timed to the output (see [`add_input_probe`]).
+    pub late_shown: AtomicU64,
     /// Branches the source delivered into.
     pub inputs: AtomicU64,
     /// ... of which the source delivered all the slot asks for (to the cut, or to its end).
@@ -658,11 +665,19 @@ fn count_decoder_input(bin: &gst::Bin, progress: Arc<Progress>) {
 /// of it (`slot_ns`, or its end); on video (`late` = the mixer's output position and the item's
 /// air offset) drop frames already too late for the mixer and tell the decoder, which then
 /// skips decoding non-reference frames (QoS).
+///
+/// A late frame is still shown where the item has shown nothing for [`LATE_SHOW_EVERY_NS`]
+/// ([`Retimer`]). Without that, an item that opens on a starved box with every frame late never
+/// reaches the mixer until its decoder catches up: the picture was black at the item change
+/// (the outgoing item had left; 1.9-2.9 s measured in the squeezed loaded soak, issue #21).
+/// With it, the item's pictures air at once, a few a second until the decoder is on time; the
+/// timeline stays as scheduled.
 fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late: Option<(Arc<AtomicU64>, u64)>) {
     #[derive(Default)]
     struct State {
         segment: Option<gst::FormattedSegment<gst::ClockTime>>,
         last_qos: Option<u64>,
+        retimer: Retimer,
         started: bool,
         done: bool,
     }
@@ -701,21 +716,41 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
             return gst::PadProbeReturn::Ok;
         };
         let rt = rt.nseconds();
-        let end = rt + buffer.duration().map_or(0, |d| d.nseconds());
+        let duration = buffer.duration().map_or(0, |d| d.nseconds());
+        let end = rt + duration;
         if end >= slot_ns {
             st.finish(&progress);
         }
         let Some((position, air_ns)) = &late else { return gst::PadProbeReturn::Ok };
         let out_rt = position.load(Ordering::Relaxed);
         let lateness = out_rt as i128 - (end + air_ns) as i128;
-        if out_rt == 0 || lateness <= LATE_DROP_NS as i128 {
-            return gst::PadProbeReturn::Ok;
+        let is_late = out_rt != 0 && lateness > LATE_DROP_NS as i128;
+        let frame = Frame { rt, duration: if duration > 0 { duration } else { LATE_DROP_NS }, air_ns: *air_ns };
+        let verdict = st.retimer.judge(frame, out_rt, is_late, slot_ns);
+        if is_late || verdict != Verdict::AsItIs {
+            // The output has passed it with the item on air (its last frame held): played, for
+            // the as-run log, though perhaps not shown.
+            progress.played_ns.fetch_max(end.min(slot_ns), Ordering::SeqCst);
+        }
+        match verdict {
+            Verdict::AsItIs => return gst::PadProbeReturn::Ok,
+            Verdict::Retime(new_rt) => {
+                let pts = st
+                    .segment
+                    .as_ref()
+                    .and_then(|seg| seg.position_from_running_time(gst::ClockTime::from_nseconds(new_rt)));
+                if let (Some(pts), Some(gst::PadProbeData::Buffer(buffer))) = (pts, info.data.as_mut()) {
+                    let buffer = buffer.make_mut();
+                    buffer.set_pts(pts);
+                    buffer.set_dts(gst::ClockTime::NONE);
+                    progress.late_shown.fetch_add(1, Ordering::Relaxed);
+                    return gst::PadProbeReturn::Ok;
+                }
+            }
+            Verdict::Drop => {}
         }
         progress.late_dropped.fetch_add(1, Ordering::Relaxed);
-        // The output has passed it with the item on air (its last frame held): played, for the
-        // as-run log, though not shown.
-        progress.played_ns.fetch_max(end.min(slot_ns), Ordering::SeqCst);
-        if st.last_qos.is_none_or(|t| rt >= t + QOS_EVERY_NS || rt < t) {
+        if is_late && st.last_qos.is_none_or(|t| rt >= t + QOS_EVERY_NS || rt < t) {
             st.last_qos = Some(rt);
             drop(st);
             let diff = lateness.min(i64::MAX as i128) as i64;
@@ -724,6 +759,75 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
         }
         DISCARD
     });
+}
+
+/// A decoded frame at a branch input: item running time and duration (ns), the item's offset
+/// on the mixer.
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    rt: u64,
+    duration: u64,
+    air_ns: u64,
+}
+
+/// What to do with a frame at a video branch input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Let it through with its own timestamp.
+    AsItIs,
+    /// Let it through at this item running time instead.
+    Retime(u64),
+    /// Drop it.
+    Drop,
+}
+
+/// Shows late frames of a video branch a few times a second, re-timed ahead of the mixer.
+///
+/// A re-timed frame goes [`LATE_SHOW_AHEAD_NS`] ahead of the mixer's output position (the
+/// branch converts and scales it on the way, on a box that is already late), and the frame
+/// after it follows one frame later: `videorate` in the branch holds each frame until the next
+/// one comes, so without its follower a re-timed frame would wait there for the next re-timed
+/// one, 250 ms on, and reach the mixer too late. Frames behind a re-timed one (on time, as the
+/// decoder catches up) are dropped, so timestamps never go backwards.
+#[derive(Debug, Default)]
+struct Retimer {
+    /// Output position when a frame was last let through (for an on-time frame, its own
+    /// mixer running time).
+    shown_at_ns: Option<u64>,
+    /// Item running time of the last re-timed frame: later frames must start after it.
+    floor_ns: Option<u64>,
+    /// The last frame let through was re-timed: the next one follows it.
+    follow: bool,
+}
+
+impl Retimer {
+    fn judge(&mut self, f: Frame, out_rt: u64, late: bool, slot_ns: u64) -> Verdict {
+        let behind = self.floor_ns.is_some_and(|floor| f.rt <= floor);
+        if self.follow {
+            self.follow = false;
+            let new_rt = match self.floor_ns {
+                Some(floor) if late || behind => floor + f.duration,
+                _ => f.rt,
+            };
+            if new_rt + f.duration <= slot_ns {
+                self.floor_ns = Some(new_rt);
+                return if new_rt == f.rt { Verdict::AsItIs } else { Verdict::Retime(new_rt) };
+            }
+        }
+        if !late && !behind {
+            self.shown_at_ns = Some(f.rt + f.air_ns);
+            return Verdict::AsItIs;
+        }
+        let new_rt = (out_rt + LATE_SHOW_AHEAD_NS).saturating_sub(f.air_ns);
+        let due = self.shown_at_ns.is_none_or(|shown| out_rt >= shown + LATE_SHOW_EVERY_NS);
+        if late && due && new_rt + 2 * f.duration <= slot_ns && self.floor_ns.is_none_or(|floor| new_rt > floor) {
+            self.shown_at_ns = Some(out_rt);
+            self.floor_ns = Some(new_rt);
+            self.follow = true;
+            return Verdict::Retime(new_rt);
+        }
+        Verdict::Drop
+    }
 }
 
 /// Cut the branch at `slot_ns` (item-relative running time) and track progress.
@@ -801,5 +905,89 @@ mod tests {
     fn bin_names_carry_the_serial() {
         assert_eq!(serial_of(&bin_name(42)), Some(42));
         assert_eq!(serial_of("comp"), None);
+    }
+
+    const MS: u64 = 1_000_000;
+
+    /// A branch input with [`add_input_probe`] on it, fed by a pad of our own: returns the
+    /// (feeding pad, input), the PTS (ns) of what passed, the progress and the mixer position.
+    #[allow(clippy::type_complexity)]
+    fn probed_input(
+        air_ns: u64,
+        slot_ns: u64,
+    ) -> ((gst::Pad, gst::Pad), Arc<Mutex<Vec<u64>>>, Arc<Progress>, Arc<AtomicU64>) {
+        gst::init().unwrap();
+        let passed = Arc::new(Mutex::new(Vec::new()));
+        let sink = gst::Pad::builder(gst::PadDirection::Sink)
+            .chain_function({
+                let passed = passed.clone();
+                move |_, _, buffer| {
+                    passed.lock().unwrap().push(buffer.pts().unwrap().nseconds());
+                    Ok(gst::FlowSuccess::Ok)
+                }
+            })
+            .build();
+        let src = gst::Pad::builder(gst::PadDirection::Src).build();
+        src.link(&sink).unwrap();
+        sink.set_active(true).unwrap();
+        src.set_active(true).unwrap();
+        let (progress, position) = (Arc::new(Progress::default()), Arc::new(AtomicU64::new(0)));
+        add_input_probe(&sink, progress.clone(), slot_ns, Some((position.clone(), air_ns)));
+        assert!(src.push_event(gst::event::StreamStart::new("item")));
+        assert!(src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("video/x-raw"))));
+        let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+        // Media time 100 s = the item's running time 0, as after a seek into the media.
+        segment.set_start(gst::ClockTime::from_seconds(100));
+        segment.set_time(gst::ClockTime::from_seconds(100));
+        assert!(src.push_event(gst::event::Segment::new(&segment)));
+        ((src, sink), passed, progress, position)
+    }
+
+    fn frame(pts_ns: u64) -> gst::Buffer {
+        let mut b = gst::Buffer::new();
+        let m = b.get_mut().unwrap();
+        m.set_pts(gst::ClockTime::from_nseconds(pts_ns));
+        m.set_duration(gst::ClockTime::from_nseconds(40 * MS));
+        b
+    }
+
+    /// An item whose decoder is 2 s late for the mixer from its first frame (a starved box at
+    /// an item change): a frame airs at once and then one every ~250 ms, each re-timed 100 ms
+    /// ahead of the mixer with the next frame right after it, instead of nothing (black)
+    /// until the decoder catches up. Once it has, frames pass with their own timestamps,
+    /// never behind a re-timed one.
+    #[test]
+    fn late_frames_still_show_a_few_a_second_re_timed_to_the_output() {
+        let (air, media0) = (10_000 * MS, 100_000 * MS);
+        let ((src, _input), passed, progress, position) = probed_input(air, 60_000 * MS);
+        let shown = |passed: &Mutex<Vec<u64>>| -> Vec<u64> {
+            std::mem::take(&mut *passed.lock().unwrap()).iter().map(|pts| (pts - media0) / MS).collect()
+        };
+        // The decoder keeps pace with the output, 2 s behind it: frame i (at 40i ms) comes
+        // with the output at 2 s + 40i ms.
+        for i in 0..=50 {
+            position.store(air + 2_000 * MS + i * 40 * MS, Ordering::SeqCst);
+            assert_eq!(src.push(frame(media0 + i * 40 * MS)), Ok(gst::FlowSuccess::Ok), "frame {i}");
+        }
+        // i = 0 at once (2.00 + 0.10 s) and i = 1 after it; then i = 7 (output 2.28 s, the
+        // first >= 250 ms after 2.00) and 8; 14 and 15; ...
+        assert_eq!(
+            shown(&passed),
+            [
+                2_100, 2_140, 2_380, 2_420, 2_660, 2_700, 2_940, 2_980, 3_220, 3_260, 3_500, 3_540, 3_780, 3_820,
+                4_060, 4_100
+            ]
+        );
+        assert_eq!(progress.late_shown.load(Ordering::SeqCst), 16);
+        assert_eq!(progress.late_dropped.load(Ordering::SeqCst), 35);
+        // The decoder has caught up (the output at 4.10 s, frames from 4.02 s): on time, but
+        // up to 4.10 s behind the last re-timed frame, so dropped; then each as it is.
+        position.store(air + 4_100 * MS, Ordering::SeqCst);
+        for i in 0..10 {
+            assert_eq!(src.push(frame(media0 + 4_020 * MS + i * 40 * MS)), Ok(gst::FlowSuccess::Ok));
+        }
+        let expected: Vec<u64> = (3..10).map(|i| 4_020 + i * 40).collect();
+        assert_eq!(shown(&passed), expected);
+        assert_eq!(progress.late_shown.load(Ordering::SeqCst), 16);
     }
 }
