@@ -448,6 +448,16 @@ impl ItemBin {
     /// releases its mixer pads and removes it from the pipeline, on its own thread. Actor
     /// thread only.
     pub fn retire(mut self, pipeline: &ChannelPipeline, reaper: &Reaper) {
+        let (dropped, shown) =
+            (self.progress.late_dropped.load(Ordering::Relaxed), self.progress.late_shown.load(Ordering::Relaxed));
+        if dropped > 0 || shown > 0 {
+            tracing::info!(
+                item = self.serial,
+                dropped,
+                shown,
+                "item's frames came late for the mixer: dropped, or shown re-timed"
+            );
+        }
         // Unblock branches so their threads can leave (the bin is going down anyway).
         for b in &mut self.branches {
             if let Some(id) = b.block.take() {
