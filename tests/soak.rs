@@ -225,6 +225,28 @@ fn watch(addr: &str, number: &str, hold: Duration, tune_limit: Duration, tally: 
 }
 
 /// The middle value of `samples` (the upper one of an even count; 0 if none).
+/// How much the median RSS may grow from the first half after warm-up to the second, on a
+/// soak of `secs`. An hour tells a leak from memory still settling: 10% (measured: +2.9% over
+/// the hour, 501 then 515 MB). A few minutes can only catch a gross leak: 25%. Within them the
+/// malloc arenas are still reaching their working size and RSS breathes by a quarter within
+/// seconds as item bins come and go; with no leak, CI's 180 s runs measured medians from -1% to
+/// +12.3% (460 then 517 MB, breathing 324-584 MB). A leaked item bin keeps its decoder's pools
+/// and frames (tens of MB: heaptrack, README) and each half sees a dozen item changes or more,
+/// which 25% still catches.
+fn allowed_growth(secs: u64) -> f64 {
+    if secs >= 1800 { 0.10 } else { 0.25 }
+}
+
+/// The process's thread count (`/proc/PID/status`), 0 if gone.
+fn thread_count(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn median(samples: &[u64]) -> u64 {
     let mut sorted = samples.to_vec();
     sorted.sort_unstable();
@@ -307,9 +329,11 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     // its spikes: compare the medians of the first and second halves after warm-up (comparing
     // their peaks failed CI on breathing alone: 716 then 818 MB around the same 660 MB median).
     let mut samples = vec![util::rss_kb(pid)];
+    let mut threads = vec![thread_count(pid)];
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_secs(2));
         samples.push(util::rss_kb(pid));
+        threads.push(thread_count(pid));
     }
     let soak_to = chrono::Utc::now();
     stop.store(true, Ordering::Relaxed);
@@ -337,6 +361,8 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     // The curve, to tell a leak from breathing: every 10 s (samples are 2 s apart), in MB.
     let curve: Vec<String> = samples.iter().step_by(5).map(|kb| format!("{}", kb / 1024)).collect();
     println!("soak: RSS after warm-up every 10 s, MB: {}", curve.join(" "));
+    let curve: Vec<String> = threads.iter().step_by(5).map(|n| n.to_string()).collect();
+    println!("soak: the daemon's threads after warm-up every 10 s: {}", curve.join(" "));
     assert!(
         t.problems.is_empty(),
         "viewer problems:\n{}\n--- daemon log tail:\n{}",
@@ -404,9 +430,11 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     // Item bins come and go every few seconds: each must reach NULL before it is dropped.
     let complaints = util::gst_complaints(&daemon.stderr());
     assert!(complaints.is_empty(), "GLib/GStreamer complaints in the daemon's log:\n{}", complaints.join("\n"));
+    let allowed = allowed_growth(secs);
     assert!(
-        median_second as f64 <= median_first as f64 * 1.10,
-        "RSS grew more than 10% after warm-up: median {median_first} kB, then {median_second} kB"
+        median_second as f64 <= median_first as f64 * (1.0 + allowed),
+        "RSS grew more than {:.0}% after warm-up: median {median_first} kB, then {median_second} kB",
+        allowed * 100.0
     );
     // The as-run log accounts for every channel, with nothing left open but what is on now.
     let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
