@@ -242,7 +242,11 @@ impl ItemBin {
             let block = out.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);
             add_cut_probe(&out, kind, slot_ns, progress.clone(), serial, events.clone());
             if !copy {
-                let late = (kind == Kind::Video).then(|| (pipeline.output_position(), placement.air_ns));
+                let late = (kind == Kind::Video).then(|| Late {
+                    position: pipeline.output_position(),
+                    air_ns: placement.air_ns,
+                    gate: pipeline.gate(),
+                });
                 add_input_probe(&input, progress.clone(), slot_ns, late);
             }
             branches.push(Branch { kind, track, copy, input, out, block, linked: Arc::default() });
@@ -682,7 +686,7 @@ fn count_decoder_input(bin: &gst::Bin, progress: Arc<Progress>) {
 /// (the outgoing item had left; 1.9-2.9 s measured in the squeezed loaded soak, issue #21).
 /// With it, the item's pictures air at once, a few a second until the decoder is on time; the
 /// timeline stays as scheduled.
-fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late: Option<(Arc<AtomicU64>, u64)>) {
+fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late: Option<Late>) {
     #[derive(Default)]
     struct State {
         segment: Option<gst::FormattedSegment<gst::ClockTime>>,
@@ -731,12 +735,21 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
         if end >= slot_ns {
             st.finish(&progress);
         }
-        let Some((position, air_ns)) = &late else { return gst::PadProbeReturn::Ok };
+        let Some(Late { position, air_ns, gate }) = &late else { return gst::PadProbeReturn::Ok };
         let out_rt = position.load(Ordering::Relaxed);
         let lateness = out_rt as i128 - (end + air_ns) as i128;
         let is_late = out_rt != 0 && lateness > LATE_DROP_NS as i128;
         let frame = Frame { rt, duration: if duration > 0 { duration } else { LATE_DROP_NS }, air_ns: *air_ns };
-        let verdict = st.retimer.judge(frame, out_rt, is_late, slot_ns);
+        // A channel starting cold holds its output until the first item's picture and sound
+        // are both at their mixers (the gate): a re-timed picture would open it ahead of the
+        // sound, which then aired late as silence. Nothing is on air before then to go black.
+        let verdict = if gate.decided() {
+            st.retimer.judge(frame, out_rt, is_late, slot_ns)
+        } else if is_late {
+            Verdict::Drop
+        } else {
+            Verdict::AsItIs
+        };
         if is_late || verdict != Verdict::AsItIs {
             // The output has passed it with the item on air (its last frame held): played, for
             // the as-run log, though perhaps not shown.
@@ -769,6 +782,14 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
         }
         DISCARD
     });
+}
+
+/// What a video branch input needs to tell late frames: the mixer's output position, the
+/// item's air offset on it, and the output's gate.
+struct Late {
+    position: Arc<AtomicU64>,
+    air_ns: u64,
+    gate: Arc<super::pipeline::Gate>,
 }
 
 /// A decoded frame at a branch input: item running time and duration (ns), the item's offset
@@ -925,6 +946,7 @@ mod tests {
     fn probed_input(
         air_ns: u64,
         slot_ns: u64,
+        held: bool,
     ) -> ((gst::Pad, gst::Pad), Arc<Mutex<Vec<u64>>>, Arc<Progress>, Arc<AtomicU64>) {
         gst::init().unwrap();
         let passed = Arc::new(Mutex::new(Vec::new()));
@@ -942,7 +964,8 @@ mod tests {
         sink.set_active(true).unwrap();
         src.set_active(true).unwrap();
         let (progress, position) = (Arc::new(Progress::default()), Arc::new(AtomicU64::new(0)));
-        add_input_probe(&sink, progress.clone(), slot_ns, Some((position.clone(), air_ns)));
+        let gate = Arc::new(super::super::pipeline::Gate::new(held));
+        add_input_probe(&sink, progress.clone(), slot_ns, Some(Late { position: position.clone(), air_ns, gate }));
         assert!(src.push_event(gst::event::StreamStart::new("item")));
         assert!(src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("video/x-raw"))));
         let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
@@ -969,7 +992,7 @@ mod tests {
     #[test]
     fn late_frames_still_show_a_few_a_second_re_timed_to_the_output() {
         let (air, media0) = (10_000 * MS, 100_000 * MS);
-        let ((src, _input), passed, progress, position) = probed_input(air, 60_000 * MS);
+        let ((src, _input), passed, progress, position) = probed_input(air, 60_000 * MS, false);
         let shown = |passed: &Mutex<Vec<u64>>| -> Vec<u64> {
             std::mem::take(&mut *passed.lock().unwrap()).iter().map(|pts| (pts - media0) / MS).collect()
         };
@@ -999,5 +1022,20 @@ mod tests {
         let expected: Vec<u64> = (3..10).map(|i| 4_020 + i * 40).collect();
         assert_eq!(shown(&passed), expected);
         assert_eq!(progress.late_shown.load(Ordering::SeqCst), 16);
+    }
+
+    /// A channel starting cold, its output held until the first item's picture and sound are
+    /// at their mixers: late frames are dropped, none re-timed ahead of the sound.
+    #[test]
+    fn late_frames_are_not_re_timed_while_a_cold_start_holds_the_output() {
+        let (air, media0) = (10_000 * MS, 100_000 * MS);
+        let ((src, _input), passed, progress, position) = probed_input(air, 60_000 * MS, true);
+        for i in 0..20 {
+            position.store(air + 2_000 * MS + i * 40 * MS, Ordering::SeqCst);
+            assert_eq!(src.push(frame(media0 + i * 40 * MS)), Ok(gst::FlowSuccess::Ok));
+        }
+        assert!(passed.lock().unwrap().is_empty());
+        assert_eq!(progress.late_shown.load(Ordering::SeqCst), 0);
+        assert_eq!(progress.late_dropped.load(Ordering::SeqCst), 20);
     }
 }

@@ -189,7 +189,7 @@ pub struct Gate {
 }
 
 impl Gate {
-    fn new(held: bool) -> Self {
+    pub(super) fn new(held: bool) -> Self {
         Self {
             from_ns: AtomicU64::new(if held { u64::MAX } else { 0 }),
             deadline_ns: AtomicU64::new(GATE_FALLBACK_NS),
@@ -239,7 +239,7 @@ impl Gate {
     }
 
     /// Whether it is decided where encoding starts.
-    fn decided(&self) -> bool {
+    pub(super) fn decided(&self) -> bool {
         self.from_ns.load(Ordering::Acquire) != u64::MAX
     }
 
@@ -592,6 +592,11 @@ impl ChannelPipeline {
     /// Whether the output goes out (see [`Gate`]).
     pub fn released(&self) -> bool {
         self.gate.is_open()
+    }
+
+    /// The output's gate, shared with item branches (see [`Gate`]).
+    pub(super) fn gate(&self) -> Arc<Gate> {
+        self.gate.clone()
     }
 
     /// The items' closed captions, written into each access unit after the encoder.
