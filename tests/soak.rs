@@ -237,16 +237,6 @@ fn allowed_growth(secs: u64) -> f64 {
     if secs >= 1800 { 0.10 } else { 0.25 }
 }
 
-/// The process's thread count (`/proc/PID/status`), 0 if gone.
-fn thread_count(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn median(samples: &[u64]) -> u64 {
     let mut sorted = samples.to_vec();
     sorted.sort_unstable();
@@ -329,11 +319,11 @@ fn four_channels_twenty_viewers_no_stall_no_discontinuity_flat_memory() {
     // its spikes: compare the medians of the first and second halves after warm-up (comparing
     // their peaks failed CI on breathing alone: 716 then 818 MB around the same 660 MB median).
     let mut samples = vec![util::rss_kb(pid)];
-    let mut threads = vec![thread_count(pid)];
+    let mut threads = vec![util::thread_count(pid)];
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_secs(2));
         samples.push(util::rss_kb(pid));
-        threads.push(thread_count(pid));
+        threads.push(util::thread_count(pid));
     }
     let soak_to = chrono::Utc::now();
     stop.store(true, Ordering::Relaxed);

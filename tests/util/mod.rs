@@ -280,10 +280,20 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 
 /// Resident memory of a process in kB (0 if it is gone).
 pub fn rss_kb(pid: u32) -> u64 {
+    proc_status_number(pid, "VmRSS:")
+}
+
+/// The process's thread count (`/proc/PID/status`), 0 if gone.
+pub fn thread_count(pid: u32) -> u64 {
+    proc_status_number(pid, "Threads:")
+}
+
+/// The number after `field` in `/proc/PID/status` (its unit, if any, dropped), 0 if gone.
+fn proc_status_number(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
