@@ -402,6 +402,9 @@ impl<'a> Session<'a> {
     fn shutdown(mut self, reason: &str) {
         let now = self.deps.clock.now();
         for (_, a) in self.items.drain() {
+            if let Some(bin) = &a.bin {
+                bin.log_lateness();
+            }
             if a.started {
                 self.deps.record(AsRunEvent {
                     channel: self.deps.config.channel,

@@ -127,6 +127,11 @@ pub struct Progress {
     pub late_dropped: AtomicU64,
     /// Late video frames shown anyway, re-timed to the output (see [`add_input_probe`]).
     pub late_shown: AtomicU64,
+    /// Sound (ns) that aired moved later than its time, its decoder behind (see
+    /// [`SoundShift`]).
+    pub late_sound_ns: AtomicU64,
+    /// Sound (ns) skipped to get back on time once the decoder caught up.
+    pub skipped_sound_ns: AtomicU64,
     /// Branches the source delivered into.
     pub inputs: AtomicU64,
     /// ... of which the source delivered all the slot asks for (to the cut, or to its end).
@@ -242,11 +247,12 @@ impl ItemBin {
             let block = out.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);
             add_cut_probe(&out, kind, slot_ns, progress.clone(), serial, events.clone());
             if !copy {
-                let late = (kind == Kind::Video).then(|| Late {
+                let late = Late {
                     position: pipeline.output_position(),
                     air_ns: placement.air_ns,
                     gate: pipeline.gate(),
-                });
+                    picture: kind == Kind::Video,
+                };
                 add_input_probe(&input, progress.clone(), slot_ns, late);
             }
             branches.push(Branch { kind, track, copy, input, out, block, linked: Arc::default() });
@@ -448,10 +454,8 @@ impl ItemBin {
         built > 0 && self.progress.finished.load(Ordering::SeqCst) >= built
     }
 
-    /// Take the item off: its branches unblocked, then the reaper brings the bin to NULL,
-    /// releases its mixer pads and removes it from the pipeline, on its own thread. Actor
-    /// thread only.
-    pub fn retire(mut self, pipeline: &ChannelPipeline, reaper: &Reaper) {
+    /// Log how much of the item came too late for the mixers (a starved box), if any.
+    pub fn log_lateness(&self) {
         let (dropped, shown) =
             (self.progress.late_dropped.load(Ordering::Relaxed), self.progress.late_shown.load(Ordering::Relaxed));
         if dropped > 0 || shown > 0 {
@@ -462,6 +466,23 @@ impl ItemBin {
                 "item's frames came late for the mixer: dropped, or shown re-timed"
             );
         }
+        let late_ms = self.progress.late_sound_ns.load(Ordering::Relaxed) / 1_000_000;
+        let skipped_ms = self.progress.skipped_sound_ns.load(Ordering::Relaxed) / 1_000_000;
+        if late_ms > 0 || skipped_ms > 0 {
+            tracing::info!(
+                item = self.serial,
+                late_ms,
+                skipped_ms,
+                "item's sound came late for the mixer: aired moved later, then skipped to its time"
+            );
+        }
+    }
+
+    /// Take the item off: its branches unblocked, then the reaper brings the bin to NULL,
+    /// releases its mixer pads and removes it from the pipeline, on its own thread. Actor
+    /// thread only.
+    pub fn retire(mut self, pipeline: &ChannelPipeline, reaper: &Reaper) {
+        self.log_lateness();
         // Unblock branches so their threads can leave (the bin is going down anyway).
         for b in &mut self.branches {
             if let Some(id) = b.block.take() {
@@ -678,7 +699,7 @@ fn count_decoder_input(bin: &gst::Bin, progress: Arc<Progress>) {
 /// Count what the source delivers into a branch and note when it delivered all the slot asks
 /// of it (`slot_ns`, or its end); on video (`late` = the mixer's output position and the item's
 /// air offset) drop frames already too late for the mixer and tell the decoder, which then
-/// skips decoding non-reference frames (QoS).
+/// skips decoding non-reference frames (QoS); on sound, count what comes too late.
 ///
 /// A late frame is still shown where the item has shown nothing for [`LATE_SHOW_EVERY_NS`]
 /// ([`Retimer`]). Without that, an item that opens on a starved box with every frame late never
@@ -686,12 +707,13 @@ fn count_decoder_input(bin: &gst::Bin, progress: Arc<Progress>) {
 /// (the outgoing item had left; 1.9-2.9 s measured in the squeezed loaded soak, issue #21).
 /// With it, the item's pictures air at once, a few a second until the decoder is on time; the
 /// timeline stays as scheduled.
-fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late: Option<Late>) {
+fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late: Late) {
     #[derive(Default)]
     struct State {
         segment: Option<gst::FormattedSegment<gst::ClockTime>>,
         last_qos: Option<u64>,
         retimer: Retimer,
+        shift: SoundShift,
         started: bool,
         done: bool,
     }
@@ -735,9 +757,42 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
         if end >= slot_ns {
             st.finish(&progress);
         }
-        let Some(Late { position, air_ns, gate }) = &late else { return gst::PadProbeReturn::Ok };
+        let Late { position, air_ns, gate, picture } = &late;
         let out_rt = position.load(Ordering::Relaxed);
         let lateness = out_rt as i128 - (end + air_ns) as i128;
+        if !picture {
+            if out_rt == 0 || !gate.decided() {
+                return gst::PadProbeReturn::Ok;
+            }
+            return match st.shift.judge(rt, duration, *air_ns, out_rt) {
+                (Verdict::AsItIs, _) => gst::PadProbeReturn::Ok,
+                (Verdict::Retime(new_rt), discont) => {
+                    let pts = st
+                        .segment
+                        .as_ref()
+                        .and_then(|seg| seg.position_from_running_time(gst::ClockTime::from_nseconds(new_rt)));
+                    match (pts, info.data.as_mut()) {
+                        (Some(pts), Some(gst::PadProbeData::Buffer(buffer))) => {
+                            let buffer = buffer.make_mut();
+                            buffer.set_pts(pts);
+                            buffer.set_dts(gst::ClockTime::NONE);
+                            if discont {
+                                buffer.set_flags(gst::BufferFlags::DISCONT);
+                            }
+                            if new_rt != rt {
+                                progress.late_sound_ns.fetch_add(duration, Ordering::Relaxed);
+                            }
+                            gst::PadProbeReturn::Ok
+                        }
+                        _ => DISCARD,
+                    }
+                }
+                (Verdict::Drop, _) => {
+                    progress.skipped_sound_ns.fetch_add(duration, Ordering::Relaxed);
+                    DISCARD
+                }
+            };
+        }
         let is_late = out_rt != 0 && lateness > LATE_DROP_NS as i128;
         let frame = Frame { rt, duration: if duration > 0 { duration } else { LATE_DROP_NS }, air_ns: *air_ns };
         // A channel starting cold holds its output until the first item's picture and sound
@@ -790,6 +845,8 @@ struct Late {
     position: Arc<AtomicU64>,
     air_ns: u64,
     gate: Arc<super::pipeline::Gate>,
+    /// A video branch (else sound, whose lateness is only counted).
+    picture: bool,
 }
 
 /// A decoded frame at a branch input: item running time and duration (ns), the item's offset
@@ -858,6 +915,52 @@ impl Retimer {
             return Verdict::Retime(new_rt);
         }
         Verdict::Drop
+    }
+}
+
+/// Moves an item's sound later while its decoder delivers it too late for the mixer, and back
+/// to its time once the decoder has caught up.
+///
+/// The mixer drops sound it has passed: an item whose decoder fell behind on a starved box
+/// aired silent until it caught up (seconds into a cold start: issue #21, a CI run's loaded
+/// soak). Late sound is moved [`LATE_SHOW_AHEAD_NS`] ahead of the mixer's output position, as
+/// late pictures are ([`Retimer`]), so the two stay together while they lag, and the sound is
+/// continuous. Once sound comes in time unmoved, the shift ends: what was already aired of it
+/// is skipped, once. Each jump is marked DISCONT, so the mixer places the sound at its new time
+/// at once rather than after its discontinuity wait.
+#[derive(Debug, Default)]
+struct SoundShift {
+    /// How much later than its time the sound goes out (ns).
+    shift_ns: u64,
+    /// End (item running time, as sent) of the sound let through so far.
+    sent_end_ns: u64,
+    /// The next buffer let through starts a jump.
+    discont: bool,
+}
+
+impl SoundShift {
+    /// What to do with the sound at item running time `rt` lasting `duration`, the item at
+    /// `air_ns` on the mixer, whose output is at `out_rt`; and whether it starts a jump.
+    fn judge(&mut self, rt: u64, duration: u64, air_ns: u64, out_rt: u64) -> (Verdict, bool) {
+        let due = rt + air_ns;
+        if self.shift_ns > 0 && due >= out_rt + LATE_SHOW_AHEAD_NS {
+            self.shift_ns = 0;
+            self.discont = true;
+        }
+        if rt + duration <= self.sent_end_ns && self.shift_ns == 0 {
+            return (Verdict::Drop, false);
+        }
+        if due + self.shift_ns + duration <= out_rt {
+            self.shift_ns = (out_rt + LATE_SHOW_AHEAD_NS).saturating_sub(due);
+            self.discont = true;
+        }
+        let new_rt = rt + self.shift_ns;
+        self.sent_end_ns = self.sent_end_ns.max(new_rt + duration);
+        let discont = std::mem::take(&mut self.discont);
+        match self.shift_ns {
+            0 if !discont => (Verdict::AsItIs, false),
+            _ => (Verdict::Retime(new_rt), discont),
+        }
     }
 }
 
@@ -964,8 +1067,13 @@ mod tests {
         sink.set_active(true).unwrap();
         src.set_active(true).unwrap();
         let (progress, position) = (Arc::new(Progress::default()), Arc::new(AtomicU64::new(0)));
-        let gate = Arc::new(super::super::pipeline::Gate::new(held));
-        add_input_probe(&sink, progress.clone(), slot_ns, Some(Late { position: position.clone(), air_ns, gate }));
+        let gate = Arc::new(super::super::pipeline::Gate::new("test", held));
+        add_input_probe(
+            &sink,
+            progress.clone(),
+            slot_ns,
+            Late { position: position.clone(), air_ns, gate, picture: true },
+        );
         assert!(src.push_event(gst::event::StreamStart::new("item")));
         assert!(src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("video/x-raw"))));
         let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
@@ -1037,5 +1145,44 @@ mod tests {
         assert!(passed.lock().unwrap().is_empty());
         assert_eq!(progress.late_shown.load(Ordering::SeqCst), 0);
         assert_eq!(progress.late_dropped.load(Ordering::SeqCst), 20);
+    }
+
+    /// An item's decoder 1 s behind, then catching up at twice real time: its sound airs moved
+    /// later, each buffer in time for the mixer and continuous, then skips back to its time
+    /// once; two jumps in all.
+    #[test]
+    fn late_sound_airs_moved_later_then_skips_back_to_its_time() {
+        const D: u64 = 20 * MS;
+        let air = 10_000 * MS;
+        let mut shift = SoundShift::default();
+        assert_eq!(shift.judge(0, D, air, air - 300 * MS), (Verdict::AsItIs, false), "in time");
+        let (mut jumps, mut skipped, mut sent_end, mut back) = (0, 0, D, None);
+        for k in 1..400u64 {
+            let rt = k * D;
+            // The output is 1 s past buffer 1's time and gains 10 ms per buffer.
+            let out = air + rt + 1_000 * MS - (k - 1) * 10 * MS;
+            let (verdict, discont) = shift.judge(rt, D, air, out);
+            jumps += u32::from(discont);
+            match verdict {
+                Verdict::Drop => skipped += D,
+                v if back.is_none() => {
+                    let new_rt = if let Verdict::Retime(t) = v { t } else { rt };
+                    assert!(new_rt + air + D > out, "buffer {k} comes in time for the mixer");
+                    if !discont {
+                        assert_eq!(new_rt, sent_end, "buffer {k} follows the last");
+                    }
+                    if new_rt == rt {
+                        back = Some(k);
+                    }
+                    sent_end = new_rt + D;
+                }
+                v => assert_eq!(v, Verdict::AsItIs, "buffer {k} after the shift ended"),
+            }
+        }
+        let back = back.expect("back on time");
+        assert_eq!(jumps, 2, "moved once, back once");
+        // Moved by 1.1 s less the 10 ms the output gained by buffer 1; skipped about that much.
+        assert!((1_040 * MS..=1_100 * MS).contains(&skipped), "skipped {} ms", skipped / MS);
+        assert!(back < 200, "back on time at buffer {back}");
     }
 }

@@ -186,11 +186,14 @@ pub struct Gate {
     first_sound_ns: AtomicU64,
     /// Some of the output has gone out.
     open: std::sync::atomic::AtomicBool,
+    /// The pipeline's name, for the log.
+    name: String,
 }
 
 impl Gate {
-    pub(super) fn new(held: bool) -> Self {
+    pub(super) fn new(name: &str, held: bool) -> Self {
         Self {
+            name: name.to_owned(),
             from_ns: AtomicU64::new(if held { u64::MAX } else { 0 }),
             deadline_ns: AtomicU64::new(GATE_FALLBACK_NS),
             first_picture_ns: AtomicU64::new(u64::MAX),
@@ -235,7 +238,21 @@ impl Gate {
 
     /// Encode from own running time `rt_ns` on (the first call decides).
     fn encode_from(&self, rt_ns: u64) {
-        let _ = self.from_ns.compare_exchange(u64::MAX, rt_ns, Ordering::AcqRel, Ordering::Acquire);
+        if self.from_ns.compare_exchange(u64::MAX, rt_ns, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            // Where a cold start's output begins, against where the first item's picture and
+            // sound reached their mixers (none: -1): a late sound shows here.
+            let ms = |t: &AtomicU64| match t.load(Ordering::Acquire) {
+                u64::MAX => -1,
+                t => (t / 1_000_000) as i64,
+            };
+            tracing::info!(
+                pipeline = %self.name,
+                from_ms = rt_ns / 1_000_000,
+                picture_ms = ms(&self.first_picture_ns),
+                sound_ms = ms(&self.first_sound_ns),
+                "output starts"
+            );
+        }
     }
 
     /// Whether it is decided where encoding starts.
@@ -421,7 +438,7 @@ impl ChannelPipeline {
         let vmux_queue = make(QUEUE)?;
 
         // Audio: one path per track (see "Audio tracks" above).
-        let gate = Arc::new(Gate::new(output.held));
+        let gate = Arc::new(Gate::new(name, output.held));
         let audio_paths = (0..spec.audio_tracks.count())
             .map(|i| build_audio_path(&pipeline, spec, i, &acaps, &gate))
             .collect::<Result<Vec<_>, _>>()?;
@@ -636,7 +653,7 @@ impl ChannelPipeline {
         pad.set_property("zorder", zorder);
         let item = (ITEM_ZORDER_BASE..SLATE_ZORDER).contains(&zorder);
         if item && !self.gate.decided() {
-            release_on_first_buffer(&pad, &self.gate, true);
+            release_on_first_buffer(&pad, &self.gate, &self.meter.position_ns, true);
         }
         if let Some(w) = self.item_window.filter(|_| item) {
             pad.set_property("xpos", w.x);
@@ -674,7 +691,7 @@ impl ChannelPipeline {
     pub(crate) fn request_program_audio_pad(&self, track: usize) -> Result<gst::Pad, PipelineError> {
         let pad = self.request_track_pad(track)?;
         if track == 0 && !self.gate.decided() {
-            release_on_first_buffer(&pad, &self.gate, false);
+            release_on_first_buffer(&pad, &self.gate, &self.meter.position_ns, false);
         }
         let muted = *self.program_muted.lock().expect("mute lock");
         pad.set_property("mute", muted);
@@ -958,12 +975,21 @@ fn yield_encoder_thread(queue: &gst::Element) {
 }
 
 /// Tell `gate` the running time of the first buffer that reaches the mixer input `pad` (an
-/// item's `picture` or sound), unless it was decided before.
-fn release_on_first_buffer(pad: &gst::Pad, gate: &Arc<Gate>, picture: bool) {
-    let gate = gate.clone();
-    on_timed_buffers(pad, move |_, rt| match rt {
+/// item's `picture` or sound) in time, unless it was decided before.
+///
+/// In time: ending after the mixers' output `position`. A mixer drops what it has passed, so a
+/// late first sound is not yet the programme's sound: counted, it opened the output with the
+/// item's sound still late, and a cold tune aired seconds of silence (issue #21, a CI run's
+/// loaded soak). The gate waits for sound that airs, up to [`GATE_SOUND_WAIT_NS`].
+fn release_on_first_buffer(pad: &gst::Pad, gate: &Arc<Gate>, position: &Arc<AtomicU64>, picture: bool) {
+    let (gate, position) = (gate.clone(), position.clone());
+    on_timed_buffers(pad, move |info, rt| match rt {
         _ if gate.decided() => gst::PadProbeReturn::Remove,
         Some(rt) => {
+            let duration = info.buffer().and_then(|b| b.duration()).map_or(0, |d| d.nseconds());
+            if rt + duration <= position.load(Ordering::Relaxed) {
+                return gst::PadProbeReturn::Ok;
+            }
             gate.item_arrived(picture, rt);
             gst::PadProbeReturn::Remove
         }
@@ -1046,14 +1072,14 @@ mod tests {
 
     #[test]
     fn a_held_gate_encodes_from_the_programme_and_says_once_its_output_went_out() {
-        let gate = Gate::new(true);
+        let gate = Gate::new("test", true);
         assert!(!gate.encodes(0) && !gate.encodes(2_000_000_000), "held until told");
         assert!(!gate.is_open());
         gate.encode_from(700_000_000);
         gate.encode_from(100_000_000);
         assert!(!gate.encodes(699_999_999), "the first call decides");
         assert!(gate.encodes(700_000_000));
-        let later = Gate::new(true);
+        let later = Gate::new("test", true);
         later.encode_from(GATE_FALLBACK_NS + 700_000_000);
         assert!(!later.encodes(GATE_FALLBACK_NS), "told: the fallback no longer applies");
         assert!(!gate.is_open());
@@ -1061,29 +1087,61 @@ mod tests {
         assert!(gate.is_open());
         // An item's first picture and sound decide (the later of the two), unless the
         // deadline comes first.
-        let item = Gate::new(true);
+        let item = Gate::new("test", true);
         item.deadline_ns.store(2_000_000_000, Ordering::Release);
         assert!(!item.encodes(1_000_000_000));
         item.item_arrived(true, 1_100_000_000);
         assert!(!item.decided(), "waits for the sound");
         item.item_arrived(false, 1_200_000_000);
         assert!(!item.encodes(1_100_000_000) && item.encodes(1_200_000_000));
-        let silent = Gate::new(true);
+        let silent = Gate::new("test", true);
         silent.deadline_ns.store(2_500_000_000, Ordering::Release);
         silent.item_arrived(true, 1_000_000_000);
         assert!(!silent.encodes(1_699_000_000), "a picture waits for its sound");
         assert!(silent.encodes(1_700_000_000), "but not for ever");
-        let late = Gate::new(true);
+        let late = Gate::new("test", true);
         late.deadline_ns.store(2_000_000_000, Ordering::Release);
         assert!(!late.encodes(1_966_000_000) && late.encodes(2_001_000_000));
         late.encode_from(2_500_000_000);
         assert!(late.encodes(2_034_000_000), "the deadline decided");
         // Never told: encodes from the fallback on.
-        let forgotten = Gate::new(true);
+        let forgotten = Gate::new("test", true);
         assert!(!forgotten.encodes(GATE_FALLBACK_NS - 1) && forgotten.encodes(GATE_FALLBACK_NS));
         // Not held: everything, from the first byte.
-        let open = Gate::new(false);
+        let open = Gate::new("test", false);
         assert!(open.encodes(0) && open.is_open());
+    }
+
+    #[test]
+    fn a_late_first_sound_does_not_open_the_gate_but_one_in_time_does() {
+        gst::init().unwrap();
+        let sink =
+            gst::Pad::builder(gst::PadDirection::Sink).chain_function(|_, _, _| Ok(gst::FlowSuccess::Ok)).build();
+        let src = gst::Pad::builder(gst::PadDirection::Src).build();
+        src.link(&sink).unwrap();
+        sink.set_active(true).unwrap();
+        src.set_active(true).unwrap();
+        let gate = Arc::new(Gate::new("test", true));
+        let position = Arc::new(AtomicU64::new(0));
+        release_on_first_buffer(&sink, &gate, &position, false);
+        gate.item_arrived(true, 1_000_000_000);
+        assert!(src.push_event(gst::event::StreamStart::new("sound")));
+        assert!(src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("audio/x-raw"))));
+        assert!(src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new())));
+        let sound = |pts_ms: u64| {
+            let mut b = gst::Buffer::new();
+            let m = b.get_mut().unwrap();
+            m.set_pts(gst::ClockTime::from_mseconds(pts_ms));
+            m.set_duration(gst::ClockTime::from_mseconds(20));
+            b
+        };
+        // The mixers are at 1.3 s: sound that ends by then is dropped there.
+        position.store(1_300_000_000, Ordering::Relaxed);
+        assert!(src.push(sound(1_100)).is_ok() && src.push(sound(1_280)).is_ok());
+        assert!(!gate.decided(), "late sound is not the programme's");
+        assert!(src.push(sound(1_290)).is_ok());
+        assert!(gate.decided());
+        assert!(!gate.encodes(1_289_000_000) && gate.encodes(1_290_000_000), "from the sound in time");
     }
 
     #[test]

@@ -138,7 +138,9 @@ impl Daemon {
             tempfile::Builder::new().prefix("retrovue-stderr").tempfile().unwrap().into_temp_path().keep().unwrap();
         let mut child = cmd
             .args(args)
-            .env("RUST_LOG", "info")
+            // RETROVUE_TEST_LOG: another filter for a run that needs more of the daemon's log
+            // (e.g. `info,retrovue::playout=debug`).
+            .env("RUST_LOG", std::env::var("RETROVUE_TEST_LOG").unwrap_or_else(|_| "info".to_owned()))
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
