@@ -737,7 +737,12 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
         if let Some(ev) = info.event() {
             match ev.view() {
                 gst::EventView::Segment(s) => {
-                    state.lock().expect("probe lock").segment = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+                    let mut st = state.lock().expect("probe lock");
+                    st.segment = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+                    // A new segment (the seek that joins an item in progress) starts its running
+                    // time again: what was let through before it says nothing about what follows.
+                    st.retimer = Retimer::default();
+                    st.shift = SoundShift::default();
                 }
                 gst::EventView::Eos(_) => state.lock().expect("probe lock").finish(&progress),
                 _ => {}
@@ -1051,6 +1056,15 @@ mod tests {
         slot_ns: u64,
         held: bool,
     ) -> ((gst::Pad, gst::Pad), Arc<Mutex<Vec<u64>>>, Arc<Progress>, Arc<AtomicU64>) {
+        probed_branch(air_ns, slot_ns, held, true)
+    }
+
+    fn probed_branch(
+        air_ns: u64,
+        slot_ns: u64,
+        held: bool,
+        picture: bool,
+    ) -> ((gst::Pad, gst::Pad), Arc<Mutex<Vec<u64>>>, Arc<Progress>, Arc<AtomicU64>) {
         gst::init().unwrap();
         let passed = Arc::new(Mutex::new(Vec::new()));
         let sink = gst::Pad::builder(gst::PadDirection::Sink)
@@ -1068,12 +1082,7 @@ mod tests {
         src.set_active(true).unwrap();
         let (progress, position) = (Arc::new(Progress::default()), Arc::new(AtomicU64::new(0)));
         let gate = Arc::new(super::super::pipeline::Gate::new("test", held));
-        add_input_probe(
-            &sink,
-            progress.clone(),
-            slot_ns,
-            Late { position: position.clone(), air_ns, gate, picture: true },
-        );
+        add_input_probe(&sink, progress.clone(), slot_ns, Late { position: position.clone(), air_ns, gate, picture });
         assert!(src.push_event(gst::event::StreamStart::new("item")));
         assert!(src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("video/x-raw"))));
         let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
@@ -1184,5 +1193,37 @@ mod tests {
         // Moved by 1.1 s less the 10 ms the output gained by buffer 1; skipped about that much.
         assert!((1_040 * MS..=1_100 * MS).contains(&skipped), "skipped {} ms", skipped / MS);
         assert!(back < 200, "back on time at buffer {back}");
+    }
+
+    /// An item's sound through its branch input: late sound goes out moved ahead of the output;
+    /// after the seek that joins an item in progress (a new segment, running time from 0 again),
+    /// sound airs as it is, none of it taken for sound already let through.
+    #[test]
+    fn late_sound_goes_out_moved_and_a_seek_starts_the_reckoning_again() {
+        let (air, media0) = (10_000 * MS, 100_000 * MS);
+        let ((src, _input), passed, progress, position) = probed_branch(air, 60_000 * MS, false, false);
+        let sent = |passed: &Mutex<Vec<u64>>| -> Vec<u64> { std::mem::take(&mut *passed.lock().unwrap()) };
+        // 2 s late: moved to 100 ms ahead of the output, and contiguous after that.
+        position.store(air + 2_000 * MS, Ordering::SeqCst);
+        for i in 0..3 {
+            assert_eq!(src.push(frame(media0 + i * 40 * MS)), Ok(gst::FlowSuccess::Ok));
+        }
+        let moved: Vec<u64> = (0..3).map(|i| media0 + 2_100 * MS + i * 40 * MS).collect();
+        assert_eq!(sent(&passed), moved);
+        assert_eq!(progress.late_sound_ns.load(Ordering::SeqCst), 120 * MS);
+        // A warm channel joins the item 200 s in: prepared ahead, its sound in time.
+        position.store(air - 1_000 * MS, Ordering::SeqCst);
+        assert!(src.push_event(gst::event::FlushStart::new()));
+        assert!(src.push_event(gst::event::FlushStop::new(true)));
+        let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+        segment.set_start(gst::ClockTime::from_seconds(200));
+        segment.set_time(gst::ClockTime::from_seconds(200));
+        assert!(src.push_event(gst::event::Segment::new(&segment)));
+        let joined: Vec<u64> = (0..25).map(|i| 200_000 * MS + i * 40 * MS).collect();
+        for &pts in &joined {
+            assert_eq!(src.push(frame(pts)), Ok(gst::FlowSuccess::Ok));
+        }
+        assert_eq!(sent(&passed), joined, "the joined item's sound airs as it is");
+        assert_eq!(progress.skipped_sound_ns.load(Ordering::SeqCst), 0);
     }
 }
