@@ -1051,20 +1051,15 @@ mod tests {
     /// A branch input with [`add_input_probe`] on it, fed by a pad of our own: returns the
     /// (feeding pad, input), the PTS (ns) of what passed, the progress and the mixer position.
     #[allow(clippy::type_complexity)]
-    fn probed_input(
-        air_ns: u64,
-        slot_ns: u64,
-        held: bool,
-    ) -> ((gst::Pad, gst::Pad), Arc<Mutex<Vec<u64>>>, Arc<Progress>, Arc<AtomicU64>) {
+    /// A branch input's (source pad, probed pad), the PTS of what passed, the progress and the
+    /// mixer position the probe reads.
+    type Probed = ((gst::Pad, gst::Pad), Arc<Mutex<Vec<u64>>>, Arc<Progress>, Arc<AtomicU64>);
+
+    fn probed_input(air_ns: u64, slot_ns: u64, held: bool) -> Probed {
         probed_branch(air_ns, slot_ns, held, true)
     }
 
-    fn probed_branch(
-        air_ns: u64,
-        slot_ns: u64,
-        held: bool,
-        picture: bool,
-    ) -> ((gst::Pad, gst::Pad), Arc<Mutex<Vec<u64>>>, Arc<Progress>, Arc<AtomicU64>) {
+    fn probed_branch(air_ns: u64, slot_ns: u64, held: bool, picture: bool) -> Probed {
         gst::init().unwrap();
         let passed = Arc::new(Mutex::new(Vec::new()));
         let sink = gst::Pad::builder(gst::PadDirection::Sink)
