@@ -699,7 +699,7 @@ fn count_decoder_input(bin: &gst::Bin, progress: Arc<Progress>) {
 /// Count what the source delivers into a branch and note when it delivered all the slot asks
 /// of it (`slot_ns`, or its end); on video (`late` = the mixer's output position and the item's
 /// air offset) drop frames already too late for the mixer and tell the decoder, which then
-/// skips decoding non-reference frames (QoS); on sound, count what comes too late.
+/// skips decoding non-reference frames (QoS); on sound, move what comes too late ([`SoundShift`]).
 ///
 /// A late frame is still shown where the item has shown nothing for [`LATE_SHOW_EVERY_NS`]
 /// ([`Retimer`]). Without that, an item that opens on a starved box with every frame late never
@@ -850,7 +850,7 @@ struct Late {
     position: Arc<AtomicU64>,
     air_ns: u64,
     gate: Arc<super::pipeline::Gate>,
-    /// A video branch (else sound, whose lateness is only counted).
+    /// A video branch (else sound: see [`SoundShift`]).
     picture: bool,
 }
 
