@@ -620,9 +620,7 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
             }
             let at = |t: f64| first.timestamp_millis() + (t * 1000.0) as i64;
             let (ws, we) = (at(counted.start), at(counted.end));
-            let allowed =
-                asked.iter().any(|&(c, s0, e0)| c == ch && ws >= s0 - MAP_SLACK_MS && we <= e0 + MAP_SLACK_MS);
-            if allowed {
+            if load::asked_for(&asked, ch, ws, we, MAP_SLACK_MS) {
                 continue;
             }
             match g.what {

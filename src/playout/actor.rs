@@ -597,7 +597,7 @@ impl<'a> Session<'a> {
     fn prepare(&mut self, airing: Airing, placement: Placement, note: Option<String>) {
         *self.serial += 1;
         let serial = *self.serial;
-        let position = self.cp.meter().position_ns.load(Ordering::Relaxed);
+        let position = self.cp.mixed_position();
         let active = |bin| Active {
             airing: airing.clone(),
             placement,
@@ -655,7 +655,7 @@ impl<'a> Session<'a> {
     }
 
     fn check(&mut self, serial: u64, now_rt: u64) {
-        let position = self.cp.meter().position_ns.load(Ordering::Relaxed);
+        let position = self.cp.mixed_position();
         let Some(a) = self.items.get_mut(&serial) else { return };
         let p = a.placement;
         let live = a.bin.as_ref().is_none_or(|b| b.is_live());
@@ -676,13 +676,13 @@ impl<'a> Session<'a> {
             self.deps.record(entry);
         }
         let slot = p.slot_ns();
-        let (played, finished, early, delivered, source_done) = match &a.bin {
+        let (played, finished, early, delivered, source_through) = match &a.bin {
             Some(b) => (
                 b.progress.played_ns.load(Ordering::SeqCst),
                 b.is_finished(),
                 b.progress.ended_early.load(Ordering::SeqCst),
                 b.progress.delivered.load(Ordering::Relaxed),
-                b.progress.source_done(),
+                b.progress.source_through(),
             ),
             None => (slot, now_rt >= p.end_ns, false, 0, true),
         };
@@ -696,7 +696,7 @@ impl<'a> Session<'a> {
         // Measured against the output, not the clock: on a starved box the output is late
         // too, and a slow source is not a dead one.
         let on_air = live && a.bin.is_some() && position > p.air_ns;
-        if on_air && watchdog::is_stalled(position, a.delivered.1.max(p.air_ns), finished || source_done) {
+        if on_air && watchdog::is_stalled(position, a.delivered.1.max(p.air_ns), finished || source_through) {
             let s = watchdog::STALL_NS / 1_000_000_000;
             let secs = |ns: u64| ns.saturating_sub(p.air_ns) as f64 / 1e9;
             let why = Failure::Transient(format!(
@@ -712,6 +712,13 @@ impl<'a> Session<'a> {
         }
         let end_rt = if finished { p.air_ns + played.min(slot) } else { p.end_ns };
         if watchdog::retire_due(end_rt, finished, p.end_ns, position, now_rt) {
+            tracing::debug!(
+                item = serial,
+                end_ms = end_rt / 1_000_000,
+                mixed_ms = position / 1_000_000,
+                picture_ms = self.cp.meter().position_ns.load(Ordering::Relaxed) / 1_000_000,
+                "item taken off"
+            );
             let a = self.items.remove(&serial).expect("present");
             let never = (!a.started).then(|| {
                 let why = match &a.bin {

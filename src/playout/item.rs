@@ -61,8 +61,10 @@ use crate::elements::{
 };
 use crate::lineup::Language;
 
-/// Raw data a branch queues ahead of its mixer (ns).
-const BRANCH_QUEUE_NS: u64 = 500_000_000;
+/// Raw pictures a video branch queues ahead of its mixer (ns).
+const PICTURE_QUEUE_NS: u64 = 500_000_000;
+/// Raw sound an audio branch queues ahead of its mixer (ns): see [`branch_queue`].
+const SOUND_QUEUE_NS: u64 = 2_000_000_000;
 /// A video frame this late for the mixer is dropped before it is converted.
 const LATE_DROP_NS: u64 = 40_000_000;
 /// The decoder is told about lateness at most this often.
@@ -139,12 +141,15 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// The source delivered everything the slot needs into every branch it feeds: from here
-    /// on it delivers nothing, and that is no stall (on a starved box the output may be
-    /// seconds behind what the source delivered).
-    pub fn source_done(&self) -> bool {
-        let inputs = self.inputs.load(Ordering::SeqCst);
-        inputs > 0 && self.inputs_done.load(Ordering::SeqCst) >= inputs
+    /// The source delivered everything the slot needs into a branch it feeds: the source has
+    /// read (nearly) all the item needs, its streams being interleaved within a second or so,
+    /// and whatever it delivers no more is no stalled source (on a starved box the output may
+    /// be seconds behind what the source delivered). One branch is enough: sound queues
+    /// [`SOUND_QUEUE_NS`] ahead and is through seconds before the picture, whose decoder on a
+    /// starved box may then wait 2 s for the CPU; counted as a stall, that took an item off
+    /// 0.3 s before its end (the starved-channel test).
+    pub fn source_through(&self) -> bool {
+        self.inputs_done.load(Ordering::SeqCst) > 0
     }
 }
 
@@ -248,7 +253,11 @@ impl ItemBin {
             add_cut_probe(&out, kind, slot_ns, progress.clone(), serial, events.clone());
             if !copy {
                 let late = Late {
-                    position: pipeline.output_position(),
+                    serial,
+                    position: match kind {
+                        Kind::Video => pipeline.output_position(),
+                        Kind::Audio => pipeline.sound_position(track),
+                    },
                     air_ns: placement.air_ns,
                     gate: pipeline.gate(),
                     picture: kind == Kind::Video,
@@ -526,12 +535,19 @@ fn add_started(bin: &gst::Bin, chain: &[gst::Element]) -> Result<(gst::Pad, gst:
     Ok((input, out))
 }
 
-fn branch_queue() -> Result<gst::Element, PipelineError> {
+/// The queue at the end of a branch: how far it decodes ahead of its mixer (`ahead_ns`).
+///
+/// Raw SD video is ~0.45 MB a frame, so the picture queue is most of an item's memory: 0.5 s
+/// ([`PICTURE_QUEUE_NS`]) rides over decoder bursts (keyframes, frame threads) well inside
+/// the mixers' 200 ms latency, at half the frames of 1 s; a picture that still comes late is
+/// dropped or shown re-timed ([`Retimer`]), which a viewer hardly sees. Sound is 384 KB a
+/// second and a gap in it is heard at once, so it queues 2 s ([`SOUND_QUEUE_NS`]): on a
+/// starved box, building the next item took the running item's sound decoder off the CPU for
+/// 0.5-1.6 s, and with half a second queued the sound ran dry for up to 1.2 s while the
+/// picture held (issue #21, the starved-channel test, about one run in two).
+fn branch_queue(ahead_ns: u64) -> Result<gst::Element, PipelineError> {
     let queue = make(QUEUE)?;
-    // How far a branch decodes ahead of the mixer. Raw SD video is ~0.45 MB a frame, so this
-    // is most of an item's memory: 0.5 s rides over decoder bursts (keyframes, frame
-    // threads) well inside the mixers' 200 ms latency, at half the frames of 1 s.
-    queue.set_property("max-size-time", BRANCH_QUEUE_NS);
+    queue.set_property("max-size-time", ahead_ns);
     queue.set_property("max-size-buffers", 0u32);
     queue.set_property("max-size-bytes", 0u32);
     Ok(queue)
@@ -560,7 +576,7 @@ fn build_video_branch(bin: &gst::Bin, caps: &gst::Caps) -> Result<((gst::Pad, gs
         make(VIDEOCONVERT)?,
         make(VIDEORATE)?,
         out_caps,
-        branch_queue()?,
+        branch_queue(PICTURE_QUEUE_NS)?,
     ];
     Ok((add_started(bin, &chain)?, scaled))
 }
@@ -596,7 +612,7 @@ fn build_audio_branches(bin: &gst::Bin, caps: &gst::Caps, tracks: usize) -> Resu
     let mut branches = Vec::with_capacity(2 * tracks);
     let mut copies = Vec::new();
     for track in 1..tracks {
-        let queue = branch_queue()?;
+        let queue = branch_queue(SOUND_QUEUE_NS)?;
         bin.add(&queue).map_err(|source| PipelineError::Setup { what: "add copy queue", source })?;
         let input = queue.static_pad("sink").expect("sink pad");
         let out = queue.static_pad("src").expect("src pad");
@@ -616,7 +632,7 @@ fn build_audio_branches(bin: &gst::Bin, caps: &gst::Caps, tracks: usize) -> Resu
             chain.push(t.clone());
             tee = Some(t);
         }
-        chain.push(branch_queue()?);
+        chain.push(branch_queue(SOUND_QUEUE_NS)?);
         let (input, out) = add_started(bin, &chain)?;
         // The main track's level also applies to its copies; the report is the item's.
         let mut gain_pads = vec![out.clone()];
@@ -714,6 +730,8 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
         last_qos: Option<u64>,
         retimer: Retimer,
         shift: SoundShift,
+        /// A buffer came (since the last segment).
+        seen: bool,
         started: bool,
         done: bool,
     }
@@ -743,6 +761,7 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
                     // time again: what was let through before it says nothing about what follows.
                     st.retimer = Retimer::default();
                     st.shift = SoundShift::default();
+                    st.seen = false;
                 }
                 gst::EventView::Eos(_) => state.lock().expect("probe lock").finish(&progress),
                 _ => {}
@@ -762,9 +781,18 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
         if end >= slot_ns {
             st.finish(&progress);
         }
-        let Late { position, air_ns, gate, picture } = &late;
+        let Late { serial, position, air_ns, gate, picture } = &late;
         let out_rt = position.load(Ordering::Relaxed);
         let lateness = out_rt as i128 - (end + air_ns) as i128;
+        if !std::mem::replace(&mut st.seen, true) {
+            tracing::debug!(
+                item = serial,
+                picture,
+                rt_ms = rt / 1_000_000,
+                late_ms = (lateness / 1_000_000) as i64,
+                "first decoded buffer at its branch"
+            );
+        }
         if !picture {
             if out_rt == 0 || !gate.decided() {
                 return gst::PadProbeReturn::Ok;
@@ -783,6 +811,13 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
                             buffer.set_dts(gst::ClockTime::NONE);
                             if discont {
                                 buffer.set_flags(gst::BufferFlags::DISCONT);
+                                tracing::debug!(
+                                    item = serial,
+                                    rt_ms = rt / 1_000_000,
+                                    shift_ms = (new_rt - rt) / 1_000_000,
+                                    late_ms = (lateness / 1_000_000) as i64,
+                                    "item's sound jumps"
+                                );
                             }
                             if new_rt != rt {
                                 progress.late_sound_ns.fetch_add(duration, Ordering::Relaxed);
@@ -844,9 +879,13 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
     });
 }
 
-/// What a video branch input needs to tell late frames: the mixer's output position, the
+/// What a branch input needs to tell late frames or sound: its mixer's output position, the
 /// item's air offset on it, and the output's gate.
 struct Late {
+    /// The item's serial (for the log).
+    serial: u64,
+    /// The output position of the mixer the branch feeds (the compositor, or the branch's
+    /// audio track's mixer).
     position: Arc<AtomicU64>,
     air_ns: u64,
     gate: Arc<super::pipeline::Gate>,
@@ -1077,7 +1116,12 @@ mod tests {
         src.set_active(true).unwrap();
         let (progress, position) = (Arc::new(Progress::default()), Arc::new(AtomicU64::new(0)));
         let gate = Arc::new(super::super::pipeline::Gate::new("test", held));
-        add_input_probe(&sink, progress.clone(), slot_ns, Late { position: position.clone(), air_ns, gate, picture });
+        add_input_probe(
+            &sink,
+            progress.clone(),
+            slot_ns,
+            Late { serial: 1, position: position.clone(), air_ns, gate, picture },
+        );
         assert!(src.push_event(gst::event::StreamStart::new("item")));
         assert!(src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("video/x-raw"))));
         let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();

@@ -317,6 +317,8 @@ pub struct ChannelPipeline {
     compositor: gst::Element,
     /// One per audio track, main first.
     audiomixers: Vec<gst::Element>,
+    /// Running time (ns) of each audio mixer's latest output, as `audiomixers`.
+    sound_positions: Vec<Arc<AtomicU64>>,
     audio_tracks: AudioTracks,
     overlay: Option<gst::Element>,
     video_caps: gst::Caps,
@@ -496,7 +498,15 @@ impl ChannelPipeline {
             watch_mux_input(&pad, pid == VIDEO_PID, start_ns, &pipeline, &meter, &output.publisher);
         }
         forward_only(&compositor.static_pad("src").expect("src"));
-        watch_position(&compositor, &meter);
+        watch_position(&compositor, &meter.position_ns);
+        let sound_positions: Vec<Arc<AtomicU64>> = audio_paths
+            .iter()
+            .map(|p| {
+                let position = Arc::default();
+                watch_position(&p.mixer, &position);
+                position
+            })
+            .collect();
         encode_after_gate(&venc_queue, &gate);
         drop_when_encoder_behind(&venc_queue, backlog, &meter);
         yield_encoder_thread(&venc_queue);
@@ -510,6 +520,7 @@ impl ChannelPipeline {
             pipeline,
             compositor,
             audiomixers: audio_paths.iter().map(|p| p.mixer.clone()).collect(),
+            sound_positions,
             audio_tracks: spec.audio_tracks.clone(),
             overlay,
             video_caps: vcaps,
@@ -637,6 +648,28 @@ impl ChannelPipeline {
         self.meter.position_ns.clone()
     }
 
+    /// Audio track `track`'s mixer output position (running time, ns), shared with item
+    /// branches that move sound too late for it. Not the compositor's: on a starved box the
+    /// two mixers run apart by up to their queues' backlog (the encoders behind them wait for
+    /// each other at the multiplexer), and sound judged by the picture's mixer could be moved
+    /// later while still in time for its own, or let through after its own had passed it.
+    pub fn sound_position(&self, track: usize) -> Arc<AtomicU64> {
+        self.sound_positions.get(track).cloned().unwrap_or_else(|| self.output_position())
+    }
+
+    /// The running time (ns) every mixer's output has passed: the least of the compositor's
+    /// and each audio mixer's positions. What an item is judged by once it is on air (taken
+    /// off, stalled). By the compositor's alone, an item was taken off once the picture had
+    /// passed its end, with sound still queued for an audio mixer that had not: on a starved
+    /// box catching up, the likely cause of an item's last 2 s airing silent (the
+    /// starved-channel test, with no sound judged late).
+    pub fn mixed_position(&self) -> u64 {
+        self.sound_positions
+            .iter()
+            .map(|p| p.load(Ordering::Relaxed))
+            .fold(self.meter.position_ns.load(Ordering::Relaxed), u64::min)
+    }
+
     /// The overlay element built by [`PipelineSpec::overlay`], if any.
     pub fn overlay(&self) -> Option<&gst::Element> {
         self.overlay.as_ref()
@@ -691,7 +724,7 @@ impl ChannelPipeline {
     pub(crate) fn request_program_audio_pad(&self, track: usize) -> Result<gst::Pad, PipelineError> {
         let pad = self.request_track_pad(track)?;
         if track == 0 && !self.gate.decided() {
-            release_on_first_buffer(&pad, &self.gate, &self.meter.position_ns, false);
+            release_on_first_buffer(&pad, &self.gate, &self.sound_position(0), false);
         }
         let muted = *self.program_muted.lock().expect("mute lock");
         pad.set_property("mute", muted);
@@ -929,10 +962,10 @@ fn forward_only(pad: &gst::Pad) {
     });
 }
 
-/// Record the compositor's output position in `meter`.
-fn watch_position(compositor: &gst::Element, meter: &Arc<Meter>) {
-    let Some(src) = compositor.static_pad("src") else { return };
-    let position = meter.position_ns.clone();
+/// Record a mixer's output position (running time, ns) in `position`.
+fn watch_position(mixer: &gst::Element, position: &Arc<AtomicU64>) {
+    let Some(src) = mixer.static_pad("src") else { return };
+    let position = position.clone();
     on_timed_buffers(&src, move |_, rt| {
         if let Some(rt) = rt {
             position.fetch_max(rt, Ordering::Relaxed);
@@ -967,7 +1000,7 @@ fn yield_encoder_thread(queue: &gst::Element) {
             if now < want
                 && let Err(e) = rustix::process::setpriority_process(Some(tid), want)
             {
-                tracing::debug!(error = %e, "cannot lower the encoder thread's priority");
+                tracing::warn!(error = %e, "cannot lower the encoder thread's priority");
             }
         }
         gst::PadProbeReturn::Ok

@@ -431,6 +431,19 @@ pub fn record(addr: &str, path: &str, secs: f64, file: &Path) -> Option<chrono::
     first
 }
 
+/// What the daemon's log (ANSI stripped) says of items whose sound came late for its mixer:
+/// (items, ms of sound aired moved later, ms skipped to get back on time).
+pub fn late_sound(log: &str) -> (usize, u64, u64) {
+    let field = |line: &str, key: &str| -> u64 {
+        line.split_whitespace().find_map(|w| w.strip_prefix(key)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    log.lines()
+        .filter(|l| l.contains("item's sound came late for the mixer"))
+        .fold((0, 0, 0), |(n, moved, skipped), l| {
+            (n + 1, moved + field(l, "late_ms="), skipped + field(l, "skipped_ms="))
+        })
+}
+
 /// A log without its ANSI colour codes.
 pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -483,6 +496,12 @@ pub fn asked_for_gaps(db: &retrovue::db::Db, from_ms: i64, to_ms: i64) -> Vec<(i
         }
         spans
     })
+}
+
+/// Whether the wall-time span `[from_ms, to_ms]` on channel `channel` lies within one of the
+/// schedule's `asked` spans ([`asked_for_gaps`]), give or take `slack_ms`.
+pub fn asked_for(asked: &[(i64, i64, i64)], channel: i64, from_ms: i64, to_ms: i64, slack_ms: i64) -> bool {
+    asked.iter().any(|&(c, s, e)| c == channel && from_ms >= s - slack_ms && to_ms <= e + slack_ms)
 }
 
 /// What the machine gave over a stretch of time: how busy its CPUs were (whoever used them)
