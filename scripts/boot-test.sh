@@ -381,8 +381,9 @@ case "$first" in 1,*) ;; *) fail "the first video frame of channel $number is no
 codecs="$(ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$ts" | sort -u | paste -sd, -)"
 ok "first video frame is a keyframe ($first; streams $codecs); 400 kB in $tune_ms ms"
 # The unit's system-call filter lets the daemon lower its encoder threads' priority.
-if guest 10 'journalctl -b -o cat -u retrovue' | grep -q "cannot lower the encoder thread's priority"; then
-  fail "the daemon could not lower its encoder threads' priority: $(guest 10 'journalctl -b -o cat -u retrovue | grep -m 1 "cannot lower"')"
+journal="$(guest 20 'journalctl -b -o cat -u retrovue --no-pager')"
+if grep -q "cannot lower the encoder thread's priority" <<<"$journal"; then
+  fail "the daemon could not lower its encoder threads' priority: $(grep -m 1 "cannot lower" <<<"$journal")"
 fi
 ok "encoder threads' priority lowered (no complaint in the journal)"
 
