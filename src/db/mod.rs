@@ -153,6 +153,23 @@ impl Db {
         out
     }
 
+    /// Hold the shared connection (on a thread of its own) until the returned sender is sent
+    /// to or dropped: what must not wait for it can be shown not to.
+    #[cfg(test)]
+    pub(crate) fn hold_shared_connection(&self) -> std::sync::mpsc::Sender<()> {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (locked, wait) = std::sync::mpsc::channel::<()>();
+        let db = self.clone();
+        std::thread::spawn(move || {
+            db.call_blocking(|_| {
+                locked.send(()).expect("the holder waits");
+                let _ = held.recv();
+            })
+        });
+        wait.recv().expect("the shared connection was taken");
+        release
+    }
+
     /// A connection of its own, for long work on the current thread (a schedule build): the
     /// shared connection stays free for everyone else's calls meanwhile (WAL: readers never
     /// wait for a writer; another writer waits only for one of its transactions). Its commits
@@ -218,6 +235,39 @@ impl Drop for OwnConnection {
         {
             tracing::debug!(error = %e, "checkpoint after a burst of writes");
         }
+    }
+}
+
+/// A connection of its own for quick reads by threads that must not wait for the shared one
+/// (a channel's actor preparing its next item, the horizons' re-read), opened on first use
+/// and kept: WAL readers wait neither for writers nor for what holds the shared connection.
+/// Its users take turns on it. If it cannot be opened, reads go to the shared connection.
+pub struct Reader {
+    db: Db,
+    // std Mutex: held for one read on a blocking thread, never across an await.
+    conn: Mutex<Option<OwnConnection>>,
+}
+
+impl Reader {
+    /// Reads from `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db, conn: Mutex::default() }
+    }
+
+    /// Run `f` on the reader's connection, on the current thread.
+    pub fn call<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if conn.is_none() {
+            match self.db.own_connection() {
+                Ok(own) => *conn = Some(own),
+                Err(e) => {
+                    drop(conn);
+                    tracing::warn!(error = %e, "cannot open a connection for reads; using the shared one");
+                    return self.db.call_blocking(f);
+                }
+            }
+        }
+        conn.as_mut().expect("opened").call(f)
     }
 }
 

@@ -38,7 +38,7 @@ use super::subtitles::{self, Cue};
 use super::{MediaId, SourceId};
 use super::{breaks, probe, secret};
 use crate::clock::{self, Clock, SharedClock};
-use crate::db::Db;
+use crate::db::{Db, Reader};
 use crate::elements::{AUDIOCONVERT, AUDIORESAMPLE, DECODEBIN, ElementError, QUEUE, URIDECODEBIN, VIDEOCONVERT};
 
 /// The value stored for digital silence.
@@ -80,10 +80,13 @@ pub trait ItemLoudness: Send + Sync + 'static {
 }
 
 /// [`ItemLoudness`] over the library store: reads are quick blocking reads (the actor's
-/// thread is not an async worker), on-air measurements are written on the runtime the value
-/// was made on, so a channel's thread never waits for the database's writer.
+/// thread is not an async worker) on a connection of their own, so a channel preparing its
+/// next item never waits for whatever holds the shared one (a long read, `/api/status`); WAL
+/// readers do not wait for writers either. On-air measurements are written on the runtime the
+/// value was made on, so a channel's thread never waits for the database's writer.
 pub struct LibraryLoudness {
     db: Db,
+    reader: Reader,
     clock: SharedClock,
     runtime: tokio::runtime::Handle,
 }
@@ -91,13 +94,14 @@ pub struct LibraryLoudness {
 impl LibraryLoudness {
     /// Over `db`; must be made on the daemon's runtime.
     pub fn new(db: Db, clock: SharedClock) -> Self {
-        Self { db, clock, runtime: tokio::runtime::Handle::current() }
+        Self { reader: Reader::new(db.clone()), db, clock, runtime: tokio::runtime::Handle::current() }
     }
 }
 
 impl ItemLoudness for LibraryLoudness {
     fn current(&self, item: MediaId) -> Option<f64> {
-        match self.db.call_blocking(|c| store::current_loudness(c, item)) {
+        let read = self.reader.call(|c| store::current_loudness(c, item));
+        match read {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(%item, error = %e, "cannot read the item's loudness; measuring it on the air");
@@ -729,5 +733,26 @@ pub async fn run_background(db: Db, clock: SharedClock, cancel: CancellationToke
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_items_loudness_is_read_while_the_shared_connection_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("retrovue.db")).unwrap();
+        let book = Arc::new(LibraryLoudness::new(db.clone(), Arc::new(crate::clock::SystemClock)));
+        let release = db.hold_shared_connection();
+        // As a channel's actor reads it, on a thread of its own. A deadlock detector, not a
+        // speed goal: on the shared connection the read waits until the release below.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = book.clone();
+        std::thread::spawn(move || tx.send(reader.current(MediaId(1))));
+        let read = rx.recv_timeout(Duration::from_secs(60));
+        drop(release);
+        assert_eq!(read.expect("the loudness was read on the shared connection"), None);
     }
 }

@@ -126,21 +126,23 @@ pub trait ItemSubtitles: Send + Sync + 'static {
     fn cues(&self, item: crate::library::MediaId) -> StoredCues;
 }
 
-/// [`ItemSubtitles`] over the library store (quick blocking reads).
+/// [`ItemSubtitles`] over the library store: quick blocking reads on a connection of their
+/// own ([`crate::db::Reader`]), so a channel preparing its next item never waits for whatever
+/// holds the shared one.
 pub struct LibrarySubtitles {
-    db: crate::db::Db,
+    reader: crate::db::Reader,
 }
 
 impl LibrarySubtitles {
     /// Over `db`.
     pub fn new(db: crate::db::Db) -> Self {
-        Self { db }
+        Self { reader: crate::db::Reader::new(db) }
     }
 }
 
 impl ItemSubtitles for LibrarySubtitles {
     fn cues(&self, item: crate::library::MediaId) -> StoredCues {
-        self.db.call_blocking(|c| super::store::subtitle_cues(c, item)).unwrap_or_else(|e| {
+        self.reader.call(|c| super::store::subtitle_cues(c, item)).unwrap_or_else(|e| {
             tracing::warn!(%item, error = %e, "cannot read the item's subtitle cues");
             StoredCues::default()
         })

@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::Airing;
 use super::store::{self, ScheduleStoreError};
 use crate::clock::SharedClock;
-use crate::db::Db;
 use crate::db::changes::TableWatch;
+use crate::db::{Db, Reader};
 use crate::lineup::ChannelId;
 
 /// The tables a horizon is read from: the published rows, and the items and sources that make
@@ -61,18 +61,27 @@ pub fn fixed(horizon: Horizon) -> watch::Receiver<Arc<Horizon>> {
 }
 
 /// The published horizons; clonable.
+///
+/// Horizons are read on a connection of their own, on the blocking pool: a re-read of every
+/// followed channel reads days of airings (64,540 per channel in the loaded soak's schedule
+/// of 3-5 s commercials; 0.63 s for four channels in a debug build on a quiet core). On the
+/// shared connection it held up everything else that waits for it, `/api/status` and each
+/// channel's actor (which read an item's loudness there as it prepared the item): the likely
+/// cause of the squeezed loaded soak's one event, 4 s after a mid-run horizon extension, when
+/// no channel prepared an item for 3.6 s and every channel aired black and silence (#21).
 #[derive(Clone)]
 pub struct Horizons {
     db: Db,
     clock: SharedClock,
     // std Mutex: map look-ups and inserts only, never across an await.
     channels: Arc<Mutex<HashMap<ChannelId, watch::Sender<Arc<Horizon>>>>>,
+    reader: Arc<Reader>,
 }
 
 impl Horizons {
     /// Horizons read from `db`.
     pub fn new(db: Db, clock: SharedClock) -> Self {
-        Self { db, clock, channels: Arc::default() }
+        Self { reader: Arc::new(Reader::new(db.clone())), db, clock, channels: Arc::default() }
     }
 
     /// Follow `channel`'s horizon (read now if nobody follows it yet).
@@ -80,16 +89,30 @@ impl Horizons {
         if let Some(tx) = self.channels.lock().expect("horizons lock").get(&channel) {
             return Ok(tx.subscribe());
         }
-        let horizon = self.read(channel).await?;
+        let horizon = self.read(vec![channel]).await?.pop().expect("one channel").1?;
         let mut map = self.channels.lock().expect("horizons lock");
         let tx = map.entry(channel).or_insert_with(|| watch::Sender::new(Arc::new(horizon)));
         Ok(tx.subscribe())
     }
 
-    async fn read(&self, channel: ChannelId) -> Result<Horizon, ScheduleStoreError> {
+    /// Read `channels`' horizons, each with its own outcome, on the horizons' connection.
+    #[allow(clippy::type_complexity)]
+    async fn read(
+        &self,
+        channels: Vec<ChannelId>,
+    ) -> Result<Vec<(ChannelId, Result<Horizon, ScheduleStoreError>)>, ScheduleStoreError> {
         let from = (self.clock.now() - KEEP_PAST).timestamp_millis();
-        let airings = self.db.call(move |c| store::airings_to_play(c, channel, from, i64::MAX)).await??;
-        Ok(Horizon::of(airings))
+        let reader = self.reader.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            channels
+                .into_iter()
+                .map(|channel| {
+                    let airings = reader.call(|c| store::airings_to_play(c, channel, from, i64::MAX));
+                    (channel, airings.map(Horizon::of))
+                })
+                .collect()
+        });
+        Ok(read.await.map_err(crate::db::DbError::from)?)
     }
 
     /// Refresh the followed horizons whenever their tables change, until `shutdown`. A
@@ -116,8 +139,15 @@ impl Horizons {
                 map.retain(|_, tx| tx.receiver_count() > 0);
                 map.keys().copied().collect()
             };
-            for channel in followed {
-                match self.read(channel).await {
+            let read = match self.read(followed).await {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the schedule; keeping the last one");
+                    continue;
+                }
+            };
+            for (channel, horizon) in read {
+                match horizon {
                     Ok(horizon) => {
                         if let Some(tx) = self.channels.lock().expect("horizons lock").get(&channel) {
                             tx.send_if_modified(|cur| {
@@ -158,6 +188,20 @@ mod tests {
             loudness_lufs: None,
             card: None,
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn horizons_are_read_while_the_shared_connection_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("retrovue.db")).unwrap();
+        let horizons = Horizons::new(db.clone(), Arc::new(crate::clock::SystemClock));
+        let release = db.hold_shared_connection();
+        // A deadlock detector, not a speed goal: on the shared connection this waits until
+        // the release below, which it never reaches.
+        let read = tokio::time::timeout(std::time::Duration::from_secs(60), horizons.subscribe(ChannelId(7))).await;
+        drop(release);
+        let horizon = read.expect("the horizon was read on the shared connection").unwrap();
+        assert!(horizon.borrow().airings.is_empty());
     }
 
     #[test]
