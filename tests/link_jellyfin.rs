@@ -50,12 +50,9 @@ async fn link_and_check(flavor: Flavor, cmd: &str) {
     let base = format!("http://127.0.0.1:{port}");
     let discover: Value = reqwest::get(daemon.url("/discover.json")).await.unwrap().json().await.unwrap();
     let fake = FakeJellyfin::start(flavor, KEY).await;
-    // The daemon plans the new channels as it starts; linking before that publication lands
-    // would see the guide change under it (the second link then rightly reloads the guide).
-    let _ = util::wait_for(std::time::Duration::from_secs(30), || {
-        let log = daemon.stderr();
-        (log.contains("schedule horizon extended") || log.contains("schedule replanned")).then_some(())
-    });
+    // The daemon plans the new channels as it starts; linking before that lands would see the
+    // guide change under it (the second link then rightly reloads the guide).
+    tokio::task::block_in_place(|| util::wait_for_first_publication(&home));
 
     let out = ok(&home, &[cmd, "link", "--server", &fake.url(), "--api-key", KEY]);
     println!("{out}");

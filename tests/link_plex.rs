@@ -35,8 +35,13 @@ fn home() -> (Home, u16) {
     (home, port)
 }
 
+/// The daemon, once it has published the schedule it makes as it starts (a link made before
+/// would see the guide change under it).
 fn serve(home: &Home, port: u16) -> Daemon {
-    Daemon::start_in(home, &["serve", "--listen", &format!("127.0.0.1:{port}"), "--no-announce", "--no-discovery"])
+    let daemon =
+        Daemon::start_in(home, &["serve", "--listen", &format!("127.0.0.1:{port}"), "--no-announce", "--no-discovery"]);
+    tokio::task::block_in_place(|| util::wait_for_first_publication(home));
+    daemon
 }
 
 /// Run the CLI without blocking the fake server's runtime.

@@ -42,6 +42,8 @@ async fn the_panel_links_and_unlinks_servers() {
         &home,
         &["serve", "--listen", &format!("127.0.0.1:{port}"), "--no-announce", "--no-discovery"],
     );
+    // A check of a healthy link must change nothing: not while the daemon's first schedule lands.
+    tokio::task::block_in_place(|| util::wait_for_first_publication(&home));
 
     // The API: behind the session, lists the source's server, links a Jellyfin by URL + key.
     let mut api = Api::new(daemon.url(""));

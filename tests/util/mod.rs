@@ -280,6 +280,31 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
+/// Wait (up to 30 s) until a daemon just started in `home` has published its first schedule
+/// (the horizon it extends as it starts, then the replan of channels added before it: several
+/// publications within a few milliseconds) and the schedule's generation has stood still for a
+/// second. A test that links a media server and expects a second link or a check to change
+/// nothing must not race them: the guide changed under the first link, and the second rightly
+/// reloaded it (a CI run of 2026-12-04, on a box busy with a build).
+pub fn wait_for_first_publication(home: &Home) {
+    let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let generation = || {
+        db.call_blocking(|c| {
+            c.query_row("SELECT generation FROM schedule_publications WHERE id = 1", [], |r| r.get::<_, i64>(0))
+                .unwrap_or(0)
+        })
+    };
+    let mut seen = (generation(), Instant::now());
+    let settled = wait_for(Duration::from_secs(30), || {
+        let now = generation();
+        if now != seen.0 {
+            seen = (now, Instant::now());
+        }
+        (now > 0 && seen.1.elapsed() >= Duration::from_secs(1)).then_some(())
+    });
+    assert!(settled.is_some(), "the daemon published no schedule within 30 s (generation {})", seen.0);
+}
+
 /// Resident memory of a process in kB (0 if it is gone).
 pub fn rss_kb(pid: u32) -> u64 {
     proc_status_number(pid, "VmRSS:")
