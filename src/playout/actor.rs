@@ -676,13 +676,13 @@ impl<'a> Session<'a> {
             self.deps.record(entry);
         }
         let slot = p.slot_ns();
-        let (played, finished, early, delivered, source_through) = match &a.bin {
+        let (played, finished, early, delivered, source_done) = match &a.bin {
             Some(b) => (
                 b.progress.played_ns.load(Ordering::SeqCst),
                 b.is_finished(),
                 b.progress.ended_early.load(Ordering::SeqCst),
                 b.progress.delivered.load(Ordering::Relaxed),
-                b.progress.source_through(),
+                b.progress.source_done(),
             ),
             None => (slot, now_rt >= p.end_ns, false, 0, true),
         };
@@ -696,7 +696,7 @@ impl<'a> Session<'a> {
         // Measured against the output, not the clock: on a starved box the output is late
         // too, and a slow source is not a dead one.
         let on_air = live && a.bin.is_some() && position > p.air_ns;
-        if on_air && watchdog::is_stalled(position, a.delivered.1.max(p.air_ns), finished || source_through) {
+        if on_air && watchdog::is_stalled(position, a.delivered.1.max(p.air_ns), finished || source_done) {
             let s = watchdog::STALL_NS / 1_000_000_000;
             let secs = |ns: u64| ns.saturating_sub(p.air_ns) as f64 / 1e9;
             let why = Failure::Transient(format!(

@@ -61,10 +61,8 @@ use crate::elements::{
 };
 use crate::lineup::Language;
 
-/// Raw pictures a video branch queues ahead of its mixer (ns).
-const PICTURE_QUEUE_NS: u64 = 500_000_000;
-/// Raw sound an audio branch queues ahead of its mixer (ns): see [`branch_queue`].
-const SOUND_QUEUE_NS: u64 = 2_000_000_000;
+/// Raw data a branch queues ahead of its mixer (ns).
+const BRANCH_QUEUE_NS: u64 = 500_000_000;
 /// A video frame this late for the mixer is dropped before it is converted.
 const LATE_DROP_NS: u64 = 40_000_000;
 /// The decoder is told about lateness at most this often.
@@ -141,15 +139,12 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// The source delivered everything the slot needs into a branch it feeds: the source has
-    /// read (nearly) all the item needs, its streams being interleaved within a second or so,
-    /// and whatever it delivers no more is no stalled source (on a starved box the output may
-    /// be seconds behind what the source delivered). One branch is enough: sound queues
-    /// [`SOUND_QUEUE_NS`] ahead and is through seconds before the picture, whose decoder on a
-    /// starved box may then wait 2 s for the CPU; counted as a stall, that took an item off
-    /// 0.3 s before its end (the starved-channel test).
-    pub fn source_through(&self) -> bool {
-        self.inputs_done.load(Ordering::SeqCst) > 0
+    /// The source delivered everything the slot needs into every branch it feeds: from here
+    /// on it delivers nothing, and that is no stall (on a starved box the output may be
+    /// seconds behind what the source delivered).
+    pub fn source_done(&self) -> bool {
+        let inputs = self.inputs.load(Ordering::SeqCst);
+        inputs > 0 && self.inputs_done.load(Ordering::SeqCst) >= inputs
     }
 }
 
@@ -535,19 +530,12 @@ fn add_started(bin: &gst::Bin, chain: &[gst::Element]) -> Result<(gst::Pad, gst:
     Ok((input, out))
 }
 
-/// The queue at the end of a branch: how far it decodes ahead of its mixer (`ahead_ns`).
-///
-/// Raw SD video is ~0.45 MB a frame, so the picture queue is most of an item's memory: 0.5 s
-/// ([`PICTURE_QUEUE_NS`]) rides over decoder bursts (keyframes, frame threads) well inside
-/// the mixers' 200 ms latency, at half the frames of 1 s; a picture that still comes late is
-/// dropped or shown re-timed ([`Retimer`]), which a viewer hardly sees. Sound is 384 KB a
-/// second and a gap in it is heard at once, so it queues 2 s ([`SOUND_QUEUE_NS`]): on a
-/// starved box, building the next item took the running item's sound decoder off the CPU for
-/// 0.5-1.6 s, and with half a second queued the sound ran dry for up to 1.2 s while the
-/// picture held (issue #21, the starved-channel test, about one run in two).
-fn branch_queue(ahead_ns: u64) -> Result<gst::Element, PipelineError> {
+fn branch_queue() -> Result<gst::Element, PipelineError> {
     let queue = make(QUEUE)?;
-    queue.set_property("max-size-time", ahead_ns);
+    // How far a branch decodes ahead of the mixer. Raw SD video is ~0.45 MB a frame, so this
+    // is most of an item's memory: 0.5 s rides over decoder bursts (keyframes, frame
+    // threads) well inside the mixers' 200 ms latency, at half the frames of 1 s.
+    queue.set_property("max-size-time", BRANCH_QUEUE_NS);
     queue.set_property("max-size-buffers", 0u32);
     queue.set_property("max-size-bytes", 0u32);
     Ok(queue)
@@ -576,7 +564,7 @@ fn build_video_branch(bin: &gst::Bin, caps: &gst::Caps) -> Result<((gst::Pad, gs
         make(VIDEOCONVERT)?,
         make(VIDEORATE)?,
         out_caps,
-        branch_queue(PICTURE_QUEUE_NS)?,
+        branch_queue()?,
     ];
     Ok((add_started(bin, &chain)?, scaled))
 }
@@ -612,7 +600,7 @@ fn build_audio_branches(bin: &gst::Bin, caps: &gst::Caps, tracks: usize) -> Resu
     let mut branches = Vec::with_capacity(2 * tracks);
     let mut copies = Vec::new();
     for track in 1..tracks {
-        let queue = branch_queue(SOUND_QUEUE_NS)?;
+        let queue = branch_queue()?;
         bin.add(&queue).map_err(|source| PipelineError::Setup { what: "add copy queue", source })?;
         let input = queue.static_pad("sink").expect("sink pad");
         let out = queue.static_pad("src").expect("src pad");
@@ -632,7 +620,7 @@ fn build_audio_branches(bin: &gst::Bin, caps: &gst::Caps, tracks: usize) -> Resu
             chain.push(t.clone());
             tee = Some(t);
         }
-        chain.push(branch_queue(SOUND_QUEUE_NS)?);
+        chain.push(branch_queue()?);
         let (input, out) = add_started(bin, &chain)?;
         // The main track's level also applies to its copies; the report is the item's.
         let mut gain_pads = vec![out.clone()];

@@ -33,7 +33,7 @@ pub const RETRY_MIN_LEFT_NS: u64 = 3_000_000_000;
 
 /// Whether an on-air item stalled: its source last delivered when the output was at
 /// `delivered_at_ns`, and the output is now at `output_ns`. Items that are `done` (finished,
-/// or their source got through to the end of one of their streams) are not.
+/// or their source delivered all their slot needs) are not.
 pub fn is_stalled(output_ns: u64, delivered_at_ns: u64, done: bool) -> bool {
     !done && output_ns > delivered_at_ns + STALL_NS
 }
