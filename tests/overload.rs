@@ -148,8 +148,7 @@ fn a_starved_channel_keeps_its_items_on_air_and_says_it_is_late() {
         let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
         let from = first.timestamp_millis();
         let asked = load::asked_for_gaps(&db, from - 60_000, from + 200_000);
-        let channel: i64 =
-            db.call_blocking(|c| c.query_row("SELECT id FROM channels WHERE number = '2'", [], |r| r.get(0)).unwrap());
+        let channel = load::channel_id(&db, "2");
         let at = |t: f64| from + (t * 1000.0) as i64;
         let (gaps, excused): (Vec<_>, Vec<_>) =
             all.into_iter().partition(|g| !load::asked_for(&asked, channel, at(g.start), at(g.end), 3_000));

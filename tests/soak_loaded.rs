@@ -331,11 +331,6 @@ fn ffmpeg_reference(home: &Home, cores: f64, secs: u64) -> Option<f64> {
     (slowest < f64::MAX).then_some(slowest)
 }
 
-fn channel_id(db: &retrovue::db::Db, number: &str) -> i64 {
-    let n = number.to_owned();
-    db.call_blocking(move |c| c.query_row("SELECT id FROM channels WHERE number = ?1", [n], |r| r.get(0)).unwrap())
-}
-
 /// HTTP probe results.
 #[derive(Default)]
 struct Probe {
@@ -578,7 +573,7 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
     let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
     let (from_ms, to_ms) = (soak_from.timestamp_millis(), soak_to.timestamp_millis());
     let asked = load::asked_for_gaps(&db, from_ms - 60_000, to_ms + 60_000);
-    let ids: Vec<(&str, i64)> = channels_in_use().iter().map(|c| (c.0, channel_id(&db, c.0))).collect();
+    let ids: Vec<(&str, i64)> = channels_in_use().iter().map(|c| (c.0, load::channel_id(&db, c.0))).collect();
     let sessions = std::mem::take(&mut *sessions.lock().unwrap());
     let (mut black_secs, mut silence_secs, mut tune_in_secs, mut decoded_secs) = (0.0, 0.0, 0.0f64, 0.0);
     let (mut refused, mut backwards, mut forward_jumps, mut worst_stall) = (0, 0, 0, Duration::ZERO);

@@ -498,6 +498,12 @@ pub fn asked_for_gaps(db: &retrovue::db::Db, from_ms: i64, to_ms: i64) -> Vec<(i
     })
 }
 
+/// The database id of the channel numbered `number`.
+pub fn channel_id(db: &retrovue::db::Db, number: &str) -> i64 {
+    let n = number.to_owned();
+    db.call_blocking(move |c| c.query_row("SELECT id FROM channels WHERE number = ?1", [n], |r| r.get(0)).unwrap())
+}
+
 /// Whether the wall-time span `[from_ms, to_ms]` on channel `channel` lies within one of the
 /// schedule's `asked` spans ([`asked_for_gaps`]), give or take `slack_ms`.
 pub fn asked_for(asked: &[(i64, i64, i64)], channel: i64, from_ms: i64, to_ms: i64, slack_ms: i64) -> bool {
