@@ -82,12 +82,11 @@ step "loaded box (issue #21): a channel starved to 0.6x of its CPU, then 4 chann
 # an HTTP answer over 1 s. The starved channel (~78 s) runs below what real time needs (0.6x);
 # (A box too slow or too busy to give four channels 1.25x leaves one on-demand channel out.)
 # CI's soak holds the daemon at 1.25x of its quiet CPU, near its limit, without the squeezes
-# below it (RETROVUE_LOADED_SQUEEZE=0.75 adds them: 0.75x for 15 s every 90 s). Squeezed, an
-# hour run (2026-12-03) still showed 3 black/silence spans of 1.0-2.9 s in 16,311 s of captures,
-# about one per 10-minute run: that part of issue #21 is open, and a CI red on a good change
-# half the time would stop everything landing. Measured here (2 cores, debug build,
-# 2026-12-03): the starved channel passed 4 of 4 runs; the unsqueezed 600 s soak (~12.5 min)
-# passed with 0.0 s of black and silence in 2,843 s of captures. 3600 for the long run; 0 skips.
+# below it (RETROVUE_LOADED_SQUEEZE=0.75 adds them: 0.75x for 15 s every 90 s). The squeezed
+# hour (2026-12-04, 2 cores, debug build of 143b9af) passed with 0.0 s of unasked black and
+# silence in 16,858 s of captures; it takes 68 min, more than a CI run can spend on it. The
+# unsqueezed 600 s soak takes ~12.5 min (2,869 s decoded, 0.0 s in CI of 29a4e0c).
+# 3600 for the long run; 0 skips.
 if [ "${RETROVUE_LOADED_SOAK_SECS:-600}" != 0 ]; then
   cargo test --locked --test overload -- --ignored --nocapture
   RETROVUE_LOADED_SOAK_SECS="${RETROVUE_LOADED_SOAK_SECS:-600}" \
