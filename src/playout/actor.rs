@@ -676,15 +676,16 @@ impl<'a> Session<'a> {
             self.deps.record(entry);
         }
         let slot = p.slot_ns();
-        let (played, finished, early, delivered, source_done) = match &a.bin {
+        let (played, finished, early, delivered, source_done, decoder_behind) = match &a.bin {
             Some(b) => (
                 b.progress.played_ns.load(Ordering::SeqCst),
                 b.is_finished(),
                 b.progress.ended_early.load(Ordering::SeqCst),
                 b.progress.delivered.load(Ordering::Relaxed),
                 b.progress.source_done(),
+                b.progress.encoded_done() && b.progress.late_dropped.load(Ordering::Relaxed) > 0,
             ),
-            None => (slot, now_rt >= p.end_ns, false, 0, true),
+            None => (slot, now_rt >= p.end_ns, false, 0, true, false),
         };
         if delivered != a.delivered.0 {
             a.delivered = (delivered, position);
@@ -739,25 +740,34 @@ impl<'a> Session<'a> {
                 bin.retire(&self.cp, &self.deps.reaper);
             }
             let frame = self.cp.rate().frame_ns();
-            let short = played + frame < slot;
-            let (status, mut reason) = if let Some(never) = never {
-                (AsRunStatus::Failed, Some(never))
-            } else if short {
-                let why = if early { "media ended" } else { "media stopped" };
-                let mut reason = format!("{why} {:.3} s before the slot end", (slot - played) as f64 / 1e9);
-                // The airing's out-point is where the library measured the media to go on to:
-                // ending well before it means the file changed under us.
-                let reached_ms = ((p.media_ns + played) / 1_000_000) as i64;
-                if early && reached_ms + 500 < a.airing.offset_out_ms {
-                    reason.push_str(&format!(
-                        ", at {:.1} s of the {:.1} s expected (truncated or replaced since the scan?)",
-                        reached_ms as f64 / 1e3,
-                        a.airing.offset_out_ms as f64 / 1e3
-                    ));
+            let secs = |ns: u64| ns as f64 / 1e9;
+            let (status, mut reason) = match (never, watchdog::ending(played, slot, frame, early, decoder_behind)) {
+                (Some(never), _) => (AsRunStatus::Failed, Some(never)),
+                (None, watchdog::Ending::Whole) => (AsRunStatus::Aired, None),
+                (None, watchdog::Ending::PicturesLate(missing)) => (
+                    AsRunStatus::Aired,
+                    Some(format!(
+                        "its last {:.3} s of pictures came too late and were dropped (the box was busy)",
+                        secs(missing)
+                    )),
+                ),
+                (None, watchdog::Ending::MediaEnded(missing)) => {
+                    let mut reason = format!("media ended {:.3} s before the slot end", secs(missing));
+                    // The airing's out-point is where the library measured the media to go
+                    // on to: ending well before it means the file changed under us.
+                    let reached_ms = ((p.media_ns + played) / 1_000_000) as i64;
+                    if reached_ms + 500 < a.airing.offset_out_ms {
+                        reason.push_str(&format!(
+                            ", at {:.1} s of the {:.1} s expected (truncated or replaced since the scan?)",
+                            reached_ms as f64 / 1e3,
+                            a.airing.offset_out_ms as f64 / 1e3
+                        ));
+                    }
+                    (AsRunStatus::Partial, Some(reason))
                 }
-                (AsRunStatus::Partial, Some(reason))
-            } else {
-                (AsRunStatus::Aired, None)
+                (None, watchdog::Ending::MediaStopped(missing)) => {
+                    (AsRunStatus::Partial, Some(format!("media stopped {:.3} s before the slot end", secs(missing))))
+                }
             };
             if let Some(note) = a.note {
                 reason = Some(match reason {

@@ -136,6 +136,10 @@ pub struct Progress {
     pub inputs: AtomicU64,
     /// ... of which the source delivered all the slot asks for (to the cut, or to its end).
     pub inputs_done: AtomicU64,
+    /// Decoders that took in encoded data.
+    pub decoders: AtomicU64,
+    /// ... of which took in all the slot asks for (to the cut, or to the media's end).
+    pub decoders_done: AtomicU64,
 }
 
 impl Progress {
@@ -144,7 +148,18 @@ impl Progress {
     /// seconds behind what the source delivered).
     pub fn source_done(&self) -> bool {
         let inputs = self.inputs.load(Ordering::SeqCst);
-        inputs > 0 && self.inputs_done.load(Ordering::SeqCst) >= inputs
+        (inputs > 0 && self.inputs_done.load(Ordering::SeqCst) >= inputs) || self.encoded_done()
+    }
+
+    /// Every decoder took in all the encoded data the slot needs: the source's part is done,
+    /// and what has not reached the branches yet is in the decoders. On a starved box a
+    /// decoder told it is late (QoS) decodes its last frames and drops them (it drops up to
+    /// twice its lateness ahead, `gstvideodecoder.c`), so nothing more comes out of it; that
+    /// is a late decoder, not a source that stopped (a 5 s spot failed as stalled 2 s before
+    /// its end, issue #21).
+    pub fn encoded_done(&self) -> bool {
+        let decoders = self.decoders.load(Ordering::SeqCst);
+        decoders > 0 && self.decoders_done.load(Ordering::SeqCst) >= decoders
     }
 }
 
@@ -230,8 +245,8 @@ impl ItemBin {
         });
         bin.add(&decode).map_err(|source| PipelineError::Setup { what: "add uridecodebin", source })?;
         let progress: Arc<Progress> = Arc::default();
-        count_decoder_input(&bin, progress.clone());
         let slot_ns = placement.end_ns.saturating_sub(placement.air_ns);
+        count_decoder_input(&bin, progress.clone(), slot_ns);
 
         let (video, scaled) = build_video_branch(&bin, pipeline.video_caps())?;
         // Captions inside the source video, as decoded, before videorate repeats or drops
@@ -687,16 +702,61 @@ fn pad_language(pad: &gst::Pad) -> Option<Language> {
     })
 }
 
-/// Count what the decoders `uridecodebin` plugs into `bin` take in.
-fn count_decoder_input(bin: &gst::Bin, progress: Arc<Progress>) {
+/// Count what the decoders `uridecodebin` plugs into `bin` take in, and note when each took
+/// in all the slot asks of it (`slot_ns`: encoded data to the cut, or the media's end).
+fn count_decoder_input(bin: &gst::Bin, progress: Arc<Progress>, slot_ns: u64) {
     bin.connect_deep_element_added(move |_, _, element| {
         let is_decoder = element.factory().is_some_and(|f| f.klass().contains("Decoder"));
         let Some(sink) = element.static_pad("sink").filter(|_| is_decoder) else { return };
-        let progress = progress.clone();
-        sink.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, _| {
-            progress.delivered.fetch_add(1, Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
+        add_decoder_probe(&sink, progress.clone(), slot_ns);
+    });
+}
+
+/// The probe of [`count_decoder_input`] on one decoder's sink pad. A decoder counts from its
+/// first buffer (one that decodebin tried and removed takes none).
+fn add_decoder_probe(sink: &gst::Pad, progress: Arc<Progress>, slot_ns: u64) {
+    #[derive(Default)]
+    struct State {
+        segment: Option<gst::FormattedSegment<gst::ClockTime>>,
+        counted: bool,
+        done: bool,
+    }
+    let state = Mutex::new(State::default());
+    let mask = gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST | gst::PadProbeType::EVENT_DOWNSTREAM;
+    sink.add_probe(mask, move |_, info| {
+        let mut st = state.lock().expect("probe lock");
+        let done = match info.event().map(|e| e.view()) {
+            Some(gst::EventView::Segment(s)) => {
+                st.segment = s.segment().downcast_ref::<gst::ClockTime>().cloned();
+                // A new segment (the seek that joins an item in progress) starts the item's
+                // running time again: what came before it counts for nothing.
+                if std::mem::take(&mut st.done) {
+                    progress.decoders_done.fetch_sub(1, Ordering::SeqCst);
+                }
+                false
+            }
+            Some(gst::EventView::Eos(_)) => st.counted,
+            Some(_) => false,
+            None => {
+                progress.delivered.fetch_add(1, Ordering::Relaxed);
+                if !std::mem::replace(&mut st.counted, true) {
+                    progress.decoders.fetch_add(1, Ordering::SeqCst);
+                }
+                let last = info
+                    .buffer()
+                    .map(|b| b.as_ref())
+                    .or_else(|| info.buffer_list().and_then(|l| l.get(l.len().checked_sub(1)?)));
+                let end = last.and_then(|b| {
+                    let rt = st.segment.as_ref()?.to_running_time(b.pts().or(b.dts())?)?;
+                    Some(rt.nseconds() + b.duration().map_or(0, |d| d.nseconds()))
+                });
+                end.is_some_and(|end| end >= slot_ns)
+            }
+        };
+        if done && !std::mem::replace(&mut st.done, true) {
+            progress.decoders_done.fetch_add(1, Ordering::SeqCst);
+        }
+        gst::PadProbeReturn::Ok
     });
 }
 
@@ -1126,6 +1186,71 @@ mod tests {
         m.set_pts(gst::ClockTime::from_nseconds(pts_ns));
         m.set_duration(gst::ClockTime::from_nseconds(40 * MS));
         b
+    }
+
+    /// A decoder's input: it has taken in all the slot needs once a buffer reaches the cut
+    /// (or at EOS); the seek that joins an item in progress starts the reckoning again. Then
+    /// the source is done, whatever the decoder has yet to put out (issue #21: a late decoder
+    /// with all its input is not a stalled source).
+    #[test]
+    fn a_decoder_that_took_in_the_whole_slot_means_the_source_is_done() {
+        gst::init().unwrap();
+        let sink =
+            gst::Pad::builder(gst::PadDirection::Sink).chain_function(|_, _, _| Ok(gst::FlowSuccess::Ok)).build();
+        let src = gst::Pad::builder(gst::PadDirection::Src).build();
+        src.link(&sink).unwrap();
+        sink.set_active(true).unwrap();
+        src.set_active(true).unwrap();
+        let progress = Arc::new(Progress::default());
+        add_decoder_probe(&sink, progress.clone(), 5_000 * MS);
+        let segment_at = |secs: u64| {
+            let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
+            segment.set_start(gst::ClockTime::from_seconds(secs));
+            segment.set_time(gst::ClockTime::from_seconds(secs));
+            gst::event::Segment::new(&segment)
+        };
+        assert!(src.push_event(gst::event::StreamStart::new("item")));
+        assert!(src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("video/x-h264"))));
+        assert!(src.push_event(segment_at(0)));
+        assert!(!progress.encoded_done(), "no decoder has taken anything yet");
+        // Before the join seek: the media from its start, past the slot's length.
+        for i in 0..150 {
+            assert_eq!(src.push(frame(i * 40 * MS)), Ok(gst::FlowSuccess::Ok));
+        }
+        assert!(progress.encoded_done());
+        // The seek joins the item 100 s in: its slot starts again at running time 0.
+        assert!(src.push_event(gst::event::FlushStart::new()));
+        assert!(src.push_event(gst::event::FlushStop::new(true)));
+        assert!(src.push_event(segment_at(100)));
+        assert!(!progress.encoded_done(), "what came before the seek counts for nothing");
+        for i in 0..124 {
+            assert_eq!(src.push(frame(100_000 * MS + i * 40 * MS)), Ok(gst::FlowSuccess::Ok));
+        }
+        assert!(!progress.encoded_done() && !progress.source_done(), "4.96 s of the 5 s slot");
+        assert_eq!(src.push(frame(100_000 * MS + 124 * 40 * MS)), Ok(gst::FlowSuccess::Ok));
+        assert!(progress.encoded_done() && progress.source_done(), "the frame that ends at the cut");
+        assert_eq!(progress.decoders.load(Ordering::SeqCst), 1);
+        assert_eq!(progress.delivered.load(Ordering::SeqCst), 275);
+
+        // Media shorter than its slot: its EOS.
+        let progress = Arc::new(Progress::default());
+        let (src, sink) = (
+            gst::Pad::builder(gst::PadDirection::Src).build(),
+            gst::Pad::builder(gst::PadDirection::Sink)
+                .chain_function(|_, _, _| Ok(gst::FlowSuccess::Ok))
+                .event_function(|_, _, _| true)
+                .build(),
+        );
+        src.link(&sink).unwrap();
+        sink.set_active(true).unwrap();
+        src.set_active(true).unwrap();
+        add_decoder_probe(&sink, progress.clone(), 5_000 * MS);
+        assert!(src.push_event(gst::event::StreamStart::new("item")));
+        assert!(src.push_event(segment_at(0)));
+        assert_eq!(src.push(frame(0)), Ok(gst::FlowSuccess::Ok));
+        assert!(!progress.encoded_done());
+        assert!(src.push_event(gst::event::Eos::new()));
+        assert!(progress.encoded_done());
     }
 
     /// An item whose decoder is 2 s late for the mixer from its first frame (a starved box at

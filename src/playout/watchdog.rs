@@ -61,6 +61,37 @@ pub fn retire_due(last_ns: u64, finished: bool, slot_end_ns: u64, output_ns: u64
     ((finished || over) && output_ns > last_ns + RETIRE_AFTER_NS) || now_ns > slot_end_ns + RETIRE_OVERDUE_NS
 }
 
+/// How an item taken off the air ended, for the as-run log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It played to its slot's end (within a frame).
+    Whole,
+    /// Its source delivered all of it but its last pictures (ns) never aired: its decoder
+    /// was behind on a busy box and dropped them as late. Aired; the box was late, not the
+    /// media.
+    PicturesLate(u64),
+    /// Its media ended this much (ns) before the slot's end.
+    MediaEnded(u64),
+    /// Its media stopped coming this much (ns) before the slot's end.
+    MediaStopped(u64),
+}
+
+/// How an item ended: it `played_ns` of its `slot_ns` (a `frame_ns` short is whole), a branch
+/// ended `early` (EOS before the cut); `decoder_behind` = every decoder took in all the slot
+/// needs while its pictures were late for the mixer (dropped, the decoder told so).
+pub fn ending(played_ns: u64, slot_ns: u64, frame_ns: u64, early: bool, decoder_behind: bool) -> Ending {
+    let missing = slot_ns.saturating_sub(played_ns);
+    if missing <= frame_ns {
+        Ending::Whole
+    } else if early {
+        Ending::MediaEnded(missing)
+    } else if decoder_behind {
+        Ending::PicturesLate(missing)
+    } else {
+        Ending::MediaStopped(missing)
+    }
+}
+
 /// Why an airing failed, as far as a retry is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -212,6 +243,22 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+
+    /// A silent 720p spot on a 98%-busy box: its source delivered it all, its decoder was
+    /// behind and dropped its last 5 pictures (167 ms) as late; it aired (issue #21's quiet
+    /// soak counted it as "media stopped"). Without the late pictures, the same shortfall is a
+    /// source that stopped; an early EOS is media that ended.
+    #[test]
+    fn an_item_whose_decoder_was_behind_at_its_end_aired() {
+        const S: u64 = 1_000_000_000;
+        let frame = 33_366_667;
+        let (slot, played) = (5 * S, 5 * S - 167_000_000);
+        assert_eq!(ending(played, slot, frame, false, true), Ending::PicturesLate(167_000_000));
+        assert_eq!(ending(played, slot, frame, false, false), Ending::MediaStopped(167_000_000));
+        assert_eq!(ending(played, slot, frame, true, true), Ending::MediaEnded(167_000_000));
+        assert_eq!(ending(slot - frame, slot, frame, false, false), Ending::Whole);
+        assert_eq!(ending(slot, slot, frame, true, false), Ending::Whole);
+    }
 
     #[test]
     fn stalled_only_when_the_output_moved_on_without_the_source() {
