@@ -1194,15 +1194,22 @@ mod tests {
     /// with all its input is not a stalled source).
     #[test]
     fn a_decoder_that_took_in_the_whole_slot_means_the_source_is_done() {
-        gst::init().unwrap();
-        let sink =
-            gst::Pad::builder(gst::PadDirection::Sink).chain_function(|_, _, _| Ok(gst::FlowSuccess::Ok)).build();
-        let src = gst::Pad::builder(gst::PadDirection::Src).build();
-        src.link(&sink).unwrap();
-        sink.set_active(true).unwrap();
-        src.set_active(true).unwrap();
+        // A decoder's sink pad (taking everything) with its probe, and the pad that feeds it.
+        let decoder_input = |progress: &Arc<Progress>| {
+            gst::init().unwrap();
+            let sink = gst::Pad::builder(gst::PadDirection::Sink)
+                .chain_function(|_, _, _| Ok(gst::FlowSuccess::Ok))
+                .event_function(|_, _, _| true)
+                .build();
+            let src = gst::Pad::builder(gst::PadDirection::Src).build();
+            src.link(&sink).unwrap();
+            sink.set_active(true).unwrap();
+            src.set_active(true).unwrap();
+            add_decoder_probe(&sink, progress.clone(), 5_000 * MS);
+            (src, sink)
+        };
         let progress = Arc::new(Progress::default());
-        add_decoder_probe(&sink, progress.clone(), 5_000 * MS);
+        let (src, _sink) = decoder_input(&progress);
         let segment_at = |secs: u64| {
             let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
             segment.set_start(gst::ClockTime::from_seconds(secs));
@@ -1234,17 +1241,7 @@ mod tests {
 
         // Media shorter than its slot: its EOS.
         let progress = Arc::new(Progress::default());
-        let (src, sink) = (
-            gst::Pad::builder(gst::PadDirection::Src).build(),
-            gst::Pad::builder(gst::PadDirection::Sink)
-                .chain_function(|_, _, _| Ok(gst::FlowSuccess::Ok))
-                .event_function(|_, _, _| true)
-                .build(),
-        );
-        src.link(&sink).unwrap();
-        sink.set_active(true).unwrap();
-        src.set_active(true).unwrap();
-        add_decoder_probe(&sink, progress.clone(), 5_000 * MS);
+        let (src, _sink) = decoder_input(&progress);
         assert!(src.push_event(gst::event::StreamStart::new("item")));
         assert!(src.push_event(segment_at(0)));
         assert_eq!(src.push(frame(0)), Ok(gst::FlowSuccess::Ok));
