@@ -676,16 +676,15 @@ impl<'a> Session<'a> {
             self.deps.record(entry);
         }
         let slot = p.slot_ns();
-        let (played, finished, early, delivered, source_done, decoder_behind) = match &a.bin {
+        let (played, finished, early, delivered, source_done) = match &a.bin {
             Some(b) => (
                 b.progress.played_ns.load(Ordering::SeqCst),
                 b.is_finished(),
                 b.progress.ended_early.load(Ordering::SeqCst),
                 b.progress.delivered.load(Ordering::Relaxed),
                 b.progress.source_done(),
-                b.progress.encoded_done() && b.progress.late_dropped.load(Ordering::Relaxed) > 0,
             ),
-            None => (slot, now_rt >= p.end_ns, false, 0, true, false),
+            None => (slot, now_rt >= p.end_ns, false, 0, true),
         };
         if delivered != a.delivered.0 {
             a.delivered = (delivered, position);
@@ -735,6 +734,11 @@ impl<'a> Session<'a> {
                 )
             });
             self.cp.captions().remove(serial, false);
+            // Every decoder took in all the slot needs while the item's pictures came late.
+            let decoder_behind = a
+                .bin
+                .as_ref()
+                .is_some_and(|b| b.progress.encoded_done() && b.progress.late_dropped.load(Ordering::Relaxed) > 0);
             if let Some(bin) = a.bin {
                 store_measured(self.deps, &a.airing, &bin);
                 bin.retire(&self.cp, &self.deps.reaper);
