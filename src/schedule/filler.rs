@@ -440,10 +440,15 @@ impl<'a> BreakFiller<'a> {
         // Where the time the spots leave can go nowhere else (the program's last break: none
         // carried on; no card of the break to stretch), the spots leave at least a card's
         // worth, which a card of its own or filler clips take: a leftover under 2 s would air
-        // as black between the last spot and the next program (issue #18).
-        let fills_leftover = self.cards || self.pools.get(&Pool::Filler).is_some_and(|p| !p.is_empty());
+        // as black between the last spot and the next program (issue #18). Filler clips count
+        // only when one may air at the break's end (dayparts, seasons): else the reserve would
+        // only be a longer slate.
         let stretchable = matches!(in_bumper, Some(Spot::Card(..))) || early_card.is_some();
-        let reserve = if !may_carry && fills_leftover && !stretchable { MIN_CARD_MS } else { 0 };
+        let reserve = if !may_carry && !stretchable && (self.cards || self.filler_ready(start + len - MIN_CARD_MS)) {
+            MIN_CARD_MS
+        } else {
+            0
+        };
         while spots && budget - reserve >= min_commercial_ms {
             let Some(i) = self.pick(Pool::Commercial, at, budget - reserve, ctx) else { break };
             let d = self.frames.floor_ms(self.lib.duration(i));
@@ -506,6 +511,14 @@ impl<'a> BreakFiller<'a> {
                 at + d
             }
         }
+    }
+
+    /// Whether a filler clip may air at `at`: a trial pick that moves no rotation.
+    fn filler_ready(&mut self, at: i64) -> bool {
+        let cursors = self.cursors.clone();
+        let ready = self.pick(Pool::Filler, at, i64::MAX, &BreakCtx::default()).is_some();
+        self.cursors = cursors;
+        ready
     }
 
     /// Cover up to `len` ms from `at` with filler clips (the last cut to fit); returns the ms
@@ -730,6 +743,10 @@ mod tests {
     /// A show and `spots` spots of 15.015 s (NTSC lengths on a 25 fps channel: none fits a
     /// break exactly), with library bumpers or not.
     fn spots_library(runtime: i64, bumpers: bool) -> LibraryIndex {
+        LibraryIndex::new(spots_items(runtime, bumpers))
+    }
+
+    fn spots_items(runtime: i64, bumpers: bool) -> Vec<MediaItem> {
         let mut items = vec![item(1, ContentKind::Episode, "Show", runtime)];
         for c in 0..40 {
             let mut it = item(10 + c, ContentKind::Commercial, &format!("Spot {c}"), 15_015);
@@ -744,7 +761,7 @@ mod tests {
                 items.push(it);
             }
         }
-        LibraryIndex::new(items)
+        items
     }
 
     fn ms_of(out: &[Airing], kind: AiringKind) -> Vec<i64> {
@@ -788,6 +805,21 @@ mod tests {
             plain.settings.generated_bumpers = false;
             let out = half_hour(&spots_library(runtime, false), &plain, start);
             assert!(ms_of(&out, AiringKind::Card).is_empty() && !ms_of(&out, AiringKind::Slate).is_empty());
+            // Nor with filler clips none of which may air now (overnight only, at 20:00): the
+            // spots fill as far as they can, as with no filler clips at all; the last break is
+            // not given a longer slate for clips that cannot come.
+            let with_filler = |daypart: &str| {
+                let mut items = spots_items(runtime, false);
+                let mut clip = item(200, ContentKind::Slate, "Aquarium", 60_000);
+                clip.meta.daypart = vec![daypart.into()];
+                items.push(clip);
+                half_hour(&LibraryIndex::new(items), &plain, start)
+            };
+            assert_eq!(ms_of(&with_filler("overnight"), AiringKind::Slate), ms_of(&out, AiringKind::Slate));
+            // With a clip that may air, the last break's leftover is that clip, never slate.
+            let out = with_filler("primetime");
+            let last_act = out.iter().rposition(|a| a.kind == AiringKind::Program).unwrap();
+            assert!(!out[last_act..].iter().any(|a| a.kind == AiringKind::Slate), "runtime {runtime}: {out:#?}");
         }
         assert!(
             stretched > 5 && own > 5 && last_cards > 5,
