@@ -58,9 +58,18 @@ bench_playout_test() {
     grep '^BENCH' || echo "BENCH $1 failed"
 }
 
+# The malloc settings `retrovue serve` gives itself (src/director/allocator.rs SETTINGS; a unit
+# test there keeps the two the same). The in-process players of the CPU rows run with them, so
+# a channel costs here what it costs in the daemon: with frame-sized blocks mapped afresh, the
+# page faults of new buffers are part of the bill.
+BENCH_DAEMON_MALLOC=(MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=262144 MALLOC_TRIM_THRESHOLD_=4194304)
+
 # Retrovue's side of "CPU per minute of SD output": one channel playing the clips for $1 s.
 bench_retrovue_cpu_per_min() {
-  RETROVUE_BENCH_SECS="$1" bench_playout_test bench_cpu_per_minute_one_sd_channel
+  (
+    export "${BENCH_DAEMON_MALLOC[@]}"
+    RETROVUE_BENCH_SECS="$1" bench_playout_test bench_cpu_per_minute_one_sd_channel
+  )
 }
 
 # ffmpeg doing the SD transcode Retrovue's channels do (what ErsatzTV/Tunarr run per item): scale
@@ -142,7 +151,10 @@ bench_codec_floor_cpu_per_min() {
 
 # Channels sustained in real time: tries the counts in $1 (e.g. 2,4,6,8), $2 s each.
 bench_channels_sustained() {
-  RETROVUE_BENCH_CHANNELS="$1" RETROVUE_BENCH_WINDOW_SECS="$2" bench_playout_test bench_channels_sustained_in_real_time
+  (
+    export "${BENCH_DAEMON_MALLOC[@]}"
+    RETROVUE_BENCH_CHANNELS="$1" RETROVUE_BENCH_WINDOW_SECS="$2" bench_playout_test bench_channels_sustained_in_real_time
+  )
 }
 
 # CPU seconds (user + system) process $1 has used so far.

@@ -96,4 +96,15 @@ mod tests {
         let all: Vec<_> = SETTINGS.iter().map(|(n, v)| (*n, *v)).collect();
         assert!(names(&all).is_empty());
     }
+
+    /// The CPU benchmarks' in-process players run with the daemon's settings
+    /// (`scripts/bench-lib.sh`), so their figures are the daemon's.
+    #[test]
+    fn the_benchmarks_run_with_the_daemons_settings() {
+        let lib = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench-lib.sh")).unwrap();
+        let line =
+            lib.lines().find(|l| l.starts_with("BENCH_DAEMON_MALLOC=(")).expect("BENCH_DAEMON_MALLOC in bench-lib.sh");
+        let set: Vec<String> = SETTINGS.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(line, format!("BENCH_DAEMON_MALLOC=({})", set.join(" ")));
+    }
 }

@@ -702,14 +702,32 @@ fn pad_language(pad: &gst::Pad) -> Option<Language> {
     })
 }
 
-/// Count what the decoders `uridecodebin` plugs into `bin` take in, and note when each took
-/// in all the slot asks of it (`slot_ns`: encoded data to the cut, or the media's end).
+/// Set up each decoder `uridecodebin` plugs into `bin`: count what it takes in, and note when
+/// it took in all the slot asks of it (`slot_ns`: encoded data to the cut, or the media's end);
+/// libav's decoders decode into memory of their own ([`without_direct_rendering`]).
 fn count_decoder_input(bin: &gst::Bin, progress: Arc<Progress>, slot_ns: u64) {
     bin.connect_deep_element_added(move |_, _, element| {
         let is_decoder = element.factory().is_some_and(|f| f.klass().contains("Decoder"));
         let Some(sink) = element.static_pad("sink").filter(|_| is_decoder) else { return };
+        without_direct_rendering(element);
         add_decoder_probe(&sink, progress.clone(), slot_ns);
     });
+}
+
+/// Turn off a libav video decoder's `direct-rendering` (gst-libav `gstavviddec.c`; other
+/// decoders have no such property and are left alone). With it on, libav decodes into the
+/// decoder's output buffers and keeps each reference picture's buffer, so `GstVideoDecoder`
+/// must copy nearly every frame to stamp it (`gst_buffer_make_writable` in
+/// `gst_video_decoder_finish_frame`), each copy a full source frame (3 MB for 1080p) of fresh
+/// memory (the daemon's malloc settings map every frame-sized block afresh,
+/// `director::allocator`): page faults on every frame. Off, avviddec copies each frame once
+/// out of libav's pictures into buffers of its pool, reused. Measured (issue #17) on the SD
+/// channel of the CPU benchmark with the daemon's malloc settings, 30 s, twice each: 354,000
+/// -> 136,000 page faults, 14.5-15.2 -> 13.7-13.9 CPU-s per minute (debug build).
+fn without_direct_rendering(decoder: &gst::Element) {
+    if decoder.find_property("direct-rendering").is_some_and(|p| p.value_type() == bool::static_type()) {
+        decoder.set_property("direct-rendering", false);
+    }
 }
 
 /// The probe of [`count_decoder_input`] on one decoder's sink pad. A decoder counts from its
@@ -1186,6 +1204,22 @@ mod tests {
         m.set_pts(gst::ClockTime::from_nseconds(pts_ns));
         m.set_duration(gst::ClockTime::from_nseconds(40 * MS));
         b
+    }
+
+    /// libav's video decoders run without direct rendering (no copy of every reference frame
+    /// in `finish_frame`); decoders without the property (hardware ones, audio) are left as
+    /// they are.
+    #[test]
+    fn libav_video_decoders_decode_into_their_own_memory() {
+        gst::init().unwrap();
+        let factory = |name| crate::elements::Factory::listed(name).unwrap().make().unwrap();
+        let video = factory("avdec_h264");
+        assert!(video.property::<bool>("direct-rendering"), "GStreamer's default");
+        without_direct_rendering(&video);
+        assert!(!video.property::<bool>("direct-rendering"));
+        let audio = factory("avdec_aac");
+        assert!(audio.find_property("direct-rendering").is_none());
+        without_direct_rendering(&audio);
     }
 
     /// A decoder's input: it has taken in all the slot needs once a buffer reaches the cut
