@@ -140,7 +140,7 @@ failed="the benchmark failed; scripts/bench-playout.sh shows its output"
 [ -n "$rv_cpu" ] || rv_video="? ($failed)"
 [ -n "$ff_cpu" ] || ff_cpu_note="; $failed"
 row "SD channel: Retrovue CPU per output minute" "$rv_cpu" "CPU-s/min" "-" "-" "" "#4" \
-  "640x480 29.97 x264 veryfast 2 Mb/s, 3 mixed clips, in-process player; ${rv_video:-?} s of video in ${SD_SECS} s"
+  "640x480 29.97 x264 veryfast 2 Mb/s, 3 mixed clips, in-process player with the daemon's malloc settings; ${rv_video:-?} s of video in ${SD_SECS} s"
 row "SD channel: ffmpeg CPU per output minute" "$ff_cpu" "CPU-s/min" "-" "-" "" "#4" \
   "same clips, same transcode (HD items BT.709 to BT.601 as Retrovue does), ffmpeg -re to /dev/null, same run${ff_cpu_note:-}"
 ratio=""
@@ -227,8 +227,10 @@ export RUST_LOG=warn
   "${rv[@]}" source add --folder "$lib/shows" --kind shows --name bench
   "${rv[@]}" source add --folder "$lib/spots" --kind commercials --name spots
   "${rv[@]}" scan --no-loudness
-  # 2-5: RSS, warm tunes, fan-out; 11, 12, ...: one cold tune each, on a channel that never ran.
-  for n in 2 3 4 5 $(seq 11 $((10 + TUNES))); do
+  # 2-5: RSS, warm tunes, fan-out (2-6: the load of the loaded cold tunes); 11, 12, ...: one
+  # cold tune each, on a channel that never ran (the first TUNES on an idle daemon, the next
+  # TUNES while five channels play).
+  for n in 2 3 4 5 6 $(seq 11 $((10 + 2 * TUNES))); do
     "${rv[@]}" channel add "$n" --name "Bench $n" --default-fill "Bench Show" --break-style us \
       --mode on_demand --format sd640x480 --video-kbps 2000
   done
@@ -275,6 +277,29 @@ done
 kill "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
 
+# A loaded box is loaded by its own channels: five play (a viewer each) while each cold tune
+# starts a sixth, the most the encoder budget admits on 2 x86 cores (src/playout/budget.rs).
+say "== tune latency: $TUNES cold tunes while 5 channels play"
+hold=()
+for n in 2 3 4 5 6; do
+  curl -s --noproxy '*' -o /dev/null "http://$addr/stream/$n.ts" &
+  hold+=("$!")
+  pids+=("$!")
+done
+sleep 5
+cpu0="$(bench_cpu_s "$daemon")" t0="$(date +%s.%N)"
+: >"$work/cold-loaded.txt"
+for n in $(seq $((11 + TUNES)) $((10 + 2 * TUNES))); do
+  line="$("$viewers" tune "http://$addr/stream/$n.ts" 2>>"$work/viewers.err" || true)"
+  say "cold, loaded $line"
+  echo "$line" >>"$work/cold-loaded.txt"
+  sleep 2
+done
+busy="$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$daemon")" -v s="$t0" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", (b - a) / (e - s) }')"
+kill "${hold[@]}" 2>/dev/null || true
+wait "${hold[@]}" 2>/dev/null || true
+sleep 2
+
 tune_med() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" "$1" | median; }
 peers="peers document 4 s (ErsatzTV), 8 s (Tunarr), 15-20 s (dizqueTV)"
 ncold="$(grep -c first_byte "$work/cold.txt" || true)"
@@ -285,6 +310,9 @@ row "tune, cold channel: first keyframe" "$(tune_med "$work/cold.txt" first_keyf
   "median of $ncold; time to the first video keyframe packet; $peers"
 row "tune, cold channel: programme's first picture" "$(tune_med "$work/cold.txt" first_keyframe_ms)" "ms" "< 500 ms" lt 500 "#18" \
   "median of $ncold; a cold channel sends nothing before its programme (pipeline::Gate), so its first keyframe is the programme's first picture (tests/playout.rs decodes it); the item is joined in progress"
+nloaded="$(grep -c first_byte "$work/cold-loaded.txt" || true)"
+row "tune, cold channel while 5 play: programme's first picture" "$(tune_med "$work/cold-loaded.txt" first_keyframe_ms)" "ms" "< 500 ms" lt 500 "#18" \
+  "median of $nloaded (worst $(sed -n 's/.* first_keyframe_ms=\([0-9.]*\).*/\1/p' "$work/cold-loaded.txt" | sort -n | tail -1) ms); five other channels playing, each with a viewer: the daemon used $busy cores of 2 meanwhile"
 row "tune, warm channel: first byte" "$(tune_med "$work/warm.txt" first_byte_ms)" "ms" "< 50 ms" lt 50 "#4" \
   "median of $nwarm tunes while another viewer keeps the channel running; $peers"
 row "tune, warm channel: first keyframe" "$(tune_med "$work/warm.txt" first_keyframe_ms)" "ms" "< 50 ms" lt 50 "#4" \
