@@ -246,7 +246,7 @@ impl ItemBin {
         bin.add(&decode).map_err(|source| PipelineError::Setup { what: "add uridecodebin", source })?;
         let progress: Arc<Progress> = Arc::default();
         let slot_ns = placement.end_ns.saturating_sub(placement.air_ns);
-        count_decoder_input(&bin, progress.clone(), slot_ns);
+        set_up_decoders(&bin, progress.clone(), slot_ns);
 
         let (video, scaled) = build_video_branch(&bin, pipeline.video_caps())?;
         // Captions inside the source video, as decoded, before videorate repeats or drops
@@ -705,7 +705,7 @@ fn pad_language(pad: &gst::Pad) -> Option<Language> {
 /// Set up each decoder `uridecodebin` plugs into `bin`: count what it takes in, and note when
 /// it took in all the slot asks of it (`slot_ns`: encoded data to the cut, or the media's end);
 /// libav's decoders decode into memory of their own ([`without_direct_rendering`]).
-fn count_decoder_input(bin: &gst::Bin, progress: Arc<Progress>, slot_ns: u64) {
+fn set_up_decoders(bin: &gst::Bin, progress: Arc<Progress>, slot_ns: u64) {
     bin.connect_deep_element_added(move |_, _, element| {
         let is_decoder = element.factory().is_some_and(|f| f.klass().contains("Decoder"));
         let Some(sink) = element.static_pad("sink").filter(|_| is_decoder) else { return };
@@ -732,9 +732,7 @@ const ONE_THREAD_FOR_SMALL_PICTURES: bool = cfg!(target_arch = "x86_64");
 /// real time. In the daemon, one SD channel of the memory benchmark's items: 87 MB added
 /// instead of 105-111 MB (ffmpeg: 96-99 MB).
 fn one_thread_for_small_pictures(decoder: &gst::Element, sink: &gst::Pad) {
-    if !ONE_THREAD_FOR_SMALL_PICTURES
-        || decoder.find_property("max-threads").is_none_or(|p| p.value_type() != i32::static_type())
-    {
+    if !ONE_THREAD_FOR_SMALL_PICTURES || !decoder.has_property_with_type("max-threads", i32::static_type()) {
         return;
     }
     let decoder = decoder.downgrade();
@@ -764,12 +762,12 @@ fn one_thread_for_small_pictures(decoder: &gst::Element, sink: &gst::Pad) {
 /// channel of the CPU benchmark with the daemon's malloc settings, 30 s, twice each: 354,000
 /// -> 136,000 page faults, 14.5-15.2 -> 13.7-13.9 CPU-s per minute (debug build).
 fn without_direct_rendering(decoder: &gst::Element) {
-    if decoder.find_property("direct-rendering").is_some_and(|p| p.value_type() == bool::static_type()) {
+    if decoder.has_property_with_type("direct-rendering", bool::static_type()) {
         decoder.set_property("direct-rendering", false);
     }
 }
 
-/// The probe of [`count_decoder_input`] on one decoder's sink pad. A decoder counts from its
+/// The probe of [`set_up_decoders`] on one decoder's sink pad. A decoder counts from its
 /// first buffer (one that decodebin tried and removed takes none).
 fn add_decoder_probe(sink: &gst::Pad, progress: Arc<Progress>, slot_ns: u64) {
     #[derive(Default)]
