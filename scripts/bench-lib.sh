@@ -51,25 +51,23 @@ bench_build_tests() {
   cargo test -q $BENCH_PROFILE --no-run --test playout 2>/dev/null
 }
 
-# Run one ignored benchmark test of tests/playout.rs; prints its BENCH lines (or a failure).
+# The malloc settings `retrovue serve` gives itself (src/director/allocator.rs SETTINGS; a unit
+# test there keeps the two the same). The in-process players of the benchmark tests run with
+# them, so a channel costs here what it costs in the daemon: with frame-sized blocks mapped
+# afresh, the page faults of new buffers are part of the bill.
+BENCH_DAEMON_MALLOC=(MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=262144 MALLOC_TRIM_THRESHOLD_=4194304)
+
+# Run one ignored benchmark test of tests/playout.rs with the daemon's malloc settings; prints
+# its BENCH lines (or a failure).
 bench_playout_test() {
   # shellcheck disable=SC2086 # BENCH_PROFILE is empty or one flag
-  cargo test -q $BENCH_PROFILE --test playout "$1" -- --ignored --nocapture --test-threads=1 2>/dev/null |
+  env "${BENCH_DAEMON_MALLOC[@]}" cargo test -q $BENCH_PROFILE --test playout "$1" -- --ignored --nocapture --test-threads=1 2>/dev/null |
     grep '^BENCH' || echo "BENCH $1 failed"
 }
 
-# The malloc settings `retrovue serve` gives itself (src/director/allocator.rs SETTINGS; a unit
-# test there keeps the two the same). The in-process players of the CPU rows run with them, so
-# a channel costs here what it costs in the daemon: with frame-sized blocks mapped afresh, the
-# page faults of new buffers are part of the bill.
-BENCH_DAEMON_MALLOC=(MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=262144 MALLOC_TRIM_THRESHOLD_=4194304)
-
 # Retrovue's side of "CPU per minute of SD output": one channel playing the clips for $1 s.
 bench_retrovue_cpu_per_min() {
-  (
-    export "${BENCH_DAEMON_MALLOC[@]}"
-    RETROVUE_BENCH_SECS="$1" bench_playout_test bench_cpu_per_minute_one_sd_channel
-  )
+  RETROVUE_BENCH_SECS="$1" bench_playout_test bench_cpu_per_minute_one_sd_channel
 }
 
 # ffmpeg doing the SD transcode Retrovue's channels do (what ErsatzTV/Tunarr run per item): scale
@@ -151,10 +149,7 @@ bench_codec_floor_cpu_per_min() {
 
 # Channels sustained in real time: tries the counts in $1 (e.g. 2,4,6,8), $2 s each.
 bench_channels_sustained() {
-  (
-    export "${BENCH_DAEMON_MALLOC[@]}"
-    RETROVUE_BENCH_CHANNELS="$1" RETROVUE_BENCH_WINDOW_SECS="$2" bench_playout_test bench_channels_sustained_in_real_time
-  )
+  RETROVUE_BENCH_CHANNELS="$1" RETROVUE_BENCH_WINDOW_SECS="$2" bench_playout_test bench_channels_sustained_in_real_time
 }
 
 # CPU seconds (user + system) process $1 has used so far.

@@ -251,18 +251,41 @@ viewers="$rel/examples/bench_viewers"
 sleep 5
 idle_rss="$(bench_rss_mb "$daemon")"
 say "BENCH daemon_idle_rss_mb=$idle_rss"
-row "daemon RSS, idle" "$idle_rss" "MB" "< 40 MB" lt 40 "#4" "release build, $((4 + TUNES)) on-demand channels defined, none running, 5 s after start"
+row "daemon RSS, idle" "$idle_rss" "MB" "< 40 MB" lt 40 "#4" "release build, $((5 + 2 * TUNES)) on-demand channels defined, none running, 5 s after start"
+
+# Tune each channel of ${@:3} once, cold (2 s apart: the idle grace of 1 s stops it before the
+# next), the viewer's line appended to file $1 and said with label $2.
+cold_tunes() {
+  local file="$1" label="$2" n line
+  shift 2
+  : >"$file"
+  for n in "$@"; do
+    line="$("$viewers" tune "http://$addr/stream/$n.ts" 2>>"$work/viewers.err" || true)"
+    say "$label $line"
+    echo "$line" >>"$file"
+    sleep 2
+  done
+}
+
+# Keep channels "$@" running, one viewer each (their pids in `hold`); release_channels ends them.
+hold_channels() {
+  local n
+  hold=()
+  for n in "$@"; do
+    curl -s --noproxy '*' -o /dev/null "http://$addr/stream/$n.ts" &
+    hold+=("$!")
+    pids+=("$!")
+  done
+}
+release_channels() {
+  kill "${hold[@]}" 2>/dev/null || true
+  wait "${hold[@]}" 2>/dev/null || true
+}
 
 say "== tune latency: $TUNES cold tunes (channels never run), $TUNES warm (channel running)"
 # A cold tune uses a channel that never ran in this daemon: a stopped channel's feed still holds
 # its last GOP, which a re-tune gets at once (stale bytes, see the notes).
-: >"$work/cold.txt"
-for n in $(seq 11 $((10 + TUNES))); do
-  line="$("$viewers" tune "http://$addr/stream/$n.ts" 2>>"$work/viewers.err" || true)"
-  say "cold $line"
-  echo "$line" >>"$work/cold.txt"
-  sleep 2 # idle grace 1 s: the channel stops before the next tune
-done
+cold_tunes "$work/cold.txt" cold $(seq 11 $((10 + TUNES)))
 curl -s --noproxy '*' -o /dev/null "$url" &
 holder=$!
 pids+=("$holder")
@@ -280,27 +303,17 @@ wait "$holder" 2>/dev/null || true
 # A loaded box is loaded by its own channels: five play (a viewer each) while each cold tune
 # starts a sixth, the most the encoder budget admits on 2 x86 cores (src/playout/budget.rs).
 say "== tune latency: $TUNES cold tunes while 5 channels play"
-hold=()
-for n in 2 3 4 5 6; do
-  curl -s --noproxy '*' -o /dev/null "http://$addr/stream/$n.ts" &
-  hold+=("$!")
-  pids+=("$!")
-done
+hold_channels 2 3 4 5 6
 sleep 5
 cpu0="$(bench_cpu_s "$daemon")" t0="$(date +%s.%N)"
-: >"$work/cold-loaded.txt"
-for n in $(seq $((11 + TUNES)) $((10 + 2 * TUNES))); do
-  line="$("$viewers" tune "http://$addr/stream/$n.ts" 2>>"$work/viewers.err" || true)"
-  say "cold, loaded $line"
-  echo "$line" >>"$work/cold-loaded.txt"
-  sleep 2
-done
+cold_tunes "$work/cold-loaded.txt" "cold, loaded" $(seq $((11 + TUNES)) $((10 + 2 * TUNES)))
 busy="$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$daemon")" -v s="$t0" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", (b - a) / (e - s) }')"
-kill "${hold[@]}" 2>/dev/null || true
-wait "${hold[@]}" 2>/dev/null || true
+release_channels
 sleep 2
 
-tune_med() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" "$1" | median; }
+# The values of key $2 in the viewers' lines of file $1, one a line.
+tune_values() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" "$1"; }
+tune_med() { tune_values "$@" | median; }
 peers="peers document 4 s (ErsatzTV), 8 s (Tunarr), 15-20 s (dizqueTV)"
 ncold="$(grep -c first_byte "$work/cold.txt" || true)"
 nwarm="$(grep -c first_byte "$work/warm.txt" || true)"
@@ -312,24 +325,18 @@ row "tune, cold channel: programme's first picture" "$(tune_med "$work/cold.txt"
   "median of $ncold; a cold channel sends nothing before its programme (pipeline::Gate), so its first keyframe is the programme's first picture (tests/playout.rs decodes it); the item is joined in progress"
 nloaded="$(grep -c first_byte "$work/cold-loaded.txt" || true)"
 row "tune, cold channel while 5 play: programme's first picture" "$(tune_med "$work/cold-loaded.txt" first_keyframe_ms)" "ms" "< 500 ms" lt 500 "#18" \
-  "median of $nloaded (worst $(sed -n 's/.* first_keyframe_ms=\([0-9.]*\).*/\1/p' "$work/cold-loaded.txt" | sort -n | tail -1) ms); five other channels playing, each with a viewer: the daemon used $busy cores of 2 meanwhile"
+  "median of $nloaded (worst $(tune_values "$work/cold-loaded.txt" first_keyframe_ms | sort -g | tail -1) ms); five other channels playing, each with a viewer: the daemon used $busy cores of 2 meanwhile"
 row "tune, warm channel: first byte" "$(tune_med "$work/warm.txt" first_byte_ms)" "ms" "< 50 ms" lt 50 "#4" \
   "median of $nwarm tunes while another viewer keeps the channel running; $peers"
 row "tune, warm channel: first keyframe" "$(tune_med "$work/warm.txt" first_keyframe_ms)" "ms" "< 50 ms" lt 50 "#4" \
   "median of $nwarm; the GOP cache starts at a keyframe; $peers"
 
 say "== daemon RSS with 4 channels running (${HOLD_SECS} s)"
-hold=()
-for n in 2 3 4 5; do
-  curl -s --noproxy '*' -o /dev/null "http://$addr/stream/$n.ts" &
-  hold+=("$!")
-  pids+=("$!")
-done
+hold_channels 2 3 4 5
 sleep "$HOLD_SECS"
 rss4="$(bench_rss_mb "$daemon")"
 say "BENCH daemon_rss_4_channels_mb=$rss4"
-kill "${hold[@]}" 2>/dev/null || true
-wait "${hold[@]}" 2>/dev/null || true
+release_channels
 row "daemon RSS, 4 channels running" "$rss4" "MB" "-" "-" "" "#4" \
   "one viewer each, after ${HOLD_SECS} s; #4 asks for the figure without a goal"
 
