@@ -530,7 +530,7 @@ impl<'a> Session<'a> {
         let now = self.deps.clock.now();
         let horizon = self.horizon();
         let due: Vec<Airing> = horizon
-            .between(now, now + chrono::Duration::milliseconds(self.lead.lead_ms()))
+            .between(now, now + self.prepare_lead())
             .filter(|a| !self.handled.contains(&key(a)))
             .cloned()
             .collect();
@@ -551,6 +551,17 @@ impl<'a> Session<'a> {
         for serial in serials {
             self.check(serial, now_rt);
         }
+    }
+
+    /// How far ahead of its start an airing is built: [`PrepareLead`]'s, and while a cold
+    /// channel holds its output, at least [`RELEASE_WAIT`]: the output waits for an airing that
+    /// starts that soon anyway, so it is built at once and has all the time there is to open.
+    /// (Built only the usual 1.5 s ahead, a first item not yet at its mixers 0.6 s after its
+    /// start let the gate's fallback send the output from 3 s of running time: CI saw the
+    /// programme's first 598 ms lost.)
+    fn prepare_lead(&self) -> chrono::Duration {
+        let lead = chrono::Duration::milliseconds(self.lead.lead_ms());
+        if self.release_pending { lead.max(RELEASE_WAIT) } else { lead }
     }
 
     /// How far ahead an airing already on is joined.

@@ -116,6 +116,10 @@ pub fn spawn_config(
     log: Arc<Log>,
     hls: Option<HlsWriter>,
 ) -> ChannelPlayer {
+    // RETROVUE_TEST_LOG=debug (say) shows the player's log in a test's output.
+    if let Ok(filter) = std::env::var("RETROVUE_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let output = Output { feed: hub.feed(config.channel), hls };
     ChannelPlayer::spawn(config, horizons::fixed(Horizon::of(airings)), log, Arc::new(SystemClock), output).unwrap()
 }
