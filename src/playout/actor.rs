@@ -556,9 +556,9 @@ impl<'a> Session<'a> {
     /// How far ahead of its start an airing is built: [`PrepareLead`]'s, and while a cold
     /// channel holds its output, at least [`RELEASE_WAIT`]: the output waits for an airing that
     /// starts that soon anyway, so it is built at once and has all the time there is to open.
-    /// (Built only the usual 1.5 s ahead, a first item not yet at its mixers 0.6 s after its
-    /// start let the gate's fallback send the output from 3 s of running time: CI saw the
-    /// programme's first 598 ms lost.)
+    /// (Built only the usual 1.5 s ahead, a first item whose picture and sound were not both
+    /// at their mixers until 0.6 s after its start lost those 0.6 s: a CI run's output began
+    /// 598 ms into the programme.)
     fn prepare_lead(&self) -> chrono::Duration {
         let lead = chrono::Duration::milliseconds(self.lead.lead_ms());
         if self.release_pending { lead.max(RELEASE_WAIT) } else { lead }
