@@ -363,24 +363,11 @@ async fn the_mux_takes_nothing_before_every_input_has_caps_when_one_path_starts_
     for late_audio in [true, false] {
         let hub = StreamHub::new();
         let config = PlayerConfig {
-            channel: ChannelId(1),
-            profile: profile(),
-            encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
-            fallback: Default::default(),
-            target_lufs: -24.0,
             overlay: (!late_audio).then(|| late_start(2)),
             audio_overlay: late_audio.then(|| late_start(2)),
-            presentation: Default::default(),
-            captions: true,
-            loudness: None,
-            subtitles: None,
-            audio_tracks: Default::default(),
+            ..player::x264_config(profile())
         };
-        let output = Output { feed: hub.feed(ChannelId(1)), hls: None };
-        let log = Arc::new(Log::default());
-        let player =
-            ChannelPlayer::spawn(config, horizons::fixed(Horizon::default()), log, Arc::new(SystemClock), output)
-                .unwrap();
+        let player = player::spawn_config(config, Vec::new(), &hub, Arc::new(Log::default()), None);
         let ts = dir.path().join(format!("late-{late_audio}.ts"));
         assert!(player.wait_running(Duration::from_secs(20)).await, "late audio {late_audio}: not running");
         // The held path's 2 s, then the output: what it carries is checked, not when it came.
