@@ -253,17 +253,17 @@ idle_rss="$(bench_rss_mb "$daemon")"
 say "BENCH daemon_idle_rss_mb=$idle_rss"
 row "daemon RSS, idle" "$idle_rss" "MB" "< 40 MB" lt 40 "#4" "release build, $((5 + 2 * TUNES)) on-demand channels defined, none running, 5 s after start"
 
-# Tune each channel of ${@:3} once, cold (2 s apart: the idle grace of 1 s stops it before the
-# next), the viewer's line appended to file $1 and said with label $2.
-cold_tunes() {
-  local file="$1" label="$2" n line
-  shift 2
+# Tune the channels ${@:4} in turn, $3 s apart, each viewer's line appended to file $1 and
+# said with label $2.
+tunes() {
+  local file="$1" label="$2" gap="$3" n line
+  shift 3
   : >"$file"
   for n in "$@"; do
     line="$("$viewers" tune "http://$addr/stream/$n.ts" 2>>"$work/viewers.err" || true)"
     say "$label $line"
     echo "$line" >>"$file"
-    sleep 2
+    sleep "$gap"
   done
 }
 
@@ -284,21 +284,15 @@ release_channels() {
 
 say "== tune latency: $TUNES cold tunes (channels never run), $TUNES warm (channel running)"
 # A cold tune uses a channel that never ran in this daemon: a stopped channel's feed still holds
-# its last GOP, which a re-tune gets at once (stale bytes, see the notes).
-cold_tunes "$work/cold.txt" cold $(seq 11 $((10 + TUNES)))
-curl -s --noproxy '*' -o /dev/null "$url" &
-holder=$!
-pids+=("$holder")
+# its last GOP, which a re-tune gets at once (stale bytes, see the notes). 2 s apart: the idle
+# grace of 1 s stops each before the next.
+tunes "$work/cold.txt" cold 2 $(seq 11 $((10 + TUNES)))
+# Warm: channel 2 kept running by another viewer, tuned $TUNES times.
+hold_channels 2
 sleep 3
-: >"$work/warm.txt"
-for _ in $(seq 1 "$TUNES"); do
-  line="$("$viewers" tune "$url" 2>>"$work/viewers.err" || true)"
-  say "warm $line"
-  echo "$line" >>"$work/warm.txt"
-  sleep 0.5
-done
-kill "$holder" 2>/dev/null || true
-wait "$holder" 2>/dev/null || true
+# shellcheck disable=SC2046 # "2", TUNES times, one word each
+tunes "$work/warm.txt" warm 0.5 $(seq 1 "$TUNES" | sed "s/.*/2/")
+release_channels
 
 # A loaded box is loaded by its own channels: five play (a viewer each) while each cold tune
 # starts a sixth, the most the encoder budget admits on 2 x86 cores (src/playout/budget.rs).
@@ -306,7 +300,7 @@ say "== tune latency: $TUNES cold tunes while 5 channels play"
 hold_channels 2 3 4 5 6
 sleep 5
 cpu0="$(bench_cpu_s "$daemon")" t0="$(date +%s.%N)"
-cold_tunes "$work/cold-loaded.txt" "cold, loaded" $(seq $((11 + TUNES)) $((10 + 2 * TUNES)))
+tunes "$work/cold-loaded.txt" "cold, loaded" 2 $(seq $((11 + TUNES)) $((10 + 2 * TUNES)))
 busy="$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$daemon")" -v s="$t0" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", (b - a) / (e - s) }')"
 release_channels
 sleep 2
