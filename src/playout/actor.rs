@@ -246,6 +246,10 @@ struct Active {
     note: Option<String>,
     /// When its bin was built (for [`PrepareLead`]).
     built: Instant,
+    /// Joined by a cold channel with less than [`watchdog::MIN_JOIN_LEFT_NS`] left: it opens
+    /// the output if it is on in time, and is dropped without a word if it is not (the next
+    /// airing, built at once, opens it then).
+    short_join: bool,
 }
 
 enum Origin {
@@ -571,17 +575,23 @@ impl<'a> Session<'a> {
 
     /// A cold start: viewers get the output from the first item's first frame on, once it is
     /// placed; at once when nothing is about to start (the background is what the schedule
-    /// has then).
+    /// has then). An airing joined in its last seconds ([`Active::short_join`]) may open it
+    /// first; the deadline is the next airing's, which is there to open it if that one cannot.
     fn release(&mut self, horizon: &Horizon, now: DateTime<Utc>) {
-        if let Some(first) = self.items.values().min_by_key(|a| a.placement.air_ns) {
-            match first.bin {
-                Some(_) => self.cp.release_with_item(first.placement.air_ns + ITEM_WAIT_NS),
-                None => self.cp.release_at(first.placement.air_ns),
-            }
-        } else if !horizon.between(now, now + RELEASE_WAIT).any(|a| !self.handled.contains(&key(a))) {
-            self.cp.release_now();
-        } else {
-            return; // placed by a later tick
+        let nothing_due = || !horizon.between(now, now + RELEASE_WAIT).any(|a| !self.handled.contains(&key(a)));
+        let first =
+            |short: bool| self.items.values().filter(|a| a.short_join == short).min_by_key(|a| a.placement.air_ns);
+        // Where the output starts if no item's picture opens it first: an item's air time plus
+        // what it may take to open, a slate's start, or a short join's end.
+        let deadline = match (first(false), first(true)) {
+            (Some(next), _) => Some(next.placement.air_ns + if next.bin.is_some() { ITEM_WAIT_NS } else { 0 }),
+            (None, Some(short)) if nothing_due() => Some(short.placement.end_ns),
+            (None, None) if nothing_due() => None,
+            _ => return, // placed by a later tick
+        };
+        match deadline {
+            Some(ns) => self.cp.release_with_item(ns),
+            None => self.cp.release_now(),
         }
         self.release_pending = false;
     }
@@ -595,17 +605,18 @@ impl<'a> Session<'a> {
         else {
             return;
         };
-        // Cold, the output waits for the first airing that airs, so one with too little left
-        // is skipped at no cost; warm (a rebuild), the rest of an item beats the background.
-        if p.joined && !self.cp.released() && p.slot_ns() < watchdog::MIN_JOIN_LEFT_NS {
+        // Cold, an airing with too little left may not open before its end: it is tried, and
+        // the next one, built at once, opens the output if it cannot. Warm (a rebuild), the
+        // rest of an item beats the background.
+        let short_join = p.joined && !self.cp.released() && p.slot_ns() < watchdog::MIN_JOIN_LEFT_NS;
+        if short_join {
             let left_ms = p.slot_ns() / 1_000_000;
-            tracing::debug!(channel = %self.deps.config.channel, title = %airing.title, left_ms, "too little left to join: the next airing goes first");
-            return;
+            tracing::debug!(channel = %self.deps.config.channel, title = %airing.title, left_ms, "little left to join: the next airing opens the output if this one cannot");
         }
-        self.prepare(airing, p, note);
+        self.prepare(airing, p, note, short_join);
     }
 
-    fn prepare(&mut self, airing: Airing, placement: Placement, note: Option<String>) {
+    fn prepare(&mut self, airing: Airing, placement: Placement, note: Option<String>, short_join: bool) {
         *self.serial += 1;
         let serial = *self.serial;
         let position = self.cp.mixed_position();
@@ -617,6 +628,7 @@ impl<'a> Session<'a> {
             delivered: (0, position),
             note: note.clone(),
             built: Instant::now(),
+            short_join,
         };
         let uri = match (&airing.uri, airing.kind) {
             (Some(uri), kind) if kind != AiringKind::Slate => to_uri(uri),
@@ -670,7 +682,10 @@ impl<'a> Session<'a> {
         let Some(a) = self.items.get_mut(&serial) else { return };
         let p = a.placement;
         let live = a.bin.as_ref().is_none_or(|b| b.is_live());
-        if !a.started && live && now_rt >= p.air_ns {
+        // On air: ready, its time come, and the output going out before its end (a cold
+        // output may begin at the next airing).
+        let out = self.cp.output_from().is_some_and(|from| from < p.end_ns);
+        if !a.started && live && now_rt >= p.air_ns && out {
             a.started = true;
             let actual_start = self.anchor.wall_at(p.air_ns);
             if let Some(s) = &self.deps.config.presentation.standby {
@@ -731,6 +746,14 @@ impl<'a> Session<'a> {
                 "item taken off"
             );
             let a = self.items.remove(&serial).expect("present");
+            if a.short_join && !a.started {
+                tracing::debug!(item = serial, title = %a.airing.title, "joined too late to air: the next airing opened the output");
+                self.cp.captions().remove(serial, false);
+                if let Some(bin) = a.bin {
+                    bin.retire(&self.cp, &self.deps.reaper);
+                }
+                return;
+            }
             let never = (!a.started).then(|| {
                 let why = match &a.bin {
                     Some(b) if b.is_live() => "linked too late",

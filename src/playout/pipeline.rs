@@ -173,8 +173,9 @@ const GATE_SOUND_WAIT_NS: u64 = 700_000_000;
 /// Where the programme starts: where the first item's first picture and first sound have
 /// both reached their mixers (however long the item took to open: what comes too late for a
 /// mixer never does; a cold start with the picture first and the sound 1.1 s later aired
-/// that second silent), at a given instant (a slate, or nothing scheduled), or at a deadline
-/// if neither came.
+/// that second silent; any item's count, so an airing joined in its last second that does
+/// not open in time leaves it to the next), at once (nothing scheduled), or at a deadline if
+/// neither came (a slate's start: what the schedule has then).
 #[derive(Debug)]
 pub struct Gate {
     /// Own running time (ns) from which raw frames are encoded; `u64::MAX` while undecided.
@@ -184,6 +185,8 @@ pub struct Gate {
     /// Own running time of the first item picture / sound at its mixer (`u64::MAX`: none yet).
     first_picture_ns: AtomicU64,
     first_sound_ns: AtomicU64,
+    /// A raw frame has been let through to an encoder: where encoding starts is final.
+    committed: std::sync::atomic::AtomicBool,
     /// Some of the output has gone out.
     open: std::sync::atomic::AtomicBool,
     /// The pipeline's name, for the log.
@@ -198,36 +201,44 @@ impl Gate {
             deadline_ns: AtomicU64::new(GATE_FALLBACK_NS),
             first_picture_ns: AtomicU64::new(u64::MAX),
             first_sound_ns: AtomicU64::new(u64::MAX),
+            committed: std::sync::atomic::AtomicBool::new(!held),
             open: std::sync::atomic::AtomicBool::new(!held),
         }
     }
 
     /// Whether the raw frame at own running time `rt_ns` is encoded.
     fn encodes(&self, rt_ns: u64) -> bool {
-        match self.from_ns.load(Ordering::Acquire) {
+        let from = match self.from_ns.load(Ordering::Acquire) {
             u64::MAX if rt_ns >= self.deadline_ns.load(Ordering::Acquire) => {
                 self.encode_from(rt_ns);
-                true
+                self.from_ns.load(Ordering::Acquire)
             }
-            from => rt_ns >= from,
+            from => from,
+        };
+        let encodes = rt_ns >= from;
+        if encodes {
+            self.committed.store(true, Ordering::Release);
         }
+        encodes
     }
 
-    /// The first item's first picture (`picture`) or sound reached its mixer at own running
-    /// time `rt_ns`: once both have, encoding starts where the later did; a picture without
-    /// sound waits [`GATE_SOUND_WAIT_NS`] at most.
+    /// An item's first picture (`picture`) or sound reached its mixer at own running time
+    /// `rt_ns`: once a picture and a sound have, encoding starts where the later did; a
+    /// picture without sound waits [`GATE_SOUND_WAIT_NS`] at most. The earliest of each
+    /// counts, not the first to come: the next airing, opened ahead, may reach its mixers
+    /// before an airing joined in its last second does, which airs first.
     fn item_arrived(&self, picture: bool, rt_ns: u64) {
         let (this, other) = match picture {
             true => (&self.first_picture_ns, &self.first_sound_ns),
             false => (&self.first_sound_ns, &self.first_picture_ns),
         };
-        let _ = this.compare_exchange(u64::MAX, rt_ns, Ordering::AcqRel, Ordering::Acquire);
+        let this_ns = this.fetch_min(rt_ns, Ordering::AcqRel).min(rt_ns);
         match other.load(Ordering::Acquire) {
             u64::MAX if picture => {
                 let _ = self.deadline_ns.fetch_min(rt_ns + GATE_SOUND_WAIT_NS, Ordering::AcqRel);
             }
             u64::MAX => {}
-            other_ns => self.encode_from(rt_ns.max(other_ns)),
+            other_ns => self.encode_from(this_ns.max(other_ns)),
         }
     }
 
@@ -236,9 +247,14 @@ impl Gate {
         self.open.store(true, Ordering::Release);
     }
 
-    /// Encode from own running time `rt_ns` on (the first call decides).
+    /// Encode from own running time `rt_ns` on: the first call decides, a later one moves the
+    /// start earlier until a frame has been let through.
     fn encode_from(&self, rt_ns: u64) {
-        if self.from_ns.compare_exchange(u64::MAX, rt_ns, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if self.committed.load(Ordering::Acquire) {
+            return;
+        }
+        let before = self.from_ns.fetch_min(rt_ns, Ordering::AcqRel);
+        if rt_ns < before {
             // Where a cold start's output begins, against where the first item's picture and
             // sound reached their mixers (none: -1): a late sound shows here.
             let ms = |t: &AtomicU64| match t.load(Ordering::Acquire) {
@@ -250,14 +266,25 @@ impl Gate {
                 from_ms = rt_ns / 1_000_000,
                 picture_ms = ms(&self.first_picture_ns),
                 sound_ms = ms(&self.first_sound_ns),
+                earlier = before != u64::MAX,
                 "output starts"
             );
         }
     }
 
+    /// Whether encoding has started: where it started is final.
+    pub(super) fn committed(&self) -> bool {
+        self.committed.load(Ordering::Acquire)
+    }
+
     /// Whether it is decided where encoding starts.
     pub(super) fn decided(&self) -> bool {
-        self.from_ns.load(Ordering::Acquire) != u64::MAX
+        self.from().is_some()
+    }
+
+    /// Own running time from which raw frames are encoded, once decided.
+    fn from(&self) -> Option<u64> {
+        Some(self.from_ns.load(Ordering::Acquire)).filter(|&ns| ns != u64::MAX)
     }
 
     /// Whether the output goes out.
@@ -597,12 +624,6 @@ impl ChannelPipeline {
         &self.audio_caps
     }
 
-    /// Let a held output through from this pipeline's own running time `air_ns` on, where the
-    /// programme has no item of its own (a slate). Without effect once decided (see [`Gate`]).
-    pub fn release_at(&self, air_ns: u64) {
-        self.gate.encode_from(air_ns);
-    }
-
     /// Let a held output through from where the first item's first picture and first sound
     /// have both reached their mixers, or from own running time `deadline_ns` if they have not
     /// by then (see [`Gate`]).
@@ -615,6 +636,11 @@ impl ChannelPipeline {
     /// Let a held output through from now: there is no programme to wait for.
     pub fn release_now(&self) {
         self.gate.encode_from(0);
+    }
+
+    /// Own running time from which the output is encoded, once decided (see [`Gate`]).
+    pub fn output_from(&self) -> Option<u64> {
+        self.gate.from()
     }
 
     /// Whether the output goes out (see [`Gate`]).
@@ -685,7 +711,7 @@ impl ChannelPipeline {
             .ok_or_else(|| PipelineError::Setup { what: "compositor pad", source: glib::bool_error!("no pad") })?;
         pad.set_property("zorder", zorder);
         let item = (ITEM_ZORDER_BASE..SLATE_ZORDER).contains(&zorder);
-        if item && !self.gate.decided() {
+        if item && !self.gate.committed() {
             release_on_first_buffer(&pad, &self.gate, &self.meter.position_ns, true);
         }
         if let Some(w) = self.item_window.filter(|_| item) {
@@ -723,7 +749,7 @@ impl ChannelPipeline {
     /// [`Self::set_program_muted`] is on.
     pub(crate) fn request_program_audio_pad(&self, track: usize) -> Result<gst::Pad, PipelineError> {
         let pad = self.request_track_pad(track)?;
-        if track == 0 && !self.gate.decided() {
+        if track == 0 && !self.gate.committed() {
             release_on_first_buffer(&pad, &self.gate, &self.sound_position(0), false);
         }
         let muted = *self.program_muted.lock().expect("mute lock");
@@ -1017,7 +1043,7 @@ fn yield_encoder_thread(queue: &gst::Element) {
 fn release_on_first_buffer(pad: &gst::Pad, gate: &Arc<Gate>, position: &Arc<AtomicU64>, picture: bool) {
     let (gate, position) = (gate.clone(), position.clone());
     on_timed_buffers(pad, move |info, rt| match rt {
-        _ if gate.decided() => gst::PadProbeReturn::Remove,
+        _ if gate.committed() => gst::PadProbeReturn::Remove,
         Some(rt) => {
             let duration = info.buffer().and_then(|b| b.duration()).map_or(0, |d| d.nseconds());
             if rt + duration <= position.load(Ordering::Relaxed) {
@@ -1109,9 +1135,12 @@ mod tests {
         assert!(!gate.encodes(0) && !gate.encodes(2_000_000_000), "held until told");
         assert!(!gate.is_open());
         gate.encode_from(700_000_000);
+        gate.encode_from(900_000_000);
+        gate.encode_from(600_000_000);
+        assert!(!gate.encodes(599_999_999), "an earlier start wins while nothing was encoded");
+        assert!(gate.encodes(600_000_000));
         gate.encode_from(100_000_000);
-        assert!(!gate.encodes(699_999_999), "the first call decides");
-        assert!(gate.encodes(700_000_000));
+        assert!(!gate.encodes(599_999_999), "final once a frame was encoded");
         let later = Gate::new("test", true);
         later.encode_from(GATE_FALLBACK_NS + 700_000_000);
         assert!(!later.encodes(GATE_FALLBACK_NS), "told: the fallback no longer applies");
@@ -1132,6 +1161,15 @@ mod tests {
         silent.item_arrived(true, 1_000_000_000);
         assert!(!silent.encodes(1_699_000_000), "a picture waits for its sound");
         assert!(silent.encodes(1_700_000_000), "but not for ever");
+        // The next airing, opened ahead, reaches the mixers first; the airing joined in its
+        // last second, earlier on the timeline, comes later and airs first.
+        let short = Gate::new("test", true);
+        short.deadline_ns.store(4_500_000_000, Ordering::Release);
+        short.item_arrived(false, 300_000_000);
+        short.item_arrived(true, 2_000_000_000);
+        short.item_arrived(false, 2_000_000_000);
+        short.item_arrived(true, 320_000_000);
+        assert!(!short.encodes(319_000_000) && short.encodes(320_000_000), "the earliest picture and sound");
         let late = Gate::new("test", true);
         late.deadline_ns.store(2_000_000_000, Ordering::Release);
         assert!(!late.encodes(1_966_000_000) && late.encodes(2_001_000_000));
