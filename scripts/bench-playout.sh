@@ -4,7 +4,8 @@
 #      against an ffmpeg command doing the same transcode of the same items in the same run.
 #   2. Channels sustained in real time (2, 4, 6, 8 until one falls behind), with process RSS.
 #   3. Time from subscribing to a channel to its first byte and first keyframe, cold (the
-#      channel starts for the viewer) and warm (GOP cache of a running channel).
+#      channel starts for the viewer) and warm (GOP cache of a running channel); cold tunes in
+#      an airing's last 0.3-2.4 s.
 #   4. Daemon RSS idle.
 # The machine may be shared: run it when it is quiet and read the figures with that in mind.
 # RETROVUE_BENCH_ONLY="1 4" runs only those sections; RETROVUE_BENCH_REPEAT=N repeats section 1.
@@ -48,6 +49,7 @@ fi
 if want 3; then
   echo "== 3. time to first byte / keyframe"
   bench_playout_test bench_time_to_first_byte_and_keyframe
+  bench_playout_test bench_cold_tune_in_an_airings_last_seconds
 fi
 
 if want 4; then

@@ -18,8 +18,8 @@ use retrovue::playout::timeline::Anchor;
 use retrovue::playout::{AsRunStatus, ChannelPlayer, PlayerConfig, encoder};
 use retrovue::schedule::Airing;
 use retrovue::schedule::horizons::{self, Horizon};
-use retrovue::stream::StreamHub;
 use retrovue::stream::hls::HlsWriter;
+use retrovue::stream::{StreamHub, Subscription};
 use util::Clip;
 use util::media::{assert_continuous, colour_runs, dump, frames, off_schedule, probe};
 use util::player::{self, Log};
@@ -613,26 +613,34 @@ async fn bench_channels_sustained_in_real_time() {
     }
 }
 
+/// Start channel 1 cold on `airings` with a viewer waiting (what an on-demand tune does): the
+/// time to its first byte and to its first keyframe, which is the programme's first picture
+/// (a cold channel sends nothing before it), and the viewer.
+async fn cold_tune(hub: &StreamHub, airings: Vec<Airing>) -> (Duration, Duration, ChannelPlayer, Subscription) {
+    let t0 = std::time::Instant::now();
+    let mut sub = hub.subscribe(ChannelId(1));
+    let player = spawn_channel(1, airings, hub);
+    let first = sub.next().await.unwrap();
+    let byte = t0.elapsed();
+    let mut splitter = retrovue::playout::tsscan::KeyframeSplitter::default();
+    let mut key = splitter.split(&first).iter().any(|p| p.key_pts.is_some()).then(|| t0.elapsed());
+    while key.is_none() {
+        let b = sub.next().await.unwrap();
+        if splitter.split(&b).iter().any(|p| p.key_pts.is_some()) {
+            key = Some(t0.elapsed());
+        }
+    }
+    (byte, key.unwrap(), player, sub)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run by scripts/bench-playout.sh"]
 async fn bench_time_to_first_byte_and_keyframe() {
     let clips = bench_clips();
     let hub = StreamHub::new();
     let start = SystemClock.now();
-    // Cold: the viewer arrives, then the channel starts (what an on-demand tune does).
-    let t0 = std::time::Instant::now();
-    let mut sub = hub.subscribe(ChannelId(1));
-    let player = spawn_channel(1, looped(1, &clips, 10_000, start - chrono::Duration::seconds(3), 60_000), &hub);
-    let first = sub.next().await.unwrap();
-    let cold_byte = t0.elapsed();
-    let mut splitter = retrovue::playout::tsscan::KeyframeSplitter::default();
-    let mut cold_key = splitter.split(&first).iter().any(|p| p.key_pts.is_some()).then(|| t0.elapsed());
-    while cold_key.is_none() {
-        let b = sub.next().await.unwrap();
-        if splitter.split(&b).iter().any(|p| p.key_pts.is_some()) {
-            cold_key = Some(t0.elapsed());
-        }
-    }
+    let (cold_byte, cold_key, player, sub) =
+        cold_tune(&hub, looped(1, &clips, 10_000, start - chrono::Duration::seconds(3), 60_000)).await;
     drop(sub);
     tokio::time::sleep(Duration::from_millis(3300)).await;
     // Warm: a second viewer of the running channel gets the GOP cache.
@@ -650,9 +658,34 @@ async fn bench_time_to_first_byte_and_keyframe() {
     println!(
         "BENCH cold_first_byte_ms={:.0} cold_first_keyframe_ms={:.0} warm_first_byte_ms={:?} warm_first_chunk_is_keyframe={:?}",
         cold_byte.as_secs_f64() * 1000.0,
-        cold_key.unwrap().as_secs_f64() * 1000.0,
+        cold_key.as_secs_f64() * 1000.0,
         warm.iter().map(|w| (w.0.as_secs_f64() * 1e4).round() / 10.0).collect::<Vec<_>>(),
         warm.iter().map(|w| w.1).collect::<Vec<_>>()
+    );
+}
+
+/// Cold tunes that land in an airing's last seconds (`left_ms` of it left when the channel
+/// starts): the programme's first picture, whether it is what is left or the next airing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run by scripts/bench-playout.sh"]
+async fn bench_cold_tune_in_an_airings_last_seconds() {
+    let clips = bench_clips();
+    let mut keys = Vec::new();
+    let lefts = [300, 600, 900, 1200, 1500, 1800, 2100, 2400];
+    for left_ms in lefts {
+        let hub = StreamHub::new();
+        let start = SystemClock.now() + chrono::Duration::milliseconds(left_ms - 10_000);
+        let (_, key, player, sub) = cold_tune(&hub, looped(1, &clips, 10_000, start, 40_000)).await;
+        drop(sub);
+        player.stop().await;
+        keys.push(key.as_secs_f64() * 1000.0);
+    }
+    let worst = keys.iter().copied().fold(0.0, f64::max);
+    let list = |v: Vec<String>| v.join(",");
+    println!(
+        "BENCH cold_tune_last_seconds_left_ms={} first_keyframe_ms={} worst_first_keyframe_ms={worst:.0}",
+        list(lefts.iter().map(|l| l.to_string()).collect()),
+        list(keys.iter().map(|k| format!("{k:.0}")).collect())
     );
 }
 
