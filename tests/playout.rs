@@ -11,13 +11,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use retrovue::clock::{Clock, SystemClock};
-use retrovue::config::EncoderChoice;
 use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
-use retrovue::playout::pipeline::Output;
 use retrovue::playout::timeline::Anchor;
-use retrovue::playout::{AsRunStatus, ChannelPlayer, PlayerConfig, encoder};
+use retrovue::playout::{AsRunStatus, ChannelPlayer, PlayerConfig};
 use retrovue::schedule::Airing;
-use retrovue::schedule::horizons::{self, Horizon};
 use retrovue::stream::hls::HlsWriter;
 use retrovue::stream::{StreamHub, Subscription};
 use util::Clip;
@@ -510,7 +507,6 @@ fn looped(channel: i64, clips: &[PathBuf], clip_ms: i64, start: DateTime<Utc>, t
 }
 
 fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> ChannelPlayer {
-    gstreamer::init().unwrap();
     let config = PlayerConfig {
         channel: ChannelId(channel),
         profile: OutputProfile {
@@ -518,26 +514,9 @@ fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> Channel
             audio_kbps: retrovue::lineup::AudioKbps::of(128),
             ..profile()
         },
-        encoder: encoder::probe(&EncoderChoice::Named("x264enc".into())).unwrap(),
-        fallback: Default::default(),
-        target_lufs: -24.0,
-        overlay: None,
-        audio_overlay: None,
-        presentation: Default::default(),
-        captions: true,
-        loudness: None,
-        subtitles: None,
-        audio_tracks: Default::default(),
+        ..player::x264_config(profile())
     };
-    let output = Output { feed: hub.feed(ChannelId(channel)), hls: None };
-    ChannelPlayer::spawn(
-        config,
-        horizons::fixed(Horizon::of(airings)),
-        Arc::new(Log::default()),
-        Arc::new(SystemClock),
-        output,
-    )
-    .unwrap()
+    player::spawn_config(config, airings, hub, Arc::new(Log::default()), None)
 }
 
 /// Seconds of video (by keyframe PTS) a viewer of `channel` receives in `secs` of wall time.

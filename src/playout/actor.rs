@@ -896,6 +896,7 @@ fn store_measured(deps: &Deps, airing: &Airing, bin: &ItemBin) {
 
 /// Start `pipeline` and wait until it plays; why not, and the element that said so.
 fn start_pipeline(pipeline: &gst::Pipeline) -> Result<(), (String, Option<gst::Object>)> {
+    super::pipeline::preset_base_time(pipeline);
     let what = match pipeline.set_state(gst::State::Playing) {
         Err(e) => format!("cannot start pipeline: {e}"),
         Ok(_) => {

@@ -940,6 +940,31 @@ fn watch_mux_input(
     });
 }
 
+/// Give every element of `pipeline` the base time it will play with before it goes to
+/// PLAYING, on the clock it will use.
+///
+/// Otherwise GStreamer's PAUSED-to-PLAYING hands all elements the clock first and each its
+/// base time only at its own state change (`gst_pipeline_change_state`, then
+/// `gst_bin_element_set_state`, 1.22/1.24). A live mixer whose source task wakes in between
+/// has a clock and a base time of 0: every timeout it waits for is long past, and it produced
+/// seconds of output at once. Seen in 4 of 84 cold starts in a row (2-core machine, debug
+/// build, `bench_cold_tune_in_an_airings_last_seconds`): the audio mixer 5.4 s ahead a few
+/// milliseconds after the start, the held output opened by its raced sound at the 3 s
+/// fallback (a 3 s tune), and the items' sound re-timed to the raced position. With the base
+/// time fixed beforehand (and kept: no start time, so the pipeline does not choose another), a
+/// mixer that wakes early waits for its time like any other: 0 of 90 starts since, and the
+/// mixers no longer put out a first timeout's worth before their first input either.
+pub(super) fn preset_base_time(pipeline: &gst::Pipeline) {
+    let clock = gst::SystemClock::obtain();
+    pipeline.use_clock(Some(&clock));
+    let base = clock.time();
+    pipeline.set_start_time(gst::ClockTime::NONE);
+    pipeline.set_base_time(base);
+    for element in pipeline.iterate_recurse().into_iter().flatten() {
+        element.set_base_time(base);
+    }
+}
+
 /// Keep the buffers leaving `pad` (a mixer's output) moving forward in time: one that starts
 /// before the end of the one before it starts there instead, and one that ends there too is
 /// dropped.
@@ -1085,6 +1110,33 @@ fn drop_when_encoder_behind(queue: &gst::Element, backlog: u32, meter: &Arc<Mete
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// The base time is there before the clock reaches any element, and PLAYING keeps it.
+    #[test]
+    fn a_pipeline_plays_with_the_base_time_its_elements_had_before_it_started() {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let src = make(AUDIOTESTSRC).unwrap();
+        src.set_property("is-live", true);
+        let mixer = make_mixer(AUDIOMIXER).unwrap();
+        let sink = gst_app::AppSink::builder().sync(false).build();
+        let chain = [&src, &mixer, sink.upcast_ref()];
+        pipeline.add_many(chain).unwrap();
+        gst::Element::link_many(chain).unwrap();
+        preset_base_time(&pipeline);
+        let base = pipeline.base_time().expect("preset");
+        assert!(base <= gst::SystemClock::obtain().time(), "a base time from the clock's present");
+        for e in [&src, &mixer, sink.upcast_ref()] {
+            assert_eq!(e.base_time(), Some(base), "{}", e.name());
+        }
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let _ = pipeline.state(gst::ClockTime::from_seconds(5));
+        assert_eq!(pipeline.base_time(), Some(base), "PLAYING chose another base time");
+        assert_eq!(mixer.base_time(), Some(base));
+        assert_eq!(pipeline.clock(), Some(gst::SystemClock::obtain()), "not the clock the base time is from");
+        assert!(sink.pull_sample().is_ok());
+        pipeline.set_state(gst::State::Null).unwrap();
+    }
 
     /// One of the channel's live mixers (compositor or audiomixer, `video`) over one live
     /// source whose first buffer comes `hold` late (a busy box), its output guarded by
