@@ -264,6 +264,27 @@ async fn joins_in_progress_at_the_right_offset_and_survives_a_rebuild_with_hls()
     assert_eq!(log.final_status("joined").map(|s| s.0), Some(AsRunStatus::Partial));
 }
 
+/// Channel 1 started cold on `airings` with a viewer waiting (an on-demand tune), read until
+/// `until`: its decoded frames (the first a keyframe), their colour runs, its anchor and
+/// as-run log.
+async fn cold_start(airings: Vec<Airing>, until: DateTime<Utc>, dir: &Path) -> (Vec<(char, i64)>, Anchor, Arc<Log>) {
+    let hub = StreamHub::new();
+    let log = Arc::new(Log::default());
+    let sub = hub.subscribe(ChannelId(1));
+    let t0 = SystemClock.now();
+    let player = player::spawn(profile(), airings, &hub, log.clone(), None);
+    assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
+    let anchor = player.status().anchor.unwrap();
+    let all = player::read(sub, (until - SystemClock.now()).num_milliseconds() as f64 / 1000.0).await;
+    player.stop().await;
+    let ts = dir.join("out.ts");
+    std::fs::write(&ts, &all).unwrap();
+    let f = frames(&ts);
+    dump(&f, &anchor, t0, &log);
+    assert!(f[0].key, "the output does not start with a keyframe");
+    (colour_runs(&f), anchor, log)
+}
+
 /// A cold channel tuned in an airing's last two seconds: what is left of it airs when it can
 /// open in time (issue #18: the programme within 500 ms of the request, not after the
 /// airing's end), and the output begins with its picture, never black.
@@ -278,21 +299,8 @@ async fn a_cold_channel_airs_the_last_seconds_of_an_airing_it_can_still_open() {
     // Joined 0.25 s ahead once the pipeline plays (0.1-0.5 s), 1.3-1.75 s of red are left:
     // under the 2 s a cold channel used to need, several times what opening a file takes.
     let airings = vec![airing(1, "red", &red, ms(-8000), 10_100), airing(2, "green", &green, ms(2100), 2500)];
-    let hub = StreamHub::new();
-    let log = Arc::new(Log::default());
-    let sub = hub.subscribe(ChannelId(1));
-    let player = player::spawn(profile(), airings, &hub, log.clone(), None);
-    assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
-    let anchor = player.status().anchor.unwrap();
-    let all = player::read(sub, (ms(5200) - SystemClock.now()).num_milliseconds() as f64 / 1000.0).await;
-    player.stop().await;
-    let ts = d.join("out.ts");
-    std::fs::write(&ts, &all).unwrap();
-    let f = frames(&ts);
-    dump(&f, &anchor, s, &log);
-    let runs = colour_runs(&f);
+    let (runs, anchor, log) = cold_start(airings, ms(5200), d).await;
     let colours: String = runs.iter().map(|r| r.0).collect();
-    assert!(f[0].key, "the output does not start with a keyframe");
     assert_eq!(colours, "rgk", "colour runs: {runs:?}");
     assert_eq!(off_schedule(&anchor, runs[1].1, ms(2100), 1), None, "green started this many ms off schedule");
     assert_eq!(log.final_status("red"), Some((AsRunStatus::Aired, None)));
@@ -315,21 +323,8 @@ async fn a_cold_channel_starts_with_the_next_airing_when_the_last_seconds_cannot
     let ms = |n: i64| s + chrono::Duration::milliseconds(n);
     (red.start, red.end, red.offset_out_ms) = (ms(-8000), ms(1800), 9800);
     let airings = vec![red, airing(2, "green", &green, ms(1800), 2000)];
-    let hub = StreamHub::new();
-    let log = Arc::new(Log::default());
-    let sub = hub.subscribe(ChannelId(1));
-    let player = player::spawn(profile(), airings, &hub, log.clone(), None);
-    assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
-    let anchor = player.status().anchor.unwrap();
-    let all = player::read(sub, (ms(4500) - SystemClock.now()).num_milliseconds() as f64 / 1000.0).await;
-    player.stop().await;
-    let ts = d.join("out.ts");
-    std::fs::write(&ts, &all).unwrap();
-    let f = frames(&ts);
-    dump(&f, &anchor, s, &log);
-    let runs = colour_runs(&f);
+    let (runs, anchor, log) = cold_start(airings, ms(4500), d).await;
     let colours: String = runs.iter().map(|r| r.0).collect();
-    assert!(f[0].key, "the output does not start with a keyframe");
     assert_eq!(colours, "gk", "colour runs: {runs:?}");
     assert_eq!(off_schedule(&anchor, runs[0].1, ms(1800), 1), None, "green started this many ms off schedule");
     assert_eq!(log.final_status("red"), None, "the airing too late to join was logged");
