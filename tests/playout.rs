@@ -317,11 +317,10 @@ async fn a_cold_channel_starts_with_the_next_airing_when_the_last_seconds_cannot
     let green = clip(d, "green.mp4", coloured(640, 480, 4.0, "green"));
     // Takes the connection and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut red = airing(1, "red", &green, SystemClock.now(), 0);
-    red.uri = Some(format!("http://{}/red.mp4", silent.local_addr().unwrap()));
     let s = SystemClock.now();
     let ms = |n: i64| s + chrono::Duration::milliseconds(n);
-    (red.start, red.end, red.offset_out_ms) = (ms(-8000), ms(1800), 9800);
+    let mut red = airing(1, "red", &green, ms(-8000), 9800);
+    red.uri = Some(format!("http://{}/red.mp4", silent.local_addr().unwrap()));
     let airings = vec![red, airing(2, "green", &green, ms(1800), 2000)];
     let (runs, anchor, log) = cold_start(airings, ms(4500), d).await;
     let colours: String = runs.iter().map(|r| r.0).collect();

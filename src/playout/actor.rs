@@ -684,8 +684,7 @@ impl<'a> Session<'a> {
         let live = a.bin.as_ref().is_none_or(|b| b.is_live());
         // On air: ready, its time come, and the output going out before its end (a cold
         // output may begin at the next airing).
-        let out = self.cp.output_from().is_some_and(|from| from < p.end_ns);
-        if !a.started && live && now_rt >= p.air_ns && out {
+        if !a.started && live && now_rt >= p.air_ns && self.cp.output_from().is_some_and(|from| from < p.end_ns) {
             a.started = true;
             let actual_start = self.anchor.wall_at(p.air_ns);
             if let Some(s) = &self.deps.config.presentation.standby {
@@ -746,14 +745,6 @@ impl<'a> Session<'a> {
                 "item taken off"
             );
             let a = self.items.remove(&serial).expect("present");
-            if a.short_join && !a.started {
-                tracing::debug!(item = serial, title = %a.airing.title, "joined too late to air: the next airing opened the output");
-                self.cp.captions().remove(serial, false);
-                if let Some(bin) = a.bin {
-                    bin.retire(&self.cp, &self.deps.reaper);
-                }
-                return;
-            }
             let never = (!a.started).then(|| {
                 let why = match &a.bin {
                     Some(b) if b.is_live() => "linked too late",
@@ -776,6 +767,10 @@ impl<'a> Session<'a> {
             if let Some(bin) = a.bin {
                 store_measured(self.deps, &a.airing, &bin);
                 bin.retire(&self.cp, &self.deps.reaper);
+            }
+            if a.short_join && !a.started {
+                tracing::debug!(item = serial, title = %a.airing.title, "joined too late to air: the next airing opened the output");
+                return;
             }
             let frame = self.cp.rate().frame_ns();
             let secs = |ns: u64| ns as f64 / 1e9;
