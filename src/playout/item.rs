@@ -67,6 +67,8 @@ const BRANCH_QUEUE_NS: u64 = 500_000_000;
 const LATE_DROP_NS: u64 = 40_000_000;
 /// The decoder is told about lateness at most this often.
 const QOS_EVERY_NS: u64 = 100_000_000;
+/// The most lateness a decoder is told of: see [`qos_diff`].
+const QOS_MAX_DIFF_NS: u64 = 100_000_000;
 /// While every frame of an item comes too late, one is still shown this often (mixer running
 /// time), re-timed to the output: see [`Retimer`].
 const LATE_SHOW_EVERY_NS: u64 = 250_000_000;
@@ -974,12 +976,30 @@ fn add_input_probe(input: &gst::Pad, progress: Arc<Progress>, slot_ns: u64, late
         if is_late && st.last_qos.is_none_or(|t| rt >= t + QOS_EVERY_NS || rt < t) {
             st.last_qos = Some(rt);
             drop(st);
-            let diff = lateness.min(i64::MAX as i128) as i64;
-            let qos = gst::event::Qos::new(gst::QOSType::Underflow, 0.5, diff, gst::ClockTime::from_nseconds(rt));
-            pad.push_event(qos);
+            if let Some(diff) = qos_diff(lateness, rt, frame.duration, slot_ns) {
+                let qos = gst::event::Qos::new(gst::QOSType::Underflow, 0.5, diff, gst::ClockTime::from_nseconds(rt));
+                pad.push_event(qos);
+            }
         }
         DISCARD
     });
+}
+
+/// The lateness to tell a video decoder about a frame `lateness_ns` late at item running time
+/// `rt_ns` (frames of `frame_ns`, the slot ending at `slot_ns`); `None`: tell it nothing.
+///
+/// A decoder told a frame is `diff` late skips decoding non-reference frames and drops every
+/// frame before `rt + 2 * diff + frame` (`GstVideoDecoder`'s QoS, 1.22/1.24). Told the whole
+/// lateness, seconds on a starved box, avdec_h264 dropped up to 6.7 s ahead: items' last
+/// seconds never reached the mixer, whose input then ended (EOS) with nothing in time to
+/// hold, and the channel aired black to the next item (1.4 s and 2.8 s in a CI run's starved
+/// channel). So the decoder is told at most [`QOS_MAX_DIFF_NS`], again every
+/// [`QOS_EVERY_NS`] while frames stay late, and never so much that it would drop the slot's
+/// last two frames: what comes late is then the probe's to drop or show ([`Retimer`]).
+fn qos_diff(lateness_ns: i128, rt_ns: u64, frame_ns: u64, slot_ns: u64) -> Option<i64> {
+    let room = slot_ns.saturating_sub(rt_ns + 3 * frame_ns) / 2;
+    let diff = lateness_ns.min(QOS_MAX_DIFF_NS as i128).min(room as i128);
+    (diff > 0).then_some(diff as i64)
 }
 
 /// What a branch input needs to tell late frames or sound: its mixer's output position, the
@@ -1350,6 +1370,26 @@ mod tests {
     /// ahead of the mixer with the next frame right after it, instead of nothing (black)
     /// until the decoder catches up. Once it has, frames pass with their own timestamps,
     /// never behind a re-timed one.
+    #[test]
+    fn a_late_decoder_is_told_a_bounded_lateness_that_spares_the_slots_last_frames() {
+        let frame = 33 * MS;
+        let slot = 5_000 * MS;
+        // Seconds late mid-item: told at most QOS_MAX_DIFF_NS, so it drops frames up to
+        // rt + 233 ms, not rt + 2 x 3 s.
+        assert_eq!(qos_diff(3_000 * MS as i128, 1_000 * MS, frame, slot), Some(QOS_MAX_DIFF_NS as i64));
+        // A little late: told as it is.
+        assert_eq!(qos_diff(60 * MS as i128, 1_000 * MS, frame, slot), Some(60 * MS as i64));
+        // Near the end: what it may drop ends two frames before the slot does.
+        let rt = slot - 300 * MS;
+        let diff = qos_diff(3_000 * MS as i128, rt, frame, slot).unwrap() as u64;
+        assert!(rt + 2 * diff + frame <= slot - 2 * frame, "drops up to {} ms", (rt + 2 * diff + frame) / MS);
+        // In the last frames: not told at all.
+        assert_eq!(qos_diff(3_000 * MS as i128, slot - 3 * frame, frame, slot), None);
+        assert_eq!(qos_diff(3_000 * MS as i128, slot + frame, frame, slot), None);
+        // Not late: nothing to tell.
+        assert_eq!(qos_diff(-5 * MS as i128, 1_000 * MS, frame, slot), None);
+    }
+
     #[test]
     fn late_frames_still_show_a_few_a_second_re_timed_to_the_output() {
         let (air, media0) = (10_000 * MS, 100_000 * MS);

@@ -7,8 +7,8 @@
 //!   a starved box (everything late, the item included) is not taken for a dead source.
 //! - **The schedule has something on and nothing feeds it.** An item that failed is tried
 //!   again at its current offset ([`Retry`]), a few times, joining the timeline in progress.
-//! - **The output stopped.** No frame left the compositor for [`OUTPUT_STALL`]: the pipeline
-//!   is rebuilt. (An actor whose thread is stuck in a GStreamer call is seen from outside,
+//! - **The output stopped.** No frame left the compositor for [`OUTPUT_STALL`], or the output
+//!   is more than [`MAX_OUTPUT_LAG_NS`] behind the clock: the pipeline is rebuilt. (An actor whose thread is stuck in a GStreamer call is seen from outside,
 //!   by its silent heartbeat: [`crate::playout::supervisor`].)
 //!
 //! [`RealtimeMeter`] says whether the box keeps real time (frames dropped for a late
@@ -31,6 +31,12 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// ... and only while at least this much of it is left (ns).
 pub const RETRY_MIN_LEFT_NS: u64 = 3_000_000_000;
 
+/// Whether an output at `output_ns` is too far behind the clock at `now_ns` to catch up: see
+/// [`MAX_OUTPUT_LAG_NS`].
+pub fn too_far_behind(output_ns: u64, now_ns: u64) -> bool {
+    now_ns > output_ns + MAX_OUTPUT_LAG_NS
+}
+
 /// Whether an on-air item stalled: its source last delivered when the output was at
 /// `delivered_at_ns`, and the output is now at `output_ns`. Items that are `done` (finished,
 /// or their source delivered all their slot needs) are not.
@@ -46,9 +52,20 @@ pub const MIN_JOIN_LEFT_NS: u64 = 2_000_000_000;
 /// An item is taken off this long after the output passed its last frame (the mixers have
 /// consumed it by then).
 pub const RETIRE_AFTER_NS: u64 = 300_000_000;
+/// A channel whose output is this far behind the clock is rebuilt at the clock: it skips what
+/// it could not air rather than fall further behind (and hold ever more items open).
+///
+/// A starved box lags its clock by seconds and catches up when it can: measured at 0.55-0.6x
+/// of the CPU a channel needs for 40 s (`tests/overload.rs`, a 2-core machine), the output
+/// fell 8-13 s behind and recovered within 10 s of the CPU coming back.
+pub const MAX_OUTPUT_LAG_NS: u64 = 20_000_000_000;
 /// An item that should have ended this long ago on the clock is taken off whatever the output
-/// did (an output that stopped is rebuilt well before: [`OUTPUT_STALL`]).
-pub const RETIRE_OVERDUE_NS: u64 = 10_000_000_000;
+/// did. Past [`MAX_OUTPUT_LAG_NS`]: the pipeline is rebuilt before (as it is for an output
+/// that stopped: [`OUTPUT_STALL`]), and an item taken off while the output still airs it
+/// leaves black in its place (seen with a 10 s bound on a CI run's starved channel).
+pub const RETIRE_OVERDUE_NS: u64 = 30_000_000_000;
+// Rebuilt before items are taken off by the clock.
+const _: () = assert!(MAX_OUTPUT_LAG_NS < RETIRE_OVERDUE_NS);
 
 /// Whether an item can be taken off: its branches `finished` (cut or ended) with its last
 /// frame at `last_ns`, or its slot ended at `slot_end_ns` without them; judged by where the
@@ -284,9 +301,20 @@ mod tests {
         // Not finished (a branch never reached its cut): off once the output is well past the slot.
         assert!(!retire_due(end, false, end, end + 2 * after, end + 2 * after));
         assert!(retire_due(end, false, end, end + 2 * after + 1, end + 2 * after + 1));
-        // An output far behind the clock: the clock decides.
+        // 12 s behind (a starved box, still catching up): the output decides.
+        assert!(!retire_due(end, true, end, end - 2 * s, end + 10 * s));
+        // An output far behind the clock (a rebuild is due well before): the clock decides.
         assert!(!retire_due(end, true, end, end - 5 * s, end + RETIRE_OVERDUE_NS));
         assert!(retire_due(end, true, end, end - 5 * s, end + RETIRE_OVERDUE_NS + 1));
+    }
+
+    #[test]
+    fn an_output_is_rebuilt_at_the_clock_only_when_it_is_far_behind() {
+        let s = 1_000_000_000;
+        assert!(!too_far_behind(100 * s, 100 * s + 13 * s), "13 s behind: a starved box catching up");
+        assert!(!too_far_behind(100 * s, 100 * s + MAX_OUTPUT_LAG_NS));
+        assert!(too_far_behind(100 * s, 100 * s + MAX_OUTPUT_LAG_NS + 1));
+        assert!(!too_far_behind(100 * s, 50 * s), "ahead of the clock");
     }
 
     #[test]

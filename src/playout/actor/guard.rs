@@ -1,7 +1,7 @@
 //! The content watchdog on the actor's side (the rules are in [`crate::playout::watchdog`]):
 //! every tick, is the output moving, and is whatever the schedule has on now being fed? A
-//! failed item is tried again at its current offset; an output that stopped rebuilds the
-//! pipeline. Each recovery is logged (`content watchdog: recovered`), counted in the
+//! failed item is tried again at its current offset; an output that stopped, or fell too far
+//! behind the clock to catch up, rebuilds the pipeline. Each recovery is logged (`content watchdog: recovered`), counted in the
 //! channel's status and health, and noted in the as-run log. Also the tick's report of what
 //! is on the air and whether the channel keeps real time.
 
@@ -23,6 +23,15 @@ impl Session<'_> {
             self.position = (position, Instant::now());
         } else if self.position.1.elapsed() >= watchdog::OUTPUT_STALL {
             let reason = format!("the output stopped for {} s", self.position.1.elapsed().as_secs());
+            self.recovered(status, "rebuild", &reason, None);
+            return Some(End::Restart { reason, deliberate: false });
+        }
+        let (output, now_rt) = (self.cp.mixed_position(), self.now_rt());
+        if position > 0 && watchdog::too_far_behind(output, now_rt) {
+            let reason = format!(
+                "the output fell {:.1} s behind the clock: restarting at the clock",
+                (now_rt - output) as f64 / 1e9
+            );
             self.recovered(status, "rebuild", &reason, None);
             return Some(End::Restart { reason, deliberate: false });
         }
