@@ -1556,11 +1556,6 @@ mod tests {
         assert!(progress.encoded_done());
     }
 
-    /// An item whose decoder is 2 s late for the mixer from its first frame (a starved box at
-    /// an item change): a frame airs at once and then one every ~250 ms, each re-timed 100 ms
-    /// ahead of the mixer with the next frame right after it, instead of nothing (black)
-    /// until the decoder catches up. Once it has, frames pass with their own timestamps,
-    /// never behind a re-timed one.
     #[test]
     fn a_late_decoder_is_told_a_bounded_lateness_that_spares_the_slots_last_frames() {
         let frame = 33 * MS;
@@ -1581,6 +1576,11 @@ mod tests {
         assert_eq!(qos_diff(-5 * MS as i128, 1_000 * MS, frame, slot), None);
     }
 
+    /// An item whose decoder is 2 s late for the mixer from its first frame (a starved box at
+    /// an item change): a frame airs at once and then one every ~250 ms, each re-timed 100 ms
+    /// ahead of the mixer with the next frame right after it, instead of nothing (black)
+    /// until the decoder catches up. Once it has, frames pass with their own timestamps,
+    /// never behind a re-timed one.
     #[test]
     fn late_frames_still_show_a_few_a_second_re_timed_to_the_output() {
         let (air, media0) = (10_000 * MS, 100_000 * MS);

@@ -8,8 +8,9 @@
 //! - **The schedule has something on and nothing feeds it.** An item that failed is tried
 //!   again at its current offset ([`Retry`]), a few times, joining the timeline in progress.
 //! - **The output stopped.** No frame left the compositor for [`OUTPUT_STALL`], or the output
-//!   is more than [`MAX_OUTPUT_LAG_NS`] behind the clock: the pipeline is rebuilt. (An actor whose thread is stuck in a GStreamer call is seen from outside,
-//!   by its silent heartbeat: [`crate::playout::supervisor`].)
+//!   is more than [`MAX_OUTPUT_LAG_NS`] behind the clock: the pipeline is rebuilt. (An actor
+//!   whose thread is stuck in a GStreamer call is seen from outside, by its silent heartbeat:
+//!   [`crate::playout::supervisor`].)
 //!
 //! [`RealtimeMeter`] says whether the box keeps real time (frames dropped for a late
 //! encoder, output late against the clock): a channel that does not is reported, and new
@@ -55,9 +56,10 @@ pub const RETIRE_AFTER_NS: u64 = 300_000_000;
 /// A channel whose output is this far behind the clock is rebuilt at the clock: it skips what
 /// it could not air rather than fall further behind (and hold ever more items open).
 ///
-/// A starved box lags its clock by seconds and catches up when it can: measured at 0.55-0.6x
-/// of the CPU a channel needs for 40 s (`tests/overload.rs`, a 2-core machine), the output
-/// fell 8-13 s behind and recovered within 10 s of the CPU coming back.
+/// A starved box lags its clock by seconds and catches up when it can. Held at a share of
+/// the CPU a channel needs for 40 s (`tests/overload.rs`, a 2-core machine, before the bounded
+/// decoder QoS of `item::qos_diff`), the output fell 8.2 s behind at 0.55x and 12-18 s at 0.45x,
+/// and kept real time again within 10 s of the CPU coming back.
 pub const MAX_OUTPUT_LAG_NS: u64 = 20_000_000_000;
 /// An item that should have ended this long ago on the clock is taken off whatever the output
 /// did. Past [`MAX_OUTPUT_LAG_NS`]: the pipeline is rebuilt before (as it is for an output

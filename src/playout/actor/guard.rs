@@ -1,8 +1,9 @@
 //! The content watchdog on the actor's side (the rules are in [`crate::playout::watchdog`]):
 //! every tick, is the output moving, and is whatever the schedule has on now being fed? A
 //! failed item is tried again at its current offset; an output that stopped, or fell too far
-//! behind the clock to catch up, rebuilds the pipeline. Each recovery is logged (`content watchdog: recovered`), counted in the
-//! channel's status and health, and noted in the as-run log. Also the tick's report of what
+//! behind the clock to catch up, rebuilds the pipeline. Each recovery is logged (`content
+//! watchdog: recovered`), counted in the channel's status and health, and noted in the as-run
+//! log. Also the tick's report of what
 //! is on the air and whether the channel keeps real time.
 
 use std::sync::atomic::Ordering;
