@@ -51,7 +51,7 @@ use gstreamer_video as gst_video;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::leveller::{self, Level, Measured, MeasuredSlot};
-use super::pipeline::{ChannelPipeline, ITEM_ZORDER_BASE, PipelineError, make};
+use super::pipeline::{ChannelPipeline, PipelineError, make};
 use super::probe::DISCARD;
 use super::reaper::Reaper;
 use super::timeline::Placement;
@@ -376,6 +376,8 @@ impl ItemBin {
                 tracing::warn!(item = self.serial, "media is not seekable: playing it from the start");
             }
         }
+        // Whether the item has sound of its own on the main track (a cold output waits for it).
+        let sound = linked.iter().any(|&i| self.branches[i].kind == Kind::Audio && self.branches[i].track == 0);
         for &i in &linked {
             let b = &self.branches[i];
             let name = match b.kind {
@@ -390,7 +392,7 @@ impl ItemBin {
             ghost.set_active(true).map_err(|source| PipelineError::Setup { what: "activate ghost pad", source })?;
             self.bin.add_pad(&ghost).map_err(|source| PipelineError::Setup { what: "add ghost pad", source })?;
             let mixer_pad = match b.kind {
-                Kind::Video => pipeline.request_video_pad(ITEM_ZORDER_BASE + (self.serial % 1_000_000) as u32)?,
+                Kind::Video => pipeline.request_item_video_pad(self.serial, sound)?,
                 Kind::Audio => pipeline.request_program_audio_pad(b.track)?,
             };
             let linked = ghost.link(&mixer_pad);

@@ -193,6 +193,15 @@ pub struct Gate {
     name: String,
 }
 
+/// What of an item reached its mixer first (see [`Gate::item_arrived`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    /// Its first picture; `sound`: the item feeds sound to the main track.
+    Picture { sound: bool },
+    /// Its first sound on the main track.
+    Sound,
+}
+
 impl Gate {
     pub(super) fn new(name: &str, held: bool) -> Self {
         Self {
@@ -222,16 +231,27 @@ impl Gate {
         encodes
     }
 
-    /// An item's first picture (`picture`) or sound reached its mixer at own running time
-    /// `rt_ns`: once a picture and a sound have, encoding starts where the later did; a
-    /// picture without sound waits [`GATE_SOUND_WAIT_NS`] at most. The earliest of each
-    /// counts, not the first to come: the next airing, opened ahead, may reach its mixers
-    /// before an airing joined in its last second does, which airs first.
-    fn item_arrived(&self, picture: bool, rt_ns: u64) {
-        let (this, other) = match picture {
-            true => (&self.first_picture_ns, &self.first_sound_ns),
-            false => (&self.first_sound_ns, &self.first_picture_ns),
+    /// An item's first picture or sound reached its mixer at own running time `rt_ns`: once a
+    /// picture and a sound have, encoding starts where the later did; a picture without sound
+    /// waits [`GATE_SOUND_WAIT_NS`] at most. The earliest of each counts, not the first to
+    /// come: the next airing, opened ahead, may reach its mixers before an airing joined in
+    /// its last second does, which airs first.
+    ///
+    /// The first picture of a silent item (one that feeds no sound to the main track) starts
+    /// the programme by itself: there is no sound of its own to wait for. Waiting, the next
+    /// airing's picture and sound (opened ahead, reaching their mixers first) decided the start
+    /// at that airing, and a silent spot joined at a cold start never aired (the soak, CI of
+    /// 8500084: "never went on air (linked too late)"); alone, it waited 700 ms for nothing.
+    fn item_arrived(&self, arrival: Arrival, rt_ns: u64) {
+        let (this, other) = match arrival {
+            Arrival::Picture { sound: false } => {
+                self.first_picture_ns.fetch_min(rt_ns, Ordering::AcqRel);
+                return self.encode_from(rt_ns);
+            }
+            Arrival::Picture { sound: true } => (&self.first_picture_ns, &self.first_sound_ns),
+            Arrival::Sound => (&self.first_sound_ns, &self.first_picture_ns),
         };
+        let picture = matches!(arrival, Arrival::Picture { .. });
         let this_ns = this.fetch_min(rt_ns, Ordering::AcqRel).min(rt_ns);
         match other.load(Ordering::Acquire) {
             u64::MAX if picture => {
@@ -705,6 +725,16 @@ impl ChannelPipeline {
     /// [`ITEM_ZORDER_BASE`], below [`SLATE_ZORDER`]) are scaled into the item window when the
     /// spec has one.
     pub fn request_video_pad(&self, zorder: u32) -> Result<gst::Pad, PipelineError> {
+        self.video_input(zorder, None)
+    }
+
+    /// The compositor input for item `serial`'s pictures. `sound`: the item feeds the main
+    /// audio track, and a held output waits for that sound too (see [`Gate::item_arrived`]).
+    pub fn request_item_video_pad(&self, serial: u64, sound: bool) -> Result<gst::Pad, PipelineError> {
+        self.video_input(ITEM_ZORDER_BASE + (serial % 1_000_000) as u32, Some(sound))
+    }
+
+    fn video_input(&self, zorder: u32, item_sound: Option<bool>) -> Result<gst::Pad, PipelineError> {
         let pad = self
             .compositor
             .request_pad_simple("sink_%u")
@@ -712,7 +742,8 @@ impl ChannelPipeline {
         pad.set_property("zorder", zorder);
         let item = (ITEM_ZORDER_BASE..SLATE_ZORDER).contains(&zorder);
         if item && !self.gate.committed() {
-            release_on_first_buffer(&pad, &self.gate, &self.meter.position_ns, true);
+            let sound = item_sound.unwrap_or(true);
+            release_on_first_buffer(&pad, &self.gate, &self.meter.position_ns, Arrival::Picture { sound });
         }
         if let Some(w) = self.item_window.filter(|_| item) {
             pad.set_property("xpos", w.x);
@@ -750,7 +781,7 @@ impl ChannelPipeline {
     pub(crate) fn request_program_audio_pad(&self, track: usize) -> Result<gst::Pad, PipelineError> {
         let pad = self.request_track_pad(track)?;
         if track == 0 && !self.gate.committed() {
-            release_on_first_buffer(&pad, &self.gate, &self.sound_position(0), false);
+            release_on_first_buffer(&pad, &self.gate, &self.sound_position(0), Arrival::Sound);
         }
         let muted = *self.program_muted.lock().expect("mute lock");
         pad.set_property("mute", muted);
@@ -1059,13 +1090,13 @@ fn yield_encoder_thread(queue: &gst::Element) {
 }
 
 /// Tell `gate` the running time of the first buffer that reaches the mixer input `pad` (an
-/// item's `picture` or sound) in time, unless it was decided before.
+/// item's picture or sound, `arrival`) in time, unless it was decided before.
 ///
 /// In time: ending after the mixers' output `position`. A mixer drops what it has passed, so a
 /// late first sound is not yet the programme's sound: counted, it opened the output with the
 /// item's sound still late, and a cold tune aired seconds of silence (issue #21, a CI run's
 /// loaded soak). The gate waits for sound that airs, up to [`GATE_SOUND_WAIT_NS`].
-fn release_on_first_buffer(pad: &gst::Pad, gate: &Arc<Gate>, position: &Arc<AtomicU64>, picture: bool) {
+fn release_on_first_buffer(pad: &gst::Pad, gate: &Arc<Gate>, position: &Arc<AtomicU64>, arrival: Arrival) {
     let (gate, position) = (gate.clone(), position.clone());
     on_timed_buffers(pad, move |info, rt| match rt {
         _ if gate.committed() => gst::PadProbeReturn::Remove,
@@ -1074,7 +1105,7 @@ fn release_on_first_buffer(pad: &gst::Pad, gate: &Arc<Gate>, position: &Arc<Atom
             if rt + duration <= position.load(Ordering::Relaxed) {
                 return gst::PadProbeReturn::Ok;
             }
-            gate.item_arrived(picture, rt);
+            gate.item_arrived(arrival, rt);
             gst::PadProbeReturn::Remove
         }
         None => gst::PadProbeReturn::Ok,
@@ -1204,24 +1235,35 @@ mod tests {
         let item = Gate::new("test", true);
         item.deadline_ns.store(2_000_000_000, Ordering::Release);
         assert!(!item.encodes(1_000_000_000));
-        item.item_arrived(true, 1_100_000_000);
+        item.item_arrived(Arrival::Picture { sound: true }, 1_100_000_000);
         assert!(!item.decided(), "waits for the sound");
-        item.item_arrived(false, 1_200_000_000);
+        item.item_arrived(Arrival::Sound, 1_200_000_000);
         assert!(!item.encodes(1_100_000_000) && item.encodes(1_200_000_000));
         let silent = Gate::new("test", true);
         silent.deadline_ns.store(2_500_000_000, Ordering::Release);
-        silent.item_arrived(true, 1_000_000_000);
+        silent.item_arrived(Arrival::Picture { sound: true }, 1_000_000_000);
         assert!(!silent.encodes(1_699_000_000), "a picture waits for its sound");
         assert!(silent.encodes(1_700_000_000), "but not for ever");
         // The next airing, opened ahead, reaches the mixers first; the airing joined in its
         // last second, earlier on the timeline, comes later and airs first.
         let short = Gate::new("test", true);
         short.deadline_ns.store(4_500_000_000, Ordering::Release);
-        short.item_arrived(false, 300_000_000);
-        short.item_arrived(true, 2_000_000_000);
-        short.item_arrived(false, 2_000_000_000);
-        short.item_arrived(true, 320_000_000);
+        short.item_arrived(Arrival::Sound, 300_000_000);
+        short.item_arrived(Arrival::Picture { sound: true }, 2_000_000_000);
+        short.item_arrived(Arrival::Sound, 2_000_000_000);
+        short.item_arrived(Arrival::Picture { sound: true }, 320_000_000);
         assert!(!short.encodes(319_000_000) && short.encodes(320_000_000), "the earliest picture and sound");
+        // A silent item's picture is its programme's start: no wait for sound it has not got,
+        // even where the next airing's picture and sound came first (the soak's silent spot).
+        let mute = Gate::new("test", true);
+        mute.deadline_ns.store(4_500_000_000, Ordering::Release);
+        mute.item_arrived(Arrival::Picture { sound: true }, 2_969_000_000);
+        mute.item_arrived(Arrival::Sound, 2_969_000_000);
+        mute.item_arrived(Arrival::Picture { sound: false }, 266_000_000);
+        assert!(!mute.encodes(265_000_000) && mute.encodes(266_000_000), "from the silent item's picture");
+        let alone = Gate::new("test", true);
+        alone.item_arrived(Arrival::Picture { sound: false }, 300_000_000);
+        assert!(alone.encodes(300_000_000), "at once, not 700 ms later");
         let late = Gate::new("test", true);
         late.deadline_ns.store(2_000_000_000, Ordering::Release);
         assert!(!late.encodes(1_966_000_000) && late.encodes(2_001_000_000));
@@ -1246,8 +1288,8 @@ mod tests {
         src.set_active(true).unwrap();
         let gate = Arc::new(Gate::new("test", true));
         let position = Arc::new(AtomicU64::new(0));
-        release_on_first_buffer(&sink, &gate, &position, false);
-        gate.item_arrived(true, 1_000_000_000);
+        release_on_first_buffer(&sink, &gate, &position, Arrival::Sound);
+        gate.item_arrived(Arrival::Picture { sound: true }, 1_000_000_000);
         assert!(src.push_event(gst::event::StreamStart::new("sound")));
         assert!(src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("audio/x-raw"))));
         assert!(src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new())));

@@ -192,6 +192,11 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // RETROVUE_TEST_KEEP_LOG=DIR keeps the daemon's log there (a run to look into).
+        if let Some(dir) = std::env::var_os("RETROVUE_TEST_KEEP_LOG") {
+            let name = self.stderr_log.file_name().unwrap_or_default();
+            let _ = std::fs::copy(&self.stderr_log, std::path::Path::new(&dir).join(name));
+        }
         let _ = std::fs::remove_file(&self.stderr_log);
     }
 }
