@@ -1482,6 +1482,20 @@ mod tests {
         );
     }
 
+    /// Start `decoder` and give its `sink` the caps of a `w`x`h` H.264 source (what the
+    /// thread rules read).
+    fn open_with_h264_caps(decoder: &gst::Element, sink: &gst::Pad, w: i32, h: i32) {
+        decoder.set_state(gst::State::Paused).unwrap();
+        assert!(sink.send_event(gst::event::StreamStart::new("test")));
+        let caps = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "byte-stream")
+            .field("alignment", "au")
+            .field("width", w)
+            .field("height", h)
+            .build();
+        sink.send_event(gst::event::Caps::new(&caps));
+    }
+
     /// A libav video decoder opens with one thread for a source of at most 720p and with its
     /// frame threads (0: one per core) for a larger one, from the caps it is given.
     #[test]
@@ -1491,15 +1505,7 @@ mod tests {
             let decoder = crate::elements::Factory::listed("avdec_h264").unwrap().make().unwrap();
             let sink = decoder.static_pad("sink").unwrap();
             one_thread_for_small_pictures(&decoder, &sink);
-            decoder.set_state(gst::State::Paused).unwrap();
-            assert!(sink.send_event(gst::event::StreamStart::new("test")));
-            let caps = gst::Caps::builder("video/x-h264")
-                .field("stream-format", "byte-stream")
-                .field("alignment", "au")
-                .field("width", w)
-                .field("height", h)
-                .build();
-            sink.send_event(gst::event::Caps::new(&caps));
+            open_with_h264_caps(&decoder, &sink, w, h);
             let want = i32::from(one && ONE_THREAD_FOR_SMALL_PICTURES);
             assert_eq!(decoder.property::<i32>("max-threads"), want, "{w}x{h}");
             decoder.set_state(gst::State::Null).unwrap();
@@ -1517,15 +1523,7 @@ mod tests {
             let decoder = crate::elements::Factory::listed("avdec_h264").unwrap().make().unwrap();
             bin.add(&decoder).unwrap();
             let sink = decoder.static_pad("sink").unwrap();
-            decoder.set_state(gst::State::Paused).unwrap();
-            assert!(sink.send_event(gst::event::StreamStart::new("test")));
-            let caps = gst::Caps::builder("video/x-h264")
-                .field("stream-format", "byte-stream")
-                .field("alignment", "au")
-                .field("width", 640)
-                .field("height", 480)
-                .build();
-            sink.send_event(gst::event::Caps::new(&caps));
+            open_with_h264_caps(&decoder, &sink, 640, 480);
             let want = i32::from(!joined && ONE_THREAD_FOR_SMALL_PICTURES);
             assert_eq!(decoder.property::<i32>("max-threads"), want, "joined: {joined}");
             decoder.set_state(gst::State::Null).unwrap();
