@@ -522,7 +522,7 @@ for class in loud quiet mono surround clicks unmeasured; do
     "${class_note[$class]}; 12 s item, target -24 LUFS, output decoded and measured with ffmpeg ebur128: ${err:-?} LU (${line:+from 4 s on: $(bench_kv "$line" late_error_lu) LU, }true peak ${tp:-?} dBTP)"
 done
 row "loudness as aired: highest true peak" "$worst_tp" "dBTP" "<= -1 dBTP" le -1.0 "#18" \
-  "highest of the 6 items above (limiter ceiling -2 dBTP before AAC)"
+  "highest of the 6 items above (limiter ceiling -3 dBTP before AAC)"
 on_air="$(grep 'BENCH on_air_measurement' <<<"$loud" || true)"
 diff=""
 if [ -n "$on_air" ]; then
