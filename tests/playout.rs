@@ -14,11 +14,11 @@ use retrovue::clock::{Clock, SystemClock};
 use retrovue::lineup::{ChannelId, FrameRate, OutputProfile, VideoFormat};
 use retrovue::playout::timeline::Anchor;
 use retrovue::playout::{AsRunStatus, ChannelPlayer, PlayerConfig};
-use retrovue::schedule::Airing;
+use retrovue::schedule::{Airing, AiringKind};
 use retrovue::stream::hls::HlsWriter;
 use retrovue::stream::{StreamHub, Subscription};
 use util::Clip;
-use util::media::{assert_continuous, colour_runs, dump, frames, off_schedule, probe};
+use util::media::{assert_continuous, colour_runs, dump, frames, off_schedule, probe, wall_of};
 use util::player::{self, Log};
 
 fn airing(id: i64, title: &str, path: &Path, start: DateTime<Utc>, ms: i64) -> Airing {
@@ -329,6 +329,35 @@ async fn a_cold_channel_starts_with_the_next_airing_when_the_last_seconds_cannot
     assert_eq!(log.final_status("red"), None, "the airing too late to join was logged");
     assert_eq!(log.final_status("green"), Some((AsRunStatus::Aired, None)));
     drop(silent);
+}
+
+/// A cold tune during a slate: the slate goes out at once (black and silence are what the
+/// schedule has then), and the next airing follows at its start. Before, the output waited for
+/// the next airing (a bench tune's first picture 2,952 ms after the request, in a 2.6 s slate):
+/// that airing, built at once and stamped seconds ahead, reached the mixers before the slate's
+/// first frame reached the encoder, and its start decided the output's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_tune_in_a_slate_goes_out_at_once_with_the_slate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let green = clip(d, "green.mp4", coloured(640, 480, 4.0, "green"));
+    let s = SystemClock.now();
+    let ms = |n: i64| s + chrono::Duration::milliseconds(n);
+    let slate = Airing {
+        kind: AiringKind::Slate,
+        uri: None,
+        program_id: None,
+        loudness_lufs: None,
+        ..airing(1, "slate", &green, ms(-5000), 7600)
+    };
+    let airings = vec![slate, airing(2, "green", &green, ms(2600), 2300)];
+    let (runs, anchor, log) = cold_start(airings, ms(5600), d).await;
+    let colours: String = runs.iter().map(|r| r.0).collect();
+    assert_eq!(colours, "kgk", "colour runs: {runs:?}");
+    let first = (wall_of(&anchor, runs[0].1) - s).num_milliseconds();
+    assert!(first < 1000, "the slate went out {first} ms after the tune");
+    assert_eq!(off_schedule(&anchor, runs[1].1, ms(2600), 1), None, "green started this many ms off schedule");
+    assert_eq!(log.final_status("green"), Some((AsRunStatus::Aired, None)));
 }
 
 /// Rebuild after rebuild (the content watchdog's or an encoder fallback's), a viewer who stays
