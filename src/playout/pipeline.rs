@@ -729,31 +729,34 @@ impl ChannelPipeline {
         self.overlay.as_ref()
     }
 
-    /// A new compositor input at `zorder` (higher is on top). Item inputs (from
-    /// [`ITEM_ZORDER_BASE`], below [`SLATE_ZORDER`]) are scaled into the item window when the
-    /// spec has one.
+    /// A new compositor input at `zorder` (higher is on top) for pictures that are not an
+    /// item's (the background, a full-screen slate): full frame, and a held output does not
+    /// wait for them. Items take [`Self::request_item_video_pad`].
     pub fn request_video_pad(&self, zorder: u32) -> Result<gst::Pad, PipelineError> {
         self.video_input(zorder, None)
     }
 
-    /// The compositor input for item `serial`'s pictures. `sound`: the item feeds the main
-    /// audio track, and a held output waits for that sound too (see [`Gate::item_arrived`]).
+    /// The compositor input for item `serial`'s pictures (above the earlier items', scaled
+    /// into the item window when the spec has one). `sound`: the item feeds the main audio
+    /// track, and a held output waits for that sound too (see [`Gate::item_arrived`]).
     pub fn request_item_video_pad(&self, serial: u64, sound: bool) -> Result<gst::Pad, PipelineError> {
         self.video_input(ITEM_ZORDER_BASE + (serial % 1_000_000) as u32, Some(sound))
     }
 
+    /// A compositor input at `zorder`; an item's when `item_sound` says whether the item has
+    /// sound on the main track.
     fn video_input(&self, zorder: u32, item_sound: Option<bool>) -> Result<gst::Pad, PipelineError> {
         let pad = self
             .compositor
             .request_pad_simple("sink_%u")
             .ok_or_else(|| PipelineError::Setup { what: "compositor pad", source: glib::bool_error!("no pad") })?;
         pad.set_property("zorder", zorder);
-        let item = (ITEM_ZORDER_BASE..SLATE_ZORDER).contains(&zorder);
-        if item && !self.gate.committed() {
-            let sound = item_sound.unwrap_or(true);
+        if let Some(sound) = item_sound
+            && !self.gate.committed()
+        {
             release_on_first_buffer(&pad, &self.gate, &self.meter.position_ns, Arrival::Picture { sound });
         }
-        if let Some(w) = self.item_window.filter(|_| item) {
+        if let Some(w) = self.item_window.filter(|_| item_sound.is_some()) {
             pad.set_property("xpos", w.x);
             pad.set_property("ypos", w.y);
             pad.set_property("width", w.w as i32);
