@@ -186,6 +186,14 @@ bench_rss_mb() {
   awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
 }
 
+# The resident memory of process $1 split, as "anon_mb=A file_mb=F": A is the process's own
+# (heap, buffers, stacks), F the pages of mapped files (code of the program and its libraries
+# and plugins, shared with any process that maps them too).
+bench_rss_parts() {
+  awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { printf "anon_mb=%.1f file_mb=%.1f", a / 1024, f / 1024 }' \
+    "/proc/$1/status"
+}
+
 # Value of key $2 in a "BENCH k=v k=v" line $1 (empty if absent).
 bench_kv() {
   printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1

@@ -70,9 +70,10 @@ for _ in $(seq 1 "$hold"); do
   peak="$(awk -v a="$peak" -v b="$r" 'BEGIN { print (b > a ? b : a) }')"
 done
 ff_rss="$(bench_rss_mb "$ff")"
+ff_parts="$(bench_rss_parts "$ff" | sed 's/\([a-z]*_mb=\)/ffmpeg_\1/g')"
 ff_threads="$(awk '/^Threads:/ { print $2 }' "/proc/$ff/status")"
 wait "$sub" || true
-echo "BENCH mem ffmpeg_rss_mb=$ff_rss ffmpeg_peak_rss_mb=$peak ffmpeg_threads=$ff_threads hold_s=$hold"
+echo "BENCH mem ffmpeg_rss_mb=$ff_rss $ff_parts ffmpeg_peak_rss_mb=$peak ffmpeg_threads=$ff_threads hold_s=$hold"
 
 # ---- the daemon ---------------------------------------------------------------------------
 max="${counts##*,}"
@@ -105,7 +106,7 @@ daemon="$BENCH_DAEMON_PID"
 pids+=("$daemon")
 sleep 5
 idle="$(bench_rss_mb "$daemon")"
-echo "BENCH mem idle_rss_mb=$idle"
+echo "BENCH mem idle_rss_mb=$idle $(bench_rss_parts "$daemon")"
 
 # Channels whose pipeline started so far (none stops while its viewer holds it): a tune the
 # encoder budget refuses (src/playout/budget.rs: 6 SD channels on 2 x86 cores) never starts.
@@ -122,11 +123,11 @@ for n in "${steps[@]}"; do
   done
   cpu0="$(bench_cpu_s "$daemon")"
   sleep "$hold"
-  rss="$(bench_rss_mb "$daemon")"
+  rss="$(bench_rss_mb "$daemon")" parts="$(bench_rss_parts "$daemon")"
   cpu="$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$daemon")" -v n="$(started)" -v h="$hold" 'BEGIN { if (n > 0) printf "%.2f", (b - a) * 60 / (n * h) }')"
   threads="$(awk '/^Threads:/ { print $2 }' "/proc/$daemon/status")"
   on="$(started)"
-  echo "BENCH mem channels=$n running=$on rss_mb=$rss added_per_channel_mb=$(awk -v r="$rss" -v i="$idle" -v n="$on" 'BEGIN { if (n > 0) printf "%.1f", (r - i) / n }') cpu_s_per_channel_min=$cpu threads=$threads hold_s=$hold"
+  echo "BENCH mem channels=$n running=$on rss_mb=$rss added_per_channel_mb=$(awk -v r="$rss" -v i="$idle" -v n="$on" 'BEGIN { if (n > 0) printf "%.1f", (r - i) / n }') cpu_s_per_channel_min=$cpu threads=$threads hold_s=$hold $parts"
   if [ "$n" = "$growth_at" ]; then
     peak="$rss"
     for _ in $(seq 1 $((growth_hold / 5))); do

@@ -414,11 +414,11 @@ mem_enc="$(mk encoder= encoder)"
 failed=""
 [ -n "$mem_idle" ] || failed="; the benchmark failed: $(tail -1 "$work/memory.err" 2>/dev/null)"
 row "memory: ffmpeg RSS, the same SD transcode" "$ff_rss" "MB" "-" "-" "" "#17" \
-  "one ffmpeg process transcoding the same 15-30 s items as the channels below (settings of the SD CPU rows), -re, after ${MEM_HOLD} s; peak $(mk ffmpeg_rss ffmpeg_peak_rss_mb) MB$failed"
+  "one ffmpeg process transcoding the same 15-30 s items as the channels below (settings of the SD CPU rows), -re, after ${MEM_HOLD} s; peak $(mk ffmpeg_rss ffmpeg_peak_rss_mb) MB; its own memory $(mk ffmpeg_rss ffmpeg_anon_mb) MB, pages of its program and libraries $(mk ffmpeg_rss ffmpeg_file_mb) MB$failed"
 for n in 1 2 4 8; do
   row "memory: RSS added per SD channel, $n channel(s)" "$(mk "channels=$n " added_per_channel_mb)" "MB" \
     "<= ffmpeg (${ff_rss:-?} MB)" le "${ff_rss:-0}" "#17" \
-    "(daemon RSS $(mk "channels=$n " rss_mb) MB - idle ${mem_idle:-?} MB) / $(mk "channels=$n " running) channels running of $n tuned (the encoder budget admits the rest or not), ${MEM_HOLD} s after the count was reached; encoder ${mem_enc:-?}; $(mk "channels=$n " cpu_s_per_channel_min) CPU-s per channel-minute, $(mk "channels=$n " threads) threads$failed"
+    "(daemon RSS $(mk "channels=$n " rss_mb) MB - idle ${mem_idle:-?} MB) / $(mk "channels=$n " running) channels running of $n tuned (the encoder budget admits the rest or not), ${MEM_HOLD} s after the count was reached; encoder ${mem_enc:-?}; $(mk "channels=$n " cpu_s_per_channel_min) CPU-s per channel-minute, $(mk "channels=$n " threads) threads; the daemon's own memory $(mk "channels=$n " anon_mb) MB (idle $(mk idle_rss anon_mb)), pages of its program, libraries and plugins $(mk "channels=$n " file_mb) MB (idle $(mk idle_rss file_mb))$failed"
 done
 row "memory: daemon RSS, 4 SD channels of short items" "$(mk growth warm_rss_mb)" "MB" "<= 400 MB" le 400 "#17" \
   "the whole daemon, 4 channels each held by a viewer, items of 15-30 s (20 s episodes, 15-30 s spots, HD and SD), ${MEM_HOLD} s after the fourth started; peak $(mk growth peak_rss_mb) MB over the next ${MEM_GROWTH} s"
