@@ -338,6 +338,19 @@ async fn a_cold_channel_starts_with_the_next_airing_when_the_last_seconds_cannot
 /// first frame reached the encoder, and its start decided the output's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_tune_in_a_slate_goes_out_at_once_with_the_slate() {
+    cold_tune_in_a_slate(2600).await;
+}
+
+/// The same in a slate's last second: a slate has nothing to open, so it is not left to the
+/// next airing as an item's last second is (a bench tune in a card's last 0.83 s: 1,178 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_tune_in_a_slates_last_second_goes_out_at_once_with_the_slate() {
+    cold_tune_in_a_slate(1500).await;
+}
+
+/// Channel 1 started cold in a slate that ends `slate_left_ms` after the tune, then 2.3 s of
+/// green: the slate's black goes out within a second, the green on schedule.
+async fn cold_tune_in_a_slate(slate_left_ms: i64) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let green = clip(d, "green.mp4", coloured(640, 480, 4.0, "green"));
@@ -348,15 +361,15 @@ async fn a_cold_tune_in_a_slate_goes_out_at_once_with_the_slate() {
         uri: None,
         program_id: None,
         loudness_lufs: None,
-        ..airing(1, "slate", &green, ms(-5000), 7600)
+        ..airing(1, "slate", &green, ms(-5000), 5000 + slate_left_ms)
     };
-    let airings = vec![slate, airing(2, "green", &green, ms(2600), 2300)];
-    let (runs, anchor, log) = cold_start(airings, ms(5600), d).await;
+    let airings = vec![slate, airing(2, "green", &green, ms(slate_left_ms), 2300)];
+    let (runs, anchor, log) = cold_start(airings, ms(slate_left_ms + 3000), d).await;
     let colours: String = runs.iter().map(|r| r.0).collect();
     assert_eq!(colours, "kgk", "colour runs: {runs:?}");
     let first = (wall_of(&anchor, runs[0].1) - s).num_milliseconds();
     assert!(first < 1000, "the slate went out {first} ms after the tune");
-    assert_eq!(off_schedule(&anchor, runs[1].1, ms(2600), 1), None, "green started this many ms off schedule");
+    assert_eq!(off_schedule(&anchor, runs[1].1, ms(slate_left_ms), 1), None, "green started this many ms off schedule");
     assert_eq!(log.final_status("green"), Some((AsRunStatus::Aired, None)));
 }
 
