@@ -930,13 +930,13 @@ fn key(a: &Airing) -> (i64, i64) {
     (a.id, a.end.timestamp_millis())
 }
 
-/// A URI for GStreamer: URIs pass through, absolute paths become `file://` URIs.
 /// The media `airing` plays: none for a slate or a generated card, which show the background
 /// and the graphics and have nothing to open.
 fn media(airing: &Airing) -> Option<&str> {
     airing.uri.as_deref().filter(|_| airing.kind != AiringKind::Slate)
 }
 
+/// A URI for GStreamer: URIs pass through, absolute paths become `file://` URIs.
 fn to_uri(s: &str) -> Result<String, String> {
     if s.contains("://") {
         return Ok(s.to_owned());
