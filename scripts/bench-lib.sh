@@ -186,12 +186,12 @@ bench_rss_mb() {
   awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
 }
 
-# The resident memory of process $1 split, as "anon_mb=A file_mb=F": A is the process's own
-# (heap, buffers, stacks), F the pages of mapped files (code of the program and its libraries
-# and plugins, shared with any process that maps them too).
+# The resident memory of process $1 split, as "anon_mb=A file_mb=F" (keys prefixed with $2 if
+# given): A is the process's own (heap, buffers, stacks), F the pages of mapped files (code of
+# the program and its libraries and plugins, shared with any process that maps them too).
 bench_rss_parts() {
-  awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { printf "anon_mb=%.1f file_mb=%.1f", a / 1024, f / 1024 }' \
-    "/proc/$1/status"
+  awk -v p="${2:-}" '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 }
+    END { printf "%sanon_mb=%.1f %sfile_mb=%.1f", p, a / 1024, p, f / 1024 }' "/proc/$1/status"
 }
 
 # Value of key $2 in a "BENCH k=v k=v" line $1 (empty if absent).

@@ -70,7 +70,7 @@ for _ in $(seq 1 "$hold"); do
   peak="$(awk -v a="$peak" -v b="$r" 'BEGIN { print (b > a ? b : a) }')"
 done
 ff_rss="$(bench_rss_mb "$ff")"
-ff_parts="$(bench_rss_parts "$ff" | sed 's/\([a-z]*_mb=\)/ffmpeg_\1/g')"
+ff_parts="$(bench_rss_parts "$ff" ffmpeg_)"
 ff_threads="$(awk '/^Threads:/ { print $2 }' "/proc/$ff/status")"
 wait "$sub" || true
 echo "BENCH mem ffmpeg_rss_mb=$ff_rss $ff_parts ffmpeg_peak_rss_mb=$peak ffmpeg_threads=$ff_threads hold_s=$hold"

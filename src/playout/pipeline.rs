@@ -1223,6 +1223,13 @@ mod tests {
         out
     }
 
+    /// A held gate whose deadline, as `Session::release` gives it, is `deadline_ns`.
+    fn held_until(deadline_ns: u64) -> Gate {
+        let gate = Gate::new("test", true);
+        gate.deadline_ns.store(deadline_ns, Ordering::Release);
+        gate
+    }
+
     #[test]
     fn a_held_gate_encodes_from_the_programme_and_says_once_its_output_went_out() {
         let gate = Gate::new("test", true);
@@ -1243,22 +1250,19 @@ mod tests {
         assert!(gate.is_open());
         // An item's first picture and sound decide (the later of the two), unless the
         // deadline comes first.
-        let item = Gate::new("test", true);
-        item.deadline_ns.store(2_000_000_000, Ordering::Release);
+        let item = held_until(2_000_000_000);
         assert!(!item.encodes(1_000_000_000));
         item.item_arrived(Arrival::Picture { sound: true }, 1_100_000_000);
         assert!(!item.decided(), "waits for the sound");
         item.item_arrived(Arrival::Sound, 1_200_000_000);
         assert!(!item.encodes(1_100_000_000) && item.encodes(1_200_000_000));
-        let silent = Gate::new("test", true);
-        silent.deadline_ns.store(2_500_000_000, Ordering::Release);
+        let silent = held_until(2_500_000_000);
         silent.item_arrived(Arrival::Picture { sound: true }, 1_000_000_000);
         assert!(!silent.encodes(1_699_000_000), "a picture waits for its sound");
         assert!(silent.encodes(1_700_000_000), "but not for ever");
         // The next airing, opened ahead, reaches the mixers first; the airing joined in its
         // last second, earlier on the timeline, comes later and airs first.
-        let short = Gate::new("test", true);
-        short.deadline_ns.store(4_500_000_000, Ordering::Release);
+        let short = held_until(4_500_000_000);
         short.item_arrived(Arrival::Sound, 300_000_000);
         short.item_arrived(Arrival::Picture { sound: true }, 2_000_000_000);
         short.item_arrived(Arrival::Sound, 2_000_000_000);
@@ -1266,8 +1270,7 @@ mod tests {
         assert!(!short.encodes(319_000_000) && short.encodes(320_000_000), "the earliest picture and sound");
         // A silent item's picture is its programme's start: no wait for sound it has not got,
         // even where the next airing's picture and sound came first (the soak's silent spot).
-        let mute = Gate::new("test", true);
-        mute.deadline_ns.store(4_500_000_000, Ordering::Release);
+        let mute = held_until(4_500_000_000);
         mute.item_arrived(Arrival::Picture { sound: true }, 2_969_000_000);
         mute.item_arrived(Arrival::Sound, 2_969_000_000);
         mute.item_arrived(Arrival::Picture { sound: false }, 266_000_000);
@@ -1277,23 +1280,19 @@ mod tests {
         assert!(alone.encodes(300_000_000), "at once, not 700 ms later");
         // A slate is on at the tune: its start is the deadline, and the next airing, built at
         // once and reaching the mixers first, does not hold the output until it starts.
-        let slate = Gate::new("test", true);
-        slate.deadline_ns.store(250_000_000, Ordering::Release);
+        let slate = held_until(250_000_000);
         slate.item_arrived(Arrival::Picture { sound: true }, 2_600_000_000);
         slate.item_arrived(Arrival::Sound, 2_600_000_000);
         assert!(!slate.encodes(249_000_000) && slate.encodes(250_000_000), "from the slate's start");
-        let quiet = Gate::new("test", true);
-        quiet.deadline_ns.store(250_000_000, Ordering::Release);
+        let quiet = held_until(250_000_000);
         quiet.item_arrived(Arrival::Picture { sound: false }, 2_600_000_000);
         assert!(quiet.encodes(250_000_000), "a silent next airing neither");
         // A picture whose sound comes after the sound wait starts where the wait ended.
-        let waited = Gate::new("test", true);
-        waited.deadline_ns.store(2_500_000_000, Ordering::Release);
+        let waited = held_until(2_500_000_000);
         waited.item_arrived(Arrival::Picture { sound: true }, 1_000_000_000);
         waited.item_arrived(Arrival::Sound, 1_900_000_000);
         assert!(!waited.encodes(1_699_000_000) && waited.encodes(1_700_000_000));
-        let late = Gate::new("test", true);
-        late.deadline_ns.store(2_000_000_000, Ordering::Release);
+        let late = held_until(2_000_000_000);
         assert!(!late.encodes(1_966_000_000) && late.encodes(2_001_000_000));
         late.encode_from(2_500_000_000);
         assert!(late.encodes(2_034_000_000), "the deadline decided");
