@@ -117,34 +117,50 @@ bench_ffmpeg_cpu_per_min() {
 # Encode only: the same clips as the channel's encoder sees them (640x480 I420 29.97, 48 kHz
 # stereo; made beforehand by ffmpeg into raw files in directory $1, not timed) through x264enc
 # with the channel's settings (src/playout/encoder.rs: zerolatency, veryfast, GOP 60 without
-# scene cuts, 2000 kb/s, vbv 1000 ms) and avenc_aac 128 kb/s. Neither is paced: CPU seconds
-# per minute of the clips' length, as fast as they go.
+# scene cuts, 2000 kb/s, vbv 1000 ms) and avenc_aac 128 kb/s. Each twice: unpaced (as fast as
+# they go) and live (`clocksync` before the sinks, or before the encoders, at the clips' own
+# rate: a channel decodes and encodes in real time, where every frame wakes the codecs' threads
+# from idle, which an unpaced run never pays). CPU seconds per minute of the clips' length.
 bench_codec_floor_cpu_per_min() {
-  local dir="$1" c i=0 dec=0 enc=0 t len=0 d
-  local TIMEFORMAT="%U %S"
+  local dir="$1" c i=0 len=0 d mode sync
+  local -A dec=([unpaced]=0 [live]=0) enc=([unpaced]=0 [live]=0)
   for c in "${BENCH_CLIPS[@]}"; do
     d="$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$c")"
     len="$(awk -v a="$len" -v b="$d" 'BEGIN { print a + b }')"
-    t=$({ time gst-launch-1.0 -q filesrc location="$c" ! qtdemux name=d \
-      d.video_0 ! queue ! h264parse ! avdec_h264 ! fakesink \
-      d.audio_0 ! queue ! aacparse ! avdec_aac ! fakesink >/dev/null; } 2>&1 | tail -1)
-    dec="$(awk -v a="$dec" -v t="$t" 'BEGIN { split(t, x, " "); print a + x[1] + x[2] }')"
     ffmpeg -v error -nostdin -y -i "$c" \
       -vf "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,fps=30000/1001" \
       -pix_fmt yuv420p -f rawvideo "$dir/floor$i.yuv" -vn -ar 48000 -ac 2 -f s16le "$dir/floor$i.pcm"
-    t=$({ time gst-launch-1.0 -q \
-      filesrc location="$dir/floor$i.yuv" ! rawvideoparse width=640 height=480 format=i420 framerate=30000/1001 \
-      ! x264enc tune=zerolatency speed-preset=veryfast key-int-max=60 bitrate=2000 vbv-buf-capacity=1000 \
-      option-string="scenecut=0:min-keyint=60" ! fakesink \
-      filesrc location="$dir/floor$i.pcm" ! rawaudioparse format=pcm pcm-format=s16le sample-rate=48000 num-channels=2 \
-      ! audioconvert ! avenc_aac bitrate=128000 ! fakesink >/dev/null; } 2>&1 | tail -1)
-    enc="$(awk -v a="$enc" -v t="$t" 'BEGIN { split(t, x, " "); print a + x[1] + x[2] }')"
+    for mode in unpaced live; do
+      sync=""
+      [ "$mode" = live ] && sync="clocksync !"
+      # shellcheck disable=SC2086 # $sync is empty or two words of the launch line
+      dec[$mode]="$(bench_add_cpu_s "${dec[$mode]}" gst-launch-1.0 -q filesrc location="$c" ! qtdemux name=d \
+        d.video_0 ! queue ! h264parse ! avdec_h264 ! $sync fakesink \
+        d.audio_0 ! queue ! aacparse ! avdec_aac ! $sync fakesink)"
+      # shellcheck disable=SC2086
+      enc[$mode]="$(bench_add_cpu_s "${enc[$mode]}" gst-launch-1.0 -q \
+        filesrc location="$dir/floor$i.yuv" ! rawvideoparse width=640 height=480 format=i420 framerate=30000/1001 ! $sync \
+        x264enc tune=zerolatency speed-preset=veryfast key-int-max=60 bitrate=2000 vbv-buf-capacity=1000 \
+        option-string="scenecut=0:min-keyint=60" ! fakesink \
+        filesrc location="$dir/floor$i.pcm" ! rawaudioparse format=pcm pcm-format=s16le sample-rate=48000 num-channels=2 ! $sync \
+        audioconvert ! avenc_aac bitrate=128000 ! fakesink)"
+    done
     rm -f "$dir/floor$i.yuv" "$dir/floor$i.pcm"
     i=$((i + 1))
   done
-  awk -v d="$dec" -v e="$enc" -v l="$len" 'BEGIN {
-    printf "BENCH codec_floor_cpu_s_per_min=%.2f decode_cpu_s_per_min=%.2f encode_cpu_s_per_min=%.2f clips_s=%.1f\n",
-      (d + e) * 60 / l, d * 60 / l, e * 60 / l, l }'
+  awk -v d="${dec[unpaced]}" -v e="${enc[unpaced]}" -v ld="${dec[live]}" -v le="${enc[live]}" -v l="$len" 'BEGIN {
+    printf "BENCH codec_floor_cpu_s_per_min=%.2f decode_cpu_s_per_min=%.2f encode_cpu_s_per_min=%.2f", (d + e) * 60 / l, d * 60 / l, e * 60 / l
+    printf " live_codec_floor_cpu_s_per_min=%.2f live_decode_cpu_s_per_min=%.2f live_encode_cpu_s_per_min=%.2f clips_s=%.1f\n",
+      (ld + le) * 60 / l, ld * 60 / l, le * 60 / l, l }'
+}
+
+# $1 plus the CPU seconds (user + system) of running the command "$2"... (its output dropped).
+bench_add_cpu_s() {
+  local sum="$1" t
+  shift
+  local TIMEFORMAT="%U %S"
+  t=$({ time "$@" >/dev/null; } 2>&1 | tail -1)
+  awk -v a="$sum" -v t="$t" 'BEGIN { split(t, x, " "); print a + x[1] + x[2] }'
 }
 
 # Channels sustained in real time: tries the counts in $1 (e.g. 2,4,6,8), $2 s each.

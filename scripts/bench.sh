@@ -143,24 +143,24 @@ row "SD channel: Retrovue CPU per output minute" "$rv_cpu" "CPU-s/min" "-" "-" "
   "640x480 29.97 x264 veryfast 2 Mb/s, 3 mixed clips, in-process player with the daemon's malloc settings; ${rv_video:-?} s of video in ${SD_SECS} s"
 row "SD channel: ffmpeg CPU per output minute" "$ff_cpu" "CPU-s/min" "-" "-" "" "#4" \
   "same clips, same transcode (HD items BT.709 to BT.601 as Retrovue does), ffmpeg -re to /dev/null, same run${ff_cpu_note:-}"
-ratio=""
-if [ -n "$rv_cpu" ] && [ -n "$ff_cpu" ]; then
-  ratio="$(awk -v a="$rv_cpu" -v b="$ff_cpu" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
-fi
-row "SD channel: Retrovue / ffmpeg CPU" "$ratio" "x" "<= 1.0" le 1.0 "#4" "ratio of the two rows above"
+# $1 / $2 to two decimals; nothing when either is missing.
+ratio_of() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
+row "SD channel: Retrovue / ffmpeg CPU" "$(ratio_of "$rv_cpu" "$ff_cpu")" "x" "<= 1.0" le 1.0 "#4" "ratio of the two rows above"
 
-say "== SD channel: codec floor (decode only + encode only of the same clips, gst-launch-1.0)"
+say "== SD channel: codec floor (decode only + encode only of the same clips, gst-launch-1.0, unpaced and live)"
 floor_line="$(bench_codec_floor_cpu_per_min "$work")"
 say "$floor_line"
 floor="$(bench_kv "$floor_line" codec_floor_cpu_s_per_min)"
+live_floor="$(bench_kv "$floor_line" live_codec_floor_cpu_s_per_min)"
+floor_what="decode only (qtdemux, avdec_h264, avdec_aac) + encode only (640x480 I420 and 48 kHz stereo of the same clips into x264enc as the channel sets it, avenc_aac 128k), per minute of the $(bench_kv "$floor_line" clips_s) s of clips"
 row "SD channel: codec floor CPU per output minute" "$floor" "CPU-s/min" "-" "-" "" "#17" \
-  "the codec work alone, the channel's elements and settings in gst-launch-1.0, unpaced: decode only (qtdemux, avdec_h264, avdec_aac) $(bench_kv "$floor_line" decode_cpu_s_per_min) + encode only (640x480 I420 and 48 kHz stereo of the same clips into x264enc as the channel sets it, avenc_aac 128k) $(bench_kv "$floor_line" encode_cpu_s_per_min), per minute of the $(bench_kv "$floor_line" clips_s) s of clips"
-floor_ratio=""
-if [ -n "$rv_cpu" ] && [ -n "$floor" ]; then
-  floor_ratio="$(awk -v a="$rv_cpu" -v b="$floor" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
-fi
-row "SD channel: Retrovue / codec floor CPU" "$floor_ratio" "x" "<= 1.10" le 1.10 "#17" \
-  "the channel's CPU (first row) over the floor: what scaling, colour conversion, compositing, audio processing, muxing and fan-out add to the codecs"
+  "the codec work alone, the channel's elements and settings in gst-launch-1.0, unpaced: decode $(bench_kv "$floor_line" decode_cpu_s_per_min) + encode $(bench_kv "$floor_line" encode_cpu_s_per_min); $floor_what"
+row "SD channel: live codec floor CPU per output minute" "$live_floor" "CPU-s/min" "-" "-" "" "#17" \
+  "the same codec work paced at the clips' own rate (clocksync), as a channel runs it: decode $(bench_kv "$floor_line" live_decode_cpu_s_per_min) + encode $(bench_kv "$floor_line" live_encode_cpu_s_per_min); each frame wakes the codecs' threads from idle"
+row "SD channel: Retrovue / codec floor CPU" "$(ratio_of "$rv_cpu" "$floor")" "x" "<= 1.10" le 1.10 "#17" \
+  "the channel's CPU (first row) over the unpaced floor: what scaling, colour conversion, compositing, audio processing, muxing and fan-out add to the codecs, and what running live costs the codecs themselves (ffmpeg: $(ratio_of "$ff_cpu" "$floor")x)"
+row "SD channel: Retrovue / live codec floor CPU" "$(ratio_of "$rv_cpu" "$live_floor")" "x" "<= 1.10" le 1.10 "#17" \
+  "the channel's CPU over the live floor: what the channel adds to codecs that run in real time (ffmpeg: $(ratio_of "$ff_cpu" "$live_floor")x)"
 
 # ---- 2. Channels sustained --------------------------------------------------------------
 say "== channels sustained in real time (counts $SUSTAIN_COUNTS, ${SUSTAIN_SECS} s each)"
