@@ -210,6 +210,11 @@ bench_rss_parts() {
     END { printf "%sanon_mb=%.1f %sfile_mb=%.1f", p, a / 1024, p, f / 1024 }' "/proc/$1/status"
 }
 
+# The median of the numbers on stdin, one a line (nothing for none).
+median() {
+  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # Value of key $2 in a "BENCH k=v k=v" line $1 (empty if absent).
 bench_kv() {
   printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1

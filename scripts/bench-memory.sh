@@ -122,12 +122,27 @@ for n in "${steps[@]}"; do
     pids+=("$!")
   done
   cpu0="$(bench_cpu_s "$daemon")"
-  sleep "$hold"
-  rss="$(bench_rss_mb "$daemon")" parts="$(bench_rss_parts "$daemon")"
+  # The RSS at one instant depends on where each channel is in its item cycle: around a
+  # transition the next item's bin is open (decoder, 0.5 s of frames in its branch queues,
+  # seven more threads) beside the one on air, which one channel showed as 70.5 against 96.3 MB
+  # of the daemon's own memory. So the figure is the median of readings every 2 s over the
+  # hold's second half, its lowest and highest printed beside it.
+  sleep $((hold / 2))
+  readings="$work/rss-$n.txt"
+  : >"$readings"
+  for _ in $(seq 1 $(((hold - hold / 2) / 2))); do
+    sleep 2
+    echo "$(bench_rss_mb "$daemon") $(bench_rss_parts "$daemon" | tr -c '0-9.\n' ' ') $(awk '/^Threads:/ { print $2 }' "/proc/$daemon/status")" >>"$readings"
+  done
+  # Column $1 of the readings: median.
+  med() { awk -v c="$1" '{ print $c }' "$readings" | median; }
+  rss="$(med 1)"
+  parts="anon_mb=$(med 2) file_mb=$(med 3)"
+  threads="$(med 4)"
+  spread="$(awk 'NR == 1 || $1 < lo { lo = $1 } NR == 1 || $1 > hi { hi = $1 } END { printf "rss_low_mb=%.1f rss_peak_mb=%.1f readings=%d", lo, hi, NR }' "$readings")"
   cpu="$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$daemon")" -v n="$(started)" -v h="$hold" 'BEGIN { if (n > 0) printf "%.2f", (b - a) * 60 / (n * h) }')"
-  threads="$(awk '/^Threads:/ { print $2 }' "/proc/$daemon/status")"
   on="$(started)"
-  echo "BENCH mem channels=$n running=$on rss_mb=$rss added_per_channel_mb=$(awk -v r="$rss" -v i="$idle" -v n="$on" 'BEGIN { if (n > 0) printf "%.1f", (r - i) / n }') cpu_s_per_channel_min=$cpu threads=$threads hold_s=$hold $parts"
+  echo "BENCH mem channels=$n running=$on rss_mb=$rss added_per_channel_mb=$(awk -v r="$rss" -v i="$idle" -v n="$on" 'BEGIN { if (n > 0) printf "%.1f", (r - i) / n }') cpu_s_per_channel_min=$cpu threads=$threads hold_s=$hold $spread $parts"
   if [ "$n" = "$growth_at" ]; then
     peak="$rss"
     for _ in $(seq 1 $((growth_hold / 5))); do

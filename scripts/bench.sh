@@ -98,10 +98,6 @@ verdict() {
   fi
 }
 
-median() {
-  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 json_str() {
   local s="$1"
   s="${s//\\/\\\\}"
@@ -418,7 +414,7 @@ row "memory: ffmpeg RSS, the same SD transcode" "$ff_rss" "MB" "-" "-" "" "#17" 
 for n in 1 2 4 8; do
   row "memory: RSS added per SD channel, $n channel(s)" "$(mk "channels=$n " added_per_channel_mb)" "MB" \
     "<= ffmpeg (${ff_rss:-?} MB)" le "${ff_rss:-0}" "#17" \
-    "(daemon RSS $(mk "channels=$n " rss_mb) MB - idle ${mem_idle:-?} MB) / $(mk "channels=$n " running) channels running of $n tuned (the encoder budget admits the rest or not), ${MEM_HOLD} s after the count was reached; encoder ${mem_enc:-?}; $(mk "channels=$n " cpu_s_per_channel_min) CPU-s per channel-minute, $(mk "channels=$n " threads) threads; the daemon's own memory $(mk "channels=$n " anon_mb) MB (idle $(mk idle_rss anon_mb)), pages of its program, libraries and plugins $(mk "channels=$n " file_mb) MB (idle $(mk idle_rss file_mb))$failed"
+    "(daemon RSS $(mk "channels=$n " rss_mb) MB - idle ${mem_idle:-?} MB) / $(mk "channels=$n " running) channels running of $n tuned (the encoder budget admits the rest or not); the RSS is the median of $(mk "channels=$n " readings) readings every 2 s over the second half of ${MEM_HOLD} s at the count (lowest $(mk "channels=$n " rss_low_mb), highest $(mk "channels=$n " rss_peak_mb) MB: a channel holds two items' bins around each transition); encoder ${mem_enc:-?}; $(mk "channels=$n " cpu_s_per_channel_min) CPU-s per channel-minute, $(mk "channels=$n " threads) threads; the daemon's own memory $(mk "channels=$n " anon_mb) MB (idle $(mk idle_rss anon_mb)), pages of its program, libraries and plugins $(mk "channels=$n " file_mb) MB (idle $(mk idle_rss file_mb))$failed"
 done
 row "memory: daemon RSS, 4 SD channels of short items" "$(mk growth warm_rss_mb)" "MB" "<= 400 MB" le 400 "#17" \
   "the whole daemon, 4 channels each held by a viewer, items of 15-30 s (20 s episodes, 15-30 s spots, HD and SD), ${MEM_HOLD} s after the fourth started; peak $(mk growth peak_rss_mb) MB over the next ${MEM_GROWTH} s"
