@@ -2,13 +2,13 @@
 # Every Retrovue figure in one run, side by side with its goal: a table on stdout and JSON.
 #
 # Usage: scripts/bench.sh [--quick] [--json-only] [--out FILE] [--cross]
-#   --quick      short windows and smaller libraries (about 8 minutes; figures rougher)
+#   --quick      short windows and smaller libraries (about 12 minutes of measuring; figures rougher)
 #   --json-only  progress on stderr, only the JSON on stdout
 #   --out FILE   where the JSON goes (default $CARGO_TARGET_DIR/bench/report.json)
 #   --cross      build the aarch64 binary first (scripts/cross-build.sh aarch64) to size it
 #
 # Builds the release binary, the benchmark examples and tests once, then measures (the full run
-# takes about 27 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
+# takes about 30 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
 # transcode and vs its codec floor, channels sustained in real time, tune latency through the daemon's HTTP (idle and
 # while a 50-channel 7-day schedule build runs: scripts/bench-tune-build.sh), fan-out
 # to 1/10/100 viewers (CPU per viewer and identical bytes), daemon RSS idle and with 4
