@@ -106,9 +106,8 @@ bench_ffmpeg_cpu_per_min() {
   local secs="$1" list="$2/ffmpeg-list.txt" t key=ffmpeg_cpu_s_per_min
   [ "${3:-}" = plain ] && key=ffmpeg_no_colour_conversion_cpu_s_per_min
   bench_concat_list "$list" "$secs" "${BENCH_CLIPS[@]}"
-  local TIMEFORMAT="%U %S"
-  t=$({ time bench_ffmpeg_sd "$list" "$secs" "${3:-}"; } 2>&1 | tail -1)
-  echo "BENCH $key=$(awk -v t="$t" -v s="$secs" 'BEGIN{split(t,a," "); printf "%.2f", (a[1]+a[2])*60/s}')"
+  t="$(bench_add_cpu_s 0 bench_ffmpeg_sd "$list" "$secs" "${3:-}")"
+  echo "BENCH $key=$(awk -v t="$t" -v s="$secs" 'BEGIN { printf "%.2f", t * 60 / s }')"
 }
 
 # The codec floor of the SD channel: the codec work alone, with the channel's own elements and

@@ -113,6 +113,14 @@ echo "BENCH mem idle_rss_mb=$idle $(bench_rss_parts "$daemon")"
 started() {
   sed 's/\x1b\[[0-9;]*m//g' "$work/daemon.log" | sed -n 's/.*channel pipeline playing.* channel=\([0-9]*\).*/\1/p' | sort -u | wc -l
 }
+# One reading of process $1, in a single read of its status: "RSS anon file threads" (MB, MB,
+# MB, count).
+reading() {
+  awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } /^Threads:/ { t = $2 }
+    END { printf "%.1f %.1f %.1f %d\n", r / 1024, a / 1024, f / 1024, t }' "/proc/$1/status"
+}
+# The median of column $2 of the readings in file $1.
+med() { awk -v c="$2" '{ print $c }' "$1" | median; }
 running=0
 IFS=, read -r -a steps <<<"$counts"
 for n in "${steps[@]}"; do
@@ -132,13 +140,11 @@ for n in "${steps[@]}"; do
   : >"$readings"
   for _ in $(seq 1 $(((hold - hold / 2) / 2))); do
     sleep 2
-    echo "$(bench_rss_mb "$daemon") $(bench_rss_parts "$daemon" | tr -c '0-9.\n' ' ') $(awk '/^Threads:/ { print $2 }' "/proc/$daemon/status")" >>"$readings"
+    reading "$daemon" >>"$readings"
   done
-  # Column $1 of the readings: median.
-  med() { awk -v c="$1" '{ print $c }' "$readings" | median; }
-  rss="$(med 1)"
-  parts="anon_mb=$(med 2) file_mb=$(med 3)"
-  threads="$(med 4)"
+  rss="$(med "$readings" 1)"
+  parts="anon_mb=$(med "$readings" 2) file_mb=$(med "$readings" 3)"
+  threads="$(med "$readings" 4)"
   spread="$(awk 'NR == 1 || $1 < lo { lo = $1 } NR == 1 || $1 > hi { hi = $1 } END { printf "rss_low_mb=%.1f rss_peak_mb=%.1f readings=%d", lo, hi, NR }' "$readings")"
   cpu="$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$daemon")" -v n="$(started)" -v h="$hold" 'BEGIN { if (n > 0) printf "%.2f", (b - a) * 60 / (n * h) }')"
   on="$(started)"
