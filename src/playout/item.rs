@@ -7,13 +7,14 @@
 //! GStreamer complaining when they were disposed (issue #21).
 //! 1. [`ItemBin::build`] (actor): bin `item-<serial>` with `uridecodebin` and every branch,
 //!    ready before any pad appears — video: `videoconvert ! deinterlace ! videoconvert !
-//!    videoscale add-borders ! capsfilter ! videoconvert ! videorate ! capsfilter ! queue`;
-//!    audio, one per channel audio track: `audioconvert ! audioresample ! capsfilter ! queue`
-//!    with the item's [`leveller`](super::leveller) (a fixed gain, or the on-air loudness
-//!    control metering before the queue and setting the gain after it), the main track's
-//!    with a `tee` before its queue and one more queue per other track, for a track that
-//!    plays a copy of the main audio. Each queue's src pad is *blocked*, so nothing reaches
-//!    the mixers yet.
+//!    videoscale add-borders ! capsfilter ! videoconvert ! videorate ! capsfilter`, run by
+//!    the decoder's thread, with no queue of its own (see [`build_video_branch`]); audio, one
+//!    per channel audio track: `audioconvert ! audioresample ! capsfilter ! queue` with the
+//!    item's [`leveller`](super::leveller) (a fixed gain, or the on-air loudness control
+//!    metering before the queue and setting the gain after it), the main track's with a `tee`
+//!    before its queue and one more queue per other track, for a track that plays a copy of
+//!    the main audio. Each branch's output is *blocked* (video at its first frame, audio at
+//!    its first event), so nothing reaches the mixers yet.
 //! 2. `pad-added` (streaming thread) only links or blocks: the first video pad is linked to
 //!    its branch, every other non-audio pad (subtitles) to nothing through a probe that
 //!    drops its data; audio pads are blocked at their first buffer, by which time their tags
@@ -61,7 +62,7 @@ use crate::elements::{
 };
 use crate::lineup::Language;
 
-/// Raw data a branch queues ahead of its mixer (ns).
+/// Raw audio a branch queues ahead of its mixer (ns).
 const BRANCH_QUEUE_NS: u64 = 500_000_000;
 /// A video frame this late for the mixer is dropped before it is converted.
 const LATE_DROP_NS: u64 = 40_000_000;
@@ -101,7 +102,7 @@ struct Branch {
     copy: bool,
     /// The branch's first sink pad (a decoded pad, or the tee, links here).
     input: gst::Pad,
-    /// The queue's src pad (ghosted to a mixer).
+    /// The branch's last pad (ghosted to a mixer): video's capsfilter, audio's queue.
     out: gst::Pad,
     block: Option<gst::PadProbeId>,
     /// A decoded pad was linked to it.
@@ -261,7 +262,14 @@ impl ItemBin {
         }
         let mut branches = Vec::with_capacity(outputs.len());
         for (kind, track, copy, (input, out)) in outputs {
-            let block = out.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);
+            // Video is held at its first frame, its events (caps, segment) passing on to be
+            // sent again once the branch is linked (`gst_pad_push_data` checks the sticky
+            // events after the block); a frame is ready to air, and the decoder waits on it.
+            let held = match kind {
+                Kind::Video => gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                Kind::Audio => gst::PadProbeType::BLOCK_DOWNSTREAM,
+            };
+            let block = out.add_probe(held, |_, _| gst::PadProbeReturn::Ok);
             add_cut_probe(&out, kind, slot_ns, progress.clone(), serial, events.clone());
             if !copy {
                 let late = Late {
@@ -545,15 +553,14 @@ fn add_started(bin: &gst::Bin, chain: &[gst::Element]) -> Result<(gst::Pad, gst:
     bin.add_many(chain).map_err(|source| PipelineError::Setup { what: "add branch", source })?;
     gst::Element::link_many(chain).map_err(|source| PipelineError::Setup { what: "link branch", source })?;
     let input = chain[0].static_pad("sink").expect("sink pad");
-    let out = chain.last().expect("queue").static_pad("src").expect("src pad");
+    let out = chain.last().expect("branch").static_pad("src").expect("src pad");
     Ok((input, out))
 }
 
 fn branch_queue() -> Result<gst::Element, PipelineError> {
     let queue = make(QUEUE)?;
-    // How far a branch decodes ahead of the mixer. Raw SD video is ~0.45 MB a frame, so this
-    // is most of an item's memory: 0.5 s rides over decoder bursts (keyframes, frame
-    // threads) well inside the mixers' 200 ms latency, at half the frames of 1 s.
+    // How far an audio branch decodes ahead of its mixer: the on-air loudness control's
+    // look-ahead (the meter before the queue, the gain after it, `leveller`).
     queue.set_property("max-size-time", BRANCH_QUEUE_NS);
     queue.set_property("max-size-buffers", 0u32);
     queue.set_property("max-size-bytes", 0u32);
@@ -562,6 +569,12 @@ fn branch_queue() -> Result<gst::Element, PipelineError> {
 
 /// The video branch (its input and output pads) and its scaler's capsfilter, whose caps the
 /// `pad-added` handler narrows to the source's colorimetry.
+///
+/// No queue: the decoder's thread (decodebin's multiqueue) converts each frame and pushes it
+/// into the compositor's pad, which takes up to the mixers' latency (200 ms, six SD frames)
+/// ahead of the output: that is how far the branch decodes ahead. A queue of 0.5 s here held
+/// 15 more raw frames per item (7 MB for SD; 21 in all with the compositor's), and a
+/// prerolled next item a full queue, and cost a thread and a hand-over per frame.
 fn build_video_branch(bin: &gst::Bin, caps: &gst::Caps) -> Result<((gst::Pad, gst::Pad), gst::Element), PipelineError> {
     // deinterlace takes 8-bit formats only: anything else (10-bit, 4:4:4) would pass through
     // still interlaced and fail to negotiate. Passthrough for 8-bit sources.
@@ -583,7 +596,6 @@ fn build_video_branch(bin: &gst::Bin, caps: &gst::Caps) -> Result<((gst::Pad, gs
         make(VIDEOCONVERT)?,
         make(VIDEORATE)?,
         out_caps,
-        branch_queue()?,
     ];
     Ok((add_started(bin, &chain)?, scaled))
 }
