@@ -112,7 +112,9 @@ bench_ffmpeg_cpu_per_min() {
 
 # The codec floor of the SD channel: the codec work alone, with the channel's own elements and
 # settings, run by gst-launch-1.0 (GStreamer, as the channel; not ffmpeg). Decode only: each
-# bench clip through qtdemux ! h264parse ! avdec_h264 and aacparse ! avdec_aac into fakesinks.
+# bench clip through qtdemux ! h264parse ! avdec_h264 and aacparse ! avdec_aac into fakesinks,
+# the video decoder set as the channel sets it (src/playout/item.rs): without direct rendering,
+# and on x86-64 with one thread (the bench clips are 720p and smaller).
 # Encode only: the same clips as the channel's encoder sees them (640x480 I420 29.97, 48 kHz
 # stereo; made beforehand by ffmpeg into raw files in directory $1, not timed) through x264enc
 # with the channel's settings (src/playout/encoder.rs: zerolatency, veryfast, GOP 60 without
@@ -121,7 +123,8 @@ bench_ffmpeg_cpu_per_min() {
 # rate: a channel decodes and encodes in real time, where every frame wakes the codecs' threads
 # from idle, which an unpaced run never pays). CPU seconds per minute of the clips' length.
 bench_codec_floor_cpu_per_min() {
-  local dir="$1" c i=0 len=0 d mode sync
+  local dir="$1" c i=0 len=0 d mode sync vdec="avdec_h264 direct-rendering=false"
+  [ "$(uname -m)" = x86_64 ] && vdec+=" max-threads=1"
   local -A dec=([unpaced]=0 [live]=0) enc=([unpaced]=0 [live]=0)
   for c in "${BENCH_CLIPS[@]}"; do
     d="$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$c")"
@@ -132,9 +135,9 @@ bench_codec_floor_cpu_per_min() {
     for mode in unpaced live; do
       sync=""
       [ "$mode" = live ] && sync="clocksync !"
-      # shellcheck disable=SC2086 # $sync is empty or two words of the launch line
+      # shellcheck disable=SC2086 # $sync is empty or two words of the launch line, $vdec words
       dec[$mode]="$(bench_add_cpu_s "${dec[$mode]}" gst-launch-1.0 -q filesrc location="$c" ! qtdemux name=d \
-        d.video_0 ! queue ! h264parse ! avdec_h264 ! $sync fakesink \
+        d.video_0 ! queue ! h264parse ! $vdec ! $sync fakesink \
         d.audio_0 ! queue ! aacparse ! avdec_aac ! $sync fakesink)"
       # shellcheck disable=SC2086
       enc[$mode]="$(bench_add_cpu_s "${enc[$mode]}" gst-launch-1.0 -q \
