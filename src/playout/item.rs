@@ -64,6 +64,12 @@ use crate::lineup::Language;
 
 /// Raw audio a branch queues ahead of its mixer (ns).
 const BRANCH_QUEUE_NS: u64 = 500_000_000;
+/// A pad held at its first buffer: its events before it (stream-start, caps, tags, segment) pass
+/// on, to a peer or, on a pad not linked yet, to be sent again once it is (`gst_pad_push_data`
+/// checks the sticky events after the block). Decoded audio pads wait so for
+/// [`ItemBin::go_live`], with their tags read; the video branch, with its first frame ready.
+const HELD_AT_FIRST_BUFFER: gst::PadProbeType =
+    gst::PadProbeType::BLOCK.union(gst::PadProbeType::BUFFER).union(gst::PadProbeType::BUFFER_LIST);
 /// A video frame this late for the mixer is dropped before it is converted.
 const LATE_DROP_NS: u64 = 40_000_000;
 /// The decoder is told about lateness at most this often.
@@ -262,11 +268,9 @@ impl ItemBin {
         }
         let mut branches = Vec::with_capacity(outputs.len());
         for (kind, track, copy, (input, out)) in outputs {
-            // Video is held at its first frame, its events (caps, segment) passing on to be
-            // sent again once the branch is linked (`gst_pad_push_data` checks the sticky
-            // events after the block); a frame is ready to air, and the decoder waits on it.
+            // Video: a frame ready to air, the decoder waiting on it.
             let held = match kind {
-                Kind::Video => gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                Kind::Video => HELD_AT_FIRST_BUFFER,
                 Kind::Audio => gst::PadProbeType::BLOCK_DOWNSTREAM,
             };
             let block = out.add_probe(held, |_, _| gst::PadProbeReturn::Ok);
@@ -698,13 +702,10 @@ fn hold_audio_pad(
         }
         gst::PadProbeReturn::Ok
     });
-    let block = pad.add_probe(
-        gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-        move |_, _| {
-            primed();
-            gst::PadProbeReturn::Ok
-        },
-    );
+    let block = pad.add_probe(HELD_AT_FIRST_BUFFER, move |_, _| {
+        primed();
+        gst::PadProbeReturn::Ok
+    });
     st.pads.push((pad.clone(), block, false));
 }
 
