@@ -105,6 +105,13 @@ const PCR_INTERVAL_TICKS: u32 = 1_800;
 /// 127 ms (on video). 50 ms keeps every gap within 100 ms (issue #18; TR 101 290 allows
 /// 500 ms). Not under one unit: the schedule would fall behind and the tables repeat.
 const PSI_INTERVAL_TICKS: u32 = 4_500;
+/// `mpegtsmux` `alignment`: TS packets per output buffer. Every buffer is one trip through the
+/// appsink callback, one chunk for each viewer's connection (a wake-up of the HTTP side and a
+/// socket write each) and one for the HLS writer (a wake-up and a file write): at 7 packets an
+/// SD channel's 2.2 Mb/s made about 210 of each a second. The mux holds packets until it has
+/// this many, so it is also the most a packet waits: 28 (5.3 kB) is 19 ms at an SD channel's
+/// rate, about 50 buffers a second.
+const MUX_PACKETS_PER_BUFFER: i32 = 28;
 
 /// Builds the optional overlay element at each pipeline (re)build.
 pub type OverlayFactory = Arc<dyn Fn() -> Option<gst::Element> + Send + Sync>;
@@ -501,7 +508,7 @@ impl ChannelPipeline {
             .collect::<Result<Vec<_>, _>>()?;
 
         let mux = make(MPEGTSMUX)?;
-        mux.set_property("alignment", 7i32);
+        mux.set_property("alignment", MUX_PACKETS_PER_BUFFER);
         mux.set_property("pcr-interval", PCR_INTERVAL_TICKS);
         mux.set_property("pat-interval", PSI_INTERVAL_TICKS);
         mux.set_property("pmt-interval", PSI_INTERVAL_TICKS);

@@ -32,8 +32,10 @@ use tokio::sync::{broadcast, watch};
 use crate::lineup::{ChannelId, GuideNumber};
 use tuners::{Lease, TuneError, TunerChoice, TunerPool};
 
-/// Chunks a viewer may lag behind before it is moved to the next keyframe.
-const CHANNEL_CAPACITY: usize = 2048;
+/// Chunks a viewer may lag behind before it is moved to the next keyframe: about 10 s of an SD
+/// channel, whose multiplexer makes some 50 chunks a second (28 TS packets each, see
+/// `MUX_PACKETS_PER_BUFFER` in `playout/pipeline.rs`).
+const CHANNEL_CAPACITY: usize = 512;
 /// Upper bound on the GOP cache (bytes), in case a source never sends a keyframe.
 const GOP_CACHE_LIMIT: usize = 8 * 1024 * 1024;
 
