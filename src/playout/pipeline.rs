@@ -109,8 +109,9 @@ const PSI_INTERVAL_TICKS: u32 = 4_500;
 /// appsink callback, one chunk for each viewer's connection (a wake-up of the HTTP side and a
 /// socket write each) and one for the HLS writer (a wake-up and a file write): at 7 packets an
 /// SD channel's 2.2 Mb/s made about 210 of each a second. The mux holds packets until it has
-/// this many, so it is also the most a packet waits: 28 (5.3 kB) is 19 ms at an SD channel's
-/// rate, about 50 buffers a second.
+/// this many before it pushes them: 28 (5.3 kB) is up to 19 ms at an SD channel's rate, about
+/// 50 buffers a second; with sound alone (video frames dropped on a starved box, see
+/// [`drop_when_encoder_behind`]) about 150 packets a second, so up to 0.18 s.
 const MUX_PACKETS_PER_BUFFER: i32 = 28;
 
 /// Builds the optional overlay element at each pipeline (re)build.
