@@ -188,6 +188,7 @@ fn apply_stored_settings(config: &mut Config, db: &Db, args: &ServeArgs) -> anyh
 
 /// Start the background services (each adds its own line).
 async fn start_services(app: &App) -> anyhow::Result<()> {
+    app.tracker.spawn(super::allocator::trim_periodically(super::allocator::TRIM_EVERY, app.shutdown.clone()));
     app.tracker.spawn(app.emergency.clone().run(app.shutdown.clone()));
     // The watched values, each following its tables.
     app.tracker.spawn(app.lineups.clone().follow(app.db.clone(), app.shutdown.clone()));
