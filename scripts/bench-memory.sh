@@ -7,7 +7,7 @@
 # each count of COUNTS; after HOLD s at a count, the daemon's RSS and CPU are read, per channel
 # whose pipeline started (the daemon admits no more than its encoder budget). At the count
 # GROWTH_AT the channels keep running for GROWTH_HOLD s more, RSS read every 5 s: growth is the
-# last reading minus the one at the end of the first HOLD. ffmpeg runs first, alone, on the same
+# median of the window's last quarter of readings minus the median of its first quarter. ffmpeg runs first, alone, on the same
 # items for HOLD s (scripts/bench-lib.sh bench_ffmpeg_sd), its RSS read at the end.
 #
 # Usage: scripts/bench-memory.sh [RETROVUE_BINARY]
@@ -150,13 +150,21 @@ for n in "${steps[@]}"; do
   on="$(started)"
   echo "BENCH mem channels=$n running=$on rss_mb=$rss added_per_channel_mb=$(awk -v r="$rss" -v i="$idle" -v n="$on" 'BEGIN { if (n > 0) printf "%.1f", (r - i) / n }') cpu_s_per_channel_min=$cpu threads=$threads hold_s=$hold $spread $parts"
   if [ "$n" = "$growth_at" ]; then
-    peak="$rss"
+    # The RSS swings by tens of MB as items' bins come and go, so growth compares medians:
+    # of the window's last quarter of readings against its first quarter.
+    window="$work/growth.txt"
+    : >"$window"
     for _ in $(seq 1 $((growth_hold / 5))); do
       sleep 5
-      r="$(bench_rss_mb "$daemon")"
-      peak="$(awk -v a="$peak" -v b="$r" 'BEGIN { print (b > a ? b : a) }')"
+      bench_rss_mb "$daemon" >>"$window"
+      echo >>"$window"
     done
-    echo "BENCH mem growth channels=$n warm_rss_mb=$rss end_rss_mb=$r peak_rss_mb=$peak growth_mb=$(awk -v a="$rss" -v b="$r" 'BEGIN { printf "%.1f", b - a }') window_s=$growth_hold"
+    r="$(tail -n 1 "$window")"
+    q=$(($(wc -l <"$window") / 4))
+    [ "$q" -gt 0 ] || q=1
+    first="$(head -n "$q" "$window" | median)" last="$(tail -n "$q" "$window" | median)"
+    peak="$(sort -n "$window" | tail -n 1)"
+    echo "BENCH mem growth channels=$n warm_rss_mb=$rss end_rss_mb=$r peak_rss_mb=$peak first_quarter_rss_mb=$first last_quarter_rss_mb=$last growth_mb=$(awk -v a="$first" -v b="$last" 'BEGIN { printf "%.1f", b - a }') window_s=$growth_hold"
   fi
 done
 # The log as plain text (a terminal's colours taken out).
