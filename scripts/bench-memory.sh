@@ -7,8 +7,9 @@
 # each count of COUNTS; after HOLD s at a count, the daemon's RSS and CPU are read, per channel
 # whose pipeline started (the daemon admits no more than its encoder budget). At the count
 # GROWTH_AT the channels keep running for GROWTH_HOLD s more, RSS read every 5 s: growth is the
-# median of the window's last quarter of readings minus the median of its first quarter. ffmpeg runs first, alone, on the same
-# items for HOLD s (scripts/bench-lib.sh bench_ffmpeg_sd), its RSS read at the end.
+# median of the window's last quarter of readings minus the median of its first quarter.
+# ffmpeg runs first, alone, on the same items for HOLD s (scripts/bench-lib.sh
+# bench_ffmpeg_sd), its RSS read at the end.
 #
 # Usage: scripts/bench-memory.sh [RETROVUE_BINARY]
 #   env COUNTS (1,2,4,8), HOLD (60), GROWTH_AT (4), GROWTH_HOLD (240); the binary defaults to
