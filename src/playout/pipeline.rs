@@ -4,7 +4,7 @@
 //! the mixers through [`ChannelPipeline::request_video_pad`] / [`request_audio_pad`].
 //!
 //! ```text
-//! videotestsrc(black, live) ! caps ─┐
+//! videotestsrc(16x16 black) ! caps ─┐
 //! item bins (video, offset) ───────┤ compositor ! caps ! [overlay slot] ! queue ! ENCODER (nice +5)
 //!                                   │     ! [caps] ! h264parse config-interval=-1 ! caps(au) [+ caption SEI] ! queue ─┐
 //! audiotestsrc(silence, live) ! caps┐                                                    mpegtsmux ! appsink
@@ -83,6 +83,20 @@ pub const ITEM_ZORDER_BASE: u32 = 10;
 pub const SLATE_ZORDER: u32 = u32::MAX / 2;
 /// Aggregator latency (ns): how long the mixers wait for late live data.
 const MIXER_LATENCY_NS: u64 = 200_000_000;
+/// Length of the audio mixers' output buffers and of their silent backgrounds' buffers (ns;
+/// the aggregator's default is 10 ms, `audiotestsrc`'s 1024 samples). Every buffer wakes the
+/// background's thread, the mixer's, the limiter and AAC encoder's queue and the multiplexer:
+/// in 40 ms buffers the mixer's thread woke 76 times a second instead of 137, the background's
+/// 25 instead of 52 (one channel, `/proc/PID/task/*/status`). The AAC encoder still codes
+/// 1024-sample frames, each with its own timestamp and PCR; two of them now leave together.
+const AUDIO_BUFFER_NS: u64 = 40_000_000;
+/// The video background's picture size: black at this size in the corner, the compositor's
+/// own black `background` filling the rest, and skipped altogether (with that fill) while an
+/// item's opaque full-frame picture covers it. A full-size background was a full-size frame
+/// filled with black and handed over thirty times a second for nothing; the source stays at
+/// the channel's frame rate, since a live source's latency is one buffer's duration and a
+/// slower one would delay the whole channel.
+const BACKGROUND_SIZE: i32 = 16;
 /// Raw video waiting for the encoder beyond which new frames are dropped (s): an encoder that
 /// cannot keep up (a starved box) makes the channel show fewer frames, in real time, instead
 /// of falling ever further behind the wall clock. A second rides over encoder bursts; only a
@@ -454,6 +468,16 @@ pub fn rate_of(profile: &OutputProfile) -> Rate {
     Rate { num: n as u64, den: d as u64 }
 }
 
+/// The video background's caps: the channel's, at [`BACKGROUND_SIZE`].
+fn background_caps(vcaps: &gst::Caps) -> gst::Caps {
+    let mut caps = vcaps.clone();
+    if let Some(s) = caps.make_mut().structure_mut(0) {
+        s.set("width", BACKGROUND_SIZE);
+        s.set("height", BACKGROUND_SIZE);
+    }
+    caps
+}
+
 fn capsfilter(caps: &gst::Caps) -> Result<gst::Element, PipelineError> {
     let e = make(CAPSFILTER)?;
     e.set_property("caps", caps);
@@ -474,7 +498,7 @@ impl ChannelPipeline {
         let vbg = make(VIDEOTESTSRC)?;
         vbg.set_property("is-live", true);
         vbg.set_property_from_str("pattern", "black");
-        let vbg_caps = capsfilter(&vcaps)?;
+        let vbg_caps = capsfilter(&background_caps(&vcaps))?;
         let compositor = make_mixer(COMPOSITOR)?;
         compositor.set_property_from_str("background", "black");
         compositor.set_property("latency", MIXER_LATENCY_NS);
@@ -827,6 +851,12 @@ impl ChannelPipeline {
     }
 }
 
+/// Samples in [`AUDIO_BUFFER_NS`] at the rate of `caps`.
+fn samples_per_buffer(caps: &gst::Caps) -> i32 {
+    let rate = caps.structure(0).and_then(|s| s.get::<i32>("rate").ok()).unwrap_or(48_000);
+    (i64::from(rate) * AUDIO_BUFFER_NS as i64 / 1_000_000_000) as i32
+}
+
 /// One audio track's elements, added and linked from the mixer to the multiplexer queue.
 struct AudioPath {
     background: gst::Element,
@@ -846,10 +876,11 @@ fn build_audio_path(
     let abg = make(AUDIOTESTSRC)?;
     abg.set_property("is-live", true);
     abg.set_property_from_str("wave", "silence");
-    abg.set_property("samplesperbuffer", 960i32);
+    abg.set_property("samplesperbuffer", samples_per_buffer(caps));
     let abg_caps = capsfilter(caps)?;
     let audiomixer = make_mixer(AUDIOMIXER)?;
     audiomixer.set_property("latency", MIXER_LATENCY_NS);
+    audiomixer.set_property("output-buffer-duration", AUDIO_BUFFER_NS);
     audiomixer.set_property("ignore-inactive-pads", true);
     forward_only(&audiomixer.static_pad("src").expect("src"));
     let aout_caps = capsfilter(caps)?;
@@ -1159,7 +1190,82 @@ fn drop_when_encoder_behind(queue: &gst::Element, backlog: u32, meter: &Arc<Mete
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gst_video::prelude::*;
     use std::time::Duration;
+
+    /// The small background still makes whole black pictures of the channel's size (the
+    /// compositor's own black fills the rest), and an item's full-frame picture covers it.
+    #[test]
+    fn the_small_background_gives_whole_black_pictures_and_an_item_covers_it() {
+        gst::init().unwrap();
+        let vcaps = video_caps(&crate::lineup::OutputProfile::default(), "I420");
+        let (w, h) = crate::lineup::OutputProfile::default().format.size();
+        // Y, U and V of the picture's first, middle and last pixels (each plane's corners and
+        // centre), from `count` output frames after the first few.
+        let frames = |with_item: bool| -> Vec<[u8; 9]> {
+            let pipeline = gst::Pipeline::new();
+            let bg = make(VIDEOTESTSRC).unwrap();
+            bg.set_property("is-live", true);
+            bg.set_property_from_str("pattern", "black");
+            let bg_caps = capsfilter(&background_caps(&vcaps)).unwrap();
+            let compositor = make_mixer(COMPOSITOR).unwrap();
+            compositor.set_property_from_str("background", "black");
+            compositor.set_property("latency", MIXER_LATENCY_NS);
+            compositor.set_property("ignore-inactive-pads", true);
+            let out = capsfilter(&vcaps).unwrap();
+            let sink = gst_app::AppSink::builder().sync(false).build();
+            pipeline.add_many([&bg, &bg_caps, &compositor, &out, sink.upcast_ref()]).unwrap();
+            gst::Element::link_many([&bg, &bg_caps]).unwrap();
+            gst::Element::link_many([&compositor, &out, sink.upcast_ref()]).unwrap();
+            let pad = compositor.request_pad_simple("sink_%u").unwrap();
+            pad.set_property("zorder", BACKGROUND_ZORDER);
+            bg_caps.static_pad("src").unwrap().link(&pad).unwrap();
+            if with_item {
+                // A white full-frame picture, as an item's branch hands it over.
+                let item = make(VIDEOTESTSRC).unwrap();
+                item.set_property("is-live", true);
+                item.set_property_from_str("pattern", "white");
+                let item_caps = capsfilter(&vcaps).unwrap();
+                pipeline.add_many([&item, &item_caps]).unwrap();
+                gst::Element::link_many([&item, &item_caps]).unwrap();
+                let pad = compositor.request_pad_simple("sink_%u").unwrap();
+                pad.set_property("zorder", ITEM_ZORDER_BASE);
+                item_caps.static_pad("src").unwrap().link(&pad).unwrap();
+            }
+            pipeline.set_state(gst::State::Playing).unwrap();
+            let mut seen = Vec::new();
+            for i in 0..15 {
+                let sample = sink.pull_sample().expect("a frame");
+                if i < 10 {
+                    continue;
+                }
+                let caps = sample.caps().expect("caps");
+                let info = gst_video::VideoInfo::from_caps(caps).unwrap();
+                assert_eq!((info.width(), info.height()), (w, h), "the channel's size");
+                let buffer = sample.buffer().expect("buffer");
+                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).unwrap();
+                let mut px = [0u8; 9];
+                for plane in 0..3u32 {
+                    let (pw, ph) = if plane == 0 { (w, h) } else { (w / 2, h / 2) };
+                    let stride = frame.plane_stride()[plane as usize] as u32;
+                    let data = frame.plane_data(plane).unwrap();
+                    let at = |x: u32, y: u32| data[(y * stride + x) as usize];
+                    px[plane as usize * 3] = at(0, 0);
+                    px[plane as usize * 3 + 1] = at(pw / 2, ph / 2);
+                    px[plane as usize * 3 + 2] = at(pw - 1, ph - 1);
+                }
+                seen.push(px);
+            }
+            pipeline.set_state(gst::State::Null).unwrap();
+            seen
+        };
+        for px in frames(false) {
+            assert_eq!(px, [16, 16, 16, 128, 128, 128, 128, 128, 128], "black everywhere (Y, U, V)");
+        }
+        for px in frames(true) {
+            assert_eq!(px, [235, 235, 235, 128, 128, 128, 128, 128, 128], "the item's white everywhere");
+        }
+    }
 
     /// The base time is there before the clock reaches any element, and PLAYING keeps it.
     #[test]
