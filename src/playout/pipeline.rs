@@ -468,14 +468,27 @@ pub fn rate_of(profile: &OutputProfile) -> Rate {
     Rate { num: n as u64, den: d as u64 }
 }
 
-/// The video background's caps: the channel's, at [`BACKGROUND_SIZE`].
-fn background_caps(vcaps: &gst::Caps) -> gst::Caps {
+/// The channel's live black video background in the format of `vcaps`, at
+/// [`BACKGROUND_SIZE`]: (source, its caps filter).
+fn video_background(vcaps: &gst::Caps) -> Result<(gst::Element, gst::Element), PipelineError> {
+    let src = make(VIDEOTESTSRC)?;
+    src.set_property("is-live", true);
+    src.set_property_from_str("pattern", "black");
     let mut caps = vcaps.clone();
     if let Some(s) = caps.make_mut().structure_mut(0) {
         s.set("width", BACKGROUND_SIZE);
         s.set("height", BACKGROUND_SIZE);
     }
-    caps
+    Ok((src, capsfilter(&caps)?))
+}
+
+/// The channel's video mixer: black wherever no input draws.
+fn video_mixer() -> Result<gst::Element, PipelineError> {
+    let compositor = make_mixer(COMPOSITOR)?;
+    compositor.set_property_from_str("background", "black");
+    compositor.set_property("latency", MIXER_LATENCY_NS);
+    compositor.set_property("ignore-inactive-pads", true);
+    Ok(compositor)
 }
 
 fn capsfilter(caps: &gst::Caps) -> Result<gst::Element, PipelineError> {
@@ -495,14 +508,8 @@ impl ChannelPipeline {
         let acaps = audio_caps();
 
         // Video background and mixer.
-        let vbg = make(VIDEOTESTSRC)?;
-        vbg.set_property("is-live", true);
-        vbg.set_property_from_str("pattern", "black");
-        let vbg_caps = capsfilter(&background_caps(&vcaps))?;
-        let compositor = make_mixer(COMPOSITOR)?;
-        compositor.set_property_from_str("background", "black");
-        compositor.set_property("latency", MIXER_LATENCY_NS);
-        compositor.set_property("ignore-inactive-pads", true);
+        let (vbg, vbg_caps) = video_background(&vcaps)?;
+        let compositor = video_mixer()?;
         let vout_caps = capsfilter(&vcaps)?;
         let overlay = spec.overlay.as_ref().and_then(|f| f());
         // Encoder input: a few raw frames decouple the compositor's thread from the encoder's
@@ -1198,20 +1205,15 @@ mod tests {
     #[test]
     fn the_small_background_gives_whole_black_pictures_and_an_item_covers_it() {
         gst::init().unwrap();
-        let vcaps = video_caps(&crate::lineup::OutputProfile::default(), "I420");
-        let (w, h) = crate::lineup::OutputProfile::default().format.size();
-        // Y, U and V of the picture's first, middle and last pixels (each plane's corners and
-        // centre), from `count` output frames after the first few.
+        let profile = crate::lineup::OutputProfile::default();
+        let vcaps = video_caps(&profile, "I420");
+        let (w, h) = profile.format.size();
+        // Y, U and V of each plane's first, middle and last pixel, in five output frames after
+        // the first ten.
         let frames = |with_item: bool| -> Vec<[u8; 9]> {
             let pipeline = gst::Pipeline::new();
-            let bg = make(VIDEOTESTSRC).unwrap();
-            bg.set_property("is-live", true);
-            bg.set_property_from_str("pattern", "black");
-            let bg_caps = capsfilter(&background_caps(&vcaps)).unwrap();
-            let compositor = make_mixer(COMPOSITOR).unwrap();
-            compositor.set_property_from_str("background", "black");
-            compositor.set_property("latency", MIXER_LATENCY_NS);
-            compositor.set_property("ignore-inactive-pads", true);
+            let (bg, bg_caps) = video_background(&vcaps).unwrap();
+            let compositor = video_mixer().unwrap();
             let out = capsfilter(&vcaps).unwrap();
             let sink = gst_app::AppSink::builder().sync(false).build();
             pipeline.add_many([&bg, &bg_caps, &compositor, &out, sink.upcast_ref()]).unwrap();
