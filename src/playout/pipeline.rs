@@ -1456,10 +1456,19 @@ mod tests {
     fn mixer_output_never_goes_back_when_the_first_input_comes_after_the_mixers_timeout() {
         let hold = Duration::from_millis(700);
         for (video, count) in [(true, 30), (false, 80)] {
-            let raw = mixer_output(video, hold, false, count);
             // What the guard is for: unguarded, the mixer repeats its first timestamp once the
-            // first input buffer arrives (if this stops failing, GStreamer fixed it).
-            assert!(raw.windows(2).any(|w| w[1].0 <= w[0].0), "the unguarded mixer kept time: {raw:?}");
+            // first input buffer arrives (if this stops failing, GStreamer fixed it). On a loaded
+            // box the mixer's own thread can be starved past the late buffer and never time
+            // out first (seen once under a build): it is tried three times.
+            let goes_back = |raw: &[(u64, u64)]| raw.windows(2).any(|w| w[1].0 <= w[0].0);
+            let mut raw = Vec::new();
+            for _ in 0..3 {
+                raw = mixer_output(video, hold, false, count);
+                if goes_back(&raw) {
+                    break;
+                }
+            }
+            assert!(goes_back(&raw), "the unguarded mixer kept time in three tries: {raw:?}");
             let guarded = mixer_output(video, hold, true, count);
             assert_eq!(guarded.len(), count);
             for w in guarded.windows(2) {
