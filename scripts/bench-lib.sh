@@ -55,7 +55,7 @@ bench_build_tests() {
 # test there keeps the two the same). The in-process players of the benchmark tests run with
 # them, so a channel costs here what it costs in the daemon: with frame-sized blocks mapped
 # afresh, the page faults of new buffers are part of the bill.
-BENCH_DAEMON_MALLOC=(MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=262144 MALLOC_TRIM_THRESHOLD_=4194304)
+BENCH_DAEMON_MALLOC=(MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=4194304)
 
 # Run one ignored benchmark test of tests/playout.rs with the daemon's malloc settings; prints
 # its BENCH lines (or a failure).

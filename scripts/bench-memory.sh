@@ -7,7 +7,10 @@
 # each count of COUNTS; after HOLD s at a count, the daemon's RSS and CPU are read, per channel
 # whose pipeline started (the daemon admits no more than its encoder budget). At the count
 # GROWTH_AT the channels keep running for GROWTH_HOLD s more, RSS read every 5 s: growth is the
-# median of the window's last quarter of readings minus the median of its first quarter.
+# median of the window's last quarter of readings minus the median of its first quarter. The
+# allocator's live blocks (`/api/status`: memory.heap_in_use_bytes) are read beside each RSS
+# reading and summed up the same way: level live blocks under a rising RSS are holes in the
+# heaps, not a leak.
 # ffmpeg runs first, alone, on the same items for HOLD s (scripts/bench-lib.sh
 # bench_ffmpeg_sd), its RSS read at the end.
 #
@@ -105,6 +108,14 @@ rv=("$bin" --config "$home/retrovue.toml" --data-dir "$home/data")
 RUST_LOG=info bench_daemon_start "$work/daemon.log" "${rv[@]}"
 daemon="$BENCH_DAEMON_PID"
 pids+=("$daemon")
+# The web session that reads /api/status: the allocator's live blocks, beside the RSS.
+curl -s --noproxy '*' -c "$work/jar" -H 'Content-Type: application/json' -d '{"password":"bench-memory-pass"}' \
+  "http://$BENCH_DAEMON_ADDR/api/setup" >/dev/null
+# The daemon's allocator's live blocks now, MB (empty if it cannot say).
+heap_mb() {
+  curl -s --noproxy '*' -b "$work/jar" "http://$BENCH_DAEMON_ADDR/api/status" |
+    sed -n 's/.*"heap_in_use_bytes":\([0-9]*\).*/\1/p' | awk '{ printf "%.1f\n", $1 / 1048576 }'
+}
 sleep 5
 idle="$(bench_rss_mb "$daemon")"
 echo "BENCH mem idle_rss_mb=$idle $(bench_rss_parts "$daemon")"
@@ -153,19 +164,29 @@ for n in "${steps[@]}"; do
   if [ "$n" = "$growth_at" ]; then
     # The RSS swings by tens of MB as items' bins come and go, so growth compares medians:
     # of the window's last quarter of readings against its first quarter.
-    window="$work/growth.txt"
+    # The allocator's live blocks are read the same way: an RSS that rises while they stay level
+    # is holes in the heaps (fragmentation), one that rises with them is memory held.
+    window="$work/growth.txt" heap="$work/heap.txt"
     : >"$window"
+    : >"$heap"
     for _ in $(seq 1 $((growth_hold / 5))); do
       sleep 5
       bench_rss_mb "$daemon" >>"$window"
       echo >>"$window"
+      heap_mb >>"$heap"
     done
     r="$(tail -n 1 "$window")"
     q=$(($(wc -l <"$window") / 4))
     [ "$q" -gt 0 ] || q=1
     first="$(head -n "$q" "$window" | median)" last="$(tail -n "$q" "$window" | median)"
     peak="$(sort -n "$window" | tail -n 1)"
-    echo "BENCH mem growth channels=$n warm_rss_mb=$rss end_rss_mb=$r peak_rss_mb=$peak first_quarter_rss_mb=$first last_quarter_rss_mb=$last growth_mb=$(awk -v a="$first" -v b="$last" 'BEGIN { printf "%.1f", b - a }') window_s=$growth_hold"
+    hq=$(($(wc -l <"$heap") / 4))
+    heap_row="heap_first_quarter_mb=unknown heap_last_quarter_mb=unknown heap_growth_mb=unknown"
+    if [ "$hq" -gt 0 ]; then
+      hf="$(head -n "$hq" "$heap" | median)" hl="$(tail -n "$hq" "$heap" | median)"
+      heap_row="heap_first_quarter_mb=$hf heap_last_quarter_mb=$hl heap_growth_mb=$(awk -v a="$hf" -v b="$hl" 'BEGIN { printf "%.1f", b - a }')"
+    fi
+    echo "BENCH mem growth channels=$n warm_rss_mb=$rss end_rss_mb=$r peak_rss_mb=$peak first_quarter_rss_mb=$first last_quarter_rss_mb=$last growth_mb=$(awk -v a="$first" -v b="$last" 'BEGIN { printf "%.1f", b - a }') $heap_row window_s=$growth_hold"
   fi
 done
 # The log as plain text (a terminal's colours taken out).

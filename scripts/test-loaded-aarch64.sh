@@ -24,7 +24,7 @@ export GST_PLUGIN_SYSTEM_PATH="$sysroot/usr/lib/aarch64-linux-gnu/gstreamer-1.0"
 export GST_REGISTRY="$scratch/gst-registry-arm64.bin" GST_REGISTRY_FORK=no
 # The malloc settings as the unit file sets them: without them the daemon re-executes itself to
 # set them, and qemu-user cannot exec a foreign binary (no binfmt here: the daemon died at start).
-export MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=262144 MALLOC_TRIM_THRESHOLD_=4194304
+export MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=4194304
 exec qemu-aarch64-static -L "$sysroot" "$bin" "\$@"
 EOF
 chmod +x "$wrapper"

@@ -811,7 +811,7 @@ fn daemon_runs_with_its_malloc_settings_unless_the_environment_chooses() {
         assert!(env.iter().any(|e| *e == format!("{name}={value}")), "daemon environment lacks {name}={value}");
     }
     assert!(
-        daemon.stderr().contains("MALLOC_MMAP_THRESHOLD_=262144"),
+        daemon.stderr().contains("MALLOC_MMAP_THRESHOLD_=65536"),
         "no malloc line in the log:\n{}",
         daemon.stderr()
     );
@@ -823,7 +823,7 @@ fn daemon_runs_with_its_malloc_settings_unless_the_environment_chooses() {
     let daemon = home.serve_with_env(&[], &[("MALLOC_ARENA_MAX", "3")]);
     let env = environ(daemon.child.id());
     assert!(env.iter().any(|e| e == "MALLOC_ARENA_MAX=3"), "MALLOC_ARENA_MAX=3 was not kept");
-    assert!(env.iter().any(|e| e == "MALLOC_MMAP_THRESHOLD_=262144"), "the other settings were not added");
+    assert!(env.iter().any(|e| e == "MALLOC_MMAP_THRESHOLD_=65536"), "the other settings were not added");
     drop(daemon);
 
     let daemon = home.serve_with_env(&[], &[("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")]);

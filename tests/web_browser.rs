@@ -225,6 +225,20 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
         assert!(Instant::now() < deadline, "the dashboard did not refresh: still {first}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // The box panel: the daemon's resident memory and what the box has left, from /proc.
+    let memory = b
+        .js(
+            "return [...document.querySelectorAll('.panel h3')].filter((e) => e.textContent === 'Memory') \
+             .map((e) => e.nextElementSibling.textContent)",
+            json!([]),
+        )
+        .await;
+    let shown = memory.as_array().and_then(|m| m.first()).and_then(|m| m.as_str()).unwrap_or_default().to_owned();
+    let parts: Vec<&str> = shown.split([' ', '·']).filter(|w| !w.is_empty()).collect();
+    assert!(
+        matches!(parts.as_slice(), [rss, "MiB", _, "MiB" | "GiB", "free", "of", _, "MiB" | "GiB"] if rss.parse::<u32>().is_ok_and(|r| r > 5)),
+        "the dashboard's memory: {memory}"
+    );
     b.goto(&daemon.url("/#/emergency")).await;
     b.wait_text("on air", 10).await;
     b.click("#alert-list button.primary").await;

@@ -286,6 +286,7 @@ fn routes(app: &App) -> Router {
                 let hub = app.hub.clone();
                 Arc::new(move || (hub.tuners().in_use(), hub.tuners().count()))
             },
+            heap_use: || super::allocator::heap_use().map(|h| (h.in_use_bytes, h.free_bytes)),
             emergency: app.emergency.clone(),
             published: app.published.clone(),
             links: Some(Arc::new(crate::director::links::WebLinks(app.links.clone()))),

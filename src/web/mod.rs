@@ -33,6 +33,10 @@ use crate::stream::StreamHub;
 /// which the web may not import).
 pub type TunerUse = Arc<dyn Fn() -> (usize, usize) + Send + Sync>;
 
+/// Reads the daemon's allocator: `(bytes of live blocks, bytes free inside its heaps)`, `None`
+/// where the C library cannot say (the director wires it to its allocator).
+pub type HeapUse = fn() -> Option<(u64, u64)>;
+
 /// What the web needs from the rest of the daemon (filled in by the director).
 pub struct WebDeps {
     /// The configuration the daemon runs with (file + stored overrides at start).
@@ -51,6 +55,8 @@ pub struct WebDeps {
     pub encoder_in_use: Option<String>,
     /// Tuners `(in use, offered)`, read live.
     pub tuner_use: TunerUse,
+    /// The allocator's live blocks and holes, read live.
+    pub heap_use: HeapUse,
     /// Emergency alerts (its API is mounted behind the login).
     pub emergency: Emergency,
     /// Schedule publication counter (bumped after a replan from the page).

@@ -1,7 +1,7 @@
 //! `/api/status`: what the dashboard shows: every channel with its viewers, the box's CPU
-//! use (from `/proc/stat`) and temperature (from `/sys/class/thermal`, where present),
-//! tuner use, the encoder, the free space of the data disk (a full one tops the errors),
-//! and recent errors. The page polls it every few seconds.
+//! use (from `/proc/stat`) and temperature (from `/sys/class/thermal`, where present), the
+//! daemon's memory and the box's (`/proc`), tuner use, the encoder, the free space of the data
+//! disk (a full one tops the errors), and recent errors. The page polls it every few seconds.
 
 use std::sync::Mutex;
 
@@ -58,6 +58,43 @@ pub fn temperature_c() -> Option<f64> {
         .map(|milli| milli / 1000.0)
         .filter(|c| (-40.0..150.0).contains(c))
         .reduce(f64::max)
+}
+
+/// The daemon's memory and the box's, in bytes (`None`: not known on this system).
+#[derive(Debug, Default, Serialize)]
+pub struct MemoryStatus {
+    /// The daemon's resident memory (`VmRSS`).
+    pub rss_bytes: Option<u64>,
+    /// Its allocator's live blocks. An RSS that rises while this stays level is holes in the
+    /// allocator's heaps, not a leak.
+    pub heap_in_use_bytes: Option<u64>,
+    /// Free space inside its allocator's heaps.
+    pub heap_free_bytes: Option<u64>,
+    /// The box's memory (`MemTotal`).
+    pub box_total_bytes: Option<u64>,
+    /// What the box can still give without swapping (`MemAvailable`).
+    pub box_available_bytes: Option<u64>,
+}
+
+/// The value of a `key:` line given in kB (`/proc/self/status`, `/proc/meminfo`), in bytes.
+pub fn proc_kb(text: &str, key: &str) -> Option<u64> {
+    let rest = text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?;
+    let kb: u64 = rest.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The daemon's and the box's memory now; `heap` reads the allocator (see [`crate::web::HeapUse`]).
+pub fn memory(heap: crate::web::HeapUse) -> MemoryStatus {
+    let own = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let heap = heap();
+    MemoryStatus {
+        rss_bytes: proc_kb(&own, "VmRSS"),
+        heap_in_use_bytes: heap.map(|h| h.0),
+        heap_free_bytes: heap.map(|h| h.1),
+        box_total_bytes: proc_kb(&meminfo, "MemTotal"),
+        box_available_bytes: proc_kb(&meminfo, "MemAvailable"),
+    }
 }
 
 /// One channel on the dashboard.
@@ -179,6 +216,8 @@ pub struct Status {
     pub cpu_percent: Option<f64>,
     /// Temperature, °C.
     pub temperature_c: Option<f64>,
+    /// The daemon's memory and the box's.
+    pub memory: MemoryStatus,
     /// The data disk (database; HLS too unless [`Status::disks`] lists another).
     pub disk: Option<DiskStatus>,
     /// Every disk written to, the data disk first.
@@ -286,6 +325,7 @@ pub async fn show(State(state): State<WebState>) -> Result<Json<Status>, Error> 
         encoders: state.encoders.clone(),
         cpu_percent: state.cpu.sample(),
         temperature_c: temperature_c(),
+        memory: memory(state.heap_use),
         disk: disks.first().cloned(),
         disks,
         errors,
@@ -301,5 +341,26 @@ mod tests {
         let t = "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n";
         assert_eq!(parse_proc_stat(t), Some((1000, 850)));
         assert_eq!(parse_proc_stat("intr 1 2"), None);
+    }
+
+    #[test]
+    fn proc_kb_reads_a_line_in_kilobytes() {
+        let status = "Name:\tretrovue\nVmPeak:\t  312000 kB\nVmRSS:\t  245760 kB\nThreads:\t99\n";
+        assert_eq!(proc_kb(status, "VmRSS"), Some(245760 * 1024));
+        assert_eq!(proc_kb(status, "Threads"), None, "not in kB");
+        assert_eq!(proc_kb(status, "VmRS"), None, "a key is the whole name");
+        let meminfo = "MemTotal:        3884008 kB\nMemFree:          120000 kB\nMemAvailable:    2500000 kB\n";
+        assert_eq!(proc_kb(meminfo, "MemAvailable"), Some(2500000 * 1024));
+        assert_eq!(proc_kb(meminfo, "SwapTotal"), None);
+    }
+
+    #[test]
+    fn memory_reads_this_process_and_the_box() {
+        let m = memory(|| Some((7, 3)));
+        assert!(m.rss_bytes.is_some_and(|r| r > 1 << 20), "{m:?}");
+        assert!(m.box_total_bytes.is_some_and(|t| t > m.rss_bytes.unwrap()), "{m:?}");
+        assert!(m.box_available_bytes.is_some_and(|a| a <= m.box_total_bytes.unwrap()), "{m:?}");
+        assert_eq!((m.heap_in_use_bytes, m.heap_free_bytes), (Some(7), Some(3)));
+        assert_eq!(memory(|| None).heap_in_use_bytes, None);
     }
 }

@@ -172,6 +172,10 @@ VIEWS.dashboard = async (main) => {
     sys.replaceChildren(
       stat('CPU', s.cpu_percent === null ? '…' : `${s.cpu_percent.toFixed(0)}%`, s.cpu_percent ?? 0),
       stat('Temperature', s.temperature_c === null ? 'n/a' : `${s.temperature_c.toFixed(1)} °C`, s.temperature_c === null ? undefined : s.temperature_c),
+      ...(s.memory && s.memory.rss_bytes ? [stat('Memory', s.memory.box_total_bytes
+        ? `${fmtBytes(s.memory.rss_bytes)} · ${fmtBytes(s.memory.box_available_bytes)} free of ${fmtBytes(s.memory.box_total_bytes)}`
+        : fmtBytes(s.memory.rss_bytes),
+      s.memory.box_total_bytes ? 100 * (1 - (s.memory.box_available_bytes ?? 0) / s.memory.box_total_bytes) : undefined)] : []),
       stat('Tuners in use', `${s.tuners_in_use} / ${tuners ?? 'auto'}`, tuners ? (100 * s.tuners_in_use) / tuners : 0),
       stat('Encoder', s.encoder_in_use || s.encoder, undefined),
       ...(s.disks || []).map((d, i) => stat(i ? `HLS disk` : 'Data disk', `${fmtBytes(d.free_bytes)} free of ${fmtBytes(d.total_bytes)}`,
