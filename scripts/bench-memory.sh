@@ -111,9 +111,10 @@ pids+=("$daemon")
 # The web session that reads /api/status: the allocator's live blocks, beside the RSS.
 curl -s --noproxy '*' -c "$work/jar" -H 'Content-Type: application/json' -d '{"password":"bench-memory-pass"}' \
   "http://$BENCH_DAEMON_ADDR/api/setup" >/dev/null
-# The daemon's allocator's live blocks now, MB (empty if it cannot say).
+# The daemon's allocator's live blocks now, MB (nothing if it cannot say or did not answer
+# within 5 s; a missed reading never stops the bench).
 heap_mb() {
-  curl -s --noproxy '*' -b "$work/jar" "http://$BENCH_DAEMON_ADDR/api/status" |
+  curl -s --noproxy '*' --max-time 5 -b "$work/jar" "http://$BENCH_DAEMON_ADDR/api/status" |
     sed -n 's/.*"heap_in_use_bytes":\([0-9]*\).*/\1/p' | awk '{ printf "%.1f\n", $1 / 1048576 }'
 }
 sleep 5
@@ -173,7 +174,7 @@ for n in "${steps[@]}"; do
       sleep 5
       bench_rss_mb "$daemon" >>"$window"
       echo >>"$window"
-      heap_mb >>"$heap"
+      heap_mb >>"$heap" || true
     done
     r="$(tail -n 1 "$window")"
     q=$(($(wc -l <"$window") / 4))
