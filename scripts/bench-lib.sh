@@ -175,6 +175,61 @@ bench_cpu_s() {
   awk '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / 100 }' "/proc/$1/stat"
 }
 
+# Every second, the CPU ticks of each thread of process $1, appended to file $2 as
+# "sample tid name ticks" lines, until the process ends or this is killed. Run it in the
+# background; bench_thread_split sums it up.
+bench_thread_sampler() {
+  local pid="$1" out="$2" n=0
+  while [ -d "/proc/$pid" ]; do
+    n=$((n + 1))
+    # cat, not awk on the files: a thread that ends between the glob and the read is skipped.
+    cat "/proc/$pid/task/"*/stat 2>/dev/null | awk -v n="$n" '{
+      i = index($0, "("); j = match($0, /\) [A-Za-z] /)
+      if (!i || !j) next
+      name = substr($0, i + 1, j - i - 1); gsub(/ /, "_", name)
+      split(substr($0, j + 2), f, " ")
+      print n, $1, name, f[12] + f[13] }' >>"$out"
+    sleep 1
+  done
+}
+
+# Where a channel's CPU goes, from bench_thread_sampler's file $1: CPU seconds per
+# channel-minute for $2 channels over $3 s, by what the threads do, told apart by the names
+# the daemon gives them (src/playout/pipeline.rs `named_queue`; GStreamer names a streaming
+# thread "element:pad" and a software encoder's threads inherit its caller's name):
+#   items: the items' demuxers, decoders (with scaling and colour conversion, in the decoder's
+#     thread) and audio branches (multiqueue, typefind, *demux*, sound*, copy*);
+#   video_encoder: the encoder queue's thread and the encoder's own (venc);
+#   audio_encoder: the limiter, conversion and AAC encoder of each track (aenc*);
+#   video_mixer: the compositor and the graphics after it (compositor*);
+#   audio_mixer: audiomixer*; mux: mpegtsmux and its input queues (vmux, amux*);
+#   backgrounds: the live black and silence sources (videotestsrc*, audiotestsrc*);
+#   other: the rest (HTTP and HLS fan-out, the channels' actors, the runtime).
+# A thread first seen after the first sample counts from zero; one that ended loses at most
+# its last second.
+bench_thread_split() {
+  awk -v ch="$2" -v secs="$3" '
+    function role(c) {
+      if (c ~ /^venc/) return "video_encoder"
+      if (c ~ /^aenc/) return "audio_encoder"
+      if (c ~ /^compositor/) return "video_mixer"
+      if (c ~ /^audiomixer/) return "audio_mixer"
+      if (c ~ /^(mpegtsmux|vmux|amux)/) return "mux"
+      if (c ~ /^(videotestsrc|audiotestsrc)/) return "backgrounds"
+      if (c ~ /^(multiqueue|typefind|sound[0-9]|copy[0-9])/ || c ~ /demux/) return "items"
+      return "other"
+    }
+    NR == 1 { first = $1 }
+    { if (!($2 in last) && $1 != first) start[$2] = 0; else if (!($2 in last)) start[$2] = $4
+      last[$2] = $4; name[$2] = $3 }
+    END {
+      split("items video_encoder audio_encoder video_mixer audio_mixer mux backgrounds other", order, " ")
+      for (t in last) { r = role(name[t]); s[r] += last[t] - start[t]; total += last[t] - start[t] }
+      k = (ch > 0 && secs > 0) ? 60 / (100 * ch * secs) : 0
+      for (i = 1; i <= 8; i++) printf "%s=%.2f ", order[i], s[order[i]] * k
+      printf "total=%.2f\n", total * k }' "$1"
+}
+
 # Start the daemon: "$@" is the retrovue command before `serve`; it serves on a free port of
 # 127.0.0.1 without announcements or discovery, stdout to $1.out, stderr (the log) to $1 (path
 # given first, then the command). Sets BENCH_DAEMON_PID and BENCH_DAEMON_ADDR (127.0.0.1:port);

@@ -11,6 +11,10 @@
 # allocator's live blocks (`/api/status`: memory.heap_in_use_bytes) are read beside each RSS
 # reading and summed up the same way: level live blocks under a rising RSS are holes in the
 # heaps, not a leak.
+# At each count the daemon's threads' CPU is read every second and split by what they do
+# (`BENCH mem cpu_split`, CPU-s per channel-minute: the items' decoding, the video and audio
+# encoders, the mixers, the mux, the backgrounds, the rest; scripts/bench-lib.sh
+# bench_thread_split).
 # ffmpeg runs first, alone, on the same items for HOLD s (scripts/bench-lib.sh
 # bench_ffmpeg_sd), its RSS read at the end.
 #
@@ -143,6 +147,9 @@ for n in "${steps[@]}"; do
     pids+=("$!")
   done
   cpu0="$(bench_cpu_s "$daemon")"
+  threads_cpu="$work/threads-$n.txt"
+  bench_thread_sampler "$daemon" "$threads_cpu" &
+  sampler=$!
   # The RSS at one instant depends on where each channel is in its item cycle: around a
   # transition the next item's bin is open (decoder, 0.5 s of frames in its branch queues,
   # seven more threads) beside the one on air, which one channel showed as 70.5 against 96.3 MB
@@ -161,6 +168,9 @@ for n in "${steps[@]}"; do
   spread="$(awk 'NR == 1 || $1 < lo { lo = $1 } NR == 1 || $1 > hi { hi = $1 } END { printf "rss_low_mb=%.1f rss_peak_mb=%.1f readings=%d", lo, hi, NR }' "$readings")"
   cpu="$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$daemon")" -v n="$(started)" -v h="$hold" 'BEGIN { if (n > 0) printf "%.2f", (b - a) * 60 / (n * h) }')"
   on="$(started)"
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  echo "BENCH mem cpu_split channels=$n running=$on $(bench_thread_split "$threads_cpu" "$on" "$hold")"
   echo "BENCH mem channels=$n running=$on rss_mb=$rss added_per_channel_mb=$(awk -v r="$rss" -v i="$idle" -v n="$on" 'BEGIN { if (n > 0) printf "%.1f", (r - i) / n }') cpu_s_per_channel_min=$cpu threads=$threads hold_s=$hold $spread $parts"
   if [ "$n" = "$growth_at" ]; then
     # The RSS swings by tens of MB as items' bins come and go, so growth compares medians:

@@ -148,6 +148,8 @@ floor_line="$(bench_codec_floor_cpu_per_min "$work")"
 say "$floor_line"
 floor="$(bench_kv "$floor_line" codec_floor_cpu_s_per_min)"
 live_floor="$(bench_kv "$floor_line" live_codec_floor_cpu_s_per_min)"
+live_floor_decode="$(bench_kv "$floor_line" live_decode_cpu_s_per_min)"
+live_floor_encode="$(bench_kv "$floor_line" live_encode_cpu_s_per_min)"
 floor_what="decode only (qtdemux, avdec_h264, avdec_aac) + encode only (640x480 I420 and 48 kHz stereo of the same clips into x264enc as the channel sets it, avenc_aac 128k), per minute of the $(bench_kv "$floor_line" clips_s) s of clips"
 row "SD channel: codec floor CPU per output minute" "$floor" "CPU-s/min" "-" "-" "" "#17" \
   "the codec work alone, the channel's elements and settings in gst-launch-1.0, unpaced: decode $(bench_kv "$floor_line" decode_cpu_s_per_min) + encode $(bench_kv "$floor_line" encode_cpu_s_per_min); $floor_what"
@@ -420,6 +422,9 @@ row "memory: daemon RSS, 4 SD channels of short items" "$(mk growth warm_rss_mb)
   "the whole daemon, 4 channels each held by a viewer, items of 15-30 s (20 s episodes, 15-30 s spots, HD and SD), ${MEM_HOLD} s after the fourth started; peak $(mk growth peak_rss_mb) MB over the next ${MEM_GROWTH} s"
 row "memory: RSS growth, 4 channels over ${MEM_GROWTH} s" "$(mk growth growth_mb)" "MB" "<= 10 MB" le 10 "#17" \
   "the median RSS of the window's last quarter of readings (every 5 s) minus that of its first quarter, after ${MEM_HOLD} s of warm-up; the allocator's live blocks over the same window $(mk growth heap_first_quarter_mb) -> $(mk growth heap_last_quarter_mb) MB ($(mk growth heap_growth_mb) MB; level live blocks under a rising RSS are holes in the heap, not a leak); the hour-long check is by hand (HOLD=60 GROWTH_HOLD=3600 scripts/bench-memory.sh)"
+split4() { mk "cpu_split channels=4 " "$1"; }
+row "CPU per channel-minute by what the threads do, 4 SD channels" "$(split4 total)" "CPU-s/min" "-" "-" "" "#17" \
+  "the daemon's threads read every second over the ${MEM_HOLD} s at 4 channels, by their names: the items' demuxing, decoding, scaling and colour conversion $(split4 items); the video encoder $(split4 video_encoder); the audio tracks' limiter and AAC encoder $(split4 audio_encoder); the compositor and graphics $(split4 video_mixer); the audio mixer $(split4 audio_mixer); the mux $(split4 mux); the black and silent backgrounds $(split4 backgrounds); the rest (viewers, HLS, the channels' actors) $(split4 other); the codec floor rows above did decode ${live_floor_decode:-?} and encode ${live_floor_encode:-?} live"
 row "memory: encoder in use" "$mem_enc" "" "-" "-" "" "#17" \
   "from the daemon's log (channel pipeline playing); $(mk encoder= item_failures) items failed, $(mk encoder= fell_behind) times a channel fell behind real time"
 

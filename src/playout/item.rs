@@ -52,13 +52,13 @@ use gstreamer_video as gst_video;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::leveller::{self, Level, Measured, MeasuredSlot};
-use super::pipeline::{ChannelPipeline, PipelineError, make};
+use super::pipeline::{ChannelPipeline, PipelineError, make, named_queue};
 use super::probe::DISCARD;
 use super::reaper::Reaper;
 use super::timeline::Placement;
 use super::tracks::{self, TrackFeed};
 use crate::elements::{
-    AUDIOCONVERT, AUDIORESAMPLE, CAPSFILTER, DEINTERLACE, QUEUE, TEE, URIDECODEBIN, VIDEOCONVERT, VIDEORATE, VIDEOSCALE,
+    AUDIOCONVERT, AUDIORESAMPLE, CAPSFILTER, DEINTERLACE, TEE, URIDECODEBIN, VIDEOCONVERT, VIDEORATE, VIDEOSCALE,
 };
 use crate::lineup::Language;
 
@@ -561,8 +561,15 @@ fn add_started(bin: &gst::Bin, chain: &[gst::Element]) -> Result<(gst::Pad, gst:
     Ok((input, out))
 }
 
-fn branch_queue() -> Result<gst::Element, PipelineError> {
-    let queue = make(QUEUE)?;
+/// The queue of each audio track's branch of an item (the track's number follows; see
+/// [`named_queue`]).
+pub(crate) const SOUND_QUEUE: &str = "sound";
+/// The queue of each other track's copy of an item's main sound (the track's number follows).
+pub(crate) const COPY_QUEUE: &str = "copy";
+
+/// The queue of an audio branch, called `name` (its thread `name:src`, see [`named_queue`]).
+fn branch_queue(name: &str) -> Result<gst::Element, PipelineError> {
+    let queue = named_queue(name)?;
     // How far an audio branch decodes ahead of its mixer: the on-air loudness control's
     // look-ahead (the meter before the queue, the gain after it, `leveller`).
     queue.set_property("max-size-time", BRANCH_QUEUE_NS);
@@ -635,7 +642,7 @@ fn build_audio_branches(bin: &gst::Bin, caps: &gst::Caps, tracks: usize) -> Resu
     let mut branches = Vec::with_capacity(2 * tracks);
     let mut copies = Vec::new();
     for track in 1..tracks {
-        let queue = branch_queue()?;
+        let queue = branch_queue(&format!("{COPY_QUEUE}{track}"))?;
         bin.add(&queue).map_err(|source| PipelineError::Setup { what: "add copy queue", source })?;
         let input = queue.static_pad("sink").expect("sink pad");
         let out = queue.static_pad("src").expect("src pad");
@@ -655,7 +662,7 @@ fn build_audio_branches(bin: &gst::Bin, caps: &gst::Caps, tracks: usize) -> Resu
             chain.push(t.clone());
             tee = Some(t);
         }
-        chain.push(branch_queue()?);
+        chain.push(branch_queue(&format!("{SOUND_QUEUE}{track}"))?);
         let (input, out) = add_started(bin, &chain)?;
         // The main track's level also applies to its copies; the report is the item's.
         let mut gain_pads = vec![out.clone()];

@@ -413,6 +413,24 @@ pub(crate) fn make(factory: Factory) -> Result<gst::Element, PipelineError> {
     Ok(factory.make()?)
 }
 
+/// The video encoder's queue (see [`named_queue`]): its thread runs the encoder.
+pub(crate) const VIDEO_ENCODER_QUEUE: &str = "venc";
+/// The queue between the video parser and the multiplexer.
+pub(crate) const VIDEO_MUX_QUEUE: &str = "vmux";
+/// Each audio track's queue after its mixer (the track's number follows): its thread runs the
+/// limiter and the AAC encoder.
+pub(crate) const AUDIO_ENCODER_QUEUE: &str = "aenc";
+/// Each audio track's queue before the multiplexer (the track's number follows).
+pub(crate) const AUDIO_MUX_QUEUE: &str = "amux";
+
+/// A queue called `name` (unique among its siblings). GStreamer names a queue's streaming
+/// thread after it, `name:src`, and the threads a software encoder starts from that thread
+/// inherit the name: `top -H`, `/proc/PID/task/*/comm` and `scripts/bench-memory.sh` (which
+/// splits a channel's CPU by thread) tell the channel's threads apart by these names.
+pub(crate) fn named_queue(name: &str) -> Result<gst::Element, PipelineError> {
+    Ok(QUEUE.make_with(|b| b.name(name))?)
+}
+
 /// A mixer that never ends its stream. With `ignore-inactive-pads`, a live aggregator whose
 /// first timeout comes before any input has data (a slow machine, or the clock's base time
 /// set a moment after the clock when going to PLAYING) counts every input as inactive and
@@ -524,7 +542,7 @@ impl ChannelPipeline {
         // Encoder input: a few raw frames decouple the compositor's thread from the encoder's
         // (the default, 1 s or 10 MB, lets the compositor's buffer pool grow to ~20 frames
         // whenever the encoder falls behind for a moment, and a pool never shrinks).
-        let venc_queue = make(QUEUE)?;
+        let venc_queue = named_queue(VIDEO_ENCODER_QUEUE)?;
         let backlog = rate.gop_frames(ENCODER_BACKLOG_SECS).max(2) as u32;
         venc_queue.set_property("max-size-buffers", backlog + 2);
         venc_queue.set_property("max-size-time", 0u64);
@@ -540,7 +558,7 @@ impl ChannelPipeline {
         // Whole access units out of the parser: the caption SEI goes in front of each one's
         // first slice (see `CaptionFeed::insert`).
         let au_caps = capsfilter(&gst::Caps::builder("video/x-h264").field("alignment", "au").build())?;
-        let vmux_queue = make(QUEUE)?;
+        let vmux_queue = named_queue(VIDEO_MUX_QUEUE)?;
 
         // Audio: one path per track (see "Audio tracks" above).
         let gate = Arc::new(Gate::new(name, output.held));
@@ -900,7 +918,7 @@ fn build_audio_path(
     // The mixer's thread only mixes: the limiter and the AAC encoder run on this queue's
     // thread, so a box that falls behind delays the encoded audio instead of making the mixer
     // late for its inputs, which it then drops as silence.
-    let amix_queue = make(QUEUE)?;
+    let amix_queue = named_queue(&format!("{AUDIO_ENCODER_QUEUE}{track}"))?;
     amix_queue.set_property("max-size-time", AUDIO_BACKLOG_NS);
     amix_queue.set_property("max-size-buffers", 0u32);
     amix_queue.set_property("max-size-bytes", 0u32);
@@ -917,7 +935,7 @@ fn build_audio_path(
         set_language(&aenc, lang.as_str());
     }
     let aparse = make(AACPARSE)?;
-    let amux_queue = make(QUEUE)?;
+    let amux_queue = named_queue(&format!("{AUDIO_MUX_QUEUE}{track}"))?;
     let mut chain: Vec<&gst::Element> = vec![&audiomixer, &aout_caps, &amix_queue];
     if let Some(o) = &audio_overlay {
         chain.push(o);
@@ -1272,6 +1290,49 @@ mod tests {
         }
         for px in frames(true) {
             assert_eq!(px, [235, 235, 235, 128, 128, 128, 128, 128, 128], "the item's white everywhere");
+        }
+    }
+
+    /// A named queue's streaming thread carries the queue's name, and every name the channel
+    /// and its items give their queues is one `bench_thread_split` (scripts/bench-lib.sh)
+    /// sorts by: the bench's split of a channel's CPU by thread rests on both.
+    #[test]
+    fn queues_name_their_threads_as_the_bench_reads_them() {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let src = make(VIDEOTESTSRC).unwrap();
+        src.set_property("is-live", true);
+        let queue = named_queue("threadnamed").unwrap();
+        let sink = make(crate::elements::FAKESINK).unwrap();
+        pipeline.add_many([&src, &queue, &sink]).unwrap();
+        gst::Element::link_many([&src, &queue, &sink]).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let named = |want: &str| {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .any(|comm| comm.trim_end() == want)
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !named("threadnamed:src") && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let found = named("threadnamed:src");
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(found, "no thread called threadnamed:src");
+
+        let lib = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench-lib.sh")).unwrap();
+        let split = lib.split("bench_thread_split() {").nth(1).expect("bench_thread_split in bench-lib.sh");
+        let split = split.split("\n}\n").next().unwrap();
+        for name in [
+            VIDEO_ENCODER_QUEUE,
+            VIDEO_MUX_QUEUE,
+            AUDIO_ENCODER_QUEUE,
+            AUDIO_MUX_QUEUE,
+            super::super::item::SOUND_QUEUE,
+            super::super::item::COPY_QUEUE,
+        ] {
+            assert!(split.contains(name), "bench_thread_split does not know the queue {name}");
         }
     }
 
