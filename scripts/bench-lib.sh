@@ -182,8 +182,9 @@ bench_thread_sampler() {
   local pid="$1" out="$2" n=0
   while [ -d "/proc/$pid" ]; do
     n=$((n + 1))
-    # cat, not awk on the files: a thread that ends between the glob and the read is skipped.
-    cat "/proc/$pid/task/"*/stat 2>/dev/null | awk -v n="$n" '{
+    # cat, not awk on the files: a thread that ends between the glob and the read is skipped
+    # (and cat's failure for it must not end the loop under `set -e -o pipefail`).
+    { cat "/proc/$pid/task/"*/stat 2>/dev/null || true; } | awk -v n="$n" '{
       i = index($0, "("); j = match($0, /\) [A-Za-z] /)
       if (!i || !j) next
       name = substr($0, i + 1, j - i - 1); gsub(/ /, "_", name)
