@@ -184,12 +184,10 @@ bench_thread_sampler() {
     n=$((n + 1))
     # cat, not awk on the files: a thread that ends between the glob and the read is skipped
     # (and cat's failure for it must not end the loop under `set -e -o pipefail`).
+    # The fields after the name are read as bench_cpu_s reads them.
     { cat "/proc/$pid/task/"*/stat 2>/dev/null || true; } | awk -v n="$n" '{
-      i = index($0, "("); j = match($0, /\) [A-Za-z] /)
-      if (!i || !j) next
-      name = substr($0, i + 1, j - i - 1); gsub(/ /, "_", name)
-      split(substr($0, j + 2), f, " ")
-      print n, $1, name, f[12] + f[13] }' >>"$out"
+      tid = $1; name = $0; sub(/^[^(]*\(/, "", name); sub(/\) [A-Za-z] .*$/, "", name); gsub(/ /, "_", name)
+      sub(/^.*\) /, ""); print n, tid, name, $12 + $13 }' >>"$out"
     sleep 1
   done
 }
@@ -221,8 +219,8 @@ bench_thread_split() {
       return "other"
     }
     NR == 1 { first = $1 }
-    { if (!($2 in last) && $1 != first) start[$2] = 0; else if (!($2 in last)) start[$2] = $4
-      last[$2] = $4; name[$2] = $3 }
+    !($2 in last) { start[$2] = ($1 == first) ? $4 : 0 }
+    { last[$2] = $4; name[$2] = $3 }
     END {
       split("items video_encoder audio_encoder video_mixer audio_mixer mux backgrounds other", order, " ")
       for (t in last) { r = role(name[t]); s[r] += last[t] - start[t]; total += last[t] - start[t] }
