@@ -8,8 +8,8 @@
 #   --cross      build the aarch64 binary first (scripts/cross-build.sh aarch64) to size it
 #
 # Builds the release binary, the benchmark examples and tests once, then measures (the full run
-# takes about 30 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
-# transcode and vs its codec floor, channels sustained in real time, tune latency through the daemon's HTTP (idle and
+# takes about 40 minutes on 2 cores, plus the build): SD channel CPU vs the same ffmpeg
+# transcode and vs its codec floor (3 interleaved rounds, medians), channels sustained in real time, tune latency through the daemon's HTTP (idle and
 # while a 50-channel 7-day schedule build runs: scripts/bench-tune-build.sh), fan-out
 # to 1/10/100 viewers (CPU per viewer and identical bytes), daemon RSS idle and with 4
 # channels, RSS per channel at 1/2/4/8 channels of short items next to ffmpeg's
@@ -49,10 +49,10 @@ out="${out:-$CARGO_TARGET_DIR/bench/report.json}"
 mkdir -p "$(dirname "$out")"
 
 if [ "$quick" = 1 ]; then
-  SD_SECS=15 SUSTAIN_COUNTS=2,4 SUSTAIN_SECS=8 TUNES=3 HOLD_SECS=8 FAN_WINDOW=4 SCAN_ITEMS=1000
+  SD_SECS=15 SD_ROUNDS=1 SUSTAIN_COUNTS=2,4 SUSTAIN_SECS=8 TUNES=3 HOLD_SECS=8 FAN_WINDOW=4 SCAN_ITEMS=1000
   SCHED_CHANNELS=50 SCHED_DAYS=7 GFX_SECS=0 MEM_HOLD=30 MEM_GROWTH=60
 else
-  SD_SECS=60 SUSTAIN_COUNTS=2,4,6,8 SUSTAIN_SECS=20 TUNES=5 HOLD_SECS=15 FAN_WINDOW=15 SCAN_ITEMS=5000
+  SD_SECS=60 SD_ROUNDS=3 SUSTAIN_COUNTS=2,4,6,8 SUSTAIN_SECS=20 TUNES=5 HOLD_SECS=15 FAN_WINDOW=15 SCAN_ITEMS=5000
   SCHED_CHANNELS=50 SCHED_DAYS=7 GFX_SECS=20 MEM_HOLD=60 MEM_GROWTH=240
 fi
 
@@ -123,42 +123,80 @@ t_measure=$(date +%s)
 say "== generating source clips"
 bench_make_clips "$work"
 
-# ---- 1. SD channel cost vs ffmpeg -------------------------------------------------------
-say "== SD channel cost: Retrovue vs ffmpeg, ${SD_SECS} s of output each"
-rv_line="$(bench_retrovue_cpu_per_min "$SD_SECS")"
-ff_line="$(bench_ffmpeg_cpu_per_min "$SD_SECS" "$work")"
-say "$rv_line"
-say "$ff_line"
-rv_cpu="$(bench_kv "$rv_line" retrovue_cpu_s_per_min)"
-ff_cpu="$(bench_kv "$ff_line" ffmpeg_cpu_s_per_min)"
-rv_video="$(bench_kv "$rv_line" video_s)"
+# ---- 1. SD channel cost vs ffmpeg and the codec floor ---------------------------------------
+# Interleaved rounds: the channel, ffmpeg and the floor one after another, $SD_ROUNDS times. A
+# shared machine's speed drifts by 10-30% over minutes (single runs of the same build read
+# 1.02x to 1.36x the live floor on different evenings), and a drift between the channel's run
+# and the floor's would show as their ratio. Each round's ratio is taken within the round;
+# the rows give the median of the rounds, their notes the range.
+say "== SD channel cost: Retrovue, ffmpeg and the codec floor, $SD_ROUNDS interleaved round(s), ${SD_SECS} s of output each"
+sd_rounds="$work/sd-rounds.txt"
+: >"$sd_rounds"
+for r in $(seq 1 "$SD_ROUNDS"); do
+  rv_line="$(bench_retrovue_cpu_per_min "$SD_SECS")"
+  ff_line="$(bench_ffmpeg_cpu_per_min "$SD_SECS" "$work")"
+  floor_line="$(bench_codec_floor_cpu_per_min "$work")"
+  say "round $r: $rv_line"
+  say "round $r: $ff_line"
+  say "round $r: $floor_line"
+  # One line per round; the keys of the three lines are distinct.
+  echo "round=$r ${rv_line#BENCH } ${ff_line#BENCH } ${floor_line#BENCH }" >>"$sd_rounds"
+done
+# $1 / $2 to two decimals; nothing when either is missing.
+ratio_of() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
+# Each round's value of key $1, one per line (rounds without it left out).
+per_round() {
+  local line
+  while read -r line; do bench_kv "$line" "$1"; done <"$sd_rounds" | grep . || true
+}
+# Each round's ratio of key $1 to key $2.
+per_round_ratio() {
+  local line
+  while read -r line; do
+    ratio_of "$(bench_kv "$line" "$1")" "$(bench_kv "$line" "$2")" && echo
+  done <"$sd_rounds" | grep . || true
+}
+# The median and the range ("lo-hi") of the numbers on stdin, as "median range"; nothing when
+# there are none.
+median_range() {
+  sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f %s-%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR] }'
+}
+# The median of the numbers on stdin; their range as "(rounds lo-hi)" for a row's notes, or
+# nothing with one round.
+med() { median_range | cut -d' ' -f1; }
+rng() {
+  local r
+  read -r _ r < <(median_range) || true
+  [ "$SD_ROUNDS" -gt 1 ] && [ -n "${r:-}" ] && echo " (rounds $r)"
+}
+rv_cpu="$(per_round retrovue_cpu_s_per_min | med)"
+ff_cpu="$(per_round ffmpeg_cpu_s_per_min | med)"
+rv_video="$(per_round video_s | med)"
 failed="the benchmark failed; scripts/bench-playout.sh shows its output"
 [ -n "$rv_cpu" ] || rv_video="? ($failed)"
 [ -n "$ff_cpu" ] || ff_cpu_note="; $failed"
+of_rounds="one round"
+[ "$SD_ROUNDS" -gt 1 ] && of_rounds="median of $SD_ROUNDS rounds"
 row "SD channel: Retrovue CPU per output minute" "$rv_cpu" "CPU-s/min" "-" "-" "" "#4" \
-  "640x480 29.97 x264 veryfast 2 Mb/s, 3 mixed clips, in-process player with the daemon's malloc settings; ${rv_video:-?} s of video in ${SD_SECS} s"
+  "640x480 29.97 x264 veryfast 2 Mb/s, 3 mixed clips, in-process player with the daemon's malloc settings; ${rv_video:-?} s of video in ${SD_SECS} s; $of_rounds$(per_round retrovue_cpu_s_per_min | rng)"
 row "SD channel: ffmpeg CPU per output minute" "$ff_cpu" "CPU-s/min" "-" "-" "" "#4" \
-  "same clips, same transcode (HD items BT.709 to BT.601 as Retrovue does), ffmpeg -re to /dev/null, same run${ff_cpu_note:-}"
-# $1 / $2 to two decimals; nothing when either is missing.
-ratio_of() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
-row "SD channel: Retrovue / ffmpeg CPU" "$(ratio_of "$rv_cpu" "$ff_cpu")" "x" "<= 1.0" le 1.0 "#4" "ratio of the two rows above"
+  "same clips, same transcode (HD items BT.709 to BT.601 as Retrovue does), ffmpeg -re to /dev/null, same rounds${ff_cpu_note:-}; $of_rounds$(per_round ffmpeg_cpu_s_per_min | rng)"
+row "SD channel: Retrovue / ffmpeg CPU" "$(per_round_ratio retrovue_cpu_s_per_min ffmpeg_cpu_s_per_min | med)" "x" "<= 1.0" le 1.0 "#4" \
+  "each round's ratio of the two rows above, $of_rounds$(per_round_ratio retrovue_cpu_s_per_min ffmpeg_cpu_s_per_min | rng)"
 
-say "== SD channel: codec floor (decode only + encode only of the same clips, gst-launch-1.0, unpaced and live)"
-floor_line="$(bench_codec_floor_cpu_per_min "$work")"
-say "$floor_line"
-floor="$(bench_kv "$floor_line" codec_floor_cpu_s_per_min)"
-live_floor="$(bench_kv "$floor_line" live_codec_floor_cpu_s_per_min)"
-live_floor_decode="$(bench_kv "$floor_line" live_decode_cpu_s_per_min)"
-live_floor_encode="$(bench_kv "$floor_line" live_encode_cpu_s_per_min)"
-floor_what="decode only (qtdemux, avdec_h264, avdec_aac) + encode only (640x480 I420 and 48 kHz stereo of the same clips into x264enc as the channel sets it, avenc_aac 128k), per minute of the $(bench_kv "$floor_line" clips_s) s of clips"
+floor="$(per_round codec_floor_cpu_s_per_min | med)"
+live_floor="$(per_round live_codec_floor_cpu_s_per_min | med)"
+live_floor_decode="$(per_round live_decode_cpu_s_per_min | med)"
+live_floor_encode="$(per_round live_encode_cpu_s_per_min | med)"
+floor_what="decode only (qtdemux, avdec_h264, avdec_aac) + encode only (640x480 I420 and 48 kHz stereo of the same clips into x264enc as the channel sets it, avenc_aac 128k), per minute of the $(per_round clips_s | med) s of clips"
 row "SD channel: codec floor CPU per output minute" "$floor" "CPU-s/min" "-" "-" "" "#17" \
-  "the codec work alone, the channel's elements and settings in gst-launch-1.0, unpaced: decode $(bench_kv "$floor_line" decode_cpu_s_per_min) + encode $(bench_kv "$floor_line" encode_cpu_s_per_min); $floor_what"
+  "the codec work alone, the channel's elements and settings in gst-launch-1.0, unpaced: decode $(per_round decode_cpu_s_per_min | med) + encode $(per_round encode_cpu_s_per_min | med); $floor_what; $of_rounds$(per_round codec_floor_cpu_s_per_min | rng)"
 row "SD channel: live codec floor CPU per output minute" "$live_floor" "CPU-s/min" "-" "-" "" "#17" \
-  "the same codec work paced at the clips' own rate (clocksync), as a channel runs it: decode $(bench_kv "$floor_line" live_decode_cpu_s_per_min) + encode $(bench_kv "$floor_line" live_encode_cpu_s_per_min); each frame wakes the codecs' threads from idle"
-row "SD channel: Retrovue / codec floor CPU" "$(ratio_of "$rv_cpu" "$floor")" "x" "<= 1.10" le 1.10 "#17" \
-  "the channel's CPU (first row) over the unpaced floor: what scaling, colour conversion, compositing, audio processing, muxing and fan-out add to the codecs, and what running live costs the codecs themselves (ffmpeg: $(ratio_of "$ff_cpu" "$floor")x)"
-row "SD channel: Retrovue / live codec floor CPU" "$(ratio_of "$rv_cpu" "$live_floor")" "x" "<= 1.10" le 1.10 "#17" \
-  "the channel's CPU over the live floor: what the channel adds to codecs that run in real time (ffmpeg: $(ratio_of "$ff_cpu" "$live_floor")x)"
+  "the same codec work paced at the clips' own rate (clocksync), as a channel runs it: decode $live_floor_decode + encode $live_floor_encode; each frame wakes the codecs' threads from idle; $of_rounds$(per_round live_codec_floor_cpu_s_per_min | rng)"
+row "SD channel: Retrovue / codec floor CPU" "$(per_round_ratio retrovue_cpu_s_per_min codec_floor_cpu_s_per_min | med)" "x" "<= 1.10" le 1.10 "#17" \
+  "the channel's CPU over the unpaced floor, each round's ratio, $of_rounds$(per_round_ratio retrovue_cpu_s_per_min codec_floor_cpu_s_per_min | rng): what scaling, colour conversion, compositing, audio processing, muxing and fan-out add to the codecs, and what running live costs the codecs themselves (ffmpeg: $(per_round_ratio ffmpeg_cpu_s_per_min codec_floor_cpu_s_per_min | med)x)"
+row "SD channel: Retrovue / live codec floor CPU" "$(per_round_ratio retrovue_cpu_s_per_min live_codec_floor_cpu_s_per_min | med)" "x" "<= 1.10" le 1.10 "#17" \
+  "the channel's CPU over the live floor, each round's ratio, $of_rounds$(per_round_ratio retrovue_cpu_s_per_min live_codec_floor_cpu_s_per_min | rng): what the channel adds to codecs that run in real time (ffmpeg: $(per_round_ratio ffmpeg_cpu_s_per_min live_codec_floor_cpu_s_per_min | med)x)"
 
 # ---- 2. Channels sustained --------------------------------------------------------------
 say "== channels sustained in real time (counts $SUSTAIN_COUNTS, ${SUSTAIN_SECS} s each)"
