@@ -126,7 +126,7 @@ bench_make_clips "$work"
 # ---- 1. SD channel cost vs ffmpeg and the codec floor ---------------------------------------
 # Interleaved rounds: the channel, ffmpeg and the floor one after another, $SD_ROUNDS times. A
 # shared machine's speed drifts by 10-30% over minutes (single runs of the same build read
-# 1.02x to 1.36x the live floor on different evenings), and a drift between the channel's run
+# 1.02x to 1.35x the live floor in different sessions), and a drift between the channel's run
 # and the floor's would show as their ratio. Each round's ratio is taken within the round;
 # the rows give the median of the rounds, their notes the range.
 say "== SD channel cost: Retrovue, ffmpeg and the codec floor, $SD_ROUNDS interleaved round(s), ${SD_SECS} s of output each"
