@@ -161,13 +161,18 @@ per_round_ratio() {
 median_range() {
   sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f %s-%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR] }'
 }
-# The median of the numbers on stdin; their range as "(rounds lo-hi)" for a row's notes, or
-# nothing with one round.
+# The median of the numbers on stdin.
 med() { median_range | cut -d' ' -f1; }
-rng() {
+# For a row's notes, what its figure is: "one round", or "median of N rounds (rounds lo-hi)"
+# with the range of the numbers on stdin.
+rounds_note() {
   local r
   read -r _ r < <(median_range) || true
-  [ "$SD_ROUNDS" -gt 1 ] && [ -n "${r:-}" ] && echo " (rounds $r)"
+  if [ "$SD_ROUNDS" -gt 1 ]; then
+    echo "median of $SD_ROUNDS rounds${r:+ (rounds $r)}"
+  else
+    echo "one round"
+  fi
 }
 rv_cpu="$(per_round retrovue_cpu_s_per_min | med)"
 ff_cpu="$(per_round ffmpeg_cpu_s_per_min | med)"
@@ -175,14 +180,12 @@ rv_video="$(per_round video_s | med)"
 failed="the benchmark failed; scripts/bench-playout.sh shows its output"
 [ -n "$rv_cpu" ] || rv_video="? ($failed)"
 [ -n "$ff_cpu" ] || ff_cpu_note="; $failed"
-of_rounds="one round"
-[ "$SD_ROUNDS" -gt 1 ] && of_rounds="median of $SD_ROUNDS rounds"
 row "SD channel: Retrovue CPU per output minute" "$rv_cpu" "CPU-s/min" "-" "-" "" "#4" \
-  "640x480 29.97 x264 veryfast 2 Mb/s, 3 mixed clips, in-process player with the daemon's malloc settings; ${rv_video:-?} s of video in ${SD_SECS} s; $of_rounds$(per_round retrovue_cpu_s_per_min | rng)"
+  "640x480 29.97 x264 veryfast 2 Mb/s, 3 mixed clips, in-process player with the daemon's malloc settings; ${rv_video:-?} s of video in ${SD_SECS} s; $(per_round retrovue_cpu_s_per_min | rounds_note)"
 row "SD channel: ffmpeg CPU per output minute" "$ff_cpu" "CPU-s/min" "-" "-" "" "#4" \
-  "same clips, same transcode (HD items BT.709 to BT.601 as Retrovue does), ffmpeg -re to /dev/null, same rounds${ff_cpu_note:-}; $of_rounds$(per_round ffmpeg_cpu_s_per_min | rng)"
+  "same clips, same transcode (HD items BT.709 to BT.601 as Retrovue does), ffmpeg -re to /dev/null, same rounds${ff_cpu_note:-}; $(per_round ffmpeg_cpu_s_per_min | rounds_note)"
 row "SD channel: Retrovue / ffmpeg CPU" "$(per_round_ratio retrovue_cpu_s_per_min ffmpeg_cpu_s_per_min | med)" "x" "<= 1.0" le 1.0 "#4" \
-  "each round's ratio of the two rows above, $of_rounds$(per_round_ratio retrovue_cpu_s_per_min ffmpeg_cpu_s_per_min | rng)"
+  "each round's ratio of the two rows above, $(per_round_ratio retrovue_cpu_s_per_min ffmpeg_cpu_s_per_min | rounds_note)"
 
 floor="$(per_round codec_floor_cpu_s_per_min | med)"
 live_floor="$(per_round live_codec_floor_cpu_s_per_min | med)"
@@ -190,13 +193,13 @@ live_floor_decode="$(per_round live_decode_cpu_s_per_min | med)"
 live_floor_encode="$(per_round live_encode_cpu_s_per_min | med)"
 floor_what="decode only (qtdemux, avdec_h264, avdec_aac) + encode only (640x480 I420 and 48 kHz stereo of the same clips into x264enc as the channel sets it, avenc_aac 128k), per minute of the $(per_round clips_s | med) s of clips"
 row "SD channel: codec floor CPU per output minute" "$floor" "CPU-s/min" "-" "-" "" "#17" \
-  "the codec work alone, the channel's elements and settings in gst-launch-1.0, unpaced: decode $(per_round decode_cpu_s_per_min | med) + encode $(per_round encode_cpu_s_per_min | med); $floor_what; $of_rounds$(per_round codec_floor_cpu_s_per_min | rng)"
+  "the codec work alone, the channel's elements and settings in gst-launch-1.0, unpaced: decode $(per_round decode_cpu_s_per_min | med) + encode $(per_round encode_cpu_s_per_min | med); $floor_what; $(per_round codec_floor_cpu_s_per_min | rounds_note)"
 row "SD channel: live codec floor CPU per output minute" "$live_floor" "CPU-s/min" "-" "-" "" "#17" \
-  "the same codec work paced at the clips' own rate (clocksync), as a channel runs it: decode $live_floor_decode + encode $live_floor_encode; each frame wakes the codecs' threads from idle; $of_rounds$(per_round live_codec_floor_cpu_s_per_min | rng)"
+  "the same codec work paced at the clips' own rate (clocksync), as a channel runs it: decode $live_floor_decode + encode $live_floor_encode; each frame wakes the codecs' threads from idle; $(per_round live_codec_floor_cpu_s_per_min | rounds_note)"
 row "SD channel: Retrovue / codec floor CPU" "$(per_round_ratio retrovue_cpu_s_per_min codec_floor_cpu_s_per_min | med)" "x" "<= 1.10" le 1.10 "#17" \
-  "the channel's CPU over the unpaced floor, each round's ratio, $of_rounds$(per_round_ratio retrovue_cpu_s_per_min codec_floor_cpu_s_per_min | rng): what scaling, colour conversion, compositing, audio processing, muxing and fan-out add to the codecs, and what running live costs the codecs themselves (ffmpeg: $(per_round_ratio ffmpeg_cpu_s_per_min codec_floor_cpu_s_per_min | med)x)"
+  "the channel's CPU over the unpaced floor, each round's ratio, $(per_round_ratio retrovue_cpu_s_per_min codec_floor_cpu_s_per_min | rounds_note): what scaling, colour conversion, compositing, audio processing, muxing and fan-out add to the codecs, and what running live costs the codecs themselves (ffmpeg: $(per_round_ratio ffmpeg_cpu_s_per_min codec_floor_cpu_s_per_min | med)x)"
 row "SD channel: Retrovue / live codec floor CPU" "$(per_round_ratio retrovue_cpu_s_per_min live_codec_floor_cpu_s_per_min | med)" "x" "<= 1.10" le 1.10 "#17" \
-  "the channel's CPU over the live floor, each round's ratio, $of_rounds$(per_round_ratio retrovue_cpu_s_per_min live_codec_floor_cpu_s_per_min | rng): what the channel adds to codecs that run in real time (ffmpeg: $(per_round_ratio ffmpeg_cpu_s_per_min live_codec_floor_cpu_s_per_min | med)x)"
+  "the channel's CPU over the live floor, each round's ratio, $(per_round_ratio retrovue_cpu_s_per_min live_codec_floor_cpu_s_per_min | rounds_note): what the channel adds to codecs that run in real time (ffmpeg: $(per_round_ratio ffmpeg_cpu_s_per_min live_codec_floor_cpu_s_per_min | med)x)"
 
 # ---- 2. Channels sustained --------------------------------------------------------------
 say "== channels sustained in real time (counts $SUSTAIN_COUNTS, ${SUSTAIN_SECS} s each)"
