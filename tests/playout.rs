@@ -18,7 +18,7 @@ use retrovue::schedule::{Airing, AiringKind};
 use retrovue::stream::hls::HlsWriter;
 use retrovue::stream::{StreamHub, Subscription};
 use util::Clip;
-use util::media::{assert_continuous, colour_runs, dump, frames, off_schedule, probe, wall_of};
+use util::media::{assert_continuous, colour_runs, decoded, dump, frames, off_schedule, probe, wall_of};
 use util::player::{self, Log};
 
 fn airing(id: i64, title: &str, path: &Path, start: DateTime<Utc>, ms: i64) -> Airing {
@@ -556,6 +556,75 @@ fn spawn_channel(channel: i64, airings: Vec<Airing>, hub: &StreamHub) -> Channel
 }
 
 /// Seconds of video (by keyframe PTS) a viewer of `channel` receives in `secs` of wall time.
+/// A flat-coloured clip whose YCbCr is coded in `matrix` ("bt709", "bt601") and tagged so
+/// (`tag`: the H.264 VUI's name for it), made from RGB by ffmpeg's scaler.
+fn tagged_clip(path: &Path, rgb: [u8; 3], size: &str, matrix: &str, tag: &str) {
+    let colour = format!("0x{:02X}{:02X}{:02X}", rgb[0], rgb[1], rgb[2]);
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!(
+            "color=c={colour}:s={size}:r=30000/1001:d=3,format=rgb24,scale=out_color_matrix={matrix}:out_range=tv,format=yuv420p"
+        ))
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"])
+        .args(["-colorspace", tag, "-color_primaries", tag, "-color_trc", tag])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The RGB at the centre of every 10th frame of `path`, its YCbCr read as `matrix` says.
+fn centre_colours(path: &Path, matrix: &str) -> Vec<[u8; 3]> {
+    let stream = &probe(path, "v:0", "-show_streams", "stream=width,height")[0];
+    let (w, h): (usize, usize) = (stream["width"].parse().unwrap(), stream["height"].parse().unwrap());
+    let filter =
+        format!("select=not(mod(n\\,10)),scale=in_color_matrix={matrix}:in_range=tv:out_range=pc,format=rgb24");
+    decoded(path, &["-vf", &filter, "-vsync", "0", "-f", "rawvideo", "-"])
+        .chunks_exact(w * h * 3)
+        .map(|f| {
+            let at = (h / 2 * w + w / 2) * 3;
+            [f[at], f[at + 1], f[at + 2]]
+        })
+        .collect()
+}
+
+fn near(a: [u8; 3], b: [u8; 3], by: u8) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= by)
+}
+
+/// An HD item coded in BT.709 and an SD one in BT.601 on an SD channel: the channel says
+/// BT.601 (SMPTE 170M) in its H.264 and both items' colours come out as they went in, read
+/// that way. Read with the HD item's matrix left as it was, its green would be 24 levels off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hd_item_keeps_its_colours_on_an_sd_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (green, orange) = ([30, 180, 60], [180, 60, 30]);
+    let hd = d.join("hd.mp4");
+    tagged_clip(&hd, green, "1280x720", "bt709", "bt709");
+    assert!(centre_colours(&hd, "bt709").iter().all(|&c| near(c, green, 2)), "the HD clip itself");
+    let sd = d.join("sd.mp4");
+    tagged_clip(&sd, orange, "640x480", "bt601", "smpte170m");
+
+    let t0 = SystemClock.now() + chrono::Duration::milliseconds(2500);
+    let ms = |n: i64| t0 + chrono::Duration::milliseconds(n);
+    let hub = StreamHub::new();
+    let player = spawn_channel(1, vec![airing(1, "hd", &hd, ms(0), 2500), airing(2, "sd", &sd, ms(2500), 2500)], &hub);
+    assert!(player.wait_running(Duration::from_secs(10)).await);
+    let ts = d.join("out.ts");
+    let wait = (ms(5200) - SystemClock.now()).num_milliseconds() as f64 / 1000.0;
+    capture(&hub, &ts, wait).await;
+    player.stop().await;
+
+    let video = &probe(&ts, "v:0", "-show_streams", "stream=color_space")[0];
+    assert_eq!(video["color_space"], "smpte170m", "{video:?}");
+    let seen = centre_colours(&ts, "bt601");
+    let count = |c: [u8; 3]| seen.iter().filter(|&&s| near(s, c, 6)).count();
+    assert!(count(green) >= 4 && count(orange) >= 4, "green and orange frames in {seen:?}");
+    let black = seen.iter().filter(|&&s| near(s, [0, 0, 0], 6)).count();
+    assert_eq!(count(green) + count(orange) + black, seen.len(), "other colours in {seen:?}");
+}
+
 async fn video_seconds(hub: &StreamHub, channel: i64, secs: f64) -> f64 {
     let mut sub = hub.subscribe(ChannelId(channel));
     let mut splitter = retrovue::playout::tsscan::KeyframeSplitter::default();

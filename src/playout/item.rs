@@ -7,7 +7,8 @@
 //! GStreamer complaining when they were disposed (issue #21).
 //! 1. [`ItemBin::build`] (actor): bin `item-<serial>` with `uridecodebin` and every branch,
 //!    ready before any pad appears — video: `videoconvert ! deinterlace ! videoconvert !
-//!    videoscale add-borders ! capsfilter ! videoconvert ! videorate ! capsfilter`, run by
+//!    videoscale add-borders ! capsfilter !` [`ColourMatrix`] `! videoconvert ! videorate !
+//!    capsfilter`, run by
 //!    the decoder's thread, with no queue of its own (see [`build_video_branch`]); audio, one
 //!    per channel audio track: `audioconvert ! audioresample ! capsfilter ! queue` with the
 //!    item's [`leveller`](super::leveller) (a fixed gain, or the on-air loudness control
@@ -51,6 +52,7 @@ use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::colours::ColourMatrix;
 use super::leveller::{self, Level, Measured, MeasuredSlot};
 use super::pipeline::{ChannelPipeline, PipelineError, make, named_queue};
 use super::probe::DISCARD;
@@ -598,12 +600,17 @@ fn build_video_branch(bin: &gst::Bin, caps: &gst::Caps) -> Result<((gst::Pad, gs
     scaled.set_property("caps", scaled_caps_template(caps));
     let out_caps = make(CAPSFILTER)?;
     out_caps.set_property("caps", caps);
+    // The colour matrix in place where it can (8-bit 4:2:0), `videoconvert` for the rest.
+    let channel = gst_video::VideoInfo::from_caps(caps)
+        .map_err(|source| PipelineError::Setup { what: "channel caps", source })?;
+    let matrix = ColourMatrix::new(channel.colorimetry()).upcast();
     let chain = [
         make(VIDEOCONVERT)?,
         make(DEINTERLACE)?,
         make(VIDEOCONVERT)?,
         scale,
         scaled.clone(),
+        matrix,
         make(VIDEOCONVERT)?,
         make(VIDEORATE)?,
         out_caps,

@@ -32,6 +32,7 @@ pub mod actor;
 pub mod alert_audio;
 pub mod budget;
 pub mod captions;
+pub mod colours;
 pub mod encoder;
 pub mod graphics;
 pub mod graphics_feed;
