@@ -573,12 +573,11 @@ fn tagged_clip(path: &Path, rgb: [u8; 3], size: &str, matrix: &str, tag: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The RGB at the centre of every 10th frame of `path`, its YCbCr read as `matrix` says.
+/// The RGB at the centre of every 5th frame of `path`, its YCbCr read as `matrix` says.
 fn centre_colours(path: &Path, matrix: &str) -> Vec<[u8; 3]> {
     let stream = &probe(path, "v:0", "-show_streams", "stream=width,height")[0];
     let (w, h): (usize, usize) = (stream["width"].parse().unwrap(), stream["height"].parse().unwrap());
-    let filter =
-        format!("select=not(mod(n\\,10)),scale=in_color_matrix={matrix}:in_range=tv:out_range=pc,format=rgb24");
+    let filter = format!("select=not(mod(n\\,5)),scale=in_color_matrix={matrix}:in_range=tv:out_range=pc,format=rgb24");
     decoded(path, &["-vf", &filter, "-vsync", "0", "-f", "rawvideo", "-"])
         .chunks_exact(w * h * 3)
         .map(|f| {
@@ -592,27 +591,37 @@ fn near(a: [u8; 3], b: [u8; 3], by: u8) -> bool {
     a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= by)
 }
 
-/// An HD item coded in BT.709 and an SD one in BT.601 on an SD channel: the channel says
-/// BT.601 (SMPTE 170M) in its H.264 and both items' colours come out as they went in, read
-/// that way. Read with the HD item's matrix left as it was, its green would be 24 levels off.
+/// An HD item coded in BT.709, an SD one in BT.601 and an SD one in BT.709 (not scaled: its
+/// conversion works on the decoder's own frames) on an SD channel: the channel says BT.601
+/// (SMPTE 170M) in its H.264 and every item's colours come out as they went in, read that
+/// way, on every frame (a frame the decoder still refers to, changed in place, would show as
+/// a colour changed twice in the frames that follow). Read with the HD item's matrix left as
+/// it was, its green would be 24 levels off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_hd_item_keeps_its_colours_on_an_sd_channel() {
+async fn items_keep_their_colours_whatever_matrix_they_come_in() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (green, orange) = ([30, 180, 60], [180, 60, 30]);
+    let (green, orange, violet) = ([30, 180, 60], [180, 60, 30], [90, 40, 200]);
     let hd = d.join("hd.mp4");
     tagged_clip(&hd, green, "1280x720", "bt709", "bt709");
     assert!(centre_colours(&hd, "bt709").iter().all(|&c| near(c, green, 2)), "the HD clip itself");
     let sd = d.join("sd.mp4");
     tagged_clip(&sd, orange, "640x480", "bt601", "smpte170m");
+    let sd709 = d.join("sd709.mp4");
+    tagged_clip(&sd709, violet, "640x480", "bt709", "bt709");
 
     let t0 = SystemClock.now() + chrono::Duration::milliseconds(2500);
     let ms = |n: i64| t0 + chrono::Duration::milliseconds(n);
     let hub = StreamHub::new();
-    let player = spawn_channel(1, vec![airing(1, "hd", &hd, ms(0), 2500), airing(2, "sd", &sd, ms(2500), 2500)], &hub);
+    let airings = vec![
+        airing(1, "hd", &hd, ms(0), 2500),
+        airing(2, "sd", &sd, ms(2500), 2500),
+        airing(3, "sd709", &sd709, ms(5000), 2500),
+    ];
+    let player = spawn_channel(1, airings, &hub);
     assert!(player.wait_running(Duration::from_secs(10)).await);
     let ts = d.join("out.ts");
-    let wait = (ms(5200) - SystemClock.now()).num_milliseconds() as f64 / 1000.0;
+    let wait = (ms(7700) - SystemClock.now()).num_milliseconds() as f64 / 1000.0;
     capture(&hub, &ts, wait).await;
     player.stop().await;
 
@@ -620,9 +629,9 @@ async fn an_hd_item_keeps_its_colours_on_an_sd_channel() {
     assert_eq!(video["color_space"], "smpte170m", "{video:?}");
     let seen = centre_colours(&ts, "bt601");
     let count = |c: [u8; 3]| seen.iter().filter(|&&s| near(s, c, 6)).count();
-    assert!(count(green) >= 4 && count(orange) >= 4, "green and orange frames in {seen:?}");
+    assert!(count(green) >= 4 && count(orange) >= 4 && count(violet) >= 4, "each colour's frames in {seen:?}");
     let black = seen.iter().filter(|&&s| near(s, [0, 0, 0], 6)).count();
-    assert_eq!(count(green) + count(orange) + black, seen.len(), "other colours in {seen:?}");
+    assert_eq!(count(green) + count(orange) + count(violet) + black, seen.len(), "other colours in {seen:?}");
 }
 
 async fn video_seconds(hub: &StreamHub, channel: i64, secs: f64) -> f64 {
