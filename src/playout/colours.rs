@@ -492,9 +492,17 @@ mod tests {
         gst::init().unwrap();
         for format in FORMATS {
             for (from, to) in [("bt709", "bt601"), ("bt601", "bt709")] {
-                for pattern in ["smpte", "colors", "zone-plate", "ball"] {
+                // An odd size too: its last column and row have chroma samples of their own.
+                let cases = [
+                    ("smpte", 640, 480),
+                    ("colors", 640, 480),
+                    ("zone-plate", 640, 480),
+                    ("ball", 640, 480),
+                    ("smpte", 321, 241),
+                ];
+                for (pattern, w, h) in cases {
                     let input =
-                        format!("video/x-raw,format={format},width=640,height=480,framerate=30/1,colorimetry={from}");
+                        format!("video/x-raw,format={format},width={w},height={h},framerate=30/1,colorimetry={from}");
                     let output = format!("video/x-raw,format={format},colorimetry={to}");
                     let (reference, _) = one_frame(pattern, &input, &[make(VIDEOCONVERT).unwrap()], &output);
                     let ours = ColourMatrix::new(colorimetry(to)).upcast();
@@ -502,7 +510,7 @@ mod tests {
                     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
                     assert_eq!(info.colorimetry(), colorimetry(to));
                     let diffs = compare(&reference, &got);
-                    println!("{format} {from}->{to} {pattern}: {diffs:?}");
+                    println!("{format} {from}->{to} {pattern} {w}x{h}: {diffs:?}");
                     for (plane, (far, max)) in diffs.into_iter().enumerate() {
                         assert!(
                             far == 0.0 && max <= 2,
