@@ -10,6 +10,10 @@
 //! no creation call outside this file, every name in a launch line listed, every plugin file
 //! owned (`dpkg -S`) by the package named here and installed by `deps.sh`, every option in
 //! every defconfig. A foundation module: it imports nothing internal.
+//!
+//! Retrovue's own elements (`playout::colours::ColourMatrix`) are types of this crate, made
+//! with their constructors, never looked up by name: they need no plugin, so they are not
+//! on the list.
 
 use std::fmt;
 use std::sync::OnceLock;
