@@ -83,6 +83,10 @@ fn decode((kr, kb): (f64, f64), [y, cb, cr]: [f64; 3]) -> [f64; 3] {
 }
 
 impl Affine {
+    /// No change.
+    const IDENTITY: Self =
+        Self { y: 1 << SHIFT, y_cb: 0, y_cr: 0, y0: HALF, cb_cb: 1 << SHIFT, cb_cr: 0, cr_cb: 0, cr_cr: 1 << SHIFT };
+
     /// The change from `from` to `to`, or `None` when either is not a YCbCr matrix in a
     /// known range (the frames then go to `videoconvert`).
     fn between(from: &gst_video::VideoColorimetry, to: &gst_video::VideoColorimetry) -> Option<Self> {
@@ -367,14 +371,12 @@ mod imp {
             out_info: &gst_video::VideoInfo,
         ) -> Result<(), gst::LoggableError> {
             let (from, to) = (in_info.colorimetry(), out_info.colorimetry());
-            let affine =
-                if from == to || in_info.format() != out_info.format() {
-                    None
-                } else {
-                    Some(Affine::between(&from, &to).ok_or_else(|| {
-                        gst::loggable_error!(gst::CAT_RUST, "no in-place change from {} to {}", from, to)
-                    })?)
-                };
+            // Only a relabelling (the same matrix and range, other primaries or transfer): no work.
+            let affine = match Affine::between(&from, &to) {
+                _ if from == to => None,
+                Some(m) => Some(m).filter(|m| *m != Affine::IDENTITY),
+                None => return Err(gst::loggable_error!(gst::CAT_RUST, "no in-place change from {} to {}", from, to)),
+            };
             *self.affine.lock().expect("affine lock") = affine;
             Ok(())
         }
@@ -460,11 +462,12 @@ mod tests {
     }
 
     #[test]
-    fn the_same_colorimetry_is_no_change() {
+    fn the_same_matrix_and_range_is_no_change() {
         let m = Affine::between(&colorimetry("bt709"), &colorimetry("bt709")).unwrap();
-        assert_eq!((m.y, m.y_cb, m.y_cr, m.y0), (1 << SHIFT, 0, 0, HALF));
-        assert_eq!((m.cb_cb, m.cb_cr, m.cr_cb, m.cr_cr), (1 << SHIFT, 0, 0, 1 << SHIFT));
+        assert_eq!(m, Affine::IDENTITY);
         assert_eq!(m.chroma(17, 240), (17, 240));
+        // BT.601's matrix with BT.709's transfer and primaries, into `bt601`: a relabelling.
+        assert_eq!(Affine::between(&colorimetry("2:4:5:1"), &colorimetry("bt601")), Some(Affine::IDENTITY));
     }
 
     #[test]
@@ -535,6 +538,19 @@ mod tests {
             assert!(got[0].iter().all(|&y| y == luma), "{pattern}: {:?}", &got[0][..8]);
             assert!(got[1..].iter().flatten().all(|&c| c == 128), "{pattern}: chroma stays neutral");
         }
+    }
+
+    /// Another transfer or other primaries with the same matrix and range: the caps say the
+    /// channel's colorimetry, the pixels are the source's.
+    #[test]
+    fn a_relabelling_leaves_the_pixels_alone() {
+        gst::init().unwrap();
+        let input = "video/x-raw,format=I420,width=320,height=240,framerate=30/1,colorimetry=2:4:5:1";
+        let (source, _) = one_frame("smpte", input, &[], input);
+        let ours = ColourMatrix::new(colorimetry("bt601")).upcast();
+        let (got, caps) = one_frame("smpte", input, &[ours], "video/x-raw,colorimetry=bt601");
+        assert_eq!(gst_video::VideoInfo::from_caps(&caps).unwrap().colorimetry(), colorimetry("bt601"));
+        assert_eq!(source, got);
     }
 
     /// A format it does not change passes through untouched, and the `videoconvert` after it
