@@ -437,7 +437,7 @@ mod tests {
                 let (stride, data) = (frame.plane_stride()[p as usize] as usize, frame.plane_data(p).unwrap());
                 let rows = frame.comp_height(if p == 0 { 0 } else { 1 }) as usize;
                 let width = if frame.format() == gst_video::VideoFormat::Nv12 && p == 1 {
-                    frame.width() as usize / 2 * 2
+                    2 * frame.comp_width(1) as usize
                 } else {
                     frame.comp_width(if p == 0 { 0 } else { 1 }) as usize
                 };
