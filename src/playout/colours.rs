@@ -34,7 +34,8 @@ const ONE: f64 = (1 << SHIFT) as f64;
 const HALF: i32 = 1 << (SHIFT - 1);
 
 /// The formats converted in place (8-bit 4:2:0).
-const FORMATS: [&str; 3] = ["I420", "YV12", "NV12"];
+const FORMATS: [gst_video::VideoFormat; 3] =
+    [gst_video::VideoFormat::I420, gst_video::VideoFormat::Yv12, gst_video::VideoFormat::Nv12];
 
 /// An affine change of YCbCr code values, fixed point:
 /// `Y' = (y·Y + y_cb·(Cb-128) + y_cr·(Cr-128) + y0) >> SHIFT`,
@@ -131,24 +132,6 @@ impl Affine {
     }
 }
 
-/// Where a frame's chroma is: two planes (I420's U then V, YV12's V then U) or one plane of
-/// interleaved pairs (NV12).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chroma {
-    UThenV,
-    VThenU,
-    Interleaved,
-}
-
-fn chroma_of(format: gst_video::VideoFormat) -> Option<Chroma> {
-    match format {
-        gst_video::VideoFormat::I420 => Some(Chroma::UThenV),
-        gst_video::VideoFormat::Yv12 => Some(Chroma::VThenU),
-        gst_video::VideoFormat::Nv12 => Some(Chroma::Interleaved),
-        _ => None,
-    }
-}
-
 /// One 4:2:0 frame's planes, borrowed for the change: luma and chroma, each with its stride.
 struct Planes<'a> {
     width: usize,
@@ -157,9 +140,55 @@ struct Planes<'a> {
     chroma: ChromaPlanes<'a>,
 }
 
+/// Where a frame's chroma is, each plane with its stride: two planes (Cb and Cr) or one of
+/// interleaved pairs (NV12).
 enum ChromaPlanes<'a> {
     Planar { u: (&'a mut [u8], usize), v: (&'a mut [u8], usize) },
     Interleaved((&'a mut [u8], usize)),
+}
+
+impl ChromaPlanes<'_> {
+    /// Chroma row `cy`, `cw` samples wide.
+    fn row(&mut self, cy: usize, cw: usize) -> ChromaRow<'_> {
+        match self {
+            Self::Planar { u: (u, us), v: (v, vs) } => {
+                ChromaRow::Planar(&mut u[cy * *us..][..cw], &mut v[cy * *vs..][..cw])
+            }
+            Self::Interleaved((uv, s)) => ChromaRow::Interleaved(&mut uv[cy * *s..][..2 * cw]),
+        }
+    }
+}
+
+/// One row of chroma samples: Cb and Cr apart, or interleaved pairs.
+enum ChromaRow<'a> {
+    Planar(&'a mut [u8], &'a mut [u8]),
+    Interleaved(&'a mut [u8]),
+}
+
+impl ChromaRow<'_> {
+    /// The samples' luma parts into `row` (see [`parts_of`]).
+    fn parts(&self, m: &Affine, row: &mut [i32]) {
+        match self {
+            Self::Planar(u, v) => parts_of(m, u.iter().copied().zip(v.iter().copied()), row),
+            Self::Interleaved(uv) => parts_of(m, uv.chunks_exact(2).map(|c| (c[0], c[1])), row),
+        }
+    }
+
+    /// Change the samples in place.
+    fn change(self, m: &Affine) {
+        match self {
+            Self::Planar(u, v) => {
+                for (cb, cr) in u.iter_mut().zip(v.iter_mut()) {
+                    (*cb, *cr) = m.chroma(*cb, *cr);
+                }
+            }
+            Self::Interleaved(uv) => {
+                for c in uv.chunks_exact_mut(2) {
+                    (c[0], c[1]) = m.chroma(c[0], c[1]);
+                }
+            }
+        }
+    }
 }
 
 /// The luma part of each chroma sample of a row (with the offset and rounding), once per
@@ -193,45 +222,27 @@ fn convert(m: &Affine, planes: Planes<'_>, row: &mut Vec<i32>) {
     row.clear();
     row.resize(2 * cw, 0);
     for cy in 0..ch {
-        match &mut chroma {
-            ChromaPlanes::Planar { u: (u, us), v: (v, vs) } => {
-                let (u, v) = (&u[cy * *us..cy * *us + cw], &v[cy * *vs..cy * *vs + cw]);
-                parts_of(m, u.iter().copied().zip(v.iter().copied()), row);
-            }
-            ChromaPlanes::Interleaved((uv, s)) => {
-                let uv = &uv[cy * *s..cy * *s + 2 * cw];
-                parts_of(m, uv.chunks_exact(2).map(|c| (c[0], c[1])), row);
-            }
-        }
+        let samples = chroma.row(cy, cw);
+        samples.parts(m, row);
         for y in (2 * cy..2 * cy + 2).filter(|&y| y < height) {
             luma_row(m, &mut luma[y * luma_stride..y * luma_stride + width], row);
         }
-        match &mut chroma {
-            ChromaPlanes::Planar { u: (u, us), v: (v, vs) } => {
-                let (u, v) = (&mut u[cy * *us..cy * *us + cw], &mut v[cy * *vs..cy * *vs + cw]);
-                for (cb, cr) in u.iter_mut().zip(v.iter_mut()) {
-                    (*cb, *cr) = m.chroma(*cb, *cr);
-                }
-            }
-            ChromaPlanes::Interleaved((uv, s)) => {
-                for c in uv[cy * *s..cy * *s + 2 * cw].chunks_exact_mut(2) {
-                    (c[0], c[1]) = m.chroma(c[0], c[1]);
-                }
-            }
-        }
+        samples.change(m);
     }
 }
 
 /// Change a mapped frame's colours in place; `false` if its format is not one of [`FORMATS`].
 fn convert_frame(m: &Affine, frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>, parts: &mut Vec<i32>) -> bool {
-    let Some(kind) = chroma_of(frame.format()) else { return false };
+    let format = frame.format();
     let (width, height) = (frame.width() as usize, frame.height() as usize);
     let s: Vec<usize> = frame.plane_stride().iter().map(|&s| s as usize).collect();
     let [p0, p1, p2, _] = frame.planes_data_mut();
-    let chroma = match kind {
-        Chroma::Interleaved => ChromaPlanes::Interleaved((p1, s[1])),
-        Chroma::UThenV => ChromaPlanes::Planar { u: (p1, s[1]), v: (p2, s[2]) },
-        Chroma::VThenU => ChromaPlanes::Planar { u: (p2, s[2]), v: (p1, s[1]) },
+    // I420's planes are Y, U, V; YV12's Y, V, U; NV12's Y and UV pairs.
+    let chroma = match format {
+        gst_video::VideoFormat::I420 => ChromaPlanes::Planar { u: (p1, s[1]), v: (p2, s[2]) },
+        gst_video::VideoFormat::Yv12 => ChromaPlanes::Planar { u: (p2, s[2]), v: (p1, s[1]) },
+        gst_video::VideoFormat::Nv12 => ChromaPlanes::Interleaved((p1, s[1])),
+        _ => return false,
     };
     convert(m, Planes { width, height, luma: (p0, s[0]), chroma }, parts);
     true
@@ -345,7 +356,7 @@ mod imp {
         direction: gst::PadDirection,
     ) -> Option<gst::Structure> {
         let format = s.get::<&str>("format").ok()?;
-        if !FORMATS.contains(&format) {
+        if !FORMATS.iter().any(|f| f.to_str() == format) {
             return None;
         }
         let mut c = s.to_owned();
