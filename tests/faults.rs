@@ -180,18 +180,47 @@ fn kill_9_during_playout_keeps_the_database_and_the_channel_rejoins_the_timeline
         .call_blocking(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap());
     assert_eq!(check, "ok");
 
-    let daemon = home.serve(&[]);
-    let restarted = chrono::Utc::now().timestamp_millis();
-    let got = stream_bytes(&daemon.addr, 4);
-    assert!(got > 20_000, "channel 2 did not come back ({got} bytes):\n{}", daemon.stderr());
-    // The first item aired after the restart is the one the schedule has on at that instant.
+    // What the killed daemon wrote ends here: the rejoin is what the new one writes.
     let db = retrovue::db::Db::open(&db_path).unwrap();
-    let (aired_item, aired_at, planned_item) = util::first_aired_since(&db, restarted - 2_000);
-    assert!(planned_item.is_some(), "nothing scheduled at {aired_at}");
-    assert_eq!(aired_item, planned_item, "after restart the channel did not rejoin the scheduled item");
-    let kind: String = db.call_blocking(move |c| {
-        c.query_row("SELECT kind FROM schedule_items WHERE id = ?1", [planned_item], |r| r.get(0)).unwrap()
+    let last_before: i64 =
+        db.call_blocking(|c| c.query_row("SELECT COALESCE(MAX(id), 0) FROM playout_log", [], |r| r.get(0)).unwrap());
+
+    let daemon = home.serve(&[]);
+    let capture = home.path().join("after.ts");
+    let Some(first_bytes) = util::load::record(&daemon.addr, "/stream/2.ts", 5.0, &capture) else {
+        panic!("channel 2 did not come back:\n{}", daemon.stderr())
+    };
+    // The viewer hears and sees the rejoined items: no black or silence over a second but
+    // what the schedule asks for (the card after an episode is silent).
+    let (gaps, decoded) = util::load::black_and_silence(&capture, 1.0);
+    assert!(decoded > 4.0, "only {decoded:.1} s of the stream decode");
+    let at = |secs: f64| first_bytes.timestamp_millis() + (secs * 1000.0) as i64;
+    let asked = util::load::asked_for_gaps(&db, at(-60.0), at(60.0));
+    let channel = util::load::channel_id(&db, "2");
+    let unasked: Vec<_> =
+        gaps.iter().filter(|g| !util::load::asked_for(&asked, channel, at(g.start), at(g.end), 1_000)).collect();
+    assert!(unasked.is_empty(), "black or silence after the restart: {unasked:?}");
+    // The first item the new daemon aired is the one the schedule has on at that instant,
+    // joined in progress, and it went on air.
+    let (aired_item, aired_at, status): (Option<i64>, i64, String) = db.call_blocking(move |c| {
+        c.query_row(
+            "SELECT schedule_item_id, actual_start_ms, status FROM playout_log WHERE id > ?1 ORDER BY id LIMIT 1",
+            [last_before],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("the new daemon aired nothing")
     });
+    let (planned_item, kind): (i64, String) = db.call_blocking(move |c| {
+        c.query_row(
+            "SELECT s.id, s.kind FROM schedule_items s JOIN channels ch ON ch.id = s.channel_id
+             WHERE ch.number = '2' AND s.start_ms <= ?1 AND s.end_ms > ?1",
+            [aired_at + 100],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("nothing scheduled when the new daemon went on air")
+    });
+    assert_eq!(aired_item, Some(planned_item), "after restart the channel did not rejoin the scheduled item");
+    assert_ne!(status, "failed", "the rejoined item failed");
     assert_ne!(kind, "slate", "rejoined the schedule's slate, not an item");
 }
 
