@@ -12,11 +12,16 @@ use util::{Clip, Home};
 #[test]
 fn ffprobe_sees_h264_and_aac_in_mpeg_ts_on_auto_v_and_the_tuner_comes_back() {
     let home = Home::new();
+    // Spots may repeat at once (two take turns), so breaks are filled with them rather than
+    // the schedule's slate: whenever the test runs, an episode or a (scaled) 720p spot is on.
+    home.write_config("[schedule]\ncommercial_repeat_window_min = 0\n");
     let media = home.path().join("media");
     for e in 1..=2 {
         Clip::new(640, 480, 8.0).write(&media.join(format!("shows/Foxtrot/Season 01/Foxtrot - S01E0{e} - Go.mp4")));
     }
-    Clip::new(1280, 720, 4.0).write(&media.join("ads/Spot.mp4"));
+    for spot in ["A", "B"] {
+        Clip::new(1280, 720, 4.0).write(&media.join(format!("ads/Spot {spot}.mp4")));
+    }
     home.ok(&["source", "add", "--folder", media.join("shows").to_str().unwrap(), "--kind", "shows"]);
     home.ok(&["source", "add", "--folder", media.join("ads").to_str().unwrap(), "--kind", "commercials"]);
     home.ok(&["scan"]);
@@ -31,6 +36,18 @@ fn ffprobe_sees_h264_and_aac_in_mpeg_ts_on_auto_v_and_the_tuner_comes_back() {
     home.ok(&["schedule", "build", "--days", "1"]);
     let d = home.serve(&[]);
 
+    // A viewer records the tuned channel while ffprobe probes it; meanwhile a tuner shows it.
+    let capture = home.path().join("v7.ts");
+    let recorder = {
+        let (addr, capture) = (d.addr.clone(), capture.clone());
+        std::thread::spawn(move || util::load::record(&addr, "/auto/v7", 6.0, &capture))
+    };
+    let held = util::wait_for(Duration::from_secs(5), || {
+        let s = Command::new("curl").args(["-s", &d.url("/status.json")]).output().ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&s.stdout).ok()?;
+        v.as_array()?.iter().any(|t| t["VctNumber"] == "7").then_some(())
+    });
+    assert!(held.is_some(), "no tuner shows channel 7 while it is watched:\n{}", d.stderr());
     let url = d.url("/auto/v7");
     let out = Command::new("ffprobe")
         .args([
@@ -50,13 +67,37 @@ fn ffprobe_sees_h264_and_aac_in_mpeg_ts_on_auto_v_and_the_tuner_comes_back() {
     assert!(text.contains("codec_name=h264") && text.contains("codec_type=video"), "{text}");
     assert!(text.contains("codec_name=aac") && text.contains("codec_type=audio"), "{text}");
 
-    // ffprobe has hung up: the tuner is released within a second.
+    // What the viewer got is the schedule's items: no black or silence over a second that the
+    // schedule did not ask for (the card after an episode is silent).
+    let first_bytes = recorder.join().unwrap().expect("the viewer of /auto/v7 got nothing");
+    let (gaps, decoded) = util::load::black_and_silence(&capture, 1.0);
+    assert!(decoded > 5.0, "only {decoded:.1} s of /auto/v7 decode");
+    let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
+    let at = |secs: f64| first_bytes.timestamp_millis() + (secs * 1000.0) as i64;
+    let asked = util::load::asked_for_gaps(&db, at(-60.0), at(60.0));
+    let channel = util::load::channel_id(&db, "7");
+    let unasked: Vec<_> =
+        gaps.iter().filter(|g| !util::load::asked_for(&asked, channel, at(g.start), at(g.end), 1_000)).collect();
+    assert!(unasked.is_empty(), "black or silence on /auto/v7: {unasked:?}");
+    let (from, to) = (at(0.0), at(decoded));
+    let items: i64 = db.call_blocking(move |c| {
+        c.query_row(
+            "SELECT COUNT(*) FROM playout_log WHERE kind IN ('program', 'commercial') AND status != 'failed'
+               AND actual_start_ms < ?2 AND COALESCE(actual_end_ms, ?2) > ?1",
+            [from, to],
+            |r| r.get(0),
+        )
+        .unwrap()
+    });
+    assert!(items > 0, "no episode or spot aired while /auto/v7 was watched");
+
+    // Both have hung up: the tuner is released within a second.
     let free = util::wait_for(Duration::from_secs(1), || {
         let s = Command::new("curl").args(["-s", &d.url("/status.json")]).output().ok()?;
         let v: serde_json::Value = serde_json::from_slice(&s.stdout).ok()?;
         v.as_array()?.iter().all(|t| t.get("VctNumber").is_none_or(|n| n.is_null() || n == "")).then_some(())
     });
-    assert!(free.is_some(), "tuner still held after the viewer left");
+    assert!(free.is_some(), "tuner still held after the viewers left");
 }
 
 /// Issue #16: an always-on channel encodes all day, so it holds a tuner of its own. With one
