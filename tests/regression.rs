@@ -167,6 +167,8 @@ async fn issue_16_plex_token_never_leaks() {
     };
     db.call_blocking(|c| schedule_store::publish(c, channel.id, 0, &plan, now, 86_400_000)).unwrap();
 
+    // The scan measured loudness through the same parts: what playout fetches counts from here.
+    let scanned: Vec<usize> = ["101", "201", "202"].iter().map(|p| fake.part_hits(p)).collect();
     let daemon = home.serve(&[]);
     // Wait until the last one has aired.
     let finished = wait_for(Duration::from_secs(60), || {
@@ -183,8 +185,8 @@ async fn issue_16_plex_token_never_leaks() {
     });
     assert!(finished.is_some(), "the four Plex items did not air; daemon log:\n{}", daemon.stderr());
     // Playout opened the good parts with the token, which no stored URI carries.
-    for part in ["101", "201", "202"] {
-        assert!(fake.part_hits(part) > 0, "part {part} was never fetched with the token");
+    for (part, before) in ["101", "201", "202"].into_iter().zip(scanned) {
+        assert!(fake.part_hits(part) > before, "playout never fetched part {part} with the token");
     }
     let broken: (String, Option<String>) = db
         .call_blocking(|c| {
@@ -196,6 +198,18 @@ async fn issue_16_plex_token_never_leaks() {
         })
         .unwrap();
     assert_eq!(broken.0, "failed", "{broken:?}");
+    for title in ["Canary Movie", "Episode 1", "Episode 2"] {
+        let status: String = db
+            .call_blocking(|c| {
+                c.query_row(
+                    "SELECT status FROM playout_log WHERE title = ?1 AND planned_start_ms >= ?2",
+                    rusqlite::params![title, t0],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap();
+        assert_eq!(status, "aired", "{title}");
+    }
 
     let mut api = Api::new(daemon.url(""));
     api.setup(PASSWORD).await;
@@ -954,5 +968,6 @@ async fn issue_16_graphics_settings_apply_on_air_without_a_restart() {
     };
     assert!(moved.is_some(), "the bug never moved to the top left on air");
     let log = daemon.stderr();
-    assert_eq!(log.matches("channel started").count(), 1, "the channel was not restarted:\n{log}");
+    assert_eq!(log.matches("channel started").count(), 1, "the channel was restarted:\n{log}");
+    assert!(!log.contains("rebuilding channel pipeline"), "the channel's pipeline was rebuilt:\n{log}");
 }
