@@ -161,6 +161,12 @@ fn a_starved_channel_keeps_its_items_on_air_and_says_it_is_late() {
         if black > 0.0 || silent > 0.0 {
             problems.push(format!("{black:.1} s of black and {silent:.1} s of silence in spans over 1 s: {gaps:?}"));
         }
+        // The viewer stayed to the end: a stream that stopped early leaves a short capture
+        // with nothing in it to find (the output may lag the wall clock by what it dropped).
+        let watched = calm + starve + after;
+        if dur < watched - 10.0 {
+            problems.push(format!("the capture holds {dur:.1} s of a {watched:.0} s watch"));
+        }
     } else {
         problems.push("the viewer received nothing".into());
     }
@@ -262,6 +268,7 @@ fn a_source_that_stalls_mid_item_comes_back_on_air() {
     );
     let (gaps, dur) = load::black_and_silence(&capture, 1.0);
     let black = load::gap_secs_within(&gaps, "black", a, b);
+    let silent = load::gap_secs_within(&gaps, "silence", a, b);
     let (row_status, row_error): (String, Option<String>) = db.call_blocking(move |c| {
         c.query_row(
             "SELECT status, error FROM playout_log WHERE schedule_item_id = ?1 ORDER BY id DESC LIMIT 1",
@@ -273,7 +280,7 @@ fn a_source_that_stalls_mid_item_comes_back_on_air() {
     let recovered: Vec<&str> = log.lines().filter(|l| l.contains("content watchdog: recovered")).collect();
     println!(
         "stalling source ({} requests, {} stalls of 5 s): {media_secs:.0} s item aired {a:.1}-{b:.1} s into a {dur:.1} s \
-         capture; black within it: {black:.1} s; as-run {row_status} {row_error:?}; recoveries logged: {recovered:?}",
+         capture; black within it: {black:.1} s, silence {silent:.1} s; as-run {row_status} {row_error:?}; recoveries logged: {recovered:?}",
         server.requests.load(Ordering::SeqCst),
         server.stalls.load(Ordering::SeqCst)
     );
@@ -284,9 +291,15 @@ fn a_source_that_stalls_mid_item_comes_back_on_air() {
     );
     let mut problems = Vec::new();
     // The source sends nothing for 5 s (less what was buffered); allow 3 s more to recover.
+    // Silence is printed, not judged: the held picture of the stall is silent, and (2026-12-07)
+    // the watchdog's retries of this TS item at 1.1x real time fail twice and the third ends
+    // the item 5.3 s early, black and silent (see the README), which this bound still lets by.
     if black > 8.0 {
         problems
             .push(format!("{black:.1} s of black in the {media_secs:.0} s airing after a 5 s source stall: {gaps:?}"));
+    }
+    if dur < b + 1.0 {
+        problems.push(format!("the capture ends at {dur:.1} s, before the airing does ({b:.1} s)"));
     }
     if row_status == "failed" || row_status == "no row" {
         problems.push(format!("the airing's as-run row: {row_status} {row_error:?}"));
