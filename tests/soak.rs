@@ -168,7 +168,16 @@ fn watch(addr: &str, number: &str, hold: Duration, tune_limit: Duration, tally: 
     let mut bytes = 0u64;
     while start.elapsed() < hold {
         match s.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => {
+                // The daemon hung up on a viewer who had not left.
+                let after = start.elapsed();
+                tally
+                    .lock()
+                    .unwrap()
+                    .problems
+                    .push(format!("channel {number}: stream ended after {after:?} of {hold:?}"));
+                break;
+            }
             Ok(n) => {
                 match tune {
                     None => tune = Some(last.elapsed()),

@@ -161,6 +161,8 @@ struct Session {
     first_byte: Option<DateTime<Utc>>,
     bytes: u64,
     worst_stall: Duration,
+    /// How long the viewer read the stream (from its response headers).
+    held: Duration,
     ts: TsFollower,
     /// The capture, when kept for decoding.
     capture: Option<PathBuf>,
@@ -215,7 +217,11 @@ fn watch(
     let mut buf = vec![0u8; 64 * 1024];
     while start.elapsed() < hold && !stop.load(Ordering::Relaxed) {
         match s.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => {
+                // The daemon hung up on a viewer who had not left.
+                sess.error = Some(format!("stream ended after {:?} of {hold:?}", start.elapsed()));
+                break;
+            }
             Ok(n) => {
                 if sess.first_byte.is_none() {
                     sess.first_byte = Some(Utc::now());
@@ -243,6 +249,7 @@ fn watch(
             }
         }
     }
+    sess.held = start.elapsed();
     if let Some(mut f) = file {
         f.flush().unwrap();
     }
@@ -605,6 +612,17 @@ fn loaded_box_four_channels_twenty_viewers_no_black_no_stall_failures() {
         let (Some(capture), Some(first)) = (&s.capture, s.first_byte) else { continue };
         let (gaps, dur) = load::black_and_silence(capture, MAX_GAP_SECS);
         decoded_secs += dur;
+        // A capture that decodes to much less than was watched hides its black and silence
+        // (unreadable, or a stream without pictures or sound decodes to little or nothing).
+        let held = s.held.as_secs_f64();
+        if dur < held * 0.9 - TUNE_IN_SECS - 3.0 {
+            problems.push(format!(
+                "viewer of {} ({}): {held:.0} s watched, {dur:.1} s decode from {}",
+                s.channel,
+                s.path,
+                capture.file_name().unwrap().to_string_lossy()
+            ));
+        }
         let ch = ids.iter().find(|(n, _)| *n == s.channel).map(|x| x.1).unwrap();
         for g in gaps {
             // The part after the tune-in, mapped to wall time.

@@ -264,7 +264,20 @@ pub fn black_and_silence(capture: &Path, min_secs: f64) -> (Vec<Gap>, f64) {
         .output()
         .expect("run ffmpeg");
     let log = String::from_utf8_lossy(&out.stderr);
-    parse_detect(&log)
+    if !out.status.success() {
+        // Nothing decoded: the caller's check of the decoded length catches it.
+        eprintln!("ffmpeg could not decode {}: {}", capture.display(), log.lines().last().unwrap_or(""));
+        return (Vec::new(), 0.0);
+    }
+    let (mut gaps, dur) = parse_detect(&log);
+    // A stream that is not there is black (no pictures) or silent (no sound) throughout.
+    let has = |kind: &str| log.lines().any(|l| l.trim_start().starts_with("Stream #0:") && l.contains(kind));
+    for (kind, what) in [(": Video:", "black"), (": Audio:", "silence")] {
+        if !has(kind) {
+            gaps.push(Gap { what, start: 0.0, end: dur });
+        }
+    }
+    (gaps, dur)
 }
 
 /// Parse ffmpeg's `blackdetect`/`silencedetect` lines (split out for a unit test).
