@@ -39,7 +39,9 @@ use super::{MediaId, SourceId};
 use super::{breaks, probe, secret};
 use crate::clock::{self, Clock, SharedClock};
 use crate::db::{Db, Reader};
-use crate::elements::{AUDIOCONVERT, AUDIORESAMPLE, DECODEBIN, ElementError, QUEUE, URIDECODEBIN, VIDEOCONVERT};
+use crate::elements::{
+    AUDIOCONVERT, AUDIORESAMPLE, DECODEBIN, DISCARD, ElementError, QUEUE, URIDECODEBIN, VIDEOCONVERT,
+};
 
 /// The value stored for digital silence.
 pub const SILENCE_LUFS: f64 = -70.0;
@@ -297,7 +299,7 @@ pub fn analyse(uri: &str, timeout: Duration, find_breaks: bool) -> Result<Analys
         };
         if !joined {
             // A second track, a bitmap subtitle track: dropped at the pad (never "not linked").
-            pad.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, |_, _| gst::PadProbeReturn::Drop);
+            pad.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, |_, _| DISCARD);
         }
     });
     {
@@ -487,7 +489,7 @@ pub fn read_subtitles(uri: &str, timeout: Duration) -> Result<Vec<Cue>, Loudness
         let joined = text && branch[0].parent().is_none() && weak.upgrade().is_some_and(|p| join(&p, &branch, pad));
         if !joined {
             // Sound, pictures (compressed: nothing is decoded) and other tracks.
-            pad.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, |_, _| gst::PadProbeReturn::Drop);
+            pad.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, |_, _| DISCARD);
         }
     });
     let cues = Arc::new(Mutex::new(Vec::new()));

@@ -55,10 +55,10 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::colours::ColourMatrix;
 use super::leveller::{self, Level, Measured, MeasuredSlot};
 use super::pipeline::{ChannelPipeline, PipelineError, make, named_queue};
-use super::probe::DISCARD;
 use super::reaper::Reaper;
 use super::timeline::Placement;
 use super::tracks::{self, TrackFeed};
+use crate::elements::DISCARD;
 use crate::elements::{
     AUDIOCONVERT, AUDIORESAMPLE, CAPSFILTER, DEINTERLACE, TEE, URIDECODEBIN, VIDEOCONVERT, VIDEORATE, VIDEOSCALE,
 };

@@ -42,7 +42,6 @@ pub mod limiter;
 pub mod overlay;
 pub mod pipeline;
 pub mod player;
-mod probe;
 pub mod reaper;
 pub mod station;
 pub mod supervisor;

@@ -64,9 +64,9 @@ use gstreamer_video as gst_video;
 use super::captions::CaptionFeed;
 use super::encoder::EncoderKind;
 use super::limiter;
-use super::probe::DISCARD;
 use super::timeline::Rate;
 use super::tsscan::{AUDIO_PID, KeyframeSplitter, VIDEO_PID};
+use crate::elements::DISCARD;
 use crate::elements::{
     AACPARSE, AUDIOCONVERT, AUDIOMIXER, AUDIOTESTSRC, AVENC_AAC, CAPSFILTER, COMPOSITOR, ElementError, Factory,
     H264PARSE, MPEGTSMUX, QUEUE, VIDEOTESTSRC,
