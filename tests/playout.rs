@@ -481,10 +481,19 @@ async fn the_mux_takes_nothing_before_every_input_has_caps_when_one_path_starts_
         let status = player.status();
         player.stop().await;
         assert_eq!(status.restarts, 0, "late audio {late_audio}: pipeline rebuilt: {:?}", status.last_error);
-        for (stream, codec) in [("v", "h264"), ("a", "aac")] {
+        // Both paths carry data, from about the same moment (ffprobe names the codecs from the
+        // PMT alone, packets or not): pictures at 30 and AAC frames at 47 a second, for the
+        // seconds after the held path's 2 s.
+        let mut first_pts = Vec::new();
+        for (stream, codec, at_least) in [("v", "h264", 90), ("a", "aac", 140)] {
             let found = probe(&ts, stream, "-show_streams", "stream=codec_name");
             assert_eq!(found.first().map(|s| s["codec_name"].as_str()), Some(codec), "late audio {late_audio}");
+            let packets = probe(&ts, stream, "-show_packets", "packet=pts_time");
+            assert!(packets.len() >= at_least, "late audio {late_audio}: {} {codec} packets", packets.len());
+            first_pts.push(packets[0]["pts_time"].parse::<f64>().unwrap());
         }
+        let apart = (first_pts[0] - first_pts[1]).abs();
+        assert!(apart < 0.5, "late audio {late_audio}: first picture and sound {apart:.3} s apart");
     }
 }
 
