@@ -223,10 +223,19 @@ async fn a_decoder_failing_on_one_item_leaves_the_next_item_playing() {
     let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
     let rows = || {
         db.call_blocking(|c| {
-            let mut st =
-                c.prepare("SELECT status, COALESCE(error, ''), title FROM playout_log ORDER BY actual_start_ms, id")?;
-            let rows =
-                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+            let mut st = c.prepare(
+                "SELECT status, COALESCE(error, ''), title, actual_start_ms, COALESCE(planned_end_ms, 0)
+                 FROM playout_log ORDER BY actual_start_ms, id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
             rows.collect::<Result<Vec<_>, _>>()
         })
         .unwrap()
@@ -234,16 +243,20 @@ async fn a_decoder_failing_on_one_item_leaves_the_next_item_playing() {
     let t0 = Instant::now();
     let found = util::wait_for(Duration::from_secs(90), || {
         let r = rows();
-        let failed = r.iter().position(|(s, e, _)| {
+        let failed = r.iter().position(|(s, e, ..)| {
             s == "failed" && ["v4l2h264dec", "v4l2slh264dec", "vah264dec"].iter().any(|d| e.contains(d))
         })?;
         let later = &r[failed + 1..];
-        let next_played = later.iter().any(|(s, _, _)| s == "aired" || s == "partial");
         // The failed spot itself plays again later, decoded in software.
-        let fallback = later.iter().any(|(s, _, t)| (s == "aired" || s == "partial") && t == &r[failed].2);
-        (next_played && fallback).then_some(r)
+        let fallback = later.iter().any(|(s, _, t, ..)| (s == "aired" || s == "partial") && t == &r[failed].2);
+        (later.len() >= 2 && fallback).then_some((r, failed))
     });
-    assert!(found.is_some(), "after {:?}: as-run {:?}\n{}", t0.elapsed(), rows(), daemon.stderr());
+    let Some((r, failed)) = found else { panic!("after {:?}: as-run {:?}\n{}", t0.elapsed(), rows(), daemon.stderr()) };
+    // What airs right after the failure (the spot retried in software, or the next item) goes
+    // on air, by the failed spot's planned end.
+    let (status, _, title, started, _) = &r[failed + 1];
+    assert!(status == "aired" || status == "partial", "after the failure: {title} {status}: {r:?}");
+    assert!(*started <= r[failed].4 + 1_000, "nothing aired until {started}, the spot ended at {}: {r:?}", r[failed].4);
     assert!(daemon.stderr().contains("hardware decoder failed on this media"), "{}", daemon.stderr());
 }
 
