@@ -122,4 +122,25 @@ async fn sources_of_every_shape_come_out_in_the_channel_format_with_stereo_and_c
     for t in ["interlaced 5.1", "16:9 25 fps mono", "no audio"] {
         assert_eq!(log.final_status(t).map(|s| s.0), Some(AsRunStatus::Aired), "{t}");
     }
+    // Each item's sound: the 5.1 and the mono source are heard (in the stereo layout above),
+    // the item without sound airs silence.
+    let first_pts: i64 = probe(&ts, "a", "-show_packets", "packet=pts")[0]["pts"].parse().unwrap();
+    let raw = util::media::decoded(&ts, &["-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "-"]);
+    let samples: Vec<f32> =
+        raw.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect();
+    let sound_start = wall_of(&anchor, first_pts);
+    let idx = |ms: i64| (((at(ms) - sound_start).num_milliseconds().max(0) as usize) * 48).min(samples.len());
+    for (from, title, heard) in
+        [(200, "interlaced 5.1", true), (2200, "16:9 25 fps mono", true), (4200, "no audio", false)]
+    {
+        let window = &samples[idx(from)..idx(from + 1600)];
+        let level = util::audio::rms_db(window);
+        println!("{title}: {level:.1} dBFS over {} samples", window.len());
+        assert!(window.len() > 48 * 1500, "{title}: only {} samples", window.len());
+        if heard {
+            assert!(level > -30.0, "{title}: silent ({level:.1} dBFS)");
+        } else {
+            assert!(level < -60.0, "{title}: not silent ({level:.1} dBFS)");
+        }
+    }
 }
