@@ -152,6 +152,10 @@ async fn the_break_editor_accepts_rejects_and_moves_and_a_new_pass_keeps_the_dec
         assert_eq!(still.headers["content-type"], "image/jpeg");
         let luma = mean_luma(&still.bytes, dir.path());
         assert!(luma < 20.0, "the still at {at} ms is the black gap: mean luma {luma:.1}");
+        // Two seconds before it, the programme: the still is of the frame asked for.
+        let before = api.get(&format!("/api/items/{id}/still.jpg?at={}", at - 2000)).await;
+        let luma = mean_luma(&before.bytes, dir.path());
+        assert!(luma > 60.0, "the still 2 s before {at} ms shows the picture: mean luma {luma:.1}");
     }
     let preview = api.get(&format!("/api/items/{id}/still.jpg")).await;
     let luma = mean_luma(&preview.bytes, dir.path());
