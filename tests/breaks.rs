@@ -76,7 +76,7 @@ fn every_gap_is_found_within_a_frame_and_nothing_else() {
 }
 
 #[test]
-fn the_scan_lists_candidates_and_the_schedule_breaks_there_until_the_user_decides() {
+fn the_scan_lists_candidates_and_they_are_the_breakpoints_until_the_user_decides() {
     let home = Home::new();
     let shows = home.path().join("shows");
     let ep = episode();
