@@ -194,11 +194,7 @@ fn kill_9_during_playout_keeps_the_database_and_the_channel_rejoins_the_timeline
     // what the schedule asks for (the card after an episode is silent).
     let (gaps, decoded) = util::load::black_and_silence(&capture, 1.0);
     assert!(decoded > 4.0, "only {decoded:.1} s of the stream decode");
-    let at = |secs: f64| first_bytes.timestamp_millis() + (secs * 1000.0) as i64;
-    let asked = util::load::asked_for_gaps(&db, at(-60.0), at(60.0));
-    let channel = util::load::channel_id(&db, "2");
-    let unasked: Vec<_> =
-        gaps.iter().filter(|g| !util::load::asked_for(&asked, channel, at(g.start), at(g.end), 1_000)).collect();
+    let unasked = util::load::unasked_gaps(&db, "2", first_bytes, &gaps);
     assert!(unasked.is_empty(), "black or silence after the restart: {unasked:?}");
     // The first item the new daemon aired is the one the schedule has on at that instant,
     // joined in progress, and it went on air.

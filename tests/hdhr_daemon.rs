@@ -73,12 +73,9 @@ fn ffprobe_sees_h264_and_aac_in_mpeg_ts_on_auto_v_and_the_tuner_comes_back() {
     let (gaps, decoded) = util::load::black_and_silence(&capture, 1.0);
     assert!(decoded > 5.0, "only {decoded:.1} s of /auto/v7 decode");
     let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
-    let at = |secs: f64| first_bytes.timestamp_millis() + (secs * 1000.0) as i64;
-    let asked = util::load::asked_for_gaps(&db, at(-60.0), at(60.0));
-    let channel = util::load::channel_id(&db, "7");
-    let unasked: Vec<_> =
-        gaps.iter().filter(|g| !util::load::asked_for(&asked, channel, at(g.start), at(g.end), 1_000)).collect();
+    let unasked = util::load::unasked_gaps(&db, "7", first_bytes, &gaps);
     assert!(unasked.is_empty(), "black or silence on /auto/v7: {unasked:?}");
+    let at = |secs: f64| first_bytes.timestamp_millis() + (secs * 1000.0) as i64;
     let (from, to) = (at(0.0), at(decoded));
     let items: i64 = db.call_blocking(move |c| {
         c.query_row(

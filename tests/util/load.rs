@@ -511,6 +511,21 @@ pub fn asked_for_gaps(db: &retrovue::db::Db, from_ms: i64, to_ms: i64) -> Vec<(i
     })
 }
 
+/// The black and silence of a short capture of channel `number` whose first bytes came at
+/// `first_bytes` that the schedule did not ask for ([`asked_for_gaps`]; the capture's time
+/// maps to wall time through its first byte, give or take a second).
+pub fn unasked_gaps(
+    db: &retrovue::db::Db,
+    number: &str,
+    first_bytes: chrono::DateTime<chrono::Utc>,
+    gaps: &[Gap],
+) -> Vec<Gap> {
+    let at = |secs: f64| first_bytes.timestamp_millis() + (secs * 1000.0) as i64;
+    let asked = asked_for_gaps(db, at(-60.0), at(60.0));
+    let channel = channel_id(db, number);
+    gaps.iter().filter(|g| !asked_for(&asked, channel, at(g.start), at(g.end), 1_000)).cloned().collect()
+}
+
 /// The database id of the channel numbered `number`.
 pub fn channel_id(db: &retrovue::db::Db, number: &str) -> i64 {
     let n = number.to_owned();
