@@ -84,9 +84,9 @@ fn next_program_start(home: &Home) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wall_clock_jump_re_aligns_the_channel_to_the_schedule_and_viewers_stay() {
     let home = Home::new();
-    // 15 s episodes in half-hour slots (the rest of each slot is the schedule's slate): the
+    // 20 s episodes in half-hour slots (the rest of each slot is the schedule's slate): the
     // fake clock starts a second into one episode and jumps an hour, into another's.
-    util::echo_channel(&home, 15.0, 2, 2.0, &["scan"]);
+    util::echo_channel(&home, 20.0, 2, 2.0, &["scan"]);
     let start = next_program_start(&home) + 1_000;
     let offset_s = (start - chrono::Utc::now().timestamp_millis()) / 1000;
     let rc = home.path().join("faketime.rc");
@@ -104,7 +104,7 @@ async fn a_wall_clock_jump_re_aligns_the_channel_to_the_schedule_and_viewers_sta
     );
     let stop = Arc::new(AtomicBool::new(false));
     let viewer = tokio::spawn(watch(daemon.url("/stream/2.ts"), stop.clone()));
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
 
     // NTP steps the clock forward an hour.
     std::fs::write(&rc, format!("+{}\n", offset_s + 3600)).unwrap();
@@ -154,6 +154,7 @@ async fn a_wall_clock_jump_re_aligns_the_channel_to_the_schedule_and_viewers_sta
     assert!(silent.len() == 1, "not one silence, at the jump: {gaps:?}");
     let gap = silent[0];
     assert!(gap.secs() < MAX_REJOIN_SILENCE_SECS, "the re-alignment aired {:.2} s of silence", gap.secs());
-    assert!(gap.start > 3.0, "only {:.1} s of the first episode were heard", gap.start);
+    // (The tune, on a busy box, takes part of the 6 s before the jump.)
+    assert!(gap.start > 2.5, "only {:.1} s of the first episode were heard", gap.start);
     assert!(decoded - gap.end > 4.0, "only {:.1} s of the re-aligned episode were heard", decoded - gap.end);
 }
