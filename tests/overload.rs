@@ -292,11 +292,10 @@ fn a_source_that_stalls_mid_item_comes_back_on_air() {
     let mut problems = Vec::new();
     // The source sends nothing for 5 s (less what was buffered); allow 3 s more to recover.
     // Silence is printed, not judged: the held picture of the stall is silent, and (2026-12-07)
-    // the watchdog's retry of this item reaches the file's end seconds early (it asked for
-    // 15.8 s and reached the end 6.8 s later; the next two retries, asking 23.6 and 24.7 s,
-    // got the end at once; each join landed at its offset), so the slot's last ~5 s are black
-    // and silent, which this bound still lets by. Cause not found; see the README's 2026-12-07
-    // section.
+    // the watchdog's retry of this TS item lands seconds past its offset (tsdemux's push-mode
+    // byte estimate: 15.6 s asked, byte 6,635,547 of 8,656,648 sought, about 23 s), so the
+    // slot's last ~5 s are black and silent, which this bound still lets by. See the README's
+    // 2026-12-07 section.
     if black > 8.0 {
         problems
             .push(format!("{black:.1} s of black in the {media_secs:.0} s airing after a 5 s source stall: {gaps:?}"));
