@@ -207,15 +207,8 @@ fn kill_9_during_playout_keeps_the_database_and_the_channel_rejoins_the_timeline
         )
         .expect("the new daemon aired nothing")
     });
-    let (planned_item, kind): (i64, String) = db.call_blocking(move |c| {
-        c.query_row(
-            "SELECT s.id, s.kind FROM schedule_items s JOIN channels ch ON ch.id = s.channel_id
-             WHERE ch.number = '2' AND s.start_ms <= ?1 AND s.end_ms > ?1",
-            [aired_at + 100],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("nothing scheduled when the new daemon went on air")
-    });
+    let (planned_item, kind) =
+        util::scheduled_on_2(&db, aired_at + 100).expect("nothing scheduled when the new daemon went on air");
     assert_eq!(aired_item, Some(planned_item), "after restart the channel did not rejoin the scheduled item");
     assert_ne!(status, "failed", "the rejoined item failed");
     assert_ne!(kind, "slate", "rejoined the schedule's slate, not an item");

@@ -368,24 +368,28 @@ pub fn series_channel(home: &Home, name: &str, series: &str) {
 /// The first as-run row starting at or after `since_ms` (its schedule item and actual start,
 /// in ms), and the schedule item that channel 2 has on 100 ms after that start.
 pub fn first_aired_since(db: &retrovue::db::Db, since_ms: i64) -> (Option<i64>, i64, Option<i64>) {
-    db.call_blocking(|c| {
-        let (item, at): (Option<i64>, i64) = c
-            .query_row(
-                "SELECT schedule_item_id, actual_start_ms FROM playout_log
-                 WHERE actual_start_ms >= ?1 ORDER BY actual_start_ms, id LIMIT 1",
-                [since_ms],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap_or_else(|e| panic!("nothing aired since {since_ms}: {e}"));
-        let planned = c
-            .query_row(
-                "SELECT s.id FROM schedule_items s JOIN channels ch ON ch.id = s.channel_id
-                 WHERE ch.number = '2' AND s.start_ms <= ?1 AND s.end_ms > ?1",
-                [at + 100],
-                |r| r.get(0),
-            )
-            .ok();
-        (item, at, planned)
+    let (item, at): (Option<i64>, i64) = db.call_blocking(|c| {
+        c.query_row(
+            "SELECT schedule_item_id, actual_start_ms FROM playout_log
+             WHERE actual_start_ms >= ?1 ORDER BY actual_start_ms, id LIMIT 1",
+            [since_ms],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap_or_else(|e| panic!("nothing aired since {since_ms}: {e}"))
+    });
+    (item, at, scheduled_on_2(db, at + 100).map(|(id, _)| id))
+}
+
+/// The schedule item (id and kind) channel 2 has on at `at_ms`.
+pub fn scheduled_on_2(db: &retrovue::db::Db, at_ms: i64) -> Option<(i64, String)> {
+    db.call_blocking(move |c| {
+        c.query_row(
+            "SELECT s.id, s.kind FROM schedule_items s JOIN channels ch ON ch.id = s.channel_id
+             WHERE ch.number = '2' AND s.start_ms <= ?1 AND s.end_ms > ?1",
+            [at_ms],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()
     })
 }
 
