@@ -280,7 +280,8 @@ fn a_source_that_stalls_mid_item_comes_back_on_air() {
     let recovered: Vec<&str> = log.lines().filter(|l| l.contains("content watchdog: recovered")).collect();
     println!(
         "stalling source ({} requests, {} stalls of 5 s): {media_secs:.0} s item aired {a:.1}-{b:.1} s into a {dur:.1} s \
-         capture; black within it: {black:.1} s, silence {silent:.1} s; as-run {row_status} {row_error:?}; recoveries logged: {recovered:?}",
+         capture; black within it: {black:.1} s, silence {silent:.1} s ({gaps:?}); as-run {row_status} {row_error:?}; \
+         recoveries logged: {recovered:?}",
         server.requests.load(Ordering::SeqCst),
         server.stalls.load(Ordering::SeqCst)
     );
@@ -291,14 +292,28 @@ fn a_source_that_stalls_mid_item_comes_back_on_air() {
     );
     let mut problems = Vec::new();
     // The source sends nothing for 5 s (less what was buffered); allow 3 s more to recover.
-    // Silence is printed, not judged: the held picture of the stall is silent, and (2026-12-07)
-    // the watchdog's retry of this TS item lands seconds past its offset (tsdemux's push-mode
-    // byte estimate: 15.6 s asked, byte 6,635,547 of 8,656,648 sought, about 23 s), so the
-    // slot's last ~5 s are black and silent, which this bound still lets by. See the README's
-    // 2026-12-07 section.
+    // The held picture of the stall is silent. The watchdog's retry joins this TS item in
+    // progress over HTTP: its first seek lands seconds past the offset (tsdemux's push-mode
+    // byte estimate; before `playout::landing`, the slot's last ~5 s aired black and silent).
+    // Measured since: black 1.5-1.6 s, silence 5.4-5.5 s, none at the slot's end.
     if black > 8.0 {
         problems
             .push(format!("{black:.1} s of black in the {media_secs:.0} s airing after a 5 s source stall: {gaps:?}"));
+    }
+    if silent > 8.0 {
+        problems.push(format!(
+            "{silent:.1} s of silence in the {media_secs:.0} s airing after a 5 s source stall: {gaps:?}"
+        ));
+    }
+    // After the rejoin the item plays to its slot's end: nothing black or silent from 4 s to 1 s
+    // before it ends (`b` is a second before the end).
+    let (black_end, silent_end) =
+        (load::gap_secs_within(&gaps, "black", b - 3.0, b), load::gap_secs_within(&gaps, "silence", b - 3.0, b));
+    if black_end > 0.0 || silent_end > 0.0 {
+        problems.push(format!(
+            "the airing's end ({:.1}-{b:.1} s) has {black_end:.1} s of black and {silent_end:.1} s of silence: {gaps:?}",
+            b - 3.0
+        ));
     }
     if dur < b + 1.0 {
         problems.push(format!("the capture ends at {dur:.1} s, before the airing does ({b:.1} s)"));

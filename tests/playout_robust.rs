@@ -288,6 +288,145 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
     }
 }
 
+// ---- A TS item over HTTP joined in progress ----
+
+/// The media second a tone of the joined item's clip stands for: second k sounds at
+/// 700 + 40 k Hz (see the test below).
+fn tone_second(hz: f64) -> Option<i64> {
+    let k = ((hz - 700.0) / 40.0).round();
+    ((hz - 700.0 - 40.0 * k).abs() < 1.0 && (0.0..30.0).contains(&k)).then_some(k as i64)
+}
+
+/// A TS item served over HTTP (a Plex DVR recording, say) joined 10 s into its slot must air
+/// from 10 s in, and to its end. tsdemux reads an HTTP source in push mode and finds a time by
+/// extrapolating the bytes per second it has seen: a joined item has seen its first second or
+/// so, and a busy opening (here 4 s of noise, several times the clip's average rate) sent it
+/// past the end of the file: the whole slot aired silent (before 2026-12-07; the overload
+/// test's retry of a TS item landed 7 s late, its slot's last 5 s black and silent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ts_item_over_http_joined_in_progress_airs_from_its_offset_to_its_end() {
+    joined_ts_airs_from_its_offset(true).await;
+}
+
+/// The same TS item read from a file: tsdemux finds the offset itself, but in the stream's
+/// own time, which starts at the first timestamp past the first PCR (0.7 s in files ffmpeg
+/// writes): the join aired 0.7 s of media early, the content late by as much to the slot's
+/// end (before 2026-12-07).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ts_file_joined_in_progress_airs_from_its_offset_to_its_end() {
+    joined_ts_airs_from_its_offset(false).await;
+}
+
+/// A TS item joined 10 s in, served over HTTP at three times its rate or read from a file.
+/// The clip says where it is: media second k sounds at 700 + 40 k Hz. The capture's sound,
+/// read in quarter seconds and placed on the wall clock by the channel's anchor, must sound
+/// the second the schedule has on air, from the channel's start until the slot ends.
+async fn joined_ts_airs_from_its_offset(over_http: bool) {
+    const SECS: i64 = 24;
+    const JOIN_MS: i64 = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let clip = d.join("joined.ts");
+    util::audio::ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=s=640x480:r=30000/1001:d={SECS},noise=alls=100:allf=t+u:enable='lt(t,4)'"),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("aevalsrc=0.3*sin(2*PI*(700+40*floor(t))*t):s=48000:d={SECS}"),
+        "-ac",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-c:a",
+        "aac",
+        "-f",
+        "mpegts",
+        clip.to_str().unwrap(),
+    ]);
+    let data = std::fs::read(&clip).unwrap();
+    // Served at three times the media's rate.
+    let rate = data.len() * 3 / SECS as usize;
+    let url = http_source(data.clone(), Fault::StallAt(data.len()), rate);
+    let after = d.join("after.mp4");
+    coloured(4.0, "green").write(&after);
+
+    let now = SystemClock.now();
+    let start = now - chrono::Duration::milliseconds(JOIN_MS);
+    let end = start + chrono::Duration::seconds(SECS);
+    let airings = vec![
+        airing(1, "joined", if over_http { &url } else { clip.to_str().unwrap() }, start, SECS * 1000),
+        airing(2, "after", &after.display().to_string(), end, 4000),
+    ];
+    let hub = StreamHub::new();
+    let log = Arc::new(Log::default());
+    let profile = OutputProfile {
+        format: VideoFormat::Sd640x480,
+        frame_rate: FrameRate::Ntsc,
+        video_kbps: retrovue::lineup::VideoKbps::of(1000),
+        audio_kbps: retrovue::lineup::AudioKbps::of(96),
+    };
+    let player = player::spawn(profile, airings, &hub, log.clone(), None);
+    assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
+    let anchor = player.status().anchor.unwrap();
+    let ts = d.join("out.ts");
+    capture(&hub, &ts, end + chrono::Duration::milliseconds(2500)).await;
+    player.stop().await;
+
+    let wav = d.join("out.wav");
+    util::audio::decode_track(&ts, "0:a:0", &wav);
+    let samples = util::audio::wav_samples(&wav);
+    let first_pts: i64 = util::media::probe(&ts, "a", "-show_packets", "packet=pts")
+        .first()
+        .and_then(|p| p["pts"].parse().ok())
+        .expect("no audio packet");
+    // Each quarter second: its middle on the wall clock, as media time of the joined item (s),
+    // and the media second its tone says (None: silence or another tone).
+    let quarter = 2 * 12_000;
+    let heard: Vec<(f64, Option<i64>)> = samples
+        .chunks(quarter)
+        .enumerate()
+        .filter(|(_, c)| c.len() == quarter)
+        .map(|(i, c)| {
+            let mid = first_pts + (i as i64 * 12_000 + 6_000) * 90 / 48;
+            let media = (wall_of(&anchor, mid) - start).num_milliseconds() as f64 / 1000.0;
+            let loud = util::audio::rms_db(c) > -40.0;
+            (media, loud.then(|| tone_second(util::audio::dominant_hz(c))).flatten())
+        })
+        .collect();
+    let summary: Vec<String> =
+        heard.iter().map(|(m, k)| format!("{m:.2}:{}", k.map_or("-".into(), |k| k.to_string()))).collect();
+    println!("media time : second heard\n{}", summary.join(" "));
+    for e in log.0.lock().unwrap().iter() {
+        println!("as-run: {} {:?} {:?}", e.airing.title, e.status, e.reason);
+    }
+    // The slot from the join to its end, with 3 s of grace at the join (a channel's cold
+    // start: 1.2-2.3 s to its first sound here, idle and beside four busy loops) and a quarter
+    // at the end.
+    let (from, to) = ((JOIN_MS as f64) / 1000.0 + 3.0, SECS as f64 - 0.5);
+    let within: Vec<&(f64, Option<i64>)> = heard.iter().filter(|(m, _)| (from..to).contains(m)).collect();
+    assert!(within.len() as f64 >= (to - from) * 4.0 - 2.0, "the capture does not cover the slot: {summary:?}");
+    let wrong: Vec<String> = within
+        .iter()
+        .filter(|(m, k)| k.is_none_or(|k| (*m - (k as f64 + 0.5)).abs() > 0.8))
+        .map(|(m, k)| format!("{m:.2} s: {k:?}"))
+        .collect();
+    assert!(
+        wrong.len() <= 2,
+        "{} of {} quarter seconds of the joined slot did not sound the scheduled second (media s: heard second): {wrong:?}",
+        wrong.len(),
+        within.len()
+    );
+}
+
 // ---- Slow drift of the wall clock against the pipeline clock ----
 
 /// The system clock plus an offset the test changes (an NTP slew, sped up).

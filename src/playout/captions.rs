@@ -632,7 +632,7 @@ mod tests {
         let track = PopOn::new(&[cue(1000, 2000, &["Hi"])], FRAME);
         // Joined 0.5 s into its media, on the air from running time 10 s to 12 s.
         let placement =
-            Placement { air_ns: 10_000_000_000, end_ns: 12_000_000_000, media_ns: 500_000_000, joined: true };
+            Placement { air_ns: 10_000_000_000, end_ns: 12_000_000_000, media_ns: 500_000_000, in_ns: 0, joined: true };
         feed.add(7, &placement, track.clone());
         let flip = (1_000_000_000u64).div_ceil(f); // the EOC's frame in media time
         let rt = placement.air_ns + flip * f - placement.media_ns;
@@ -710,7 +710,7 @@ mod tests {
         // On the channel: an item without a subtitle file airs them at their picture's time.
         let f = FRAME.as_nanos() as u64;
         let feed = CaptionFeed::default();
-        let placement = Placement { air_ns: 0, end_ns: 100 * f, media_ns: 0, joined: false };
+        let placement = Placement { air_ns: 0, end_ns: 100 * f, media_ns: 0, in_ns: 0, joined: false };
         feed.add(3, &placement, PopOn::default());
         feed.state.lock().unwrap().embedded.extend([(3, 10 * f, [0x94, 0x2f]), (3, 10 * f, [0x94, 0x2f])]);
         assert_eq!(feed.pair_at(9 * f, f), Some(PADDING));

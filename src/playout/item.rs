@@ -53,6 +53,7 @@ use gstreamer_video as gst_video;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::colours::ColourMatrix;
+use super::landing::Landing;
 use super::leveller::{self, Level, Measured, MeasuredSlot};
 use super::pipeline::{ChannelPipeline, PipelineError, make, named_queue};
 use super::reaper::Reaper;
@@ -192,6 +193,8 @@ pub struct ItemBin {
     tee: Option<gst::Element>,
     /// What the main track's leveller measured (items played with the on-air control).
     measured: MeasuredSlot,
+    /// The seek to the media offset and where it lands (items that start past 0).
+    landing: Option<Arc<Landing>>,
 }
 
 /// Decoded audio pads as `pad-added` found them, and when the item is ready.
@@ -257,7 +260,8 @@ impl ItemBin {
         bin.add(&decode).map_err(|source| PipelineError::Setup { what: "add uridecodebin", source })?;
         let progress: Arc<Progress> = Arc::default();
         let slot_ns = placement.end_ns.saturating_sub(placement.air_ns);
-        set_up_decoders(&bin, progress.clone(), slot_ns, placement.joined);
+        let landing = (placement.media_ns > 0).then(|| Arc::new(Landing::new(serial, &placement)));
+        set_up_decoders(&bin, progress.clone(), slot_ns, placement.joined, landing.clone());
 
         let (video, scaled) = build_video_branch(&bin, pipeline.video_caps())?;
         // Captions inside the source video, as decoded, before videorate repeats or drops
@@ -353,6 +357,7 @@ impl ItemBin {
             audio: audio_pads,
             tee: audio.tee,
             measured: audio.measured,
+            landing,
         };
         if let Err(source) = this.bin.sync_state_with_parent() {
             // The source failed synchronously (e.g. the file vanished): take the bin out again.
@@ -378,15 +383,8 @@ impl ItemBin {
         if self.placement.media_ns > 0
             && let Some(&first) = linked.first()
         {
-            let seek = gst::event::Seek::new(
-                1.0,
-                gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
-                gst::SeekType::Set,
-                gst::ClockTime::from_nseconds(self.placement.media_ns),
-                gst::SeekType::None,
-                gst::ClockTime::NONE,
-            );
-            if !self.branches[first].out.send_event(seek) {
+            let landing = self.landing.as_ref().expect("an item that starts past 0 has a landing");
+            if !landing.seek(self.bin.upcast_ref(), &self.branches[first].out) {
                 tracing::warn!(item = self.serial, "media is not seekable: playing it from the start");
             }
         }
@@ -409,6 +407,9 @@ impl ItemBin {
                 Kind::Video => pipeline.request_item_video_pad(self.serial, sound)?,
                 Kind::Audio => pipeline.request_program_audio_pad(b.track)?,
             };
+            if let Some(landing) = &self.landing {
+                landing.keep_flushes_off(&b.out);
+            }
             let linked = ghost.link(&mixer_pad);
             self.mixer_pads.push(mixer_pad);
             linked.map_err(|source| PipelineError::Link { what: "item to mixer", source })?;
@@ -744,10 +745,17 @@ fn pad_language(pad: &gst::Pad) -> Option<Language> {
 /// one thread, 4 of 50 took 523-779 ms (one read in the log: a 720p spot joined 1 s past its
 /// keyframe, its first picture 254 ms late for the mixer); joined items with frame threads, 0
 /// of 50 over 500 ms (worst 365 ms).
-fn set_up_decoders(bin: &gst::Bin, progress: Arc<Progress>, slot_ns: u64, joined: bool) {
+fn set_up_decoders(bin: &gst::Bin, progress: Arc<Progress>, slot_ns: u64, joined: bool, landing: Option<Arc<Landing>>) {
     bin.connect_deep_element_added(move |_, _, element| {
         let is_decoder = element.factory().is_some_and(|f| f.klass().contains("Decoder"));
         let Some(sink) = element.static_pad("sink").filter(|_| is_decoder) else { return };
+        // First: what the landing of a seek throws away reaches no other probe. Decoders
+        // only: decodebin (a "Decoder" too) takes in the source's bytes.
+        if let Some(landing) = landing.clone().filter(|_| !element.is::<gst::Bin>()) {
+            let mask = gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST;
+            let index = landing.add_decoder();
+            sink.add_probe(mask, move |_, info| landing.decoder_input(index, info));
+        }
         without_direct_rendering(element);
         if !joined {
             one_thread_for_small_pictures(element, &sink);
@@ -1416,7 +1424,7 @@ mod tests {
         bin.add_many([&decode, sink.upcast_ref()]).unwrap();
         pipeline.add(&bin).unwrap();
         if skip {
-            set_up_decoders(&bin, Arc::new(Progress::default()), u64::MAX, false);
+            set_up_decoders(&bin, Arc::new(Progress::default()), u64::MAX, false, None);
         }
         let flags = Arc::new(Mutex::new(Vec::new()));
         let seen = flags.clone();
@@ -1546,7 +1554,7 @@ mod tests {
         gst::init().unwrap();
         for joined in [false, true] {
             let bin = gst::Bin::new();
-            set_up_decoders(&bin, Arc::new(Progress::default()), u64::MAX, joined);
+            set_up_decoders(&bin, Arc::new(Progress::default()), u64::MAX, joined, None);
             let decoder = crate::elements::Factory::listed("avdec_h264").unwrap().make().unwrap();
             bin.add(&decoder).unwrap();
             let sink = decoder.static_pad("sink").unwrap();

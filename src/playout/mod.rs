@@ -37,6 +37,7 @@ pub mod encoder;
 pub mod graphics;
 pub mod graphics_feed;
 pub mod item;
+mod landing;
 pub mod leveller;
 pub mod limiter;
 pub mod overlay;

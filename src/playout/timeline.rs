@@ -150,8 +150,11 @@ pub struct Placement {
     pub air_ns: u64,
     /// Running time at which it is cut, frame aligned.
     pub end_ns: u64,
-    /// Media position to start from (seek target), ns.
+    /// Media position to start from (seek target), ns: the in-point plus what of the slot
+    /// passed before air.
     pub media_ns: u64,
+    /// The in-point, ns into the media as the schedule gives it (0: its start).
+    pub in_ns: u64,
     /// True when joined in progress (the item started before it could be placed).
     pub joined: bool,
 }
@@ -186,8 +189,8 @@ pub fn place(
     }
     // Media position at air time: the in-point plus however much of the slot has passed.
     let elapsed = if joined { (air_ns as i128 - start_signed).max(0) as u64 } else { 0 };
-    let media_ns = offset_in_ms.max(0) as u64 * 1_000_000 + elapsed;
-    Some(Placement { air_ns, end_ns, media_ns, joined })
+    let in_ns = offset_in_ms.max(0) as u64 * 1_000_000;
+    Some(Placement { air_ns, end_ns, media_ns: in_ns + elapsed, in_ns, joined })
 }
 
 #[cfg(test)]
@@ -235,7 +238,13 @@ mod tests {
             .unwrap();
         assert_eq!(
             p,
-            Placement { air_ns: 10_000_000_000, end_ns: 20_000_000_000, media_ns: 1_500_000_000, joined: false }
+            Placement {
+                air_ns: 10_000_000_000,
+                end_ns: 20_000_000_000,
+                media_ns: 1_500_000_000,
+                in_ns: 1_500_000_000,
+                joined: false
+            }
         );
     }
 
