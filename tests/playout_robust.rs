@@ -71,6 +71,20 @@ async fn capture(hub: &StreamHub, path: &Path, until: DateTime<Utc>) -> Duration
     longest
 }
 
+/// Channel 1 in SD at 1000 kb/s playing `airings`, running: the player and its anchor.
+async fn start_sd(airings: Vec<Airing>, hub: &StreamHub, log: &Arc<Log>) -> (ChannelPlayer, Anchor) {
+    let profile = OutputProfile {
+        format: VideoFormat::Sd640x480,
+        frame_rate: FrameRate::Ntsc,
+        video_kbps: retrovue::lineup::VideoKbps::of(1000),
+        audio_kbps: retrovue::lineup::AudioKbps::of(96),
+    };
+    let player = player::spawn(profile, airings, hub, log.clone(), None);
+    assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
+    let anchor = player.status().anchor.unwrap();
+    (player, anchor)
+}
+
 fn coloured(secs: f64, pattern: &'static str) -> Clip {
     let mut c = Clip::new(640, 480, secs);
     c.pattern = pattern;
@@ -196,15 +210,7 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
     ];
     let hub = StreamHub::new();
     let log = Arc::new(Log::default());
-    let profile = OutputProfile {
-        format: VideoFormat::Sd640x480,
-        frame_rate: FrameRate::Ntsc,
-        video_kbps: retrovue::lineup::VideoKbps::of(1000),
-        audio_kbps: retrovue::lineup::AudioKbps::of(96),
-    };
-    let player = player::spawn(profile, airings, &hub, log.clone(), None);
-    assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
-    let anchor = player.status().anchor.unwrap();
+    let (player, anchor) = start_sd(airings, &hub, &log).await;
 
     // Truncate one file and delete another while they are on air; delete a third after it
     // was scheduled, before it is opened (1.5 s before its air time).
@@ -368,15 +374,7 @@ async fn joined_ts_airs_from_its_offset(over_http: bool) {
     ];
     let hub = StreamHub::new();
     let log = Arc::new(Log::default());
-    let profile = OutputProfile {
-        format: VideoFormat::Sd640x480,
-        frame_rate: FrameRate::Ntsc,
-        video_kbps: retrovue::lineup::VideoKbps::of(1000),
-        audio_kbps: retrovue::lineup::AudioKbps::of(96),
-    };
-    let player = player::spawn(profile, airings, &hub, log.clone(), None);
-    assert!(player.wait_running(Duration::from_secs(10)).await, "pipeline did not start");
-    let anchor = player.status().anchor.unwrap();
+    let (player, anchor) = start_sd(airings, &hub, &log).await;
     let ts = d.join("out.ts");
     capture(&hub, &ts, end + chrono::Duration::milliseconds(2500)).await;
     player.stop().await;
