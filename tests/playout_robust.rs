@@ -323,10 +323,12 @@ async fn a_ts_file_joined_in_progress_airs_from_its_offset_to_its_end() {
     joined_ts_airs_from_its_offset(false).await;
 }
 
-/// A TS item joined 10 s in, served over HTTP at three times its rate or read from a file.
-/// The clip says where it is: media second k sounds at 700 + 40 k Hz. The capture's sound,
-/// read in quarter seconds and placed on the wall clock by the channel's anchor, must sound
-/// the second the schedule has on air, from the channel's start until the slot ends.
+/// A TS item joined 10 s in, served over HTTP at three times its rate or read from a file,
+/// with x264's default keyframe distance (250 frames: 8.3 s). The clip says where it is: media
+/// second k sounds at 700 + 40 k Hz. The capture's sound, read in quarter seconds and placed
+/// on the wall clock by the channel's anchor, must sound the second the schedule has on air,
+/// from the channel's start until the slot ends; its pictures must be whole (the colour bars
+/// of `testsrc2`, not a decoder's smears from a join that landed between keyframes).
 async fn joined_ts_airs_from_its_offset(over_http: bool) {
     const SECS: i64 = 24;
     const JOIN_MS: i64 = 10_000;
@@ -351,7 +353,7 @@ async fn joined_ts_airs_from_its_offset(over_http: bool) {
         "-preset",
         "ultrafast",
         "-g",
-        "30",
+        "250",
         "-c:a",
         "aac",
         "-f",
@@ -422,6 +424,25 @@ async fn joined_ts_airs_from_its_offset(over_http: bool) {
         "{} of {} quarter seconds of the joined slot did not sound the scheduled second (media s: heard second): {wrong:?}",
         wrong.len(),
         within.len()
+    );
+    // testsrc2's bars across the middle of the picture, on the 8-cell grid: red in the first
+    // cell or blue in the fifth (the others straddle two bars; its moving lines cross one of
+    // the two now and then).
+    let pictures: Vec<(f64, String)> = frames(&ts)
+        .iter()
+        .map(|f| ((wall_of(&anchor, f.pts) - start).num_milliseconds() as f64 / 1000.0, f.cols.iter().collect()))
+        .filter(|(m, _)| (from..to).contains(m))
+        .collect();
+    let smeared: Vec<&(f64, String)> =
+        pictures.iter().filter(|(_, c)| !(c.starts_with('r') || c.chars().nth(4) == Some('b'))).collect();
+    println!("{} of {} pictures of the joined slot are not the colour bars", smeared.len(), pictures.len());
+    assert!(pictures.len() > 280, "too few pictures of the joined slot: {}", pictures.len());
+    assert!(
+        smeared.len() <= 3,
+        "{} of {} pictures of the joined slot are not the colour bars (media s, colours across): {:?}",
+        smeared.len(),
+        pictures.len(),
+        &smeared[..smeared.len().min(20)]
     );
 }
 

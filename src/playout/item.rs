@@ -736,7 +736,8 @@ fn pad_language(pad: &gst::Pad) -> Option<Language> {
 
 /// Set up each decoder `uridecodebin` plugs into `bin`: count what it takes in, and note when
 /// it took in all the slot asks of it (`slot_ns`: encoded data to the cut, or the media's end);
-/// libav's decoders decode into memory of their own ([`without_direct_rendering`]).
+/// libav's decoders decode into memory of their own ([`without_direct_rendering`]) and show
+/// only whole pictures ([`whole_pictures_only`]).
 ///
 /// An item `joined` in progress keeps libav's frame threads whatever its size
 /// ([`one_thread_for_small_pictures`] is for the others): its decoder catches up from the
@@ -757,6 +758,7 @@ fn set_up_decoders(bin: &gst::Bin, progress: Arc<Progress>, slot_ns: u64, joined
             sink.add_probe(mask, move |_, info| landing.decoder_input(index, info));
         }
         without_direct_rendering(element);
+        whole_pictures_only(element);
         if !joined {
             one_thread_for_small_pictures(element, &sink);
         }
@@ -896,6 +898,23 @@ fn skip_unreferenced_frames_before_the_join(decoder: &gst::Element, sink: &gst::
 fn without_direct_rendering(decoder: &gst::Element) {
     if decoder.has_property_with_type("direct-rendering", bool::static_type()) {
         decoder.set_property("direct-rendering", false);
+    }
+}
+
+/// Keep a libav video decoder's pictures from before it found a keyframe (or a recovery point)
+/// to itself (`output-corrupt` off, gst-libav `gstavviddec.c`; other decoders have no such
+/// property and are left alone). tsdemux reading a stream (an MPEG-TS item over HTTP) does not
+/// look for a keyframe after a seek (its keyframe scan is for pull mode): a join lands anywhere
+/// in the stream, and when no keyframe lies between there and the offset, libav decoded the
+/// frames after it against pictures it never had. A TS with keyframes 8 s apart, joined over
+/// HTTP, aired about 5 s of grey smears with the pattern's edges. With it off, libav waits for
+/// the next keyframe, as ffmpeg does by default; meanwhile the sound plays and the picture
+/// holds that keyframe's (the branch's `videorate` fills from the segment's start with its
+/// first frame), then moves on from it. A decoder that has found one still shows later damaged
+/// frames.
+fn whole_pictures_only(decoder: &gst::Element) {
+    if decoder.has_property_with_type("output-corrupt", bool::static_type()) {
+        decoder.set_property("output-corrupt", false);
     }
 }
 
