@@ -295,7 +295,7 @@ fn a_source_that_stalls_mid_item_comes_back_on_air() {
     // The held picture of the stall is silent. The watchdog's retry joins this TS item in
     // progress over HTTP: its first seek lands seconds past the offset (tsdemux's push-mode
     // byte estimate; before `playout::landing`, the slot's last ~5 s aired black and silent).
-    // Measured since: black 1.5-1.6 s, silence 5.4-5.5 s, none at the slot's end.
+    // Measured since: black 1.4-1.6 s, silence 5.2-5.5 s, none at the slot's end.
     if black > 8.0 {
         problems
             .push(format!("{black:.1} s of black in the {media_secs:.0} s airing after a 5 s source stall: {gaps:?}"));

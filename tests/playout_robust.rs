@@ -361,9 +361,9 @@ async fn joined_ts_airs_from_its_offset(over_http: bool) {
         clip.to_str().unwrap(),
     ]);
     let data = std::fs::read(&clip).unwrap();
-    // Served at three times the media's rate.
-    let rate = data.len() * 3 / SECS as usize;
-    let url = http_source(data.clone(), Fault::StallAt(data.len()), rate);
+    // All of it, served at three times the media's rate.
+    let len = data.len();
+    let url = http_source(data, Fault::StallAt(len), len * 3 / SECS as usize);
     let after = d.join("after.mp4");
     coloured(4.0, "green").write(&after);
 

@@ -380,13 +380,12 @@ impl ItemBin {
         self.link_audio(pipeline)?;
         let linked: Vec<usize> =
             (0..self.branches.len()).filter(|&i| self.branches[i].linked.load(Ordering::SeqCst)).collect();
-        if self.placement.media_ns > 0
+        // Items that start past 0 in their media have a landing.
+        if let Some(landing) = &self.landing
             && let Some(&first) = linked.first()
+            && !landing.seek(self.bin.upcast_ref(), &self.branches[first].out)
         {
-            let landing = self.landing.as_ref().expect("an item that starts past 0 has a landing");
-            if !landing.seek(self.bin.upcast_ref(), &self.branches[first].out) {
-                tracing::warn!(item = self.serial, "media is not seekable: playing it from the start");
-            }
+            tracing::warn!(item = self.serial, "media is not seekable: playing it from the start");
         }
         // Whether the item has sound of its own on the main track (a cold output waits for it).
         let sound = linked.iter().any(|&i| self.branches[i].kind == Kind::Audio && self.branches[i].track == 0);

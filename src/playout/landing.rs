@@ -37,7 +37,7 @@
 //! a TS item from its start, a file too, aired 0.7 s of media early (files ffmpeg writes) and
 //! its end was cut as much.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
 use gstreamer::glib;
@@ -95,6 +95,23 @@ impl State {
     fn stale(&self, seqnum: gst::Seqnum) -> bool {
         self.sent.last() != Some(&seqnum) && self.sent.contains(&seqnum)
     }
+
+    /// The accurate, flushing seek to `asked`, noted as the one out.
+    fn prepare(&mut self, asked: gst::ClockTime) -> gst::Event {
+        let event = gst::event::Seek::new(
+            1.0,
+            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+            gst::SeekType::Set,
+            asked,
+            gst::SeekType::None,
+            gst::ClockTime::NONE,
+        );
+        self.sent.push(event.seqnum());
+        self.fed.iter_mut().for_each(|n| *n = 0);
+        self.asked = asked;
+        self.phase = Phase::Out;
+        event
+    }
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
@@ -141,7 +158,7 @@ impl Landing {
     }
 
     /// Keep the flushes of the seeks sent again off `out`, a branch output linked to a mixer.
-    pub(crate) fn keep_flushes_off(self: &std::sync::Arc<Self>, out: &gst::Pad) {
+    pub(crate) fn keep_flushes_off(self: &Arc<Self>, out: &gst::Pad) {
         let this = self.clone();
         out.add_probe(gst::PadProbeType::EVENT_FLUSH, move |_, info| {
             let Some(ev) = info.event() else { return gst::PadProbeReturn::Ok };
@@ -284,24 +301,5 @@ impl Landing {
             }
         });
         true
-    }
-}
-
-impl State {
-    /// The accurate, flushing seek to `asked`, noted as the one out.
-    fn prepare(&mut self, asked: gst::ClockTime) -> gst::Event {
-        let event = gst::event::Seek::new(
-            1.0,
-            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
-            gst::SeekType::Set,
-            asked,
-            gst::SeekType::None,
-            gst::ClockTime::NONE,
-        );
-        self.sent.push(event.seqnum());
-        self.fed.iter_mut().for_each(|n| *n = 0);
-        self.asked = asked;
-        self.phase = Phase::Out;
-        event
     }
 }
