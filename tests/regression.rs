@@ -737,7 +737,10 @@ async fn issue_16_plex_multi_part_and_multi_version_items_play_whole_and_fitting
         vec![("1", vec![two_parts, two_versions])],
         plex_support::clip_bytes(home.path(), 2.0, "smpte"),
     );
+    // Each part and version its own picture, to tell from the output what aired in which order
+    // (the smpte bars' centre is green).
     plex.part_clips.insert("3012".into(), plex_support::clip_bytes(home.path(), 2.0, "red"));
+    plex.part_clips.insert("3022".into(), plex_support::clip_bytes(home.path(), 2.0, "blue"));
     let (fake, addr, _server) = plex_support::start(plex).await;
     home.ok(&["source", "add", "--plex", &format!("http://{addr}"), "--token", TOKEN]);
     home.ok(&["scan", "--no-loudness"]);
@@ -821,6 +824,15 @@ async fn issue_16_plex_multi_part_and_multi_version_items_play_whole_and_fitting
     };
     db.call_blocking(|c| schedule_store::publish(c, channel.id, 0, &plan, now, 86_400_000)).unwrap();
     let daemon = home.serve(&[]);
+    // A viewer tunes in before the parts and records until after them.
+    let capture = home.path().join("v2.ts");
+    let record_s = (at - chrono::Utc::now().timestamp_millis()) as f64 / 1000.0 + 3.0;
+    let recorder = std::process::Command::new("curl")
+        .args(["-s", "--max-time", &format!("{record_s:.1}"), "-o"])
+        .arg(&capture)
+        .arg(daemon.url("/auto/v2"))
+        .spawn()
+        .unwrap();
     let aired = wait_for(Duration::from_secs(60), || {
         let rows: Vec<(String, String)> = db.call_blocking(|c| {
             c.prepare(
@@ -841,6 +853,45 @@ async fn issue_16_plex_multi_part_and_multi_version_items_play_whole_and_fitting
         assert!(fake.part_hits(part) > 0, "part {part} was never played");
     }
     assert_eq!(fake.part_hits("3021"), 0, "the 1080p HEVC version does not fit this channel");
+    // What the viewer saw: part 1 (the bars' green centre) whole, then part 2 (red) whole, then
+    // the fitting version (blue), each about its 2 s.
+    recorder.wait_with_output().unwrap();
+    let runs = colour_runs(&capture);
+    println!("the viewer's pictures (colour, frames): {runs:?}");
+    let long: Vec<(char, usize)> = runs.iter().copied().filter(|&(_, n)| n >= 10).collect();
+    let at_g = long.iter().position(|&(c, _)| c == 'g').unwrap_or_else(|| panic!("part 1 never showed: {runs:?}"));
+    let shown: Vec<char> = long[at_g..].iter().map(|&(c, _)| c).take(3).collect();
+    assert_eq!(shown, ['g', 'r', 'b'], "the parts in order, then the version: {runs:?}");
+    for &(c, frames) in &long[at_g..at_g + 3] {
+        assert!((50..=66).contains(&frames), "{c}: {frames} frames, not about 2 s at 29.97: {runs:?}");
+    }
+}
+
+/// The capture's pictures as runs of their centre's colour: 'k' black, 'r' red, 'g' green,
+/// 'b' blue, '?' anything else, with each run's length in frames.
+fn colour_runs(ts: &std::path::Path) -> Vec<(char, usize)> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(ts)
+        .args(["-vf", "crop=16:16:iw/2-8:ih/2-8,scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    let mut runs: Vec<(char, usize)> = Vec::new();
+    for px in out.stdout.chunks_exact(3) {
+        let (r, g, b) = (px[0], px[1], px[2]);
+        let c = match (r > 140, g > 140, b > 140, r < 60, g < 60, b < 60) {
+            (_, _, _, true, true, true) => 'k',
+            (true, _, _, _, true, true) => 'r',
+            (_, true, _, true, _, true) => 'g',
+            (_, _, true, true, true, _) => 'b',
+            _ => '?',
+        };
+        match runs.last_mut() {
+            Some((last, n)) if *last == c => *n += 1,
+            _ => runs.push((c, 1)),
+        }
+    }
+    runs
 }
 
 /// Issue 16: tests that cannot run here (no `unshare`: not root, no user namespaces) printed

@@ -20,6 +20,13 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     let home = Home::new();
     let media = home.path().join("media/Test Show/Season 01");
     Clip::new(320, 240, 2.0).write(&media.join("Test Show - S01E01 - Pilot.mp4"));
+    // Two spots that may follow each other fill the breaks of the 2 s episode's half hours,
+    // so whenever the test runs the preview shows a programme (colour bars), not the slate.
+    home.write_config("[schedule]\ncommercial_repeat_window_min = 0\n");
+    let ads = home.path().join("ads");
+    for spot in ["A", "B"] {
+        Clip::new(1280, 720, 4.0).write(&ads.join(format!("Spot {spot}.mp4")));
+    }
     let daemon = home.serve(&[]);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
     let b = Browser::start(&shots).await;
@@ -57,11 +64,16 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
     b.click("#source-add").await;
     b.wait_text("Remove", 10).await;
     assert!(b.text().await.contains(&folder.display().to_string()));
+    // A second folder, of commercials.
+    b.fill("#source-form [name=path]", &ads.display().to_string()).await;
+    b.choose("#source-form [name=content_kind]", "commercials").await;
+    b.click("#source-add").await;
+    b.wait_text(&ads.display().to_string(), 10).await;
     b.click("#scan-start").await;
     b.find("#scan-report").await;
     b.wait_text("Last scan finished", 30).await;
     let added = b.js("return document.querySelector('#scan-report .bigstat').textContent", json!([])).await;
-    assert_eq!(added, "1", "one episode added");
+    assert_eq!(added, "3", "one episode and two spots added");
     // Edit the source in place (issue 16): rename it through the dialog.
     b.click("#source-edit-1").await;
     b.fill("#source-edit-form [name=name]", "Den shows").await;
@@ -144,6 +156,9 @@ async fn the_page_sets_up_logs_in_and_manages_the_box() {
         play.player, play.ready_after_s, play.t0, play.t1, play.wall_s, play.frames
     );
     b.screenshot("05c-guide-preview").await;
+    // What the preview shows is the programme: the clips' colour bars, read from its frames.
+    let bars = watch_bars(&b, 8, 30).await;
+    println!("preview pictures: {bars}");
     // The player has polled the playlist every 2 s since the click: still one viewer.
     let viewers = b
         .js(
@@ -356,6 +371,48 @@ async fn the_break_editor_shows_candidates_with_stills_and_takes_decisions() {
     assert_eq!(item["break_candidates"][1]["offset_ms"], 19_000);
     assert_eq!(item["breakpoints"], json!([19_000]), "{item:#}");
     assert_eq!(b.js("return document.querySelectorAll('.break-strip .tick').length", json!([])).await, 1);
+}
+
+/// The top colour bars of `videotestsrc pattern=smpte` (100 %; `smpte75` is the 75 % one), left
+/// to right, in RGB.
+const BARS: [[i64; 3]; 7] =
+    [[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255]];
+
+/// Draw the preview's current frame to a canvas every 250 ms until `want` frames showed the
+/// colour bars (each bar's centre, 40 % down the picture where letterboxed spots have picture
+/// too, within 60 levels of its colour), at most `secs`; the counts seen, for the log.
+async fn watch_bars(b: &Browser, want: usize, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let (mut bars, mut other, mut seen) = (0, 0, Vec::new());
+    while bars < want {
+        let px = b
+            .js(
+                "const v = document.querySelector('#player video'); \
+                 if (!v.videoWidth) return []; \
+                 const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight; \
+                 const g = c.getContext('2d'); g.drawImage(v, 0, 0); \
+                 return [0, 1, 2, 3, 4, 5, 6].map((i) => [...g.getImageData(Math.round((i + 0.5) * c.width / 7), Math.round(c.height * 0.4), 1, 1).data.slice(0, 3)]);",
+                json!([]),
+            )
+            .await;
+        let px: Vec<[i64; 3]> = serde_json::from_value(px).unwrap_or_default();
+        if px.len() == BARS.len() && px.iter().zip(BARS).all(|(p, w)| p.iter().zip(w).all(|(a, b)| (a - b).abs() <= 60))
+        {
+            bars += 1;
+        } else {
+            other += 1;
+            if seen.len() < 5 {
+                seen.push(px);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the preview showed the programme's colour bars in {bars} of {} frames in {secs} s; others: {seen:?}",
+            bars + other
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    format!("{bars} with the colour bars, {other} without ({seen:?})")
 }
 
 /// What [`watch_preview`] saw.
