@@ -2,7 +2,8 @@
 //! out) follow one `Emergency` handle. A slate alert with the attention tone shows on all
 //! three within a second, the TS stays continuous (viewers stay connected), the tone's two
 //! frequencies are in the audio and the program is muted, and after the clear each channel
-//! is back on its schedule where it would have been anyway. Real time: about 15 s.
+//! is back on its schedule where it would have been anyway (its item's sound says which of its
+//! seconds is on air). Real time: about 15 s.
 
 mod util;
 
@@ -143,9 +144,32 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
     let mut c = Clip::new(320, 240, 5.0);
     c.pattern = "red";
     c.write(&red);
-    c.pattern = "blue";
-    c.seconds = 8.0;
-    c.write(&blue);
+    // Blue, and its media second k sounds at 700 + 40 k Hz: where the item is, after the clear,
+    // is heard.
+    util::audio::ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=blue:s=320x240:r=30000/1001:d=8",
+        "-f",
+        "lavfi",
+        "-i",
+        "aevalsrc=0.3*sin(2*PI*(700+40*floor(t))*t):s=48000:d=8",
+        "-ac",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-c:a",
+        "aac",
+        "-shortest",
+        blue.to_str().unwrap(),
+    ]);
 
     let clock: SharedClock = Arc::new(SystemClock);
     let db = Db::open_in_memory().unwrap();
@@ -296,8 +320,26 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
             assert!(!before.is_empty() && before.iter().all(|f| is_red(f.1)), "red before the alert");
             let after: Vec<_> = between(cleared_at + ms(1000), cleared_at + ms(2500)).collect();
             assert!(!after.is_empty() && after.iter().all(|f| is_blue(f.1)), "channel 5 rejoined its schedule");
-            let back = window(&anchor, &sound, cleared_at + ms(1000), cleared_at + ms(2500));
-            assert!(goertzel(back, 440.0) > 0.03, "program sound back after the clear");
+            // In progress: each quarter second after the clear sounds the blue item's second
+            // the schedule has on air then (it started under the slate, at S+4.5 s), not its
+            // first seconds again.
+            let blue_start = s + ms(4500);
+            let mut heard = Vec::new();
+            for q in 0..6 {
+                let from = cleared_at + ms(1000 + 250 * q);
+                let at = (from + ms(125) - blue_start).num_milliseconds() as f64 / 1000.0;
+                let w = window(&anchor, &sound, from, from + ms(250));
+                let (k, level) = (0..8)
+                    .map(|k| (k, goertzel(w, 700.0 + 40.0 * k as f64)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .unwrap();
+                heard.push((at, k, level));
+            }
+            eprintln!("channel 5 after the clear (item s, second heard, level): {heard:.2?}");
+            assert!(
+                heard.iter().all(|&(at, k, level)| level > 0.03 && (at - (k as f64 + 0.5)).abs() <= 0.8),
+                "channel 5 did not rejoin the blue item in progress (item s, second heard, level): {heard:.2?}"
+            );
         }
     }
     // Each channel's as-run log has the alert with its actual start and end on that channel.
