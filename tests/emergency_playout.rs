@@ -144,32 +144,9 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
     let mut c = Clip::new(320, 240, 5.0);
     c.pattern = "red";
     c.write(&red);
-    // Blue, and its media second k sounds at 700 + 40 k Hz: where the item is, after the clear,
-    // is heard.
-    util::audio::ffmpeg(&[
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=blue:s=320x240:r=30000/1001:d=8",
-        "-f",
-        "lavfi",
-        "-i",
-        "aevalsrc=0.3*sin(2*PI*(700+40*floor(t))*t):s=48000:d=8",
-        "-ac",
-        "2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "30",
-        "-c:a",
-        "aac",
-        "-shortest",
-        blue.to_str().unwrap(),
-    ]);
+    // Blue, and each of its media seconds sounds its own tone: where the item is, after the
+    // clear, is heard.
+    util::audio::second_tones_clip(&blue, "color=c=blue:s=320x240:r=30000/1001:d=8", 8, 30);
 
     let clock: SharedClock = Arc::new(SystemClock);
     let db = Db::open_in_memory().unwrap();
@@ -330,7 +307,7 @@ async fn a_slate_alert_pre_empts_three_running_channels_and_they_rejoin_in_progr
                 let at = (from + ms(125) - blue_start).num_milliseconds() as f64 / 1000.0;
                 let w = window(&anchor, &sound, from, from + ms(250));
                 let (k, level) = (0..8)
-                    .map(|k| (k, goertzel(w, 700.0 + 40.0 * k as f64)))
+                    .map(|k| (k, goertzel(w, util::audio::second_tone_hz(k))))
                     .max_by(|a, b| a.1.total_cmp(&b.1))
                     .unwrap();
                 heard.push((at, k, level));

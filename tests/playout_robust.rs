@@ -296,11 +296,10 @@ async fn http_stalls_and_drops_and_vanishing_files_are_covered_logged_and_the_ne
 
 // ---- A TS item over HTTP joined in progress ----
 
-/// The media second a tone of the joined item's clip stands for: second k sounds at
-/// 700 + 40 k Hz (see the test below).
+/// The media second a tone of the joined item's clip stands for
+/// ([`util::audio::second_tone_hz`]).
 fn tone_second(hz: f64) -> Option<i64> {
-    let k = ((hz - 700.0) / 40.0).round();
-    ((hz - 700.0 - 40.0 * k).abs() < 1.0 && (0.0..30.0).contains(&k)).then_some(k as i64)
+    (0..30).find(|&k| (hz - util::audio::second_tone_hz(k)).abs() < 1.0)
 }
 
 /// A TS item served over HTTP (a Plex DVR recording, say) joined 10 s into its slot must air
@@ -335,31 +334,12 @@ async fn joined_ts_airs_from_its_offset(over_http: bool) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let clip = d.join("joined.ts");
-    util::audio::ffmpeg(&[
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
+    util::audio::second_tones_clip(
+        &clip,
         &format!("testsrc2=s=640x480:r=30000/1001:d={SECS},noise=alls=100:allf=t+u:enable='lt(t,4)'"),
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("aevalsrc=0.3*sin(2*PI*(700+40*floor(t))*t):s=48000:d={SECS}"),
-        "-ac",
-        "2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "250",
-        "-c:a",
-        "aac",
-        "-f",
-        "mpegts",
-        clip.to_str().unwrap(),
-    ]);
+        SECS,
+        250,
+    );
     let data = std::fs::read(&clip).unwrap();
     // All of it, served at three times the media's rate.
     let len = data.len();

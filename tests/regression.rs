@@ -870,14 +870,12 @@ async fn issue_16_plex_multi_part_and_multi_version_items_play_whole_and_fitting
 /// The capture's pictures as runs of their centre's colour: 'k' black, 'r' red, 'g' green,
 /// 'b' blue, '?' anything else, with each run's length in frames.
 fn colour_runs(ts: &std::path::Path) -> Vec<(char, usize)> {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(ts)
-        .args(["-vf", "crop=16:16:iw/2-8:ih/2-8,scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .unwrap();
+    let centres = util::media::decoded(
+        ts,
+        &["-vf", "crop=16:16:iw/2-8:ih/2-8,scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+    );
     let mut runs: Vec<(char, usize)> = Vec::new();
-    for px in out.stdout.chunks_exact(3) {
+    for px in centres.chunks_exact(3) {
         let (r, g, b) = (px[0], px[1], px[2]);
         let c = match (r > 140, g > 140, b > 140, r < 60, g < 60, b < 60) {
             (_, _, _, true, true, true) => 'k',

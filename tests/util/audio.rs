@@ -37,6 +37,41 @@ pub fn ffmpeg(args: &[&str]) -> String {
     err
 }
 
+/// The tone of media second `k` of a [`second_tones_clip`] (Hz).
+pub fn second_tone_hz(k: i64) -> f64 {
+    700.0 + 40.0 * k as f64
+}
+
+/// An H.264 + AAC clip at `path` (container from its extension), `secs` long, whose picture is
+/// the lavfi source `video` and whose media second k sounds [`second_tone_hz`]`(k)`, with a
+/// keyframe every `gop` frames: where a channel is in the clip is heard in its sound.
+pub fn second_tones_clip(path: &Path, video: &str, secs: i64, gop: u32) {
+    ffmpeg(&[
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        video,
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("aevalsrc=0.3*sin(2*PI*(700+40*floor(t))*t):s=48000:d={secs}"),
+        "-ac",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        &gop.to_string(),
+        "-c:a",
+        "aac",
+        "-shortest",
+        path.to_str().unwrap(),
+    ]);
+}
+
 /// EBU R128 summary of ffmpeg's `ebur128` filter: (integrated LUFS, true peak dBTP).
 pub fn parse_ebur128(stderr: &str) -> (f64, f64) {
     let summary = &stderr[stderr.rfind("Summary:").expect("ebur128 summary")..];
