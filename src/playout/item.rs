@@ -604,6 +604,8 @@ fn build_video_branch(bin: &gst::Bin, caps: &gst::Caps) -> Result<((gst::Pad, gs
     let channel = gst_video::VideoInfo::from_caps(caps)
         .map_err(|source| PipelineError::Setup { what: "channel caps", source })?;
     let matrix = ColourMatrix::new(channel.colorimetry()).upcast();
+    let rate = make(VIDEORATE)?;
+    owned_frames(&rate.static_pad("sink").expect("sink pad"));
     let chain = [
         make(VIDEOCONVERT)?,
         make(DEINTERLACE)?,
@@ -612,11 +614,51 @@ fn build_video_branch(bin: &gst::Bin, caps: &gst::Caps) -> Result<((gst::Pad, gs
         scaled.clone(),
         matrix,
         make(VIDEOCONVERT)?,
-        make(VIDEORATE)?,
+        rate,
         out_caps,
     ];
     Ok((add_started(bin, &chain)?, scaled))
 }
+
+/// Hands `videorate` each frame in a buffer of its own that wraps the pool's frame, so the
+/// pool upstream gets its frame back whole once the last copy downstream is done with it.
+///
+/// `videorate` keeps the previous frame and pushes it again made writable: a new buffer
+/// sharing the frame's memory (gstvideorate.c, `gst_video_rate_flush_prev`). When its own
+/// reference goes back to the pool while that copy still sits in the encoder's queue, the
+/// memory is not writable and the pool throws the frame away (`GST_PERFORMANCE`: "memory
+/// not writable"), so every frame was allocated anew: a 460,800-byte SD frame each time,
+/// with the daemon's fixed 64 KB mmap threshold an mmap, ~113 page faults and an munmap per
+/// frame. Wrapped, the shared memory is the wrapper's; the pool's buffer is released, with
+/// its memory its own, when the wrapper's last copy is dropped. Single-block system memory
+/// only: anything else (a hardware decoder's DMA buffers, say) passes as it is.
+fn owned_frames(sink: &gst::Pad) {
+    sink.add_probe(gst::PadProbeType::BUFFER, |_, info| {
+        let Some(gst::PadProbeData::Buffer(frame)) = info.data.as_ref() else { return gst::PadProbeReturn::Ok };
+        if frame.n_memory() != 1 || !frame.peek_memory(0).is_type(SYSTEM_MEMORY) {
+            return gst::PadProbeReturn::Ok;
+        }
+        let Some(gst::PadProbeData::Buffer(frame)) = info.data.take() else { unreachable!("matched above") };
+        let mut owned = gst::Buffer::new();
+        let copied = frame.copy_into(
+            owned.get_mut().expect("new buffer"),
+            gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS | gst::BufferCopyFlags::META,
+            ..,
+        );
+        info.data = Some(gst::PadProbeData::Buffer(match (copied, frame.into_mapped_buffer_readable()) {
+            (Ok(()), Ok(mapped)) => {
+                owned.get_mut().expect("new buffer").append_memory(gst::Memory::from_slice(mapped));
+                owned
+            }
+            (_, Ok(mapped)) => mapped.into_buffer(),
+            (_, Err(frame)) => frame,
+        }));
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// The memory type of GStreamer's default allocator (`GST_ALLOCATOR_SYSMEM`).
+const SYSTEM_MEMORY: &str = "SystemMemory";
 
 /// The scaler's caps before the source is known: the channel's size and pixel aspect.
 fn scaled_caps_template(out: &gst::Caps) -> gst::Caps {
@@ -1789,5 +1831,95 @@ mod tests {
         }
         assert_eq!(sent(&passed), joined, "the joined item's sound airs as it is");
         assert_eq!(progress.skipped_sound_ns.load(Ordering::SeqCst), 0);
+    }
+
+    /// A buffer pool that counts the frames it allocates.
+    mod counting {
+        use glib::subclass::prelude::*;
+        use gstreamer::subclass::prelude::*;
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        glib::wrapper! {
+            pub struct Pool(ObjectSubclass<Imp>) @extends gstreamer::BufferPool, gstreamer::Object;
+        }
+
+        #[derive(Default)]
+        pub struct Imp {
+            pub allocated: AtomicU64,
+        }
+
+        #[glib::object_subclass]
+        impl ObjectSubclass for Imp {
+            const NAME: &'static str = "RetrovueTestCountingPool";
+            type Type = Pool;
+            type ParentType = gstreamer::BufferPool;
+        }
+
+        impl ObjectImpl for Imp {}
+        impl GstObjectImpl for Imp {}
+        impl BufferPoolImpl for Imp {
+            fn alloc_buffer(
+                &self,
+                params: Option<&gstreamer::BufferPoolAcquireParams>,
+            ) -> Result<gstreamer::Buffer, gstreamer::FlowError> {
+                self.allocated.fetch_add(1, Ordering::SeqCst);
+                self.parent_alloc_buffer(params)
+            }
+        }
+
+        impl Pool {
+            pub fn allocated(&self) -> u64 {
+                self.imp().allocated.load(Ordering::SeqCst)
+            }
+        }
+    }
+
+    /// 100 SD frames from a pool through `videorate` into a sink that keeps the last five: the
+    /// pool's frames come back to it and it allocates a handful, not one per frame (which it
+    /// does without [`owned_frames`]: `videorate`'s copies share the frame's memory).
+    #[test]
+    fn videorate_gives_the_pool_its_frames_back() {
+        gst::init().unwrap();
+        let caps = gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", 640)
+            .field("height", 480)
+            .field("framerate", gst::Fraction::new(30, 1))
+            .build();
+        let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+        let pool: counting::Pool = glib::Object::new();
+        let mut config = pool.config();
+        config.set_params(Some(&caps), info.size() as u32, 0, 0);
+        pool.set_config(config).unwrap();
+        pool.set_active(true).unwrap();
+
+        let source = gst_app::AppSrc::builder().caps(&caps).format(gst::Format::Time).block(true).build();
+        source.set_max_buffers(2);
+        let rate = make(VIDEORATE).unwrap();
+        owned_frames(&rate.static_pad("sink").unwrap());
+        let sink = gst_app::AppSink::builder().max_buffers(5).drop(true).sync(false).build();
+        let pipeline = gst::Pipeline::new();
+        pipeline.add_many([source.upcast_ref(), &rate, sink.upcast_ref()]).unwrap();
+        gst::Element::link_many([source.upcast_ref(), &rate, sink.upcast_ref()]).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        const FRAMES: u64 = 100;
+        for n in 0..FRAMES {
+            let mut frame = pool.acquire_buffer(None).unwrap();
+            let f = frame.get_mut().unwrap();
+            f.set_pts(gst::ClockTime::from_nseconds(n * 1_000_000_000 / 30));
+            f.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / 30));
+            source.push_buffer(frame).unwrap();
+        }
+        source.end_of_stream().unwrap();
+        // appsink holds the EOS until what it keeps has been taken.
+        while sink.try_pull_sample(gst::ClockTime::from_seconds(5)).is_some() {}
+        let bus = pipeline.bus().unwrap();
+        let msg = bus
+            .timed_pop_filtered(gst::ClockTime::from_seconds(20), &[gst::MessageType::Eos, gst::MessageType::Error])
+            .expect("EOS");
+        assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+        pipeline.set_state(gst::State::Null).unwrap();
+        let allocated = pool.allocated();
+        assert!(allocated <= 12, "the pool allocated {allocated} frames for {FRAMES}");
     }
 }
