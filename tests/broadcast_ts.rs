@@ -335,10 +335,14 @@ fn the_stream_passes_the_engineers_checks() {
     // the GOP cache's), and the multiplexer sends the sound of an instant ahead of its picture,
     // so the first few hundred ms of a capture have pictures but not yet their sound. A flash
     // there cannot have its beep (seen in CI once a channel's output began with its programme).
-    let sound_from = probe(&ts, "a", "-show_frames", "frame=pts")
-        .first()
-        .and_then(|f| f["pts"].parse::<f64>().ok())
-        .map_or(f64::MAX, |p| p / 90_000.0);
+    // The same at the capture's end, the other way round: the sound of its last few hundred ms
+    // left before their pictures, so a beep there may have lost its flash.
+    let pts_of = |kind: &str| -> Vec<f64> {
+        probe(&ts, kind, "-show_frames", "frame=pts").iter().filter_map(|f| f["pts"].parse::<f64>().ok()).collect()
+    };
+    let sound = pts_of("a");
+    let sound_from = sound.first().map_or(f64::MAX, |p| p / 90_000.0);
+    let pictures_to = pts_of("v").iter().copied().fold(f64::MIN, f64::max) / 90_000.0;
     for &(v, source) in &f {
         match b.iter().map(|&a| a - v).min_by(|x, y| x.abs().total_cmp(&y.abs())) {
             Some(d) if d.abs() < 0.3 => offsets.push((v, d * 1000.0, source)),
@@ -349,10 +353,16 @@ fn the_stream_passes_the_engineers_checks() {
         }
     }
     for &a in &b {
-        if !f.iter().any(|&(v, _)| (a - v).abs() < 0.3) && a > lo - 0.5 && a < hi + 0.5 {
+        if f.iter().any(|&(v, _)| (a - v).abs() < 0.3) || a <= lo - 0.5 || a >= hi + 0.5 {
+            continue;
+        }
+        if a > pictures_to - 0.3 {
+            println!("ts: beep at {a:.3} s, after the capture's pictures (to {pictures_to:.3} s)");
+        } else {
             unpaired.push(a);
         }
     }
+    println!("ts: pictures to {pictures_to:.3} s, sound from {sound_from:.3} s");
     let worst_late = offsets.iter().map(|o| o.1).fold(f64::MIN, f64::max);
     let worst_early = offsets.iter().map(|o| o.1).fold(f64::MAX, f64::min);
     println!(
