@@ -318,8 +318,8 @@ fn the_stream_passes_the_engineers_checks() {
         };
     let vs = streams("v", "stream=codec_name,profile,width,height,r_frame_rate");
     let as_ = streams("a", "stream=codec_name,profile,sample_rate,channels");
-    let vf = probe(&ts, "v", "-show_frames", "frame=width,height,pix_fmt");
-    let af = probe(&ts, "a", "-show_frames", "frame=channels,nb_samples");
+    let vf = probe(&ts, "v", "-show_frames", "frame=width,height,pix_fmt,pts");
+    let af = probe(&ts, "a", "-show_frames", "frame=channels,nb_samples,pts");
     let sizes: std::collections::BTreeSet<(String, String, String)> =
         vf.iter().map(|f| (f["width"].clone(), f["height"].clone(), f["pix_fmt"].clone())).collect();
     let audio_formats: std::collections::BTreeSet<(String, String)> =
@@ -337,12 +337,11 @@ fn the_stream_passes_the_engineers_checks() {
     // there cannot have its beep (seen in CI once a channel's output began with its programme).
     // The same at the capture's end, the other way round: the sound of its last few hundred ms
     // left before their pictures, so a beep there may have lost its flash.
-    let pts_of = |kind: &str| -> Vec<f64> {
-        probe(&ts, kind, "-show_frames", "frame=pts").iter().filter_map(|f| f["pts"].parse::<f64>().ok()).collect()
+    let seconds = |frames: &[std::collections::HashMap<String, String>]| -> Vec<f64> {
+        frames.iter().filter_map(|f| f["pts"].parse::<f64>().ok()).map(|p| p / 90_000.0).collect()
     };
-    let sound = pts_of("a");
-    let sound_from = sound.first().map_or(f64::MAX, |p| p / 90_000.0);
-    let pictures_to = pts_of("v").iter().copied().fold(f64::MIN, f64::max) / 90_000.0;
+    let sound_from = seconds(&af).first().copied().unwrap_or(f64::MAX);
+    let pictures_to = seconds(&vf).into_iter().fold(f64::MIN, f64::max);
     for &(v, source) in &f {
         match b.iter().map(|&a| a - v).min_by(|x, y| x.abs().total_cmp(&y.abs())) {
             Some(d) if d.abs() < 0.3 => offsets.push((v, d * 1000.0, source)),
