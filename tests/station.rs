@@ -34,13 +34,16 @@ fn tune(d: &Daemon, number: &str, seconds: u32, dir: &Path) -> PathBuf {
     out
 }
 
-/// The frame at `at` seconds, as PNG scaled 2x (tesseract reads small SD text better).
+/// The frame at `at` seconds, as PNG scaled 2x (tesseract reads small SD text better), grey and
+/// negated: the station's light text on dark or coloured panels becomes the dark-on-light print
+/// tesseract is trained on. Without it, a row of adjacent guide cells ("Harbor Lights" three
+/// times, white on blue) read as one garbled word in some frames (CI of bc2f916, 00:46 UTC).
 fn frame(ts: &Path, at: f64) -> PathBuf {
     let png = ts.with_extension(format!("{at}.png"));
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-ss", &at.to_string(), "-i"])
         .arg(ts)
-        .args(["-frames:v", "1", "-vf", "scale=iw*2:ih*2:flags=lanczos"])
+        .args(["-frames:v", "1", "-vf", "scale=iw*2:ih*2:flags=lanczos,format=gray,negate"])
         .arg(&png)
         .output()
         .unwrap();
